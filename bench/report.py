@@ -1,0 +1,212 @@
+"""RESULTS.md (tables, target checks, machine, command) and the PNG chart."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from engines import ENGINES
+from floors import FLOORS
+from targets import MIB, SUBJECT, error, fastest_peer, median
+from workloads import WORKLOADS
+
+ENGINE_ORDER = list(ENGINES)
+FLOOR_LABEL = {"floor:memory": "memory floor", "floor:decode": "decode floor"}
+
+
+def fmt_time(seconds: float | None) -> str:
+    """Seconds in a readable unit."""
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_bytes(n: float) -> str:
+    """Bytes in MiB (KiB below 1 MiB)."""
+    return f"{n / MIB:.0f} MiB" if abs(n) >= MIB else f"{n / 1024:.0f} KiB"
+
+
+def _cell(results, ds, wl, engine) -> str:
+    t = median(results, ds, wl, engine)
+    if t is not None:
+        return fmt_time(t)
+    cell = results[ds].get(wl, {}).get(engine)
+    return f"failed: {error(results, ds, wl, engine)}" if cell else "-"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    esc = [[str(c).replace("|", "/").replace("\n", " ") for c in r] for r in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in esc]
+
+
+def times_tables(results, specs, n_regions) -> list[str]:
+    """One table per dataset: workloads x engines, medians, plus our speed-up."""
+    out = []
+    for spec in specs:
+        ds = spec.name
+        if ds not in results:
+            continue
+        out += ["", f"### {ds}: {spec.shape} {spec.dtype}, chunks {spec.chunks}"
+                f"{f', shards {spec.shards}' if spec.shards else ''}, {spec.description}", ""]
+        rows = []
+        for wl, label in WORKLOADS.items():
+            if wl not in results[ds]:
+                continue
+            if wl == "regions":
+                label = f"{n_regions:,} random {'x'.join(map(str, _small(spec)))} regions"
+            row = [label] + [_cell(results, ds, wl, e) for e in ENGINE_ORDER]
+            row += [_cell(results, ds, wl, f) if f in results[ds][wl] else "" for f in FLOORS]
+            row.append(_speedup(results, ds, wl))
+            rows.append(row)
+        header = ["workload", *ENGINE_ORDER, *(FLOOR_LABEL[f] for f in FLOORS),
+                  f"{SUBJECT} speed-up vs fastest peer"]
+        out += _md_table(header, rows)
+    return out
+
+
+def _small(spec):
+    from workloads import small_region_shape
+
+    return small_region_shape(spec)
+
+
+def _speedup(results, ds, wl) -> str:
+    ours = median(results, ds, wl, SUBJECT)
+    peer = fastest_peer(results, ds, wl)
+    if ours is None or peer is None:
+        return "-"
+    return f"{peer[1] / ours:.2f}x ({peer[0]})"
+
+
+def floor_table(results) -> list[str]:
+    """floor_time / engine_time for the whole-array reads (1.0 = at the floor)."""
+    rows = []
+    for ds in results:
+        for floor in FLOORS:
+            ft = median(results, ds, "read_into", floor)
+            for wl in ("read_into", "read_new"):
+                if wl not in results[ds] or ft is None:
+                    continue
+                cells = []
+                for e in ENGINE_ORDER:
+                    t = median(results, ds, wl, e)
+                    cells.append(f"{ft / t:.2f}" if t else "-")
+                rows.append([ds, FLOOR_LABEL[floor], wl, *cells])
+    return _md_table(["dataset", "floor", "workload", *ENGINE_ORDER], rows)
+
+
+def memory_table(memory) -> list[str]:
+    """Peak RSS delta of one whole-array read_into, per engine."""
+    rows = []
+    for ds, per_engine in memory.items():
+        row = [ds]
+        for e in ENGINE_ORDER:
+            m = per_engine.get(e)
+            if not m:
+                row.append("-")
+            elif "error" in m:
+                row.append(f"failed: {m['error']}")
+            else:
+                row.append(f"{fmt_bytes(m['delta_bytes'])} ({m['delta_bytes'] / m['out_bytes']:.2f}x)")
+        out_bytes = next((m["out_bytes"] for m in per_engine.values() if "out_bytes" in m), None)
+        row.append(fmt_bytes(out_bytes) if out_bytes else "-")
+        rows.append(row)
+    return _md_table(["dataset", *ENGINE_ORDER, "output size"], rows)
+
+
+def target_table(checks) -> list[str]:
+    """The pass/fail list."""
+    rows = [[c["status"], c["target"], c["dataset"], c["value"], c["need"], c["note"]] for c in checks]
+    return _md_table(["result", "target", "dataset", "measured", "needed", "note"], rows)
+
+
+def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path | None) -> None:
+    """Write RESULTS.md from one run."""
+    results, memory = run["results"], run["memory"]
+    lines = ["# zarrs_cffi benchmark results", "",
+             f"Generated by `bench/run.py` on {run['date']}.", "",
+             "Command:", "", "```", run["command"], "```", "",
+             "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in run["machine"].items()]
+    lines += ["", "## Engines", ""]
+    lines += _md_table(["engine", "status", "version", "error"], [
+        [name, info["status"], info.get("version") or "-", info.get("error", "")]
+        for name, info in run["engines"].items()])
+    size = "quick smoke run: tiny sizes, verdicts not meaningful" if run["quick"] else "full size"
+    lines += ["", f"## Targets ({size})", ""]
+    lines += target_table(checks)
+    lines += ["", f"## Times (median of {run['rounds']} rounds; engine order rotated every round)"]
+    lines += ["", "Floors take part in the whole-array reads only. Speed-up = fastest peer's"
+              " time / zarrs_cffi's time. Regions, chunks and the unaligned region use each"
+              " engine's fastest path: its own buffer fill where it has one (zarrs_cffi"
+              " `read_into`, zarr-python `out=`, tensorstore writing into an array view),"
+              " else a new array; `read_into` always fills the same reused buffer"
+              " (zarrista: read and copy)."]
+    lines += times_tables(results, specs, run["n_regions"])
+    lines += ["", "## Ratios to the floors (floor time / engine time; 1.00 = as fast as the floor)", ""]
+    lines += floor_table(results)
+    if memory:
+        lines += ["", "## Peak memory of one whole-array read_into", "",
+                  "Fresh subprocess per engine; peak RSS during the call minus RSS before it,"
+                  " output buffer included.", ""]
+        lines += memory_table(memory)
+    if chart:
+        lines += ["", "## Chart", "", f"![time per engine against the floors]({chart.name})"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_chart(path: Path, results: dict) -> Path | None:
+    """One panel per workload: grouped bars (datasets x engines), floors as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(results)
+    wls = [w for w in WORKLOADS if any(w in results[d] for d in datasets)]
+    if not wls:
+        return None
+    cols = 2
+    fig, axes = plt.subplots(math.ceil(len(wls) / cols), cols, squeeze=False,
+                             figsize=(7 * cols, 3.2 * math.ceil(len(wls) / cols)))
+    width = 0.8 / len(ENGINE_ORDER)
+    have_data = {e for d in datasets for w in wls for e in ENGINE_ORDER if median(results, d, w, e)}
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, wl in zip(axes.flat, wls):
+        for i, eng in enumerate(ENGINE_ORDER):
+            xs, ys = [], []
+            for j, ds in enumerate(datasets):
+                t = median(results, ds, wl, eng)
+                if t is not None:
+                    xs.append(j - 0.4 + (i + 0.5) * width)
+                    ys.append(t)
+            label = eng if eng in have_data else f"{eng} (failed/not run)"
+            ax.bar(xs, ys, width, label=label, color=colors[i % len(colors)])
+        if wl in ("read_into", "read_new"):
+            for floor, style in zip(FLOORS, ("--", ":")):
+                for j, ds in enumerate(datasets):
+                    t = median(results, ds, "read_into", floor)
+                    if t is not None:
+                        ax.hlines(t, j - 0.45, j + 0.45, colors="black", linestyles=style,
+                                  label=FLOOR_LABEL[floor] if j == 0 else None)
+        ax.set_yscale("log")
+        ax.set_title(WORKLOADS[wl])
+        ax.set_ylabel("seconds (median)")
+        ax.set_xticks(range(len(datasets)), datasets, fontsize=8)
+    for ax in list(axes.flat)[len(wls):]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

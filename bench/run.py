@@ -1,0 +1,223 @@
+"""Run the zarrs_cffi benchmark: datasets, engines, floors, rounds, report.
+
+    bench/.venv/bin/python bench/run.py [--quick] [--rounds N] [--only DS,...]
+                                        [--workloads WL,...] [--engines E,...]
+
+Per dataset: generate (or reuse) it, open every engine once, then for each
+round run every workload on every engine, the engine order rotated each round;
+the first round also checks every result against the reference data. After
+the rounds come the peak-memory probes (fresh subprocesses) and the call
+overhead probe. Writes RESULTS.md, a PNG chart and the raw timings (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import datasets
+import engines
+import floors
+import probes
+import report
+import targets
+import workloads
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PACKAGES = {"zarrs_cffi": "zarrs_cffi", "zarr-python": "zarr", "zarrs-python": "zarrs",
+            "zarrista": "zarrista", "tensorstore": "tensorstore"}
+EXTRA = ("memory", "overhead")
+
+
+def log(msg: str) -> None:
+    """Progress line, flushed at once."""
+    print(msg, flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny datasets (64^3), for smoke runs")
+    p.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    p.add_argument("--only", help="comma-separated dataset names (default: all)")
+    p.add_argument("--workloads", help=f"comma-separated, from {', '.join([*workloads.WORKLOADS, *EXTRA])}")
+    p.add_argument("--engines", help=f"comma-separated, from {', '.join(engines.ENGINES)}")
+    p.add_argument("--regions", type=int, help="random small regions (default 2000; 200 with --quick)")
+    p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="report path")
+    args = p.parse_args(argv)
+    args.regions = args.regions or (200 if args.quick else 2000)
+    return args
+
+
+def _pick(value: str | None, allowed, what: str) -> list[str]:
+    if not value:
+        return list(allowed)
+    chosen = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in allowed]
+    if unknown:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(allowed)})")
+    return chosen
+
+
+def engine_status(names: list[str]) -> dict:
+    """Install/import status and version of each engine; never raises."""
+    peer_file = HERE / ".venv" / "peer_status.json"
+    installed = json.loads(peer_file.read_text()) if peer_file.exists() else {}
+    status = {}
+    for name in names:
+        pkg = PACKAGES[name]
+        info = installed.get(pkg, {})
+        try:
+            engines.make(name)
+            status[name] = {"status": "ok", "version": metadata.version(pkg)}
+        except Exception as exc:
+            if info.get("status", "ok") != "ok":
+                why = f"install {info['status']}: {info.get('error', '')}"
+            else:
+                why = f"import failed: {type(exc).__name__}: {exc}"
+            status[name] = {"status": "failed", "error": why.strip()[:160], "version": info.get("version")}
+    return status
+
+
+def machine_info() -> dict:
+    """What the run ran on."""
+    import numpy
+    import psutil
+
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = models[0] if models else platform.processor() or "?"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+            "os": platform.platform(), "python": platform.python_version(), "numpy": numpy.__version__}
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text[:160]
+
+
+def run_dataset(spec, root, args, wl_names, status, run) -> None:
+    """All rounds of all workloads on one dataset, then its probes."""
+    log(f"== {spec.name} {spec.shape} {spec.dtype} ({spec.description})")
+    data = datasets.full_data(spec)
+    ctx = workloads.Context(spec, root, data, args.regions, datasets.DATA_DIR / "scratch")
+    cells = run["results"][spec.name] = {wl: {} for wl in wl_names}
+    live = {}
+    for name, info in status.items():
+        for wl in wl_names:
+            cells[wl][name] = {"times": [], "error": info.get("error")}
+        if info["status"] != "ok":
+            continue
+        try:
+            eng = engines.make(name)
+            eng.open(root, spec.name)
+            eng.read_new(ctx.chunks[0])  # untimed warm-up
+            live[name] = eng
+        except Exception as exc:
+            for wl in wl_names:
+                cells[wl][name]["error"] = f"open: {_short(exc)}"
+    if "read_into" in wl_names:
+        live.update(_floors(spec, root, data, cells["read_into"]))
+    for rnd in range(args.rounds):
+        for wl in wl_names:
+            names = [n for n in cells[wl] if n in live]
+            shift = rnd % max(1, len(names))
+            for name in names[shift:] + names[:shift]:
+                cell = cells[wl][name]
+                if cell["error"]:
+                    continue
+                try:
+                    cell["times"].append(workloads.run(live[name], ctx, wl, verify=rnd == 0))
+                except Exception as exc:
+                    cell["error"] = _short(exc)
+                    log(f"   {wl} {name}: {cell['error']}")
+        log(f"   round {rnd + 1}/{args.rounds} done")
+    if "overhead" in args.extra and "zarrs_cffi" in live and run["overhead"] is None:
+        run["overhead"] = _try(lambda: probes.measure_overhead(live["zarrs_cffi"], root, spec.name, spec.dtype))
+    for eng in live.values():
+        eng.close()
+    ctx.close()
+    if "memory" in args.extra:
+        run["memory"][spec.name] = {
+            name: (probes.measure_memory(name, root, spec.name, spec.dtype)
+                   if info["status"] == "ok" else {"error": info["error"]})
+            for name, info in status.items()
+        }
+
+
+def _try(func):
+    try:
+        return func()
+    except Exception as exc:
+        return {"error": _short(exc)}
+
+
+def _floors(spec, root, data, cells) -> dict:
+    made = {}
+    for name, factory in (("floor:memory", lambda: floors.MemoryFloor(data)),
+                          ("floor:decode", lambda: floors.DecodeFloor(root / spec.name))):
+        cells[name] = {"times": [], "error": None}
+        try:
+            made[name] = factory()
+        except Exception as exc:
+            cells[name]["error"] = _short(exc)
+    return made
+
+
+def main(argv=None) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    specs = datasets.all_specs(args.quick)
+    chosen = _pick(args.only, [s.name for s in specs], "dataset")
+    specs = [s for s in specs if s.name in chosen]
+    all_wl = _pick(args.workloads, [*workloads.WORKLOADS, *EXTRA], "workload")
+    wl_names = [w for w in all_wl if w in workloads.WORKLOADS]
+    args.extra = [w for w in all_wl if w in EXTRA]
+    status = engine_status(_pick(args.engines, list(engines.ENGINES), "engine"))
+    python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable else "python"
+    run = {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(shlex.quote(a) for a in [python, *sys.argv]),
+        "machine": machine_info(), "engines": status, "quick": args.quick,
+        "rounds": args.rounds, "n_regions": args.regions,
+        "results": {}, "memory": {}, "overhead": None,
+    }
+    for name, info in status.items():
+        log(f"{name:13s} {info['status']} {info.get('version') or ''} {info.get('error', '')}")
+    log("datasets:")
+    root = datasets.ensure(specs, args.quick, log)
+    overhead_first = sorted(specs, key=lambda s: s.name != targets.UNCOMPRESSED)
+    for spec in overhead_first:
+        run_dataset(spec, root, args, wl_names, status, run)
+    run["results"] = {s.name: run["results"][s.name] for s in specs}  # table order
+    if "overhead" in args.extra and run["overhead"] is None:
+        subject = status.get("zarrs_cffi", {"error": "not selected"})
+        run["overhead"] = {"error": f"zarrs_cffi: {subject.get('error', 'not open')}"}
+    return finish(run, specs, args.out)
+
+
+def finish(run: dict, specs, out: Path) -> int:
+    """Write JSON, chart and RESULTS.md; print the target checks."""
+    out = out.resolve()
+    out.with_suffix(".json").write_text(json.dumps(run, indent=1, default=str))
+    chart = report.make_chart(out.with_suffix(".png"), run["results"])
+    checks = targets.check(run["results"], run["memory"], run["overhead"])
+    report.write_markdown(out, run, specs, checks, chart)
+    log("\ntargets:")
+    for c in checks:
+        note = f"  ({c['note']})" if c["note"] else ""
+        log(f"  {c['status']:4s} {c['target']} [{c['dataset']}] {c['value']} need {c['need']}{note}")
+    log(f"\nwrote {out}, {chart}, {out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Fixtures for the CRUD contract tests: every test runs once per engine, zarr-python is the oracle."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pathlib
+from typing import Any
+
+import pytest
+from crud_helpers import ARANGE, make_array
+
+ENGINES = ["zarr", "cffi"]
+
+
+@functools.cache
+def engine_unavailable(name: str) -> str | None:
+    """Why ``name``'s engine cannot be used here (None if it can)."""
+    module = {"zarr": "zarrs_cffi.engines.zarr_engine", "cffi": "zarrs_cffi.engines.cffi_engine"}[name]
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # not written yet, native library not built, ...
+        return f"{module} cannot be imported yet ({type(err).__name__}: {err})"
+    return None
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine name under test; ``cffi`` is skipped until its module imports."""
+    reason = engine_unavailable(request.param)
+    if reason is not None:
+        pytest.skip(reason)
+    return str(request.param)
+
+
+@pytest.fixture
+def root(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A store root directory (not created: engines and zarr-python create it on first write)."""
+    return tmp_path / "store.zarr"
+
+
+@pytest.fixture
+def store(root: pathlib.Path) -> str:
+    """The store as the plain path string most tests pass."""
+    return str(root)
+
+
+@pytest.fixture
+def arange_doc(root: pathlib.Path) -> dict[str, Any]:
+    """The PR's fixture array at path "a" (fill value 7, uncompressed), written by zarr-python."""
+    return make_array(root, "a", ARANGE, fill_value=7, compressors=None)

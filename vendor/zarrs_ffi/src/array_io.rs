@@ -1,0 +1,390 @@
+//! Array handles and I/O that upstream lacks: decoding straight into the caller's buffer, storing,
+//! erasing and raw (encoded) chunk access. All take upstream's `ZarrsArray` / `ZarrsStorage` handles.
+
+use std::ffi::c_char;
+
+use zarrs::array::{
+    Array, ArrayBytes, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError, ArrayMetadata,
+    ArraySubset,
+};
+use zarrs_ffi::{ZarrsArray, ZarrsArrayEnum, ZarrsArray_T, ZarrsResult, ZarrsStorage};
+
+use crate::args::{
+    RwArray, array_arg, byte_count, check_chunk_indices, check_region, element_size,
+    out_bytes_arg, slice_arg, storage_arg, str_arg, write_out,
+};
+use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+use crate::pool::in_pool;
+
+/// Map a zarrs array error to a result code; `context` says which chunk or region it concerns.
+pub fn array_error(err: ArrayError, context: &str) -> FfiError {
+    let code: i32 = match &err {
+        ArrayError::CodecError(_)
+        | ArrayError::UnexpectedChunkDecodedSize(..)
+        | ArrayError::UnexpectedChunkDecodedShape(..) => ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC.into(),
+        ArrayError::StorageError(_) => ZarrsResult::ZARRS_ERROR_STORAGE as i32,
+        ArrayError::InvalidChunkGridIndicesError(_)
+        | ArrayError::InvalidArraySubset(..)
+        | ArrayError::InvalidChunkSubset(..) => ZarrsResult::ZARRS_ERROR_INVALID_INDICES as i32,
+        ArrayError::IncompatibleDimensionalityError(_) => {
+            ZarrsResult::ZARRS_ERROR_INCOMPATIBLE_DIMENSIONALITY as i32
+        }
+        ArrayError::InvalidBytesInputSize(..) | ArrayError::InvalidDataShape(..) => {
+            ZarrsResult::ZARRS_ERROR_BUFFER_LENGTH as i32
+        }
+        _ => ZarrsResult::ZARRS_ERROR_ARRAY as i32,
+    };
+    FfiError::new(code, format!("{context}: {err}"))
+}
+
+/// Map an error from opening or creating an array.
+pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
+    match err {
+        ArrayCreateError::MissingMetadata => {
+            FfiError::not_found(format!("no array at node {path:?} (no zarr.json or .zarray)"))
+        }
+        ArrayCreateError::StorageError(e) => FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("array {path:?}: {e}"),
+        ),
+        ArrayCreateError::NodePathError(e) => {
+            FfiError::upstream(ZarrsResult::ZARRS_ERROR_NODE_PATH, format!("{path:?}: {e}"))
+        }
+        ArrayCreateError::DataTypeCreateError(e) => FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_UNSUPPORTED_DATA_TYPE,
+            format!("array {path:?}: {e}"),
+        ),
+        other => FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+            format!("array {path:?}: invalid metadata: {other}"),
+        ),
+    }
+}
+
+fn chunk_context(array: &RwArray, indices: &[u64]) -> String {
+    format!("chunk {indices:?} (key {:?})", array.chunk_key(indices).as_str())
+}
+
+/// After a failed multi-chunk operation, find the first chunk that fails on its own, so the error
+/// names a key. Runs only on the error path.
+fn name_failing_chunk(array: &RwArray, subset: &ArraySubset, err: ArrayError) -> FfiError {
+    if let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) {
+        for indices in &chunks.indices() {
+            if let Err(chunk_err) = array.retrieve_chunk::<ArrayBytes>(&indices) {
+                return array_error(chunk_err, &chunk_context(array, &indices));
+            }
+        }
+    }
+    array_error(err, &format!("region {:?}", subset.to_ranges()))
+}
+
+fn box_handle(array: RwArray, out: *mut ZarrsArray) -> FfiResult {
+    let handle = Box::into_raw(Box::new(ZarrsArray_T(ZarrsArrayEnum::RW(array))));
+    if let Err(err) = write_out(out, handle, "pArray") {
+        // SAFETY: just created above and never shared.
+        drop(unsafe { Box::from_raw(handle) });
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Open the array at `path` (a node path: "/" or "/a/b"); v3 first, then v2.
+///
+/// Unlike `zarrsOpenArrayRW`, bad strings and NULLs return errors instead of aborting, a missing
+/// array returns `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`, and the message is per thread
+/// (`zarrsCffiLastError`). Destroy the handle with `zarrsDestroyArray`.
+///
+/// # Safety
+/// `storage` must be a live storage handle; `path` a NUL-terminated string or NULL; `pArray` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiOpenArray(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    pArray: *mut ZarrsArray,
+) -> i32 {
+    guard(|| {
+        let storage = storage_arg(storage)?;
+        let path = str_arg(path, "path")?;
+        let array = Array::open(storage.clone(), path).map_err(|e| create_error(e, path))?;
+        box_handle(array, pArray)
+    })
+}
+
+/// Make an array handle from a metadata document (v3 `zarr.json` or v2 `.zarray` JSON) without
+/// reading or writing the store: the document is authoritative, so views of stored data work.
+///
+/// # Safety
+/// As `zarrsCffiOpenArray`; `metadata` a NUL-terminated string or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    metadata: *const c_char,
+    pArray: *mut ZarrsArray,
+) -> i32 {
+    guard(|| {
+        let storage = storage_arg(storage)?;
+        let path = str_arg(path, "path")?;
+        let metadata = str_arg(metadata, "metadata")?;
+        let metadata = ArrayMetadata::try_from(metadata).map_err(|e| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+                format!("array metadata for {path:?} is not valid: {e}"),
+            )
+        })?;
+        let array = Array::new_with_metadata(storage.clone(), path, metadata)
+            .map_err(|e| create_error(e, path))?;
+        box_handle(array, pArray)
+    })
+}
+
+/// Decode the region `[start, start + shape)` straight into `pOut` (C order, native endian,
+/// `outBytes` must equal the region's byte size). No intermediate full-size buffer.
+///
+/// # Safety
+/// `array` a live handle; `pStart`/`pShape` hold `dimensionality` values; `pOut` `outBytes` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pStart: *const u64,
+    pShape: *const u64,
+    outBytes: usize,
+    pOut: *mut u8,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let start = slice_arg(pStart, dimensionality, "pStart")?;
+        let shape = slice_arg(pShape, dimensionality, "pShape")?;
+        check_region(array, start, shape)?;
+        let expected = byte_count(shape, element_size(array)?)?;
+        check_length(outBytes, expected, "output buffer")?;
+        let out = out_bytes_arg(pOut, outBytes, "pOut")?;
+        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+        decode_into(array, &subset, shape, out)
+            .map_err(|err| name_failing_chunk(array, &subset, err))
+    })
+}
+
+/// Decode one whole chunk (edge chunks at full chunk shape, padded with the fill value) into `pOut`.
+///
+/// # Safety
+/// `array` a live handle; `pChunkIndices` holds `dimensionality` values; `pOut` `outBytes` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pChunkIndices: *const u64,
+    outBytes: usize,
+    pOut: *mut u8,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
+        check_chunk_indices(array, indices)?;
+        let context = || chunk_context(array, indices);
+        let shape: Vec<u64> = array
+            .chunk_shape(indices)
+            .map_err(|e| array_error(e, &context()))?
+            .iter()
+            .map(|n| n.get())
+            .collect();
+        let expected = byte_count(&shape, element_size(array)?)?;
+        check_length(outBytes, expected, "output buffer")?;
+        let out = out_bytes_arg(pOut, outBytes, "pOut")?;
+        let subset = array
+            .chunk_subset(indices)
+            .map_err(|e| array_error(e, &context()))?;
+        if subset.end_exc().iter().zip(array.shape()).all(|(end, size)| end <= size) {
+            // An interior chunk: decode straight into the caller's buffer.
+            return decode_into(array, &subset, &shape, out).map_err(|e| array_error(e, &context()));
+        }
+        // An edge chunk reaches past the array; decoding the chunk itself keeps its fill padding.
+        let decoded = in_pool(|| {
+            array
+                .retrieve_chunk::<ArrayBytes>(indices)
+                .map_err(|e| array_error(e, &context()))
+        })?;
+        let bytes = decoded.into_fixed().map_err(|_| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_UNSUPPORTED_DATA_TYPE,
+                "variable-size data types are not supported",
+            )
+        })?;
+        check_length(bytes.len(), expected, "decoded chunk")?;
+        out.copy_from_slice(&bytes);
+        Ok(())
+    })
+}
+
+fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
+    if actual != expected {
+        return Err(FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_BUFFER_LENGTH,
+            format!("{what} has {actual} bytes, expected {expected}"),
+        ));
+    }
+    Ok(())
+}
+
+fn decode_into(
+    array: &RwArray,
+    subset: &ArraySubset,
+    shape: &[u64],
+    out: &mut [u8],
+) -> Result<(), ArrayError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let elsize = array.data_type().fixed_size().unwrap_or(1);
+    let cells = unsafe_cell_slice::UnsafeCellSlice::new(out);
+    let whole = ArraySubset::new_with_shape(shape.to_vec());
+    // SAFETY: one view over the whole output buffer; nothing else writes to it during the call.
+    let mut view = unsafe { ArrayBytesFixedDisjointView::new(cells, elsize, shape, whole) }
+        .map_err(|e| ArrayError::Other(e.to_string()))?;
+    in_pool(|| Ok(array.retrieve_array_subset_into(subset, (&mut view).into())))
+        .unwrap_or_else(|e| Err(ArrayError::Other(e.message)))
+}
+
+/// Encode and store the region `[start, start + shape)` from `pIn` (C order, native endian).
+/// Partial chunks are read, modified and written; chunks equal to the fill value are erased.
+///
+/// # Safety
+/// `array` a live handle; `pStart`/`pShape` hold `dimensionality` values; `pIn` `inBytes` readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pStart: *const u64,
+    pShape: *const u64,
+    inBytes: usize,
+    pIn: *const u8,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let start = slice_arg(pStart, dimensionality, "pStart")?;
+        let shape = slice_arg(pShape, dimensionality, "pShape")?;
+        check_region(array, start, shape)?;
+        let expected = byte_count(shape, element_size(array)?)?;
+        check_length(inBytes, expected, "input buffer")?;
+        if expected == 0 {
+            return Ok(());
+        }
+        let data = slice_arg(pIn, inBytes, "pIn")?;
+        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+        in_pool(|| {
+            array
+                .store_array_subset(&subset, ArrayBytes::new_flen(data))
+                .map_err(|e| array_error(e, &format!("storing region {:?}", subset.to_ranges())))
+        })
+    })
+}
+
+/// Encode and store one whole chunk from `pIn` (full chunk shape, even at the array edge).
+/// A chunk equal to the fill value is erased instead.
+///
+/// # Safety
+/// `array` a live handle; `pChunkIndices` holds `dimensionality` values; `pIn` `inBytes` readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pChunkIndices: *const u64,
+    inBytes: usize,
+    pIn: *const u8,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
+        check_chunk_indices(array, indices)?;
+        let context = || chunk_context(array, indices);
+        let shape: Vec<u64> = array
+            .chunk_shape(indices)
+            .map_err(|e| array_error(e, &context()))?
+            .iter()
+            .map(|n| n.get())
+            .collect();
+        let expected = byte_count(&shape, element_size(array)?)?;
+        check_length(inBytes, expected, "chunk buffer")?;
+        let data = slice_arg(pIn, inBytes, "pIn")?;
+        in_pool(|| {
+            array
+                .store_chunk(indices, ArrayBytes::new_flen(data))
+                .map_err(|e| array_error(e, &format!("storing {}", context())))
+        })
+    })
+}
+
+/// Erase one chunk (no error if it does not exist). Reads of it then return the fill value.
+///
+/// # Safety
+/// `array` a live handle; `pChunkIndices` holds `dimensionality` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pChunkIndices: *const u64,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
+        check_chunk_indices(array, indices)?;
+        array.erase_chunk(indices).map_err(|e| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("erasing {}: {e}", chunk_context(array, indices)),
+            )
+        })
+    })
+}
+
+/// Read the stored (encoded) bytes of one chunk. On success `*pBytes` is NULL and `*pLength` 0 if
+/// the chunk does not exist; otherwise free `*pBytes` with `zarrsCffiFreeBytes(*pBytes, *pLength)`.
+///
+/// # Safety
+/// `array` a live handle; `pChunkIndices` holds `dimensionality` values; out-pointers valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayRetrieveEncodedChunk(
+    array: ZarrsArray,
+    dimensionality: usize,
+    pChunkIndices: *const u64,
+    pBytes: *mut *mut u8,
+    pLength: *mut usize,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
+        check_chunk_indices(array, indices)?;
+        write_out(pBytes, std::ptr::null_mut(), "pBytes")?;
+        write_out(pLength, 0, "pLength")?;
+        let stored = array.retrieve_encoded_chunk(indices).map_err(|e| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("reading {}: {e}", chunk_context(array, indices)),
+            )
+        })?;
+        if let Some(bytes) = stored {
+            let boxed: Box<[u8]> = bytes.into_boxed_slice();
+            let length = boxed.len();
+            write_out(pLength, length, "pLength")?;
+            write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")?;
+        }
+        Ok(())
+    })
+}
+
+/// Free bytes returned by `zarrsCffiArrayRetrieveEncodedChunk` (NULL is ignored).
+///
+/// # Safety
+/// `bytes`/`length` exactly as returned, freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiFreeBytes(bytes: *mut u8, length: usize) -> i32 {
+    guard(|| {
+        if !bytes.is_null() {
+            let slice = std::ptr::slice_from_raw_parts_mut(bytes, length);
+            // SAFETY: the caller passes back exactly what zarrsCffiArrayRetrieveEncodedChunk returned.
+            drop(unsafe { Box::from_raw(slice) });
+        }
+        Ok(())
+    })
+}

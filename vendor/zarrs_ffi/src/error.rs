@@ -1,0 +1,111 @@
+//! Per-thread error messages and the panic guard every exported function runs inside.
+//!
+//! Upstream keeps one process-global error string, so under threads a message can belong to another
+//! call. The project's own functions record their message here, per thread, and return a code.
+
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use zarrs_ffi::ZarrsResult;
+
+/// Result codes of zarrs-cffi's own functions, beyond upstream's `ZarrsResult` (0 to -14).
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZarrsCffiResult {
+    /// No array or group exists at the path.
+    ZARRS_CFFI_ERROR_NODE_NOT_FOUND = -100,
+    /// A node already exists where a new one was to be created.
+    ZARRS_CFFI_ERROR_NODE_EXISTS = -101,
+    /// An argument was rejected: NULL, not UTF-8, a wrong length, an out-of-range value.
+    ZARRS_CFFI_ERROR_INVALID_ARGUMENT = -102,
+    /// A Rust panic was caught; the process is intact, the handle may be unusable.
+    ZARRS_CFFI_ERROR_PANIC = -103,
+    /// Stored bytes could not be decoded (truncated, corrupt or garbage chunk or shard).
+    ZARRS_CFFI_ERROR_CODEC = -104,
+}
+
+/// An error on its way out through the C ABI: a code and a message.
+#[derive(Debug)]
+pub struct FfiError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl FfiError {
+    pub fn new(code: impl Into<i32>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ZarrsCffiResult::ZARRS_CFFI_ERROR_INVALID_ARGUMENT, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ZarrsCffiResult::ZARRS_CFFI_ERROR_NODE_NOT_FOUND, message)
+    }
+
+    pub fn exists(message: impl Into<String>) -> Self {
+        Self::new(ZarrsCffiResult::ZARRS_CFFI_ERROR_NODE_EXISTS, message)
+    }
+
+    pub fn upstream(code: ZarrsResult, message: impl Into<String>) -> Self {
+        Self::new(code as i32, message)
+    }
+}
+
+impl From<ZarrsCffiResult> for i32 {
+    fn from(value: ZarrsCffiResult) -> Self {
+        value as i32
+    }
+}
+
+pub type FfiResult<T = ()> = Result<T, FfiError>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_last_error(message: String) {
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = message);
+}
+
+/// Run `body`, turning an error or a panic into a result code and this thread's error message.
+/// Returns 0 (ZARRS_SUCCESS) on success; the message is cleared then.
+pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            set_last_error(String::new());
+            0
+        }
+        Ok(Err(err)) => {
+            set_last_error(err.message);
+            err.code
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            set_last_error(format!("internal error (panic caught in zarrs-cffi): {what}"));
+            ZarrsCffiResult::ZARRS_CFFI_ERROR_PANIC as i32
+        }
+    }
+}
+
+/// The message of the last failed zarrs-cffi call on this thread ("" after a success).
+///
+/// Returns a new string; free it with `zarrsFreeString`. Upstream's `zarrsLastError` stays the
+/// global one that upstream functions set.
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiLastError() -> *mut c_char {
+    let message = LAST_ERROR.with(|slot| slot.borrow().clone());
+    // Interior NULs cannot be represented in a C string; replace them rather than fail.
+    CString::new(message.replace('\0', "\\0"))
+        .unwrap_or_default()
+        .into_raw()
+}

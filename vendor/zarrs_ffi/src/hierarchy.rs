@@ -1,0 +1,400 @@
+//! Stores and the node hierarchy: create a filesystem store, write / read / list / delete node
+//! metadata documents. Upstream's C API has none of these; zarrs' storage traits have them all.
+//!
+//! Upstream's `ZarrsStorage` holds only read/write traits. To list without changing its handle type,
+//! stores created here are also registered (weakly) with their listable view, keyed by address.
+
+use std::ffi::{CString, c_char};
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::{Map, Value};
+use zarrs::array::ArrayMetadata;
+use zarrs::filesystem::FilesystemStore;
+use zarrs::node::NodePath;
+use zarrs::storage::{
+    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits,
+    StoreKey, StorePrefix,
+};
+use zarrs_ffi::{ZarrsResult, ZarrsStorage, ZarrsStorageEnum, ZarrsStorage_T};
+
+use crate::args::{storage_arg, str_arg, write_out};
+use crate::error::{FfiError, FfiResult, guard};
+
+type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
+
+static LISTABLE: Mutex<Vec<(usize, Weak<dyn ReadableWritableListableStorageTraits>)>> =
+    Mutex::new(Vec::new());
+
+fn address(storage: &Arc<dyn ReadableWritableStorageTraits>) -> usize {
+    Arc::as_ptr(storage).cast::<()>() as usize
+}
+
+fn register_listable(store: &Listable) {
+    let mut table = LISTABLE.lock().unwrap_or_else(|p| p.into_inner());
+    table.retain(|(_, weak)| weak.strong_count() > 0);
+    let rw: Arc<dyn ReadableWritableStorageTraits> = store.clone();
+    table.push((address(&rw), Arc::downgrade(store)));
+}
+
+fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Listable> {
+    let key = address(storage);
+    let table = LISTABLE.lock().unwrap_or_else(|p| p.into_inner());
+    table
+        .iter()
+        .find(|(addr, _)| *addr == key)
+        .and_then(|(_, weak)| weak.upgrade())
+        .ok_or_else(|| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
+                "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem",
+            )
+        })
+}
+
+/// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
+/// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes.
+/// Destroy it with `zarrsDestroyStorage`.
+///
+/// # Safety
+/// `path` a NUL-terminated string or NULL; `pStorage` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
+    path: *const c_char,
+    pStorage: *mut ZarrsStorage,
+) -> i32 {
+    guard(|| {
+        let path = str_arg(path, "path")?;
+        if path.is_empty() {
+            return Err(FfiError::invalid("store path is empty"));
+        }
+        let store = FilesystemStore::new(path)
+            .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
+        let store: Listable = Arc::new(store.sorted());
+        register_listable(&store);
+        let rw: Arc<dyn ReadableWritableStorageTraits> = store;
+        let handle = Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))));
+        if let Err(err) = write_out(pStorage, handle, "pStorage") {
+            // SAFETY: just created above and never shared.
+            drop(unsafe { Box::from_raw(handle) });
+            return Err(err);
+        }
+        Ok(())
+    })
+}
+
+/// A node path ("/" or "/a/b") and its store prefix ("" or "a/b/").
+struct Node {
+    path: String,
+    prefix: String,
+}
+
+impl Node {
+    fn parse(path: &str) -> FfiResult<Self> {
+        NodePath::new(path).map_err(|e| {
+            FfiError::upstream(ZarrsResult::ZARRS_ERROR_NODE_PATH, format!("{path:?}: {e}"))
+        })?;
+        let trimmed = path.trim_start_matches('/');
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("{trimmed}/")
+        };
+        Ok(Self {
+            path: path.to_string(),
+            prefix,
+        })
+    }
+
+    fn key(&self, name: &str) -> FfiResult<StoreKey> {
+        StoreKey::new(format!("{}{name}", self.prefix))
+            .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORE_PREFIX, e.to_string()))
+    }
+
+    fn store_prefix(&self) -> FfiResult<StorePrefix> {
+        StorePrefix::new(self.prefix.clone())
+            .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORE_PREFIX, e.to_string()))
+    }
+
+    /// Zarr-style path: "" for the root, "a/b" below it.
+    fn zarr_path(&self) -> &str {
+        self.prefix.trim_end_matches('/')
+    }
+}
+
+const V3_KEY: &str = "zarr.json";
+const V2_ARRAY_KEY: &str = ".zarray";
+const V2_GROUP_KEY: &str = ".zgroup";
+const V2_ATTRS_KEY: &str = ".zattrs";
+
+fn storage_error(key: &StoreKey, err: impl std::fmt::Display) -> FfiError {
+    FfiError::upstream(
+        ZarrsResult::ZARRS_ERROR_STORAGE,
+        format!("key {:?}: {err}", key.as_str()),
+    )
+}
+
+fn get_json(store: &dyn ReadableWritableStorageTraits, key: &StoreKey) -> FfiResult<Option<Value>> {
+    let Some(bytes) = store.get(key).map_err(|e| storage_error(key, e))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+            format!("key {:?} is not valid JSON: {e}", key.as_str()),
+        )
+    })
+}
+
+/// The node's metadata document as stored; v2 documents get their `.zattrs` as "attributes".
+fn read_document(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult<Option<Value>> {
+    if let Some(doc) = get_json(store, &node.key(V3_KEY)?)? {
+        return Ok(Some(doc));
+    }
+    for name in [V2_ARRAY_KEY, V2_GROUP_KEY] {
+        if let Some(mut doc) = get_json(store, &node.key(name)?)? {
+            if let Some(attrs) = get_json(store, &node.key(V2_ATTRS_KEY)?)?
+                && let Value::Object(map) = &mut doc
+            {
+                map.insert("attributes".to_string(), attrs);
+            }
+            return Ok(Some(doc));
+        }
+    }
+    Ok(None)
+}
+
+fn node_exists(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult<bool> {
+    for name in [V3_KEY, V2_ARRAY_KEY, V2_GROUP_KEY] {
+        let key = node.key(name)?;
+        if store.size_key(&key).map_err(|e| storage_error(&key, e))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn return_string(value: String, out: *mut *mut c_char) -> FfiResult {
+    let c = CString::new(value).map_err(|e| FfiError::invalid(e.to_string()))?;
+    let raw = c.into_raw();
+    if let Err(err) = write_out(out, raw, "pJson") {
+        // SAFETY: just created above.
+        drop(unsafe { CString::from_raw(raw) });
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Read the metadata document of the node at `path` into `*pJson` (free with `zarrsFreeString`).
+/// v2 nodes: `.zarray` / `.zgroup` with `.zattrs` merged under "attributes".
+/// A missing node returns `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`.
+///
+/// # Safety
+/// `storage` a live handle; `path` a NUL-terminated string or NULL; `pJson` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiReadNodeMetadata(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    pJson: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        let doc = read_document(store.as_ref(), &node)?
+            .ok_or_else(|| FfiError::not_found(format!("no node at {:?}", node.path)))?;
+        return_string(doc.to_string(), pJson)
+    })
+}
+
+/// Whether a node (array or group, v2 or v3) exists at `path`.
+///
+/// # Safety
+/// `storage` a live handle; `path` a NUL-terminated string or NULL; `pExists` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiNodeExists(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    pExists: *mut bool,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        write_out(pExists, node_exists(store.as_ref(), &node)?, "pExists")
+    })
+}
+
+enum Kind {
+    Array,
+    Group,
+}
+
+/// Validate a metadata document and split it into the keys to write.
+fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Vec<u8>)>> {
+    let invalid = |why: String| {
+        FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+            format!("metadata for {path:?}: {why}"),
+        )
+    };
+    let doc: Value = serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let Value::Object(map) = doc else {
+        return Err(invalid("not a JSON object".to_string()));
+    };
+    let format = map.get("zarr_format").and_then(Value::as_u64);
+    let kind = match (format, map.get("node_type").and_then(Value::as_str)) {
+        (Some(3), Some("array")) => Kind::Array,
+        (Some(3), Some("group")) => Kind::Group,
+        (Some(3), other) => return Err(invalid(format!("node_type must be array or group, got {other:?}"))),
+        (Some(2), _) if map.contains_key("shape") => Kind::Array,
+        (Some(2), _) => Kind::Group,
+        _ => return Err(invalid("zarr_format must be 2 or 3".to_string())),
+    };
+    if matches!(kind, Kind::Array) {
+        ArrayMetadata::try_from(json).map_err(|e| invalid(e.to_string()))?;
+        // Build the array once to reject what zarrs cannot read (unknown codecs, data types).
+        let store: Arc<dyn ReadableWritableStorageTraits> =
+            Arc::new(zarrs::storage::store::MemoryStore::new());
+        let metadata = ArrayMetadata::try_from(json).map_err(|e| invalid(e.to_string()))?;
+        zarrs::array::Array::new_with_metadata(store, "/", metadata)
+            .map_err(|e| crate::array_io::create_error(e, path))?;
+    }
+    if format == Some(3) {
+        return Ok(vec![(V3_KEY, json.as_bytes().to_vec())]);
+    }
+    let mut map: Map<String, Value> = map;
+    let attributes = map.remove("attributes");
+    let main_key = if matches!(kind, Kind::Array) { V2_ARRAY_KEY } else { V2_GROUP_KEY };
+    let mut out = vec![(main_key, Value::Object(map).to_string().into_bytes())];
+    if let Some(attrs) = attributes {
+        if !attrs.is_object() {
+            return Err(invalid("attributes must be a JSON object".to_string()));
+        }
+        out.push((V2_ATTRS_KEY, attrs.to_string().into_bytes()));
+    }
+    Ok(out)
+}
+
+/// Write the metadata document of a new array or group at `path` (v3 `zarr.json`, or v2
+/// `.zarray`/`.zgroup` with "attributes" split into `.zattrs`). The JSON is validated first
+/// (an array document must be one zarrs can open). If a node exists there: with `overwrite` it and
+/// everything below it is deleted first, else `ZARRS_CFFI_ERROR_NODE_EXISTS`.
+///
+/// # Safety
+/// `storage` a live handle; `path`/`json` NUL-terminated strings or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiCreateNode(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    json: *const c_char,
+    overwrite: bool,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        let documents = documents_to_write(str_arg(json, "json")?, &node.path)?;
+        if node_exists(store.as_ref(), &node)? {
+            if !overwrite {
+                return Err(FfiError::exists(format!("a node already exists at {:?}", node.path)));
+            }
+            erase_node(store.as_ref(), &node)?;
+        }
+        for (name, bytes) in documents {
+            let key = node.key(name)?;
+            store
+                .set(&key, bytes.into())
+                .map_err(|e| storage_error(&key, e))?;
+        }
+        Ok(())
+    })
+}
+
+fn erase_node(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult {
+    let prefix = node.store_prefix()?;
+    store.erase_prefix(&prefix).map_err(|e| {
+        FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("deleting {:?}: {e}", node.path),
+        )
+    })
+}
+
+/// Delete the node at `path` and everything below it. A missing node returns
+/// `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`.
+///
+/// # Safety
+/// `storage` a live handle; `path` a NUL-terminated string or NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiDeleteNode(storage: ZarrsStorage, path: *const c_char) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        if !node_exists(store.as_ref(), &node)? {
+            return Err(FfiError::not_found(format!("no node at {:?}", node.path)));
+        }
+        erase_node(store.as_ref(), &node)
+    })
+}
+
+/// List the direct children of the node at `path` as JSON `[[child_path, document], ...]`, with
+/// zarr-style child paths ("a/b", no leading "/"), sorted. A missing node returns
+/// `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`; an array has no children. Needs a store from
+/// `zarrsCffiCreateStorageFilesystem`. Free `*pJson` with `zarrsFreeString`.
+///
+/// # Safety
+/// `storage` a live handle; `path` a NUL-terminated string or NULL; `pJson` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiListChildren(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    pJson: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        let list = listable(store)?;
+        let parent = read_document(store.as_ref(), &node)?
+            .ok_or_else(|| FfiError::not_found(format!("no node at {:?}", node.path)))?;
+        let mut children: Vec<Value> = Vec::new();
+        let is_array = parent.get("node_type").and_then(Value::as_str) == Some("array")
+            || parent.get("shape").is_some();
+        if !is_array {
+            let listing = list.list_dir(&node.store_prefix()?).map_err(|e| {
+                FfiError::upstream(
+                    ZarrsResult::ZARRS_ERROR_STORAGE,
+                    format!("listing {:?}: {e}", node.path),
+                )
+            })?;
+            let mut prefixes: Vec<String> =
+                listing.prefixes().iter().map(|p| p.as_str().to_string()).collect();
+            prefixes.sort();
+            for prefix in prefixes {
+                let child = Node::parse(&format!("/{}", prefix.trim_end_matches('/')))?;
+                if let Some(doc) = read_document(store.as_ref(), &child)? {
+                    children.push(Value::Array(vec![Value::String(child.zarr_path().to_string()), doc]));
+                }
+            }
+        }
+        return_string(Value::Array(children).to_string(), pJson)
+    })
+}
+
+/// Total stored bytes below the node at `path` (metadata and chunks).
+///
+/// # Safety
+/// `storage` a live handle; `path` a NUL-terminated string or NULL; `pBytes` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiStoredBytes(
+    storage: ZarrsStorage,
+    path: *const c_char,
+    pBytes: *mut u64,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let node = Node::parse(str_arg(path, "path")?)?;
+        let list = listable(store)?;
+        let size = list.size_prefix(&node.store_prefix()?).map_err(|e| {
+            FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, format!("{:?}: {e}", node.path))
+        })?;
+        write_out(pBytes, size, "pBytes")
+    })
+}
+

@@ -1,0 +1,13 @@
+//! One shared library: zarrs' C API (crate `zarrs_ffi`, re-exported unchanged) plus zarrs-cffi's own
+//! C functions (`zarrsCffi*`) for what upstream lacks. Every `zarrsCffi*` function validates its
+//! arguments, catches panics and reports errors per thread via `zarrsCffiLastError`.
+#![allow(non_snake_case, non_camel_case_types)]
+
+pub use zarrs_ffi::*;
+
+mod args;
+pub mod array_io;
+pub mod error;
+pub mod hierarchy;
+pub mod pool;
+pub mod version;

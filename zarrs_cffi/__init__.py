@@ -1,0 +1,107 @@
+"""zarrs-cffi: read and write Zarr arrays (v3 and v2) through zarrs' C API with cffi, decoding
+straight into numpy buffers the caller owns.
+
+>>> import numpy as np, zarrs_cffi
+>>> out = np.empty((512, 512), dtype="uint16")
+>>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._native import ffi, lib
+from .array import Array, open_array
+from .create import create_array, create_group
+from .errors import (
+    ArrayError,
+    BufferLengthError,
+    ChunkGridError,
+    ClosedError,
+    CodecError,
+    DataTypeMismatchError,
+    DimensionalityError,
+    GroupError,
+    InternalPanicError,
+    InvalidArgumentError,
+    InvalidIndicesError,
+    InvalidMetadataError,
+    NodeExistsError,
+    NodeNotFoundError,
+    NodePathError,
+    NullPointerError,
+    OutputBufferError,
+    ReadOnlyError,
+    StorageCapabilityError,
+    StorageError,
+    StorePrefixError,
+    UnsupportedDataTypeError,
+    UnsupportedStoreError,
+    ZarrsError,
+)
+from .functional import clear_cache, read, read_into, write
+from .store import Store
+
+__version__ = "0.1.0"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def get_include() -> str:
+    """Directory holding ``zarrs_cffi.h``, for C code built against this package's library."""
+    return str(_PACKAGE_DIR / "include")
+
+
+def get_library() -> str:
+    """Path of ``libzarrs_cffi.so``, the very library this package loads (one instance per process)."""
+    return str(_PACKAGE_DIR / "lib" / "libzarrs_cffi.so")
+
+
+def zarrs_version() -> str:
+    """Version of the zarrs crate inside the native library, e.g. "0.23.14"."""
+    return f"{lib.zarrsVersionMajor()}.{lib.zarrsVersionMinor()}.{lib.zarrsVersionPatch()}"
+
+
+def native_version() -> str:
+    """Version of this package's native library and of the upstream C API it embeds."""
+    return f"{ffi.string(lib.zarrsCffiVersion()).decode()} ({ffi.string(lib.zarrsCffiUpstreamVersion()).decode()})"
+
+
+__all__ = [
+    "Array",
+    "ArrayError",
+    "BufferLengthError",
+    "ChunkGridError",
+    "ClosedError",
+    "CodecError",
+    "DataTypeMismatchError",
+    "DimensionalityError",
+    "GroupError",
+    "InternalPanicError",
+    "InvalidArgumentError",
+    "InvalidIndicesError",
+    "InvalidMetadataError",
+    "NodeExistsError",
+    "NodeNotFoundError",
+    "NodePathError",
+    "NullPointerError",
+    "OutputBufferError",
+    "ReadOnlyError",
+    "StorageCapabilityError",
+    "StorageError",
+    "StorePrefixError",
+    "Store",
+    "UnsupportedDataTypeError",
+    "UnsupportedStoreError",
+    "ZarrsError",
+    "clear_cache",
+    "create_array",
+    "create_group",
+    "get_include",
+    "get_library",
+    "native_version",
+    "open_array",
+    "read",
+    "read_into",
+    "write",
+    "zarrs_version",
+]

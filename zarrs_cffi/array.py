@@ -1,0 +1,333 @@
+"""``Array``: one native array handle, and every read and write on it.
+
+Data flows user call -> selection -> this module -> ``_native`` -> C. Reads decode straight into
+the caller's buffer (``zarrsCffiArrayRetrieveSubsetInto``): no intermediate full-size copy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._native import check, check_upstream, ffi, lib, take_string
+from .dtypes import numpy_dtype
+from .errors import (
+    DataTypeMismatchError,
+    DimensionalityError,
+    InvalidArgumentError,
+    InvalidIndicesError,
+    OutputBufferError,
+    ReadOnlyError,
+)
+from .handles import Handle
+from .metadata import chunks_and_shards, parse_fill_value
+from .selection import Selection, normalize_selection
+from .store import Store, node_path
+
+Region = Any  # numpy basic indexing: int, slice, Ellipsis, or a tuple of those
+
+
+def check_out(out: object, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate a caller's output buffer; the error says which check failed."""
+    if not isinstance(out, np.ndarray):
+        raise DataTypeMismatchError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise DataTypeMismatchError(f"out has dtype {out.dtype}, the array's dtype is {dtype}")
+    if not out.flags.writeable:
+        raise OutputBufferError("out is read-only; pass a writable array")
+    if not out.flags.c_contiguous:
+        raise OutputBufferError("out is not C-contiguous; pass a C-contiguous array (np.ascontiguousarray)")
+    if out.shape != shape:
+        raise OutputBufferError(f"out has shape {out.shape}, the selection's result has shape {shape}")
+    return out
+
+
+class Array:
+    """A Zarr array (v2 or v3) opened through zarrs.
+
+    >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature")
+    >>> out = np.empty((512, 512), arr.dtype)
+    >>> arr.read_into(out, (slice(0, 512), slice(0, 512), 7))
+    """
+
+    def __init__(
+        self,
+        handle: Handle,
+        *,
+        root: str | None,
+        node: str,
+        read_only: bool = False,
+    ) -> None:
+        self._handle = handle
+        self.root = root
+        self.node = node
+        self.read_only = bool(read_only)
+        with handle.use() as ptr:
+            self.metadata: dict[str, Any] = _metadata_of(ptr)
+            ndim_p = ffi.new("size_t *")
+            check_upstream(lib.zarrsArrayGetDimensionality(ptr, ndim_p))
+            self.ndim: int = int(ndim_p[0])
+            shape_p = ffi.new("uint64_t[]", max(self.ndim, 1))
+            check_upstream(lib.zarrsArrayGetShape(ptr, self.ndim, shape_p))
+            grid_p = ffi.new("uint64_t[]", max(self.ndim, 1))
+            check_upstream(lib.zarrsArrayGetChunkGridShape(ptr, self.ndim, grid_p))
+            dtype_p = ffi.new("ZarrsDataType *")
+            check_upstream(lib.zarrsArrayGetDataType(ptr, dtype_p))
+        self.shape: tuple[int, ...] = tuple(int(shape_p[i]) for i in range(self.ndim))
+        self.chunk_grid_shape: tuple[int, ...] = tuple(int(grid_p[i]) for i in range(self.ndim))
+        described = self.metadata.get("data_type", self.metadata.get("dtype", ""))
+        self.dtype: np.dtype = numpy_dtype(int(dtype_p[0]), str(described))
+        self.chunks, self.shards = chunks_and_shards(self.metadata)
+        # Stored chunks are shards when sharded: chunk I/O and the chunk grid are in those units.
+        self._stored_chunk_shape = self.shards or self.chunks
+        self._ndim_c = self.ndim
+
+    # -- facts ------------------------------------------------------------------------------------
+    @property
+    def zarr_format(self) -> int:
+        return int(self.metadata.get("zarr_format", 3))
+
+    @property
+    def fill_value(self) -> Any:
+        return parse_fill_value(self.metadata.get("fill_value"), self.dtype)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.metadata.get("attributes") or {})
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        where = f"{self.root!r}, node={self.node!r}" if self.root else f"node={self.node!r}"
+        state = ", closed" if self.closed else ""
+        return f"<zarrs_cffi.Array {where} shape={self.shape} dtype={self.dtype}{state}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the native handle. Idempotent; calls in flight on other threads finish first."""
+        self._handle.close()
+
+    def __enter__(self) -> Array:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickles by location: unpickling reopens the array (e.g. in a dask worker).
+        if self.root is None:
+            raise TypeError("an Array made from a metadata document alone cannot be pickled")
+        return (_reopen, (self.root, self.node, self.read_only))
+
+    # -- region I/O --------------------------------------------------------------------------------
+    def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
+        """Decode ``region`` (numpy basic indexing) into ``out`` and return ``out``.
+
+        ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
+        """
+        sel = normalize_selection(region, self.shape)
+        check_out(out, self.dtype, sel.out_shape)
+        if sel.is_empty:
+            return out
+        if sel.is_contiguous:
+            self._retrieve_box(sel.start, sel.shape, out)
+        else:
+            box = np.empty(sel.shape, self.dtype)
+            self._retrieve_box(sel.start, sel.shape, box)
+            np.copyto(out, sel.from_box(box))
+        return out
+
+    def read(self, region: Region = ()) -> np.ndarray:
+        """Decode ``region`` into a new array (numpy's result shape; int axes dropped)."""
+        sel = normalize_selection(region, self.shape)
+        out = np.empty(sel.out_shape, self.dtype)
+        if sel.is_empty:
+            return out
+        if sel.is_contiguous:
+            self._retrieve_box(sel.start, sel.shape, out)
+            return out
+        box = np.empty(sel.shape, self.dtype)
+        self._retrieve_box(sel.start, sel.shape, box)
+        np.copyto(out, sel.from_box(box))
+        return out
+
+    __getitem__ = read
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self.read()
+        return data if dtype is None else data.astype(dtype)
+
+    def write(self, region: Region, data: object) -> None:
+        """Store ``data`` (broadcast to the region's shape, cast to the array's dtype)."""
+        self._check_writable()
+        sel = normalize_selection(region, self.shape)
+        value = self._as_values(data, sel.out_shape)
+        if sel.is_empty:
+            return
+        if sel.is_contiguous:
+            self._store_box(sel.start, sel.shape, np.ascontiguousarray(value))
+            return
+        # Strided: read-modify-write of the bounding box.
+        box = np.empty(sel.shape, self.dtype)
+        self._retrieve_box(sel.start, sel.shape, box)
+        sel.from_box(box)[...] = value
+        self._store_box(sel.start, sel.shape, box)
+
+    def __setitem__(self, region: Region, data: object) -> None:
+        self.write(region, data)
+
+    # -- chunk I/O (stored chunks: shards for sharded arrays) ---------------------------------------
+    def chunk_shape(self) -> tuple[int, ...]:
+        """Shape of one stored chunk (the shard shape if sharded); edge chunks are full-size too."""
+        return tuple(self._stored_chunk_shape)
+
+    def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """Decode one stored chunk at full chunk shape (a missing chunk reads as the fill value)."""
+        c_coords = self._chunk_coords(coords)
+        shape = self.chunk_shape()
+        out = np.empty(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
+        buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayRetrieveChunkInto(ptr, self._ndim_c, c_coords, out.nbytes, buf))
+        return out
+
+    def write_chunk(self, coords: Sequence[int], data: object) -> None:
+        """Encode and store one chunk; ``data`` must have exactly the chunk's shape."""
+        self._check_writable()
+        c_coords = self._chunk_coords(coords)
+        value = np.asarray(data)
+        if value.shape != self.chunk_shape():
+            raise InvalidArgumentError(
+                f"chunk data has shape {value.shape}, chunks of this array have shape {self.chunk_shape()}"
+            )
+        value = np.ascontiguousarray(value, dtype=self.dtype)
+        buf = ffi.from_buffer("uint8_t[]", value)
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
+
+    def erase_chunk(self, coords: Sequence[int]) -> None:
+        """Delete one stored chunk (no error if absent); it then reads as the fill value."""
+        self._check_writable()
+        c_coords = self._chunk_coords(coords)
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayEraseChunk(ptr, self._ndim_c, c_coords))
+
+    def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
+        """The stored (encoded) bytes of one chunk, or None if it does not exist."""
+        c_coords = self._chunk_coords(coords)
+        data_p = ffi.new("uint8_t **")
+        len_p = ffi.new("size_t *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayRetrieveEncodedChunk(ptr, self._ndim_c, c_coords, data_p, len_p))
+        if data_p[0] == ffi.NULL:
+            return None
+        try:
+            return bytes(ffi.buffer(data_p[0], len_p[0]))
+        finally:
+            lib.zarrsCffiFreeBytes(data_p[0], len_p[0])
+
+    # -- embedding -------------------------------------------------------------------------------
+    def lend_handle(self) -> Any:
+        """Borrow the raw ``ZarrsArray`` for C code; pair with :meth:`return_handle`.
+
+        While lent, ``close()`` defers destruction until the handle is returned. Never destroy it.
+        """
+        return self._handle.acquire()
+
+    def return_handle(self) -> None:
+        self._handle.release()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"{self!r} was opened read-only")
+
+    def _as_values(self, data: object, shape: tuple[int, ...]) -> np.ndarray:
+        try:
+            value = np.asarray(data, dtype=self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"data cannot be converted to {self.dtype}: {exc}") from None
+        try:
+            return np.broadcast_to(value, shape)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"data of shape {value.shape} cannot be broadcast to the region's shape {shape}"
+            ) from None
+
+    def _chunk_coords(self, coords: Sequence[int]) -> Any:
+        try:
+            values = [operator.index(c) for c in coords]
+        except TypeError:
+            raise InvalidArgumentError(f"chunk coordinates must be integers, got {coords!r}") from None
+        if len(values) != self.ndim:
+            raise DimensionalityError(
+                f"chunk coordinates {tuple(values)} have {len(values)} entries, the array has {self.ndim} dimensions"
+            )
+        for axis, (c, n) in enumerate(zip(values, self.chunk_grid_shape)):
+            if not 0 <= c < n:
+                raise InvalidIndicesError(
+                    f"chunk coordinate {c} is outside the chunk grid {self.chunk_grid_shape} (axis {axis})"
+                )
+        return ffi.new("uint64_t[]", values) if values else ffi.NULL
+
+    def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
+        buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
+        c_start = ffi.new("uint64_t[]", list(start)) if self.ndim else ffi.NULL
+        c_shape = ffi.new("uint64_t[]", list(shape)) if self.ndim else ffi.NULL
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayRetrieveSubsetInto(ptr, self._ndim_c, c_start, c_shape, out.nbytes, buf))
+
+    def _store_box(self, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
+        buf = ffi.from_buffer("uint8_t[]", data)
+        c_start = ffi.new("uint64_t[]", list(start)) if self.ndim else ffi.NULL
+        c_shape = ffi.new("uint64_t[]", list(shape)) if self.ndim else ffi.NULL
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
+
+
+def _metadata_of(ptr: Any) -> dict[str, Any]:
+    out = ffi.new("char **")
+    check_upstream(lib.zarrsArrayGetMetadataString(ptr, False, out))
+    doc = json.loads(take_string(out[0]))
+    return doc if isinstance(doc, dict) else {}
+
+
+def open_array(path: str | os.PathLike[str], node: str = "/", *, read_only: bool = False) -> Array:
+    """Open the array at ``node`` of the store rooted at ``path`` (v3, else v2).
+
+    For an array directory itself, pass it as ``path`` and keep ``node="/"``.
+
+    >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature", read_only=True)
+    """
+    with Store(path) as store:
+        handle = store.open_array_handle(node)
+        root = store.root
+    return Array(handle, root=root, node=node_path(node), read_only=read_only)
+
+
+def _reopen(root: str, node: str, read_only: bool) -> Array:
+    return open_array(root, node, read_only=read_only)
+
+
+__all__ = ["Array", "Selection", "check_out", "open_array"]

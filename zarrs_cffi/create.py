@@ -1,0 +1,65 @@
+"""Creating arrays and groups (Zarr v3)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from .array import Array
+from .metadata import array_document, group_document
+from .store import Store, node_path
+
+
+def create_array(
+    path: str | os.PathLike[str],
+    node: str = "/",
+    *,
+    shape: Sequence[int],
+    dtype: Any,
+    chunks: Sequence[int],
+    shards: Sequence[int] | None = None,
+    compressors: Any = "zstd",
+    fill_value: Any = 0,
+    attributes: dict[str, Any] | None = None,
+    dimension_names: Sequence[str | None] | None = None,
+    overwrite: bool = False,
+) -> Array:
+    """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it.
+
+    ``compressors``: None, "zstd", "gzip", "blosc", or a list of codec JSON dicts. ``shards``
+    (a multiple of ``chunks``) stores chunks inside shards. An existing node at ``node`` raises
+    :class:`NodeExistsError` unless ``overwrite=True``, which deletes it and everything below first.
+
+    >>> arr = zarrs_cffi.create_array("data.zarr", "/t", shape=(100, 100), dtype="f4", chunks=(10, 10))
+    """
+    document = array_document(
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        shards=shards,
+        compressors=compressors,
+        fill_value=fill_value,
+        attributes=attributes,
+        dimension_names=dimension_names,
+    )
+    with Store(path) as store:
+        store.create_node(node, document, overwrite=overwrite)
+        handle = store.open_array_handle(node)
+        root = store.root
+    return Array(handle, root=root, node=node_path(node))
+
+
+def create_group(
+    path: str | os.PathLike[str],
+    node: str = "/",
+    *,
+    attributes: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Create a Zarr v3 group at ``node`` (parents are implied, as in Zarr v3).
+
+    >>> zarrs_cffi.create_group("data.zarr", attributes={"title": "example"})
+    """
+    with Store(path) as store:
+        store.create_node(node, group_document(attributes), overwrite=overwrite)

@@ -1,0 +1,163 @@
+"""Async twins of the functional CRUD API (same names, same arguments).
+
+Each runs its synchronous counterpart in a worker thread with :func:`asyncio.to_thread`, so the
+event loop is never blocked by decoding or file I/O (the native engine releases the GIL while it
+works, so several calls proceed in parallel).
+
+>>> import asyncio, zarrs_cffi.crud.aio as aio                            # doctest: +SKIP
+>>> asyncio.run(aio.read_metadata("data.zarr", "a", engine="zarr"))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from numpy.typing import NDArray
+
+from zarrs_cffi.crud import _facade
+from zarrs_cffi.crud._facade import Engine
+from zarrs_cffi.crud.protocol import ChunkCoords, MetadataDoc, StoreLike
+
+__all__ = list(_facade.__all__)
+
+
+async def create_new_group(
+    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+) -> None:
+    """Async :func:`zarrs_cffi.crud.create_new_group`."""
+    await asyncio.to_thread(_facade.create_new_group, metadata, store, path, engine=engine)
+
+
+async def create_overwrite_group(
+    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+) -> None:
+    """Async :func:`zarrs_cffi.crud.create_overwrite_group`."""
+    await asyncio.to_thread(_facade.create_overwrite_group, metadata, store, path, engine=engine)
+
+
+async def create_new_array(
+    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+) -> None:
+    """Async :func:`zarrs_cffi.crud.create_new_array`."""
+    await asyncio.to_thread(_facade.create_new_array, metadata, store, path, engine=engine)
+
+
+async def create_overwrite_array(
+    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+) -> None:
+    """Async :func:`zarrs_cffi.crud.create_overwrite_array`."""
+    await asyncio.to_thread(_facade.create_overwrite_array, metadata, store, path, engine=engine)
+
+
+async def read_metadata(store: StoreLike, path: str, *, engine: Engine = None) -> MetadataDoc:
+    """Async :func:`zarrs_cffi.crud.read_metadata`."""
+    return await asyncio.to_thread(_facade.read_metadata, store, path, engine=engine)
+
+
+async def delete_node(store: StoreLike, path: str, *, engine: Engine = None) -> None:
+    """Async :func:`zarrs_cffi.crud.delete_node`."""
+    await asyncio.to_thread(_facade.delete_node, store, path, engine=engine)
+
+
+async def list_children(
+    store: StoreLike, path: str, *, engine: Engine = None
+) -> list[tuple[str, MetadataDoc]]:
+    """Async :func:`zarrs_cffi.crud.list_children`."""
+    return await asyncio.to_thread(_facade.list_children, store, path, engine=engine)
+
+
+async def read_chunk(
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    chunk_coords: ChunkCoords,
+    *,
+    engine: Engine = None,
+) -> NDArray[Any]:
+    """Async :func:`zarrs_cffi.crud.read_chunk`."""
+    return await asyncio.to_thread(
+        _facade.read_chunk, metadata, store, path, chunk_coords, engine=engine
+    )
+
+
+async def read_encoded_chunk(
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    chunk_coords: ChunkCoords,
+    *,
+    engine: Engine = None,
+) -> bytes | None:
+    """Async :func:`zarrs_cffi.crud.read_encoded_chunk`."""
+    return await asyncio.to_thread(
+        _facade.read_encoded_chunk, metadata, store, path, chunk_coords, engine=engine
+    )
+
+
+async def write_chunk(
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    chunk_coords: ChunkCoords,
+    value: Any,
+    *,
+    engine: Engine = None,
+) -> None:
+    """Async :func:`zarrs_cffi.crud.write_chunk`."""
+    await asyncio.to_thread(
+        _facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine
+    )
+
+
+async def delete_chunk(
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    chunk_coords: ChunkCoords,
+    *,
+    engine: Engine = None,
+) -> None:
+    """Async :func:`zarrs_cffi.crud.delete_chunk`."""
+    await asyncio.to_thread(
+        _facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine
+    )
+
+
+async def read_region(
+    metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
+) -> NDArray[Any]:
+    """Async :func:`zarrs_cffi.crud.read_region`."""
+    return await asyncio.to_thread(
+        _facade.read_region, metadata, store, path, selection, engine=engine
+    )
+
+
+async def read_region_into(
+    out: NDArray[Any],
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    selection: Any,
+    *,
+    engine: Engine = None,
+) -> NDArray[Any]:
+    """Async :func:`zarrs_cffi.crud.read_region_into` (``out`` must not be touched until it returns)."""
+    return await asyncio.to_thread(
+        _facade.read_region_into, out, metadata, store, path, selection, engine=engine
+    )
+
+
+async def write_region(
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    selection: Any,
+    value: Any,
+    *,
+    engine: Engine = None,
+) -> None:
+    """Async :func:`zarrs_cffi.crud.write_region`."""
+    await asyncio.to_thread(
+        _facade.write_region, metadata, store, path, selection, value, engine=engine
+    )

@@ -1,0 +1,146 @@
+"""Argument checks shared by every engine, so all of them reject bad input with the same error types.
+
+Pure numpy; no I/O. An engine calls these before it touches the store or the native library.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from zarrs_cffi.errors import (
+    DataTypeMismatchError,
+    InvalidArgumentError,
+    InvalidIndicesError,
+    OutputBufferError,
+)
+
+__all__ = [
+    "check_chunk_coords",
+    "check_metadata_doc",
+    "check_out_buffer",
+    "chunk_value",
+    "is_fill_chunk",
+    "native_dtype",
+]
+
+
+def _type_name(obj: object) -> str:
+    t = type(obj)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def native_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """``dtype`` in native byte order (data crosses native-endian; on-disk order is the codecs' job).
+
+    >>> native_dtype(np.dtype(">u2")) == np.dtype("=u2")
+    True
+    """
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def check_metadata_doc(metadata: Any) -> dict[str, Any]:
+    """Return ``metadata`` as a plain dict; TypeError if it is not a mapping with str keys."""
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict (the JSON document), got {_type_name(metadata)}")
+    doc = dict(metadata)
+    if not all(isinstance(k, str) for k in doc):
+        raise TypeError("metadata keys must be str")
+    return doc
+
+
+def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[int, ...]:
+    """Validate chunk-grid coordinates against the grid and return them as a tuple of ints.
+
+    TypeError for anything but a sequence of integers (bools included); InvalidIndicesError (an
+    IndexError) for the wrong number of coordinates or one outside the grid (no negative wrap-around).
+
+    >>> check_chunk_coords([1, 0], (2, 2))
+    (1, 0)
+    >>> check_chunk_coords((2, 0), (2, 2))
+    Traceback (most recent call last):
+    ...
+    zarrs_cffi.errors.InvalidIndicesError: chunk coordinates (2, 0) are outside the chunk grid (2, 2)
+    """
+    if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, Sequence | np.ndarray):
+        raise TypeError(
+            f"chunk_coords must be a tuple of ints, got {_type_name(chunk_coords)}"
+        )
+    coords: list[int] = []
+    for c in chunk_coords:
+        if isinstance(c, (bool, np.bool_)):
+            raise TypeError(f"chunk coordinates must be integers, got {_type_name(c)}")
+        try:
+            coords.append(operator.index(c))
+        except TypeError:
+            raise TypeError(f"chunk coordinates must be integers, got {_type_name(c)}") from None
+    result = tuple(coords)
+    grid = tuple(grid_shape)
+    if len(result) != len(grid):
+        raise InvalidIndicesError(
+            f"chunk coordinates {result} have {len(result)} dimensions, the array has {len(grid)}"
+        )
+    if any(not 0 <= c < n for c, n in zip(result, grid)):
+        raise InvalidIndicesError(f"chunk coordinates {result} are outside the chunk grid {grid}")
+    return result
+
+
+def check_out_buffer(out: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> NDArray[Any]:
+    """Check that ``out`` can receive a result of ``dtype`` and ``shape`` in place; return it.
+
+    The error says which check failed: DataTypeMismatchError (a TypeError) for the dtype,
+    OutputBufferError (a ValueError) for the type, shape, contiguity or writability.
+    """
+    if not isinstance(out, np.ndarray):
+        raise OutputBufferError(f"out must be a numpy.ndarray, got {_type_name(out)}")
+    if out.dtype != dtype:
+        raise DataTypeMismatchError(f"out has dtype {out.dtype}, the array's dtype is {dtype}")
+    if out.shape != tuple(shape):
+        raise OutputBufferError(f"out has shape {out.shape}, the selection's shape is {tuple(shape)}")
+    if not out.flags.c_contiguous:
+        raise OutputBufferError("out is not C-contiguous")
+    if not out.flags.writeable:
+        raise OutputBufferError("out is not writable")
+    return out
+
+
+def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) -> NDArray[Any]:
+    """``value`` as a C-contiguous array of ``dtype`` with exactly ``chunk_shape`` (no broadcasting).
+
+    Values are cast like numpy assignment (``a[...] = value``). A different shape raises
+    InvalidArgumentError (a ValueError).
+    """
+    arr = np.asarray(value)
+    if arr.shape != tuple(chunk_shape):
+        raise InvalidArgumentError(
+            f"value has shape {arr.shape}, expected the chunk shape {tuple(chunk_shape)}"
+        )
+    return np.ascontiguousarray(arr.astype(dtype, copy=False))
+
+
+def is_fill_chunk(chunk: NDArray[Any], fill_value: Any) -> bool:
+    """True if every element of ``chunk`` equals ``fill_value``: bit-for-bit, except that any NaN
+    matches a NaN fill (so ``-0.0`` is not a ``0.0`` fill, as in zarrs and zarr-python).
+
+    >>> is_fill_chunk(np.full(3, np.nan), np.nan), is_fill_chunk(np.array([-0.0]), 0.0)
+    (True, False)
+    """
+    fill = np.asarray(fill_value, dtype=chunk.dtype)
+    if chunk.size == 0:
+        return True
+    if chunk.dtype.kind in "OUT":
+        return bool(np.all(chunk == fill))
+    same = _bits(chunk) == _bits(np.broadcast_to(fill, chunk.shape))
+    if chunk.dtype.kind in "fc":
+        same |= np.isnan(chunk) & np.isnan(fill)
+    return bool(np.all(same))
+
+
+def _bits(a: NDArray[Any]) -> NDArray[Any]:
+    """``a``'s elements as opaque byte strings (void dtype), for bit-exact comparison."""
+    a = np.ascontiguousarray(a)
+    return a.view(np.dtype(f"V{a.dtype.itemsize}"))

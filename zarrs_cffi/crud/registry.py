@@ -1,0 +1,137 @@
+"""The engine registry: engine names -> :class:`~zarrs_cffi.crud.protocol.CrudBackend` instances.
+
+The built-in engines are registered lazily as ``"module:attr"`` factories, imported on first use, so
+``import zarrs_cffi.crud`` never imports the native library or zarr-python.
+
+>>> sorted(list_backends())[:2]
+['cffi', 'zarr']
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any
+
+from zarrs_cffi.crud.protocol import CrudBackend
+from zarrs_cffi.errors import ZarrsError
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINE_ENV_VAR",
+    "BackendUnavailableError",
+    "get_backend",
+    "list_backends",
+    "register_backend",
+]
+
+ENGINE_ENV_VAR = "ZARRS_CFFI_ENGINE"
+"""Environment variable naming the engine used when ``engine=None``."""
+
+DEFAULT_ENGINE = "cffi"
+"""The engine used when ``engine=None`` and the environment variable is unset or empty."""
+
+# Built-in engines, imported on first use. An entry is dropped once its backend is instantiated.
+_LAZY: dict[str, str] = {
+    "cffi": "zarrs_cffi.engines.cffi_engine:CffiBackend",
+    "zarr": "zarrs_cffi.engines.zarr_engine:ZarrBackend",
+}
+# What to install when a lazy engine cannot be imported.
+_INSTALL_HINTS: dict[str, str] = {
+    "cffi": "build the native library and the cffi module (pip install . or make build)",
+    "zarr": "install zarr-python: pip install 'zarr>=3.1'",
+}
+_BACKENDS: dict[str, CrudBackend] = {}
+_LOCK = threading.Lock()
+
+
+class BackendUnavailableError(ZarrsError, ImportError):
+    """A registered engine could not be imported (a dependency is missing or not built)."""
+
+
+def _check_backend(backend: Any, what: str) -> CrudBackend:
+    if not isinstance(backend, CrudBackend):
+        missing = [
+            m
+            for m in ("name", *(n for n in CrudBackend.__dict__ if not n.startswith("_")))
+            if not hasattr(backend, m)
+        ]
+        raise TypeError(
+            f"{what} does not implement the CrudBackend protocol"
+            + (f" (missing: {', '.join(sorted(set(missing)))})" if missing else "")
+        )
+    return backend
+
+
+def register_backend(name: str, backend: CrudBackend) -> None:
+    """Register ``backend`` under ``name`` (replacing any engine of that name).
+
+    >>> from zarrs_cffi.engines.zarr_engine import ZarrBackend
+    >>> register_backend("reference", ZarrBackend())
+    >>> "reference" in list_backends()
+    True
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"an engine name must be a non-empty str, got {name!r}")
+    _check_backend(backend, f"the backend registered as {name!r} ({type(backend).__name__})")
+    with _LOCK:
+        _BACKENDS[name] = backend
+        _LAZY.pop(name, None)
+
+
+def list_backends() -> list[str]:
+    """The names of all registered engines, including ones not imported yet, sorted."""
+    with _LOCK:
+        return sorted({*_BACKENDS, *_LAZY})
+
+
+def _unknown(name: str, origin: str) -> ValueError:
+    return ValueError(f"unknown engine {name!r}{origin}; available engines: {', '.join(list_backends())}")
+
+
+def _load_lazy(name: str, target: str) -> CrudBackend:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except (ImportError, OSError) as err:  # OSError: a shared library that fails to load
+        hint = _INSTALL_HINTS.get(name, f"make {module_name} importable")
+        raise BackendUnavailableError(
+            f"the {name!r} engine is not available ({err}); to use it, {hint}"
+        ) from err
+    factory = getattr(module, attr)
+    backend = factory() if isinstance(factory, type) else factory
+    return _check_backend(backend, f"{target} (engine {name!r})")
+
+
+def get_backend(engine: str | CrudBackend | None = None) -> CrudBackend:
+    """Resolve ``engine`` to a backend.
+
+    ``None`` means the ``ZARRS_CFFI_ENGINE`` environment variable, else ``"cffi"``; a str is a
+    registered name (an unknown one raises ValueError listing the available names); a backend object
+    is returned as is.
+
+    >>> get_backend("zarr").name
+    'zarr'
+    """
+    origin = ""
+    if engine is None:
+        env = os.environ.get(ENGINE_ENV_VAR, "").strip()
+        engine = env or DEFAULT_ENGINE
+        if env:
+            origin = f" (from the {ENGINE_ENV_VAR} environment variable)"
+    if not isinstance(engine, str):
+        return _check_backend(engine, f"engine={type(engine).__name__}")
+    with _LOCK:
+        backend = _BACKENDS.get(engine)
+        target = _LAZY.get(engine)
+    if backend is not None:
+        return backend
+    if target is None:
+        raise _unknown(engine, origin)
+    loaded = _load_lazy(engine, target)
+    with _LOCK:
+        # Another thread may have loaded (or someone registered) it meanwhile: keep the first.
+        backend = _BACKENDS.setdefault(engine, loaded)
+        _LAZY.pop(engine, None)
+    return backend

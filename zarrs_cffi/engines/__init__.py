@@ -1,0 +1,1 @@
+"""CRUD engines: implementations of :class:`zarrs_cffi.crud.CrudBackend` (``cffi``, ``zarr``)."""

@@ -1,0 +1,448 @@
+"""The ``"zarr"`` engine: the CRUD contract implemented with zarr-python alone.
+
+It is the reference the native engine is tested against, so it favours being obviously right over
+being fast: chunks are encoded and decoded by zarr-python's own codec pipeline, regions go through
+``zarr.Array`` basic selections, and node metadata documents are written and read as plain JSON.
+Array routines build a ``zarr.AsyncArray`` from the metadata document they are given (never from the
+store), so views work exactly as with the native engine.
+
+zarr-python is imported lazily, so this module imports without it; using the engine needs it.
+
+>>> from zarrs_cffi.crud import read_metadata                        # doctest: +SKIP
+>>> read_metadata("data.zarr", "a", engine="zarr")["zarr_format"]    # doctest: +SKIP
+3
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import math
+import pathlib
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from zarrs_cffi.crud.checks import (
+    check_chunk_coords,
+    check_metadata_doc,
+    check_out_buffer,
+    chunk_value,
+    is_fill_chunk,
+    native_dtype,
+)
+from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
+from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root
+from zarrs_cffi.errors import (
+    CodecError,
+    InvalidMetadataError,
+    NodeExistsError,
+    NodeNotFoundError,
+)
+from zarrs_cffi.selection import normalize_selection
+
+if TYPE_CHECKING:
+    from zarr.abc.store import Store
+    from zarr.core.array import Array
+    from zarr.core.array_spec import ArraySpec
+    from zarr.core.metadata import ArrayMetadata
+
+__all__ = ["ZarrBackend"]
+
+
+def _zarr_installed() -> bool:
+    try:
+        return importlib.util.find_spec("zarr") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["zarr"] is None or has no spec
+        return False
+
+
+# Fail at import (which the registry reports with an install hint) rather than at first use, but
+# without paying for importing zarr until an operation needs it.
+if not _zarr_installed():
+    raise ImportError("the 'zarr' engine needs zarr-python >= 3.1, which is not installed")
+
+ZARR_JSON = "zarr.json"
+ZARRAY = ".zarray"
+ZGROUP = ".zgroup"
+ZATTRS = ".zattrs"
+_NODE_KEYS = (ZARR_JSON, ZARRAY, ZGROUP)
+
+
+def _key(path: str, name: str) -> str:
+    """The store key of ``name`` inside the node at ``path`` (``""`` is the root)."""
+    return f"{path}/{name}" if path else name
+
+
+def _sync(coro: Any) -> Any:
+    from zarr.core.sync import sync
+
+    return sync(coro)
+
+
+def _to_buffer(data: bytes) -> Any:
+    from zarr.core.buffer import default_buffer_prototype
+
+    return default_buffer_prototype().buffer.from_bytes(data)
+
+
+def _dump(doc: dict[str, Any], what: str) -> bytes:
+    try:
+        return json.dumps(doc, indent=2, allow_nan=False).encode()
+    except (TypeError, ValueError) as err:
+        raise InvalidMetadataError(f"{what} is not JSON-serialisable: {err}") from err
+
+
+def _read_store(root: pathlib.Path) -> Store:
+    """A store to read from. An absent root holds nothing; an empty MemoryStore says so without
+    creating the directory (a writable LocalStore would) or failing (a read-only one would)."""
+    from zarr.storage import LocalStore, MemoryStore
+
+    if root.is_dir():
+        return LocalStore(root, read_only=True)
+    return MemoryStore(read_only=True)
+
+
+def _write_store(root: pathlib.Path) -> Store:
+    from zarr.storage import LocalStore
+
+    return LocalStore(root)
+
+
+def _get(store: Store, key: str) -> bytes | None:
+    from zarr.core.buffer import default_buffer_prototype
+
+    buf = _sync(store.get(key, prototype=default_buffer_prototype()))
+    return None if buf is None else bytes(buf.to_bytes())
+
+
+def _load_json(store: Store, key: str) -> dict[str, Any] | None:
+    raw = _get(store, key)
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError as err:
+        raise InvalidMetadataError(f"{key} is not valid JSON: {err}") from err
+    if not isinstance(doc, dict):
+        raise InvalidMetadataError(f"{key} does not hold a JSON object")
+    return doc
+
+
+def _read_node_doc(store: Store, path: str) -> dict[str, Any] | None:
+    """The node's metadata document (v3 first, then v2 array, then v2 group), or None."""
+    doc = _load_json(store, _key(path, ZARR_JSON))
+    if doc is not None:
+        return doc
+    for name in (ZARRAY, ZGROUP):
+        doc = _load_json(store, _key(path, name))
+        if doc is not None:
+            attrs = _load_json(store, _key(path, ZATTRS))
+            if attrs is not None:
+                doc["attributes"] = attrs
+            return doc
+    return None
+
+
+def _existing_node_key(store: Store, path: str) -> str | None:
+    for name in _NODE_KEYS:
+        key = _key(path, name)
+        if _sync(store.exists(key)):
+            return key
+    return None
+
+
+def _validate_group_doc(doc: dict[str, Any]) -> None:
+    from zarr.core.group import GroupMetadata
+
+    fmt = doc.get("zarr_format")
+    if fmt == 3 and doc.get("node_type") != "group":
+        raise InvalidMetadataError(
+            f"a v3 group document needs node_type 'group', got {doc.get('node_type')!r}"
+        )
+    if fmt == 2 and "shape" in doc:
+        raise InvalidMetadataError("a v2 group document must not have a 'shape' (that is an array)")
+    try:
+        GroupMetadata.from_dict(copy.deepcopy(doc))
+    except Exception as err:  # zarr raises several types (ValueError, TypeError, ...)
+        raise InvalidMetadataError(f"invalid group metadata: {err}") from err
+
+
+def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
+    from zarr.core.array import parse_array_metadata
+
+    try:
+        return parse_array_metadata(copy.deepcopy(doc))
+    except Exception as err:  # zarr raises several types (ValueError, KeyError, TypeError, ...)
+        raise InvalidMetadataError(f"invalid array metadata: {err}") from err
+
+
+def _node_files(doc: dict[str, Any], node: str) -> dict[str, bytes]:
+    """The files holding a node's document, keyed by file name (v2 splits attributes out)."""
+    if doc.get("zarr_format") == 2:
+        body = {k: v for k, v in doc.items() if k != "attributes"}
+        files = {node: _dump(body, node)}
+        if "attributes" in doc:
+            files[ZATTRS] = _dump(doc["attributes"], ZATTRS)
+        return files
+    return {ZARR_JSON: _dump(doc, ZARR_JSON)}
+
+
+@dataclass(frozen=True)
+class _OpenArray:
+    """An array opened from its metadata document, plus what chunk routines need."""
+
+    array: Array[Any]
+    metadata: ArrayMetadata
+    store: Store
+    path: str
+    spec: ArraySpec
+    grid_shape: tuple[int, ...]
+    dtype: np.dtype[Any]  # native-endian
+    fill: Any
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.metadata.shape)
+
+    def chunk_key(self, coords: tuple[int, ...]) -> str:
+        return _key(self.path, self.metadata.encode_chunk_key(coords))
+
+
+def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _OpenArray:
+    """Resolve the store and path, parse the metadata and build a zarr array over them (no I/O)."""
+    from zarr.core.array import Array, AsyncArray
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.codec_pipeline import fill_value_or_default
+    from zarr.storage import StorePath
+
+    root = resolve_local_root(store)
+    path = check_zarr_path(path)
+    if write:
+        require_writable(store)
+    md = _parse_array_doc(check_metadata_doc(metadata))
+    zstore = _write_store(root) if write else _read_store(root)
+    # All-fill chunks are never stored (the contract; zarrs does the same).
+    async_array = AsyncArray(md, StorePath(zstore, path), config={"write_empty_chunks": False})
+    config = async_array.config
+    if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
+        config = replace(config, order=md.order)
+    spec = md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
+    grid = tuple(
+        math.ceil(n / c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True)
+    )
+    dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
+    fill = np.asarray(fill_value_or_default(spec), dtype=dtype)
+    return _OpenArray(Array(async_array), md, zstore, path, spec, grid, dtype, fill)
+
+
+class ZarrBackend(CrudBackend):
+    """The CRUD contract on zarr-python 3 (the ``"zarr"`` engine; the oracle for the native one).
+
+    >>> ZarrBackend().name
+    'zarr'
+    """
+
+    name = "zarr"
+
+    def __repr__(self) -> str:
+        return "ZarrBackend()"
+
+    # --- node lifecycle ---------------------------------------------------------------------------
+    def _create(
+        self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool
+    ) -> None:
+        root = resolve_local_root(store)
+        path = check_zarr_path(path)
+        require_writable(store)
+        doc = check_metadata_doc(metadata)
+        if group:
+            _validate_group_doc(doc)
+        else:
+            _parse_array_doc(doc)
+        node_file = ZGROUP if group else ZARRAY
+        files = _node_files(doc, node_file)  # serialise before touching the store
+        zstore = _write_store(root)
+        if overwrite:
+            self._erase(zstore, root, path)
+        else:
+            existing = _existing_node_key(_read_store(root), path)
+            if existing is not None:
+                raise NodeExistsError(f"a node already exists at {path!r} ({existing})")
+        for name, data in files.items():
+            _sync(zstore.set(_key(path, name), _to_buffer(data)))
+
+    @staticmethod
+    def _erase(zstore: Store, root: pathlib.Path, path: str) -> None:
+        """Remove everything under ``path`` (for the root: its contents, keeping the directory)."""
+        if not root.is_dir():
+            return
+        if path:
+            if (root / path).is_file():
+                _sync(zstore.delete(path))
+            else:
+                _sync(zstore.delete_dir(path))
+            return
+
+        async def entries() -> list[str]:
+            return [name async for name in zstore.list_dir("")]
+
+        for name in _sync(entries()):
+            _sync(zstore.delete(name))  # LocalStore.delete removes directories too
+
+    def create_group(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
+    ) -> None:
+        self._create(metadata, store, path, overwrite=overwrite, group=True)
+
+    def create_array(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
+    ) -> None:
+        self._create(metadata, store, path, overwrite=overwrite, group=False)
+
+    def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
+        root = resolve_local_root(store)
+        path = check_zarr_path(path)
+        doc = _read_node_doc(_read_store(root), path)
+        if doc is None:
+            raise NodeNotFoundError(f"no array or group at {path!r} in {root}")
+        return doc
+
+    def delete_node(self, store: StoreLike, path: str) -> None:
+        root = resolve_local_root(store)
+        path = check_zarr_path(path)
+        require_writable(store)
+        if _existing_node_key(_read_store(root), path) is None:
+            raise NodeNotFoundError(f"no array or group at {path!r} in {root}")
+        self._erase(_write_store(root), root, path)
+
+    def list_children(self, store: StoreLike, path: str) -> list[tuple[str, MetadataDoc]]:
+        root = resolve_local_root(store)
+        path = check_zarr_path(path)
+        zstore = _read_store(root)
+        doc = _read_node_doc(zstore, path)
+        if doc is None:
+            raise NodeNotFoundError(f"no group at {path!r} in {root}")
+        if doc.get("node_type", "array" if "shape" in doc else "group") != "group":
+            raise NodeNotFoundError(f"no group at {path!r} in {root} (it is an array)")
+
+        async def names() -> list[str]:
+            return [name async for name in zstore.list_dir(path)]
+
+        children: list[tuple[str, MetadataDoc]] = []
+        for name in _sync(names()):
+            child = _key(path, name)
+            child_doc = _read_node_doc(zstore, child)
+            if child_doc is not None:  # a directory without node metadata is not a node
+                children.append((child, child_doc))
+        return sorted(children, key=lambda item: item[0])
+
+    # --- chunk I/O --------------------------------------------------------------------------------
+    def read_chunk(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
+    ) -> NDArray[Any]:
+        arr = _open_array(metadata, store, path, write=False)
+        coords = check_chunk_coords(chunk_coords, arr.grid_shape)
+        raw = _get(arr.store, arr.chunk_key(coords))
+        result = np.empty(arr.spec.shape, dtype=arr.dtype)
+        if raw is None:
+            result[...] = arr.fill
+            return result
+        try:
+            (decoded,) = _sync(arr.array.async_array.codec_pipeline.decode([(_to_buffer(raw), arr.spec)]))
+        except Exception as err:  # numcodecs and zarr codecs raise many types for bad bytes
+            raise CodecError(f"cannot decode chunk {coords} of {path!r}: {err}") from err
+        if decoded is None:
+            result[...] = arr.fill
+        else:
+            result[...] = decoded.as_numpy_array()  # byte order and memory order fixed on copy
+        return result
+
+    def read_encoded_chunk(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
+    ) -> bytes | None:
+        arr = _open_array(metadata, store, path, write=False)
+        coords = check_chunk_coords(chunk_coords, arr.grid_shape)
+        return _get(arr.store, arr.chunk_key(coords))
+
+    def write_chunk(
+        self,
+        metadata: MetadataDoc,
+        store: StoreLike,
+        path: str,
+        chunk_coords: ChunkCoords,
+        value: Any,
+    ) -> None:
+        from zarr.core.buffer import default_buffer_prototype
+
+        arr = _open_array(metadata, store, path, write=True)
+        coords = check_chunk_coords(chunk_coords, arr.grid_shape)
+        chunk = chunk_value(value, arr.dtype, tuple(arr.spec.shape))
+        key = arr.chunk_key(coords)
+        if is_fill_chunk(chunk, arr.fill):
+            _sync(arr.store.delete(key))
+            return
+        nd = default_buffer_prototype().nd_buffer.from_numpy_array(chunk)
+        (encoded,) = _sync(arr.array.async_array.codec_pipeline.encode([(nd, arr.spec)]))
+        if encoded is None:
+            _sync(arr.store.delete(key))
+        else:
+            _sync(arr.store.set(key, encoded))
+
+    def delete_chunk(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
+    ) -> None:
+        root = resolve_local_root(store)
+        arr = _open_array(metadata, store, path, write=True)
+        coords = check_chunk_coords(chunk_coords, arr.grid_shape)
+        if root.is_dir():  # nothing stored otherwise; don't create the directory
+            _sync(arr.store.delete(arr.chunk_key(coords)))
+
+    # --- region I/O -------------------------------------------------------------------------------
+    def read_region(
+        self,
+        metadata: MetadataDoc,
+        store: StoreLike,
+        path: str,
+        selection: Any,
+        out: np.ndarray[Any, Any] | None = None,
+    ) -> NDArray[Any]:
+        arr = _open_array(metadata, store, path, write=False)
+        sel = normalize_selection(selection, arr.shape)
+        if out is not None:
+            result = check_out_buffer(out, arr.dtype, sel.out_shape)
+        else:
+            result = np.empty(sel.out_shape, dtype=arr.dtype)
+        if sel.is_empty:
+            return result
+        # Read the step-1 bounding box with zarr, then stride/reverse/drop axes as a numpy view.
+        box_selection = tuple(slice(b, b + n) for b, n in zip(sel.start, sel.shape))
+        box = np.asarray(arr.array.get_basic_selection(box_selection)).reshape(sel.shape)
+        np.copyto(result, sel.from_box(box))
+        return result
+
+    def write_region(
+        self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
+    ) -> None:
+        arr = _open_array(metadata, store, path, write=True)
+        sel = normalize_selection(selection, arr.shape)
+        data = np.broadcast_to(np.asarray(value).astype(arr.dtype, copy=False), sel.out_shape)
+        if sel.is_empty:
+            return
+        # zarr takes positive steps only: select the same elements in ascending order, and flip
+        # the value along the axes that were selected descending.
+        index: list[int | slice] = []
+        flip: list[int] = []
+        for start, size, step, dropped in zip(sel.start, sel.shape, sel.step, sel.dropped):
+            if dropped:
+                index.append(start)
+                continue
+            if step < 0:
+                flip.append(len(index) - sum(isinstance(i, int) for i in index))
+            index.append(slice(start, start + size, abs(step)))
+        if flip:
+            data = np.flip(data, axis=tuple(flip))
+        arr.array.set_basic_selection(tuple(index), np.ascontiguousarray(data))

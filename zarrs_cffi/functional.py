@@ -1,0 +1,125 @@
+"""One-shot calls by array path: ``read_into(out, path, region)``, ``read``, ``write``.
+
+Opening an array costs a metadata read and parse, so handles are cached per path. A cached handle
+is used only while the array's metadata file is provably unchanged, so a recreated array (other
+dtype or shape) is never read through a stale handle:
+
+* the file's (mtime, ctime, size, inode) must match what was seen when the handle was opened, and
+* if the file was modified less than ``_SETTLE_NS`` before the last validation, a change within
+  the same coarse timestamp tick could hide, so the file's bytes are compared as well.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .array import Array, Region, open_array
+from .errors import NodeNotFoundError
+from .store import root_path
+
+_CACHE_SIZE = 64
+_SETTLE_NS = 2_000_000_000  # filesystem timestamps can lag the clock by a tick; 2 s is generous
+
+
+@dataclass
+class _Entry:
+    array: Array
+    metadata_file: str
+    signature: tuple[int, int, int, int]
+    content: bytes
+    validated_ns: int
+
+
+_cache: OrderedDict[str, _Entry] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _metadata_file(path: str) -> str:
+    for name in ("zarr.json", ".zarray"):
+        candidate = os.path.join(path, name)
+        if os.path.exists(candidate):
+            return candidate
+    raise NodeNotFoundError(f"no array at {path!r} (no zarr.json or .zarray)")
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def _read_bytes(file: str) -> bytes:
+    with open(file, "rb") as fh:
+        return fh.read()
+
+
+def _still_valid(entry: _Entry) -> bool:
+    try:
+        st = os.stat(entry.metadata_file)
+    except OSError:
+        return False
+    if _signature(st) != entry.signature:
+        return False
+    now = time.time_ns()
+    if st.st_mtime_ns < entry.validated_ns - _SETTLE_NS:
+        return True  # any later rewrite would carry a newer timestamp
+    if _read_bytes(entry.metadata_file) != entry.content:
+        return False
+    entry.validated_ns = now
+    return True
+
+
+def cached_array(path: str | os.PathLike[str]) -> Array:
+    """An open handle for the array directory ``path``, reused while its metadata is unchanged."""
+    key = root_path(path)
+    with _lock:
+        entry = _cache.get(key)
+        if entry is not None and not entry.array.closed and _still_valid(entry):
+            _cache.move_to_end(key)
+            return entry.array
+    file = _metadata_file(key)
+    validated = time.time_ns()
+    st = os.stat(file)
+    content = _read_bytes(file)
+    array = open_array(key)
+    with _lock:
+        old = _cache.pop(key, None)
+        _cache[key] = _Entry(array, file, _signature(st), content, validated)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)[1].array.close()
+    if old is not None and old.array is not array:
+        old.array.close()
+    return array
+
+
+def clear_cache() -> None:
+    """Close every cached handle (e.g. before deleting arrays another way)."""
+    with _lock:
+        entries = list(_cache.values())
+        _cache.clear()
+    for entry in entries:
+        entry.array.close()
+
+
+def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
+    """Decode ``region`` of the array directory ``path`` into ``out``; returns ``out``.
+
+    >>> out = np.empty((512, 512), dtype="uint16")
+    >>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+    """
+    return cached_array(path).read_into(out, region)
+
+
+def read(path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
+    """Decode ``region`` of the array directory ``path`` into a new array."""
+    return cached_array(path).read(region)
+
+
+def write(path: str | os.PathLike[str], region: Region, data: Any) -> None:
+    """Store ``data`` into ``region`` of the array directory ``path``."""
+    cached_array(path).write(region, data)

@@ -1,0 +1,213 @@
+"""Zarr metadata documents: build v3 array/group documents for creation, and read the facts the
+C API only exposes through the metadata JSON (chunks, shards, fill value, codecs)."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .dtypes import V3_NAME_BY_NUMPY, normalize_dtype
+from .errors import InvalidArgumentError, InvalidMetadataError
+
+Json = dict[str, Any]
+
+_BYTES_LITTLE: Json = {"name": "bytes", "configuration": {"endian": "little"}}
+
+
+def _int_tuple(value: object, what: str, *, minimum: int) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise InvalidArgumentError(f"{what} must be a sequence of integers, got {type(value).__name__}")
+    out = []
+    for item in value:
+        if isinstance(item, bool):
+            raise InvalidArgumentError(f"{what} must contain integers, got {item!r}")
+        try:
+            n = operator.index(item)
+        except TypeError:
+            raise InvalidArgumentError(f"{what} must contain integers, got {item!r}") from None
+        if n < minimum:
+            raise InvalidArgumentError(f"{what} entries must be >= {minimum}, got {tuple(value)}")
+        if n >= 2**63:
+            raise InvalidArgumentError(f"{what} entry {n} is too large")
+        out.append(n)
+    return tuple(out)
+
+
+def compressor_codecs(compressors: object, dtype: np.dtype) -> list[Json]:
+    """The bytes-to-bytes codecs for ``compressors``: None, "zstd", "gzip", "blosc", a codec JSON
+    dict, or a list of those."""
+    if compressors is None:
+        return []
+    items = compressors if isinstance(compressors, (list, tuple)) else [compressors]
+    codecs: list[Json] = []
+    for item in items:
+        if isinstance(item, dict):
+            if not isinstance(item.get("name"), str):
+                raise InvalidArgumentError(f"codec dict needs a 'name' string: {item!r}")
+            codecs.append(item)
+        elif item == "zstd":
+            codecs.append({"name": "zstd", "configuration": {"level": 0, "checksum": False}})
+        elif item == "gzip":
+            codecs.append({"name": "gzip", "configuration": {"level": 5}})
+        elif item == "blosc":
+            codecs.append(
+                {
+                    "name": "blosc",
+                    "configuration": {
+                        "cname": "zstd",
+                        "clevel": 5,
+                        "shuffle": "shuffle" if dtype.itemsize > 1 else "bitshuffle",
+                        "typesize": dtype.itemsize,
+                        "blocksize": 0,
+                    },
+                }
+            )
+        else:
+            raise InvalidArgumentError(
+                f"unknown compressor {item!r}: use None, 'zstd', 'gzip', 'blosc' or codec JSON dicts"
+            )
+    return codecs
+
+
+def fill_value_to_json(value: object, dtype: np.dtype) -> Any:
+    """Encode a fill value the way Zarr v3 metadata spells it (NaN/Infinity as strings)."""
+    try:
+        scalar = np.array(value).astype(dtype, casting="unsafe").item()
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"fill_value {value!r} does not fit dtype {dtype}: {exc}") from None
+
+    def real(x: float) -> Any:
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return x
+
+    if dtype.kind == "c":
+        return [real(scalar.real), real(scalar.imag)]
+    if dtype.kind == "f":
+        return real(scalar)
+    return scalar
+
+
+def array_document(
+    *,
+    shape: object,
+    dtype: object,
+    chunks: object,
+    shards: object = None,
+    compressors: object = "zstd",
+    fill_value: object = 0,
+    attributes: dict[str, Any] | None = None,
+    dimension_names: Sequence[str | None] | None = None,
+) -> Json:
+    """A Zarr v3 ``zarr.json`` document for a new array, validated up front."""
+    dt = normalize_dtype(dtype)
+    shape_t = _int_tuple(shape, "shape", minimum=0)
+    chunks_t = _int_tuple(chunks, "chunks", minimum=1)
+    if len(chunks_t) != len(shape_t):
+        raise InvalidArgumentError(f"chunks {chunks_t} must have one entry per dimension of shape {shape_t}")
+    inner_codecs = [_BYTES_LITTLE, *compressor_codecs(compressors, dt)]
+    if shards is None:
+        grid, codecs = chunks_t, inner_codecs
+    else:
+        shards_t = _int_tuple(shards, "shards", minimum=1)
+        if len(shards_t) != len(shape_t):
+            raise InvalidArgumentError(f"shards {shards_t} must have one entry per dimension of {shape_t}")
+        if any(s % c for s, c in zip(shards_t, chunks_t)):
+            raise InvalidArgumentError(f"shards {shards_t} must be whole multiples of chunks {chunks_t}")
+        grid = shards_t
+        codecs = [
+            {
+                "name": "sharding_indexed",
+                "configuration": {
+                    "chunk_shape": list(chunks_t),
+                    "codecs": inner_codecs,
+                    "index_codecs": [_BYTES_LITTLE, {"name": "crc32c"}],
+                    "index_location": "end",
+                },
+            }
+        ]
+    if attributes is not None and not isinstance(attributes, dict):
+        raise InvalidArgumentError(f"attributes must be a dict, got {type(attributes).__name__}")
+    doc: Json = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(shape_t),
+        "data_type": V3_NAME_BY_NUMPY[dt],
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(grid)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": fill_value_to_json(fill_value, dt),
+        "codecs": codecs,
+        "attributes": dict(attributes or {}),
+    }
+    if dimension_names is not None:
+        names = list(dimension_names)
+        if len(names) != len(shape_t) or not all(n is None or isinstance(n, str) for n in names):
+            raise InvalidArgumentError(
+                f"dimension_names must hold one str or None per dimension, got {dimension_names!r}"
+            )
+        doc["dimension_names"] = names
+    return doc
+
+
+def group_document(attributes: dict[str, Any] | None = None) -> Json:
+    """A Zarr v3 group ``zarr.json`` document."""
+    if attributes is not None and not isinstance(attributes, dict):
+        raise InvalidArgumentError(f"attributes must be a dict, got {type(attributes).__name__}")
+    return {"zarr_format": 3, "node_type": "group", "attributes": dict(attributes or {})}
+
+
+def chunks_and_shards(doc: Json) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """(inner chunk shape, shard shape or None) from a v2 or v3 array document."""
+    try:
+        if doc.get("zarr_format") == 2:
+            return tuple(doc["chunks"]), None
+        grid = tuple(doc["chunk_grid"]["configuration"]["chunk_shape"])
+        codecs = doc.get("codecs") or []
+        if codecs and codecs[0].get("name") == "sharding_indexed":
+            return tuple(codecs[0]["configuration"]["chunk_shape"]), grid
+        return grid, None
+    except (KeyError, TypeError) as exc:
+        raise InvalidMetadataError(f"array metadata lacks a regular chunk grid: {exc}") from None
+
+
+def codec_names(doc: Json) -> list[str]:
+    """Codec names, outermost first; sharding lists its inner codecs in brackets."""
+    if doc.get("zarr_format") == 2:
+        names = [f.get("id", "?") for f in doc.get("filters") or []]
+        compressor = doc.get("compressor")
+        return [*names, compressor.get("id", "?")] if compressor else names
+    out = []
+    for codec in doc.get("codecs") or []:
+        name = codec.get("name", "?")
+        if name == "sharding_indexed":
+            inner = codec_names({"codecs": codec.get("configuration", {}).get("codecs", [])})
+            name = f"sharding_indexed[{', '.join(inner)}]"
+        out.append(name)
+    return out
+
+
+def parse_fill_value(value: Any, dtype: np.dtype) -> Any:
+    """The fill value of a metadata document as a numpy scalar of ``dtype``."""
+    if value is None:  # Zarr v2 "no fill value": zarrs reads missing chunks as zeros
+        return dtype.type(0)
+
+    def real(x: Any) -> Any:
+        if isinstance(x, str):
+            if x.startswith("0x"):
+                raw = int(x, 16).to_bytes(dtype.itemsize // (2 if dtype.kind == "c" else 1), "big")
+                float_dtype = np.dtype(f">f{len(raw)}")
+                return np.frombuffer(raw, dtype=float_dtype)[0]
+            return {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}.get(x, x)
+        return x
+
+    if dtype.kind == "c" and isinstance(value, (list, tuple)) and len(value) == 2:
+        return dtype.type(complex(real(value[0]), real(value[1])))
+    return dtype.type(real(value))

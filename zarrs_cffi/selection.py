@@ -1,0 +1,249 @@
+"""Turn a numpy *basic indexing* selection into the contiguous box a native region read needs.
+
+The native library can only decode a contiguous, axis-aligned box (``start`` + ``shape``). Every basic
+selection (ints, slices with any step, one Ellipsis) is a strided subset of such a box, so we read the
+bounding box and then take a zero-copy view of it::
+
+    >>> sel = normalize_selection((slice(None, None, -3), 2), (8, 8))
+    >>> sel.start, sel.shape, sel.out_shape
+    ((1, 2), (7, 1), (3,))
+    >>> import numpy as np
+    >>> a = np.arange(64).reshape(8, 8)
+    >>> box = a[1:8, 2:3]                       # what the native call would decode
+    >>> sel.from_box(box).tolist() == a[::-3, 2].tolist()
+    True
+
+numpy's semantics are the oracle; anything beyond basic indexing (lists, arrays, bool masks, None)
+is rejected with TypeError rather than silently meaning something different.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Selection", "normalize_selection"]
+
+# Shared so padding does not allocate a new slice object per axis.
+_FULL = slice(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """A normalized basic selection on an array of known shape.
+
+    All tuples have one entry per *array* dimension (Ellipsis expanded, short tuples padded). An
+    integer index appears as a dropped axis with ``shape == count == 1`` and ``step == 1``.
+
+    >>> s = normalize_selection((3, slice(1, 8, 2)), (8, 8))
+    >>> s.start, s.shape, s.step, s.count, s.dropped, s.out_shape
+    ((3, 1), (1, 7), (1, 2), (1, 4), (True, False), (4,))
+    """
+
+    start: tuple[int, ...]
+    shape: tuple[int, ...]
+    step: tuple[int, ...]
+    count: tuple[int, ...]
+    dropped: tuple[bool, ...]
+    out_shape: tuple[int, ...]
+
+    @property
+    def is_contiguous(self) -> bool:
+        """True when the bounding box *is* the result (up to dropped size-1 axes): no striding needed.
+
+        >>> normalize_selection((slice(2, 5), 1), (8, 8)).is_contiguous
+        True
+        """
+        return all(st == 1 or c <= 1 for st, c in zip(self.step, self.count))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the result has no elements (so no native read is needed).
+
+        >>> normalize_selection(slice(3, 3), (8,)).is_empty
+        True
+        """
+        return 0 in self.count
+
+    @property
+    def box_shape_keepdims(self) -> tuple[int, ...]:
+        """Shape of the buffer to decode the bounding box into (same as ``shape``; dropped axes kept as 1).
+
+        >>> normalize_selection((2, slice(None)), (4, 5)).box_shape_keepdims
+        (1, 5)
+        """
+        return self.shape
+
+    def from_box(self, box: NDArray[Any]) -> NDArray[Any]:
+        """Return a view of ``box`` (the decoded bounding box) holding exactly ``array[selection]``.
+
+        Unlike numpy, a selection of only ints gives a 0-d array view, not a scalar, so the result is
+        always an ndarray sharing ``box``'s memory.
+
+        >>> s = normalize_selection(slice(6, 1, -2), (8,))
+        >>> s.from_box(np.arange(2, 7)).tolist()
+        [6, 4, 2]
+        """
+        if box.shape != self.shape:
+            raise ValueError(f"box has shape {box.shape}, expected {self.shape}")
+        # The box starts at the lowest selected index and ends at the highest, and its extent is a
+        # multiple of the step, so slice(None, None, step) hits exactly the selected elements in
+        # order, for negative steps too (it starts at the box's last element, the first selected).
+        idx: list[int | slice] = [
+            0 if d else slice(None, None, st) for d, st in zip(self.dropped, self.step)
+        ]
+        # The trailing Ellipsis keeps an all-int selection a 0-d view instead of a copied scalar.
+        return box[(*idx, Ellipsis)]
+
+    def to_slices(self) -> tuple[slice | int, ...]:
+        """An equivalent selection on the full array: non-negative ints and slices, no Ellipsis.
+
+        >>> normalize_selection((-1, slice(None, None, -1)), (4, 3)).to_slices()
+        (3, slice(2, None, -1))
+        """
+        out: list[slice | int] = []
+        for b, n, st, c, d in zip(
+            self.start, self.shape, self.step, self.count, self.dropped
+        ):
+            if d:
+                out.append(b)
+            elif c == 0:
+                out.append(slice(0, 0, st))
+            elif st > 0:
+                out.append(slice(b, b + n, st))
+            else:
+                # Going down, the first selected index is the box's top; the stop is one below the
+                # box, but -1 would wrap around, so use None when the box starts at 0.
+                out.append(slice(b + n - 1, b - 1 if b > 0 else None, st))
+        return tuple(out)
+
+
+def _type_name(item: object) -> str:
+    t = type(item)
+    return (
+        t.__qualname__
+        if t.__module__ == "builtins"
+        else f"{t.__module__}.{t.__qualname__}"
+    )
+
+
+def _unsupported(item: object) -> TypeError:
+    extra = " (np.newaxis/None is not supported)" if item is None else ""
+    return TypeError(
+        "only integers, slices (`:`) and Ellipsis (`...`) are supported (basic indexing); "
+        f"got {_type_name(item)}{extra}"
+    )
+
+
+def _coerce(item: object) -> int:
+    """Slow path for entries that are not a plain int/slice/Ellipsis: accept only int-likes."""
+    # bool has __index__, but numpy treats True/False as a 0-d mask (adds an axis): refuse it
+    # rather than silently meaning something different.
+    if isinstance(item, (bool, np.bool_)):
+        raise TypeError(
+            "boolean indices are masks in numpy and are not supported (basic indexing only); "
+            f"got {_type_name(item)}"
+        )
+    # A 0-d integer array has __index__, but numpy treats arrays as advanced indexing.
+    if isinstance(item, np.ndarray):
+        raise _unsupported(item)
+    try:
+        return operator.index(item)  # type: ignore[arg-type]
+    except TypeError:
+        raise _unsupported(item) from None
+
+
+def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
+    """Normalize a basic numpy selection against ``shape``.
+
+    Raises TypeError for anything but ints, slices and one Ellipsis; IndexError for out-of-range ints,
+    too many indices or several Ellipses; ValueError for a zero slice step.
+
+    >>> normalize_selection((Ellipsis, -1), (2, 3, 4)).start
+    (0, 0, 3)
+    """
+    items = selection if isinstance(selection, tuple) else (selection,)
+
+    # Pass 1: type checks and Ellipsis search. Done before any bounds check so a bad entry type is
+    # reported as TypeError regardless of where it sits. Identity tests, not ==, because == on an
+    # array entry would broadcast.
+    keys: list[int | slice] = []
+    ellipsis_at = -1
+    n_ellipsis = 0
+    for item in items:
+        t = type(item)
+        # Exact types on the fast path: bool (an int subclass) must take the slow path.
+        if t is int or t is slice:
+            keys.append(item)
+        elif item is Ellipsis:
+            n_ellipsis += 1
+            ellipsis_at = len(keys)
+        else:
+            keys.append(_coerce(item))
+    if n_ellipsis > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+
+    ndim = len(shape)
+    if len(keys) > ndim:
+        raise IndexError(
+            f"too many indices for array: array is {ndim}-dimensional, but {len(keys)} were indexed"
+        )
+    if len(keys) < ndim:
+        pad = [_FULL] * (ndim - len(keys))
+        if ellipsis_at >= 0:
+            keys[ellipsis_at:ellipsis_at] = pad
+        else:
+            keys.extend(pad)
+
+    # Pass 2: per-axis normalization, pure Python ints (arbitrary size, so no OverflowError).
+    starts: list[int] = []
+    sizes: list[int] = []
+    steps: list[int] = []
+    counts: list[int] = []
+    dropped: list[bool] = []
+    out_shape: list[int] = []
+    for axis, (key, n) in enumerate(zip(keys, shape)):
+        if type(key) is slice:
+            # slice.indices clamps like numpy and raises ValueError for a zero step.
+            first, stop, step = key.indices(n)
+            c = len(range(first, stop, step))
+            if c == 0:
+                starts.append(0)
+                sizes.append(0)
+            else:
+                last = first + (c - 1) * step
+                if step > 0:
+                    starts.append(first)
+                    sizes.append(last - first + 1)
+                else:
+                    starts.append(last)
+                    sizes.append(first - last + 1)
+            steps.append(step)
+            counts.append(c)
+            dropped.append(False)
+            out_shape.append(c)
+        else:
+            i: int = key
+            j = i + n if i < 0 else i
+            if not 0 <= j < n:
+                raise IndexError(
+                    f"index {i} is out of bounds for axis {axis} with size {n}"
+                )
+            starts.append(j)
+            sizes.append(1)
+            steps.append(1)
+            counts.append(1)
+            dropped.append(True)
+
+    return Selection(
+        tuple(starts),
+        tuple(sizes),
+        tuple(steps),
+        tuple(counts),
+        tuple(dropped),
+        tuple(out_shape),
+    )

@@ -1,0 +1,158 @@
+"""A filesystem store handle and node-level operations on it (metadata, listing, deletion).
+
+Other stores (zip, HTTP, S3) are meant to join behind the same handle type: everything above this
+module talks to a :class:`Store`, never to a path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ._native import check, encode_str, ffi, lib, take_string
+from .errors import InvalidArgumentError, InvalidMetadataError
+from .handles import Handle
+
+
+def node_path(node: object) -> str:
+    """Normalise a node name to zarrs' node-path form: "/" for the root, "/a/b" below it.
+
+    Accepts zarr style ("", "a/b") and node style ("/", "/a/b"). Empty segments, "." and ".."
+    are rejected rather than passed to C.
+    """
+    if not isinstance(node, str):
+        raise InvalidArgumentError(f"node must be str, got {type(node).__name__}")
+    encode_str(node, "node")
+    stripped = node.strip("/") if node not in ("", "/") else ""
+    if stripped:
+        parts = stripped.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise InvalidArgumentError(f"node path {node!r} has an empty, '.' or '..' segment")
+        if node.endswith("/") and node != "/":
+            raise InvalidArgumentError(f"node path {node!r} must not end with '/'")
+    return "/" + stripped
+
+
+def root_path(path: object) -> str:
+    """An absolute filesystem path string for a store root (str or os.PathLike)."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"path must be str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise InvalidArgumentError("path must be a text path, not bytes")
+    encode_str(text, "path")
+    if not text:
+        raise InvalidArgumentError("path is empty")
+    return os.path.abspath(text)
+
+
+class Store:
+    """A filesystem store rooted at a directory (which need not exist yet)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = root_path(root)
+        out = ffi.new("ZarrsStorage *")
+        check(lib.zarrsCffiCreateStorageFilesystem(self.root.encode(), out), f"store {self.root!r}")
+        self._handle = Handle(out[0], lib.zarrsDestroyStorage, f"store {self.root!r}")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._handle.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.root!r}{', closed' if self.closed else ''})"
+
+    # -- nodes -------------------------------------------------------------------------------------
+    def node_exists(self, node: str) -> bool:
+        path = node_path(node).encode()
+        exists = ffi.new("bool *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiNodeExists(ptr, path, exists), f"node {node!r}")
+        return bool(exists[0])
+
+    def read_metadata(self, node: str) -> dict[str, Any]:
+        """The node's stored metadata document (v2: with ``.zattrs`` under "attributes")."""
+        path = node_path(node)
+        out = ffi.new("char **")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiReadNodeMetadata(ptr, path.encode(), out), f"node {path!r} in {self.root!r}")
+        return _json_object(take_string(out[0]), path)
+
+    def create_node(self, node: str, document: dict[str, Any], *, overwrite: bool = False) -> None:
+        """Write a node's metadata document (validated by zarrs first)."""
+        path = node_path(node)
+        text = _dump_json(document)
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiCreateNode(ptr, path.encode(), text, bool(overwrite)),
+                f"creating {path!r} in {self.root!r}",
+            )
+
+    def delete_node(self, node: str) -> None:
+        """Delete the node and everything below it."""
+        path = node_path(node)
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
+
+    def list_children(self, node: str) -> list[tuple[str, dict[str, Any]]]:
+        """Direct children as (zarr-style path, metadata document), sorted by path."""
+        path = node_path(node)
+        out = ffi.new("char **")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiListChildren(ptr, path.encode(), out), f"listing {path!r} in {self.root!r}")
+        return [(child, doc) for child, doc in json.loads(take_string(out[0]))]
+
+    def stored_bytes(self, node: str = "/") -> int:
+        """Bytes stored below the node (metadata and chunks)."""
+        path = node_path(node)
+        out = ffi.new("uint64_t *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiStoredBytes(ptr, path.encode(), out), f"size of {path!r}")
+        return int(out[0])
+
+    # -- arrays ------------------------------------------------------------------------------------
+    def open_array_handle(self, node: str) -> Handle:
+        path = node_path(node)
+        out = ffi.new("ZarrsArray *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiOpenArray(ptr, path.encode(), out), f"array {path!r} in {self.root!r}")
+        return Handle(out[0], lib.zarrsDestroyArray, f"array {path!r} in {self.root!r}")
+
+    def array_handle_from_metadata(self, node: str, document: dict[str, Any]) -> Handle:
+        """An array handle defined by ``document`` alone (nothing read from the store)."""
+        path = node_path(node)
+        out = ffi.new("ZarrsArray *")
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiArrayFromMetadata(ptr, path.encode(), _dump_json(document), out),
+                f"array {path!r} in {self.root!r}",
+            )
+        return Handle(out[0], lib.zarrsDestroyArray, f"array {path!r} in {self.root!r}")
+
+
+def _dump_json(document: object) -> bytes:
+    if not isinstance(document, dict):
+        raise InvalidMetadataError(f"metadata must be a dict, got {type(document).__name__}")
+    try:
+        text = json.dumps(document, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from None
+    return encode_str(text, "metadata")
+
+
+def _json_object(text: str, path: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise InvalidMetadataError(f"metadata of {path!r} is not a JSON object")
+    return value
