@@ -59,7 +59,12 @@ def all_specs(quick: bool) -> list[DatasetSpec]:
         DatasetSpec("u16_blosc", shape3, u16, chunk3, "blosc", None, "blosc-lz4 + shuffle"),
         DatasetSpec("u16_gzip", shape3, u16, chunk3, "gzip", None, "gzip"),
         DatasetSpec(
-            "u16_sharded", shape3, u16, (sc,) * 3, "zstd", (s,) * 3,
+            "u16_sharded",
+            shape3,
+            u16,
+            (sc,) * 3,
+            "zstd",
+            (s,) * 3,
             f"{s}^3 shards of {sc}^3 zstd chunks",
         ),
         DatasetSpec("f32_2d_zstd", shape2, "float32", chunk2, "zstd", None, "2-D float32, zstd"),
@@ -140,8 +145,14 @@ def generate(root: Path, spec: DatasetSpec, log=print) -> None:
     shutil.rmtree(root / spec.name, ignore_errors=True)
     log(f"  writing {spec.name} {spec.shape} {spec.dtype} ({spec.description})")
     arr = zarr.create_array(
-        store=str(root), name=spec.name, shape=spec.shape, dtype=spec.dtype,
-        fill_value=0, zarr_format=3, overwrite=True, **_codec_args(spec),
+        store=str(root),
+        name=spec.name,
+        shape=spec.shape,
+        dtype=spec.dtype,
+        fill_value=0,
+        zarr_format=3,
+        overwrite=True,
+        **_codec_args(spec),
     )
     step = slab_rows(spec)
     for start in range(0, spec.shape[0], step):

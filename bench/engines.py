@@ -9,6 +9,7 @@ buffer path where it is native, the new-array path otherwise.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -46,6 +47,10 @@ class Engine:
     def close(self) -> None:
         """Release the open array."""
         self.arr = None
+
+    def halves_context(self):
+        """Entered (untimed) around the two-halves workloads; default: nothing."""
+        return contextlib.nullcontext()
 
     # -- derived workloads ---------------------------------------------------
     def full(self) -> tuple[slice, ...]:
@@ -106,6 +111,16 @@ class ZarrsCffi(Engine):
     def fill(self, region, out):
         return self.arr.read_into(out, region=region)
 
+    def halves_context(self):
+        """Cap per-call parallelism at 1 so the halves measure GIL-free scaling.
+
+        Only if the package offers ``set_concurrency``/``get_concurrency``;
+        otherwise the calls run with their default internal parallelism.
+        """
+        if not can_cap_concurrency(self.mod):
+            return contextlib.nullcontext()
+        return _capped(self.mod)
+
     def write_full(self, data, root, node):
         with self.mod.open_array(str(root), node="/" + node) as arr:
             arr.write(tuple(slice(0, n) for n in data.shape), data)
@@ -114,6 +129,21 @@ class ZarrsCffi(Engine):
         if self.arr is not None:
             self.arr.close()
         self.arr = None
+
+
+def can_cap_concurrency(module) -> bool:
+    """True if zarrs_cffi lets the caller cap its internal parallelism."""
+    return hasattr(module, "set_concurrency") and hasattr(module, "get_concurrency")
+
+
+@contextlib.contextmanager
+def _capped(module):
+    old = module.get_concurrency()
+    module.set_concurrency(1)
+    try:
+        yield
+    finally:
+        module.set_concurrency(old)
 
 
 class ZarrPython(Engine):

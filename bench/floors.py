@@ -76,11 +76,11 @@ def _key(meta: dict, coords: tuple[int, ...]) -> str:
 
 
 def _grid(shape, chunk):
-    return product(*[range(-(-n // c)) for n, c in zip(shape, chunk)])
+    return product(*[range(-(-n // c)) for n, c in zip(shape, chunk, strict=True)])
 
 
 def _region(coords, chunk, shape):
-    return tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(coords, chunk, shape))
+    return tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(coords, chunk, shape, strict=True))
 
 
 class DecodeFloor:
@@ -104,8 +104,7 @@ class DecodeFloor:
         else:
             self.decode = _chunk_decoder(codecs, chunk, self.dtype)
         self.tasks = [
-            (Path(array_dir) / _key(meta, c), _region(c, chunk, self.shape))
-            for c in _grid(self.shape, chunk)
+            (Path(array_dir) / _key(meta, c), _region(c, chunk, self.shape)) for c in _grid(self.shape, chunk)
         ]
         self.pool = ThreadPoolExecutor(workers or os.cpu_count() or 1)
 
@@ -120,14 +119,14 @@ class DecodeFloor:
 
     def _shard(self, path: Path, region, out: np.ndarray) -> None:
         blob = memoryview(path.read_bytes())
-        grid = [-(-(s.stop - s.start) // c) for s, c in zip(region, self.inner)]
+        grid = [-(-(s.stop - s.start) // c) for s, c in zip(region, self.inner, strict=True)]
         n = int(np.prod(grid))
         index = np.frombuffer(blob, "<u8", count=2 * n, offset=len(blob) - 16 * n - 4)
         for i, coords in enumerate(np.ndindex(*grid)):
             offset, size = int(index[2 * i]), int(index[2 * i + 1])
             inner = tuple(
                 slice(s.start + k * c, s.start + (k + 1) * c)
-                for s, k, c in zip(region, coords, self.inner)
+                for s, k, c in zip(region, coords, self.inner, strict=True)
             )
             if offset == EMPTY:
                 out[inner] = 0

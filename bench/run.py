@@ -32,8 +32,13 @@ import workloads
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PACKAGES = {"zarrs_cffi": "zarrs_cffi", "zarr-python": "zarr", "zarrs-python": "zarrs",
-            "zarrista": "zarrista", "tensorstore": "tensorstore"}
+PACKAGES = {
+    "zarrs_cffi": "zarrs_cffi",
+    "zarr-python": "zarr",
+    "zarrs-python": "zarrs",
+    "zarrista": "zarrista",
+    "tensorstore": "tensorstore",
+}
 EXTRA = ("memory", "overhead")
 
 
@@ -73,18 +78,27 @@ def engine_status(names: list[str]) -> dict:
     installed = json.loads(peer_file.read_text()) if peer_file.exists() else {}
     status = {}
     for name in names:
-        pkg = PACKAGES[name]
-        info = installed.get(pkg, {})
+        info = installed.get(PACKAGES[name], {})
         try:
             engines.make(name)
-            status[name] = {"status": "ok", "version": metadata.version(pkg)}
         except Exception as exc:
+            why = f"import failed: {type(exc).__name__}: {exc}"
             if info.get("status", "ok") != "ok":
-                why = f"install {info['status']}: {info.get('error', '')}"
-            else:
-                why = f"import failed: {type(exc).__name__}: {exc}"
-            status[name] = {"status": "failed", "error": why.strip()[:160], "version": info.get("version")}
+                why = f"install {info['status']}: {info.get('error', '')}; {why}"
+            status[name] = {"status": "failed", "error": why.strip()[:200], "version": info.get("version")}
+            continue
+        status[name] = {"status": "ok", "version": _version(PACKAGES[name])}
     return status
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        module = sys.modules.get(package)
+        return (
+            f"{getattr(module, '__version__', '?')} (not pip-installed: {getattr(module, '__file__', '?')})"
+        )
 
 
 def machine_info() -> dict:
@@ -95,8 +109,14 @@ def machine_info() -> dict:
     lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = models[0] if models else platform.processor() or "?"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-            "os": platform.platform(), "python": platform.python_version(), "numpy": numpy.__version__}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+    }
 
 
 def _short(exc: BaseException) -> str:
@@ -141,14 +161,19 @@ def run_dataset(spec, root, args, wl_names, status, run) -> None:
                     log(f"   {wl} {name}: {cell['error']}")
         log(f"   round {rnd + 1}/{args.rounds} done")
     if "overhead" in args.extra and "zarrs_cffi" in live and run["overhead"] is None:
-        run["overhead"] = _try(lambda: probes.measure_overhead(live["zarrs_cffi"], root, spec.name, spec.dtype))
+        run["overhead"] = _try(
+            lambda: probes.measure_overhead(live["zarrs_cffi"], root, spec.name, spec.dtype)
+        )
     for eng in live.values():
         eng.close()
     ctx.close()
     if "memory" in args.extra:
         run["memory"][spec.name] = {
-            name: (probes.measure_memory(name, root, spec.name, spec.dtype)
-                   if info["status"] == "ok" else {"error": info["error"]})
+            name: (
+                probes.measure_memory(name, root, spec.name, spec.dtype)
+                if info["status"] == "ok"
+                else {"error": info["error"]}
+            )
             for name, info in status.items()
         }
 
@@ -162,8 +187,10 @@ def _try(func):
 
 def _floors(spec, root, data, cells) -> dict:
     made = {}
-    for name, factory in (("floor:memory", lambda: floors.MemoryFloor(data)),
-                          ("floor:decode", lambda: floors.DecodeFloor(root / spec.name))):
+    for name, factory in (
+        ("floor:memory", lambda: floors.MemoryFloor(data)),
+        ("floor:decode", lambda: floors.DecodeFloor(root / spec.name)),
+    ):
         cells[name] = {"times": [], "error": None}
         try:
             made[name] = factory()
@@ -186,9 +213,15 @@ def main(argv=None) -> int:
     run = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(shlex.quote(a) for a in [python, *sys.argv]),
-        "machine": machine_info(), "engines": status, "quick": args.quick,
-        "rounds": args.rounds, "n_regions": args.regions,
-        "results": {}, "memory": {}, "overhead": None,
+        "machine": machine_info(),
+        "engines": status,
+        "quick": args.quick,
+        "rounds": args.rounds,
+        "n_regions": args.regions,
+        "results": {},
+        "memory": {},
+        "overhead": None,
+        "notes": notes(status),
     }
     for name, info in status.items():
         log(f"{name:13s} {info['status']} {info.get('version') or ''} {info.get('error', '')}")
@@ -197,6 +230,7 @@ def main(argv=None) -> int:
     overhead_first = sorted(specs, key=lambda s: s.name != targets.UNCOMPRESSED)
     for spec in overhead_first:
         run_dataset(spec, root, args, wl_names, status, run)
+        save_json(run, args.out)  # partial results survive a crash in a later dataset
     run["results"] = {s.name: run["results"][s.name] for s in specs}  # table order
     if "overhead" in args.extra and run["overhead"] is None:
         subject = status.get("zarrs_cffi", {"error": "not selected"})
@@ -204,10 +238,36 @@ def main(argv=None) -> int:
     return finish(run, specs, args.out)
 
 
+def notes(status: dict) -> list[str]:
+    """How this run measured things that depend on the engines."""
+    cores = os.cpu_count()
+    out = [f"decode floor: {cores} worker threads (one per core)."]
+    if status.get("zarrs_cffi", {}).get("status") == "ok":
+        import zarrs_cffi
+
+        if engines.can_cap_concurrency(zarrs_cffi):
+            how = "capped at 1 per call with zarrs_cffi.set_concurrency(1)"
+        else:
+            how = (
+                "not capped (zarrs_cffi has no set_concurrency/get_concurrency): each call may"
+                " already use every core, so two threads cannot add much"
+            )
+        out.append(f"two-halves workloads: zarrs_cffi internal parallelism {how}.")
+    return out
+
+
+def save_json(run: dict, out: Path) -> Path:
+    """Raw results beside the report."""
+    path = out.resolve().with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run, indent=1, default=str))
+    return path
+
+
 def finish(run: dict, specs, out: Path) -> int:
     """Write JSON, chart and RESULTS.md; print the target checks."""
     out = out.resolve()
-    out.with_suffix(".json").write_text(json.dumps(run, indent=1, default=str))
+    save_json(run, out)
     chart = report.make_chart(out.with_suffix(".png"), run["results"])
     checks = targets.check(run["results"], run["memory"], run["overhead"])
     report.write_markdown(out, run, specs, checks, chart)

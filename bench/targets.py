@@ -40,8 +40,7 @@ def fastest_peer(results: dict, ds: str, wl: str) -> tuple[str, float] | None:
 
 def _row(target, ds, value, need, ok, note=""):
     status = "N/A" if ok is None else ("PASS" if ok else "FAIL")
-    return {"target": target, "dataset": ds, "value": value, "need": need,
-            "status": status, "note": note}
+    return {"target": target, "dataset": ds, "value": value, "need": need, "status": status, "note": note}
 
 
 def _vs_peer(results, ds, wl, need, label):
@@ -116,6 +115,8 @@ def _overhead(entry):
     if "overhead_ns" not in entry:
         py = f"python {entry['python_ns'] / 1000:.1f} us/call"
         return _row(label, entry["dataset"], py, "(no threshold set)", None, entry["c_status"])
-    value = (f"{entry['overhead_ns'] / 1000:.1f} us (python {entry['python_ns'] / 1000:.1f}"
-             f" vs C {entry['c_ns'] / 1000:.1f} us/call)")
+    value = (
+        f"{entry['overhead_ns'] / 1000:.1f} us (python {entry['python_ns'] / 1000:.1f}"
+        f" vs C {entry['c_ns'] / 1000:.1f} us/call)"
+    )
     return _row(label, entry["dataset"], value, "(no threshold set)", None, "measured")

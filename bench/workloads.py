@@ -7,6 +7,7 @@ in-memory reference data (a wrong answer is an error, not a time).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from datasets import DatasetSpec
 
 WORKLOADS = {
@@ -45,18 +45,18 @@ def random_regions(spec: DatasetSpec, count: int, seed: int = 12345) -> list:
     """``count`` random small regions (same list for every engine)."""
     rng = np.random.default_rng(seed)
     size = small_region_shape(spec)
-    starts = [rng.integers(0, n - s + 1, size=count) for n, s in zip(spec.shape, size)]
+    starts = [rng.integers(0, n - s + 1, size=count) for n, s in zip(spec.shape, size, strict=True)]
     return [
-        tuple(slice(int(st[i]), int(st[i]) + s) for st, s in zip(starts, size))
+        tuple(slice(int(st[i]), int(st[i]) + s) for st, s in zip(starts, size, strict=True))
         for i in range(count)
     ]
 
 
 def chunk_regions(spec: DatasetSpec) -> list:
     """Every read chunk (inner chunk when sharded), in C order."""
-    counts = [-(-n // c) for n, c in zip(spec.shape, spec.chunks)]
+    counts = [-(-n // c) for n, c in zip(spec.shape, spec.chunks, strict=True)]
     return [
-        tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, spec.chunks, spec.shape))
+        tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, spec.chunks, spec.shape, strict=True))
         for idx in np.ndindex(*counts)
     ]
 
@@ -64,7 +64,7 @@ def chunk_regions(spec: DatasetSpec) -> list:
 def unaligned_region(spec: DatasetSpec) -> tuple[slice, ...]:
     """About 40% of each axis, starting mid-chunk and ending mid-chunk."""
     out = []
-    for n, c in zip(spec.shape, spec.chunks):
+    for n, c in zip(spec.shape, spec.chunks, strict=True):
         start = c // 2 + 3
         out.append(slice(start, min(n, start + int(n * 0.4) + 7)))
     return tuple(out)
@@ -135,42 +135,45 @@ def _verify_written(ctx: Context, root: Path) -> None:
 
 
 def _halves(engine, ctx: Context, concurrent: bool) -> None:
-    outs = [ctx.out[h[0]] for h in ctx.halves]  # contiguous views along axis 0
+    pairs = [(h, ctx.out[h[0]]) for h in ctx.halves]  # contiguous views along axis 0
     if concurrent:
-        futures = [ctx.pool.submit(engine.read_half, h, o) for h, o in zip(ctx.halves, outs)]
-        for fut in futures:
+        for fut in [ctx.pool.submit(engine.read_half, h, o) for h, o in pairs]:
             fut.result()
     else:
-        for h, o in zip(ctx.halves, outs):
+        for h, o in pairs:
             engine.read_half(h, o)
+
+
+def _call(engine, ctx: Context, workload: str, write_root: Path | None):
+    """The timed part of one workload; returns what the engine returned."""
+    if workload == "read_new":
+        return engine.read_full_new()
+    if workload == "read_into":
+        return engine.read_full_into(ctx.out)
+    if workload == "chunks":
+        return engine.read_chunks_one_by_one(ctx.chunks, ctx.chunk_buf)
+    if workload == "regions":
+        return engine.read_regions(ctx.regions, ctx.region_buf)
+    if workload == "unaligned":
+        return engine.read_unaligned(ctx.unaligned, ctx.unaligned_buf)
+    if workload == "write":
+        return engine.write_full(ctx.data, write_root, ctx.spec.name)
+    if workload in ("one_thread", "two_threads"):
+        return _halves(engine, ctx, concurrent=workload == "two_threads")
+    raise ValueError(f"unknown workload {workload!r}")
 
 
 def run(engine, ctx: Context, workload: str, verify: bool) -> float:
     """Time one call of ``workload`` on ``engine``; seconds."""
-    if verify and workload in ("read_into", "one_thread", "two_threads"):
+    halves = workload in ("one_thread", "two_threads")
+    if verify and (halves or workload == "read_into"):
         ctx.out.fill(0)
-    res = None
-    if workload == "write":
-        root = _prepare_write(ctx, engine.name)
-    t0 = time.perf_counter()
-    if workload == "read_new":
-        res = engine.read_full_new()
-    elif workload == "read_into":
-        res = engine.read_full_into(ctx.out)
-    elif workload == "chunks":
-        res = engine.read_chunks_one_by_one(ctx.chunks, ctx.chunk_buf)
-    elif workload == "regions":
-        res = engine.read_regions(ctx.regions, ctx.region_buf)
-    elif workload == "unaligned":
-        res = engine.read_unaligned(ctx.unaligned, ctx.unaligned_buf)
-    elif workload == "write":
-        engine.write_full(ctx.data, root, ctx.spec.name)
-    elif workload in ("one_thread", "two_threads"):
-        _halves(engine, ctx, concurrent=workload == "two_threads")
-    else:
-        raise ValueError(f"unknown workload {workload!r}")
-    elapsed = time.perf_counter() - t0
-    if workload == "write":
+    root = _prepare_write(ctx, engine.name) if workload == "write" else None
+    with engine.halves_context() if halves else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        res = _call(engine, ctx, workload, root)
+        elapsed = time.perf_counter() - t0
+    if root is not None:
         if verify:
             _verify_written(ctx, root)
         shutil.rmtree(root, ignore_errors=True)

@@ -164,6 +164,17 @@ def group_document(attributes: dict[str, Any] | None = None) -> Json:
     return {"zarr_format": 3, "node_type": "group", "attributes": dict(attributes or {})}
 
 
+def _codec_name(codec: object) -> str:
+    """A v3 codec entry's name: entries are {"name": ..., "configuration": ...} or, for a codec
+    without configuration, the bare name string (zarrs writes "bytes" for 1-byte data types)."""
+    if isinstance(codec, str):
+        return codec
+    if isinstance(codec, dict):
+        name = codec.get("name", "?")
+        return name if isinstance(name, str) else "?"
+    return "?"
+
+
 def chunks_and_shards(doc: Json) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
     """(inner chunk shape, shard shape or None) from a v2 or v3 array document."""
     try:
@@ -171,7 +182,7 @@ def chunks_and_shards(doc: Json) -> tuple[tuple[int, ...], tuple[int, ...] | Non
             return tuple(doc["chunks"]), None
         grid = tuple(doc["chunk_grid"]["configuration"]["chunk_shape"])
         codecs = doc.get("codecs") or []
-        if codecs and codecs[0].get("name") == "sharding_indexed":
+        if codecs and _codec_name(codecs[0]) == "sharding_indexed":
             return tuple(codecs[0]["configuration"]["chunk_shape"]), grid
         return grid, None
     except (KeyError, TypeError) as exc:
@@ -186,8 +197,8 @@ def codec_names(doc: Json) -> list[str]:
         return [*names, compressor.get("id", "?")] if compressor else names
     out = []
     for codec in doc.get("codecs") or []:
-        name = codec.get("name", "?")
-        if name == "sharding_indexed":
+        name = _codec_name(codec)
+        if name == "sharding_indexed" and isinstance(codec, dict):
             inner = codec_names({"codecs": codec.get("configuration", {}).get("codecs", [])})
             name = f"sharding_indexed[{', '.join(inner)}]"
         out.append(name)

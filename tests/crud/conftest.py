@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import importlib
 import pathlib
 from typing import Any
 
 import pytest
-from crud_helpers import ARANGE, make_array
+from crud_helpers import ARANGE, engine_unavailable, make_array
 
 ENGINES = ["zarr", "cffi"]
-
-
-@functools.cache
-def engine_unavailable(name: str) -> str | None:
-    """Why ``name``'s engine cannot be used here (None if it can)."""
-    module = {"zarr": "zarrs_cffi.engines.zarr_engine", "cffi": "zarrs_cffi.engines.cffi_engine"}[name]
-    try:
-        importlib.import_module(module)
-    except Exception as err:  # not written yet, native library not built, ...
-        return f"{module} cannot be imported yet ({type(err).__name__}: {err})"
-    return None
 
 
 @pytest.fixture(params=ENGINES)

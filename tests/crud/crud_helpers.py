@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import pathlib
 from typing import Any
@@ -24,7 +26,9 @@ def stored_doc(root: pathlib.Path | str, path: str) -> dict[str, Any]:
     raise FileNotFoundError(f"no node at {path!r}")
 
 
-def chunk_file(root: pathlib.Path | str, path: str, doc: dict[str, Any], coords: tuple[int, ...]) -> pathlib.Path:
+def chunk_file(
+    root: pathlib.Path | str, path: str, doc: dict[str, Any], coords: tuple[int, ...]
+) -> pathlib.Path:
     """The file holding a chunk (default / v2 chunk key encodings)."""
     if doc["zarr_format"] == 2:
         sep = doc.get("dimension_separator") or "."
@@ -58,9 +62,7 @@ def make_array(
     if dtype is None:
         assert data is not None
         dtype = data.dtype
-    arr = zarr.create_array(
-        store=str(root), name=path, shape=shape, chunks=chunks, dtype=dtype, **kwargs
-    )
+    arr = zarr.create_array(store=str(root), name=path, shape=shape, chunks=chunks, dtype=dtype, **kwargs)
     if data is not None:
         arr[...] = data
     return stored_doc(root, path)
@@ -77,3 +79,12 @@ ARANGE = np.arange(64, dtype="uint16").reshape(8, 8)
 """The PR's fixture: 8x8 uint16, chunks 4x4, ``arange(64)``."""
 
 
+@functools.cache
+def engine_unavailable(name: str) -> str | None:
+    """Why ``name``'s engine cannot be used here (None if it can)."""
+    module = {"zarr": "zarrs_cffi.engines.zarr_engine", "cffi": "zarrs_cffi.engines.cffi_engine"}[name]
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # not written yet, native library not built, ...
+        return f"{module} cannot be imported yet ({type(err).__name__}: {err})"
+    return None

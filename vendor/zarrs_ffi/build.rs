@@ -12,6 +12,14 @@ fn main() {
     // the crate it binds, so upstream's API comes from its own sources, ours from src/.
     let upstream = crate_dir.join("upstream/zarrs_ffi/src/lib.rs");
     println!("cargo:rerun-if-changed={}", upstream.display());
+    let manifest = std::fs::read_to_string(crate_dir.join("upstream/zarrs_ffi/Cargo.toml"))
+        .expect("run fetch_upstream.py first: upstream/zarrs_ffi is missing");
+    let version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("upstream Cargo.toml has a package version");
+    println!("cargo:rustc-env=ZARRS_FFI_VERSION={version}");
     cbindgen::Builder::new()
         .with_src(upstream)
         .with_src(crate_dir.join("src/lib.rs"))

@@ -76,9 +76,7 @@ async def read_chunk(
     engine: Engine = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_chunk`."""
-    return await asyncio.to_thread(
-        _facade.read_chunk, metadata, store, path, chunk_coords, engine=engine
-    )
+    return await asyncio.to_thread(_facade.read_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def read_encoded_chunk(
@@ -105,9 +103,7 @@ async def write_chunk(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_chunk`."""
-    await asyncio.to_thread(
-        _facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine
-    )
+    await asyncio.to_thread(_facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine)
 
 
 async def delete_chunk(
@@ -119,18 +115,14 @@ async def delete_chunk(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.delete_chunk`."""
-    await asyncio.to_thread(
-        _facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine
-    )
+    await asyncio.to_thread(_facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def read_region(
     metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_region`."""
-    return await asyncio.to_thread(
-        _facade.read_region, metadata, store, path, selection, engine=engine
-    )
+    return await asyncio.to_thread(_facade.read_region, metadata, store, path, selection, engine=engine)
 
 
 async def read_region_into(
@@ -158,6 +150,4 @@ async def write_region(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_region`."""
-    await asyncio.to_thread(
-        _facade.write_region, metadata, store, path, selection, value, engine=engine
-    )
+    await asyncio.to_thread(_facade.write_region, metadata, store, path, selection, value, engine=engine)

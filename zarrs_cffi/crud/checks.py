@@ -67,9 +67,7 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
     zarrs_cffi.errors.InvalidIndicesError: chunk coordinates (2, 0) are outside the chunk grid (2, 2)
     """
     if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, Sequence | np.ndarray):
-        raise TypeError(
-            f"chunk_coords must be a tuple of ints, got {_type_name(chunk_coords)}"
-        )
+        raise TypeError(f"chunk_coords must be a tuple of ints, got {_type_name(chunk_coords)}")
     coords: list[int] = []
     for c in chunk_coords:
         if isinstance(c, (bool, np.bool_)):
@@ -84,7 +82,7 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
         raise InvalidIndicesError(
             f"chunk coordinates {result} have {len(result)} dimensions, the array has {len(grid)}"
         )
-    if any(not 0 <= c < n for c, n in zip(result, grid)):
+    if any(not 0 <= c < n for c, n in zip(result, grid, strict=True)):
         raise InvalidIndicesError(f"chunk coordinates {result} are outside the chunk grid {grid}")
     return result
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     StoreLike: TypeAlias = str | os.PathLike[str] | LocalStore
 else:
     # Runtime spelling without importing zarr: "LocalStore" stays a forward reference.
-    StoreLike = Union[str, "os.PathLike[str]", "zarr.storage.LocalStore"]
+    StoreLike = Union[str, "os.PathLike[str]", "LocalStore"]
 
 __all__ = ["ChunkCoords", "CrudBackend", "MetadataDoc", "StoreLike"]
 
@@ -50,17 +50,13 @@ class CrudBackend(Protocol):
     name: str
 
     # --- node lifecycle ---------------------------------------------------------------------------
-    def create_group(
-        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
-    ) -> None:
+    def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         """Write a group's metadata document verbatim. Without ``overwrite`` an existing node
         (``zarr.json``, ``.zarray`` or ``.zgroup``) raises NodeExistsError; with it, the node and all
         its children are removed first. Parents are implied (not written)."""
         ...
 
-    def create_array(
-        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
-    ) -> None:
+    def create_array(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         """Write an array's metadata document verbatim; same rules as :meth:`create_group`."""
         ...
 

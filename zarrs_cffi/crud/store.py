@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import Any
 
-from zarrs_cffi.errors import InvalidArgumentError, StorageCapabilityError, UnsupportedStoreError
+from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
 
 __all__ = [
     "check_zarr_path",
@@ -47,13 +47,20 @@ def _is_zarr_local_store(store: object) -> bool:
     )
 
 
+def _is_own_store(store: object) -> bool:
+    """True for this package's own filesystem handle, :class:`zarrs_cffi.store.Store`."""
+    own = getattr(sys.modules.get("zarrs_cffi.store"), "Store", None)
+    return isinstance(own, type) and isinstance(store, own)
+
+
 def resolve_local_root(store: object) -> pathlib.Path:
     """Return the absolute root directory of ``store``.
 
-    Accepts a ``str`` (a plain path or a ``file://`` URL), an ``os.PathLike[str]``, or a
-    ``zarr.storage.LocalStore``. Anything else (a dict, a MemoryStore, an ``s3://`` URL, a bytes path)
-    raises :class:`~zarrs_cffi.errors.UnsupportedStoreError` naming the type: the engines only read and
-    write local directories, and a half-working call on another store would be worse than none.
+    Accepts a ``str`` (a plain path or a ``file://`` URL), an ``os.PathLike[str]``, a
+    ``zarr.storage.LocalStore`` or a :class:`zarrs_cffi.store.Store`. Anything else (a dict, a
+    MemoryStore, an ``s3://`` URL, a bytes path) raises
+    :class:`~zarrs_cffi.errors.UnsupportedStoreError` naming the type: the engines only read and write
+    local directories, and a half-working call on another store would be worse than none.
 
     >>> resolve_local_root("file:///data/x.zarr").as_posix()
     '/data/x.zarr'
@@ -72,7 +79,7 @@ def resolve_local_root(store: object) -> pathlib.Path:
         if not raw:
             raise UnsupportedStoreError(f"unsupported store: empty path; {hint}")
         return pathlib.Path(raw).absolute()
-    if _is_zarr_local_store(store):
+    if _is_zarr_local_store(store) or _is_own_store(store):
         return pathlib.Path(os.fspath(store.root)).absolute()  # type: ignore[attr-defined]
     if isinstance(store, os.PathLike):
         raw_path = os.fspath(store)
@@ -87,13 +94,14 @@ def is_read_only(store: object) -> bool:
 
 
 def require_writable(store: object) -> None:
-    """Raise :class:`~zarrs_cffi.errors.StorageCapabilityError` if ``store`` was opened read-only.
+    """Raise :class:`~zarrs_cffi.errors.ReadOnlyError` (a PermissionError) if ``store`` was opened
+    read-only.
 
     A ``LocalStore(root, read_only=True)`` is reduced to its root directory, which the native side
     could write to; this check keeps the store's read-only promise.
     """
     if is_read_only(store):
-        raise StorageCapabilityError(f"the store {store!r} was opened read-only; cannot write to it")
+        raise ReadOnlyError(f"the store {store!r} was opened read-only; cannot write to it")
 
 
 def check_zarr_path(path: Any) -> str:

@@ -47,7 +47,7 @@ from zarrs_cffi.selection import normalize_selection
 if TYPE_CHECKING:
     from zarr.abc.store import Store
     from zarr.core.array import Array
-    from zarr.core.array_spec import ArraySpec
+    from zarr.core.array_spec import ArrayConfigParams, ArraySpec
     from zarr.core.metadata import ArrayMetadata
 
 __all__ = ["ZarrBackend"]
@@ -217,6 +217,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     from zarr.core.array import Array, AsyncArray
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.codec_pipeline import fill_value_or_default
+    from zarr.core.metadata import ArrayV2Metadata
     from zarr.storage import StorePath
 
     root = resolve_local_root(store)
@@ -226,14 +227,18 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     md = _parse_array_doc(check_metadata_doc(metadata))
     zstore = _write_store(root) if write else _read_store(root)
     # All-fill chunks are never stored (the contract; zarrs does the same).
-    async_array = AsyncArray(md, StorePath(zstore, path), config={"write_empty_chunks": False})
+    store_path = StorePath(zstore, path)
+    config_in: ArrayConfigParams = {"write_empty_chunks": False}
+    async_array: AsyncArray[Any]
+    if isinstance(md, ArrayV2Metadata):  # two branches only to please the overloads
+        async_array = AsyncArray(md, store_path, config=config_in)
+    else:
+        async_array = AsyncArray(md, store_path, config=config_in)
     config = async_array.config
     if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
         config = replace(config, order=md.order)
     spec = md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
-    grid = tuple(
-        math.ceil(n / c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True)
-    )
+    grid = tuple(math.ceil(n / c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
     dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
     fill = np.asarray(fill_value_or_default(spec), dtype=dtype)
     return _OpenArray(Array(async_array), md, zstore, path, spec, grid, dtype, fill)
@@ -252,9 +257,7 @@ class ZarrBackend(CrudBackend):
         return "ZarrBackend()"
 
     # --- node lifecycle ---------------------------------------------------------------------------
-    def _create(
-        self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool
-    ) -> None:
+    def _create(self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool) -> None:
         root = resolve_local_root(store)
         path = check_zarr_path(path)
         require_writable(store)
@@ -293,14 +296,10 @@ class ZarrBackend(CrudBackend):
         for name in _sync(entries()):
             _sync(zstore.delete(name))  # LocalStore.delete removes directories too
 
-    def create_group(
-        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
-    ) -> None:
+    def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         self._create(metadata, store, path, overwrite=overwrite, group=True)
 
-    def create_array(
-        self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool
-    ) -> None:
+    def create_array(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         self._create(metadata, store, path, overwrite=overwrite, group=False)
 
     def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
@@ -419,7 +418,7 @@ class ZarrBackend(CrudBackend):
         if sel.is_empty:
             return result
         # Read the step-1 bounding box with zarr, then stride/reverse/drop axes as a numpy view.
-        box_selection = tuple(slice(b, b + n) for b, n in zip(sel.start, sel.shape))
+        box_selection = tuple(slice(b, b + n) for b, n in zip(sel.start, sel.shape, strict=True))
         box = np.asarray(arr.array.get_basic_selection(box_selection)).reshape(sel.shape)
         np.copyto(result, sel.from_box(box))
         return result
@@ -436,7 +435,7 @@ class ZarrBackend(CrudBackend):
         # the value along the axes that were selected descending.
         index: list[int | slice] = []
         flip: list[int] = []
-        for start, size, step, dropped in zip(sel.start, sel.shape, sel.step, sel.dropped):
+        for start, size, step, dropped in zip(sel.start, sel.shape, sel.step, sel.dropped, strict=True):
             if dropped:
                 index.append(start)
                 continue
@@ -445,4 +444,4 @@ class ZarrBackend(CrudBackend):
             index.append(slice(start, start + size, abs(step)))
         if flip:
             data = np.flip(data, axis=tuple(flip))
-        arr.array.set_basic_selection(tuple(index), np.ascontiguousarray(data))
+        arr.array.set_basic_selection(tuple(index), np.array(data, order="C"))  # 0-d stays 0-d

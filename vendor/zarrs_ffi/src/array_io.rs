@@ -7,11 +7,11 @@ use zarrs::array::{
     Array, ArrayBytes, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError, ArrayMetadata,
     ArraySubset,
 };
-use zarrs_ffi::{ZarrsArray, ZarrsArrayEnum, ZarrsArray_T, ZarrsResult, ZarrsStorage};
+use zarrs_ffi::{ZarrsArray, ZarrsArray_T, ZarrsArrayEnum, ZarrsResult, ZarrsStorage};
 
 use crate::args::{
-    RwArray, array_arg, byte_count, check_chunk_indices, check_region, element_size,
-    out_bytes_arg, slice_arg, storage_arg, str_arg, write_out,
+    RwArray, array_arg, byte_count, check_chunk_indices, check_region, element_size, out_bytes_arg,
+    slice_arg, storage_arg, str_arg, write_out,
 };
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::pool::in_pool;
@@ -21,7 +21,9 @@ pub fn array_error(err: ArrayError, context: &str) -> FfiError {
     let code: i32 = match &err {
         ArrayError::CodecError(_)
         | ArrayError::UnexpectedChunkDecodedSize(..)
-        | ArrayError::UnexpectedChunkDecodedShape(..) => ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC.into(),
+        | ArrayError::UnexpectedChunkDecodedShape(..) => {
+            ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC.into()
+        }
         ArrayError::StorageError(_) => ZarrsResult::ZARRS_ERROR_STORAGE as i32,
         ArrayError::InvalidChunkGridIndicesError(_)
         | ArrayError::InvalidArraySubset(..)
@@ -40,9 +42,9 @@ pub fn array_error(err: ArrayError, context: &str) -> FfiError {
 /// Map an error from opening or creating an array.
 pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
     match err {
-        ArrayCreateError::MissingMetadata => {
-            FfiError::not_found(format!("no array at node {path:?} (no zarr.json or .zarray)"))
-        }
+        ArrayCreateError::MissingMetadata => FfiError::not_found(format!(
+            "no array at node {path:?} (no zarr.json or .zarray)"
+        )),
         ArrayCreateError::StorageError(e) => FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_STORAGE,
             format!("array {path:?}: {e}"),
@@ -62,7 +64,10 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
 }
 
 fn chunk_context(array: &RwArray, indices: &[u64]) -> String {
-    format!("chunk {indices:?} (key {:?})", array.chunk_key(indices).as_str())
+    format!(
+        "chunk {indices:?} (key {:?})",
+        array.chunk_key(indices).as_str()
+    )
 }
 
 /// After a failed multi-chunk operation, find the first chunk that fails on its own, so the error
@@ -195,9 +200,15 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
         let subset = array
             .chunk_subset(indices)
             .map_err(|e| array_error(e, &context()))?;
-        if subset.end_exc().iter().zip(array.shape()).all(|(end, size)| end <= size) {
+        if subset
+            .end_exc()
+            .iter()
+            .zip(array.shape())
+            .all(|(end, size)| end <= size)
+        {
             // An interior chunk: decode straight into the caller's buffer.
-            return decode_into(array, &subset, &shape, out).map_err(|e| array_error(e, &context()));
+            return decode_into(array, &subset, &shape, out)
+                .map_err(|e| array_error(e, &context()));
         }
         // An edge chunk reaches past the array; decoding the chunk itself keeps its fill padding.
         let decoded = in_pool(|| {

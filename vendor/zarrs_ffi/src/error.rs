@@ -91,7 +91,9 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
                 .map(|s| (*s).to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            set_last_error(format!("internal error (panic caught in zarrs-cffi): {what}"));
+            set_last_error(format!(
+                "internal error (panic caught in zarrs-cffi): {what}"
+            ));
             ZarrsCffiResult::ZARRS_CFFI_ERROR_PANIC as i32
         }
     }

@@ -12,10 +12,9 @@ use zarrs::array::ArrayMetadata;
 use zarrs::filesystem::FilesystemStore;
 use zarrs::node::NodePath;
 use zarrs::storage::{
-    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits,
-    StoreKey, StorePrefix,
+    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits, StoreKey, StorePrefix,
 };
-use zarrs_ffi::{ZarrsResult, ZarrsStorage, ZarrsStorageEnum, ZarrsStorage_T};
+use zarrs_ffi::{ZarrsResult, ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
 
 use crate::args::{storage_arg, str_arg, write_out};
 use crate::error::{FfiError, FfiResult, guard};
@@ -146,7 +145,10 @@ fn get_json(store: &dyn ReadableWritableStorageTraits, key: &StoreKey) -> FfiRes
 }
 
 /// The node's metadata document as stored; v2 documents get their `.zattrs` as "attributes".
-fn read_document(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult<Option<Value>> {
+fn read_document(
+    store: &dyn ReadableWritableStorageTraits,
+    node: &Node,
+) -> FfiResult<Option<Value>> {
     if let Some(doc) = get_json(store, &node.key(V3_KEY)?)? {
         return Ok(Some(doc));
     }
@@ -166,7 +168,11 @@ fn read_document(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiR
 fn node_exists(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult<bool> {
     for name in [V3_KEY, V2_ARRAY_KEY, V2_GROUP_KEY] {
         let key = node.key(name)?;
-        if store.size_key(&key).map_err(|e| storage_error(&key, e))?.is_some() {
+        if store
+            .size_key(&key)
+            .map_err(|e| storage_error(&key, e))?
+            .is_some()
+        {
             return Ok(true);
         }
     }
@@ -243,7 +249,11 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
     let kind = match (format, map.get("node_type").and_then(Value::as_str)) {
         (Some(3), Some("array")) => Kind::Array,
         (Some(3), Some("group")) => Kind::Group,
-        (Some(3), other) => return Err(invalid(format!("node_type must be array or group, got {other:?}"))),
+        (Some(3), other) => {
+            return Err(invalid(format!(
+                "node_type must be array or group, got {other:?}"
+            )));
+        }
         (Some(2), _) if map.contains_key("shape") => Kind::Array,
         (Some(2), _) => Kind::Group,
         _ => return Err(invalid("zarr_format must be 2 or 3".to_string())),
@@ -262,7 +272,11 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
     }
     let mut map: Map<String, Value> = map;
     let attributes = map.remove("attributes");
-    let main_key = if matches!(kind, Kind::Array) { V2_ARRAY_KEY } else { V2_GROUP_KEY };
+    let main_key = if matches!(kind, Kind::Array) {
+        V2_ARRAY_KEY
+    } else {
+        V2_GROUP_KEY
+    };
     let mut out = vec![(main_key, Value::Object(map).to_string().into_bytes())];
     if let Some(attrs) = attributes {
         if !attrs.is_object() {
@@ -293,7 +307,10 @@ pub unsafe extern "C" fn zarrsCffiCreateNode(
         let documents = documents_to_write(str_arg(json, "json")?, &node.path)?;
         if node_exists(store.as_ref(), &node)? {
             if !overwrite {
-                return Err(FfiError::exists(format!("a node already exists at {:?}", node.path)));
+                return Err(FfiError::exists(format!(
+                    "a node already exists at {:?}",
+                    node.path
+                )));
             }
             erase_node(store.as_ref(), &node)?;
         }
@@ -363,13 +380,19 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
                     format!("listing {:?}: {e}", node.path),
                 )
             })?;
-            let mut prefixes: Vec<String> =
-                listing.prefixes().iter().map(|p| p.as_str().to_string()).collect();
+            let mut prefixes: Vec<String> = listing
+                .prefixes()
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect();
             prefixes.sort();
             for prefix in prefixes {
                 let child = Node::parse(&format!("/{}", prefix.trim_end_matches('/')))?;
                 if let Some(doc) = read_document(store.as_ref(), &child)? {
-                    children.push(Value::Array(vec![Value::String(child.zarr_path().to_string()), doc]));
+                    children.push(Value::Array(vec![
+                        Value::String(child.zarr_path().to_string()),
+                        doc,
+                    ]));
                 }
             }
         }
@@ -392,9 +415,11 @@ pub unsafe extern "C" fn zarrsCffiStoredBytes(
         let node = Node::parse(str_arg(path, "path")?)?;
         let list = listable(store)?;
         let size = list.size_prefix(&node.store_prefix()?).map_err(|e| {
-            FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, format!("{:?}: {e}", node.path))
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("{:?}: {e}", node.path),
+            )
         })?;
         write_out(pBytes, size, "pBytes")
     })
 }
-

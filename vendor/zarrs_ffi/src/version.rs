@@ -11,5 +11,7 @@ pub extern "C" fn zarrsCffiVersion() -> *const c_char {
 /// The version of the embedded upstream crate `zarrs_ffi` (a static string: do not free).
 #[unsafe(no_mangle)]
 pub extern "C" fn zarrsCffiUpstreamVersion() -> *const c_char {
-    "zarrs_ffi 0.10.1\0".as_ptr().cast()
+    concat!("zarrs_ffi ", env!("ZARRS_FFI_VERSION"), "\0")
+        .as_ptr()
+        .cast()
 }

@@ -1,0 +1,3 @@
+from zarrs_cffi.cli import main
+
+raise SystemExit(main())
