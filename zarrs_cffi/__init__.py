@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._native import ffi, lib
-from .array import Array, open_array
+from .array import Array
 from .create import create_array, create_group
 from .errors import (
     ArrayError,
@@ -40,6 +40,7 @@ from .errors import (
     ZarrsError,
 )
 from .functional import clear_cache, read, read_into, write
+from .open import list_engines, open_array
 from .store import Store
 
 __version__ = "0.1.0"
@@ -98,6 +99,7 @@ __all__ = [
     "create_group",
     "get_include",
     "get_library",
+    "list_engines",
     "native_version",
     "open_array",
     "read",

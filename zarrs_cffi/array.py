@@ -16,36 +16,29 @@ from typing import Any
 import numpy as np
 
 from ._native import check, check_upstream, ffi, lib, take_string
+from .buffers import check_out_buffer
 from .dtypes import numpy_dtype
 from .errors import (
-    DataTypeMismatchError,
+    ClosedError,
     DimensionalityError,
     InvalidArgumentError,
     InvalidIndicesError,
-    OutputBufferError,
     ReadOnlyError,
 )
 from .handles import Handle
 from .metadata import chunks_and_shards, parse_fill_value
-from .selection import Selection, normalize_selection
+from .selection import Selection, normalize_selection, simple_box
 from .store import Store, node_path
+
+_from_buffer = ffi.from_buffer
+_NULL = ffi.NULL
+_retrieve_into = lib.zarrsCffiArrayRetrieveSubsetInto
+_retrieve_into_cached = lib.zarrsCffiArrayRetrieveSubsetIntoCached
 
 Region = Any  # numpy basic indexing: int, slice, Ellipsis, or a tuple of those
 
 
-def check_out(out: object, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """Validate a caller's output buffer; the error says which check failed."""
-    if not isinstance(out, np.ndarray):
-        raise DataTypeMismatchError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise DataTypeMismatchError(f"out has dtype {out.dtype}, the array's dtype is {dtype}")
-    if not out.flags.writeable:
-        raise OutputBufferError("out is read-only; pass a writable array")
-    if not out.flags.c_contiguous:
-        raise OutputBufferError("out is not C-contiguous; pass a C-contiguous array (np.ascontiguousarray)")
-    if out.shape != shape:
-        raise OutputBufferError(f"out has shape {out.shape}, the selection's result has shape {shape}")
-    return out
+check_out = check_out_buffer
 
 
 class Array:
@@ -87,6 +80,12 @@ class Array:
         # Stored chunks are shards when sharded: chunk I/O and the chunk grid are in those units.
         self._stored_chunk_shape = self.shards or self.chunks
         self._ndim_c = self.ndim
+        self._chunk_cache: Handle | None = None
+
+    @property
+    def engine(self) -> str:
+        """The engine this array's I/O runs through ("cffi": the native library)."""
+        return "cffi"
 
     # -- facts ------------------------------------------------------------------------------------
     @property
@@ -123,10 +122,42 @@ class Array:
         state = ", closed" if self.closed else ""
         return f"<zarrs_cffi.Array {where} shape={self.shape} dtype={self.dtype}{state}>"
 
+    # -- decoded-chunk cache -----------------------------------------------------------------------
+    def enable_chunk_cache(self, max_bytes: int = 256 * 2**20) -> None:
+        """Keep up to ``max_bytes`` of decoded chunks (inner chunks, if sharded) for small reads.
+
+        Many small reads of the same chunks then cost a copy instead of a decode. Writes through
+        this Array clear the cache; writes by other handles or processes are NOT seen while a chunk
+        stays cached, so enable it for data that is not being rewritten elsewhere. Off by default.
+        """
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise InvalidArgumentError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        out = ffi.new("ZarrsCffiChunkCache *")
+        check(lib.zarrsCffiCreateChunkCache(max_bytes, out))
+        old, self._chunk_cache = (
+            self._chunk_cache,
+            Handle(out[0], lib.zarrsCffiDestroyChunkCache, "chunk cache"),
+        )
+        if old is not None:
+            old.close()
+
+    def disable_chunk_cache(self) -> None:
+        """Drop the decoded-chunk cache (if any) and its memory."""
+        old, self._chunk_cache = self._chunk_cache, None
+        if old is not None:
+            old.close()
+
+    def _invalidate_cache(self) -> None:
+        cache = self._chunk_cache
+        if cache is not None:
+            with cache.use() as ptr:
+                check(lib.zarrsCffiChunkCacheClear(ptr))
+
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
         """Release the native handle. Idempotent; calls in flight on other threads finish first."""
         self._handle.close()
+        self.disable_chunk_cache()
 
     def __enter__(self) -> Array:
         return self
@@ -138,7 +169,9 @@ class Array:
         # Pickles by location: unpickling reopens the array (e.g. in a dask worker).
         if self.root is None:
             raise TypeError("an Array made from a metadata document alone cannot be pickled")
-        return (_reopen, (self.root, self.node, self.read_only))
+        from .engine_array import _reopen_with_engine
+
+        return (_reopen_with_engine, (self.root, self.node, self.read_only, "cffi"))
 
     # -- region I/O --------------------------------------------------------------------------------
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
@@ -146,6 +179,7 @@ class Array:
 
         ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
         """
+        self._check_open()
         sel = normalize_selection(region, self.shape)
         check_out(out, self.dtype, sel.out_shape)
         if sel.is_empty:
@@ -160,6 +194,7 @@ class Array:
 
     def read(self, region: Region = ()) -> np.ndarray:
         """Decode ``region`` into a new array (numpy's result shape; int axes dropped)."""
+        self._check_open()
         sel = normalize_selection(region, self.shape)
         out = np.empty(sel.out_shape, self.dtype)
         if sel.is_empty:
@@ -180,6 +215,7 @@ class Array:
 
     def write(self, region: Region, data: object) -> None:
         """Store ``data`` (broadcast to the region's shape, cast to the array's dtype)."""
+        self._check_open()
         self._check_writable()
         sel = normalize_selection(region, self.shape)
         value = self._as_values(data, sel.out_shape)
@@ -223,15 +259,21 @@ class Array:
             )
         value = np.ascontiguousarray(value, dtype=self.dtype)
         buf = ffi.from_buffer("uint8_t[]", value)
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
+        try:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
+        finally:
+            self._invalidate_cache()
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
         """Delete one stored chunk (no error if absent); it then reads as the fill value."""
         self._check_writable()
         c_coords = self._chunk_coords(coords)
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayEraseChunk(ptr, self._ndim_c, c_coords))
+        try:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArrayEraseChunk(ptr, self._ndim_c, c_coords))
+        finally:
+            self._invalidate_cache()
 
     def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
         """The stored (encoded) bytes of one chunk, or None if it does not exist."""
@@ -259,6 +301,12 @@ class Array:
         self._handle.release()
 
     # -- internals ---------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        # Empty selections return before any native call (where Handle.use() would raise), so
+        # region I/O checks here first: a closed array raises for every region, empty or not.
+        if self._handle.closed:
+            raise ClosedError(f"{self._handle.what} is closed")
+
     def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyError(f"{self!r} was opened read-only")
@@ -292,18 +340,38 @@ class Array:
         return ffi.new("uint64_t[]", values) if values else ffi.NULL
 
     def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
-        buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
-        c_start = ffi.new("uint64_t[]", list(start)) if self.ndim else ffi.NULL
-        c_shape = ffi.new("uint64_t[]", list(shape)) if self.ndim else ffi.NULL
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayRetrieveSubsetInto(ptr, self._ndim_c, c_start, c_shape, out.nbytes, buf))
+        # The hot path of every read: plain acquire/release (no generator context managers) and
+        # module-level bindings of the cffi callables.
+        buf = _from_buffer("uint8_t[]", out, True)
+        ndim = self._ndim_c
+        # cffi turns a list passed for a uint64_t* argument into a temporary C array.
+        c_start = start if ndim else _NULL
+        c_shape = shape if ndim else _NULL
+        cache = self._chunk_cache
+        ptr = self._handle.acquire()
+        try:
+            if cache is None:
+                rc = _retrieve_into(ptr, ndim, c_start, c_shape, out.nbytes, buf)
+            else:
+                cache_ptr = cache.acquire()
+                try:
+                    rc = _retrieve_into_cached(ptr, cache_ptr, ndim, c_start, c_shape, out.nbytes, buf)
+                finally:
+                    cache.release()
+        finally:
+            self._handle.release()
+        if rc:
+            check(rc)
 
     def _store_box(self, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
         buf = ffi.from_buffer("uint8_t[]", data)
-        c_start = ffi.new("uint64_t[]", list(start)) if self.ndim else ffi.NULL
-        c_shape = ffi.new("uint64_t[]", list(shape)) if self.ndim else ffi.NULL
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
+        c_start = ffi.new("uint64_t[]", start) if self._ndim_c else ffi.NULL
+        c_shape = ffi.new("uint64_t[]", shape) if self._ndim_c else ffi.NULL
+        try:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
+        finally:
+            self._invalidate_cache()
 
 
 def _metadata_of(ptr: Any) -> dict[str, Any]:
@@ -313,21 +381,4 @@ def _metadata_of(ptr: Any) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def open_array(path: str | os.PathLike[str], node: str = "/", *, read_only: bool = False) -> Array:
-    """Open the array at ``node`` of the store rooted at ``path`` (v3, else v2).
-
-    For an array directory itself, pass it as ``path`` and keep ``node="/"``.
-
-    >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature", read_only=True)
-    """
-    with Store(path) as store:
-        handle = store.open_array_handle(node)
-        root = store.root
-    return Array(handle, root=root, node=node_path(node), read_only=read_only)
-
-
-def _reopen(root: str, node: str, read_only: bool) -> Array:
-    return open_array(root, node, read_only=read_only)
-
-
-__all__ = ["Array", "Selection", "check_out", "open_array"]
+__all__ = ["Array", "Selection", "check_out"]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .array import open_array
+from .open import open_array
 from .create import create_array, create_group
 from .errors import ZarrsError
 from .functional import read_into
@@ -56,8 +56,10 @@ def _demo(directory: str | None, size: int) -> int:
     arr[...] = data
     t_write = time.perf_counter() - t0
     stored = Store(root).stored_bytes("/temperature")
-    print(f"wrote {shape} uint16 ({arr.nbytes / 2**20:.1f} MiB) with zstd in {t_write * 1e3:.1f} ms "
-          f"-> {stored / 2**20:.1f} MiB on disk")
+    print(
+        f"wrote {shape} uint16 ({arr.nbytes / 2**20:.1f} MiB) with zstd in {t_write * 1e3:.1f} ms "
+        f"-> {stored / 2**20:.1f} MiB on disk"
+    )
 
     out = np.empty((size, size), dtype="uint16")
     timings = []
@@ -67,16 +69,20 @@ def _demo(directory: str | None, size: int) -> int:
         timings.append(time.perf_counter() - t0)
     assert np.array_equal(out, data[:, :, 7]), "read_into returned different data"
     best = min(timings)
-    print(f"read_into(out, '{root}/temperature', (slice(0, {size}), slice(0, {size}), 7)): "
-          f"{best * 1e3:.2f} ms best of 5, matches what was written")
+    print(
+        f"read_into(out, '{root}/temperature', (slice(0, {size}), slice(0, {size}), 7)): "
+        f"{best * 1e3:.2f} ms best of 5, matches what was written"
+    )
 
     full = np.empty(shape, dtype="uint16")
     t0 = time.perf_counter()
     arr.read_into(full)
     t_full = time.perf_counter() - t0
     assert np.array_equal(full, data)
-    print(f"whole array read_into a preallocated buffer: {t_full * 1e3:.1f} ms "
-          f"({arr.nbytes / t_full / 2**30:.2f} GiB/s), matches")
+    print(
+        f"whole array read_into a preallocated buffer: {t_full * 1e3:.1f} ms "
+        f"({arr.nbytes / t_full / 2**30:.2f} GiB/s), matches"
+    )
     arr.close()
     print("done")
     return 0
@@ -99,5 +105,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZarrsError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-
-

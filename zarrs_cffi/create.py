@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .array import Array
+from .crud.registry import get_backend
+from .open import Engine, open_array
 from .metadata import array_document, group_document
 from .store import Store, node_path
 
@@ -24,12 +26,14 @@ def create_array(
     attributes: dict[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
     overwrite: bool = False,
+    engine: Engine = None,
 ) -> Array:
     """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it.
 
     ``compressors``: None, "zstd", "gzip", "blosc", or a list of codec JSON dicts. ``shards``
     (a multiple of ``chunks``) stores chunks inside shards. An existing node at ``node`` raises
     :class:`NodeExistsError` unless ``overwrite=True``, which deletes it and everything below first.
+    ``engine`` (see :func:`open_array`) picks the engine that writes and serves the array.
 
     >>> arr = zarrs_cffi.create_array("data.zarr", "/t", shape=(100, 100), dtype="f4", chunks=(10, 10))
     """
@@ -43,11 +47,15 @@ def create_array(
         attributes=attributes,
         dimension_names=dimension_names,
     )
+    backend = get_backend(engine)
+    node = node_path(node)
     with Store(path) as store:
-        store.create_node(node, document, overwrite=overwrite)
-        handle = store.open_array_handle(node)
+        if backend.name == "cffi":
+            store.create_node(node, document, overwrite=overwrite)
+        else:
+            backend.create_array(document, store.root, node.strip("/"), overwrite=overwrite)
         root = store.root
-    return Array(handle, root=root, node=node_path(node))
+    return open_array(root, node, engine=backend)
 
 
 def create_group(
@@ -56,10 +64,16 @@ def create_group(
     *,
     attributes: dict[str, Any] | None = None,
     overwrite: bool = False,
+    engine: Engine = None,
 ) -> None:
     """Create a Zarr v3 group at ``node`` (parents are implied, as in Zarr v3).
 
     >>> zarrs_cffi.create_group("data.zarr", attributes={"title": "example"})
     """
+    backend = get_backend(engine)
+    document = group_document(attributes)
     with Store(path) as store:
-        store.create_node(node, group_document(attributes), overwrite=overwrite)
+        if backend.name == "cffi":
+            store.create_node(node, document, overwrite=overwrite)
+        else:
+            backend.create_group(document, store.root, node_path(node).strip("/"), overwrite=overwrite)

@@ -106,6 +106,10 @@ class OutputBufferError(ZarrsError, ValueError):
     """``out`` is not writable, not C-contiguous, or not of the result's shape."""
 
 
+class NotAnArrayError(OutputBufferError, TypeError):
+    """``out`` is not a numpy.ndarray (both a ValueError, like every ``out`` check, and a TypeError)."""
+
+
 class DataTypeMismatchError(ZarrsError, TypeError):
     """A buffer's dtype differs from the array's dtype."""
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .array import Array, Region, open_array
+from .array import Array, Region
+from .open import open_array
 from .errors import NodeNotFoundError
 from .store import root_path
 
@@ -86,7 +87,7 @@ def cached_array(path: str | os.PathLike[str]) -> Array:
     validated = time.time_ns()
     st = os.stat(file)
     content = _read_bytes(file)
-    array = open_array(key)
+    array = open_array(key, engine="cffi")
     with _lock:
         old = _cache.pop(key, None)
         _cache[key] = _Entry(array, file, _signature(st), content, validated)

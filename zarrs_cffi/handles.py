@@ -2,12 +2,19 @@
 
 cffi releases the GIL during native calls, so one thread may ``close()`` while another is inside a
 call on the same handle. A :class:`Handle` counts the calls in flight; ``close()`` marks it closed
-at once (later calls raise :class:`ClosedError`) and the last call in flight destroys the pointer.
+at once (later calls raise :class:`ClosedError`) and whoever sees the count reach zero after that
+destroys the pointer.
+
+The count is a list of tokens: ``list.append`` / ``list.pop`` are atomic, so the hot path takes no
+lock. The ordering makes it safe: a caller registers its token *before* checking ``closed``, and
+``close()`` sets ``closed`` *before* looking at the tokens, so either the caller sees ``closed`` or
+``close()`` sees the caller. The pointer sits in a one-element list whose ``pop()`` succeeds once,
+so it is destroyed exactly once even if two threads race to do it.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,15 +23,15 @@ from .errors import ClosedError
 
 
 class Handle:
-    """Owns one native pointer. ``use()`` lends it for one call; ``close()`` is idempotent."""
+    """Owns one native pointer. ``acquire()``/``release()`` lend it for one call."""
 
-    __slots__ = ("_closing", "_destroy", "_in_flight", "_lock", "_ptr", "what")
+    __slots__ = ("_closing", "_destroy", "_owned", "_ptr", "_tokens", "what")
 
     def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str) -> None:
         self._ptr = ptr
+        self._owned = [ptr]
         self._destroy = destroy
-        self._lock = threading.Lock()
-        self._in_flight = 0
+        self._tokens: list[None] = []
         self._closing = False
         self.what = what
 
@@ -33,18 +40,16 @@ class Handle:
         return self._closing
 
     def acquire(self) -> Any:
-        """Borrow the pointer for one call; pair with :meth:`release` (see :meth:`use`)."""
-        with self._lock:
-            if self._closing:
-                raise ClosedError(f"{self.what} is closed")
-            self._in_flight += 1
-            return self._ptr
+        """Borrow the pointer for one call; always pair with :meth:`release`."""
+        self._tokens.append(None)
+        if self._closing:
+            self.release()
+            raise ClosedError(f"{self.what} is closed")
+        return self._ptr
 
     def release(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-            last = self._closing and self._in_flight == 0
-        if last:
+        self._tokens.pop()
+        if self._closing and not self._tokens:
             self._free()
 
     @contextmanager
@@ -56,22 +61,19 @@ class Handle:
             self.release()
 
     def close(self) -> None:
-        with self._lock:
-            if self._closing:
-                return
-            self._closing = True
-            idle = self._in_flight == 0
-        if idle:
+        """Idempotent. Calls in flight finish first; the last one out destroys the pointer."""
+        self._closing = True
+        if not self._tokens:
             self._free()
 
     def _free(self) -> None:
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            self._destroy(ptr)
+        try:
+            ptr = self._owned.pop()
+        except IndexError:
+            return  # already destroyed
+        self._destroy(ptr)
 
     def __del__(self) -> None:
         # Garbage collection frees the native object; nothing can be in flight at this point.
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown may have torn down modules
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass

@@ -93,9 +93,7 @@ class Selection:
         # The box starts at the lowest selected index and ends at the highest, and its extent is a
         # multiple of the step, so slice(None, None, step) hits exactly the selected elements in
         # order, for negative steps too (it starts at the box's last element, the first selected).
-        idx: list[int | slice] = [
-            0 if d else slice(None, None, st) for d, st in zip(self.dropped, self.step)
-        ]
+        idx: list[int | slice] = [0 if d else slice(None, None, st) for d, st in zip(self.dropped, self.step)]
         # The trailing Ellipsis keeps an all-int selection a 0-d view instead of a copied scalar.
         return box[(*idx, Ellipsis)]
 
@@ -106,9 +104,7 @@ class Selection:
         (3, slice(2, None, -1))
         """
         out: list[slice | int] = []
-        for b, n, st, c, d in zip(
-            self.start, self.shape, self.step, self.count, self.dropped
-        ):
+        for b, n, st, c, d in zip(self.start, self.shape, self.step, self.count, self.dropped):
             if d:
                 out.append(b)
             elif c == 0:
@@ -124,11 +120,7 @@ class Selection:
 
 def _type_name(item: object) -> str:
     t = type(item)
-    return (
-        t.__qualname__
-        if t.__module__ == "builtins"
-        else f"{t.__module__}.{t.__qualname__}"
-    )
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def _unsupported(item: object) -> TypeError:
@@ -230,9 +222,7 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
             i: int = key
             j = i + n if i < 0 else i
             if not 0 <= j < n:
-                raise IndexError(
-                    f"index {i} is out of bounds for axis {axis} with size {n}"
-                )
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
             starts.append(j)
             sizes.append(1)
             steps.append(1)
@@ -247,3 +237,36 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
         tuple(dropped),
         tuple(out_shape),
     )
+
+
+def simple_box(selection: Any, shape: tuple[int, ...]) -> tuple[list[int], list[int]] | None:
+    """Fast path for the most common small read: a tuple of one step-1 slice per dimension with
+    in-bounds, non-negative (or None) bounds. Returns (start, shape) of the box, which is then
+    also the result's shape, or None when the general :func:`normalize_selection` is needed.
+
+    >>> simple_box((slice(2, 4), slice(None, 3)), (8, 8))
+    ([2, 0], [2, 3])
+    """
+    if type(selection) is not tuple or len(selection) != len(shape):
+        return None
+    starts: list[int] = []
+    sizes: list[int] = []
+    for key, n in zip(selection, shape):
+        if type(key) is not slice:
+            return None
+        start, stop, step = key.start, key.stop, key.step
+        if step is not None and step != 1:
+            return None
+        if start is None:
+            start = 0
+        elif type(start) is not int or start < 0:
+            return None
+        if stop is None:
+            stop = n
+        elif type(stop) is not int or stop > n:
+            return None
+        if stop < start:
+            return None
+        starts.append(start)
+        sizes.append(stop - start)
+    return starts, sizes

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -144,7 +144,7 @@ def test_engine_writes_zarr_reads(engine: str, root: pathlib.Path, store: str) -
 def test_create_new_over_existing_node_raises(
     engine: str, root: pathlib.Path, store: str, existing: str, create: str
 ) -> None:
-    fmt = 2 if existing.startswith("v2") else 3
+    fmt: Literal[2, 3] = 2 if existing.startswith("v2") else 3
     if existing.endswith("group"):
         zarr.create_group(store=store, path="n", zarr_format=fmt)
     else:
@@ -632,7 +632,8 @@ def test_bad_chunk_coords(
 
 
 def test_numpy_integer_chunk_coords(engine: str, store: str, arange_doc: Doc) -> None:
-    chunk = crud.read_chunk(arange_doc, store, "a", (np.int64(1), np.uint8(0)), engine=engine)
+    coords: Any = (np.int64(1), np.uint8(0))
+    chunk = crud.read_chunk(arange_doc, store, "a", coords, engine=engine)
     np.testing.assert_array_equal(chunk, ARANGE[4:, :4])
 
 
@@ -877,7 +878,8 @@ def _read_only(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 def test_store_forms(engine: str, root: pathlib.Path, arange_doc: Doc) -> None:
     from zarr.storage import LocalStore
 
-    for form in [str(root), root, LocalStore(root), f"file://{root}"]:
+    forms: list[Any] = [str(root), root, LocalStore(root), f"file://{root}"]
+    for form in forms:
         np.testing.assert_array_equal(crud.read_region(arange_doc, form, "a", IX[...], engine=engine), ARANGE)
         assert crud.read_metadata(form, "a", engine=engine) == arange_doc
 
@@ -1010,7 +1012,7 @@ def test_aio_round_trip(engine: str, root: pathlib.Path, store: str) -> None:
         with pytest.raises(NodeNotFoundError):
             await aio.read_metadata(store, "g", engine=engine)
         with pytest.raises(UnsupportedStoreError):
-            await aio.read_metadata({}, "", engine=engine)
+            await aio.read_metadata({}, "", engine=engine)  # type: ignore[arg-type]
 
     asyncio.run(scenario())
 
@@ -1154,3 +1156,63 @@ def test_without_zarr_the_zarr_engine_says_what_to_install() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "pip install" in proc.stdout and "zarr" in proc.stdout
+
+
+def test_backend_class_instead_of_instance_rejected(store: str) -> None:
+    with pytest.raises(TypeError, match="instance"):
+        crud.read_metadata(store, "", engine=ZarrBackend)  # type: ignore[arg-type]
+
+
+# ==================================================================================================
+# Store and path helpers
+# ==================================================================================================
+def test_zarr_path_helpers() -> None:
+    from zarrs_cffi.crud.store import check_zarr_path, zarr_path_to_node
+
+    assert zarr_path_to_node("") == "/"
+    assert zarr_path_to_node("a/b") == "/a/b"
+    assert check_zarr_path("a.b/c-d/é") == "a.b/c-d/é"
+    for bad, word in [
+        ("/a", "starts"),
+        ("a/", "ends"),
+        ("a//b", "empty"),
+        ("a/../b", '".."'),
+        ("a\x00", "NUL"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=word):
+            zarr_path_to_node(bad)
+    with pytest.raises(TypeError):
+        check_zarr_path(b"a")
+
+
+def test_resolve_local_root(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zarr.storage import LocalStore
+
+    from zarrs_cffi.crud.store import resolve_local_root
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_local_root("x.zarr") == tmp_path / "x.zarr"
+    assert resolve_local_root(pathlib.Path("x.zarr")) == tmp_path / "x.zarr"
+    assert resolve_local_root(LocalStore("x.zarr")) == tmp_path / "x.zarr"
+    assert resolve_local_root(f"file://{tmp_path}/x.zarr") == tmp_path / "x.zarr"
+    for bad, word in [({}, "dict"), (b"x", "bytes"), ("gs://b/x", "URL"), ("", "empty"), (1.5, "float")]:
+        with pytest.raises(UnsupportedStoreError, match=word):
+            resolve_local_root(bad)
+
+
+def test_package_store_handle_is_accepted(engine: str, root: pathlib.Path, arange_doc: Doc) -> None:
+    try:
+        from zarrs_cffi.store import Store
+    except Exception as err:  # the native library is not built
+        pytest.skip(f"zarrs_cffi.store unavailable: {err}")
+    handle = Store(root)
+    np.testing.assert_array_equal(crud.read_region(arange_doc, handle, "a", IX[...], engine=engine), ARANGE)
+
+
+def test_zero_dimensional_array(engine: str, root: pathlib.Path, store: str) -> None:
+    doc = make_array(root, "s", np.array(5, dtype="int64"), chunks=())
+    result = crud.read_region(doc, store, "s", IX[...], engine=engine)
+    assert result.shape == () and result == 5
+    np.testing.assert_array_equal(crud.read_chunk(doc, store, "s", (), engine=engine), np.array(5))
+    crud.write_region(doc, store, "s", IX[()], 9, engine=engine)
+    assert open_zarr(root, "s")[()] == 9

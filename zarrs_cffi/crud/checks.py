@@ -12,11 +12,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from zarrs_cffi.buffers import check_out_buffer
 from zarrs_cffi.errors import (
-    DataTypeMismatchError,
     InvalidArgumentError,
     InvalidIndicesError,
-    OutputBufferError,
 )
 
 __all__ = [
@@ -85,25 +84,6 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
     if any(not 0 <= c < n for c, n in zip(result, grid, strict=True)):
         raise InvalidIndicesError(f"chunk coordinates {result} are outside the chunk grid {grid}")
     return result
-
-
-def check_out_buffer(out: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> NDArray[Any]:
-    """Check that ``out`` can receive a result of ``dtype`` and ``shape`` in place; return it.
-
-    The error says which check failed: DataTypeMismatchError (a TypeError) for the dtype,
-    OutputBufferError (a ValueError) for the type, shape, contiguity or writability.
-    """
-    if not isinstance(out, np.ndarray):
-        raise OutputBufferError(f"out must be a numpy.ndarray, got {_type_name(out)}")
-    if out.dtype != dtype:
-        raise DataTypeMismatchError(f"out has dtype {out.dtype}, the array's dtype is {dtype}")
-    if out.shape != tuple(shape):
-        raise OutputBufferError(f"out has shape {out.shape}, the selection's shape is {tuple(shape)}")
-    if not out.flags.c_contiguous:
-        raise OutputBufferError("out is not C-contiguous")
-    if not out.flags.writeable:
-        raise OutputBufferError("out is not writable")
-    return out
 
 
 def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) -> NDArray[Any]:

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from zarr.storage import LocalStore
 
-    StoreLike: TypeAlias = str | os.PathLike[str] | LocalStore
+    from zarrs_cffi.store import Store
+
+    StoreLike: TypeAlias = str | os.PathLike[str] | LocalStore | Store
 else:
-    # Runtime spelling without importing zarr: "LocalStore" stays a forward reference.
-    StoreLike = Union[str, "os.PathLike[str]", "LocalStore"]
+    # Runtime spelling without importing zarr: the store classes stay forward references.
+    StoreLike = Union[str, "os.PathLike[str]", "LocalStore", "Store"]
 
 __all__ = ["ChunkCoords", "CrudBackend", "MetadataDoc", "StoreLike"]
 

@@ -51,6 +51,8 @@ class BackendUnavailableError(ZarrsError, ImportError):
 
 
 def _check_backend(backend: Any, what: str) -> CrudBackend:
+    if isinstance(backend, type):
+        raise TypeError(f"{what} is a class; pass an instance, e.g. {backend.__name__}()")
     if not isinstance(backend, CrudBackend):
         missing = [
             m

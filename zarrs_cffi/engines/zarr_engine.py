@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import math
 import pathlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -238,7 +237,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
         config = replace(config, order=md.order)
     spec = md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
-    grid = tuple(math.ceil(n / c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
+    grid = tuple(-(-n // c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
     dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
     fill = np.asarray(fill_value_or_default(spec), dtype=dtype)
     return _OpenArray(Array(async_array), md, zstore, path, spec, grid, dtype, fill)

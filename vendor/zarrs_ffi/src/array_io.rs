@@ -166,8 +166,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
-        decode_into(array, &subset, shape, out)
-            .map_err(|err| name_failing_chunk(array, &subset, err))
+        decode_into_or_name_chunk(array, &subset, shape, out)
     })
 }
 
@@ -228,7 +227,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
     })
 }
 
-fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
+pub fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
     if actual != expected {
         return Err(FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_BUFFER_LENGTH,
@@ -236,6 +235,16 @@ fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
         ));
     }
     Ok(())
+}
+
+/// Decode `subset` into `out`; on failure, name the first chunk that fails on its own.
+pub fn decode_into_or_name_chunk(
+    array: &RwArray,
+    subset: &ArraySubset,
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult {
+    decode_into(array, subset, shape, out).map_err(|err| name_failing_chunk(array, subset, err))
 }
 
 fn decode_into(

@@ -1,0 +1,93 @@
+"""Arrays whose I/O goes through a CRUD engine other than the native one.
+
+``open_array(..., engine="zarr")`` returns an :class:`EngineArray`: the same interface as
+:class:`~zarrs_cffi.array.Array`, with every read and write routed through the engine's
+``read_region`` / ``write_region`` / chunk methods. Its facts (shape, dtype, chunks) come from the
+metadata document. Strict policy: what the engine cannot do raises; nothing silently falls back to
+the native path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .array import Array, Region
+from .buffers import check_out_buffer
+from .crud.protocol import CrudBackend
+from .handles import Handle
+
+
+class EngineArray(Array):
+    """An :class:`Array` whose data I/O runs through ``backend`` (a CRUD engine)."""
+
+    def __init__(
+        self,
+        handle: Handle,
+        backend: CrudBackend,
+        document: dict[str, Any],
+        *,
+        root: str,
+        node: str,
+        read_only: bool = False,
+    ) -> None:
+        # The handle (made from the document alone, no I/O) only answers questions about the
+        # metadata; it is never used for data.
+        super().__init__(handle, root=root, node=node, read_only=read_only)
+        self._backend = backend
+        self._document = document
+        self._zarr_path = node.strip("/")
+
+    @property
+    def engine(self) -> str:
+        return self._backend.name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_reopen_with_engine, (self.root, self.node, self.read_only, self._backend.name))
+
+    def _args(self) -> tuple[dict[str, Any], str, str]:
+        if self.closed:
+            self._handle.acquire()  # raises ClosedError with the standard message
+        assert self.root is not None
+        return self._document, self.root, self._zarr_path
+
+    def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
+        return self._backend.read_region(*self._args(), region, out=out)
+
+    def read(self, region: Region = ()) -> np.ndarray:
+        return self._backend.read_region(*self._args(), region)
+
+    __getitem__ = read
+
+    def write(self, region: Region, data: object) -> None:
+        self._check_writable()
+        self._backend.write_region(*self._args(), region, data)
+
+    def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        chunk = self._backend.read_chunk(*self._args(), tuple(coords))
+        if out is None:
+            return chunk
+        np.copyto(check_out_buffer(out, self.dtype, self.chunk_shape()), chunk)
+        return out
+
+    def write_chunk(self, coords: Sequence[int], data: object) -> None:
+        self._check_writable()
+        self._backend.write_chunk(*self._args(), tuple(coords), data)
+
+    def erase_chunk(self, coords: Sequence[int]) -> None:
+        self._check_writable()
+        self._backend.delete_chunk(*self._args(), tuple(coords))
+
+    def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
+        return self._backend.read_encoded_chunk(*self._args(), tuple(coords))
+
+    def lend_handle(self) -> Any:
+        raise TypeError(f"an array on the {self.engine!r} engine has no native handle to lend")
+
+
+def _reopen_with_engine(root: str, node: str, read_only: bool, engine: str) -> Array:
+    from .open import open_array
+
+    return open_array(root, node, read_only=read_only, engine=engine)
