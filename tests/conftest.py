@@ -10,8 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 import zarr
-
-ARANGE_8X8 = np.arange(64, dtype="uint16").reshape(8, 8)
+from zarr_oracle import ARANGE_8X8
 
 
 @pytest.fixture

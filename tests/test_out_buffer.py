@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ARANGE_8X8
+from zarr_oracle import ARANGE_8X8
 
 import zarrs_cffi
 from zarrs_cffi import DataTypeMismatchError, OutputBufferError

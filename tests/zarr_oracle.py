@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import zarr
 
+# The contents of the ``arange_path`` fixture (8x8 uint16, 4x4 chunks).
+ARANGE_8X8 = np.arange(64, dtype="uint16").reshape(8, 8)
+
 # Every data type zarrs_cffi supports, as numpy names.
 DTYPES = [
     "bool",

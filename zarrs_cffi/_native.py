@@ -21,7 +21,7 @@ def take_string(ptr: object) -> str:
     if ptr == ffi.NULL:
         return ""
     try:
-        return bytes(ffi.string(ptr)).decode("utf-8", "replace")  # type: ignore[arg-type]
+        return bytes(ffi.string(ptr)).decode("utf-8", "replace")
     finally:
         lib.zarrsFreeString(ptr)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import operator
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +26,7 @@ from .errors import (
 )
 from .handles import Handle
 from .metadata import chunks_and_shards, parse_fill_value
-from .selection import Selection, normalize_selection, simple_box
-from .store import Store, node_path
+from .selection import Selection, normalize_selection
 
 _from_buffer = ffi.from_buffer
 _NULL = ffi.NULL

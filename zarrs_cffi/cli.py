@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .open import open_array
 from .create import create_array, create_group
 from .errors import ZarrsError
 from .functional import read_into
 from .metadata import codec_names
+from .open import open_array
 from .store import Store
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
-from .open import Engine, open_array
 from .metadata import array_document, group_document
+from .open import Engine, open_array
 from .store import Store, node_path
 
 

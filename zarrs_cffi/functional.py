@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from .array import Array, Region
-from .open import open_array
 from .errors import NodeNotFoundError
+from .open import open_array
 from .store import root_path
 
 _CACHE_SIZE = 64
