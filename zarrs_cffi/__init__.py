@@ -42,6 +42,7 @@ from .errors import (
 from .functional import clear_cache, read, read_into, write
 from .open import list_engines, open_array
 from .store import Store
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -99,11 +100,13 @@ __all__ = [
     "create_group",
     "get_include",
     "get_library",
+    "get_num_threads",
     "list_engines",
     "native_version",
     "open_array",
     "read",
     "read_into",
+    "set_num_threads",
     "write",
     "zarrs_version",
 ]

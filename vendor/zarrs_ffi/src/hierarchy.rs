@@ -17,6 +17,7 @@ use zarrs::storage::{
 use zarrs_ffi::{ZarrsResult, ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
 
 use crate::args::{storage_arg, str_arg, write_out};
+use crate::atomic_store::AtomicFilesystemStore;
 use crate::error::{FfiError, FfiResult, guard};
 
 type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
@@ -51,7 +52,8 @@ fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Lista
 }
 
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
-/// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes.
+/// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes,
+/// and its writes are atomic (temporary file, then rename): a failed write leaves the old value.
 /// Destroy it with `zarrsDestroyStorage`.
 ///
 /// # Safety
@@ -68,7 +70,7 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
         }
         let store = FilesystemStore::new(path)
             .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
-        let store: Listable = Arc::new(store.sorted());
+        let store: Listable = Arc::new(AtomicFilesystemStore::new(store.sorted()));
         register_listable(&store);
         let rw: Arc<dyn ReadableWritableStorageTraits> = store;
         let handle = Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))));

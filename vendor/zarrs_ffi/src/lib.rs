@@ -7,6 +7,7 @@ pub use zarrs_ffi::*;
 
 mod args;
 pub mod array_io;
+mod atomic_store;
 pub mod chunk_cache;
 pub mod error;
 pub mod hierarchy;

@@ -16,8 +16,13 @@ struct OwnedPool {
 }
 
 static POOL: Mutex<Option<OwnedPool>> = Mutex::new(None);
+static REQUESTED_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn thread_count() -> usize {
+    let requested = REQUESTED_THREADS.load(std::sync::atomic::Ordering::Relaxed);
+    if requested > 0 {
+        return requested;
+    }
     std::env::var("ZARRS_CFFI_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -60,4 +65,16 @@ pub fn in_pool<T: Send>(body: impl FnOnce() -> FfiResult<T> + Send) -> FfiResult
 #[unsafe(no_mangle)]
 pub extern "C" fn zarrsCffiThreadCount() -> usize {
     current_pool().map_or(0, |p| p.current_num_threads())
+}
+
+/// Use `threads` decode threads from now on (0: the default, `ZARRS_CFFI_NUM_THREADS` or all
+/// cores). Calls in flight finish on the old pool.
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiSetThreadCount(threads: usize) -> i32 {
+    crate::error::guard(|| {
+        REQUESTED_THREADS.store(threads, std::sync::atomic::Ordering::Relaxed);
+        let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = None;
+        Ok(())
+    })
 }

@@ -1,0 +1,133 @@
+//! A filesystem store whose writes never damage what is already on disk.
+//!
+//! zarrs' `FilesystemStore` rewrites a chunk file in place, so a failed write (disk full, file size
+//! limit, a crash) can leave a truncated chunk behind. This wrapper writes every value to a
+//! temporary file beside its key and renames it over the key only once it is complete; readers see
+//! the old bytes or the new ones, never a mix. Everything else is delegated.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+};
+
+pub struct AtomicFilesystemStore {
+    inner: FilesystemStore,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl AtomicFilesystemStore {
+    pub fn new(inner: FilesystemStore) -> Self {
+        Self { inner }
+    }
+
+    fn write_atomically(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
+        let path = self.inner.key_to_fspath(key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = path.with_file_name(format!(
+            ".{name}.zarrs-cffi-tmp.{}.{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(value)?;
+            file.flush()?;
+            drop(file);
+            std::fs::rename(&temp, &path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}
+
+impl ReadableStorageTraits for AtomicFilesystemStore {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        self.inner.get_partial_many(key, byte_ranges)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size_key(key)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.inner.supports_get_partial()
+    }
+}
+
+impl WritableStorageTraits for AtomicFilesystemStore {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        self.write_atomically(key, &value).map_err(|e| {
+            StorageError::Other(format!(
+                "writing key {:?} failed (stored data unchanged): {e}",
+                key.as_str()
+            ))
+        })
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> Result<(), StorageError> {
+        // Partial writes would modify a file in place; do read-modify-write of the whole value.
+        let mut value = self.inner.get(key)?.map(|b| b.to_vec()).unwrap_or_default();
+        for (offset, bytes) in offset_values {
+            let start = usize::try_from(offset)
+                .map_err(|_| StorageError::Other(format!("offset {offset} is too large")))?;
+            let end = start + bytes.len();
+            if value.len() < end {
+                value.resize(end, 0);
+            }
+            value[start..end].copy_from_slice(&bytes);
+        }
+        self.set(key, value.into())
+    }
+
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.inner.erase(key)
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.inner.erase_prefix(prefix)
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+impl ListableStorageTraits for AtomicFilesystemStore {
+    fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.inner.list()
+    }
+
+    fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        self.inner.list_prefix(prefix)
+    }
+
+    fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        self.inner.list_dir(prefix)
+    }
+
+    fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        self.inner.size_prefix(prefix)
+    }
+}
