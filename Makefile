@@ -63,6 +63,7 @@ fuzz: build
 	$(PY) tests/fuzz/fuzz_public_api.py -runs=200000
 
 bench: build
+	$(MAKE) -C csrc/bench PYTHON=$(abspath $(PY))
 	bash bench/setup_env.sh
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 

@@ -6,10 +6,14 @@ the caller's buffer (``zarrsCffiArrayRetrieveSubsetInto``): no intermediate full
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import operator
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,7 @@ from .errors import (
     DimensionalityError,
     InvalidArgumentError,
     InvalidIndicesError,
+    NullPointerError,
     ReadOnlyError,
 )
 from .handles import Handle
@@ -298,6 +303,76 @@ class Array:
     def return_handle(self) -> None:
         self._handle.release()
 
+    @contextmanager
+    def borrow_handle(self) -> Iterator[Any]:
+        """Lend the raw ``ZarrsArray`` for the duration of a ``with`` block.
+
+        >>> with arr.borrow_handle() as ptr:
+        ...     rc = c_function_taking_a_zarrs_array(ptr)
+
+        ``close()`` inside (or concurrently with) the block defers destruction to its end. The
+        pointer must not be used, stored or destroyed by the borrower after the block.
+        """
+        ptr = self.lend_handle()
+        try:
+            yield ptr
+        finally:
+            self.return_handle()
+
+    def handle_address(self) -> int:
+        """The address of the native ``ZarrsArray`` as an int (for ctypes and other FFIs).
+
+        Only valid while the array is open: take it inside :meth:`borrow_handle` when another
+        thread may close the array. Raises :class:`ClosedError` after ``close()``.
+        """
+        ptr = self.lend_handle()
+        try:
+            return int(ffi.cast("uintptr_t", ptr))
+        finally:
+            self.return_handle()
+
+    @property
+    def owns_handle(self) -> bool:
+        """False for a wrapper made by ``from_handle(..., owned=False)``: Python never destroys it."""
+        return not isinstance(self._handle, _ForeignHandle)
+
+    @classmethod
+    def from_handle(
+        cls,
+        handle: Any,
+        *,
+        owned: bool = False,
+        root: str | None = None,
+        node: str = "/",
+        read_only: bool = False,
+    ) -> Array:
+        """Wrap a ``ZarrsArray`` made by C code (in this process, with this package's library).
+
+        ``handle`` is a cffi ``ZarrsArray`` (or ``void *``) pointer, an int address, or a
+        ``ctypes.c_void_p``. The handle must come from ``zarrsCffiOpenArray``,
+        ``zarrsCffiArrayFromMetadata``, ``zarrsOpenArrayRW`` or ``zarrsCreateArrayRW``.
+
+        * ``owned=False`` (the default): the caller keeps ownership. Python never destroys the
+          handle; ``close()`` (and garbage collection) only forget it. ``close()`` returns once no
+          call on another thread is still using the pointer, so the owner may destroy it as soon as
+          ``close()`` has returned.
+        * ``owned=True``: ownership passes to Python at this call (even if it then raises):
+          ``close()`` or garbage collection destroys it with ``zarrsDestroyArray``, exactly once.
+          The caller must not destroy it.
+
+        ``root`` and ``node`` only describe where the array lives (for ``repr`` and pickling).
+        """
+        ptr = _array_pointer(handle)
+        if not isinstance(owned, bool):
+            raise InvalidArgumentError(f"owned must be True or False, got {owned!r}")
+        if root is not None and not isinstance(root, str):
+            raise InvalidArgumentError(f"root must be str or None, got {type(root).__name__}")
+        if not isinstance(node, str):
+            raise InvalidArgumentError(f"node must be str, got {type(node).__name__}")
+        what = f"array {node!r} (handle from C)"
+        wrapper: Handle = Handle(ptr, _destroy_array, what) if owned else _ForeignHandle(ptr, what)
+        return cls(wrapper, root=root, node=node, read_only=read_only)
+
     # -- internals ---------------------------------------------------------------------------------
     def _check_open(self) -> None:
         # Empty selections return before any native call (where Handle.use() would raise), so
@@ -370,6 +445,96 @@ class Array:
                 check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
         finally:
             self._invalidate_cache()
+
+
+def _destroy_array(ptr: Any) -> None:
+    lib.zarrsDestroyArray(ptr)
+
+
+def _array_pointer(handle: Any) -> Any:
+    """A cffi ``ZarrsArray`` from a cffi pointer, an int address or a ctypes ``c_void_p``."""
+    if isinstance(handle, ffi.CData):
+        cname = ffi.typeof(handle).cname
+        if cname not in _POINTER_TYPES:
+            raise InvalidArgumentError(f"handle must be a cffi ZarrsArray (or void *) pointer, got {cname!r}")
+        if handle == ffi.NULL:
+            raise NullPointerError("handle is NULL")
+        return ffi.cast("ZarrsArray", handle)
+    if isinstance(handle, ctypes.c_void_p):
+        if handle.value is None:
+            raise NullPointerError("handle is NULL")
+        handle = handle.value
+    if isinstance(handle, bool) or not isinstance(handle, int):
+        raise InvalidArgumentError(
+            f"handle must be a cffi ZarrsArray pointer, an int address or a ctypes.c_void_p, "
+            f"got {type(handle).__name__}"
+        )
+    if handle == 0:
+        raise NullPointerError("handle is NULL (address 0)")
+    if not 0 < handle < 2 ** (8 * ffi.sizeof("uintptr_t")):
+        raise InvalidArgumentError(f"handle address {handle:#x} is not a valid pointer value")
+    return ffi.cast("ZarrsArray", handle)
+
+
+_POINTER_TYPES = frozenset({"struct ZarrsArray_T *", "void *"})
+
+
+class _ForeignHandle(Handle):
+    """A handle Python does not own: nothing is destroyed, ``close()`` only forgets the pointer.
+
+    ``close()`` waits until calls in flight on *other* threads have returned, so that the owner
+    may destroy the pointer as soon as ``close()`` returns. Calls and lends held by the thread
+    that closes are not waited for (that would deadlock); the owner must wait for those itself.
+    """
+
+    __slots__ = ("_holders", "_lock")
+
+    def __init__(self, ptr: Any, what: str) -> None:
+        super().__init__(ptr, _forget, what)
+        self._lock = threading.Lock()
+        self._holders: dict[int, int] = {}
+
+    def acquire(self) -> Any:
+        me = threading.get_ident()
+        with self._lock:
+            self._holders[me] = self._holders.get(me, 0) + 1
+        try:
+            return super().acquire()
+        except BaseException:
+            self._drop(me)
+            raise
+
+    def release(self) -> None:
+        self._drop(threading.get_ident())
+        super().release()
+
+    def _drop(self, me: int) -> None:
+        with self._lock:
+            # A lend may be returned by another thread than the one that took it.
+            who = me if me in self._holders else next(iter(self._holders), None)
+            if who is None:
+                return
+            left = self._holders[who] - 1
+            if left:
+                self._holders[who] = left
+            else:
+                del self._holders[who]
+
+    def close(self) -> None:
+        super().close()
+        me = threading.get_ident()
+        delay = 1e-5
+        while True:
+            with self._lock:
+                others = sum(n for who, n in self._holders.items() if who != me)
+            if not others:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 1e-3)
+
+
+def _forget(ptr: Any) -> None:
+    """The "destroy" of a handle Python does not own."""
 
 
 def _metadata_of(ptr: Any) -> dict[str, Any]:
