@@ -49,7 +49,9 @@ class Case:
 
 def run_case(case: Case, root: pathlib.Path | str) -> None:
     result = run_python(PRELUDE + case.code + "\nreport(case)\n", str(root), timeout=60)
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert "RAISED" in lines, f"no exception raised:\n{result.stdout}"
     assert lines["RAISED"] == case.raises, result.stdout
@@ -64,33 +66,123 @@ def _open(expr: str) -> str:
 
 CASES: dict[str, Case] = {
     # --- paths and node names ---------------------------------------------------------------------------
-    "nul-in-path": Case("def case(): zarrs_cffi.open_array(root + '/a\\0b')", "InvalidArgumentError", "ValueError", "NUL"),
-    "nul-in-node": Case("def case(): zarrs_cffi.open_array(root, '/good\\0.zarr')", "InvalidArgumentError", "ValueError", "NUL"),
-    "surrogate-path": Case("def case(): zarrs_cffi.open_array(root + '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"),
-    "surrogate-node": Case("def case(): zarrs_cffi.open_array(root, '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"),
-    "bytes-path": Case("def case(): zarrs_cffi.open_array((root + '/good.zarr').encode())", "InvalidArgumentError", "ValueError", "bytes"),
-    "bytes-node": Case("def case(): zarrs_cffi.open_array(root, b'/good.zarr')", "InvalidArgumentError", "ValueError", "str"),
+    "nul-in-path": Case(
+        "def case(): zarrs_cffi.open_array(root + '/a\\0b')", "InvalidArgumentError", "ValueError", "NUL"
+    ),
+    "nul-in-node": Case(
+        "def case(): zarrs_cffi.open_array(root, '/good\\0.zarr')",
+        "InvalidArgumentError",
+        "ValueError",
+        "NUL",
+    ),
+    "surrogate-path": Case(
+        "def case(): zarrs_cffi.open_array(root + '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"
+    ),
+    "surrogate-node": Case(
+        "def case(): zarrs_cffi.open_array(root, '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"
+    ),
+    "bytes-path": Case(
+        "def case(): zarrs_cffi.open_array((root + '/good.zarr').encode())",
+        "InvalidArgumentError",
+        "ValueError",
+        "bytes",
+    ),
+    "bytes-node": Case(
+        "def case(): zarrs_cffi.open_array(root, b'/good.zarr')", "InvalidArgumentError", "ValueError", "str"
+    ),
     "int-path": Case("def case(): zarrs_cffi.open_array(3)", "InvalidArgumentError", "ValueError", "int"),
-    "empty-path": Case("def case(): zarrs_cffi.open_array('')", "InvalidArgumentError", "ValueError", "empty"),
-    "dotdot-node": Case("def case(): zarrs_cffi.open_array(root, '/a/../good.zarr')", "InvalidArgumentError", "ValueError", r"\.\."),
-    "functional-nul": Case("def case(): zarrs_cffi.read(root + '/\\0')", "InvalidArgumentError", "ValueError", "NUL"),
-    "functional-surrogate": Case("def case(): zarrs_cffi.read(root + '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"),
-    "functional-bytes": Case("def case(): zarrs_cffi.read_into(np.empty((8, 8), 'uint16'), (root + '/good.zarr').encode())", "InvalidArgumentError", "ValueError", "bytes"),
-    "create-nul": Case("def case(): zarrs_cffi.create_array(root + '/x\\0', shape=(2,), dtype='u1', chunks=(2,))", "InvalidArgumentError", "ValueError", "NUL"),
-    "create-surrogate-node": Case("def case(): zarrs_cffi.create_array(root + '/new.zarr', '/\\udcff', shape=(2,), dtype='u1', chunks=(2,))", "InvalidArgumentError", "ValueError", "UTF-8"),
+    "empty-path": Case(
+        "def case(): zarrs_cffi.open_array('')", "InvalidArgumentError", "ValueError", "empty"
+    ),
+    "dotdot-node": Case(
+        "def case(): zarrs_cffi.open_array(root, '/a/../good.zarr')",
+        "InvalidArgumentError",
+        "ValueError",
+        r"\.\.",
+    ),
+    "functional-nul": Case(
+        "def case(): zarrs_cffi.read(root + '/\\0')", "InvalidArgumentError", "ValueError", "NUL"
+    ),
+    "functional-surrogate": Case(
+        "def case(): zarrs_cffi.read(root + '/\\udcff')", "InvalidArgumentError", "ValueError", "UTF-8"
+    ),
+    "functional-bytes": Case(
+        "def case(): zarrs_cffi.read_into(np.empty((8, 8), 'uint16'), (root + '/good.zarr').encode())",
+        "InvalidArgumentError",
+        "ValueError",
+        "bytes",
+    ),
+    "create-nul": Case(
+        "def case(): zarrs_cffi.create_array(root + '/x\\0', shape=(2,), dtype='u1', chunks=(2,))",
+        "InvalidArgumentError",
+        "ValueError",
+        "NUL",
+    ),
+    "create-surrogate-node": Case(
+        "def case(): zarrs_cffi.create_array(root + '/new.zarr', '/\\udcff', shape=(2,), dtype='u1', chunks=(2,))",
+        "InvalidArgumentError",
+        "ValueError",
+        "UTF-8",
+    ),
     "store-nul": Case("def case(): zarrs_cffi.Store('a\\0b')", "InvalidArgumentError", "ValueError", "NUL"),
-    "attributes-surrogate": Case("def case(): zarrs_cffi.create_array(root + '/new2.zarr', shape=(2,), dtype='u1', chunks=(2,), attributes={'k': '\\udcff'})", "InvalidMetadataError", "ValueError", "surrogate"),
-    "missing-array": Case("def case(): zarrs_cffi.open_array(root + '/missing.zarr')", "NodeNotFoundError", "FileNotFoundError", "missing.zarr"),
-    "missing-node": Case("def case(): zarrs_cffi.open_array(root, '/no/such/node')", "NodeNotFoundError", "FileNotFoundError", "/no/such/node"),
-    "missing-functional": Case("def case(): zarrs_cffi.read(root + '/missing.zarr')", "NodeNotFoundError", "FileNotFoundError", "missing.zarr"),
+    "attributes-surrogate": Case(
+        "def case(): zarrs_cffi.create_array(root + '/new2.zarr', shape=(2,), dtype='u1', chunks=(2,), attributes={'k': '\\udcff'})",
+        "InvalidMetadataError",
+        "ValueError",
+        "surrogate",
+    ),
+    "missing-array": Case(
+        "def case(): zarrs_cffi.open_array(root + '/missing.zarr')",
+        "NodeNotFoundError",
+        "FileNotFoundError",
+        "missing.zarr",
+    ),
+    "missing-node": Case(
+        "def case(): zarrs_cffi.open_array(root, '/no/such/node')",
+        "NodeNotFoundError",
+        "FileNotFoundError",
+        "/no/such/node",
+    ),
+    "missing-functional": Case(
+        "def case(): zarrs_cffi.read(root + '/missing.zarr')",
+        "NodeNotFoundError",
+        "FileNotFoundError",
+        "missing.zarr",
+    ),
     # --- out= buffers -------------------------------------------------------------------------------------
-    "out-wrong-dtype": Case(_open("arr.read_into(np.empty((8, 8), 'int16'))"), "DataTypeMismatchError", "TypeError", "dtype"),
-    "out-wrong-shape": Case(_open("arr.read_into(np.empty((8, 7), 'uint16'))"), "OutputBufferError", "ValueError", "shape"),
-    "out-read-only": Case(_open("out = np.empty((8, 8), 'uint16'); out.flags.writeable = False; arr.read_into(out)"), "OutputBufferError", "ValueError", "read-only"),
-    "out-fortran": Case(_open("arr.read_into(np.empty((8, 8), 'uint16', order='F'))"), "OutputBufferError", "ValueError", "C-contiguous"),
-    "out-sliced-view": Case(_open("arr.read_into(np.empty((8, 16), 'uint16')[:, ::2])"), "OutputBufferError", "ValueError", "C-contiguous"),
-    "out-not-ndarray": Case(_open("arr.read_into(bytearray(128))"), "NotAnArrayError", "TypeError", "ndarray"),
-    "functional-out-wrong-dtype": Case("def case(): zarrs_cffi.read_into(np.empty((8, 8), 'f8'), root + '/good.zarr')", "DataTypeMismatchError", "TypeError", "dtype"),
+    "out-wrong-dtype": Case(
+        _open("arr.read_into(np.empty((8, 8), 'int16'))"), "DataTypeMismatchError", "TypeError", "dtype"
+    ),
+    "out-wrong-shape": Case(
+        _open("arr.read_into(np.empty((8, 7), 'uint16'))"), "OutputBufferError", "ValueError", "shape"
+    ),
+    "out-read-only": Case(
+        _open("out = np.empty((8, 8), 'uint16'); out.flags.writeable = False; arr.read_into(out)"),
+        "OutputBufferError",
+        "ValueError",
+        "read-only",
+    ),
+    "out-fortran": Case(
+        _open("arr.read_into(np.empty((8, 8), 'uint16', order='F'))"),
+        "OutputBufferError",
+        "ValueError",
+        "C-contiguous",
+    ),
+    "out-sliced-view": Case(
+        _open("arr.read_into(np.empty((8, 16), 'uint16')[:, ::2])"),
+        "OutputBufferError",
+        "ValueError",
+        "C-contiguous",
+    ),
+    "out-not-ndarray": Case(
+        _open("arr.read_into(bytearray(128))"), "NotAnArrayError", "TypeError", "ndarray"
+    ),
+    "functional-out-wrong-dtype": Case(
+        "def case(): zarrs_cffi.read_into(np.empty((8, 8), 'f8'), root + '/good.zarr')",
+        "DataTypeMismatchError",
+        "TypeError",
+        "dtype",
+    ),
     # --- regions ----------------------------------------------------------------------------------------
     "region-int-out-of-bounds": Case(_open("arr[8]"), "IndexError", "IndexError", "out of bounds"),
     "region-negative-out-of-bounds": Case(_open("arr[0, -9]"), "IndexError", "IndexError", "out of bounds"),
@@ -105,61 +197,263 @@ CASES: dict[str, Case] = {
     "region-newaxis-in-tuple": Case(_open("arr[0, np.newaxis]"), "TypeError", "TypeError", "None"),
     "region-zero-step": Case(_open("arr[::0]"), "ValueError", "ValueError", "step"),
     "write-region-list": Case(_open("arr[[0, 1]] = 3"), "TypeError", "TypeError", "list"),
-    "write-region-out-of-bounds": Case(_open("arr.write((9, 0), 3)"), "IndexError", "IndexError", "out of bounds"),
-    "read-into-region-out-of-bounds": Case(_open("arr.read_into(np.empty(8, 'uint16'), -10)"), "IndexError", "IndexError", "out of bounds"),
+    "write-region-out-of-bounds": Case(
+        _open("arr.write((9, 0), 3)"), "IndexError", "IndexError", "out of bounds"
+    ),
+    "read-into-region-out-of-bounds": Case(
+        _open("arr.read_into(np.empty(8, 'uint16'), -10)"), "IndexError", "IndexError", "out of bounds"
+    ),
     # --- chunk coordinates and chunk data ---------------------------------------------------------------
-    "chunk-too-short": Case(_open("arr.read_chunk((0,))"), "DimensionalityError", "ValueError", "2 dimensions"),
-    "chunk-too-long": Case(_open("arr.read_chunk((0, 0, 0))"), "DimensionalityError", "ValueError", "2 dimensions"),
-    "chunk-outside-grid": Case(_open("arr.read_chunk((2, 0))"), "InvalidIndicesError", "IndexError", "chunk grid"),
-    "chunk-negative": Case(_open("arr.read_chunk((-1, 0))"), "InvalidIndicesError", "IndexError", "chunk grid"),
-    "chunk-huge": Case(_open("arr.read_chunk((0, 2**64))"), "InvalidIndicesError", "IndexError", "chunk grid"),
+    "chunk-too-short": Case(
+        _open("arr.read_chunk((0,))"), "DimensionalityError", "ValueError", "2 dimensions"
+    ),
+    "chunk-too-long": Case(
+        _open("arr.read_chunk((0, 0, 0))"), "DimensionalityError", "ValueError", "2 dimensions"
+    ),
+    "chunk-outside-grid": Case(
+        _open("arr.read_chunk((2, 0))"), "InvalidIndicesError", "IndexError", "chunk grid"
+    ),
+    "chunk-negative": Case(
+        _open("arr.read_chunk((-1, 0))"), "InvalidIndicesError", "IndexError", "chunk grid"
+    ),
+    "chunk-huge": Case(
+        _open("arr.read_chunk((0, 2**64))"), "InvalidIndicesError", "IndexError", "chunk grid"
+    ),
     "chunk-float": Case(_open("arr.read_chunk((0.0, 0))"), "InvalidArgumentError", "ValueError", "integers"),
-    "write-chunk-outside-grid": Case(_open("arr.write_chunk((0, 5), np.zeros((4, 4), 'uint16'))"), "InvalidIndicesError", "IndexError", "chunk grid"),
-    "write-chunk-negative": Case(_open("arr.write_chunk((0, -1), np.zeros((4, 4), 'uint16'))"), "InvalidIndicesError", "IndexError", "chunk grid"),
-    "write-chunk-wrong-length": Case(_open("arr.write_chunk((0,), np.zeros((4, 4), 'uint16'))"), "DimensionalityError", "ValueError", "dimensions"),
-    "write-chunk-wrong-shape": Case(_open("arr.write_chunk((0, 0), np.zeros((4, 3), 'uint16'))"), "InvalidArgumentError", "ValueError", r"\(4, 3\)"),
-    "write-chunk-flat": Case(_open("arr.write_chunk((0, 0), np.zeros(16, 'uint16'))"), "InvalidArgumentError", "ValueError", "shape"),
-    "erase-chunk-negative": Case(_open("arr.erase_chunk((-1, -1))"), "InvalidIndicesError", "IndexError", "chunk grid"),
-    "encoded-chunk-outside": Case(_open("arr.read_encoded_chunk((9, 9))"), "InvalidIndicesError", "IndexError", "chunk grid"),
+    "write-chunk-outside-grid": Case(
+        _open("arr.write_chunk((0, 5), np.zeros((4, 4), 'uint16'))"),
+        "InvalidIndicesError",
+        "IndexError",
+        "chunk grid",
+    ),
+    "write-chunk-negative": Case(
+        _open("arr.write_chunk((0, -1), np.zeros((4, 4), 'uint16'))"),
+        "InvalidIndicesError",
+        "IndexError",
+        "chunk grid",
+    ),
+    "write-chunk-wrong-length": Case(
+        _open("arr.write_chunk((0,), np.zeros((4, 4), 'uint16'))"),
+        "DimensionalityError",
+        "ValueError",
+        "dimensions",
+    ),
+    "write-chunk-wrong-shape": Case(
+        _open("arr.write_chunk((0, 0), np.zeros((4, 3), 'uint16'))"),
+        "InvalidArgumentError",
+        "ValueError",
+        r"\(4, 3\)",
+    ),
+    "write-chunk-flat": Case(
+        _open("arr.write_chunk((0, 0), np.zeros(16, 'uint16'))"),
+        "InvalidArgumentError",
+        "ValueError",
+        "shape",
+    ),
+    "erase-chunk-negative": Case(
+        _open("arr.erase_chunk((-1, -1))"), "InvalidIndicesError", "IndexError", "chunk grid"
+    ),
+    "encoded-chunk-outside": Case(
+        _open("arr.read_encoded_chunk((9, 9))"), "InvalidIndicesError", "IndexError", "chunk grid"
+    ),
     # --- create_array arguments ----------------------------------------------------------------------------
-    "create-negative-shape": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(-1, 4), dtype='u2', chunks=(4, 4))", "InvalidArgumentError", "ValueError", "shape"),
-    "create-zero-chunks": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(0, 4))", "InvalidArgumentError", "ValueError", "chunks"),
-    "create-negative-chunks": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(-4, 4))", "InvalidArgumentError", "ValueError", "chunks"),
-    "create-chunks-wrong-length": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(4,))", "InvalidArgumentError", "ValueError", "chunks"),
-    "create-shards-not-multiple": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(4, 4), shards=(6, 4))", "InvalidArgumentError", "ValueError", "multiple"),
-    "create-huge-shape": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(2**64,), dtype='u2', chunks=(4,))", "InvalidArgumentError", "ValueError", "large"),
-    "create-float-shape": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(2.5,), dtype='u2', chunks=(4,))", "InvalidArgumentError", "ValueError", "integers"),
-    "create-dtype-U4": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='U4', chunks=(4,))", "UnsupportedDataTypeError", "TypeError", "not supported"),
-    "create-dtype-object": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype=object, chunks=(4,))", "UnsupportedDataTypeError", "TypeError", "not supported"),
-    "create-dtype-datetime": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='M8[s]', chunks=(4,))", "UnsupportedDataTypeError", "TypeError", "not supported"),
-    "create-dtype-bogus": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='bogus', chunks=(4,))", "UnsupportedDataTypeError", "TypeError", "bogus"),
-    "create-unknown-compressor": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), compressors='lzma')", "InvalidArgumentError", "ValueError", "lzma"),
-    "create-unknown-codec-dict": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), compressors=[{'name': 'nope'}])", "InvalidMetadataError", "ValueError", "nope"),
-    "create-fill-does-not-fit": Case("def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), fill_value='abc')", "InvalidArgumentError", "ValueError", "fill_value"),
-    "create-existing-node": Case("def case(): zarrs_cffi.create_array(root + '/good.zarr', shape=(4,), dtype='u1', chunks=(4,))", "NodeExistsError", "ValueError", "already exists"),
-    "create-over-group": Case("def case(): zarrs_cffi.create_array(root, shape=(4,), dtype='u1', chunks=(4,))", "NodeExistsError", "ValueError", "already exists"),
+    "create-negative-shape": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(-1, 4), dtype='u2', chunks=(4, 4))",
+        "InvalidArgumentError",
+        "ValueError",
+        "shape",
+    ),
+    "create-zero-chunks": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(0, 4))",
+        "InvalidArgumentError",
+        "ValueError",
+        "chunks",
+    ),
+    "create-negative-chunks": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(-4, 4))",
+        "InvalidArgumentError",
+        "ValueError",
+        "chunks",
+    ),
+    "create-chunks-wrong-length": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(4,))",
+        "InvalidArgumentError",
+        "ValueError",
+        "chunks",
+    ),
+    "create-shards-not-multiple": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(8, 4), dtype='u2', chunks=(4, 4), shards=(6, 4))",
+        "InvalidArgumentError",
+        "ValueError",
+        "multiple",
+    ),
+    "create-huge-shape": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(2**64,), dtype='u2', chunks=(4,))",
+        "InvalidArgumentError",
+        "ValueError",
+        "large",
+    ),
+    "create-float-shape": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(2.5,), dtype='u2', chunks=(4,))",
+        "InvalidArgumentError",
+        "ValueError",
+        "integers",
+    ),
+    "create-dtype-U4": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='U4', chunks=(4,))",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
+    "create-dtype-object": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype=object, chunks=(4,))",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
+    "create-dtype-datetime": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='M8[s]', chunks=(4,))",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
+    "create-dtype-bogus": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='bogus', chunks=(4,))",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "bogus",
+    ),
+    "create-unknown-compressor": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), compressors='lzma')",
+        "InvalidArgumentError",
+        "ValueError",
+        "lzma",
+    ),
+    "create-unknown-codec-dict": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), compressors=[{'name': 'nope'}])",
+        "InvalidMetadataError",
+        "ValueError",
+        "nope",
+    ),
+    "create-fill-does-not-fit": Case(
+        "def case(): zarrs_cffi.create_array(root + '/n.zarr', shape=(4,), dtype='u1', chunks=(4,), fill_value='abc')",
+        "InvalidArgumentError",
+        "ValueError",
+        "fill_value",
+    ),
+    "create-existing-node": Case(
+        "def case(): zarrs_cffi.create_array(root + '/good.zarr', shape=(4,), dtype='u1', chunks=(4,))",
+        "NodeExistsError",
+        "ValueError",
+        "already exists",
+    ),
+    "create-over-group": Case(
+        "def case(): zarrs_cffi.create_array(root, shape=(4,), dtype='u1', chunks=(4,))",
+        "NodeExistsError",
+        "ValueError",
+        "already exists",
+    ),
     # --- corrupt chunks on disk ---------------------------------------------------------------------------
-    "chunk-zstd-truncated": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/zstd-truncated.zarr').read()", "CodecError", "ValueError", '"c/0/1"'),
-    "chunk-zstd-garbage-read-chunk": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/zstd-garbage.zarr').read_chunk((1, 1))", "CodecError", "ValueError", '"c/1/1"'),
-    "chunk-raw-truncated": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/raw-truncated.zarr')[4:, :4]", "CodecError", "ValueError", '"c/1/0"'),
-    "chunk-raw-too-long": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/raw-too-long.zarr').read()", "CodecError", "ValueError", '"c/1/0"'),
-    "chunk-gzip-empty": Case("def case(): zarrs_cffi.read(root + '/corrupt/gzip-empty.zarr')", "CodecError", "ValueError", '"c/0/0"'),
-    "chunk-blosc-garbage": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/blosc-garbage.zarr').read()", "CodecError", "ValueError", '"c/0/0"'),
-    "chunk-crc32c-bitflip": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/crc32c-bitflip.zarr').read()", "CodecError", "ValueError", '"c/0/0"'),
-    "shard-truncated": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/shard-truncated.zarr').read()", "CodecError", "ValueError", '"c/0/0"'),
-    "shard-garbage-read-into": Case("def case(): zarrs_cffi.read_into(np.empty((2, 2), 'uint16'), root + '/corrupt/shard-garbage.zarr', np.s_[:2, :2])", "CodecError", "ValueError", '"c/0/0"'),
-    "v2-zlib-garbage": Case("def case(): zarrs_cffi.open_array(root + '/corrupt/v2-zlib-garbage.zarr').read()", "CodecError", "ValueError", '"1.1"'),
+    "chunk-zstd-truncated": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/zstd-truncated.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"c/0/1"',
+    ),
+    "chunk-zstd-garbage-read-chunk": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/zstd-garbage.zarr').read_chunk((1, 1))",
+        "CodecError",
+        "ValueError",
+        '"c/1/1"',
+    ),
+    "chunk-raw-truncated": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/raw-truncated.zarr')[4:, :4]",
+        "CodecError",
+        "ValueError",
+        '"c/1/0"',
+    ),
+    "chunk-raw-too-long": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/raw-too-long.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"c/1/0"',
+    ),
+    "chunk-gzip-empty": Case(
+        "def case(): zarrs_cffi.read(root + '/corrupt/gzip-empty.zarr')",
+        "CodecError",
+        "ValueError",
+        '"c/0/0"',
+    ),
+    "chunk-blosc-garbage": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/blosc-garbage.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"c/0/0"',
+    ),
+    "chunk-crc32c-bitflip": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/crc32c-bitflip.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"c/0/0"',
+    ),
+    "shard-truncated": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/shard-truncated.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"c/0/0"',
+    ),
+    "shard-garbage-read-into": Case(
+        "def case(): zarrs_cffi.read_into(np.empty((2, 2), 'uint16'), root + '/corrupt/shard-garbage.zarr', np.s_[:2, :2])",
+        "CodecError",
+        "ValueError",
+        '"c/0/0"',
+    ),
+    "v2-zlib-garbage": Case(
+        "def case(): zarrs_cffi.open_array(root + '/corrupt/v2-zlib-garbage.zarr').read()",
+        "CodecError",
+        "ValueError",
+        '"1.1"',
+    ),
     # --- metadata ---------------------------------------------------------------------------------------
-    "meta-unknown-codec": Case("def case(): zarrs_cffi.open_array(root + '/meta/unknown-codec.zarr')", "InvalidMetadataError", "ValueError", "no-such-codec"),
-    "meta-unknown-dtype": Case("def case(): zarrs_cffi.open_array(root + '/meta/unknown-dtype.zarr')", "UnsupportedDataTypeError", "TypeError", "no_such_type"),
+    "meta-unknown-codec": Case(
+        "def case(): zarrs_cffi.open_array(root + '/meta/unknown-codec.zarr')",
+        "InvalidMetadataError",
+        "ValueError",
+        "no-such-codec",
+    ),
+    "meta-unknown-dtype": Case(
+        "def case(): zarrs_cffi.open_array(root + '/meta/unknown-dtype.zarr')",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "no_such_type",
+    ),
     # --- unsupported data types written by zarr-python --------------------------------------------------
-    "zarr-python-strings": Case("def case(): zarrs_cffi.open_array(root + '/strings.zarr')", "UnsupportedDataTypeError", "TypeError", "not supported"),
-    "zarr-python-datetime": Case("def case(): zarrs_cffi.open_array(root + '/datetime.zarr')", "UnsupportedDataTypeError", "TypeError", "not supported"),
-    "zarr-python-fixed-bytes": Case("def case(): zarrs_cffi.open_array(root + '/bytes.zarr')", "UnsupportedDataTypeError", "TypeError", "not supported"),
+    "zarr-python-strings": Case(
+        "def case(): zarrs_cffi.open_array(root + '/strings.zarr')",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
+    "zarr-python-datetime": Case(
+        "def case(): zarrs_cffi.open_array(root + '/datetime.zarr')",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
+    "zarr-python-fixed-bytes": Case(
+        "def case(): zarrs_cffi.open_array(root + '/bytes.zarr')",
+        "UnsupportedDataTypeError",
+        "TypeError",
+        "not supported",
+    ),
     # --- closed arrays ------------------------------------------------------------------------------------
     "use-after-close": Case(_open("arr.close(); arr.read()"), "ClosedError", "ValueError", "closed"),
-    "write-after-close": Case(_open("arr.close(); arr.close(); arr[0, 0] = 1"), "ClosedError", "ValueError", "closed"),
-    "chunk-after-close": Case(_open("arr.close(); arr.read_chunk((0, 0))"), "ClosedError", "ValueError", "closed"),
+    "write-after-close": Case(
+        _open("arr.close(); arr.close(); arr[0, 0] = 1"), "ClosedError", "ValueError", "closed"
+    ),
+    "chunk-after-close": Case(
+        _open("arr.close(); arr.read_chunk((0, 0))"), "ClosedError", "ValueError", "closed"
+    ),
 }
 
 # Malformed metadata files: the result must be InvalidMetadataError (a ValueError). The native library
@@ -170,7 +464,12 @@ _METADATA_XFAIL = pytest.mark.xfail(
     "to ZARRS_ERROR_STORAGE (StorageError, an OSError) instead of ZARRS_ERROR_INVALID_METADATA",
 )
 METADATA_CASES: dict[str, Case] = {
-    name: Case(f"def case(): zarrs_cffi.open_array(root + '/meta/{name}.zarr')", "InvalidMetadataError", "ValueError", "")
+    name: Case(
+        f"def case(): zarrs_cffi.open_array(root + '/meta/{name}.zarr')",
+        "InvalidMetadataError",
+        "ValueError",
+        "",
+    )
     for name in ("not-json", "json-list", "wrong-field-type", "missing-shape", "v2-not-json")
 }
 
@@ -227,7 +526,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     bad_meta(
         "unknown-codec.zarr",
         "zarr.json",
-        {**good_doc, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "no-such-codec"}]},
+        {
+            **good_doc,
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "no-such-codec"}],
+        },
     )
     bad_meta("unknown-dtype.zarr", "zarr.json", {**good_doc, "data_type": "no_such_type"})
 
@@ -262,10 +564,14 @@ def test_malformed_metadata_raises_zarrs_error(root: pathlib.Path, name: str) ->
 
 def test_bad_input_leaves_process_usable(root: pathlib.Path) -> None:
     """After a run of rejected calls in one process, normal reads still work."""
-    code = PRELUDE + "\n".join(c.code + "\nreport(case)" for c in list(CASES.values())[:40]) + (
-        "\nout = zarrs_cffi.open_array(root + '/good.zarr').read()"
-        "\nassert (out == np.arange(64, dtype='uint16').reshape(8, 8)).all()"
-        "\nprint('STILL OK')\n"
+    code = (
+        PRELUDE
+        + "\n".join(c.code + "\nreport(case)" for c in list(CASES.values())[:40])
+        + (
+            "\nout = zarrs_cffi.open_array(root + '/good.zarr').read()"
+            "\nassert (out == np.arange(64, dtype='uint16').reshape(8, 8)).all()"
+            "\nprint('STILL OK')\n"
+        )
     )
     result = run_python(code, str(root), timeout=60)
     assert result.returncode == 0, result.stderr

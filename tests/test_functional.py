@@ -182,7 +182,9 @@ def test_recreated_with_other_shape(tmp_path: pathlib.Path, open_calls: list[str
     path = str(tmp_path / "shape.zarr")
     zarrs_cffi.create_array(path, shape=(8, 8), dtype="int32", chunks=(4, 4), fill_value=1).close()
     assert zarrs_cffi.read(path).shape == (8, 8)
-    zarrs_cffi.create_array(path, shape=(9, 8), dtype="int32", chunks=(4, 4), fill_value=1, overwrite=True).close()
+    zarrs_cffi.create_array(
+        path, shape=(9, 8), dtype="int32", chunks=(4, 4), fill_value=1, overwrite=True
+    ).close()
     assert_same(zarrs_cffi.read(path), np.ones((9, 8), "int32"))
     assert len(open_calls) == 2
 
@@ -205,7 +207,9 @@ def test_v2_array(tmp_path: pathlib.Path, open_calls: list[str]) -> None:
     assert_same(zarrs_cffi.read(path, np.s_[::-2]), np.array([-1, 3, 1], "int32"))
     assert len(open_calls) == 1
     # Recreate as v2 with another dtype: .zarray changes, the cache must notice.
-    z = zarr.create_array(store=path, shape=(5,), chunks=(2,), dtype="<u1", zarr_format=2, fill_value=7, overwrite=True)
+    z = zarr.create_array(
+        store=path, shape=(5,), chunks=(2,), dtype="<u1", zarr_format=2, fill_value=7, overwrite=True
+    )
     assert_same(zarrs_cffi.read(path), np.full(5, 7, "uint8"))
 
 

@@ -267,7 +267,9 @@ _FORK_STATE: dict[str, Any] = {}
 def _child_reads(queue: Any) -> None:
     arr = _FORK_STATE["array"]
     data = _FORK_STATE["data"]
-    ok = bool(np.array_equal(arr.read(), data)) and bool(np.array_equal(arr[::-3, 5:30:2], data[::-3, 5:30:2]))
+    ok = bool(np.array_equal(arr.read(), data)) and bool(
+        np.array_equal(arr[::-3, 5:30:2], data[::-3, 5:30:2])
+    )
     out = np.empty(data.shape, data.dtype)
     ok = ok and bool(np.array_equal(zarrs_cffi.read_into(out, _FORK_STATE["path"]), data))
     queue.put(ok)

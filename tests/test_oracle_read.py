@@ -261,7 +261,9 @@ def test_array_inside_group(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("shape,chunks", [((13,), (5,)), ((5, 4, 7), (2, 3, 4))])
-def test_other_dimensionalities(tmp_path: pathlib.Path, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
+def test_other_dimensionalities(
+    tmp_path: pathlib.Path, shape: tuple[int, ...], chunks: tuple[int, ...]
+) -> None:
     data = sample_data("uint32", shape, seed=7)
     path = str(tmp_path / "nd.zarr")
     expected = zarr_write(path, data, chunks=chunks, region=np.s_[: shape[0] // 2 + 1], fill_value=9)

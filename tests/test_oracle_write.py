@@ -39,7 +39,16 @@ COMPRESSORS: dict[str, Any] = {
     "blosc": "blosc",
     "list": ["zstd"],
     "json-dicts": [
-        {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "typesize": 2, "blocksize": 0}},
+        {
+            "name": "blosc",
+            "configuration": {
+                "cname": "lz4",
+                "clevel": 5,
+                "shuffle": "shuffle",
+                "typesize": 2,
+                "blocksize": 0,
+            },
+        },
         {"name": "crc32c"},
     ],
     "json-gzip": {"name": "gzip", "configuration": {"level": 9}},
@@ -81,7 +90,9 @@ def test_create_array_each_compressor(tmp_path: pathlib.Path, compressors: str) 
 @pytest.mark.parametrize(
     ("shards", "chunks"), [((8, 6), (4, 3)), ((4, 7), (2, 7)), ((10, 7), (5, 7))], ids=str
 )
-def test_create_array_sharded(tmp_path: pathlib.Path, shards: tuple[int, int], chunks: tuple[int, int]) -> None:
+def test_create_array_sharded(
+    tmp_path: pathlib.Path, shards: tuple[int, int], chunks: tuple[int, int]
+) -> None:
     path = tmp_path / "s.zarr"
     data = sample_data("float32", SHAPE, seed=11)
     with zarrs_cffi.create_array(
@@ -281,7 +292,9 @@ def test_chunk_equal_to_fill_is_not_stored(tmp_path: pathlib.Path) -> None:
 
 # --- property-based: random region writes, mirrored in numpy -----------------------------------------------
 @pytest.fixture(scope="module")
-def model_array(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, zarrs_cffi.Array, np.ndarray]:
+def model_array(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[pathlib.Path, zarrs_cffi.Array, np.ndarray]:
     path = tmp_path_factory.mktemp("model") / "m.zarr"
     arr = zarrs_cffi.create_array(path, shape=(9, 8), dtype="int16", chunks=(4, 3), fill_value=-1)
     return path, arr, np.full((9, 8), -1, "int16")

@@ -105,9 +105,7 @@ def test_sliced_view(arange_path: str, reader: Reader, make: Callable[[], np.nda
     assert not out.any()
 
 
-@pytest.mark.parametrize(
-    "out", [[[0] * 6] * 4, bytearray(48), memoryview(bytearray(48)), None, 3], ids=repr
-)
+@pytest.mark.parametrize("out", [[[0] * 6] * 4, bytearray(48), memoryview(bytearray(48)), None, 3], ids=repr)
 def test_not_an_ndarray(arange_path: str, reader: Reader, out: Any) -> None:
     with pytest.raises(TypeError, match="ndarray"):
         reader(out, arange_path)

@@ -39,16 +39,14 @@ def check_against_numpy(shape: tuple[int, ...], selection: Any) -> None:
 
     sel = normalize_selection(selection, shape)
     ndim = len(shape)
-    assert all(
-        len(t) == ndim for t in (sel.start, sel.shape, sel.step, sel.count, sel.dropped)
-    )
+    assert all(len(t) == ndim for t in (sel.start, sel.shape, sel.step, sel.count, sel.dropped))
     assert sel.out_shape == expected.shape
     assert sel.box_shape_keepdims == sel.shape
     assert sel.is_empty == (expected.size == 0)
 
     # The box lies inside the array, is empty exactly when nothing is selected, and dropped axes are 1.
     for b, n, c, d, dim in zip(sel.start, sel.shape, sel.count, sel.dropped, shape):
-        assert 0 <= b and b + n <= dim
+        assert b >= 0 and b + n <= dim
         assert (n == 0) == (c == 0)
         if n == 0:
             assert b == 0
@@ -133,9 +131,7 @@ def test_explicit_fields(
     dropped: tuple[bool, ...],
     out_shape: tuple[int, ...],
 ) -> None:
-    assert normalize_selection(selection, (8, 8)) == Selection(
-        start, shape, step, count, dropped, out_shape
-    )
+    assert normalize_selection(selection, (8, 8)) == Selection(start, shape, step, count, dropped, out_shape)
 
 
 def test_properties() -> None:
@@ -208,13 +204,9 @@ def test_huge_uint64_is_index_error_not_overflow() -> None:
 
 
 def test_out_of_range_message() -> None:
-    with pytest.raises(
-        IndexError, match=r"^index 9 is out of bounds for axis 1 with size 8$"
-    ):
+    with pytest.raises(IndexError, match=r"^index 9 is out of bounds for axis 1 with size 8$"):
         normalize_selection(IX[0, 9], (8, 8))
-    with pytest.raises(
-        IndexError, match=r"index -9 is out of bounds for axis 0 with size 8"
-    ):
+    with pytest.raises(IndexError, match=r"index -9 is out of bounds for axis 0 with size 8"):
         normalize_selection(IX[-9, 0], (8, 8))
 
 
@@ -223,9 +215,7 @@ def test_too_many_indices() -> None:
     for selection in (IX[1, 2, 3], IX[1, ..., 2, 3], IX[:, :, :]):
         with pytest.raises(IndexError):
             a[selection]
-        with pytest.raises(
-            IndexError, match="array is 2-dimensional, but 3 were indexed"
-        ):
+        with pytest.raises(IndexError, match="array is 2-dimensional, but 3 were indexed"):
             normalize_selection(selection, (8, 8))
 
 
@@ -274,9 +264,7 @@ def test_unsupported_types(entry: Any, type_name: str) -> None:
 
 
 def test_unsupported_message() -> None:
-    with pytest.raises(
-        TypeError, match=r"only integers, slices .* and Ellipsis .*basic indexing.*list"
-    ):
+    with pytest.raises(TypeError, match=r"only integers, slices .* and Ellipsis .*basic indexing.*list"):
         normalize_selection([0, 1], (8, 8))
 
 
@@ -332,9 +320,7 @@ def shape_and_selection(draw: st.DrawFn) -> tuple[tuple[int, ...], Any]:
     # it as a plain out-of-bounds index checked per axis. The only visible difference is which error
     # wins when a zero step is also present, so don't generate that combination.
     has_zero_step = any(isinstance(e, slice) and e.step == 0 for e in entries)
-    has_huge_int = any(
-        not isinstance(e, slice) and abs(int(e)) >= 2**63 for e in entries
-    )
+    has_huge_int = any(not isinstance(e, slice) and abs(int(e)) >= 2**63 for e in entries)
     assume(not (has_zero_step and has_huge_int))
     if draw(st.booleans()):
         entries.insert(draw(st.integers(0, len(entries))), Ellipsis)

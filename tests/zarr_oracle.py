@@ -125,7 +125,11 @@ def zarr_write(
     """Write ``data[region]`` into a new zarr-python array at ``path`` (the rest stays unwritten:
     missing chunks) and return what zarr-python reads back: the expected contents."""
     z = zarr.create_array(
-        store=str(path), shape=data.shape, dtype=kwargs.pop("dtype", data.dtype), chunks=tuple(chunks), **kwargs
+        store=str(path),
+        shape=data.shape,
+        dtype=kwargs.pop("dtype", data.dtype),
+        chunks=tuple(chunks),
+        **kwargs,
     )
     if region is not None:
         z[region] = data[region]
@@ -150,7 +154,9 @@ def assert_values(actual: np.ndarray, expected: np.ndarray) -> None:
         same = actual == expected
         if nan_ok:
             same |= np.isnan(actual) & np.isnan(expected)
-        raise AssertionError(f"values differ at {np.argwhere(~same)[:5].tolist()}: {actual!r} != {expected!r}")
+        raise AssertionError(
+            f"values differ at {np.argwhere(~same)[:5].tolist()}: {actual!r} != {expected!r}"
+        )
     if expected.dtype.kind == "f":
         # -0.0 == 0.0, so compare the sign bits too.
         assert np.array_equal(np.signbit(actual), np.signbit(expected)), "signs of zeros differ"

@@ -25,6 +25,7 @@ __all__ = [
     "chunk_value",
     "is_fill_chunk",
     "native_dtype",
+    "region_value",
 ]
 
 
@@ -97,7 +98,32 @@ def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) 
         raise InvalidArgumentError(
             f"value has shape {arr.shape}, expected the chunk shape {tuple(chunk_shape)}"
         )
-    return np.ascontiguousarray(arr.astype(dtype, copy=False))
+    # Not np.ascontiguousarray: it turns a 0-d array (the chunk of a 0-d array) into shape (1,).
+    return np.asarray(arr.astype(dtype, copy=False), order="C")
+
+
+def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> NDArray[Any]:
+    """``value`` cast to ``dtype`` (like numpy assignment) and broadcast to ``shape`` (a read-only view).
+
+    Failures raise InvalidArgumentError (a ValueError), as the native engine's region writes do.
+
+    >>> region_value(3, np.dtype("u1"), (2, 2)).shape
+    (2, 2)
+    >>> region_value(np.zeros(3), np.dtype("u1"), (2, 2))
+    Traceback (most recent call last):
+    ...
+    zarrs_cffi.errors.InvalidArgumentError: value of shape (3,) cannot be broadcast to the region's shape (2, 2)
+    """
+    try:
+        arr = np.asarray(value).astype(dtype, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"value cannot be converted to {dtype}: {exc}") from None
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"value of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
+        ) from None
 
 
 def is_fill_chunk(chunk: NDArray[Any], fill_value: Any) -> bool:

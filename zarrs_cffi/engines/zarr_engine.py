@@ -32,6 +32,7 @@ from zarrs_cffi.crud.checks import (
     chunk_value,
     is_fill_chunk,
     native_dtype,
+    region_value,
 )
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root
@@ -427,7 +428,7 @@ class ZarrBackend(CrudBackend):
     ) -> None:
         arr = _open_array(metadata, store, path, write=True)
         sel = normalize_selection(selection, arr.shape)
-        data = np.broadcast_to(np.asarray(value).astype(arr.dtype, copy=False), sel.out_shape)
+        data = region_value(value, arr.dtype, sel.out_shape)
         if sel.is_empty:
             return
         # zarr takes positive steps only: select the same elements in ascending order, and flip

@@ -14,7 +14,7 @@ use crate::args::{
     slice_arg, storage_arg, str_arg, write_out,
 };
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
-use crate::pool::in_pool;
+use crate::pool::{codec_options, in_pool};
 
 /// Map a zarrs array error to a result code; `context` says which chunk or region it concerns.
 pub fn array_error(err: ArrayError, context: &str) -> FfiError {
@@ -212,7 +212,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
         // An edge chunk reaches past the array; decoding the chunk itself keeps its fill padding.
         let decoded = in_pool(|| {
             array
-                .retrieve_chunk::<ArrayBytes>(indices)
+                .retrieve_chunk_opt::<ArrayBytes>(indices, &codec_options())
                 .map_err(|e| array_error(e, &context()))
         })?;
         let bytes = decoded.into_fixed().map_err(|_| {
@@ -262,8 +262,25 @@ fn decode_into(
     // SAFETY: one view over the whole output buffer; nothing else writes to it during the call.
     let mut view = unsafe { ArrayBytesFixedDisjointView::new(cells, elsize, shape, whole) }
         .map_err(|e| ArrayError::Other(e.to_string()))?;
-    in_pool(|| Ok(array.retrieve_array_subset_into(subset, (&mut view).into())))
-        .unwrap_or_else(|e| Err(ArrayError::Other(e.message)))
+    if runs_on_caller_thread(array, subset) {
+        let options = codec_options().with_concurrent_target(1);
+        return array.retrieve_array_subset_into_opt(subset, (&mut view).into(), &options);
+    }
+    in_pool(|| {
+        Ok(array.retrieve_array_subset_into_opt(subset, (&mut view).into(), &codec_options()))
+    })
+    .unwrap_or_else(|e| Err(ArrayError::Other(e.message)))
+}
+
+/// A read of one unsharded chunk has nothing to parallelise: run it on the calling thread and
+/// skip the round trip to the pool (a large share of a small read). Only in the process that
+/// loaded the library, because a codec that used rayon's global pool in a forked child would hang.
+fn runs_on_caller_thread(array: &RwArray, subset: &ArraySubset) -> bool {
+    use zarrs::array::ArrayShardedExt;
+    if !crate::pool::in_original_process() || array.is_sharded() {
+        return false;
+    }
+    matches!(array.chunks_in_array_subset(subset), Ok(Some(chunks)) if chunks.num_elements() == 1)
 }
 
 /// Encode and store the region `[start, start + shape)` from `pIn` (C order, native endian).
@@ -294,7 +311,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         in_pool(|| {
             array
-                .store_array_subset(&subset, ArrayBytes::new_flen(data))
+                .store_array_subset_opt(&subset, ArrayBytes::new_flen(data), &codec_options())
                 .map_err(|e| array_error(e, &format!("storing region {:?}", subset.to_ranges())))
         })
     })
@@ -329,7 +346,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
         let data = slice_arg(pIn, inBytes, "pIn")?;
         in_pool(|| {
             array
-                .store_chunk(indices, ArrayBytes::new_flen(data))
+                .store_chunk_opt(indices, ArrayBytes::new_flen(data), &codec_options())
                 .map_err(|e| array_error(e, &format!("storing {}", context())))
         })
     })

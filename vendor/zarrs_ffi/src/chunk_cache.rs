@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use zarrs::array::{
-    ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
-    ArraySubset, CodecOptions,
+    ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache, ArraySubset,
 };
 use zarrs::storage::ReadableStorageTraits;
 use zarrs_ffi::ZarrsArray;
@@ -20,6 +19,7 @@ use crate::args::{
 };
 use crate::array_io::{array_error, check_length, decode_into_or_name_chunk};
 use crate::error::{FfiError, FfiResult, guard};
+use crate::pool::codec_options;
 
 type ReadableArray = zarrs::array::Array<dyn ReadableStorageTraits>;
 
@@ -106,18 +106,20 @@ impl ZarrsCffiChunkCache_T {
         let context = || format!("chunk {indices:?}");
         let decoded = match &bound.sharded {
             Some((readable, index_cache)) => readable
-                .retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &CodecOptions::default())
+                .retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &codec_options())
                 .map_err(|e| array_error(e, &format!("inner {}", context())))?,
-            None => array.retrieve_chunk::<ArrayBytes>(indices).map_err(|e| {
-                array_error(
-                    e,
-                    &format!(
-                        "{} (key {:?})",
-                        context(),
-                        array.chunk_key(indices).as_str()
-                    ),
-                )
-            })?,
+            None => array
+                .retrieve_chunk_opt::<ArrayBytes>(indices, &codec_options())
+                .map_err(|e| {
+                    array_error(
+                        e,
+                        &format!(
+                            "{} (key {:?})",
+                            context(),
+                            array.chunk_key(indices).as_str()
+                        ),
+                    )
+                })?,
         };
         let bytes = Arc::new(
             decoded
