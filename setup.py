@@ -37,6 +37,15 @@ def build_native_library() -> tuple[Path, Path]:
     return library, header
 
 
+def _install_file(source: Path, destination: Path) -> None:
+    """Copy via a temporary file and an atomic rename: a process that has the old library
+    mapped keeps its (intact) old file, instead of having it overwritten under its feet."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    shutil.copy2(source, temporary)
+    os.replace(temporary, destination)
+
+
 class BuildNativeThenCffi(build_ext):
     """build_ext that builds libzarrs_cffi with cargo, ships it and its header inside the package,
     then compiles the cffi module against it."""
@@ -49,10 +58,8 @@ class BuildNativeThenCffi(build_ext):
             # Editable installs import from the source tree, so the library must sit there too.
             targets.append(HERE / "zarrs_cffi")
         for target in targets:
-            (target / "lib").mkdir(parents=True, exist_ok=True)
-            (target / "include").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(library, target / "lib" / LIBRARY_NAME)
-            shutil.copy2(header, target / "include" / header.name)
+            _install_file(library, target / "lib" / LIBRARY_NAME)
+            _install_file(header, target / "include" / header.name)
 
         sys.path.insert(0, str(HERE))
         from build_ffi import make_ffibuilder

@@ -456,13 +456,7 @@ CASES: dict[str, Case] = {
     ),
 }
 
-# Malformed metadata files: the result must be InvalidMetadataError (a ValueError). The native library
-# currently reports them as ZARRS_ERROR_STORAGE (see test_errors.test_bad_metadata_is_invalid_metadata).
-_METADATA_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="Rust: array_io::create_error maps ArrayCreateError::StorageError(StorageError::InvalidMetadata) "
-    "to ZARRS_ERROR_STORAGE (StorageError, an OSError) instead of ZARRS_ERROR_INVALID_METADATA",
-)
+# Malformed metadata files: the result must be InvalidMetadataError (a ValueError).
 METADATA_CASES: dict[str, Case] = {
     name: Case(
         f"def case(): zarrs_cffi.open_array(root + '/meta/{name}.zarr')",
@@ -546,7 +540,6 @@ def test_bad_input(root: pathlib.Path, name: str) -> None:
     run_case(CASES[name], root)
 
 
-@_METADATA_XFAIL
 @pytest.mark.parametrize("name", list(METADATA_CASES))
 def test_malformed_metadata(root: pathlib.Path, name: str) -> None:
     run_case(METADATA_CASES[name], root)

@@ -294,11 +294,6 @@ def test_unknown_codec_is_invalid_metadata(arange_path: str) -> None:
     assert info.value.code == _code("ZARRS_ERROR_INVALID_METADATA")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Rust: create_error() maps ArrayCreateError::StorageError(StorageError::InvalidMetadata) "
-    "to ZARRS_ERROR_STORAGE (StorageError, an OSError) instead of ZARRS_ERROR_INVALID_METADATA",
-)
 @pytest.mark.parametrize("content", ["{not json", '{"zarr_format": 3, "node_type": "array", "shape": "x"}'])
 def test_bad_metadata_is_invalid_metadata(tmp_path: pathlib.Path, content: str) -> None:
     node = tmp_path / "bad.zarr"

@@ -352,7 +352,8 @@ def array_docs(draw: st.DrawFn) -> Doc:
     ndim = draw(st.integers(0, 3))
     shape = draw(_dims(ndim, 0, 5))
     fill = draw(fill_values(dtype))
-    kind = draw(st.sampled_from(["v3", "v3 sharded", "v2"]))
+    # Not 0-d sharded: zarr-python's sharding codec fails on it (IndexError: too many indices).
+    kind = draw(st.sampled_from(["v3", "v3 sharded", "v2"] if ndim else ["v3", "v2"]))
     if kind == "v2":
         return v2_doc(
             shape,
@@ -624,7 +625,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 TestDifferentialMachine = DifferentialMachine.TestCase
 TestDifferentialMachine.settings = settings(
     max_examples=int(os.environ.get("ZARRS_CFFI_DIFFERENTIAL_EXAMPLES", "40")),
-    stateful_step_count=15,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )

@@ -42,10 +42,21 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     if shutil.which("cargo") is None:
         pytest.skip("building the wheel needs cargo")
     outdir = tmp_path_factory.mktemp("wheel")
+    # setuptools' scratch directories go to a private place (DIST_EXTRA_CONFIG), so a concurrent
+    # `make wheel` or editable install in the source tree cannot delete them mid-build.
+    scratch = outdir / "scratch"
+    (scratch / "egg").mkdir(parents=True)
+    config = outdir / "setup-extra.cfg"
+    config.write_text(
+        f"[build]\nbuild_base = {scratch / 'build'}\n"
+        f"[egg_info]\negg_base = {scratch / 'egg'}\n"
+        f"[bdist_wheel]\nbdist_dir = {scratch / 'bdist'}\n"
+    )
     _run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(outdir)],
         cwd=REPO,
         timeout=1800,
+        env={**os.environ, "DIST_EXTRA_CONFIG": str(config)},
     )
     wheels = list(outdir.glob("zarrs_cffi-*.whl"))
     assert len(wheels) == 1, wheels

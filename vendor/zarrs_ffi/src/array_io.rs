@@ -45,6 +45,15 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
         ArrayCreateError::MissingMetadata => FfiError::not_found(format!(
             "no array at node {path:?} (no zarr.json or .zarray)"
         )),
+        ArrayCreateError::StorageError(zarrs::storage::StorageError::InvalidMetadata(key, msg)) => {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+                format!(
+                    "array {path:?}: invalid metadata in {:?}: {msg}",
+                    key.as_str()
+                ),
+            )
+        }
         ArrayCreateError::StorageError(e) => FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_STORAGE,
             format!("array {path:?}: {e}"),

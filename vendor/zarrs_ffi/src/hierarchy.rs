@@ -68,6 +68,12 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
         if path.is_empty() {
             return Err(FfiError::invalid("store path is empty"));
         }
+        if std::path::Path::new(path).is_file() {
+            return Err(FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("store path {path:?} is a file, not a directory"),
+            ));
+        }
         let store = FilesystemStore::new(path)
             .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
         let store: Listable = Arc::new(AtomicFilesystemStore::new(store.sorted()));
