@@ -133,8 +133,8 @@ class Array:
         this Array clear the cache; writes by other handles or processes are NOT seen while a chunk
         stays cached, so enable it for data that is not being rewritten elsewhere. Off by default.
         """
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
-            raise InvalidArgumentError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes < 2**64:
+            raise InvalidArgumentError(f"max_bytes must be a positive int below 2**64, got {max_bytes!r}")
         out = ffi.new("ZarrsCffiChunkCache *")
         check(lib.zarrsCffiCreateChunkCache(max_bytes, out))
         old, self._chunk_cache = (
@@ -190,7 +190,7 @@ class Array:
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
         else:
-            box = np.empty(sel.shape, self.dtype)
+            box = _allocate(sel.shape, self.dtype)
             self._retrieve_box(sel.start, sel.shape, box)
             np.copyto(out, sel.from_box(box))
         return out
@@ -199,13 +199,16 @@ class Array:
         """Decode ``region`` into a new array (numpy's result shape; int axes dropped)."""
         self._check_open()
         sel = normalize_selection(region, self.shape)
-        out = np.empty(sel.out_shape, self.dtype)
+        try:
+            out = np.empty(sel.out_shape, self.dtype)
+        except (ValueError, MemoryError):
+            out = _allocate(sel.out_shape, self.dtype)  # raises the typed error
         if sel.is_empty:
             return out
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
             return out
-        box = np.empty(sel.shape, self.dtype)
+        box = _allocate(sel.shape, self.dtype)
         self._retrieve_box(sel.start, sel.shape, box)
         np.copyto(out, sel.from_box(box))
         return out
@@ -228,7 +231,7 @@ class Array:
             self._store_box(sel.start, sel.shape, np.ascontiguousarray(value))
             return
         # Strided: read-modify-write of the bounding box.
-        box = np.empty(sel.shape, self.dtype)
+        box = _allocate(sel.shape, self.dtype)
         self._retrieve_box(sel.start, sel.shape, box)
         sel.from_box(box)[...] = value
         self._store_box(sel.start, sel.shape, box)
@@ -245,7 +248,7 @@ class Array:
         """Decode one stored chunk at full chunk shape (a missing chunk reads as the fill value)."""
         c_coords = self._chunk_coords(coords)
         shape = self.chunk_shape()
-        out = np.empty(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
+        out = _allocate(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
         buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArrayRetrieveChunkInto(ptr, self._ndim_c, c_coords, out.nbytes, buf))
@@ -356,9 +359,10 @@ class Array:
           handle; ``close()`` (and garbage collection) only forget it. ``close()`` returns once no
           call on another thread is still using the pointer, so the owner may destroy it as soon as
           ``close()`` has returned.
-        * ``owned=True``: ownership passes to Python at this call (even if it then raises):
-          ``close()`` or garbage collection destroys it with ``zarrsDestroyArray``, exactly once.
-          The caller must not destroy it.
+        * ``owned=True``: ownership passes to Python once the arguments are accepted (so also if
+          reading the array's facts then fails): ``close()`` or garbage collection destroys it with
+          ``zarrsDestroyArray``, exactly once. The caller must not destroy it. If an argument is
+          rejected (a typed error before anything is done), the caller still owns the handle.
 
         ``root`` and ``node`` only describe where the array lives (for ``repr`` and pickling).
         """
@@ -387,7 +391,7 @@ class Array:
     def _as_values(self, data: object, shape: tuple[int, ...]) -> np.ndarray:
         try:
             value = np.asarray(data, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidArgumentError(f"data cannot be converted to {self.dtype}: {exc}") from None
         try:
             return np.broadcast_to(value, shape)
@@ -445,6 +449,18 @@ class Array:
                 check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
         finally:
             self._invalidate_cache()
+
+
+def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A new result buffer; a size numpy cannot allocate raises a typed error saying how large."""
+    try:
+        return np.empty(shape, dtype)
+    except (ValueError, MemoryError) as exc:
+        nbytes = math.prod(shape) * dtype.itemsize
+        raise InvalidArgumentError(
+            f"a result of shape {tuple(shape)} and dtype {dtype} needs {nbytes} bytes, which cannot be "
+            f"allocated ({type(exc).__name__}: {exc}); read a smaller region or into your own buffer"
+        ) from None
 
 
 def _destroy_array(ptr: Any) -> None:

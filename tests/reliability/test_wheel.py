@@ -33,7 +33,9 @@ _NETWORK_TROUBLE = ("No matching distribution", "Could not find a version", "New
 def _run(cmd: list[str], *, timeout: float, cwd: pathlib.Path | None = None, **kw: Any) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, **kw)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc.stdout
 
 
@@ -96,7 +98,9 @@ def test_wheel_contents_and_metadata(wheel: pathlib.Path) -> None:
     assert "zarrs_cffi/include/zarrs_cffi.h" in names
     assert any(n.startswith("zarrs_cffi/_zarrs_cffi.") and n.endswith(".so") for n in names)
     assert not any(n.startswith(("tests/", "vendor/", "bench/")) for n in names)
-    unconditional = {r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r}
+    unconditional = {
+        r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r
+    }
     assert unconditional == RUNTIME_DEPENDENCIES, requires
 
 
@@ -151,7 +155,9 @@ def test_wheel_python_read_and_c_example(wheel_venv: pathlib.Path, tmp_path: pat
     out = _run([str(exe), str(store), "/t"], timeout=120, cwd=outside, env=env)
     assert "region 3 1 25" in out and "wrote chunk 0 0 of 4x4" in out and "expected error" in out
     # What C wrote, Python in the wheel's venv reads back.
-    check = "import sys, zarrs_cffi; print(zarrs_cffi.open_array(sys.argv[1], '/t')[0:4, 0:4].ravel().tolist())"
+    check = (
+        "import sys, zarrs_cffi; print(zarrs_cffi.open_array(sys.argv[1], '/t')[0:4, 0:4].ravel().tolist())"
+    )
     values = json.loads(_run([python, "-c", check, str(store)], timeout=120, cwd=outside, env=env))
     assert values == list(range(1000, 1016))
     np.testing.assert_array_equal(zarrs_cffi.open_array(store, "/t")[4:, :], ARANGE[4:, :])

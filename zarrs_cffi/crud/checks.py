@@ -26,6 +26,7 @@ __all__ = [
     "is_fill_chunk",
     "native_dtype",
     "region_value",
+    "touched_chunks",
 ]
 
 
@@ -103,9 +104,10 @@ def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) 
 
 
 def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> NDArray[Any]:
-    """``value`` cast to ``dtype`` (like numpy assignment) and broadcast to ``shape`` (a read-only view).
+    """``value`` cast to ``dtype`` like numpy assignment and broadcast to ``shape`` (a read-only view).
 
-    Failures raise InvalidArgumentError (a ValueError), as the native engine's region writes do.
+    Failures, including a Python int out of the dtype's range (which numpy assignment rejects), raise
+    InvalidArgumentError (a ValueError), as the native engine's region writes do.
 
     >>> region_value(3, np.dtype("u1"), (2, 2)).shape
     (2, 2)
@@ -115,8 +117,10 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> ND
     zarrs_cffi.errors.InvalidArgumentError: value of shape (3,) cannot be broadcast to the region's shape (2, 2)
     """
     try:
-        arr = np.asarray(value).astype(dtype, copy=False)
-    except (TypeError, ValueError) as exc:
+        # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
+        # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"value cannot be converted to {dtype}: {exc}") from None
     try:
         return np.broadcast_to(arr, shape)
@@ -124,6 +128,29 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> ND
         raise InvalidArgumentError(
             f"value of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
         ) from None
+
+
+def touched_chunks(
+    start: Sequence[int], step: Sequence[int], count: Sequence[int], chunk_shape: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """Grid coordinates of the chunks holding at least one element of a strided selection, given per
+    axis as its lowest index ``start``, ``step`` (only its size matters) and element ``count``.
+
+    >>> touched_chunks((1,), (-3,), (3,), (2,))  # elements 1, 4, 7 of chunks of 2
+    [(0,), (2,), (3,)]
+    """
+    per_axis: list[list[int]] = []
+    for b, st, n, c in zip(start, step, count, chunk_shape, strict=True):
+        if n == 0:
+            return []
+        last = b + (n - 1) * abs(st)
+        if abs(st) <= c:  # no chunk skipped between the first and the last element
+            per_axis.append(list(range(b // c, last // c + 1)))
+        else:  # at most one element per chunk, so this loop is no longer than the chunk grid
+            per_axis.append([(b + k * abs(st)) // c for k in range(n)])
+    return [
+        tuple(axis[i] for axis, i in zip(per_axis, idx, strict=True)) for idx in np.ndindex(*map(len, per_axis))
+    ]
 
 
 def is_fill_chunk(chunk: NDArray[Any], fill_value: Any) -> bool:

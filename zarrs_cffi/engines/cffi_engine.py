@@ -20,7 +20,13 @@ from numpy.typing import NDArray
 
 from zarrs_cffi.array import Array
 from zarrs_cffi.buffers import check_out_buffer
-from zarrs_cffi.crud.checks import check_chunk_coords, check_metadata_doc, chunk_value, is_fill_chunk
+from zarrs_cffi.crud.checks import (
+    check_chunk_coords,
+    check_metadata_doc,
+    chunk_value,
+    is_fill_chunk,
+    touched_chunks,
+)
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root, zarr_path_to_node
 from zarrs_cffi.errors import InvalidMetadataError, NodeNotFoundError
@@ -179,7 +185,19 @@ class CffiBackend(CrudBackend):
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
     ) -> None:
-        self._array(metadata, store, path, write=True).write(selection, value)
+        array = self._array(metadata, store, path, write=True)
+        array.write(selection, value)
+        fill = array.fill_value
+        if array.dtype.kind in "fc" and np.isnan(fill):
+            # zarrs drops a chunk only if it is bit-identical to the fill value, so a chunk of NaNs
+            # with another payload (or, for complex, NaN in the other part) would stay stored; the
+            # contract (and zarr-python) treats any NaN as equal to a NaN fill, so erase those.
+            sel = normalize_selection(selection, array.shape)
+            for coords in touched_chunks(sel.start, sel.step, sel.count, array.chunk_shape()):
+                if array.read_encoded_chunk(coords) is not None and is_fill_chunk(
+                    array.read_chunk(coords), fill
+                ):
+                    array.erase_chunk(coords)
 
 
 def _node_kind(doc: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from zarrs_cffi.crud.checks import (
     is_fill_chunk,
     native_dtype,
     region_value,
+    touched_chunks,
 )
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root
@@ -226,9 +227,13 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
         require_writable(store)
     md = _parse_array_doc(check_metadata_doc(metadata))
     zstore = _write_store(root) if write else _read_store(root)
-    # All-fill chunks are never stored (the contract; zarrs does the same).
+    dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
+    # All-fill chunks are never stored (the contract; zarrs does the same). zarr-python decides that
+    # with ``==`` for complex numbers, so a chunk of -0.0 counts as a 0.0 fill and is dropped (its sign
+    # lost; for real floats it compares bits): for complex arrays every chunk is written, and
+    # write_region drops the fill ones itself (see _drop_fill_chunks).
     store_path = StorePath(zstore, path)
-    config_in: ArrayConfigParams = {"write_empty_chunks": False}
+    config_in: ArrayConfigParams = {"write_empty_chunks": dtype.kind == "c"}
     async_array: AsyncArray[Any]
     if isinstance(md, ArrayV2Metadata):  # two branches only to please the overloads
         async_array = AsyncArray(md, store_path, config=config_in)
@@ -239,9 +244,33 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
         config = replace(config, order=md.order)
     spec = md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
     grid = tuple(-(-n // c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
-    dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
     fill = np.asarray(fill_value_or_default(spec), dtype=dtype)
     return _OpenArray(Array(async_array), md, zstore, path, spec, grid, dtype, fill)
+
+
+def _decode_chunk(arr: _OpenArray, coords: tuple[int, ...]) -> NDArray[Any] | None:
+    """The stored chunk decoded to a new native-endian C-order array, or None if it is not stored."""
+    raw = _get(arr.store, arr.chunk_key(coords))
+    if raw is None:
+        return None
+    try:
+        (decoded,) = _sync(arr.array.async_array.codec_pipeline.decode([(_to_buffer(raw), arr.spec)]))
+    except Exception as err:  # numcodecs and zarr codecs raise many types for bad bytes
+        raise CodecError(f"cannot decode chunk {coords} of {arr.path!r}: {err}") from err
+    result = np.empty(arr.spec.shape, dtype=arr.dtype)
+    if decoded is None:
+        result[...] = arr.fill
+    else:
+        result[...] = decoded.as_numpy_array()  # byte order and memory order fixed on copy
+    return result
+
+
+def _drop_fill_chunks(arr: _OpenArray, coords_list: list[tuple[int, ...]]) -> None:
+    """Delete the chunks among ``coords_list`` that equal the fill value (by the contract's rule)."""
+    for coords in coords_list:
+        chunk = _decode_chunk(arr, coords)
+        if chunk is not None and is_fill_chunk(chunk, arr.fill):
+            _sync(arr.store.delete(arr.chunk_key(coords)))
 
 
 class ZarrBackend(CrudBackend):
@@ -345,19 +374,10 @@ class ZarrBackend(CrudBackend):
     ) -> NDArray[Any]:
         arr = _open_array(metadata, store, path, write=False)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
-        raw = _get(arr.store, arr.chunk_key(coords))
-        result = np.empty(arr.spec.shape, dtype=arr.dtype)
-        if raw is None:
+        result = _decode_chunk(arr, coords)
+        if result is None:
+            result = np.empty(arr.spec.shape, dtype=arr.dtype)
             result[...] = arr.fill
-            return result
-        try:
-            (decoded,) = _sync(arr.array.async_array.codec_pipeline.decode([(_to_buffer(raw), arr.spec)]))
-        except Exception as err:  # numcodecs and zarr codecs raise many types for bad bytes
-            raise CodecError(f"cannot decode chunk {coords} of {path!r}: {err}") from err
-        if decoded is None:
-            result[...] = arr.fill
-        else:
-            result[...] = decoded.as_numpy_array()  # byte order and memory order fixed on copy
         return result
 
     def read_encoded_chunk(
@@ -445,3 +465,5 @@ class ZarrBackend(CrudBackend):
         if flip:
             data = np.flip(data, axis=tuple(flip))
         arr.array.set_basic_selection(tuple(index), np.array(data, order="C"))  # 0-d stays 0-d
+        if arr.array.async_array.config.write_empty_chunks:
+            _drop_fill_chunks(arr, touched_chunks(sel.start, sel.step, sel.count, arr.spec.shape))

@@ -174,6 +174,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
         let expected = byte_count(shape, element_size(array)?)?;
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
+        if crate::region_io::read_chunkwise(array, start, shape, out)? {
+            return Ok(());
+        }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         decode_into_or_name_chunk(array, &subset, shape, out)
     })
@@ -317,6 +320,9 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
             return Ok(());
         }
         let data = slice_arg(pIn, inBytes, "pIn")?;
+        if crate::region_io::write_chunkwise(array, start, shape, data)? {
+            return Ok(());
+        }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         in_pool(|| {
             array

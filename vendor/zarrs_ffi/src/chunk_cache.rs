@@ -18,6 +18,7 @@ use crate::args::{
     RwArray, array_arg, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
 };
 use crate::array_io::{array_error, check_length, decode_into_or_name_chunk};
+use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::error::{FfiError, FfiResult, guard};
 use crate::pool::codec_options;
 
@@ -158,55 +159,6 @@ impl ZarrsCffiChunkCache_T {
     }
 }
 
-/// Copy the overlap of a decoded unit (at `unit_start`, shape `unit_shape`) with the region
-/// (`start`, `shape`) into the region-shaped C-order buffer `out`.
-fn copy_overlap(
-    unit: &[u8],
-    unit_start: &[u64],
-    unit_shape: &[u64],
-    start: &[u64],
-    shape: &[u64],
-    elsize: usize,
-    out: &mut [u8],
-) {
-    let ndim = shape.len();
-    if ndim == 0 {
-        out.copy_from_slice(&unit[..elsize]);
-        return;
-    }
-    let lo: Vec<u64> = (0..ndim).map(|d| start[d].max(unit_start[d])).collect();
-    let hi: Vec<u64> = (0..ndim)
-        .map(|d| (start[d] + shape[d]).min(unit_start[d] + unit_shape[d]))
-        .collect();
-    if (0..ndim).any(|d| lo[d] >= hi[d]) {
-        return;
-    }
-    let run = (hi[ndim - 1] - lo[ndim - 1]) as usize * elsize;
-    let mut pos = lo.clone();
-    loop {
-        let (mut src, mut dst) = (0u64, 0u64);
-        for d in 0..ndim {
-            src = src * unit_shape[d] + (pos[d] - unit_start[d]);
-            dst = dst * shape[d] + (pos[d] - start[d]);
-        }
-        let (src, dst) = (src as usize * elsize, dst as usize * elsize);
-        out[dst..dst + run].copy_from_slice(&unit[src..src + run]);
-        // Advance the odometer over every axis but the last.
-        let mut d = ndim - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            pos[d] += 1;
-            if pos[d] < hi[d] {
-                break;
-            }
-            pos[d] = lo[d];
-        }
-    }
-}
-
 /// Create a decoded-chunk cache holding at most `capacityBytes` of decoded data. Use it with one
 /// array handle only; destroy it with `zarrsCffiDestroyChunkCache`.
 ///
@@ -317,7 +269,28 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         for indices in &units_subset.indices() {
             let unit = cache.unit(array, &bound, &indices)?;
             let unit_start: Vec<u64> = indices.iter().zip(unit_shape).map(|(i, u)| i * u).collect();
-            copy_overlap(&unit, &unit_start, unit_shape, start, shape, elsize, out);
+            let unit_place = Placed {
+                origin: &unit_start,
+                shape: unit_shape,
+            };
+            let region = Placed {
+                origin: start,
+                shape,
+            };
+            if let Some((lo, hi)) = intersect(unit_place, region) {
+                // SAFETY: the box lies inside the decoded unit and inside `out` (region-shaped).
+                unsafe {
+                    copy_box(
+                        unit.as_ptr(),
+                        unit_place,
+                        out.as_mut_ptr(),
+                        region,
+                        &lo,
+                        &hi,
+                        elsize,
+                    )
+                };
+            }
         }
         Ok(())
     })

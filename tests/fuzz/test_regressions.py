@@ -1,0 +1,148 @@
+"""Regression tests for what fuzzing found, reproduced through the public API directly (so they
+do not depend on how the fuzz target decodes its input). Each runs in a subprocess: a native abort
+fails the test instead of killing pytest. Known native issues are strict xfails (docs/embedding.md,
+"Known native issues"); they start failing once fixed, prompting removal of the marker.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import zarrs_cffi
+
+MAX = 2**64 - 1
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def _sharded_with_index(tmp_path: pathlib.Path, first_entry: tuple[int, int]) -> str:
+    """The fuzz template: float32 (9,), shard (9,) of 3 gzip inner chunks; inner chunk 0's index
+    entry replaced (with a valid index checksum)."""
+    path = str(tmp_path / "s.zarr")
+    with zarrs_cffi.create_array(
+        path, shape=(9,), dtype="float32", chunks=(3,), shards=(9,), compressors="gzip"
+    ) as arr:
+        arr[...] = range(9)
+    shard = pathlib.Path(path, "c", "0")
+    data = shard.read_bytes()
+    entries = list(struct.unpack("<6Q", data[-52:-4]))
+    entries[0:2] = first_entry
+    index = struct.pack("<6Q", *entries)
+    shard.write_bytes(data[:-52] + index + struct.pack("<I", _crc32c(index)))
+    return path
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RUST_BACKTRACE": "0"},
+    )
+
+
+_READ = """
+import sys, zarrs_cffi
+arr = zarrs_cffi.open_array(sys.argv[1])
+try:
+    {read}
+except zarrs_cffi.CodecError as exc:
+    print("TYPED", exc)
+except zarrs_cffi.ZarrsError as exc:
+    print("OTHER", type(exc).__name__, exc)
+"""
+
+_PANIC = pytest.mark.xfail(
+    strict=True,
+    reason="native: an index entry of length 2**64-1 reaches FilesystemStore::get_partial_many, "
+    "which panics with 'capacity overflow' (caught: InternalPanicError, no key named)",
+)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param("arr.read_chunk((0,))", id="read_chunk"),
+        pytest.param("arr.read()", id="whole-array", marks=_PANIC),
+        pytest.param("arr[0:1]", id="region", marks=_PANIC),
+    ],
+)
+def test_shard_index_entry_with_maximal_length(tmp_path: pathlib.Path, read: str) -> None:
+    """Found by fuzzing (chunk mode, corpus/…): offset 0, length 2**64-1 (not the (MAX, MAX)
+    "missing" marker)."""
+    path = _sharded_with_index(tmp_path, (0, MAX))
+    proc = _run(_READ.format(read=read), path)
+    assert proc.returncode == 0, f"died ({proc.returncode}): {proc.stderr[-500:]}"
+    assert proc.stdout.startswith("TYPED") and '"c/0"' in proc.stdout, proc.stdout + proc.stderr[-500:]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [pytest.param((2**64 - 1, 15), id="offset-max"), pytest.param((62, MAX), id="offset-plus-length-wraps")],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason="native: zarrs 0.23.14's sharding decoder adds offset + length with wrapping arithmetic and "
+    "panics slicing (caught: InternalPanicError, no key named)",
+)
+def test_shard_index_entry_whose_end_wraps(tmp_path: pathlib.Path, entry: tuple[int, int]) -> None:
+    """Found by fuzzing: an entry whose offset + length overflows u64."""
+    path = _sharded_with_index(tmp_path, entry)
+    proc = _run(_READ.format(read="arr.read_chunk((0,))"), path)
+    assert proc.returncode == 0, f"died ({proc.returncode}): {proc.stderr[-500:]}"
+    assert proc.stdout.startswith("TYPED") and '"c/0"' in proc.stdout, proc.stdout + proc.stderr[-500:]
+
+
+def test_missing_marker_still_reads_as_fill(tmp_path: pathlib.Path) -> None:
+    """The legitimate (MAX, MAX) entry must keep meaning "inner chunk absent"."""
+    path = _sharded_with_index(tmp_path, (MAX, MAX))
+    with zarrs_cffi.open_array(path) as arr:
+        assert arr.read().tolist() == [0, 0, 0, 3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="native: writing part of a chunk too large to allocate aborts the process "
+    "(zarrs materialises the fill-value chunk with an infallible allocation)",
+)
+def test_partial_write_into_chunk_larger_than_memory(tmp_path: pathlib.Path) -> None:
+    """Found while fuzzing metadata: chunks of 2**20 x 2**20 float64 (8 TiB each) are valid
+    metadata; writing one element must fail with a typed error, not abort."""
+    code = """
+    import sys, zarrs_cffi
+    arr = zarrs_cffi.create_array(sys.argv[1], shape=(2**40, 2**40), dtype="float64", chunks=(2**20, 2**20))
+    try:
+        arr[0, 0] = 1.0
+    except zarrs_cffi.ZarrsError as exc:
+        print("TYPED", type(exc).__name__, exc)
+    """
+    proc = _run(code, str(tmp_path / "huge.zarr"))
+    assert proc.returncode == 0, f"died ({proc.returncode}): {proc.stderr[-300:]}"
+    assert proc.stdout.startswith("TYPED"), proc.stdout
+
+
+def test_read_of_chunk_larger_than_memory_is_refused(tmp_path: pathlib.Path) -> None:
+    """The Python side refuses result buffers it cannot allocate, with a typed error."""
+    with zarrs_cffi.create_array(
+        tmp_path / "huge.zarr", shape=(2**40, 2**40), dtype="float64", chunks=(2**20, 2**20)
+    ) as arr:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="8796093022208 bytes"):
+            arr.read_chunk((0, 0))
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot be allocated"):
+            arr[0 : 2**20, 0 : 2**20]
+        assert arr[0, 0:3].tolist() == [0.0, 0.0, 0.0]  # a small read of a huge missing chunk is fine

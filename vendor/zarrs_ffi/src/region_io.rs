@@ -1,0 +1,331 @@
+//! Multi-chunk reads and writes, one chunk per task on the pool.
+//!
+//! Each task decodes (or gathers) one chunk's part of the region in a per-thread scratch buffer
+//! that is reused across calls, then copies it into place row by row (`boxcopy`). Compared with
+//! zarrs' own multi-chunk path this avoids its per-element index iterator and a fresh allocation
+//! per chunk; the codecs are zarrs' own.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use std::sync::Arc;
+
+use zarrs::array::{
+    ArrayBytes, ArrayBytesFixedDisjointView, ArrayError, ArrayShardedExt, ArrayShardedReadableExt,
+    ArrayShardedReadableExtCache, ArraySubset,
+};
+use zarrs::storage::ReadableStorageTraits;
+
+use crate::args::RwArray;
+use crate::array_io::array_error;
+use crate::boxcopy::{Placed, copy_box, intersect};
+use crate::error::{FfiError, FfiResult};
+use crate::pool::{codec_options, in_pool};
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pointer that may cross to pool threads; each task touches a disjoint part.
+#[derive(Clone, Copy)]
+struct SharedPtr(*mut u8);
+// SAFETY: tasks write disjoint boxes of the buffer (or only read it); the caller keeps it alive.
+unsafe impl Send for SharedPtr {}
+unsafe impl Sync for SharedPtr {}
+
+impl SharedPtr {
+    // A method, so closures capture the whole (Send + Sync) wrapper, not its raw-pointer field.
+    fn get(self) -> *mut u8 {
+        self.0
+    }
+}
+
+/// Chunk indices of every chunk the region touches, or None if it is a single chunk (the
+/// single-chunk path is already direct).
+fn chunks_of(array: &RwArray, subset: &ArraySubset) -> Option<Vec<Vec<u64>>> {
+    let chunks = array.chunks_in_array_subset(subset).ok()??;
+    if chunks.num_elements() <= 1 {
+        return None;
+    }
+    Some(chunks.indices().into_iter().map(|i| i.to_vec()).collect())
+}
+
+fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < bytes {
+            scratch.resize(bytes, 0);
+        }
+        body(&mut scratch[..bytes])
+    })
+}
+
+fn first_error(slot: &Mutex<Option<FfiError>>, err: FfiError) {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(err);
+    }
+}
+
+fn chunk_label(array: &RwArray, indices: &[u64]) -> String {
+    format!(
+        "chunk {indices:?} (key {:?})",
+        array.chunk_key(indices).as_str()
+    )
+}
+
+/// Decode the region `[start, start + shape)` into `out` chunk by chunk (inner chunk by inner
+/// chunk for sharded arrays). Returns Ok(false) (and does nothing) when the region lies in one
+/// chunk.
+pub fn read_chunkwise(
+    array: &RwArray,
+    start: &[u64],
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult<bool> {
+    let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+    if array.is_sharded() {
+        return read_subchunkwise(array, &subset, start, shape, out);
+    }
+    let Some(chunks) = chunks_of(array, &subset) else {
+        return Ok(false);
+    };
+    let elsize = crate::args::element_size(array)?;
+    let out_ptr = SharedPtr(out.as_mut_ptr());
+    let region = Placed {
+        origin: start,
+        shape,
+    };
+    let error = Mutex::new(None);
+    let options = codec_options().with_concurrent_target(1);
+    in_pool(|| {
+        chunks.par_iter().for_each(|indices| {
+            let result = (|| -> FfiResult {
+                let chunk = array
+                    .chunk_subset(indices)
+                    .map_err(|e| array_error(e, "chunk grid"))?;
+                let chunk_shape = chunk.shape().to_vec();
+                let chunk_place = Placed {
+                    origin: chunk.start(),
+                    shape: &chunk_shape,
+                };
+                let Some((lo, hi)) = intersect(region, chunk_place) else {
+                    return Ok(());
+                };
+                let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+                let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                let bytes = part_shape.iter().product::<u64>() as usize * elsize;
+                with_scratch(bytes, |scratch| -> FfiResult {
+                    let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
+                    let whole = ArraySubset::new_with_shape(part_shape.clone());
+                    // SAFETY: the only view over this thread's scratch buffer.
+                    let mut view = unsafe {
+                        ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole)
+                    }
+                    .map_err(|e| array_error(ArrayError::Other(e.to_string()), "scratch view"))?;
+                    array
+                        .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
+                        .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
+                    let part_place = Placed {
+                        origin: &lo,
+                        shape: &part_shape,
+                    };
+                    // SAFETY: the part lies in the region and in the scratch buffer; chunks are
+                    // disjoint, so no other task writes this box of `out`.
+                    unsafe {
+                        copy_box(
+                            scratch.as_ptr(),
+                            part_place,
+                            out_ptr.get(),
+                            region,
+                            &lo,
+                            &hi,
+                            elsize,
+                        )
+                    };
+                    Ok(())
+                })
+            })();
+            if let Err(err) = result {
+                first_error(&error, err);
+            }
+        });
+        Ok(())
+    })?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(err) => Err(err),
+        None => Ok(true),
+    }
+}
+
+/// Encode and store the region `[start, start + shape)` from `data` chunk by chunk: wholly
+/// covered chunks are stored directly, partly covered ones read-modify-write their part.
+/// Returns Ok(false) (and does nothing) when the region lies in one chunk.
+pub fn write_chunkwise(
+    array: &RwArray,
+    start: &[u64],
+    shape: &[u64],
+    data: &[u8],
+) -> FfiResult<bool> {
+    let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+    let Some(chunks) = chunks_of(array, &subset) else {
+        return Ok(false);
+    };
+    let elsize = crate::args::element_size(array)?;
+    let data_ptr = SharedPtr(data.as_ptr().cast_mut());
+    let region = Placed {
+        origin: start,
+        shape,
+    };
+    let error = Mutex::new(None);
+    let options = codec_options().with_concurrent_target(1);
+    in_pool(|| {
+        chunks.par_iter().for_each(|indices| {
+            let result = (|| -> FfiResult {
+                let label = || chunk_label(array, indices);
+                let chunk = array
+                    .chunk_subset(indices)
+                    .map_err(|e| array_error(e, &label()))?;
+                let chunk_shape = chunk.shape().to_vec();
+                let chunk_place = Placed {
+                    origin: chunk.start(),
+                    shape: &chunk_shape,
+                };
+                let Some((lo, hi)) = intersect(region, chunk_place) else {
+                    return Ok(());
+                };
+                let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+                let bytes = part_shape.iter().product::<u64>() as usize * elsize;
+                with_scratch(bytes, |scratch| -> FfiResult {
+                    let part_place = Placed {
+                        origin: &lo,
+                        shape: &part_shape,
+                    };
+                    // SAFETY: the part lies inside the region (`data`) and the scratch buffer;
+                    // `data` is only read.
+                    unsafe {
+                        copy_box(
+                            data_ptr.get().cast_const(),
+                            region,
+                            scratch.as_mut_ptr(),
+                            part_place,
+                            &lo,
+                            &hi,
+                            elsize,
+                        )
+                    };
+                    let bytes = ArrayBytes::new_flen(&scratch[..]);
+                    if part_shape == chunk_shape && lo == chunk.start() {
+                        array.store_chunk_opt(indices, bytes, &options)
+                    } else {
+                        let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                        array.store_array_subset_opt(&part, bytes, &options)
+                    }
+                    .map_err(|e| array_error(e, &format!("storing {}", label())))
+                })
+            })();
+            if let Err(err) = result {
+                first_error(&error, err);
+            }
+        });
+        Ok(())
+    })?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(err) => Err(err),
+        None => Ok(true),
+    }
+}
+
+/// The sharded variant of `read_chunkwise`: tasks are inner chunks, fetched by zarrs' partial
+/// shard decoding with one shard-index cache for the call, so a shard's inner chunks decode in
+/// parallel and each shard index is read once.
+fn read_subchunkwise(
+    array: &RwArray,
+    subset: &ArraySubset,
+    start: &[u64],
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult<bool> {
+    let grid = array.subchunk_grid();
+    let units = match grid.chunks_in_array_subset(subset) {
+        Ok(Some(units)) if units.num_elements() > 1 => units,
+        _ => return Ok(false),
+    };
+    let units: Vec<Vec<u64>> = units.indices().into_iter().map(|i| i.to_vec()).collect();
+    let storage: Arc<dyn ReadableStorageTraits> = array.storage();
+    let readable = zarrs::array::Array::new_with_metadata(
+        storage,
+        array.path().as_str(),
+        array.metadata().clone(),
+    )
+    .map_err(|e| crate::array_io::create_error(e, array.path().as_str()))?;
+    let index_cache = ArrayShardedReadableExtCache::new(&readable);
+    let elsize = crate::args::element_size(array)?;
+    let out_ptr = SharedPtr(out.as_mut_ptr());
+    let region = Placed {
+        origin: start,
+        shape,
+    };
+    let error = Mutex::new(None);
+    let options = codec_options().with_concurrent_target(1);
+    in_pool(|| {
+        units.par_iter().for_each(|indices| {
+            let result = (|| -> FfiResult {
+                let unit = grid.subset(indices).ok().flatten().ok_or_else(|| {
+                    FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
+                })?;
+                // Errors name the shard's store key (the file to look at) and the inner chunk.
+                let label = || match array.chunk_grid().chunk_indices(unit.start()) {
+                    Ok(Some(shard)) => {
+                        format!("inner chunk {indices:?} of {}", chunk_label(array, &shard))
+                    }
+                    _ => format!("inner chunk {indices:?}"),
+                };
+                let unit_shape = unit.shape().to_vec();
+                let unit_place = Placed {
+                    origin: unit.start(),
+                    shape: &unit_shape,
+                };
+                let Some((lo, hi)) = intersect(unit_place, region) else {
+                    return Ok(());
+                };
+                let decoded = readable
+                    .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
+                    .map_err(|e| array_error(e, &label()))?
+                    .into_fixed()
+                    .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
+                let expected = unit_shape.iter().product::<u64>() as usize * elsize;
+                if decoded.len() != expected {
+                    return Err(FfiError::invalid(format!(
+                        "{} decoded to {} bytes, expected {expected}",
+                        label(),
+                        decoded.len()
+                    )));
+                }
+                // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
+                // are disjoint, so no other task writes this box of `out`.
+                unsafe {
+                    copy_box(
+                        decoded.as_ptr(),
+                        unit_place,
+                        out_ptr.get(),
+                        region,
+                        &lo,
+                        &hi,
+                        elsize,
+                    )
+                };
+                Ok(())
+            })();
+            if let Err(err) = result {
+                first_error(&error, err);
+            }
+        });
+        Ok(())
+    })?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(err) => Err(err),
+        None => Ok(true),
+    }
+}
