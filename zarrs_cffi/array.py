@@ -26,6 +26,7 @@ from .errors import (
     DimensionalityError,
     InvalidArgumentError,
     InvalidIndicesError,
+    InvalidMetadataError,
     NullPointerError,
     ReadOnlyError,
 )
@@ -80,6 +81,8 @@ class Array:
         described = self.metadata.get("data_type", self.metadata.get("dtype", ""))
         self.dtype: np.dtype = numpy_dtype(int(dtype_p[0]), str(described))
         self.chunks, self.shards = chunks_and_shards(self.metadata)
+        if self.shards is not None:
+            _check_subchunks(self.chunks, self.shards)
         # Stored chunks are shards when sharded: chunk I/O and the chunk grid are in those units.
         self._stored_chunk_shape = self.shards or self.chunks
         self._ndim_c = self.ndim
@@ -361,7 +364,7 @@ class Array:
           ``close()`` has returned.
         * ``owned=True``: ownership passes to Python once the arguments are accepted (so also if
           reading the array's facts then fails): ``close()`` or garbage collection destroys it with
-          ``zarrsDestroyArray``, exactly once. The caller must not destroy it. If an argument is
+          ``zarrsCffiDestroyArray``, exactly once. The caller must not destroy it. If an argument is
           rejected (a typed error before anything is done), the caller still owns the handle.
 
         ``root`` and ``node`` only describe where the array lives (for ``repr`` and pickling).
@@ -451,6 +454,18 @@ class Array:
             self._invalidate_cache()
 
 
+def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:
+    """The sharding codec's inner chunk shape must have the array's rank and divide the shard shape
+    (Zarr v3 spec). zarrs 0.23 accepts a mismatch when opening, then panics on reads."""
+    if len(chunks) != len(shards) or any(
+        not isinstance(c, int) or c <= 0 or s % c for c, s in zip(chunks, shards)
+    ):
+        raise InvalidMetadataError(
+            f"sharding_indexed chunk_shape {list(chunks)} must have one entry per dimension "
+            f"({len(shards)}) and evenly divide the shard shape {list(shards)}"
+        )
+
+
 def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A new result buffer; a size numpy cannot allocate raises a typed error saying how large."""
     try:
@@ -464,7 +479,7 @@ def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def _destroy_array(ptr: Any) -> None:
-    lib.zarrsDestroyArray(ptr)
+    lib.zarrsCffiDestroyArray(ptr)
 
 
 def _array_pointer(handle: Any) -> Any:

@@ -98,6 +98,19 @@ class ClosedError(ZarrsError, ValueError):
     """The array or store was used after ``close()``."""
 
 
+class InvalidSelectionError(ZarrsError, TypeError):
+    """A region is not numpy basic indexing (ints, slices, one Ellipsis): lists, arrays, masks,
+    floats or None/newaxis."""
+
+
+class UnknownEngineError(ZarrsError, ValueError):
+    """``engine=`` names no registered engine (the message lists the available ones)."""
+
+
+class InvalidEngineError(ZarrsError, TypeError):
+    """``engine=`` is neither a name nor an object implementing the CrudBackend protocol."""
+
+
 class UnsupportedStoreError(ZarrsError, TypeError):
     """The engine cannot use this kind of store."""
 

@@ -79,7 +79,7 @@ def fill_value_to_json(value: object, dtype: np.dtype) -> Any:
     """Encode a fill value the way Zarr v3 metadata spells it (NaN/Infinity as strings)."""
     try:
         scalar = np.array(value).astype(dtype, casting="unsafe").item()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"fill_value {value!r} does not fit dtype {dtype}: {exc}") from None
 
     def real(x: float) -> Any:

@@ -8,13 +8,15 @@ bounding box and then take a zero-copy view of it::
     >>> sel.start, sel.shape, sel.out_shape
     ((1, 2), (7, 1), (3,))
     >>> import numpy as np
+
+from .errors import InvalidArgumentError, InvalidIndicesError, InvalidSelectionError
     >>> a = np.arange(64).reshape(8, 8)
     >>> box = a[1:8, 2:3]                       # what the native call would decode
     >>> sel.from_box(box).tolist() == a[::-3, 2].tolist()
     True
 
 numpy's semantics are the oracle; anything beyond basic indexing (lists, arrays, bool masks, None)
-is rejected with TypeError rather than silently meaning something different.
+is rejected with InvalidSelectionError (a TypeError) rather than silently meaning something different.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .errors import InvalidArgumentError, InvalidIndicesError, InvalidSelectionError
 
 __all__ = ["Selection", "normalize_selection"]
 
@@ -123,9 +127,9 @@ def _type_name(item: object) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _unsupported(item: object) -> TypeError:
+def _unsupported(item: object) -> InvalidSelectionError:
     extra = " (np.newaxis/None is not supported)" if item is None else ""
-    return TypeError(
+    return InvalidSelectionError(
         "only integers, slices (`:`) and Ellipsis (`...`) are supported (basic indexing); "
         f"got {_type_name(item)}{extra}"
     )
@@ -136,7 +140,7 @@ def _coerce(item: object) -> int:
     # bool has __index__, but numpy treats True/False as a 0-d mask (adds an axis): refuse it
     # rather than silently meaning something different.
     if isinstance(item, (bool, np.bool_)):
-        raise TypeError(
+        raise InvalidSelectionError(
             "boolean indices are masks in numpy and are not supported (basic indexing only); "
             f"got {_type_name(item)}"
         )
@@ -177,11 +181,11 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
         else:
             keys.append(_coerce(item))
     if n_ellipsis > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+        raise InvalidIndicesError("an index can only have a single ellipsis ('...')")
 
     ndim = len(shape)
     if len(keys) > ndim:
-        raise IndexError(
+        raise InvalidIndicesError(
             f"too many indices for array: array is {ndim}-dimensional, but {len(keys)} were indexed"
         )
     if len(keys) < ndim:
@@ -201,6 +205,8 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
     for axis, (key, n) in enumerate(zip(keys, shape)):
         if type(key) is slice:
             # slice.indices clamps like numpy and raises ValueError for a zero step.
+            if key.step == 0:
+                raise InvalidArgumentError("slice step cannot be zero")
             first, stop, step = key.indices(n)
             c = len(range(first, stop, step))
             if c == 0:
@@ -222,7 +228,7 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
             i: int = key
             j = i + n if i < 0 else i
             if not 0 <= j < n:
-                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+                raise InvalidIndicesError(f"index {i} is out of bounds for axis {axis} with size {n}")
             starts.append(j)
             sizes.append(1)
             steps.append(1)

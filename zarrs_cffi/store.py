@@ -54,7 +54,7 @@ class Store:
         self.root = root_path(root)
         out = ffi.new("ZarrsStorage *")
         check(lib.zarrsCffiCreateStorageFilesystem(self.root.encode(), out), f"store {self.root!r}")
-        self._handle = Handle(out[0], lib.zarrsDestroyStorage, f"store {self.root!r}")
+        self._handle = Handle(out[0], lib.zarrsCffiDestroyStorage, f"store {self.root!r}")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -127,7 +127,7 @@ class Store:
         out = ffi.new("ZarrsArray *")
         with self._handle.use() as ptr:
             check(lib.zarrsCffiOpenArray(ptr, path.encode(), out), f"array {path!r} in {self.root!r}")
-        return Handle(out[0], lib.zarrsDestroyArray, f"array {path!r} in {self.root!r}")
+        return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
 
     def array_handle_from_metadata(self, node: str, document: dict[str, Any]) -> Handle:
         """An array handle defined by ``document`` alone (nothing read from the store)."""
@@ -138,7 +138,7 @@ class Store:
                 lib.zarrsCffiArrayFromMetadata(ptr, path.encode(), _dump_json(document), out),
                 f"array {path!r} in {self.root!r}",
             )
-        return Handle(out[0], lib.zarrsDestroyArray, f"array {path!r} in {self.root!r}")
+        return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
 
 
 def _dump_json(document: object) -> bytes:

@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
 
   free(out);
   zarrsCffiDestroyChunkCache(cache);
-  zarrsDestroyArray(array);
-  zarrsDestroyStorage(storage);
+  zarrsCffiDestroyArray(array);
+  zarrsCffiDestroyStorage(storage);
   return 0;
 }

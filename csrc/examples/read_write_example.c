@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     goto done;
   }
   /* The array holds its own reference to the store: the storage handle can go now. */
-  zarrsDestroyStorage(storage);
+  zarrsCffiDestroyStorage(storage);
   storage = NULL;
 
   size_t ndim = 0;
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
 
 done:
   free(chunk);
-  if (array != NULL) zarrsDestroyArray(array);
-  if (storage != NULL) zarrsDestroyStorage(storage);
+  if (array != NULL) zarrsCffiDestroyArray(array);
+  if (storage != NULL) zarrsCffiDestroyStorage(storage);
   return status;
 }

@@ -7,8 +7,10 @@ through either engine. Results are also checked against numpy applied to zarr-py
 whole array.
 
 Part 1 is a hypothesis state machine applying random sequences of node creates/deletes, region writes,
-chunk writes/deletes and reads; part 2 is explicit cases (every dtype x v3 / v3 sharded / v2, edge
-chunks, strided and negative-step regions, nested groups, metadata views).
+chunk writes/deletes and reads (``ZARRS_CFFI_DIFFERENTIAL_EXAMPLES`` sets its example count; a failure
+prints the steps to replay); part 2 is explicit cases (every dtype x v3 / v3 sharded / v2, edge chunks,
+strided and negative-step regions, nested groups, metadata views, the PR's differential cases, and
+regression tests for the disagreements this suite found).
 """
 
 from __future__ import annotations
@@ -234,10 +236,13 @@ def assert_same_data(actual: Any, expected: Any, what: str = "") -> None:
     a, b = np.asarray(actual), np.asarray(expected)
     np.testing.assert_array_equal(a, b, err_msg=what, strict=True)
     if a.dtype.kind in "fc":
+        # A complex number with a NaN part is NaN (numpy's and the contract's fill equality), so the
+        # sign of its other part is not compared either.
+        keep = ~(np.isnan(a) | np.isnan(b))
         for part in (np.real, np.imag) if a.dtype.kind == "c" else (np.asarray,):
-            pa, pb = part(a), part(b)
-            keep = ~(np.isnan(pa) | np.isnan(pb))
-            np.testing.assert_array_equal(np.signbit(pa[keep]), np.signbit(pb[keep]), err_msg=f"sign {what}")
+            np.testing.assert_array_equal(
+                np.signbit(part(a)[keep]), np.signbit(part(b)[keep]), err_msg=f"sign {what}"
+            )
 
 
 def store_files(root: str) -> dict[str, bytes]:
@@ -504,7 +509,11 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.steps = 0
 
     def teardown(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            if self.steps % 2:  # the last invariant check did not read through the engines
+                assert_stores_agree(self.roots)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- helpers ----------------------------------------------------------------------------------
     def both(self, call: Callable[[str, str], Any], expect_error: type[BaseException] | None = None) -> Any:
@@ -532,7 +541,8 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def hits_overwrite_bug(self, path: str, overwrite: bool) -> bool:
         """True for an overwrite at a path holding no node but something below it (an implied group),
-        which the native library gets wrong (see test_overwrite_implied_node_removes_children)."""
+        which the native library gets wrong (test_overwrite_implied_node_removes_children; when that
+        test starts passing, drop this skip)."""
         if not overwrite or path in self.nodes():
             return False
         prefix = f"{path}/" if path else ""
@@ -855,22 +865,31 @@ def test_edge_chunks(pair: Pair, fmt: str) -> None:
         got[: 7 - last[0] * chunk[0], : 8 - last[1] * chunk[1]][-1, -2:], np.array([5, 6], "int16")
     )
     pair.agree()
-    # a full edge chunk written with data beyond the array's bounds: both keep it all
+    # a full edge chunk written with data beyond the array's bounds: what lies beyond is stored as
+    # fill (as zarr-python stores an edge chunk it writes whole), the rest as given
     block = np.arange(np.prod(chunk), dtype="int16").reshape(chunk)
+    inside = (slice(0, 7 - last[0] * chunk[0]), slice(0, 8 - last[1] * chunk[1]))
+    expected = np.full(chunk, -1, "int16")
+    expected[inside] = block[inside]
     pair.same(lambda s, e: crud.write_chunk(doc, s, "a", last, block, engine=e))
-    assert_same_data(pair.same(lambda s, e: crud.read_chunk(doc, s, "a", last, engine=e)), block)
-    # then a region write touching only part of it keeps the out-of-bounds part
+    assert_same_data(pair.same(lambda s, e: crud.read_chunk(doc, s, "a", last, engine=e)), expected)
+    # then region writes into it: one element, and then its whole in-bounds part by a slice
     pair.same(lambda s, e: crud.write_region(doc, s, "a", IX[6, 7], 99, engine=e))
     pair.agree()
-    expected = block.copy()
     expected[6 - last[0] * chunk[0], 7 - last[1] * chunk[1]] = 99
     assert_same_data(pair.same(lambda s, e: crud.read_chunk(doc, s, "a", last, engine=e)), expected)
-    # an edge chunk whose in-bounds part is all fill but out-of-bounds part is not is still stored
+    edge_region = (slice(last[0] * chunk[0], None), slice(last[1] * chunk[1], None))
+    pair.same(lambda s, e: crud.write_region(doc, s, "a", edge_region, 4, engine=e))
+    expected[inside] = 4
+    assert_same_data(pair.same(lambda s, e: crud.read_chunk(doc, s, "a", last, engine=e)), expected)
+    pair.agree()
+    # an edge chunk whose in-bounds part is all fill is not stored, whatever was given beyond
     beyond = np.full(chunk, -1, "int16")
     beyond[-1, -1] = 3  # element (7, 8) or (7, 11): outside the 7x8 array
     pair.same(lambda s, e: crud.write_chunk(doc, s, "a", last, beyond, engine=e))
-    assert pair.same(lambda s, e: crud.read_encoded_chunk(doc, s, "a", last, engine=e) is not None)
+    assert pair.same(lambda s, e: crud.read_encoded_chunk(doc, s, "a", last, engine=e)) is None
     pair.agree()
+    pair.same(lambda s, e: crud.write_chunk(doc, s, "a", last, block, engine=e))
     # deleting it, and deleting it again (a no-op)
     for _ in range(2):
         pair.same(lambda s, e: crud.delete_chunk(doc, s, "a", last, engine=e))

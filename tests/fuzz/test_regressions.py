@@ -6,6 +6,7 @@ fails the test instead of killing pytest. Known native issues are strict xfails 
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import struct
@@ -67,19 +68,14 @@ except zarrs_cffi.ZarrsError as exc:
     print("OTHER", type(exc).__name__, exc)
 """
 
-_PANIC = pytest.mark.xfail(
-    strict=True,
-    reason="native: an index entry of length 2**64-1 reaches FilesystemStore::get_partial_many, "
-    "which panics with 'capacity overflow' (caught: InternalPanicError, no key named)",
-)
 
 
 @pytest.mark.parametrize(
     "read",
     [
         pytest.param("arr.read_chunk((0,))", id="read_chunk"),
-        pytest.param("arr.read()", id="whole-array", marks=_PANIC),
-        pytest.param("arr[0:1]", id="region", marks=_PANIC),
+        pytest.param("arr.read()", id="whole-array"),
+        pytest.param("arr[0:1]", id="region"),
     ],
 )
 def test_shard_index_entry_with_maximal_length(tmp_path: pathlib.Path, read: str) -> None:
@@ -94,11 +90,6 @@ def test_shard_index_entry_with_maximal_length(tmp_path: pathlib.Path, read: str
 @pytest.mark.parametrize(
     "entry",
     [pytest.param((2**64 - 1, 15), id="offset-max"), pytest.param((62, MAX), id="offset-plus-length-wraps")],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="native: zarrs 0.23.14's sharding decoder adds offset + length with wrapping arithmetic and "
-    "panics slicing (caught: InternalPanicError, no key named)",
 )
 def test_shard_index_entry_whose_end_wraps(tmp_path: pathlib.Path, entry: tuple[int, int]) -> None:
     """Found by fuzzing: an entry whose offset + length overflows u64."""
@@ -115,11 +106,6 @@ def test_missing_marker_still_reads_as_fill(tmp_path: pathlib.Path) -> None:
         assert arr.read().tolist() == [0, 0, 0, 3, 4, 5, 6, 7, 8]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="native: writing part of a chunk too large to allocate aborts the process "
-    "(zarrs materialises the fill-value chunk with an infallible allocation)",
-)
 def test_partial_write_into_chunk_larger_than_memory(tmp_path: pathlib.Path) -> None:
     """Found while fuzzing metadata: chunks of 2**20 x 2**20 float64 (8 TiB each) are valid
     metadata; writing one element must fail with a typed error, not abort."""
@@ -146,3 +132,50 @@ def test_read_of_chunk_larger_than_memory_is_refused(tmp_path: pathlib.Path) -> 
         with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot be allocated"):
             arr[0 : 2**20, 0 : 2**20]
         assert arr[0, 0:3].tolist() == [0.0, 0.0, 0.0]  # a small read of a huge missing chunk is fine
+
+
+def _sharded_doc(inner: list[int]) -> dict[str, object]:
+    return {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [2],
+        "data_type": "bool",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": False,
+        "codecs": [
+            {
+                "name": "sharding_indexed",
+                "configuration": {
+                    "chunk_shape": inner,
+                    "codecs": [{"name": "bytes"}],
+                    "index_codecs": [
+                        {"name": "bytes", "configuration": {"endian": "little"}},
+                        {"name": "crc32c"},
+                    ],
+                    "index_location": "start",
+                },
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("inner", [[], [1, 1], [2]], ids=["rank-0", "rank-2", "not-dividing"])
+def test_open_rejects_sharding_chunk_shape_not_matching_the_shards(
+    tmp_path: pathlib.Path, inner: list[int]
+) -> None:
+    """Found by fuzzing (corpus/regression-sharding-subchunk-rank): zarrs accepted the document and
+    then panicked on reads ("the subchunk grid dimensionality is already confirmed ..."). Array now
+    checks the spec rule at open: a typed InvalidMetadataError, before any read."""
+    path = tmp_path / "s.zarr"
+    path.mkdir()
+    (path / "zarr.json").write_text(json.dumps(_sharded_doc(inner)))
+    with pytest.raises(
+        zarrs_cffi.InvalidMetadataError, match=r"chunk_shape .* evenly divide the shard shape"
+    ):
+        zarrs_cffi.open_array(path)
+
+
+def test_create_node_rejects_sharding_chunk_shape_of_wrong_rank(tmp_path: pathlib.Path) -> None:
+    with zarrs_cffi.Store(tmp_path / "s.zarr") as store, pytest.raises(zarrs_cffi.InvalidMetadataError):
+        store.create_node("/", _sharded_doc([]))

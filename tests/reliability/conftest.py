@@ -43,6 +43,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "zarrsCffiVersion": (_VP, []),
     "zarrsArrayGetDimensionality": (ctypes.c_int32, [_VP, ctypes.POINTER(ctypes.c_size_t)]),
     "zarrsDestroyArray": (ctypes.c_int32, [_VP]),
+    "zarrsCffiDestroyArray": (ctypes.c_int32, [_VP]),
+    "zarrsCffiDestroyStorage": (ctypes.c_int32, [_VP]),
     "zarrsDestroyStorage": (ctypes.c_int32, [_VP]),
     "zarrsFreeString": (ctypes.c_int32, [_VP]),
 }
@@ -83,7 +85,7 @@ class CSide:
             rc = self.lib.zarrsCffiOpenArray(storage, node.encode(), ctypes.byref(array))
             assert rc == 0, self.last_error()
         finally:
-            self.lib.zarrsDestroyStorage(storage)  # the array keeps its own reference to the store
+            self.lib.zarrsCffiDestroyStorage(storage)  # the array keeps its own reference to the store
         assert array.value
         return int(array.value)
 
@@ -105,7 +107,7 @@ class CSide:
             raise AssertionError(f"C write failed with {rc}: {self.last_error()}")
 
     def destroy_array(self, address: int) -> None:
-        assert self.lib.zarrsDestroyArray(address) == 0
+        assert self.lib.zarrsCffiDestroyArray(address) == 0
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,7 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     "fn read_into list": ("NotAnArrayError", "TypeError", r"out must be a numpy\.ndarray, got list"),
     "fn read missing": ("NodeNotFoundError", "FileNotFoundError", r"no array at .*missing\.zarr"),
     "fn read int path": (*ARG, r"path must be str or os\.PathLike, got int"),
-    "fn write oob": ("IndexError", "IndexError", r"index 9 is out of bounds for axis 0 with size 8"),
+    "fn write oob": ("InvalidIndicesError", "IndexError", r"index 9 is out of bounds for axis 0 with size 8"),
     "read_into dtype": (
         "DataTypeMismatchError",
         "TypeError",
@@ -90,16 +90,16 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     "read_into strided": ("OutputBufferError", "ValueError", r"not C-contiguous"),
     "read_into readonly": ("OutputBufferError", "ValueError", r"read-only; pass a writable array"),
     "read_into bytearray": ("NotAnArrayError", "TypeError", r"got bytearray"),
-    "index oob": ("IndexError", "IndexError", r"index 8 is out of bounds for axis 0 with size 8"),
-    "index negative oob": ("IndexError", "IndexError", r"index -9 is out of bounds for axis 1"),
-    "index huge": ("IndexError", "IndexError", r"out of bounds for axis 0"),
-    "index list": ("TypeError", "TypeError", r"basic indexing.*got list"),
-    "index float": ("TypeError", "TypeError", r"got float"),
-    "index None": ("TypeError", "TypeError", r"got NoneType"),
-    "index str": ("TypeError", "TypeError", r"got str"),
-    "index step zero": ("ValueError", "ValueError", r"slice step cannot be zero"),
-    "index two ellipsis": ("IndexError", "IndexError", r"single ellipsis"),
-    "index too many": ("IndexError", "IndexError", r"too many indices .* 2-dimensional, but 3"),
+    "index oob": ("InvalidIndicesError", "IndexError", r"index 8 is out of bounds for axis 0 with size 8"),
+    "index negative oob": ("InvalidIndicesError", "IndexError", r"index -9 is out of bounds for axis 1"),
+    "index huge": ("InvalidIndicesError", "IndexError", r"out of bounds for axis 0"),
+    "index list": ("InvalidSelectionError", "TypeError", r"basic indexing.*got list"),
+    "index float": ("InvalidSelectionError", "TypeError", r"got float"),
+    "index None": ("InvalidSelectionError", "TypeError", r"got NoneType"),
+    "index str": ("InvalidSelectionError", "TypeError", r"got str"),
+    "index step zero": ("InvalidArgumentError", "ValueError", r"slice step cannot be zero"),
+    "index two ellipsis": ("InvalidIndicesError", "IndexError", r"single ellipsis"),
+    "index too many": ("InvalidIndicesError", "IndexError", r"too many indices .* 2-dimensional, but 3"),
     "write str": (*ARG, r"data cannot be converted to uint16"),
     "write shape": (*ARG, r"shape \(3, 8\) cannot be broadcast to the region's shape \(2, 8\)"),
     "write object": (*ARG, r"data cannot be converted to uint16"),
@@ -166,14 +166,8 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     "closed lend": ("ClosedError", "ValueError", r"is closed"),
     "closed store": ("ClosedError", "ValueError", r"store .* is closed"),
 }
-# Numpy-style indexing keeps numpy's own exception types (see the module docstring).
-NUMPY_INDEXING = {label for label in EXPECT if label.startswith("index ") or label == "fn write oob"}
 # Python-side bugs outside this suite's files (see the report): strict, so fixing them flips the test.
-NOT_TYPED_YET = {
-    "open engine unknown": "crud/registry.get_backend raises a plain ValueError for an unknown engine",
-    "open engine int": "crud/registry.get_backend raises a plain TypeError for a non-backend engine",
-    "create fill overflow": "metadata.fill_value_to_json lets numpy's OverflowError escape untyped",
-}
+NOT_TYPED_YET: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +216,5 @@ def test_bad_input(results: dict[str, Any], label: str) -> None:
         return
     assert raises == "*" or record["raised"] == raises, record
     assert builtin in record["mro"], record
-    if label not in NUMPY_INDEXING:
-        assert Z in record["mro"], f"{label}: {record['raised']} is not a zarrs_cffi.ZarrsError"
+    assert Z in record["mro"], f"{label}: {record['raised']} is not a zarrs_cffi.ZarrsError"
     assert re.search(pattern, record["message"]), f"{label}: {record['message']!r} !~ {pattern!r}"

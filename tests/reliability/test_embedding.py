@@ -283,13 +283,6 @@ def test_memcheck_flags_match_the_makefile() -> None:
     assert "valgrind " + " ".join(VALGRIND_FLAGS) in recipe
 
 
-SUPPRESSIONS = pathlib.Path(__file__).with_name("upstream_destroy_leak.supp")
-UPSTREAM_DESTROY_LEAK = (
-    "native bug: upstream zarrsDestroyArray/zarrsDestroyStorage drop the handle in place but never "
-    "free its Box (768 + 24 bytes per array/store); fix: free with Box::from_raw (see report)"
-)
-
-
 @pytest.fixture(scope="module")
 def c_example() -> pathlib.Path:
     if shutil.which("cc") is None:
@@ -305,23 +298,12 @@ def c_example() -> pathlib.Path:
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-@pytest.mark.parametrize(
-    "suppress_known_leak",
-    [
-        pytest.param(True, id="known-leak-suppressed"),
-        pytest.param(
-            False, id="unsuppressed", marks=pytest.mark.xfail(strict=True, reason=UPSTREAM_DESTROY_LEAK)
-        ),
-    ],
-)
-def test_c_example_is_clean_under_valgrind(
-    c_example: pathlib.Path, tmp_path: pathlib.Path, suppress_known_leak: bool
-) -> None:
+def test_c_example_is_clean_under_valgrind(c_example: pathlib.Path, tmp_path: pathlib.Path) -> None:
     """What ``make memcheck`` runs: the C example under valgrind, on an array Python wrote."""
     store = tmp_path / "memcheck.zarr"
     with zarrs_cffi.create_array(store, shape=(8, 8), dtype="uint16", chunks=(4, 4)) as arr:
         arr[...] = ARANGE
-    flags = [*VALGRIND_FLAGS, f"--suppressions={SUPPRESSIONS}"] if suppress_known_leak else VALGRIND_FLAGS
+    flags = VALGRIND_FLAGS
     run = subprocess.run(
         ["valgrind", *flags, str(c_example), str(store), "/"],
         capture_output=True,

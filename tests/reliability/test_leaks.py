@@ -135,11 +135,6 @@ def test_repeated_calls_keep_memory_flat(phases: dict[str, dict[str, Any]], phas
         assert result["heap_growth"] / result["cycles"] < 8, result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="native bug: upstream zarrsDestroyArray/zarrsDestroyStorage never free the handle's Box "
-    "(768 + 24 bytes per open/close); see test_embedding.py and the report",
-)
 @pytest.mark.parametrize("phase", ["open/read/close", "failing open"])
 def test_open_close_native_heap_flat(phases: dict[str, dict[str, Any]], phase: str) -> None:
     result = phases[phase]

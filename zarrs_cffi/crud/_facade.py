@@ -126,8 +126,9 @@ def write_chunk(
     *,
     engine: Engine = None,
 ) -> None:
-    """Encode and store one chunk; ``value`` must have the chunk shape (else ValueError). A chunk
-    equal to the fill value is not stored (its key is deleted).
+    """Encode and store one chunk; ``value`` must have the chunk shape (else ValueError). In an edge
+    chunk, elements beyond the array's bounds are stored as the fill value. A chunk equal to the fill
+    value is not stored (its key is deleted).
 
     >>> write_chunk(meta, "/tmp/x.zarr", "a", (0, 0), np.ones((4, 4), "u2"))  # doctest: +SKIP
     """

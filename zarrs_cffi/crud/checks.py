@@ -23,6 +23,7 @@ __all__ = [
     "check_metadata_doc",
     "check_out_buffer",
     "chunk_value",
+    "fill_beyond_edge",
     "is_fill_chunk",
     "native_dtype",
     "region_value",
@@ -130,6 +131,31 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> ND
         ) from None
 
 
+def fill_beyond_edge(
+    chunk: NDArray[Any], coords: Sequence[int], array_shape: Sequence[int], fill_value: Any
+) -> NDArray[Any]:
+    """``chunk`` (at grid ``coords``) with its elements beyond the array's bounds set to the fill value.
+
+    An edge chunk is stored at full chunk shape, but only its in-bounds part is array data: keeping the
+    rest as fill makes what is stored (and whether it is stored at all) depend on the data alone, as
+    zarr-python does when it writes a whole edge chunk. Returns ``chunk`` itself if it is not an edge
+    chunk.
+
+    >>> fill_beyond_edge(np.array([4, 9]), (1,), (3,), 0).tolist()
+    [4, 0]
+    """
+    inside = tuple(
+        slice(0, max(0, min(n, size - c * n)))
+        for c, n, size in zip(coords, chunk.shape, array_shape, strict=True)
+    )
+    if all(sl.stop == n for sl, n in zip(inside, chunk.shape, strict=True)):
+        return chunk
+    out = np.empty_like(chunk)
+    out[...] = np.asarray(fill_value, dtype=chunk.dtype)
+    out[inside] = chunk[inside]
+    return out
+
+
 def touched_chunks(
     start: Sequence[int], step: Sequence[int], count: Sequence[int], chunk_shape: Sequence[int]
 ) -> list[tuple[int, ...]]:
@@ -149,7 +175,8 @@ def touched_chunks(
         else:  # at most one element per chunk, so this loop is no longer than the chunk grid
             per_axis.append([(b + k * abs(st)) // c for k in range(n)])
     return [
-        tuple(axis[i] for axis, i in zip(per_axis, idx, strict=True)) for idx in np.ndindex(*map(len, per_axis))
+        tuple(axis[i] for axis, i in zip(per_axis, idx, strict=True))
+        for idx in np.ndindex(*map(len, per_axis))
     ]
 
 

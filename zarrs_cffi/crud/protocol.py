@@ -97,8 +97,9 @@ class CrudBackend(Protocol):
         chunk_coords: ChunkCoords,
         value: Any,
     ) -> None:
-        """Encode and store one chunk. ``value`` must have the chunk shape (else ValueError); a chunk
-        equal to the fill value (NaN-aware) is not stored: its key is deleted."""
+        """Encode and store one chunk. ``value`` must have the chunk shape (else ValueError); in an
+        edge chunk, elements beyond the array's bounds are stored as the fill value; a chunk equal to
+        the fill value (NaN-aware) is not stored: its key is deleted."""
         ...
 
     def delete_chunk(
@@ -127,5 +128,7 @@ class CrudBackend(Protocol):
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
     ) -> None:
-        """``array[selection] = value`` (``value`` broadcast to the selection)."""
+        """``array[selection] = value`` (``value`` cast as numpy assignment does and broadcast to the
+        selection, else InvalidArgumentError). Chunks left equal to the fill value (by the rule of
+        :meth:`write_chunk`) are not stored."""
         ...

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from zarrs_cffi.crud.protocol import CrudBackend
-from zarrs_cffi.errors import ZarrsError
+from zarrs_cffi.errors import InvalidEngineError, UnknownEngineError, ZarrsError
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -52,14 +52,14 @@ class BackendUnavailableError(ZarrsError, ImportError):
 
 def _check_backend(backend: Any, what: str) -> CrudBackend:
     if isinstance(backend, type):
-        raise TypeError(f"{what} is a class; pass an instance, e.g. {backend.__name__}()")
+        raise InvalidEngineError(f"{what} is a class; pass an instance, e.g. {backend.__name__}()")
     if not isinstance(backend, CrudBackend):
         missing = [
             m
             for m in ("name", *(n for n in CrudBackend.__dict__ if not n.startswith("_")))
             if not hasattr(backend, m)
         ]
-        raise TypeError(
+        raise InvalidEngineError(
             f"{what} does not implement the CrudBackend protocol"
             + (f" (missing: {', '.join(sorted(set(missing)))})" if missing else "")
         )
@@ -88,8 +88,10 @@ def list_backends() -> list[str]:
         return sorted({*_BACKENDS, *_LAZY})
 
 
-def _unknown(name: str, origin: str) -> ValueError:
-    return ValueError(f"unknown engine {name!r}{origin}; available engines: {', '.join(list_backends())}")
+def _unknown(name: str, origin: str) -> UnknownEngineError:
+    return UnknownEngineError(
+        f"unknown engine {name!r}{origin}; available engines: {', '.join(list_backends())}"
+    )
 
 
 def _load_lazy(name: str, target: str) -> CrudBackend:

@@ -24,6 +24,7 @@ from zarrs_cffi.crud.checks import (
     check_chunk_coords,
     check_metadata_doc,
     chunk_value,
+    fill_beyond_edge,
     is_fill_chunk,
     touched_chunks,
 )
@@ -154,7 +155,9 @@ class CffiBackend(CrudBackend):
     ) -> None:
         array = self._array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, array.chunk_grid_shape)
-        chunk = chunk_value(value, array.dtype, array.chunk_shape())
+        chunk = fill_beyond_edge(
+            chunk_value(value, array.dtype, array.chunk_shape()), coords, array.shape, array.fill_value
+        )
         # NaN-aware, like the reference engine (zarrs alone compares bytes, so NaN payloads differ).
         if is_fill_chunk(chunk, array.fill_value):
             array.erase_chunk(coords)

@@ -30,6 +30,7 @@ from zarrs_cffi.crud.checks import (
     check_metadata_doc,
     check_out_buffer,
     chunk_value,
+    fill_beyond_edge,
     is_fill_chunk,
     native_dtype,
     region_value,
@@ -228,23 +229,31 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     md = _parse_array_doc(check_metadata_doc(metadata))
     zstore = _write_store(root) if write else _read_store(root)
     dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
-    # All-fill chunks are never stored (the contract; zarrs does the same). zarr-python decides that
-    # with ``==`` for complex numbers, so a chunk of -0.0 counts as a 0.0 fill and is dropped (its sign
-    # lost; for real floats it compares bits): for complex arrays every chunk is written, and
-    # write_region drops the fill ones itself (see _drop_fill_chunks).
     store_path = StorePath(zstore, path)
-    config_in: ArrayConfigParams = {"write_empty_chunks": dtype.kind == "c"}
+    # All-fill chunks are never stored (the contract; zarrs does the same).
+    config_in: ArrayConfigParams = {"write_empty_chunks": False}
     async_array: AsyncArray[Any]
     if isinstance(md, ArrayV2Metadata):  # two branches only to please the overloads
         async_array = AsyncArray(md, store_path, config=config_in)
     else:
         async_array = AsyncArray(md, store_path, config=config_in)
-    config = async_array.config
-    if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
-        config = replace(config, order=md.order)
-    spec = md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
-    grid = tuple(-(-n // c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
+
+    def chunk_spec() -> ArraySpec:
+        config = async_array.config
+        if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
+            config = replace(config, order=md.order)
+        return md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
+
+    spec = chunk_spec()
     fill = np.asarray(fill_value_or_default(spec), dtype=dtype)
+    if dtype.kind == "c" and not np.isnan(fill) and (fill.real == 0 or fill.imag == 0):
+        # zarr-python tells a complex chunk equal to the fill value with ``==`` (for real floats it
+        # compares bits), so a chunk holding -0.0 where the fill has 0.0 would be dropped and the
+        # sign lost. Have it write every chunk; write_region drops the fill ones itself (bit-exact,
+        # see _drop_fill_chunks). Inside shards, inner chunks equal to the fill are then stored too.
+        async_array = async_array.with_config({"write_empty_chunks": True})
+        spec = chunk_spec()
+    grid = tuple(-(-n // c) if c else 0 for n, c in zip(md.shape, spec.shape, strict=True))
     return _OpenArray(Array(async_array), md, zstore, path, spec, grid, dtype, fill)
 
 
@@ -399,7 +408,9 @@ class ZarrBackend(CrudBackend):
 
         arr = _open_array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
-        chunk = chunk_value(value, arr.dtype, tuple(arr.spec.shape))
+        chunk = fill_beyond_edge(
+            chunk_value(value, arr.dtype, tuple(arr.spec.shape)), coords, arr.shape, arr.fill
+        )
         key = arr.chunk_key(coords)
         if is_fill_chunk(chunk, arr.fill):
             _sync(arr.store.delete(key))

@@ -15,6 +15,7 @@ use crate::args::{
 };
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::pool::{codec_options, in_pool};
+use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
 
 /// Map a zarrs array error to a result code; `context` says which chunk or region it concerns.
 pub fn array_error(err: ArrayError, context: &str) -> FfiError {
@@ -84,12 +85,33 @@ fn chunk_context(array: &RwArray, indices: &[u64]) -> String {
 fn name_failing_chunk(array: &RwArray, subset: &ArraySubset, err: ArrayError) -> FfiError {
     if let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) {
         for indices in &chunks.indices() {
-            if let Err(chunk_err) = array.retrieve_chunk::<ArrayBytes>(&indices) {
-                return array_error(chunk_err, &chunk_context(array, &indices));
+            let attempt = catch_codec_panic(
+                || chunk_context(array, &indices),
+                || {
+                    array
+                        .retrieve_chunk::<ArrayBytes>(&indices)
+                        .map(|_| ())
+                        .map_err(|e| array_error(e, &chunk_context(array, &indices)))
+                },
+            );
+            if let Err(named) = attempt {
+                return named;
             }
         }
     }
     array_error(err, &format!("region {:?}", subset.to_ranges()))
+}
+
+fn check_sharding(array: &RwArray, path: &str) -> FfiResult {
+    if let Ok(serde_json::Value::Object(doc)) = serde_json::to_value(array.metadata()) {
+        crate::hierarchy::check_sharding_shapes(&doc).map_err(|why| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+                format!("array {path:?}: invalid metadata: {why}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn box_handle(array: RwArray, out: *mut ZarrsArray) -> FfiResult {
@@ -120,6 +142,7 @@ pub unsafe extern "C" fn zarrsCffiOpenArray(
         let storage = storage_arg(storage)?;
         let path = str_arg(path, "path")?;
         let array = Array::open(storage.clone(), path).map_err(|e| create_error(e, path))?;
+        check_sharding(&array, path)?;
         box_handle(array, pArray)
     })
 }
@@ -148,6 +171,7 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
         })?;
         let array = Array::new_with_metadata(storage.clone(), path, metadata)
             .map_err(|e| create_error(e, path))?;
+        check_sharding(&array, path)?;
         box_handle(array, pArray)
     })
 }
@@ -174,10 +198,11 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
         let expected = byte_count(shape, element_size(array)?)?;
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
+        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+        check_read_memory(array, &subset)?;
         if crate::region_io::read_chunkwise(array, start, shape, out)? {
             return Ok(());
         }
-        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         decode_into_or_name_chunk(array, &subset, shape, out)
     })
 }
@@ -208,6 +233,22 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
         let expected = byte_count(&shape, element_size(array)?)?;
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
+        check_chunk_memory(array)?;
+        catch_codec_panic(context, || {
+            retrieve_chunk_into(array, indices, &shape, expected, out)
+        })
+    })
+}
+
+fn retrieve_chunk_into(
+    array: &RwArray,
+    indices: &[u64],
+    shape: &[u64],
+    expected: usize,
+    out: &mut [u8],
+) -> FfiResult {
+    let context = || chunk_context(array, indices);
+    {
         let subset = array
             .chunk_subset(indices)
             .map_err(|e| array_error(e, &context()))?;
@@ -218,8 +259,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
             .all(|(end, size)| end <= size)
         {
             // An interior chunk: decode straight into the caller's buffer.
-            return decode_into(array, &subset, &shape, out)
-                .map_err(|e| array_error(e, &context()));
+            return decode_into(array, &subset, shape, out).map_err(|e| array_error(e, &context()));
         }
         // An edge chunk reaches past the array; decoding the chunk itself keeps its fill padding.
         let decoded = in_pool(|| {
@@ -236,7 +276,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
         check_length(bytes.len(), expected, "decoded chunk")?;
         out.copy_from_slice(&bytes);
         Ok(())
-    })
+    }
 }
 
 pub fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
@@ -256,7 +296,19 @@ pub fn decode_into_or_name_chunk(
     shape: &[u64],
     out: &mut [u8],
 ) -> FfiResult {
-    decode_into(array, subset, shape, out).map_err(|err| name_failing_chunk(array, subset, err))
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_into(array, subset, shape, out)
+    }));
+    match attempt {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(name_failing_chunk(array, subset, err)),
+        // A decoder panicked on corrupt bytes: find and name the chunk that does it.
+        Err(_) => Err(name_failing_chunk(
+            array,
+            subset,
+            ArrayError::Other("the decoder failed on corrupt data".to_string()),
+        )),
+    }
 }
 
 fn decode_into(
@@ -320,14 +372,24 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
             return Ok(());
         }
         let data = slice_arg(pIn, inBytes, "pIn")?;
+        check_chunk_memory(array)?;
         if crate::region_io::write_chunkwise(array, start, shape, data)? {
             return Ok(());
         }
+        // One chunk (write_chunkwise handles more): errors name its key.
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
-        in_pool(|| {
-            array
-                .store_array_subset_opt(&subset, ArrayBytes::new_flen(data), &codec_options())
-                .map_err(|e| array_error(e, &format!("storing region {:?}", subset.to_ranges())))
+        let label = || match array.chunks_in_array_subset(&subset) {
+            Ok(Some(chunks)) if chunks.num_elements() == 1 => {
+                format!("storing {}", chunk_context(array, chunks.start()))
+            }
+            _ => format!("storing region {:?}", subset.to_ranges()),
+        };
+        catch_codec_panic(label, || {
+            in_pool(|| {
+                array
+                    .store_array_subset_opt(&subset, ArrayBytes::new_flen(data), &codec_options())
+                    .map_err(|e| array_error(e, &label()))
+            })
         })
     })
 }
@@ -359,11 +421,30 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
         let expected = byte_count(&shape, element_size(array)?)?;
         check_length(inBytes, expected, "chunk buffer")?;
         let data = slice_arg(pIn, inBytes, "pIn")?;
-        in_pool(|| {
-            array
-                .store_chunk_opt(indices, ArrayBytes::new_flen(data), &codec_options())
-                .map_err(|e| array_error(e, &format!("storing {}", context())))
+        check_chunk_memory(array)?;
+        catch_codec_panic(context, || {
+            in_pool(|| {
+                array
+                    .store_chunk_opt(indices, ArrayBytes::new_flen(data), &codec_options())
+                    .map_err(|e| array_error(e, &format!("storing {}", context())))
+            })
         })
+    })
+}
+
+/// Destroy an array handle and free all of it (NULL is ignored). Prefer this to upstream's
+/// `zarrsDestroyArray`, which runs the destructor but leaks the handle's own allocation.
+///
+/// # Safety
+/// `array` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsArray) -> i32 {
+    guard(|| {
+        if !array.is_null() {
+            // SAFETY: per the contract above; handles are `Box::into_raw` pointers.
+            drop(unsafe { Box::from_raw(array) });
+        }
+        Ok(())
     })
 }
 

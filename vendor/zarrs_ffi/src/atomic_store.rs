@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
@@ -60,7 +60,25 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
-        self.inner.get_partial_many(key, byte_ranges)
+        // The filesystem store allocates a range's length before reading: a corrupt shard index
+        // claiming terabytes would abort the process. Ranges past the end are errors here.
+        let Some(size) = self.inner.size_key(key)? else {
+            return Ok(None);
+        };
+        let ranges: Vec<ByteRange> = byte_ranges.collect();
+        for range in &ranges {
+            let fits = match range {
+                ByteRange::FromStart(offset, length) => length
+                    .map_or(Some(*offset), |length| offset.checked_add(length))
+                    .is_some_and(|end| end <= size),
+                ByteRange::Suffix(length) => *length <= size,
+            };
+            if !fits {
+                return Err(InvalidByteRangeError::new(*range, size).into());
+            }
+        }
+        self.inner
+            .get_partial_many(key, Box::new(ranges.into_iter()))
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {

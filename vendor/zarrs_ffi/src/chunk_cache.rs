@@ -253,8 +253,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             return Ok(());
         }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+        crate::safety::check_read_memory(array, &subset)?;
         let Some(bound) = cache.bind(array, handle)? else {
-            return decode_into_or_name_chunk(array, &subset, shape, out);
+            return decode_uncached(array, &subset, start, shape, out);
         };
         let unit_shape = &bound.unit_shape;
         let first: Vec<u64> = (0..start.len()).map(|d| start[d] / unit_shape[d]).collect();
@@ -263,11 +264,14 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             .collect();
         let units: u64 = first.iter().zip(&last).map(|(f, l)| l - f + 1).product();
         if units > MAX_CACHED_UNITS {
-            return decode_into_or_name_chunk(array, &subset, shape, out);
+            return decode_uncached(array, &subset, start, shape, out);
         }
         let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
         for indices in &units_subset.indices() {
-            let unit = cache.unit(array, &bound, &indices)?;
+            let unit = crate::safety::catch_codec_panic(
+                || format!("chunk {:?}", &indices[..]),
+                || cache.unit(array, &bound, &indices),
+            )?;
             let unit_start: Vec<u64> = indices.iter().zip(unit_shape).map(|(i, u)| i * u).collect();
             let unit_place = Placed {
                 origin: &unit_start,
@@ -294,4 +298,17 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         Ok(())
     })
+}
+
+fn decode_uncached(
+    array: &RwArray,
+    subset: &ArraySubset,
+    start: &[u64],
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult {
+    if crate::region_io::read_chunkwise(array, start, shape, out)? {
+        return Ok(());
+    }
+    decode_into_or_name_chunk(array, subset, shape, out)
 }

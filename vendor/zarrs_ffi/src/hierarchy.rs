@@ -89,6 +89,23 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
     })
 }
 
+/// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's
+/// `zarrsDestroyStorage`, which runs the destructor but leaks the handle's own allocation.
+/// Arrays opened from the storage keep their own reference and stay usable.
+///
+/// # Safety
+/// `storage` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiDestroyStorage(storage: ZarrsStorage) -> i32 {
+    guard(|| {
+        if !storage.is_null() {
+            // SAFETY: per the contract above; handles are `Box::into_raw` pointers.
+            drop(unsafe { Box::from_raw(storage) });
+        }
+        Ok(())
+    })
+}
+
 /// A node path ("/" or "/a/b") and its store prefix ("" or "a/b/").
 struct Node {
     path: String,
@@ -274,6 +291,7 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
         let metadata = ArrayMetadata::try_from(json).map_err(|e| invalid(e.to_string()))?;
         zarrs::array::Array::new_with_metadata(store, "/", metadata)
             .map_err(|e| crate::array_io::create_error(e, path))?;
+        check_sharding_shapes(&map).map_err(invalid)?;
     }
     if format == Some(3) {
         return Ok(vec![(V3_KEY, json.as_bytes().to_vec())]);
@@ -313,14 +331,15 @@ pub unsafe extern "C" fn zarrsCffiCreateNode(
         let store = storage_arg(storage)?;
         let node = Node::parse(str_arg(path, "path")?)?;
         let documents = documents_to_write(str_arg(json, "json")?, &node.path)?;
-        if node_exists(store.as_ref(), &node)? {
-            if !overwrite {
-                return Err(FfiError::exists(format!(
-                    "a node already exists at {:?}",
-                    node.path
-                )));
-            }
+        if overwrite {
+            // Everything under the path goes, whether or not a node document is there: an
+            // implied group's descendants are part of what is overwritten.
             erase_node(store.as_ref(), &node)?;
+        } else if node_exists(store.as_ref(), &node)? {
+            return Err(FfiError::exists(format!(
+                "a node already exists at {:?}",
+                node.path
+            )));
         }
         for (name, bytes) in documents {
             let key = node.key(name)?;
@@ -430,4 +449,46 @@ pub unsafe extern "C" fn zarrsCffiStoredBytes(
         })?;
         write_out(pBytes, size, "pBytes")
     })
+}
+
+/// The sharding codec's inner chunk shape must have the array's rank and divide the shard shape
+/// (Zarr spec); zarrs accepts other documents and then panics on reads.
+pub fn check_sharding_shapes(doc: &Map<String, Value>) -> Result<(), String> {
+    let as_shape = |v: Option<&Value>| -> Option<Vec<u64>> {
+        v?.as_array()?.iter().map(Value::as_u64).collect()
+    };
+    let Some(codec) = doc
+        .get("codecs")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
+    else {
+        return Ok(());
+    };
+    if codec.get("name").and_then(Value::as_str) != Some("sharding_indexed") {
+        return Ok(());
+    }
+    let inner = as_shape(
+        codec
+            .get("configuration")
+            .and_then(|c| c.get("chunk_shape")),
+    )
+    .ok_or("sharding_indexed needs a chunk_shape of integers")?;
+    let shard = as_shape(
+        doc.get("chunk_grid")
+            .and_then(|g| g.get("configuration"))
+            .and_then(|c| c.get("chunk_shape")),
+    )
+    .ok_or("a sharded array needs a regular chunk grid")?;
+    if inner.len() != shard.len()
+        || inner
+            .iter()
+            .zip(&shard)
+            .any(|(&i, &s)| i == 0 || s % i != 0)
+    {
+        return Err(format!(
+            "sharding chunk_shape {inner:?} must have the array's rank and evenly divide the \
+             shard shape {shard:?}"
+        ));
+    }
+    Ok(())
 }

@@ -14,4 +14,5 @@ pub mod error;
 pub mod hierarchy;
 pub mod pool;
 mod region_io;
+mod safety;
 pub mod version;

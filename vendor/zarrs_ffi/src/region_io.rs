@@ -22,6 +22,7 @@ use crate::array_io::array_error;
 use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::error::{FfiError, FfiResult};
 use crate::pool::{codec_options, in_pool};
+use crate::safety::{catch_codec_panic, has_checksum};
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -88,8 +89,16 @@ pub fn read_chunkwise(
     if array.is_sharded() {
         return read_subchunkwise(array, &subset, start, shape, out);
     }
-    let Some(chunks) = chunks_of(array, &subset) else {
-        return Ok(false);
+    // Checksummed chunks are decoded whole, even for a one-chunk region: zarrs' partial decoders
+    // would skip the checksum.
+    let whole_chunks = has_checksum(array);
+    let chunks = match chunks_of(array, &subset) {
+        Some(chunks) => chunks,
+        None if whole_chunks => match array.chunks_in_array_subset(&subset) {
+            Ok(Some(one)) => vec![one.start().to_vec()],
+            _ => return Ok(false),
+        },
+        None => return Ok(false),
     };
     let elsize = crate::args::element_size(array)?;
     let out_ptr = SharedPtr(out.as_mut_ptr());
@@ -101,52 +110,80 @@ pub fn read_chunkwise(
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
         chunks.par_iter().for_each(|indices| {
-            let result = (|| -> FfiResult {
-                let chunk = array
-                    .chunk_subset(indices)
-                    .map_err(|e| array_error(e, "chunk grid"))?;
-                let chunk_shape = chunk.shape().to_vec();
-                let chunk_place = Placed {
-                    origin: chunk.start(),
-                    shape: &chunk_shape,
-                };
-                let Some((lo, hi)) = intersect(region, chunk_place) else {
-                    return Ok(());
-                };
-                let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-                let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
-                let bytes = part_shape.iter().product::<u64>() as usize * elsize;
-                with_scratch(bytes, |scratch| -> FfiResult {
-                    let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
-                    let whole = ArraySubset::new_with_shape(part_shape.clone());
-                    // SAFETY: the only view over this thread's scratch buffer.
-                    let mut view = unsafe {
-                        ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole)
+            let result = catch_codec_panic(
+                || chunk_label(array, indices),
+                || -> FfiResult {
+                    let chunk = array
+                        .chunk_subset(indices)
+                        .map_err(|e| array_error(e, "chunk grid"))?;
+                    let chunk_shape = chunk.shape().to_vec();
+                    let chunk_place = Placed {
+                        origin: chunk.start(),
+                        shape: &chunk_shape,
+                    };
+                    let Some((lo, hi)) = intersect(region, chunk_place) else {
+                        return Ok(());
+                    };
+                    if whole_chunks {
+                        let decoded = array
+                            .retrieve_chunk_opt::<ArrayBytes>(indices, &options)
+                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?
+                            .into_fixed()
+                            .map_err(|_| {
+                                FfiError::invalid("variable-size data types are not supported")
+                            })?;
+                        // SAFETY: the box lies in the decoded chunk and in the region; chunks are
+                        // disjoint, so no other task writes this box of `out`.
+                        unsafe {
+                            copy_box(
+                                decoded.as_ptr(),
+                                chunk_place,
+                                out_ptr.get(),
+                                region,
+                                &lo,
+                                &hi,
+                                elsize,
+                            )
+                        };
+                        return Ok(());
                     }
-                    .map_err(|e| array_error(ArrayError::Other(e.to_string()), "scratch view"))?;
-                    array
-                        .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
-                        .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
-                    let part_place = Placed {
-                        origin: &lo,
-                        shape: &part_shape,
-                    };
-                    // SAFETY: the part lies in the region and in the scratch buffer; chunks are
-                    // disjoint, so no other task writes this box of `out`.
-                    unsafe {
-                        copy_box(
-                            scratch.as_ptr(),
-                            part_place,
-                            out_ptr.get(),
-                            region,
-                            &lo,
-                            &hi,
-                            elsize,
-                        )
-                    };
-                    Ok(())
-                })
-            })();
+                    let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+                    let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                    let bytes = part_shape.iter().product::<u64>() as usize * elsize;
+                    with_scratch(bytes, |scratch| -> FfiResult {
+                        let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
+                        let whole = ArraySubset::new_with_shape(part_shape.clone());
+                        // SAFETY: the only view over this thread's scratch buffer.
+                        let mut view = unsafe {
+                            ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole)
+                        }
+                        .map_err(|e| {
+                            array_error(ArrayError::Other(e.to_string()), "scratch view")
+                        })?;
+                        array
+                            .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
+                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
+                        let part_place = Placed {
+                            origin: &lo,
+                            shape: &part_shape,
+                        };
+                        // SAFETY: the part lies in the region and in the scratch buffer; chunks are
+                        // disjoint, so no other task writes this box of `out`.
+                        unsafe {
+                            copy_box(
+                                scratch.as_ptr(),
+                                part_place,
+                                out_ptr.get(),
+                                region,
+                                &lo,
+                                &hi,
+                                elsize,
+                            )
+                        };
+                        Ok(())
+                    })
+                },
+            );
             if let Err(err) = result {
                 first_error(&error, err);
             }
@@ -182,49 +219,52 @@ pub fn write_chunkwise(
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
         chunks.par_iter().for_each(|indices| {
-            let result = (|| -> FfiResult {
-                let label = || chunk_label(array, indices);
-                let chunk = array
-                    .chunk_subset(indices)
-                    .map_err(|e| array_error(e, &label()))?;
-                let chunk_shape = chunk.shape().to_vec();
-                let chunk_place = Placed {
-                    origin: chunk.start(),
-                    shape: &chunk_shape,
-                };
-                let Some((lo, hi)) = intersect(region, chunk_place) else {
-                    return Ok(());
-                };
-                let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-                let bytes = part_shape.iter().product::<u64>() as usize * elsize;
-                with_scratch(bytes, |scratch| -> FfiResult {
-                    let part_place = Placed {
-                        origin: &lo,
-                        shape: &part_shape,
+            let result = catch_codec_panic(
+                || chunk_label(array, indices),
+                || -> FfiResult {
+                    let label = || chunk_label(array, indices);
+                    let chunk = array
+                        .chunk_subset(indices)
+                        .map_err(|e| array_error(e, &label()))?;
+                    let chunk_shape = chunk.shape().to_vec();
+                    let chunk_place = Placed {
+                        origin: chunk.start(),
+                        shape: &chunk_shape,
                     };
-                    // SAFETY: the part lies inside the region (`data`) and the scratch buffer;
-                    // `data` is only read.
-                    unsafe {
-                        copy_box(
-                            data_ptr.get().cast_const(),
-                            region,
-                            scratch.as_mut_ptr(),
-                            part_place,
-                            &lo,
-                            &hi,
-                            elsize,
-                        )
+                    let Some((lo, hi)) = intersect(region, chunk_place) else {
+                        return Ok(());
                     };
-                    let bytes = ArrayBytes::new_flen(&scratch[..]);
-                    if part_shape == chunk_shape && lo == chunk.start() {
-                        array.store_chunk_opt(indices, bytes, &options)
-                    } else {
-                        let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
-                        array.store_array_subset_opt(&part, bytes, &options)
-                    }
-                    .map_err(|e| array_error(e, &format!("storing {}", label())))
-                })
-            })();
+                    let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+                    let bytes = part_shape.iter().product::<u64>() as usize * elsize;
+                    with_scratch(bytes, |scratch| -> FfiResult {
+                        let part_place = Placed {
+                            origin: &lo,
+                            shape: &part_shape,
+                        };
+                        // SAFETY: the part lies inside the region (`data`) and the scratch buffer;
+                        // `data` is only read.
+                        unsafe {
+                            copy_box(
+                                data_ptr.get().cast_const(),
+                                region,
+                                scratch.as_mut_ptr(),
+                                part_place,
+                                &lo,
+                                &hi,
+                                elsize,
+                            )
+                        };
+                        let bytes = ArrayBytes::new_flen(&scratch[..]);
+                        if part_shape == chunk_shape && lo == chunk.start() {
+                            array.store_chunk_opt(indices, bytes, &options)
+                        } else {
+                            let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                            array.store_array_subset_opt(&part, bytes, &options)
+                        }
+                        .map_err(|e| array_error(e, &format!("storing {}", label())))
+                    })
+                },
+            );
             if let Err(err) = result {
                 first_error(&error, err);
             }
@@ -271,53 +311,58 @@ fn read_subchunkwise(
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
         units.par_iter().for_each(|indices| {
-            let result = (|| -> FfiResult {
-                let unit = grid.subset(indices).ok().flatten().ok_or_else(|| {
-                    FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
-                })?;
-                // Errors name the shard's store key (the file to look at) and the inner chunk.
-                let label = || match array.chunk_grid().chunk_indices(unit.start()) {
-                    Ok(Some(shard)) => {
-                        format!("inner chunk {indices:?} of {}", chunk_label(array, &shard))
+            let result = catch_codec_panic(
+                || format!("inner chunk {indices:?}"),
+                || -> FfiResult {
+                    let unit = grid.subset(indices).ok().flatten().ok_or_else(|| {
+                        FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
+                    })?;
+                    // Errors name the shard's store key (the file to look at) and the inner chunk.
+                    let label = || match array.chunk_grid().chunk_indices(unit.start()) {
+                        Ok(Some(shard)) => {
+                            format!("inner chunk {indices:?} of {}", chunk_label(array, &shard))
+                        }
+                        _ => format!("inner chunk {indices:?}"),
+                    };
+                    let unit_shape = unit.shape().to_vec();
+                    let unit_place = Placed {
+                        origin: unit.start(),
+                        shape: &unit_shape,
+                    };
+                    let Some((lo, hi)) = intersect(unit_place, region) else {
+                        return Ok(());
+                    };
+                    let decoded = readable
+                        .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
+                        .map_err(|e| array_error(e, &label()))?
+                        .into_fixed()
+                        .map_err(|_| {
+                            FfiError::invalid("variable-size data types are not supported")
+                        })?;
+                    let expected = unit_shape.iter().product::<u64>() as usize * elsize;
+                    if decoded.len() != expected {
+                        return Err(FfiError::invalid(format!(
+                            "{} decoded to {} bytes, expected {expected}",
+                            label(),
+                            decoded.len()
+                        )));
                     }
-                    _ => format!("inner chunk {indices:?}"),
-                };
-                let unit_shape = unit.shape().to_vec();
-                let unit_place = Placed {
-                    origin: unit.start(),
-                    shape: &unit_shape,
-                };
-                let Some((lo, hi)) = intersect(unit_place, region) else {
-                    return Ok(());
-                };
-                let decoded = readable
-                    .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
-                    .map_err(|e| array_error(e, &label()))?
-                    .into_fixed()
-                    .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
-                let expected = unit_shape.iter().product::<u64>() as usize * elsize;
-                if decoded.len() != expected {
-                    return Err(FfiError::invalid(format!(
-                        "{} decoded to {} bytes, expected {expected}",
-                        label(),
-                        decoded.len()
-                    )));
-                }
-                // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
-                // are disjoint, so no other task writes this box of `out`.
-                unsafe {
-                    copy_box(
-                        decoded.as_ptr(),
-                        unit_place,
-                        out_ptr.get(),
-                        region,
-                        &lo,
-                        &hi,
-                        elsize,
-                    )
-                };
-                Ok(())
-            })();
+                    // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
+                    // are disjoint, so no other task writes this box of `out`.
+                    unsafe {
+                        copy_box(
+                            decoded.as_ptr(),
+                            unit_place,
+                            out_ptr.get(),
+                            region,
+                            &lo,
+                            &hi,
+                            elsize,
+                        )
+                    };
+                    Ok(())
+                },
+            );
             if let Err(err) = result {
                 first_error(&error, err);
             }

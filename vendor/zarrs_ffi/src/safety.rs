@@ -1,0 +1,118 @@
+//! Guards around zarrs calls that handle untrusted stored bytes or sizes: decoder panics become
+//! codec errors naming the chunk, chunks larger than the machine's memory are refused before
+//! anything allocates them, and checksummed chunks are decoded whole (zarrs' partial decoders skip
+//! the checksum).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+
+use zarrs::array::ArrayMetadata;
+use zarrs_ffi::ZarrsResult;
+
+use crate::args::{RwArray, element_size};
+use crate::error::{FfiError, FfiResult, ZarrsCffiResult};
+
+/// Run a decode or encode step; a panic inside zarrs (corrupt bytes it did not anticipate)
+/// becomes a codec error that names what was being decoded.
+pub fn catch_codec_panic<T>(
+    label: impl FnOnce() -> String,
+    body: impl FnOnce() -> FfiResult<T>,
+) -> FfiResult<T> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(FfiError::new(
+                ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC,
+                format!(
+                    "{}: stored data is corrupt (decoder failed: {what})",
+                    label()
+                ),
+            ))
+        }
+    }
+}
+
+fn physical_memory() -> u64 {
+    static MEMORY: OnceLock<u64> = OnceLock::new();
+    *MEMORY.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("MemTotal:"))
+                    .and_then(|rest| {
+                        rest.trim()
+                            .trim_end_matches("kB")
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                    })
+            })
+            .map_or(u64::MAX, |kib| kib.saturating_mul(1024))
+    })
+}
+
+/// Refuse I/O on arrays whose stored chunks could not even be allocated: zarrs would abort the
+/// process when building such a chunk (e.g. the fill-value chunk of a partial write).
+pub fn check_chunk_memory(array: &RwArray) -> FfiResult {
+    let zeros = vec![0u64; array.dimensionality()];
+    let Ok(shape) = array.chunk_shape(&zeros) else {
+        return Ok(());
+    };
+    let bytes = shape
+        .iter()
+        .try_fold(element_size(array)? as u64, |acc, n| {
+            acc.checked_mul(n.get())
+        });
+    match bytes {
+        Some(bytes) if bytes <= physical_memory() => Ok(()),
+        _ => Err(FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_ARRAY,
+            format!(
+                "chunks of shape {:?} are larger than this machine's memory ({} bytes)",
+                shape.iter().map(|n| n.get()).collect::<Vec<_>>(),
+                physical_memory()
+            ),
+        )),
+    }
+}
+
+/// For reads: stored chunks too large to allocate are refused (decoding one would abort), while
+/// a region of a missing huge chunk is just fill and is allowed.
+pub fn check_read_memory(array: &RwArray, subset: &zarrs::array::ArraySubset) -> FfiResult {
+    let Err(too_large) = check_chunk_memory(array) else {
+        return Ok(());
+    };
+    let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) else {
+        return Err(too_large);
+    };
+    let storage = array.storage();
+    for indices in &chunks.indices() {
+        if !matches!(storage.size_key(&array.chunk_key(&indices)), Ok(None)) {
+            return Err(too_large);
+        }
+    }
+    Ok(())
+}
+
+/// True if the array's codecs carry a checksum (crc32c, adler32, fletcher32), so chunks must be
+/// decoded whole for the checksum to be verified.
+pub fn has_checksum(array: &RwArray) -> bool {
+    match array.metadata() {
+        ArrayMetadata::V3(v3) => v3
+            .codecs
+            .iter()
+            .any(|codec| matches!(codec.name(), "crc32c" | "adler32" | "fletcher32")),
+        ArrayMetadata::V2(v2) => v2
+            .filters
+            .iter()
+            .flatten()
+            .chain(v2.compressor.iter())
+            .any(|codec| matches!(codec.id(), "crc32c" | "adler32" | "fletcher32")),
+    }
+}
