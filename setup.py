@@ -50,6 +50,13 @@ class BuildNativeThenCffi(build_ext):
     """build_ext that builds libzarrs_cffi with cargo, ships it and its header inside the package,
     then compiles the cffi module against it."""
 
+    def copy_file(self, infile, outfile, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        # Unlink first: overwriting an extension module in place corrupts processes that have it
+        # loaded (they keep the old inode when the file is replaced instead).
+        if os.path.isfile(outfile) and os.path.abspath(infile) != os.path.abspath(outfile):
+            os.unlink(outfile)
+        return super().copy_file(infile, outfile, *args, **kwargs)
+
     def build_extension(self, ext: Extension) -> None:
         library, header = build_native_library()
         package_dir = Path(self.get_ext_fullpath(ext.name)).parent

@@ -185,23 +185,32 @@ CASES: dict[str, Case] = {
     ),
     # --- regions ----------------------------------------------------------------------------------------
     "region-int-out-of-bounds": Case(_open("arr[8]"), "InvalidIndicesError", "IndexError", "out of bounds"),
-    "region-negative-out-of-bounds": Case(_open("arr[0, -9]"), "InvalidIndicesError", "IndexError", "out of bounds"),
+    "region-negative-out-of-bounds": Case(
+        _open("arr[0, -9]"), "InvalidIndicesError", "IndexError", "out of bounds"
+    ),
     "region-huge-int": Case(_open("arr[2**70]"), "InvalidIndicesError", "IndexError", "out of bounds"),
     "region-too-many": Case(_open("arr[0, 0, 0]"), "InvalidIndicesError", "IndexError", "too many"),
     "region-list": Case(_open("arr[[0, 1]]"), "InvalidSelectionError", "TypeError", "list"),
     "region-array": Case(_open("arr[np.array([0, 1])]"), "InvalidSelectionError", "TypeError", "ndarray"),
-    "region-bool-mask": Case(_open("arr[np.ones((8, 8), bool)]"), "InvalidSelectionError", "TypeError", "basic indexing"),
+    "region-bool-mask": Case(
+        _open("arr[np.ones((8, 8), bool)]"), "InvalidSelectionError", "TypeError", "basic indexing"
+    ),
     "region-bool": Case(_open("arr[True]"), "InvalidSelectionError", "TypeError", "boolean"),
     "region-float": Case(_open("arr[1.5]"), "InvalidSelectionError", "TypeError", "float"),
     "region-none": Case(_open("arr[None]"), "InvalidSelectionError", "TypeError", "None"),
-    "region-newaxis-in-tuple": Case(_open("arr[0, np.newaxis]"), "InvalidSelectionError", "TypeError", "None"),
+    "region-newaxis-in-tuple": Case(
+        _open("arr[0, np.newaxis]"), "InvalidSelectionError", "TypeError", "None"
+    ),
     "region-zero-step": Case(_open("arr[::0]"), "InvalidArgumentError", "ValueError", "step"),
     "write-region-list": Case(_open("arr[[0, 1]] = 3"), "InvalidSelectionError", "TypeError", "list"),
     "write-region-out-of-bounds": Case(
         _open("arr.write((9, 0), 3)"), "InvalidIndicesError", "IndexError", "out of bounds"
     ),
     "read-into-region-out-of-bounds": Case(
-        _open("arr.read_into(np.empty(8, 'uint16'), -10)"), "InvalidIndicesError", "IndexError", "out of bounds"
+        _open("arr.read_into(np.empty(8, 'uint16'), -10)"),
+        "InvalidIndicesError",
+        "IndexError",
+        "out of bounds",
     ),
     # --- chunk coordinates and chunk data ---------------------------------------------------------------
     "chunk-too-short": Case(

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import zarr
 from crud_helpers import ARANGE, engine_unavailable, make_array
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -539,30 +539,14 @@ class DifferentialMachine(RuleBasedStateMachine):
             return tuple(data.draw(st.integers(0, g), label="coord") for g in grid)  # maybe outside
         return tuple(data.draw(st.integers(0, g - 1), label="coord") for g in grid)
 
-    def hits_overwrite_bug(self, path: str, overwrite: bool) -> bool:
-        """True for an overwrite at a path holding no node but something below it (an implied group),
-        which the native library gets wrong (test_overwrite_implied_node_removes_children; when that
-        test starts passing, drop this skip)."""
-        if not overwrite or path in self.nodes():
-            return False
-        prefix = f"{path}/" if path else ""
-        if any(key.startswith(prefix) for key in store_files(self.roots["zarr"])):
-            event("skipped: overwrite of an implied node (known native bug)")
-            return True
-        return False
-
     # --- node lifecycle ---------------------------------------------------------------------------
     @rule(path=st.sampled_from(PATHS), doc=array_docs(), overwrite=st.booleans())
     def create_array(self, path: str, doc: Doc, overwrite: bool) -> None:
-        if self.hits_overwrite_bug(path, overwrite):
-            return
         fn = crud.create_overwrite_array if overwrite else crud.create_new_array
         self.both(lambda store, engine: fn(doc, store, path, engine=engine))
 
     @rule(path=st.sampled_from(("", *PATHS)), doc=group_docs, overwrite=st.booleans())
     def create_group(self, path: str, doc: Doc, overwrite: bool) -> None:
-        if self.hits_overwrite_bug(path, overwrite):
-            return
         fn = crud.create_overwrite_group if overwrite else crud.create_new_group
         self.both(lambda store, engine: fn(doc, store, path, engine=engine))
 
@@ -1029,15 +1013,11 @@ def test_nested_groups_three_levels(pair: Pair) -> None:
     pair.agree()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="native zarrsCffiCreateNode (vendor/zarrs_ffi/src/hierarchy.rs) erases the prefix only if a "
-    "node document exists at the path, so create_overwrite_* over an implied node (no zarr.json/.zarray/"
-    ".zgroup, but nodes below it) leaves the old descendants in place; zarr-python and the zarr engine "
-    "remove everything under the path",
-)
 @pytest.mark.parametrize("path", ["", "g"])
 def test_overwrite_implied_node_removes_children(pair: Pair, path: str) -> None:
+    """create_overwrite_* over an implied node (no node document, but nodes below it) removes
+    everything under the path, as zarr-python does (the native library used to keep the descendants:
+    it erased the prefix only if a node document was there)."""
     child = f"{path}/a" if path else "a"
     doc = v3_doc((2,), (2,), "int8", 0)
     pair.same(lambda s, e: crud.create_new_array(doc, s, child, engine=e))

@@ -69,7 +69,6 @@ except zarrs_cffi.ZarrsError as exc:
 """
 
 
-
 @pytest.mark.parametrize(
     "read",
     [

@@ -270,8 +270,6 @@ def test_shard_index_offset_overflow_is_a_codec_error(tmp_path: pathlib.Path) ->
         _every_read_fails(arr, (0, 1), zarrs_cffi.CodecError, "c/0/1")
 
 
-
-
 @pytest.mark.parametrize(
     "read",
     [
