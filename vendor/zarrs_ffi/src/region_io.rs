@@ -52,6 +52,16 @@ fn chunks_of(array: &RwArray, subset: &ArraySubset) -> Option<Vec<Vec<u64>>> {
     Some(chunks.indices().into_iter().map(|i| i.to_vec()).collect())
 }
 
+/// Run `task` over `items` with at most `threads_per_call()` tasks at once (the caller's share
+/// of the pool; several calls from several threads then run side by side).
+fn for_each_limited(items: &[Vec<u64>], task: impl Fn(&Vec<u64>) + Sync) {
+    let threads = crate::pool::threads_per_call().max(1);
+    let group = items.len().div_ceil(threads).max(1);
+    items
+        .par_chunks(group)
+        .for_each(|group| group.iter().for_each(&task));
+}
+
 fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
@@ -109,7 +119,7 @@ pub fn read_chunkwise(
     let error = Mutex::new(None);
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
-        chunks.par_iter().for_each(|indices| {
+        for_each_limited(&chunks, |indices| {
             let result = catch_codec_panic(
                 || chunk_label(array, indices),
                 || -> FfiResult {
@@ -124,6 +134,45 @@ pub fn read_chunkwise(
                     let Some((lo, hi)) = intersect(region, chunk_place) else {
                         return Ok(());
                     };
+                    let in_bounds = chunk
+                        .end_exc()
+                        .iter()
+                        .zip(array.shape())
+                        .all(|(end, size)| end <= size);
+                    let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
+                    if partial && in_bounds && !whole_chunks {
+                        {
+                            // A part of an interior chunk: decode the whole chunk into scratch and copy
+                            // the part. Partial decoding of an uncompressed chunk would issue one
+                            // small read per row, far slower than one read of the chunk.
+                            let bytes = chunk_shape.iter().product::<u64>() as usize * elsize;
+                            return with_scratch(bytes, |scratch| -> FfiResult {
+                                decode_chunk_into(
+                                    array,
+                                    &chunk,
+                                    &chunk_shape,
+                                    elsize,
+                                    scratch,
+                                    &options,
+                                )
+                                .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
+                                // SAFETY: the box lies in the chunk (scratch) and the region; chunks
+                                // are disjoint, so no other task writes this box of `out`.
+                                unsafe {
+                                    copy_box(
+                                        scratch.as_ptr(),
+                                        chunk_place,
+                                        out_ptr.get(),
+                                        region,
+                                        &lo,
+                                        &hi,
+                                        elsize,
+                                    )
+                                };
+                                Ok(())
+                            });
+                        }
+                    }
                     if whole_chunks {
                         let decoded = array
                             .retrieve_chunk_opt::<ArrayBytes>(indices, &options)
@@ -218,7 +267,7 @@ pub fn write_chunkwise(
     let error = Mutex::new(None);
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
-        chunks.par_iter().for_each(|indices| {
+        for_each_limited(&chunks, |indices| {
             let result = catch_codec_panic(
                 || chunk_label(array, indices),
                 || -> FfiResult {
@@ -277,6 +326,23 @@ pub fn write_chunkwise(
     }
 }
 
+/// Decode the whole (in-bounds) chunk `chunk` into `scratch` (C order, `chunk_shape`).
+fn decode_chunk_into(
+    array: &RwArray,
+    chunk: &ArraySubset,
+    chunk_shape: &[u64],
+    elsize: usize,
+    scratch: &mut [u8],
+    options: &zarrs::array::CodecOptions,
+) -> Result<(), ArrayError> {
+    let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
+    let whole = ArraySubset::new_with_shape(chunk_shape.to_vec());
+    // SAFETY: the only view over this thread's scratch buffer.
+    let mut view = unsafe { ArrayBytesFixedDisjointView::new(cells, elsize, chunk_shape, whole) }
+        .map_err(|e| ArrayError::Other(e.to_string()))?;
+    array.retrieve_array_subset_into_opt(chunk, (&mut view).into(), options)
+}
+
 /// The sharded variant of `read_chunkwise`: tasks are inner chunks, fetched by zarrs' partial
 /// shard decoding with one shard-index cache for the call, so a shard's inner chunks decode in
 /// parallel and each shard index is read once.
@@ -310,7 +376,7 @@ fn read_subchunkwise(
     let error = Mutex::new(None);
     let options = codec_options().with_concurrent_target(1);
     in_pool(|| {
-        units.par_iter().for_each(|indices| {
+        for_each_limited(&units, |indices| {
             let result = catch_codec_panic(
                 || format!("inner chunk {indices:?}"),
                 || -> FfiResult {
