@@ -188,6 +188,9 @@ def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path
         lines += memory_table(memory)
     if chart:
         lines += ["", "## Chart", "", f"![time per engine against the floors]({chart.name})"]
+    analysis = Path(__file__).with_name("ANALYSIS.md")
+    if analysis.exists():  # the hand-written why of each missed target, kept beside the numbers
+        lines += ["", analysis.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
 
 

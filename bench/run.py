@@ -246,10 +246,10 @@ def notes(status: dict) -> list[str]:
         import zarrs_cffi
 
         if engines.can_cap_concurrency(zarrs_cffi):
-            how = "capped at 1 per call with zarrs_cffi.set_concurrency(1)"
+            how = "capped at 1 per call with zarrs_cffi.set_num_threads(1)"
         else:
             how = (
-                "not capped (zarrs_cffi has no set_concurrency/get_concurrency): each call may"
+                "not capped (zarrs_cffi has no set_num_threads/get_num_threads): each call may"
                 " already use every core, so two threads cannot add much"
             )
         out.append(f"two-halves workloads: zarrs_cffi internal parallelism {how}.")
