@@ -141,37 +141,35 @@ pub fn read_chunkwise(
                         .all(|(end, size)| end <= size);
                     let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
                     if partial && in_bounds && !whole_chunks {
-                        {
-                            // A part of an interior chunk: decode the whole chunk into scratch and copy
-                            // the part. Partial decoding of an uncompressed chunk would issue one
-                            // small read per row, far slower than one read of the chunk.
-                            let bytes = chunk_shape.iter().product::<u64>() as usize * elsize;
-                            return with_scratch(bytes, |scratch| -> FfiResult {
-                                decode_chunk_into(
-                                    array,
-                                    &chunk,
-                                    &chunk_shape,
+                        // A part of an interior chunk: decode the whole chunk into scratch and copy
+                        // the part. Partial decoding of an uncompressed chunk would issue one
+                        // small read per row, far slower than one read of the chunk.
+                        let bytes = chunk_shape.iter().product::<u64>() as usize * elsize;
+                        return with_scratch(bytes, |scratch| -> FfiResult {
+                            decode_chunk_into(
+                                array,
+                                &chunk,
+                                &chunk_shape,
+                                elsize,
+                                scratch,
+                                &options,
+                            )
+                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
+                            // SAFETY: the box lies in the chunk (scratch) and the region; chunks
+                            // are disjoint, so no other task writes this box of `out`.
+                            unsafe {
+                                copy_box(
+                                    scratch.as_ptr(),
+                                    chunk_place,
+                                    out_ptr.get(),
+                                    region,
+                                    &lo,
+                                    &hi,
                                     elsize,
-                                    scratch,
-                                    &options,
                                 )
-                                .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
-                                // SAFETY: the box lies in the chunk (scratch) and the region; chunks
-                                // are disjoint, so no other task writes this box of `out`.
-                                unsafe {
-                                    copy_box(
-                                        scratch.as_ptr(),
-                                        chunk_place,
-                                        out_ptr.get(),
-                                        region,
-                                        &lo,
-                                        &hi,
-                                        elsize,
-                                    )
-                                };
-                                Ok(())
-                            });
-                        }
+                            };
+                            Ok(())
+                        });
                     }
                     if whole_chunks {
                         let decoded = array
