@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._native import check, check_upstream, ffi, lib, take_string
-from .buffers import check_out_buffer
+from .buffers import check_out_buffer, region_value
 from .dtypes import numpy_dtype
 from .errors import (
     ClosedError,
@@ -227,7 +227,7 @@ class Array:
         self._check_open()
         self._check_writable()
         sel = normalize_selection(region, self.shape)
-        value = self._as_values(data, sel.out_shape)
+        value = region_value(data, self.dtype, sel.out_shape)
         if sel.is_empty:
             return
         if sel.is_contiguous:
@@ -390,18 +390,6 @@ class Array:
     def _check_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyError(f"{self!r} was opened read-only")
-
-    def _as_values(self, data: object, shape: tuple[int, ...]) -> np.ndarray:
-        try:
-            value = np.asarray(data, dtype=self.dtype)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidArgumentError(f"data cannot be converted to {self.dtype}: {exc}") from None
-        try:
-            return np.broadcast_to(value, shape)
-        except ValueError:
-            raise InvalidArgumentError(
-                f"data of shape {value.shape} cannot be broadcast to the region's shape {shape}"
-            ) from None
 
     def _chunk_coords(self, coords: Sequence[int]) -> Any:
         try:

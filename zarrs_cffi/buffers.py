@@ -1,5 +1,5 @@
-"""The checks on a caller's output buffer, shared by ``Array.read_into`` and every CRUD engine so
-that all of them reject a bad ``out`` with the same error, naming the check that failed."""
+"""Checks on a caller's output buffer and on values to write, shared by ``Array`` and every CRUD
+engine so that all of them reject bad input with the same error, naming what was wrong."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataTypeMismatchError, NotAnArrayError, OutputBufferError
+from .errors import DataTypeMismatchError, InvalidArgumentError, NotAnArrayError, OutputBufferError
 
 
 def check_out_buffer(out: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
@@ -27,3 +27,26 @@ def check_out_buffer(out: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> 
     if not out.flags.writeable:
         raise OutputBufferError("out is read-only; pass a writable array")
     return out
+
+
+def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    """``value`` cast to ``dtype`` like numpy assignment and broadcast to ``shape`` (a read-only view).
+
+    Failures, including a Python int out of the dtype's range (which numpy assignment rejects), raise
+    InvalidArgumentError (a ValueError), as the native engine's region writes do.
+
+    >>> region_value(3, np.dtype("u1"), (2, 2)).shape
+    (2, 2)
+    """
+    try:
+        # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
+        # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgumentError(f"data cannot be converted to {dtype}: {exc}") from None
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"data of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
+        ) from None

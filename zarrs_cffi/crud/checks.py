@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from zarrs_cffi.buffers import check_out_buffer
+from zarrs_cffi.buffers import check_out_buffer, region_value
 from zarrs_cffi.errors import (
     InvalidArgumentError,
     InvalidIndicesError,
@@ -102,33 +102,6 @@ def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) 
         )
     # Not np.ascontiguousarray: it turns a 0-d array (the chunk of a 0-d array) into shape (1,).
     return np.asarray(arr.astype(dtype, copy=False), order="C")
-
-
-def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> NDArray[Any]:
-    """``value`` cast to ``dtype`` like numpy assignment and broadcast to ``shape`` (a read-only view).
-
-    Failures, including a Python int out of the dtype's range (which numpy assignment rejects), raise
-    InvalidArgumentError (a ValueError), as the native engine's region writes do.
-
-    >>> region_value(3, np.dtype("u1"), (2, 2)).shape
-    (2, 2)
-    >>> region_value(np.zeros(3), np.dtype("u1"), (2, 2))
-    Traceback (most recent call last):
-    ...
-    zarrs_cffi.errors.InvalidArgumentError: value of shape (3,) cannot be broadcast to the region's shape (2, 2)
-    """
-    try:
-        # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
-        # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgumentError(f"value cannot be converted to {dtype}: {exc}") from None
-    try:
-        return np.broadcast_to(arr, shape)
-    except ValueError:
-        raise InvalidArgumentError(
-            f"value of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
-        ) from None
 
 
 def fill_beyond_edge(
