@@ -106,6 +106,9 @@ def _memory(entry, ds):
     return _row(label, ds, value, f"<= {limit / MIB:.0f} MiB", entry["delta_bytes"] <= limit)
 
 
+OVERHEAD_LIMIT_NS = 5_000  # the bound on Python-side cost per small read_into
+
+
 def _overhead(entry):
     label = "Python overhead of one small read_into vs C loop"
     if not entry:
@@ -119,4 +122,5 @@ def _overhead(entry):
         f"{entry['overhead_ns'] / 1000:.1f} us (python {entry['python_ns'] / 1000:.1f}"
         f" vs C {entry['c_ns'] / 1000:.1f} us/call)"
     )
-    return _row(label, entry["dataset"], value, "(no threshold set)", None, "measured")
+    ok = entry["overhead_ns"] <= OVERHEAD_LIMIT_NS
+    return _row(label, entry["dataset"], value, f"<= {OVERHEAD_LIMIT_NS / 1000:.0f} us", ok, "measured")

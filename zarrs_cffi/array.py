@@ -32,7 +32,7 @@ from .errors import (
 )
 from .handles import Handle
 from .metadata import chunks_and_shards, parse_fill_value
-from .selection import Selection, normalize_selection
+from .selection import Selection, normalize_selection, simple_box
 
 _from_buffer = ffi.from_buffer
 _NULL = ffi.NULL
@@ -186,6 +186,19 @@ class Array:
         ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
         """
         self._check_open()
+        box = simple_box(region, self.shape)
+        if box is not None:  # the lean path for small reads: no Selection object
+            start, shape = box
+            if (
+                type(out) is not np.ndarray
+                or out.shape != tuple(shape)
+                or out.dtype != self.dtype
+                or not (out.flags.c_contiguous and out.flags.writeable)
+            ):
+                check_out(out, self.dtype, tuple(shape))  # raises, naming the failed check
+            if 0 not in shape:
+                self._retrieve_box(start, shape, out)
+            return out
         sel = normalize_selection(region, self.shape)
         check_out(out, self.dtype, sel.out_shape)
         if sel.is_empty:
