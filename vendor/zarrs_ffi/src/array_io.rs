@@ -200,10 +200,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         check_read_memory(array, &subset)?;
-        if crate::region_io::read_chunkwise(array, start, shape, out)? {
-            return Ok(());
-        }
-        decode_into_or_name_chunk(array, &subset, shape, out)
+        decode_region(array, &subset, start, shape, out)
     })
 }
 
@@ -289,8 +286,33 @@ pub fn check_length(actual: usize, expected: usize, what: &str) -> FfiResult {
     Ok(())
 }
 
+/// A read-only `Array` over the same storage and metadata, for zarrs APIs that want one
+/// (the sharded partial-decoding extension).
+pub fn readable_view(
+    array: &RwArray,
+) -> FfiResult<Array<dyn zarrs::storage::ReadableStorageTraits>> {
+    let storage: std::sync::Arc<dyn zarrs::storage::ReadableStorageTraits> = array.storage();
+    Array::new_with_metadata(storage, array.path().as_str(), array.metadata().clone())
+        .map_err(|e| create_error(e, array.path().as_str()))
+}
+
+/// Decode the region `subset` (`[start, start + shape)`) into `out`: chunk by chunk when it spans
+/// several, else through zarrs' single-chunk path, naming the failing chunk on error.
+pub fn decode_region(
+    array: &RwArray,
+    subset: &ArraySubset,
+    start: &[u64],
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult {
+    if crate::region_io::read_chunkwise(array, start, shape, out)? {
+        return Ok(());
+    }
+    decode_into_or_name_chunk(array, subset, shape, out)
+}
+
 /// Decode `subset` into `out`; on failure, name the first chunk that fails on its own.
-pub fn decode_into_or_name_chunk(
+fn decode_into_or_name_chunk(
     array: &RwArray,
     subset: &ArraySubset,
     shape: &[u64],

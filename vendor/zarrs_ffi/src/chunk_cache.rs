@@ -17,7 +17,7 @@ use zarrs_ffi::ZarrsArray;
 use crate::args::{
     RwArray, array_arg, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
 };
-use crate::array_io::{array_error, check_length, decode_into_or_name_chunk};
+use crate::array_io::{array_error, check_length, decode_region, readable_view};
 use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::error::{FfiError, FfiResult, guard};
 use crate::pool::codec_options;
@@ -72,13 +72,7 @@ impl ZarrsCffiChunkCache_T {
             return Ok(None);
         }
         let (unit_shape, sharded) = if let Some(inner) = array.subchunk_shape() {
-            let storage: Arc<dyn ReadableStorageTraits> = array.storage();
-            let readable = ReadableArray::new_with_metadata(
-                storage,
-                array.path().as_str(),
-                array.metadata().clone(),
-            )
-            .map_err(|e| crate::array_io::create_error(e, array.path().as_str()))?;
+            let readable = readable_view(array)?;
             let index_cache = ArrayShardedReadableExtCache::new(&readable);
             (
                 inner.iter().map(|n| n.get()).collect(),
@@ -255,7 +249,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         crate::safety::check_read_memory(array, &subset)?;
         let Some(bound) = cache.bind(array, handle)? else {
-            return decode_uncached(array, &subset, start, shape, out);
+            return decode_region(array, &subset, start, shape, out);
         };
         let unit_shape = &bound.unit_shape;
         let first: Vec<u64> = (0..start.len()).map(|d| start[d] / unit_shape[d]).collect();
@@ -264,7 +258,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             .collect();
         let units: u64 = first.iter().zip(&last).map(|(f, l)| l - f + 1).product();
         if units > MAX_CACHED_UNITS {
-            return decode_uncached(array, &subset, start, shape, out);
+            return decode_region(array, &subset, start, shape, out);
         }
         let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
         for indices in &units_subset.indices() {
@@ -298,17 +292,4 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         Ok(())
     })
-}
-
-fn decode_uncached(
-    array: &RwArray,
-    subset: &ArraySubset,
-    start: &[u64],
-    shape: &[u64],
-    out: &mut [u8],
-) -> FfiResult {
-    if crate::region_io::read_chunkwise(array, start, shape, out)? {
-        return Ok(());
-    }
-    decode_into_or_name_chunk(array, subset, shape, out)
 }

@@ -9,13 +9,11 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
-use std::sync::Arc;
 
 use zarrs::array::{
     ArrayBytes, ArrayBytesFixedDisjointView, ArrayError, ArrayShardedExt, ArrayShardedReadableExt,
     ArrayShardedReadableExtCache, ArraySubset,
 };
-use zarrs::storage::ReadableStorageTraits;
 
 use crate::args::RwArray;
 use crate::array_io::array_error;
@@ -357,13 +355,7 @@ fn read_subchunkwise(
         _ => return Ok(false),
     };
     let units: Vec<Vec<u64>> = units.indices().into_iter().map(|i| i.to_vec()).collect();
-    let storage: Arc<dyn ReadableStorageTraits> = array.storage();
-    let readable = zarrs::array::Array::new_with_metadata(
-        storage,
-        array.path().as_str(),
-        array.metadata().clone(),
-    )
-    .map_err(|e| crate::array_io::create_error(e, array.path().as_str()))?;
+    let readable = crate::array_io::readable_view(array)?;
     let index_cache = ArrayShardedReadableExtCache::new(&readable);
     let elsize = crate::args::element_size(array)?;
     let out_ptr = SharedPtr(out.as_mut_ptr());
