@@ -88,3 +88,20 @@ def engine_unavailable(name: str) -> str | None:
     except Exception as err:  # not written yet, native library not built, ...
         return f"{module} cannot be imported yet ({type(err).__name__}: {err})"
     return None
+
+
+# The PR #4064 differential suite's region list, on its 8x8 fixture (np.s_ spells selections).
+PR_REGIONS = [
+    np.s_[:, :],
+    np.s_[2:7, 1:5],
+    np.s_[:, 3],
+    np.s_[5, :],
+    np.s_[3, 4],
+    np.s_[1:8:2, :],
+    np.s_[:, 6:1:-2],
+    np.s_[-3:, :-1],
+    np.s_[...],
+    np.s_[..., 2:4],
+    np.s_[0:0, :],
+    np.s_[2:6],
+]

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 import zarr
-from crud_helpers import ARANGE, chunk_file, engine_unavailable, make_array, open_zarr, stored_doc
+from crud_helpers import ARANGE, PR_REGIONS, chunk_file, engine_unavailable, make_array, open_zarr, stored_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -51,27 +51,11 @@ V3_GROUP: Doc = {"zarr_format": 3, "node_type": "group", "attributes": {"kind": 
 V2_GROUP: Doc = {"zarr_format": 2, "attributes": {"kind": "v2 group"}}
 
 
-class _Ix:
-    def __getitem__(self, key: Any) -> Any:
-        return key
-
-
-IX = _Ix()
+IX = np.s_
 
 # The PR's region list, plus a few more (negative steps on both axes, int + negative step).
 REGIONS = [
-    IX[:, :],
-    IX[2:7, 1:5],
-    IX[:, 3],
-    IX[5, :],
-    IX[3, 4],
-    IX[1:8:2, :],
-    IX[:, 6:1:-2],
-    IX[-3:, :-1],
-    IX[...],
-    IX[..., 2:4],
-    IX[0:0, :],
-    IX[2:6],
+    *PR_REGIONS,
     IX[::-1, ::-3],
     IX[-1, 7:0:-3],
     IX[..., -1],

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
-from crud_helpers import ARANGE, engine_unavailable, make_array
+from crud_helpers import ARANGE, PR_REGIONS, engine_unavailable, make_array
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -67,12 +67,7 @@ PATHS = ("a", "a/b", "a/b/e", "x", "a/y")
 METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
 
 
-class _Ix:
-    def __getitem__(self, key: Any) -> Any:
-        return key
-
-
-IX = _Ix()
+IX = np.s_
 
 
 # ==================================================================================================
@@ -1250,22 +1245,6 @@ PR_CASES: dict[str, Callable[[Pair], None]] = {
 def test_pr_case(pair: Pair, case: str) -> None:
     PR_CASES[case](pair)
     pair.agree()
-
-
-PR_REGIONS = [
-    IX[:, :],
-    IX[2:7, 1:5],
-    IX[:, 3],
-    IX[5, :],
-    IX[3, 4],
-    IX[1:8:2, :],
-    IX[:, 6:1:-2],
-    IX[-3:, :-1],
-    IX[...],
-    IX[..., 2:4],
-    IX[0:0, :],
-    IX[2:6],
-]
 
 
 @pytest.mark.parametrize("sharded", [False, True], ids=["plain", "sharded"])
