@@ -169,6 +169,7 @@ def run(engine, ctx: Context, workload: str, verify: bool) -> float:
     if verify and (halves or workload == "read_into"):
         ctx.out.fill(0)
     root = _prepare_write(ctx, engine.name) if workload == "write" else None
+    engine.start_cold()
     with engine.halves_context() if halves else contextlib.nullcontext():
         t0 = time.perf_counter()
         res = _call(engine, ctx, workload, root)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from zarr_oracle import ARANGE_8X8
+from zarr_oracle import ARANGE_8X8, run_forked_child
 
 import zarrs_cffi
 from zarrs_cffi import ClosedError
@@ -284,21 +284,10 @@ def test_array_survives_fork(multichunk_path: tuple[str, np.ndarray]) -> None:
     np.testing.assert_array_equal(arr.read(), data)
     np.testing.assert_array_equal(zarrs_cffi.read(path), data)
     _FORK_STATE.update(array=arr, data=data, path=path)
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child_reads, args=(queue,))
     try:
-        child.start()
-        child.join(60)
-        if child.is_alive():
-            child.kill()
-            child.join(10)
-            pytest.fail("the forked child hung reading a multi-chunk region")
-        assert child.exitcode == 0
-        assert queue.get(timeout=10) is True
+        run_forked_child(_child_reads, "reading a multi-chunk region")
     finally:
         _FORK_STATE.clear()
-        queue.close()
     # The parent's array still works after the fork.
     np.testing.assert_array_equal(arr.read(), data)
     arr.close()

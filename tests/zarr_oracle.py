@@ -9,7 +9,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -195,3 +195,26 @@ def stored_file_bytes(root: pathlib.Path | str) -> int:
     for dirpath, _, files in os.walk(root):
         total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
     return total
+
+
+def run_forked_child(target: Callable[[Any], None], what: str) -> None:
+    """Run ``target(queue)`` in a ``fork``-ed child; fail unless it exits cleanly within a minute
+    and puts True on the queue. ``what`` names the work in the failure message."""
+    import multiprocessing
+
+    import pytest
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=target, args=(queue,))
+    try:
+        child.start()
+        child.join(60)
+        if child.is_alive():
+            child.kill()
+            child.join(10)
+            pytest.fail(f"the forked child hung {what}")
+        assert child.exitcode == 0
+        assert queue.get(timeout=10) is True
+    finally:
+        queue.close()

@@ -132,9 +132,12 @@ class Array:
     def enable_chunk_cache(self, max_bytes: int = 256 * 2**20) -> None:
         """Keep up to ``max_bytes`` of decoded chunks (inner chunks, if sharded) for small reads.
 
-        Many small reads of the same chunks then cost a copy instead of a decode. Writes through
-        this Array clear the cache; writes by other handles or processes are NOT seen while a chunk
-        stays cached, so enable it for data that is not being rewritten elsewhere. Off by default.
+        Many small reads of the same chunks then cost a copy instead of a decode. Reads that
+        continue the previous one in C order (a chunk-by-chunk scan) also decode the next chunks
+        in the background, one per thread a call may use (none with ``set_num_threads(1)``).
+        Writes through this Array clear the cache; writes by other handles or processes are NOT
+        seen while a chunk stays cached (``clear_chunk_cache`` forgets them), so enable it for data
+        that is not being rewritten elsewhere. Off by default.
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes < 2**64:
             raise InvalidArgumentError(f"max_bytes must be a positive int below 2**64, got {max_bytes!r}")
@@ -152,6 +155,23 @@ class Array:
         old, self._chunk_cache = self._chunk_cache, None
         if old is not None:
             old.close()
+
+    def clear_chunk_cache(self) -> None:
+        """Forget every cached chunk (no-op without a cache), e.g. after another process rewrote
+        the array. Writes through this Array do this themselves."""
+        self._check_open()
+        self._invalidate_cache()
+
+    def chunk_cache_usage(self) -> tuple[int, int]:
+        """``(chunks, bytes)`` held by the decoded-chunk cache; ``(0, 0)`` without one."""
+        self._check_open()
+        cache = self._chunk_cache
+        if cache is None:
+            return (0, 0)
+        count, size = ffi.new("size_t *"), ffi.new("size_t *")
+        with cache.use() as ptr:
+            check(lib.zarrsCffiChunkCacheUsage(ptr, count, size))
+        return (int(count[0]), int(size[0]))
 
     def _invalidate_cache(self) -> None:
         cache = self._chunk_cache
@@ -206,9 +226,9 @@ class Array:
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
         else:
-            box = _allocate(sel.shape, self.dtype)
-            self._retrieve_box(sel.start, sel.shape, box)
-            np.copyto(out, sel.from_box(box))
+            whole = _allocate(sel.shape, self.dtype)
+            self._retrieve_box(sel.start, sel.shape, whole)
+            np.copyto(out, sel.from_box(whole))
         return out
 
     def read(self, region: Region = ()) -> np.ndarray:

@@ -5,11 +5,13 @@
 //! (`zarrsCffiChunkCacheClear`): writes from other handles or processes are not seen while cached.
 //! For sharded arrays it caches inner chunks, fetched with zarrs' partial shard decoding.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use lru::LruCache;
 use zarrs::array::{
-    ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache, ArraySubset,
+    Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
+    ArraySubset,
 };
 use zarrs::storage::ReadableStorageTraits;
 use zarrs_ffi::ZarrsArray;
@@ -17,29 +19,81 @@ use zarrs_ffi::ZarrsArray;
 use crate::args::{
     RwArray, array_arg, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
 };
-use crate::array_io::{array_error, check_length, decode_region, readable_view};
+use crate::array_io::{array_error, check_length, create_error, decode_region, readable_view};
 use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::error::{FfiError, FfiResult, guard};
 use crate::pool::codec_options;
+use crate::safety::catch_codec_panic;
 
 type ReadableArray = zarrs::array::Array<dyn ReadableStorageTraits>;
+type Unit = Arc<Vec<u8>>;
 
 struct Entries {
-    lru: LruCache<Vec<u64>, Arc<Vec<u8>>>,
+    lru: LruCache<Vec<u64>, Unit>,
     used: usize,
+    /// Units being decoded right now (by a read or by read-ahead); others wait for them.
+    in_flight: HashSet<Vec<u64>>,
+    /// Bumped by `clear`: a decode that started before it must not store its (stale) result.
+    generation: u64,
+    /// The last unit the previous read touched, to spot sequential reads.
+    last_read: Option<Vec<u64>>,
+    /// Buffers of evicted or cleared units, reused for new ones: fresh memory costs a page fault
+    /// per page (tens of microseconds per chunk), reused memory none. `used` + `spare_bytes`
+    /// stays within the capacity.
+    spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
+}
+
+impl Entries {
+    /// Keep a unit's buffer for reuse if nobody else holds it and the capacity allows.
+    fn recycle(&mut self, unit: Unit, capacity: usize) {
+        if let Ok(buffer) = Arc::try_unwrap(unit)
+            && self.used + self.spare_bytes + buffer.len() <= capacity
+        {
+            self.spare_bytes += buffer.len();
+            self.spare.push(buffer);
+        }
+    }
+
+    fn evict_to(&mut self, capacity: usize) {
+        while self.used > capacity {
+            match self.lru.pop_lru() {
+                Some((_, evicted)) => {
+                    self.used -= evicted.len();
+                    self.recycle(evicted, capacity);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// The part of a cache that read-ahead tasks on the pool share with the handle.
+struct Shared {
+    capacity: usize,
+    /// The process that created the cache: a forked child never touches its locks (a pool thread
+    /// of the parent may have held one at the fork), it reads uncached instead.
+    pid: u32,
+    entries: Mutex<Entries>,
+    /// Signalled whenever a unit stops being in flight.
+    settled: Condvar,
 }
 
 /// The cache state for one array handle.
 struct Bound {
     array_addr: usize,
+    /// The cache's own view of the array (same storage and metadata), so read-ahead tasks never
+    /// touch the caller's handle, which may be destroyed while they run.
+    array: RwArray,
     /// For sharded arrays: a readable view of the same array and its shard-index cache.
     sharded: Option<(ReadableArray, ArrayShardedReadableExtCache)>,
     unit_shape: Vec<u64>,
+    /// Units per dimension (the grid read-ahead walks in C order).
+    grid: Vec<u64>,
 }
 
 pub struct ZarrsCffiChunkCache_T {
-    capacity: usize,
-    entries: Mutex<Entries>,
+    shared: Arc<Shared>,
     bound: Mutex<Option<Arc<Bound>>>,
 }
 
@@ -49,11 +103,209 @@ pub type ZarrsCffiChunkCache = *mut ZarrsCffiChunkCache_T;
 /// Reads touching more cache units than this decode straight into the output instead.
 const MAX_CACHED_UNITS: u64 = 64;
 
-impl ZarrsCffiChunkCache_T {
-    fn lock_entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The unit at `indices`: cached, else awaited (another thread is decoding it), else decoded
+    /// here and cached.
+    fn unit(&self, bound: &Bound, indices: &[u64]) -> FfiResult<Unit> {
+        let generation = {
+            let mut entries = self.lock();
+            loop {
+                if let Some(hit) = entries.lru.get(indices) {
+                    return Ok(hit.clone());
+                }
+                if !entries.in_flight.contains(indices) {
+                    break;
+                }
+                entries = self
+                    .settled
+                    .wait(entries)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            entries.in_flight.insert(indices.to_vec());
+            entries.generation
+        };
+        self.decode_and_store(bound, indices, generation)
+    }
+
+    /// Decode a unit marked in flight, store it (unless the cache was cleared meanwhile) and wake
+    /// the waiters, whatever happens.
+    fn decode_and_store(&self, bound: &Bound, indices: &[u64], generation: u64) -> FfiResult<Unit> {
+        struct Settle<'a>(&'a Shared, &'a [u64]);
+        impl Drop for Settle<'_> {
+            fn drop(&mut self) {
+                self.0.lock().in_flight.remove(self.1);
+                self.0.settled.notify_all();
+            }
+        }
+        let _settle = Settle(self, indices);
+        let unit = catch_codec_panic(
+            || format!("chunk {indices:?}"),
+            || self.decode_unit(bound, indices),
+        )?;
+        let mut entries = self.lock();
+        if unit.len() <= self.capacity && entries.generation == generation {
+            if let Some(old) = entries.lru.put(indices.to_vec(), unit.clone()) {
+                entries.used -= old.len();
+            }
+            entries.used += unit.len();
+            // Spare buffers give way to cached units.
+            while entries.used + entries.spare_bytes > self.capacity {
+                match entries.spare.pop() {
+                    Some(buffer) => entries.spare_bytes -= buffer.len(),
+                    None => break,
+                }
+            }
+            entries.evict_to(self.capacity);
+        }
+        Ok(unit)
+    }
+
+    /// A buffer of `bytes` for a new unit: a spare one if there is one, else fresh memory.
+    fn buffer(&self, bytes: usize) -> Vec<u8> {
+        let mut entries = self.lock();
+        if let Some(at) = entries.spare.iter().position(|b| b.len() == bytes) {
+            entries.spare_bytes -= bytes;
+            return entries.spare.swap_remove(at);
+        }
+        drop(entries);
+        vec![0; bytes]
+    }
+
+    /// Decode one unit (at full unit shape, edge units padded with the fill value).
+    fn decode_unit(&self, bound: &Bound, indices: &[u64]) -> FfiResult<Unit> {
+        let array = &bound.array;
+        let context = || match &bound.sharded {
+            Some(_) => format!("inner chunk {indices:?}"),
+            None => format!(
+                "chunk {indices:?} (key {:?})",
+                array.chunk_key(indices).as_str()
+            ),
+        };
+        let elsize = crate::args::element_size(array)?;
+        let bytes = bound.unit_shape.iter().product::<u64>() as usize * elsize;
+        let options = codec_options().with_concurrent_target(1);
+        let mut buffer = self.buffer(bytes);
+        let decoded = match &bound.sharded {
+            Some((readable, index_cache)) => {
+                readable.retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &options)
+            }
+            None => {
+                let chunk = array
+                    .chunk_subset(indices)
+                    .map_err(|e| array_error(e, &context()))?;
+                let interior =
+                    std::iter::zip(chunk.end_exc(), array.shape()).all(|(end, size)| end <= *size);
+                // Checksummed chunks take the whole-chunk path: zarrs' subset path may skip the check.
+                if interior && !crate::safety::has_checksum(array) {
+                    // Straight into the (reused) buffer, no intermediate copy.
+                    crate::region_io::decode_chunk_into(
+                        array,
+                        &chunk,
+                        &bound.unit_shape,
+                        elsize,
+                        &mut buffer,
+                        &options,
+                    )
+                    .map_err(|e| array_error(e, &context()))?;
+                    return Ok(Arc::new(buffer));
+                }
+                array.retrieve_chunk_opt::<ArrayBytes>(indices, &options)
+            }
+        }
+        .map_err(|e| array_error(e, &context()))?;
+        let decoded = decoded
+            .into_fixed()
+            .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
+        check_length(decoded.len(), bytes, &format!("decoded {}", context()))?;
+        buffer.copy_from_slice(&decoded);
+        Ok(Arc::new(buffer))
+    }
+
+    fn clear(&self, bound: Option<&Bound>) {
+        let mut entries = self.lock();
+        let capacity = self.capacity;
+        entries.used = 0;
+        while let Some((_, unit)) = entries.lru.pop_lru() {
+            entries.recycle(unit, capacity);
+        }
+        entries.generation += 1;
+        entries.last_read = None;
+        if let Some((_, index_cache)) = bound.and_then(|b| b.sharded.as_ref()) {
+            index_cache.clear();
+        }
+    }
+}
+
+/// The unit after `indices` in C order over `grid`, if any.
+fn next_unit(indices: &[u64], grid: &[u64]) -> Option<Vec<u64>> {
+    let mut next = indices.to_vec();
+    for d in (0..next.len()).rev() {
+        next[d] += 1;
+        if next[d] < grid[d] {
+            return Some(next);
+        }
+        next[d] = 0;
+    }
+    None
+}
+
+/// Read-ahead: when this read continues the previous one in C order (chunk-by-chunk scans),
+/// decode the next units on the pool while the caller copies this one out, so a sequential scan
+/// uses every core although each call asks for one chunk. Up to one unit per thread a call may
+/// use is kept ahead; with one thread per call there is no read-ahead.
+fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u64]) {
+    let depth = crate::pool::threads_per_call();
+    let unit_bytes = bound.unit_shape.iter().product::<u64>() as usize
+        * crate::args::element_size(&bound.array).unwrap_or(1);
+    let (todo, generation) = {
+        let mut entries = shared.lock();
+        let sequential = entries
+            .last_read
+            .as_deref()
+            .and_then(|prev| next_unit(prev, &bound.grid))
+            .is_some_and(|expected| expected == first);
+        entries.last_read = Some(last.to_vec());
+        // The cache must hold the units ahead besides the one being read.
+        if !sequential || depth < 2 || unit_bytes.saturating_mul(depth + 1) > shared.capacity {
+            return;
+        }
+        let mut todo = Vec::new();
+        let mut unit = last.to_vec();
+        for _ in 0..depth {
+            let Some(next) = next_unit(&unit, &bound.grid) else {
+                break;
+            };
+            if !entries.lru.contains(&next) && !entries.in_flight.contains(&next) {
+                entries.in_flight.insert(next.clone());
+                todo.push(next.clone());
+            }
+            unit = next;
+        }
+        (todo, entries.generation)
+    };
+    for indices in todo {
+        let (task_shared, task_bound) = (shared.clone(), bound.clone());
+        let queued = crate::pool::spawn(move || {
+            // Errors are dropped: the read that wants this unit decodes it again and reports them.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                task_shared.decode_and_store(&task_bound, &indices, generation)
+            }));
+        });
+        if queued.is_err() {
+            // No pool: nothing will decode the units marked in flight, so unmark them.
+            let mut entries = shared.lock();
+            entries.in_flight.clear();
+            shared.settled.notify_all();
+            return;
+        }
+    }
+}
+
+impl ZarrsCffiChunkCache_T {
     fn bind(&self, array: &RwArray, handle: ZarrsArray) -> FfiResult<Option<Arc<Bound>>> {
         let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = bound.as_ref() {
@@ -75,7 +327,7 @@ impl ZarrsCffiChunkCache_T {
             let readable = readable_view(array)?;
             let index_cache = ArrayShardedReadableExtCache::new(&readable);
             (
-                inner.iter().map(|n| n.get()).collect(),
+                inner.iter().map(|n| n.get()).collect::<Vec<u64>>(),
                 Some((readable, index_cache)),
             )
         } else {
@@ -85,71 +337,32 @@ impl ZarrsCffiChunkCache_T {
                 .map_err(|e| array_error(e, "chunk grid"))?;
             (shape.iter().map(|n| n.get()).collect(), None)
         };
+        let grid = array
+            .shape()
+            .iter()
+            .zip(&unit_shape)
+            .map(|(n, u)| n.div_ceil(*u))
+            .collect();
+        let own = Array::new_with_metadata(
+            array.storage(),
+            array.path().as_str(),
+            array.metadata().clone(),
+        )
+        .map_err(|e| create_error(e, array.path().as_str()))?;
         let b = Arc::new(Bound {
             array_addr: handle as usize,
+            array: own,
             sharded,
             unit_shape,
+            grid,
         });
         *bound = Some(b.clone());
         Ok(Some(b))
     }
 
-    fn unit(&self, array: &RwArray, bound: &Bound, indices: &[u64]) -> FfiResult<Arc<Vec<u8>>> {
-        if let Some(hit) = self.lock_entries().lru.get(indices) {
-            return Ok(hit.clone());
-        }
-        let context = || format!("chunk {indices:?}");
-        let decoded = match &bound.sharded {
-            Some((readable, index_cache)) => readable
-                .retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &codec_options())
-                .map_err(|e| array_error(e, &format!("inner {}", context())))?,
-            None => array
-                .retrieve_chunk_opt::<ArrayBytes>(indices, &codec_options())
-                .map_err(|e| {
-                    array_error(
-                        e,
-                        &format!(
-                            "{} (key {:?})",
-                            context(),
-                            array.chunk_key(indices).as_str()
-                        ),
-                    )
-                })?,
-        };
-        let bytes = Arc::new(
-            decoded
-                .into_fixed()
-                .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?
-                .into_owned(),
-        );
-        if bytes.len() <= self.capacity {
-            let mut entries = self.lock_entries();
-            if entries.lru.put(indices.to_vec(), bytes.clone()).is_none() {
-                entries.used += bytes.len();
-            }
-            while entries.used > self.capacity {
-                match entries.lru.pop_lru() {
-                    Some((_, evicted)) => entries.used -= evicted.len(),
-                    None => break,
-                }
-            }
-        }
-        Ok(bytes)
-    }
-
     fn clear(&self) {
-        let mut entries = self.lock_entries();
-        entries.lru.clear();
-        entries.used = 0;
-        if let Some(b) = self
-            .bound
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            && let Some((_, index_cache)) = &b.sharded
-        {
-            index_cache.clear();
-        }
+        let bound = self.bound.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.shared.clear(bound.as_deref());
     }
 }
 
@@ -165,10 +378,19 @@ pub unsafe extern "C" fn zarrsCffiCreateChunkCache(
 ) -> i32 {
     guard(|| {
         let cache = ZarrsCffiChunkCache_T {
-            capacity: capacityBytes,
-            entries: Mutex::new(Entries {
-                lru: LruCache::unbounded(),
-                used: 0,
+            shared: Arc::new(Shared {
+                capacity: capacityBytes,
+                pid: std::process::id(),
+                entries: Mutex::new(Entries {
+                    lru: LruCache::unbounded(),
+                    used: 0,
+                    in_flight: HashSet::new(),
+                    generation: 0,
+                    last_read: None,
+                    spare: Vec::new(),
+                    spare_bytes: 0,
+                }),
+                settled: Condvar::new(),
             }),
             bound: Mutex::new(None),
         };
@@ -206,6 +428,29 @@ pub unsafe extern "C" fn zarrsCffiChunkCacheClear(cache: ZarrsCffiChunkCache) ->
     guard(|| {
         cache_arg(cache)?.clear();
         Ok(())
+    })
+}
+
+/// How many units (decoded chunks, or inner chunks if sharded) the cache holds, and their bytes.
+///
+/// # Safety
+/// `cache` a live cache handle; `pCount` and `pBytes` valid out-pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiChunkCacheUsage(
+    cache: ZarrsCffiChunkCache,
+    pCount: *mut usize,
+    pBytes: *mut usize,
+) -> i32 {
+    guard(|| {
+        let cache = cache_arg(cache)?;
+        let (count, bytes) = if cache.shared.pid == std::process::id() {
+            let entries = cache.shared.lock();
+            (entries.lru.len(), entries.used)
+        } else {
+            (0, 0) // inherited across fork: unused here (see zarrsCffiArrayRetrieveSubsetIntoCached)
+        };
+        write_out(pCount, count, "pCount")?;
+        write_out(pBytes, bytes, "pBytes")
     })
 }
 
@@ -248,6 +493,10 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         crate::safety::check_read_memory(array, &subset)?;
+        if cache.shared.pid != std::process::id() {
+            // Inherited across fork: its locks may be held by threads that do not exist here.
+            return decode_region(array, &subset, start, shape, out);
+        }
         let Some(bound) = cache.bind(array, handle)? else {
             return decode_region(array, &subset, start, shape, out);
         };
@@ -260,12 +509,10 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         if units > MAX_CACHED_UNITS {
             return decode_region(array, &subset, start, shape, out);
         }
+        read_ahead(&cache.shared, &bound, &first, &last);
         let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
         for indices in &units_subset.indices() {
-            let unit = crate::safety::catch_codec_panic(
-                || format!("chunk {:?}", &indices[..]),
-                || cache.unit(array, &bound, &indices),
-            )?;
+            let unit = cache.shared.unit(&bound, &indices)?;
             let unit_start: Vec<u64> = indices.iter().zip(unit_shape).map(|(i, u)| i * u).collect();
             let unit_place = Placed {
                 origin: &unit_start,

@@ -76,6 +76,9 @@ fn current_pool() -> FfiResult<Arc<ThreadPool>> {
     let pool = ThreadPoolBuilder::new()
         .num_threads(wanted)
         .thread_name(|i| format!("zarrs-cffi-{i}"))
+        // A panic escaping a background task (read-ahead) must not abort the process; every task
+        // already catches its own, so this is only a backstop.
+        .panic_handler(|_| {})
         .build()
         .map_err(|e| FfiError::invalid(format!("cannot start the decode thread pool: {e}")))?;
     let pool = Arc::new(pool);
@@ -84,6 +87,12 @@ fn current_pool() -> FfiResult<Arc<ThreadPool>> {
         pool: pool.clone(),
     });
     Ok(pool)
+}
+
+/// Run `task` on the pool in the background (read-ahead); it must catch its own panics.
+pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
+    current_pool()?.spawn(task);
+    Ok(())
 }
 
 /// True unless this is a child forked after the library first ran here.

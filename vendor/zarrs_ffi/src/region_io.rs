@@ -323,7 +323,7 @@ pub fn write_chunkwise(
 }
 
 /// Decode the whole (in-bounds) chunk `chunk` into `scratch` (C order, `chunk_shape`).
-fn decode_chunk_into(
+pub fn decode_chunk_into(
     array: &RwArray,
     chunk: &ArraySubset,
     chunk_shape: &[u64],

@@ -1,0 +1,240 @@
+"""The opt-in decoded-chunk cache and its read-ahead: same answers as uncached reads, bounded
+memory, invalidated by writes and by ``clear_chunk_cache``, safe across threads and fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pathlib
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import zarr
+from zarr_oracle import run_forked_child
+
+import zarrs_cffi
+
+CHUNKS = (8, 6)
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """Read-ahead depth is the per-call thread count: pin it to 2 whatever the machine has."""
+    zarrs_cffi.set_num_threads(2)
+    try:
+        yield
+    finally:
+        zarrs_cffi.set_num_threads(0)
+
+
+def chunk_regions(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """Every chunk's region (edge chunks clipped), in C order."""
+    counts = [-(-n // c) for n, c in zip(shape, chunks, strict=True)]
+    return [
+        tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, chunks, shape, strict=True))
+        for idx in np.ndindex(*counts)
+    ]
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture
+def sharded_path(tmp_path: pathlib.Path) -> tuple[str, np.ndarray]:
+    """A 20x18 uint16 array: 10x9 shards of 5x3 inner chunks, zstd."""
+    path = tmp_path / "sharded.zarr"
+    data = (np.arange(20 * 18, dtype="uint16").reshape(20, 18) * 3) % 1000
+    z = zarr.create_array(store=str(path), shape=data.shape, chunks=(5, 3), shards=(10, 9), dtype="uint16")
+    z[...] = data
+    return str(path), data
+
+
+def test_cached_reads_match_the_data(multichunk_path: tuple[str, np.ndarray]) -> None:
+    path, data = multichunk_path
+    rng = np.random.default_rng(7)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for _ in range(300):
+            start = [int(rng.integers(0, n)) for n in data.shape]
+            stop = [int(rng.integers(s + 1, n + 1)) for s, n in zip(start, data.shape, strict=True)]
+            region = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+            out = np.empty(data[region].shape, data.dtype)
+            np.testing.assert_array_equal(arr.read_into(out, region), data[region])
+        assert arr.chunk_cache_usage()[0] > 0
+
+
+def test_sequential_scan_reads_ahead(multichunk_path: tuple[str, np.ndarray], two_threads: None) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for region in regions[:2]:
+            np.testing.assert_array_equal(arr[region], data[region])
+        # The second read continued the first, so the next two chunks are being decoded too.
+        assert wait_for(lambda: arr.chunk_cache_usage()[0] == 4), arr.chunk_cache_usage()
+        for region in regions[2:]:
+            out = np.empty(data[region].shape, data.dtype)
+            np.testing.assert_array_equal(arr.read_into(out, region), data[region])
+        assert arr.chunk_cache_usage()[0] == len(regions)
+
+
+def test_random_reads_do_not_read_ahead(multichunk_path: tuple[str, np.ndarray], two_threads: None) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for region in (regions[5], regions[0], regions[17], regions[3]):
+            np.testing.assert_array_equal(arr[region], data[region])
+        time.sleep(0.2)
+        assert arr.chunk_cache_usage()[0] == 4
+
+
+def test_one_thread_per_call_means_no_read_ahead(multichunk_path: tuple[str, np.ndarray]) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    zarrs_cffi.set_num_threads(1)
+    try:
+        with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+            for region in regions[:6]:
+                np.testing.assert_array_equal(arr[region], data[region])
+            time.sleep(0.2)
+            assert arr.chunk_cache_usage()[0] == 6
+    finally:
+        zarrs_cffi.set_num_threads(0)
+
+
+def test_usage_stays_within_the_bound(multichunk_path: tuple[str, np.ndarray], two_threads: None) -> None:
+    path, data = multichunk_path
+    chunk_bytes = CHUNKS[0] * CHUNKS[1] * data.itemsize
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=5 * chunk_bytes) as arr:
+        for region in chunk_regions(data.shape, CHUNKS):
+            np.testing.assert_array_equal(arr[region], data[region])
+            assert arr.chunk_cache_usage()[1] <= 5 * chunk_bytes
+        assert arr.chunk_cache_usage()[0] == 5
+
+
+def test_cache_too_small_for_read_ahead_still_reads(
+    multichunk_path: tuple[str, np.ndarray], two_threads: None
+) -> None:
+    path, data = multichunk_path
+    chunk_bytes = CHUNKS[0] * CHUNKS[1] * data.itemsize
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=chunk_bytes) as arr:
+        for region in chunk_regions(data.shape, CHUNKS):
+            np.testing.assert_array_equal(arr[region], data[region])
+        assert arr.chunk_cache_usage() == (1, chunk_bytes)
+
+
+def test_sharded_scan_reads_ahead(sharded_path: tuple[str, np.ndarray], two_threads: None) -> None:
+    path, data = sharded_path
+    regions = chunk_regions(data.shape, (5, 3))
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for region in regions:
+            np.testing.assert_array_equal(arr[region], data[region])
+        assert arr.chunk_cache_usage()[0] == len(regions)
+        np.testing.assert_array_equal(arr[3:17, 2:16], data[3:17, 2:16])
+
+
+def test_write_through_the_array_is_seen_after_read_ahead(
+    multichunk_path: tuple[str, np.ndarray], two_threads: None
+) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for region in regions[:3]:
+            arr[region]  # a sequential scan: chunks 3 and 4 are read ahead
+        arr.write(regions[3], 12345)
+        arr.write(regions[4], -7)
+        for region in regions[3:5]:
+            expected = np.full(data[region].shape, 12345 if region == regions[3] else -7, data.dtype)
+            np.testing.assert_array_equal(arr[region], expected)
+
+
+def test_clear_chunk_cache_sees_other_writers(multichunk_path: tuple[str, np.ndarray]) -> None:
+    path, data = multichunk_path
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        np.testing.assert_array_equal(arr[:8, :6], data[:8, :6])
+        zarr.open_array(path, mode="r+")[:8, :6] = 99
+        np.testing.assert_array_equal(arr[:8, :6], data[:8, :6])  # documented: still cached
+        arr.clear_chunk_cache()
+        assert arr.chunk_cache_usage() == (0, 0)
+        np.testing.assert_array_equal(arr[:8, :6], np.full((8, 6), 99, data.dtype))
+
+
+def test_usage_without_a_cache_and_after_close(multichunk_path: tuple[str, np.ndarray]) -> None:
+    path, _ = multichunk_path
+    arr = zarrs_cffi.open_array(path)
+    assert arr.chunk_cache_usage() == (0, 0)
+    arr.clear_chunk_cache()  # no cache: nothing to do
+    arr.close()
+    with pytest.raises(zarrs_cffi.ZarrsError):
+        arr.chunk_cache_usage()
+    with pytest.raises(zarrs_cffi.ZarrsError):
+        arr.clear_chunk_cache()
+
+
+def test_closing_during_read_ahead_is_safe(
+    multichunk_path: tuple[str, np.ndarray], two_threads: None
+) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    for _ in range(50):
+        arr = zarrs_cffi.open_array(path, chunk_cache_bytes=2**20)
+        arr[regions[0]]
+        arr[regions[1]]  # read-ahead of chunks 2 and 3 starts
+        arr.close()  # destroys the handle and the cache while the tasks may still run
+    with zarrs_cffi.open_array(path) as arr:
+        np.testing.assert_array_equal(arr.read(), data)
+
+
+def test_threads_scanning_one_cached_array(
+    multichunk_path: tuple[str, np.ndarray], two_threads: None
+) -> None:
+    path, data = multichunk_path
+    regions = chunk_regions(data.shape, CHUNKS)
+    errors: list[BaseException] = []
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=8 * CHUNKS[0] * CHUNKS[1] * data.itemsize) as arr:
+
+        def scan() -> None:
+            try:
+                for _ in range(5):
+                    for region in regions:
+                        out = np.empty(data[region].shape, data.dtype)
+                        np.testing.assert_array_equal(arr.read_into(out, region), data[region])
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=scan) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads), "a scanning thread hung"
+    assert not errors, errors[0]
+
+
+_FORKED: dict = {}
+
+
+def _child_scans(queue) -> None:  # pragma: no cover - runs in the child
+    arr, data = _FORKED["array"], _FORKED["data"]
+    ok = all(np.array_equal(arr[r], data[r]) for r in chunk_regions(data.shape, CHUNKS))
+    queue.put(ok)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
+def test_cached_array_survives_fork(multichunk_path: tuple[str, np.ndarray], two_threads: None) -> None:
+    path, data = multichunk_path
+    arr = zarrs_cffi.open_array(path, chunk_cache_bytes=2**20)
+    for region in chunk_regions(data.shape, CHUNKS)[:10]:
+        np.testing.assert_array_equal(arr[region], data[region])  # read-ahead runs in the parent
+    _FORKED.update(array=arr, data=data)
+    try:
+        run_forked_child(_child_scans, "reading through an inherited chunk cache")
+    finally:
+        _FORKED.clear()
+        arr.close()
