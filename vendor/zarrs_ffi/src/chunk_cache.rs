@@ -102,6 +102,10 @@ pub type ZarrsCffiChunkCache = *mut ZarrsCffiChunkCache_T;
 
 /// Reads touching more cache units than this decode straight into the output instead.
 const MAX_CACHED_UNITS: u64 = 64;
+/// How far read-ahead runs ahead of a sequential scan, per thread: small units need several in
+/// flight to keep the pool busy between calls.
+const READ_AHEAD_BYTES: usize = 1 << 20;
+const MAX_READ_AHEAD_PER_THREAD: usize = 16;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Entries> {
@@ -255,12 +259,18 @@ fn next_unit(indices: &[u64], grid: &[u64]) -> Option<Vec<u64>> {
 
 /// Read-ahead: when this read continues the previous one in C order (chunk-by-chunk scans),
 /// decode the next units on the pool while the caller copies this one out, so a sequential scan
-/// uses every core although each call asks for one chunk. Up to one unit per thread a call may
-/// use is kept ahead; with one thread per call there is no read-ahead.
+/// uses every core although each call asks for one chunk. Each thread a call may use is kept
+/// about `READ_AHEAD_BYTES` (at least one unit) ahead, so the caller rarely waits for a wake-up;
+/// with one thread per call, or no room in the cache, there is no read-ahead.
 fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u64]) {
-    let depth = crate::pool::threads_per_call();
-    let unit_bytes = bound.unit_shape.iter().product::<u64>() as usize
-        * crate::args::element_size(&bound.array).unwrap_or(1);
+    let threads = crate::pool::threads_per_call();
+    let unit_bytes = (bound.unit_shape.iter().product::<u64>() as usize
+        * crate::args::element_size(&bound.array).unwrap_or(1))
+    .max(1);
+    let per_thread = (READ_AHEAD_BYTES / unit_bytes).clamp(1, MAX_READ_AHEAD_PER_THREAD);
+    // The cache must hold the units ahead besides the one being read.
+    let room = (shared.capacity / unit_bytes).saturating_sub(1);
+    let depth = (threads * per_thread).min(room);
     let (todo, generation) = {
         let mut entries = shared.lock();
         let sequential = entries
@@ -269,8 +279,7 @@ fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u
             .and_then(|prev| next_unit(prev, &bound.grid))
             .is_some_and(|expected| expected == first);
         entries.last_read = Some(last.to_vec());
-        // The cache must hold the units ahead besides the one being read.
-        if !sequential || depth < 2 || unit_bytes.saturating_mul(depth + 1) > shared.capacity {
+        if !sequential || threads < 2 || depth == 0 {
             return;
         }
         let mut todo = Vec::new();
