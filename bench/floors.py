@@ -88,6 +88,9 @@ class DecodeFloor:
 
     name = "floor:decode"
 
+    def start_cold(self) -> None:
+        """Nothing is cached between calls."""
+
     def __init__(self, array_dir: Path, workers: int | None = None) -> None:
         meta = json.loads((Path(array_dir) / "zarr.json").read_text())
         self.shape = tuple(meta["shape"])
@@ -152,6 +155,9 @@ class MemoryFloor:
 
     def __init__(self, source: np.ndarray) -> None:
         self.source = source
+
+    def start_cold(self) -> None:
+        """Nothing is cached."""
 
     def read_full_into(self, out: np.ndarray) -> np.ndarray:
         """``np.copyto`` the whole array."""

@@ -116,7 +116,21 @@ def machine_info() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
+        "page-cache reclaim": _damon_pageout(),
     }
+
+
+def _damon_pageout() -> str:
+    """Whether a DAMON scheme pages out idle memory (it evicts the datasets' page cache)."""
+    actions = sorted(
+        {
+            p.read_text().strip()
+            for p in Path("/sys/kernel/mm/damon/admin/kdamonds").glob("*/contexts/*/schemes/*/action")
+        }
+    )
+    if "pageout" in actions:
+        return "a DAMON pageout scheme is active (idle page cache is evicted; each workload re-reads its dataset untimed first)"
+    return "none found"
 
 
 def _short(exc: BaseException) -> str:
@@ -148,6 +162,7 @@ def run_dataset(spec, root, args, wl_names, status, run) -> None:
         live.update(_floors(spec, root, data, cells["read_into"]))
     for rnd in range(args.rounds):
         for wl in wl_names:
+            datasets.warm_page_cache(root, spec)
             names = [n for n in cells[wl] if n in live]
             shift = rnd % max(1, len(names))
             for name in names[shift:] + names[:shift]:
