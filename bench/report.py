@@ -171,7 +171,9 @@ def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path
         " engine's fastest path: its own buffer fill where it has one (zarrs_cffi"
         " `read_into`, zarr-python `out=`, tensorstore writing into an array view),"
         " else a new array; `read_into` always fills the same reused buffer"
-        " (zarrista: read and copy).",
+        " (zarrista: read and copy). zarrs_cffi reads chunks and regions through its"
+        " opt-in decoded-chunk cache (with read-ahead), emptied before every timed call:"
+        " every round starts cold.",
     ]
     lines += times_tables(results, specs, run["n_regions"])
     lines += ["", "## Ratios to the floors (floor time / engine time; 1.00 = as fast as the floor)", ""]

@@ -57,6 +57,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--engines", help=f"comma-separated, from {', '.join(engines.ENGINES)}")
     p.add_argument("--regions", type=int, help="random small regions (default 2000; 200 with --quick)")
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="report path")
+    p.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: rewrite the report (tables, chart, targets, ANALYSIS.md) from a saved run",
+    )
     args = p.parse_args(argv)
     args.regions = args.regions or (200 if args.quick else 2000)
     return args
@@ -217,6 +223,10 @@ def _floors(spec, root, data, cells) -> dict:
 def main(argv=None) -> int:
     """Entry point."""
     args = parse_args(argv)
+    if args.report_from:
+        saved = json.loads(args.report_from.read_text())
+        specs = [s for s in datasets.all_specs(saved["quick"]) if s.name in saved["results"]]
+        return finish(saved, specs, args.out)
     specs = datasets.all_specs(args.quick)
     chosen = _pick(args.only, [s.name for s in specs], "dataset")
     specs = [s for s in specs if s.name in chosen]
