@@ -130,10 +130,7 @@ class ZarrsCffi(Engine):
         return self.cached.read_into(buf, region)
 
     def read_chunks_one_by_one(self, regions, buf):
-        last = buf
-        for region in regions:
-            last = self.cached.read_into(buf, region)
-        return last
+        return self.read_regions(regions, buf)  # one call each, through the cache (read_small)
 
     def read_new(self, region):
         return self.arr.read(region=region)

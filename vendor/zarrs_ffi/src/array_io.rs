@@ -249,12 +249,7 @@ fn retrieve_chunk_into(
         let subset = array
             .chunk_subset(indices)
             .map_err(|e| array_error(e, &context()))?;
-        if subset
-            .end_exc()
-            .iter()
-            .zip(array.shape())
-            .all(|(end, size)| end <= size)
-        {
+        if crate::region_io::is_interior(array, &subset) {
             // An interior chunk: decode straight into the caller's buffer.
             return decode_into(array, &subset, shape, out).map_err(|e| array_error(e, &context()));
         }

@@ -88,6 +88,8 @@ struct Bound {
     /// For sharded arrays: a readable view of the same array and its shard-index cache.
     sharded: Option<(ReadableArray, ArrayShardedReadableExtCache)>,
     unit_shape: Vec<u64>,
+    /// Bytes of one decoded unit (full unit shape).
+    unit_bytes: usize,
     /// Units per dimension (the grid read-ahead walks in C order).
     grid: Vec<u64>,
 }
@@ -189,8 +191,7 @@ impl Shared {
                 array.chunk_key(indices).as_str()
             ),
         };
-        let elsize = crate::args::element_size(array)?;
-        let bytes = bound.unit_shape.iter().product::<u64>() as usize * elsize;
+        let bytes = bound.unit_bytes;
         let options = codec_options().with_concurrent_target(1);
         let mut buffer = self.buffer(bytes);
         let decoded = match &bound.sharded {
@@ -201,16 +202,16 @@ impl Shared {
                 let chunk = array
                     .chunk_subset(indices)
                     .map_err(|e| array_error(e, &context()))?;
-                let interior =
-                    std::iter::zip(chunk.end_exc(), array.shape()).all(|(end, size)| end <= *size);
                 // Checksummed chunks take the whole-chunk path: zarrs' subset path may skip the check.
-                if interior && !crate::safety::has_checksum(array) {
+                if crate::region_io::is_interior(array, &chunk)
+                    && !crate::safety::has_checksum(array)
+                {
                     // Straight into the (reused) buffer, no intermediate copy.
                     crate::region_io::decode_chunk_into(
                         array,
                         &chunk,
                         &bound.unit_shape,
-                        elsize,
+                        crate::args::element_size(array)?,
                         &mut buffer,
                         &options,
                     )
@@ -264,9 +265,7 @@ fn next_unit(indices: &[u64], grid: &[u64]) -> Option<Vec<u64>> {
 /// with one thread per call, or no room in the cache, there is no read-ahead.
 fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u64]) {
     let threads = crate::pool::threads_per_call();
-    let unit_bytes = (bound.unit_shape.iter().product::<u64>() as usize
-        * crate::args::element_size(&bound.array).unwrap_or(1))
-    .max(1);
+    let unit_bytes = bound.unit_bytes.max(1);
     let per_thread = (READ_AHEAD_BYTES / unit_bytes).clamp(1, MAX_READ_AHEAD_PER_THREAD);
     // The cache must hold the units ahead besides the one being read.
     let room = (shared.capacity / unit_bytes).saturating_sub(1);
@@ -296,8 +295,10 @@ fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u
         }
         (todo, entries.generation)
     };
-    for indices in todo {
+    let mut todo = todo.into_iter();
+    while let Some(indices) = todo.next() {
         let (task_shared, task_bound) = (shared.clone(), bound.clone());
+        let unqueued = indices.clone();
         let queued = crate::pool::spawn(move || {
             // Errors are dropped: the read that wants this unit decodes it again and reports them.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -305,9 +306,11 @@ fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u
             }));
         });
         if queued.is_err() {
-            // No pool: nothing will decode the units marked in flight, so unmark them.
+            // No pool: nothing will decode the units still marked, so unmark them.
             let mut entries = shared.lock();
-            entries.in_flight.clear();
+            for indices in std::iter::once(unqueued).chain(todo) {
+                entries.in_flight.remove(&indices);
+            }
             shared.settled.notify_all();
             return;
         }
@@ -358,11 +361,13 @@ impl ZarrsCffiChunkCache_T {
             array.metadata().clone(),
         )
         .map_err(|e| create_error(e, array.path().as_str()))?;
+        let unit_bytes = byte_count(&unit_shape, element_size(array)?)?;
         let b = Arc::new(Bound {
             array_addr: handle as usize,
             array: own,
             sharded,
             unit_shape,
+            unit_bytes,
             grid,
         });
         *bound = Some(b.clone());

@@ -132,11 +132,7 @@ pub fn read_chunkwise(
                     let Some((lo, hi)) = intersect(region, chunk_place) else {
                         return Ok(());
                     };
-                    let in_bounds = chunk
-                        .end_exc()
-                        .iter()
-                        .zip(array.shape())
-                        .all(|(end, size)| end <= size);
+                    let in_bounds = is_interior(array, &chunk);
                     let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
                     if partial && in_bounds && !whole_chunks {
                         // A part of an interior chunk: decode the whole chunk into scratch and copy
@@ -320,6 +316,11 @@ pub fn write_chunkwise(
         Some(err) => Err(err),
         None => Ok(true),
     }
+}
+
+/// True if `chunk` lies inside the array (an edge chunk reaches past its end).
+pub fn is_interior(array: &RwArray, chunk: &ArraySubset) -> bool {
+    std::iter::zip(chunk.end_exc(), array.shape()).all(|(end, size)| end <= *size)
 }
 
 /// Decode the whole (in-bounds) chunk `chunk` into `scratch` (C order, `chunk_shape`).
