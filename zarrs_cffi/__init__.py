@@ -13,6 +13,7 @@ from pathlib import Path
 from ._native import ffi, lib
 from .array import Array
 from .create import create_array, create_group
+from .decoding import set_direct_decoding
 from .errors import (
     ArrayError,
     BufferLengthError,
@@ -112,6 +113,7 @@ __all__ = [
     "open_array",
     "read",
     "read_into",
+    "set_direct_decoding",
     "set_num_threads",
     "write",
     "zarrs_version",

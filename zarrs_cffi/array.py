@@ -128,6 +128,17 @@ class Array:
         state = ", closed" if self.closed else ""
         return f"<zarrs_cffi.Array {where} shape={self.shape} dtype={self.dtype}{state}>"
 
+    @property
+    def decodes_directly(self) -> bool:
+        """True if reads decode with zarrs-cffi's own decoder for common codec chains (``bytes``
+        little endian + at most one of zstd/gzip/blosc, optionally sharded; see
+        :func:`zarrs_cffi.set_direct_decoding`), False if through zarrs' codec pipeline."""
+        self._check_open()
+        flag = ffi.new("int32_t *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayDecodesDirectly(ptr, flag))
+        return bool(flag[0])
+
     # -- decoded-chunk cache -----------------------------------------------------------------------
     def enable_chunk_cache(self, max_bytes: int = 256 * 2**20) -> None:
         """Keep up to ``max_bytes`` of decoded chunks (inner chunks, if sharded) for small reads.

@@ -21,6 +21,7 @@ use crate::args::{
 };
 use crate::array_io::{array_error, check_length, create_error, decode_region, readable_view};
 use crate::boxcopy::{Placed, copy_box, intersect};
+use crate::direct;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::pool::codec_options;
 use crate::safety::catch_codec_panic;
@@ -85,8 +86,13 @@ struct Bound {
     /// The cache's own view of the array (same storage and metadata), so read-ahead tasks never
     /// touch the caller's handle, which may be destroyed while they run.
     array: RwArray,
-    /// For sharded arrays: a readable view of the same array and its shard-index cache.
+    /// For sharded arrays zarrs decodes: a readable view of the same array and its shard-index
+    /// cache.
     sharded: Option<(ReadableArray, ArrayShardedReadableExtCache)>,
+    /// Arrays with a common codec chain decode directly (`direct`); shard indexes are kept in
+    /// `shards` until the cache is cleared.
+    plan: Option<direct::Plan>,
+    shards: direct::ShardReader,
     unit_shape: Vec<u64>,
     /// Bytes of one decoded unit (full unit shape).
     unit_bytes: usize,
@@ -184,16 +190,26 @@ impl Shared {
     /// Decode one unit (at full unit shape, edge units padded with the fill value).
     fn decode_unit(&self, bound: &Bound, indices: &[u64]) -> FfiResult<Unit> {
         let array = &bound.array;
-        let context = || match &bound.sharded {
-            Some(_) => format!("inner chunk {indices:?}"),
-            None => format!(
-                "chunk {indices:?} (key {:?})",
-                array.chunk_key(indices).as_str()
-            ),
+        let context = || {
+            if array.is_sharded() {
+                crate::region_io::inner_chunk_label(array, indices)
+            } else {
+                crate::region_io::chunk_label(array, indices)
+            }
         };
         let bytes = bound.unit_bytes;
         let options = codec_options().with_concurrent_target(1);
         let mut buffer = self.buffer(bytes);
+        if let Some(plan) = &bound.plan {
+            if plan.is_sharded() {
+                bound
+                    .shards
+                    .decode_unit(array, plan, indices, &mut buffer, &context)?;
+            } else {
+                plan.decode_chunk(array, indices, &mut buffer, &context)?;
+            }
+            return Ok(Arc::new(buffer));
+        }
         let decoded = match &bound.sharded {
             Some((readable, index_cache)) => {
                 readable.retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &options)
@@ -239,8 +255,11 @@ impl Shared {
         }
         entries.generation += 1;
         entries.last_read = None;
-        if let Some((_, index_cache)) = bound.and_then(|b| b.sharded.as_ref()) {
-            index_cache.clear();
+        if let Some(bound) = bound {
+            bound.shards.clear();
+            if let Some((_, index_cache)) = &bound.sharded {
+                index_cache.clear();
+            }
         }
     }
 }
@@ -335,12 +354,19 @@ impl ZarrsCffiChunkCache_T {
         if !regular {
             return Ok(None);
         }
+        let plan = direct::plan(array);
         let (unit_shape, sharded) = if let Some(inner) = array.subchunk_shape() {
-            let readable = readable_view(array)?;
-            let index_cache = ArrayShardedReadableExtCache::new(&readable);
+            let zarrs_decodes = match plan {
+                Some(_) => None,
+                None => {
+                    let readable = readable_view(array)?;
+                    let index_cache = ArrayShardedReadableExtCache::new(&readable);
+                    Some((readable, index_cache))
+                }
+            };
             (
                 inner.iter().map(|n| n.get()).collect::<Vec<u64>>(),
-                Some((readable, index_cache)),
+                zarrs_decodes,
             )
         } else {
             let zeros = vec![0; array.dimensionality()];
@@ -366,6 +392,8 @@ impl ZarrsCffiChunkCache_T {
             array_addr: handle as usize,
             array: own,
             sharded,
+            plan,
+            shards: direct::ShardReader::new(false),
             unit_shape,
             unit_bytes,
             grid,

@@ -26,7 +26,7 @@ pub enum ZarrsCffiResult {
 }
 
 /// An error on its way out through the C ABI: a code and a message.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FfiError {
     pub code: i32,
     pub message: String,

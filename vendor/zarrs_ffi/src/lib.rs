@@ -10,6 +10,7 @@ pub mod array_io;
 mod atomic_store;
 mod boxcopy;
 pub mod chunk_cache;
+mod direct;
 pub mod error;
 pub mod hierarchy;
 pub mod pool;

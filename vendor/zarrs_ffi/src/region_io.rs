@@ -6,7 +6,9 @@
 //! per chunk; the codecs are zarrs' own.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -15,9 +17,10 @@ use zarrs::array::{
     ArrayShardedReadableExtCache, ArraySubset,
 };
 
-use crate::args::RwArray;
-use crate::array_io::array_error;
+use crate::args::{RwArray, byte_count};
+use crate::array_io::{array_error, check_length};
 use crate::boxcopy::{Placed, copy_box, intersect};
+use crate::direct;
 use crate::error::{FfiError, FfiResult};
 use crate::pool::{codec_options, in_pool};
 use crate::safety::{catch_codec_panic, has_checksum};
@@ -70,18 +73,56 @@ fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
     })
 }
 
-fn first_error(slot: &Mutex<Option<FfiError>>, err: FfiError) {
-    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-    if slot.is_none() {
-        *slot = Some(err);
+/// Run `task` for every item on the pool (`for_each_limited`), each under `catch_codec_panic`
+/// with the label `label` gives; the first error wins, the other tasks still run.
+fn run_tasks(
+    items: &[Vec<u64>],
+    label: impl Fn(&[u64]) -> String + Sync,
+    task: impl Fn(&Vec<u64>) -> FfiResult + Sync,
+) -> FfiResult {
+    let error = Mutex::new(None);
+    in_pool(|| {
+        for_each_limited(items, |indices| {
+            if let Err(err) = catch_codec_panic(|| label(indices), || task(indices)) {
+                let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.is_none() {
+                    *slot = Some(err);
+                }
+            }
+        });
+        Ok(())
+    })?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(err) => Err(err),
+        None => Ok(()),
     }
 }
 
-fn chunk_label(array: &RwArray, indices: &[u64]) -> String {
+pub fn chunk_label(array: &RwArray, indices: &[u64]) -> String {
     format!(
         "chunk {indices:?} (key {:?})",
         array.chunk_key(indices).as_str()
     )
+}
+
+/// Names an inner chunk of a sharded array and its shard's store key (the file to look at).
+pub fn inner_chunk_label(array: &RwArray, indices: &[u64]) -> String {
+    let shard = array
+        .subchunk_grid()
+        .subset(indices)
+        .ok()
+        .flatten()
+        .and_then(|unit| {
+            array
+                .chunk_grid()
+                .chunk_indices(unit.start())
+                .ok()
+                .flatten()
+        });
+    match shard {
+        Some(shard) => format!("inner chunk {indices:?} of {}", chunk_label(array, &shard)),
+        None => format!("inner chunk {indices:?}"),
+    }
 }
 
 /// Decode the region `[start, start + shape)` into `out` chunk by chunk (inner chunk by inner
@@ -114,127 +155,87 @@ pub fn read_chunkwise(
         origin: start,
         shape,
     };
-    let error = Mutex::new(None);
+    let plan = direct::plan(array);
     let options = codec_options().with_concurrent_target(1);
-    in_pool(|| {
-        for_each_limited(&chunks, |indices| {
-            let result = catch_codec_panic(
-                || chunk_label(array, indices),
-                || -> FfiResult {
-                    let chunk = array
-                        .chunk_subset(indices)
-                        .map_err(|e| array_error(e, "chunk grid"))?;
-                    let chunk_shape = chunk.shape().to_vec();
-                    let chunk_place = Placed {
-                        origin: chunk.start(),
-                        shape: &chunk_shape,
-                    };
-                    let Some((lo, hi)) = intersect(region, chunk_place) else {
-                        return Ok(());
-                    };
-                    let in_bounds = is_interior(array, &chunk);
-                    let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
-                    if partial && in_bounds && !whole_chunks {
-                        // A part of an interior chunk: decode the whole chunk into scratch and copy
-                        // the part. Partial decoding of an uncompressed chunk would issue one
-                        // small read per row, far slower than one read of the chunk.
-                        let bytes = chunk_shape.iter().product::<u64>() as usize * elsize;
-                        return with_scratch(bytes, |scratch| -> FfiResult {
-                            decode_chunk_into(
-                                array,
-                                &chunk,
-                                &chunk_shape,
-                                elsize,
-                                scratch,
-                                &options,
-                            )
-                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
-                            // SAFETY: the box lies in the chunk (scratch) and the region; chunks
-                            // are disjoint, so no other task writes this box of `out`.
-                            unsafe {
-                                copy_box(
-                                    scratch.as_ptr(),
-                                    chunk_place,
-                                    out_ptr.get(),
-                                    region,
-                                    &lo,
-                                    &hi,
-                                    elsize,
-                                )
-                            };
-                            Ok(())
-                        });
-                    }
-                    if whole_chunks {
-                        let decoded = array
-                            .retrieve_chunk_opt::<ArrayBytes>(indices, &options)
-                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?
-                            .into_fixed()
-                            .map_err(|_| {
-                                FfiError::invalid("variable-size data types are not supported")
-                            })?;
-                        // SAFETY: the box lies in the decoded chunk and in the region; chunks are
-                        // disjoint, so no other task writes this box of `out`.
-                        unsafe {
-                            copy_box(
-                                decoded.as_ptr(),
-                                chunk_place,
-                                out_ptr.get(),
-                                region,
-                                &lo,
-                                &hi,
-                                elsize,
-                            )
-                        };
-                        return Ok(());
-                    }
-                    let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-                    let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
-                    let bytes = part_shape.iter().product::<u64>() as usize * elsize;
-                    with_scratch(bytes, |scratch| -> FfiResult {
-                        let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
-                        let whole = ArraySubset::new_with_shape(part_shape.clone());
-                        // SAFETY: the only view over this thread's scratch buffer.
-                        let mut view = unsafe {
-                            ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole)
-                        }
-                        .map_err(|e| {
-                            array_error(ArrayError::Other(e.to_string()), "scratch view")
-                        })?;
-                        array
-                            .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
-                            .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
-                        let part_place = Placed {
-                            origin: &lo,
-                            shape: &part_shape,
-                        };
-                        // SAFETY: the part lies in the region and in the scratch buffer; chunks are
-                        // disjoint, so no other task writes this box of `out`.
-                        unsafe {
-                            copy_box(
-                                scratch.as_ptr(),
-                                part_place,
-                                out_ptr.get(),
-                                region,
-                                &lo,
-                                &hi,
-                                elsize,
-                            )
-                        };
-                        Ok(())
-                    })
+    let label = |indices: &[u64]| chunk_label(array, indices);
+    run_tasks(&chunks, label, |indices| -> FfiResult {
+        let chunk = array
+            .chunk_subset(indices)
+            .map_err(|e| array_error(e, "chunk grid"))?;
+        let chunk_shape = chunk.shape().to_vec();
+        let chunk_place = Placed {
+            origin: chunk.start(),
+            shape: &chunk_shape,
+        };
+        let Some((lo, hi)) = intersect(region, chunk_place) else {
+            return Ok(());
+        };
+        // SAFETY (every copy_box below): the box lies in the decoded chunk (or part) and in the
+        // region; chunks are disjoint, so no other task writes this box of `out`.
+        let place = |decoded: &[u8], from: Placed| -> FfiResult {
+            unsafe {
+                copy_box(
+                    decoded.as_ptr(),
+                    from,
+                    out_ptr.get(),
+                    region,
+                    &lo,
+                    &hi,
+                    elsize,
+                )
+            };
+            Ok(())
+        };
+        if let Some(plan) = &plan {
+            let bytes = byte_count(&chunk_shape, elsize)?;
+            return plan.with_chunk(array, indices, bytes, &|| label(indices), |decoded| {
+                place(decoded, chunk_place)
+            });
+        }
+        let in_bounds = is_interior(array, &chunk);
+        let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
+        if partial && in_bounds && !whole_chunks {
+            // A part of an interior chunk: decode the whole chunk into scratch and copy the part.
+            // Partial decoding of an uncompressed chunk would issue one small read per row, far
+            // slower than one read of the chunk.
+            let bytes = byte_count(&chunk_shape, elsize)?;
+            return with_scratch(bytes, |scratch| -> FfiResult {
+                decode_chunk_into(array, &chunk, &chunk_shape, elsize, scratch, &options)
+                    .map_err(|e| array_error(e, &label(indices)))?;
+                place(scratch, chunk_place)
+            });
+        }
+        if whole_chunks {
+            let decoded = array
+                .retrieve_chunk_opt::<ArrayBytes>(indices, &options)
+                .map_err(|e| array_error(e, &label(indices)))?
+                .into_fixed()
+                .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
+            return place(&decoded, chunk_place);
+        }
+        let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+        let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+        let bytes = byte_count(&part_shape, elsize)?;
+        with_scratch(bytes, |scratch| -> FfiResult {
+            let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
+            let whole = ArraySubset::new_with_shape(part_shape.clone());
+            // SAFETY: the only view over this thread's scratch buffer.
+            let mut view =
+                unsafe { ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole) }
+                    .map_err(|e| array_error(ArrayError::Other(e.to_string()), "scratch view"))?;
+            array
+                .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
+                .map_err(|e| array_error(e, &label(indices)))?;
+            place(
+                scratch,
+                Placed {
+                    origin: &lo,
+                    shape: &part_shape,
                 },
-            );
-            if let Err(err) = result {
-                first_error(&error, err);
-            }
-        });
-        Ok(())
+            )
+        })
     })?;
-    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
-        None => Ok(true),
-    }
+    Ok(true)
 }
 
 /// Encode and store the region `[start, start + shape)` from `data` chunk by chunk: wholly
@@ -256,66 +257,51 @@ pub fn write_chunkwise(
         origin: start,
         shape,
     };
-    let error = Mutex::new(None);
     let options = codec_options().with_concurrent_target(1);
-    in_pool(|| {
-        for_each_limited(&chunks, |indices| {
-            let result = catch_codec_panic(
-                || chunk_label(array, indices),
-                || -> FfiResult {
-                    let label = || chunk_label(array, indices);
-                    let chunk = array
-                        .chunk_subset(indices)
-                        .map_err(|e| array_error(e, &label()))?;
-                    let chunk_shape = chunk.shape().to_vec();
-                    let chunk_place = Placed {
-                        origin: chunk.start(),
-                        shape: &chunk_shape,
-                    };
-                    let Some((lo, hi)) = intersect(region, chunk_place) else {
-                        return Ok(());
-                    };
-                    let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-                    let bytes = part_shape.iter().product::<u64>() as usize * elsize;
-                    with_scratch(bytes, |scratch| -> FfiResult {
-                        let part_place = Placed {
-                            origin: &lo,
-                            shape: &part_shape,
-                        };
-                        // SAFETY: the part lies inside the region (`data`) and the scratch buffer;
-                        // `data` is only read.
-                        unsafe {
-                            copy_box(
-                                data_ptr.get().cast_const(),
-                                region,
-                                scratch.as_mut_ptr(),
-                                part_place,
-                                &lo,
-                                &hi,
-                                elsize,
-                            )
-                        };
-                        let bytes = ArrayBytes::new_flen(&scratch[..]);
-                        if part_shape == chunk_shape && lo == chunk.start() {
-                            array.store_chunk_opt(indices, bytes, &options)
-                        } else {
-                            let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
-                            array.store_array_subset_opt(&part, bytes, &options)
-                        }
-                        .map_err(|e| array_error(e, &format!("storing {}", label())))
-                    })
-                },
-            );
-            if let Err(err) = result {
-                first_error(&error, err);
+    let label = |indices: &[u64]| chunk_label(array, indices);
+    run_tasks(&chunks, label, |indices| -> FfiResult {
+        let chunk = array
+            .chunk_subset(indices)
+            .map_err(|e| array_error(e, &label(indices)))?;
+        let chunk_shape = chunk.shape().to_vec();
+        let chunk_place = Placed {
+            origin: chunk.start(),
+            shape: &chunk_shape,
+        };
+        let Some((lo, hi)) = intersect(region, chunk_place) else {
+            return Ok(());
+        };
+        let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+        let bytes = byte_count(&part_shape, elsize)?;
+        with_scratch(bytes, |scratch| -> FfiResult {
+            let part_place = Placed {
+                origin: &lo,
+                shape: &part_shape,
+            };
+            // SAFETY: the part lies inside the region (`data`) and the scratch buffer; `data` is
+            // only read.
+            unsafe {
+                copy_box(
+                    data_ptr.get().cast_const(),
+                    region,
+                    scratch.as_mut_ptr(),
+                    part_place,
+                    &lo,
+                    &hi,
+                    elsize,
+                )
+            };
+            let bytes = ArrayBytes::new_flen(&scratch[..]);
+            if part_shape == chunk_shape && lo == chunk.start() {
+                array.store_chunk_opt(indices, bytes, &options)
+            } else {
+                let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                array.store_array_subset_opt(&part, bytes, &options)
             }
-        });
-        Ok(())
+            .map_err(|e| array_error(e, &format!("storing {}", label(indices))))
+        })
     })?;
-    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
-        None => Ok(true),
-    }
+    Ok(true)
 }
 
 /// True if `chunk` lies inside the array (an edge chunk reaches past its end).
@@ -340,9 +326,10 @@ pub fn decode_chunk_into(
     array.retrieve_array_subset_into_opt(chunk, (&mut view).into(), options)
 }
 
-/// The sharded variant of `read_chunkwise`: tasks are inner chunks, fetched by zarrs' partial
-/// shard decoding with one shard-index cache for the call, so a shard's inner chunks decode in
-/// parallel and each shard index is read once.
+/// The sharded variant of `read_chunkwise`: tasks are inner chunks, so a shard's inner chunks
+/// decode in parallel and each shard index is read once. Planned arrays (`direct`) group the
+/// tasks by shard and read a shard file whole when the region covers most of it; others go
+/// through zarrs' partial shard decoding with one shard-index cache for the call.
 fn read_subchunkwise(
     array: &RwArray,
     subset: &ArraySubset,
@@ -355,79 +342,88 @@ fn read_subchunkwise(
         Ok(Some(units)) if units.num_elements() > 1 => units,
         _ => return Ok(false),
     };
-    let units: Vec<Vec<u64>> = units.indices().into_iter().map(|i| i.to_vec()).collect();
-    let readable = crate::array_io::readable_view(array)?;
-    let index_cache = ArrayShardedReadableExtCache::new(&readable);
+    let mut units: Vec<Vec<u64>> = units.indices().into_iter().map(|i| i.to_vec()).collect();
     let elsize = crate::args::element_size(array)?;
     let out_ptr = SharedPtr(out.as_mut_ptr());
     let region = Placed {
         origin: start,
         shape,
     };
-    let error = Mutex::new(None);
-    let options = codec_options().with_concurrent_target(1);
-    in_pool(|| {
-        for_each_limited(&units, |indices| {
-            let result = catch_codec_panic(
-                || format!("inner chunk {indices:?}"),
-                || -> FfiResult {
-                    let unit = grid.subset(indices).ok().flatten().ok_or_else(|| {
-                        FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
-                    })?;
-                    // Errors name the shard's store key (the file to look at) and the inner chunk.
-                    let label = || match array.chunk_grid().chunk_indices(unit.start()) {
-                        Ok(Some(shard)) => {
-                            format!("inner chunk {indices:?} of {}", chunk_label(array, &shard))
-                        }
-                        _ => format!("inner chunk {indices:?}"),
-                    };
-                    let unit_shape = unit.shape().to_vec();
-                    let unit_place = Placed {
-                        origin: unit.start(),
-                        shape: &unit_shape,
-                    };
-                    let Some((lo, hi)) = intersect(unit_place, region) else {
-                        return Ok(());
-                    };
-                    let decoded = readable
-                        .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
-                        .map_err(|e| array_error(e, &label()))?
-                        .into_fixed()
-                        .map_err(|_| {
-                            FfiError::invalid("variable-size data types are not supported")
-                        })?;
-                    let expected = unit_shape.iter().product::<u64>() as usize * elsize;
-                    if decoded.len() != expected {
-                        return Err(FfiError::invalid(format!(
-                            "{} decoded to {} bytes, expected {expected}",
-                            label(),
-                            decoded.len()
-                        )));
-                    }
-                    // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
-                    // are disjoint, so no other task writes this box of `out`.
-                    unsafe {
-                        copy_box(
-                            decoded.as_ptr(),
-                            unit_place,
-                            out_ptr.get(),
-                            region,
-                            &lo,
-                            &hi,
-                            elsize,
-                        )
-                    };
-                    Ok(())
-                },
-            );
-            if let Err(err) = result {
-                first_error(&error, err);
+    let label = |indices: &[u64]| inner_chunk_label(array, indices);
+    // Decode one inner chunk (full inner-chunk shape, `bytes` long) with `decode`, then copy its
+    // part of the region into place.
+    let place_unit = |indices: &[u64], decode: &dyn Fn(&mut [u8]) -> FfiResult| -> FfiResult {
+        let unit =
+            grid.subset(indices).ok().flatten().ok_or_else(|| {
+                FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
+            })?;
+        let unit_shape = unit.shape().to_vec();
+        let unit_place = Placed {
+            origin: unit.start(),
+            shape: &unit_shape,
+        };
+        let Some((lo, hi)) = intersect(unit_place, region) else {
+            return Ok(());
+        };
+        with_scratch(byte_count(&unit_shape, elsize)?, |scratch| -> FfiResult {
+            decode(scratch)?;
+            // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
+            // are disjoint, so no other task writes this box of `out`.
+            unsafe {
+                copy_box(
+                    scratch.as_ptr(),
+                    unit_place,
+                    out_ptr.get(),
+                    region,
+                    &lo,
+                    &hi,
+                    elsize,
+                )
+            };
+            Ok(())
+        })
+    };
+    if let Some(plan) = direct::plan(array) {
+        // Group by shard, so each task walks one shard after another and a shard's bytes can be
+        // dropped as soon as its last inner chunk is decoded.
+        units.sort_by_cached_key(|unit| direct::ShardReader::locate(&plan, unit));
+        let mut remaining: HashMap<Vec<u64>, AtomicUsize> = HashMap::new();
+        for unit in &units {
+            let shard = direct::ShardReader::locate(&plan, unit).0;
+            *remaining.entry(shard).or_default().get_mut() += 1;
+        }
+        let whole_files = units.len() * 2 >= remaining.len() * plan.units_per_shard();
+        let reader = direct::ShardReader::new(whole_files);
+        run_tasks(&units, label, |indices| {
+            let decoded = place_unit(indices, &|dest| {
+                reader.decode_unit(array, &plan, indices, dest, &|| label(indices))
+            });
+            let shard = direct::ShardReader::locate(&plan, indices).0;
+            if remaining[&shard].fetch_sub(1, Ordering::AcqRel) == 1 {
+                reader.release(&shard);
             }
-        });
-        Ok(())
-    })?;
-    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
-        None => Ok(true),
+            decoded
+        })?;
+        return Ok(true);
     }
+    let readable = crate::array_io::readable_view(array)?;
+    let index_cache = ArrayShardedReadableExtCache::new(&readable);
+    let options = codec_options().with_concurrent_target(1);
+    run_tasks(&units, label, |indices| {
+        place_unit(indices, &|dest| {
+            let decoded = readable
+                .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
+                .map_err(|e| array_error(e, &label(indices)))?
+                .into_fixed()
+                .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
+            check_length(
+                decoded.len(),
+                dest.len(),
+                &format!("decoded {}", label(indices)),
+            )?;
+            dest.copy_from_slice(&decoded);
+            Ok(())
+        })
+    })?;
+    Ok(true)
 }

@@ -1,0 +1,343 @@
+"""Direct decoding (zarrs-cffi's own decoder for ``bytes`` + zstd/gzip/blosc, optionally inside
+``sharding_indexed``): the same values as zarr-python and as zarrs' codec pipeline for every read
+path, the fallback for other chains, and corrupt stored bytes raise CodecError naming the file."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from zarr.codecs import (
+    BloscCodec,
+    BytesCodec,
+    Crc32cCodec,
+    GzipCodec,
+    ShardingCodec,
+    TransposeCodec,
+    ZstdCodec,
+)
+from zarr_oracle import assert_values, sample_data
+
+import zarrs_cffi
+
+SHAPE = (13, 11, 5)
+CHUNKS = (4, 6, 4)  # stored chunks (shards when sharded): edge chunks on every axis
+INNER = (2, 3, 2)
+
+
+def _compressor(name: str) -> Any:
+    return {
+        "raw": None,
+        "zstd": ZstdCodec(level=3, checksum=True),
+        "gzip": GzipCodec(level=5),
+        "blosc": BloscCodec(cname="lz4", shuffle="shuffle"),
+    }[name]
+
+
+def _layout(name: str) -> dict[str, Any]:
+    """create_array arguments for a layout "<compressor>" or "sharded-<compressor>-<start|end>[-crc]"."""
+    parts = name.split("-")
+    if parts[0] != "sharded":
+        return {"compressors": _compressor(parts[0])}
+    inner = [BytesCodec()] + ([] if parts[1] == "raw" else [_compressor(parts[1])])
+    index = [BytesCodec()] + ([Crc32cCodec()] if "crc" in parts else [])
+    return {
+        "compressors": None,
+        "serializer": ShardingCodec(
+            chunk_shape=INNER, codecs=inner, index_codecs=index, index_location=parts[2]
+        ),
+    }
+
+
+LAYOUTS = [
+    "raw",
+    "zstd",
+    "gzip",
+    "blosc",
+    "sharded-zstd-end",
+    "sharded-gzip-start-crc",
+    "sharded-raw-end-crc",
+    "sharded-blosc-start",
+]
+FILLS = {"uint8": 3, "int16": -7, "float32": 1.5, "float64": -2.25, "complex64": 1 + 2j, "bool": True}
+
+
+def make_array(path: pathlib.Path, layout: str, dtype: str = "int16") -> np.ndarray:
+    """Write an array with missing chunks (and missing inner chunks) and return its contents as
+    zarr-python reads them."""
+    fill = FILLS[dtype]
+    data = sample_data(dtype, SHAPE, seed=len(layout))
+    data[4:8] = fill  # whole stored chunks equal to the fill value: not written
+    data[9:11, 0:3] = fill  # inner chunks equal to the fill value: empty in the shard index
+    z = zarr.create_array(
+        store=str(path), shape=SHAPE, chunks=CHUNKS, dtype=dtype, fill_value=fill, **_layout(layout)
+    )
+    z[0:12] = data[0:12]  # the last row of chunks stays unwritten
+    return np.asarray(z[...])
+
+
+@pytest.fixture(autouse=True)
+def direct_on() -> Iterator[None]:
+    previous = zarrs_cffi.set_direct_decoding(True)
+    yield
+    zarrs_cffi.set_direct_decoding(previous)
+
+
+def regions() -> list[tuple[slice, ...]]:
+    return [
+        (slice(None),) * 3,  # everything: several shards, read whole
+        (slice(1, 12), slice(2, 10), slice(1, 4)),  # unaligned, many chunks
+        (slice(3, 9), slice(5, 7), slice(0, 5)),  # small, across chunk edges
+        (slice(12, 13), slice(0, 11), slice(4, 5)),  # edge chunks only
+    ]
+
+
+def read_everything(path: str) -> list[np.ndarray]:
+    """The array through every read path: regions, stored chunks, a cached chunk-by-chunk scan
+    and cached small regions."""
+    results = []
+    with zarrs_cffi.open_array(path) as arr:
+        for region in regions():
+            results.append(arr[region])
+            out = np.zeros(results[-1].shape, arr.dtype)
+            arr.read_into(out, region)
+            results.append(out)
+        grid = [-(-n // c) for n, c in zip(SHAPE, CHUNKS, strict=True)]
+        results.extend(arr.read_chunk(coords) for coords in np.ndindex(*grid))
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as arr:
+        for start in np.ndindex(*[-(-n // 2) for n in SHAPE]):
+            results.append(arr[tuple(slice(2 * s, 2 * s + 2) for s in start)])
+        for start in np.ndindex(4, 4, 2):
+            results.append(arr[tuple(slice(3 * s, 3 * s + 3) for s in start)])
+    return results
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_direct_reads_match_zarr_python_and_zarrs(tmp_path: pathlib.Path, layout: str) -> None:
+    path = tmp_path / "a.zarr"
+    expected = make_array(path, layout)
+    with zarrs_cffi.open_array(path) as arr:
+        assert arr.decodes_directly
+        for region in regions():
+            assert_values(arr[region], expected[region])
+        assert_values(arr.read(), expected)
+    direct = read_everything(str(path))
+    zarrs_cffi.set_direct_decoding(False)
+    with zarrs_cffi.open_array(path) as arr:
+        assert not arr.decodes_directly
+    pipeline = read_everything(str(path))
+    assert len(direct) == len(pipeline)
+    for ours, theirs in zip(direct, pipeline, strict=True):
+        assert_values(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", sorted(FILLS))
+@pytest.mark.parametrize("layout", ["zstd", "sharded-blosc-start"])
+def test_direct_reads_every_plain_dtype(tmp_path: pathlib.Path, layout: str, dtype: str) -> None:
+    path = tmp_path / "a.zarr"
+    expected = make_array(path, layout, dtype)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as arr:
+        assert arr.decodes_directly
+        assert_values(arr.read(), expected)
+        assert_values(arr[1:12, 2:10, 1:4], expected[1:12, 2:10, 1:4])
+        assert_values(arr[3:5, 4:6, 1:3], expected[3:5, 4:6, 1:3])  # through the cache
+
+
+def _rewrite_codecs(path: pathlib.Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    meta = path / "zarr.json"
+    doc = json.loads(meta.read_text())
+    edit(doc)
+    meta.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "big-endian",
+        "transpose",
+        "two-compressors",
+        "crc32c-on-chunks",
+        "v2",
+        "inner-sharding-big-endian-index",
+    ],
+)
+def test_other_chains_fall_back_to_zarrs(tmp_path: pathlib.Path, kind: str) -> None:
+    path = tmp_path / "a.zarr"
+    data = sample_data("int16", SHAPE, seed=3)
+    kwargs: dict[str, Any] = {"compressors": None}
+    if kind == "big-endian":
+        kwargs = {"serializer": BytesCodec(endian="big"), "compressors": ZstdCodec()}
+    elif kind == "transpose":
+        kwargs = {"filters": [TransposeCodec(order=(2, 1, 0))], "compressors": ZstdCodec()}
+    elif kind == "two-compressors":
+        kwargs = {"compressors": [ZstdCodec(), GzipCodec()]}
+    elif kind == "crc32c-on-chunks":
+        kwargs = {"compressors": [ZstdCodec(), Crc32cCodec()]}
+    elif kind == "v2":
+        kwargs = {"zarr_format": 2, "compressors": None}
+    else:
+        kwargs = {
+            "compressors": None,
+            "serializer": ShardingCodec(
+                chunk_shape=INNER, codecs=[BytesCodec()], index_codecs=[BytesCodec(endian="big")]
+            ),
+        }
+    z = zarr.create_array(store=str(path), shape=SHAPE, chunks=CHUNKS, dtype="int16", fill_value=0, **kwargs)
+    z[...] = data
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as arr:
+        assert not arr.decodes_directly
+        assert_values(arr.read(), data)
+        assert_values(arr[3:5, 4:6, 1:3], data[3:5, 4:6, 1:3])
+
+
+def test_set_direct_decoding_validates_and_reports_the_previous_setting() -> None:
+    assert zarrs_cffi.set_direct_decoding(False) is True
+    assert zarrs_cffi.set_direct_decoding(True) is False
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="enabled must be a bool"):
+        zarrs_cffi.set_direct_decoding(1)  # type: ignore[arg-type]
+
+
+def test_decodes_directly_on_a_closed_array_and_the_zarr_engine(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    make_array(path, "zstd")
+    arr = zarrs_cffi.open_array(path)
+    arr.close()
+    with pytest.raises(zarrs_cffi.ClosedError):
+        _ = arr.decodes_directly
+    with zarrs_cffi.open_array(path, engine="zarr") as other:
+        assert other.decodes_directly is False
+
+
+# -- corrupt stored bytes ---------------------------------------------------------------------------
+
+SHARD_KEY = "c/0/0/0"
+ENTRIES = int(np.prod([c // i for c, i in zip(CHUNKS, INNER, strict=True)]))
+
+
+def _shard(path: pathlib.Path) -> pathlib.Path:
+    return path / "c" / "0" / "0" / "0"
+
+
+def _index_at(data: bytes, start: bool, crc: bool) -> int:
+    size = ENTRIES * 16 + (4 if crc else 0)
+    return 0 if start else len(data) - size
+
+
+def _set_entry(path: pathlib.Path, start: bool, crc: bool, entry: int, offset: int, length: int) -> None:
+    shard = _shard(path)
+    data = bytearray(shard.read_bytes())
+    at = _index_at(bytes(data), start, crc) + 16 * entry
+    data[at : at + 16] = struct.pack("<QQ", offset, length)
+    shard.write_bytes(bytes(data))
+
+
+def _every_read_fails(path: pathlib.Path, match: str) -> None:
+    """Whole reads (shard files read whole), small reads (index, then byte ranges) and cached
+    reads of the damaged shard raise CodecError naming its key; other shards still read."""
+    with zarrs_cffi.open_array(path) as arr:
+        with pytest.raises(zarrs_cffi.CodecError, match=match) as info:
+            arr.read()
+        assert SHARD_KEY in str(info.value)
+        with pytest.raises(zarrs_cffi.CodecError, match=match) as info:
+            arr[0:4, 0:3, 0:2]  # two of the shard's eight inner chunks
+        assert SHARD_KEY in str(info.value)
+        arr[4:8, 6:11, 0:5]  # another shard is intact
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as arr:
+        with pytest.raises(zarrs_cffi.CodecError, match=match) as info:
+            arr[0:2, 0:3, 0:2]
+        assert SHARD_KEY in str(info.value)
+
+
+def test_shard_index_checksum_mismatch(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    make_array(path, "sharded-gzip-start-crc")
+    shard = _shard(path)
+    data = bytearray(shard.read_bytes())
+    data[3] ^= 0xFF  # inside the index (at the start)
+    shard.write_bytes(bytes(data))
+    _every_read_fails(path, "checksum")
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "match"),
+    [
+        (10**9, 8, "past the end"),  # beyond the file
+        (0, 2**63, "shard index gives"),  # an absurd length, refused before any allocation
+        (2**64 - 8, 16, "shard index gives"),  # offset + length overflows
+    ],
+)
+def test_shard_index_pointing_outside_the_shard(
+    tmp_path: pathlib.Path, offset: int, length: int, match: str
+) -> None:
+    path = tmp_path / "a.zarr"
+    make_array(path, "sharded-zstd-end")
+    _set_entry(path, start=False, crc=False, entry=0, offset=offset, length=length)
+    _every_read_fails(path, match)
+
+
+def test_shard_shorter_than_its_index(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    make_array(path, "sharded-zstd-end")
+    _shard(path).write_bytes(b"\x01" * 20)
+    _every_read_fails(path, "shorter than its index")
+
+
+@pytest.mark.parametrize("layout", ["sharded-zstd-end", "sharded-blosc-start", "sharded-gzip-start-crc"])
+def test_corrupt_inner_chunk(tmp_path: pathlib.Path, layout: str) -> None:
+    path = tmp_path / "a.zarr"
+    make_array(path, layout)
+    start, crc = "start" in layout, "crc" in layout
+    shard = _shard(path)
+    data = bytearray(shard.read_bytes())
+    at = _index_at(bytes(data), start, crc)
+    offset, length = struct.unpack_from("<QQ", data, at)  # inner chunk 0 of the shard
+    data[offset : offset + length] = b"\xa5" * length
+    shard.write_bytes(bytes(data))
+    _every_read_fails(path, "stored data is corrupt")
+
+
+@pytest.mark.parametrize("layout", ["zstd", "gzip", "blosc"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-size"])
+def test_corrupt_chunk(tmp_path: pathlib.Path, layout: str, damage: str) -> None:
+    path = tmp_path / "a.zarr"
+    expected = make_array(path, layout)
+    chunk = path / "c" / "0" / "0" / "0"
+    if damage == "garbage":
+        chunk.write_bytes(b"\x5a" * len(chunk.read_bytes()))
+    elif damage == "truncated":
+        chunk.write_bytes(chunk.read_bytes()[: len(chunk.read_bytes()) // 2])
+    else:
+        # A well-formed stream of another chunk's size: decodes, but to the wrong length.
+        other = tmp_path / "other.zarr"
+        z = zarr.create_array(
+            store=str(other), shape=(3,), chunks=(3,), dtype="int16", fill_value=0, **_layout(layout)
+        )
+        z[...] = [1, 2, 3]
+        chunk.write_bytes((other / "c" / "0").read_bytes())
+    for cache in (0, 1 << 20):
+        with zarrs_cffi.open_array(path, chunk_cache_bytes=cache) as arr:
+            with pytest.raises(zarrs_cffi.CodecError, match="c/0/0/0"):
+                arr[0:8, 0:8, 0:5]  # several chunks: the direct path
+            with pytest.raises(zarrs_cffi.CodecError, match="c/0/0/0"):
+                arr[0:2, 0:2, 0:2]
+            assert_values(arr[4:13, 6:11], expected[4:13, 6:11])
+
+
+def test_a_repaired_shard_reads_again_through_the_same_cache(tmp_path: pathlib.Path) -> None:
+    """A failed shard load is not remembered (only good shard indexes are kept until a clear)."""
+    path = tmp_path / "a.zarr"
+    expected = make_array(path, "sharded-gzip-start-crc")
+    shard = _shard(path)
+    good = shard.read_bytes()
+    shard.write_bytes(bytes([good[0] ^ 0xFF]) + good[1:])
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as arr:
+        with pytest.raises(zarrs_cffi.CodecError, match="checksum"):
+            arr[0:2, 0:3, 0:2]
+        shard.write_bytes(good)
+        assert_values(arr[0:2, 0:3, 0:2], expected[0:2, 0:3, 0:2])

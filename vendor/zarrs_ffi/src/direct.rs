@@ -1,0 +1,597 @@
+//! Direct decoding of the common codec chains, beside zarrs' codec pipeline.
+//!
+//! Most arrays store `bytes` (little endian) followed by at most one of zstd, gzip or blosc,
+//! optionally inside `sharding_indexed`. For those, reads fetch the stored bytes and decompress
+//! them straight into their destination (a reused per-thread buffer or a cache unit) with a
+//! per-thread zstd context. zarrs' pipeline allocates every decoded chunk and copies it once
+//! more, creates a zstd context per chunk, and for sharded arrays copies each inner chunk twice
+//! more and reads the shard index per partial decoder: 10–40 % of a read (bench/ANALYSIS.md).
+//!
+//! Anything else (other codecs, big endian, a checksum on chunks, rectilinear grids, storage
+//! transformers, Zarr v2, nested sharding, other data types) has no `Plan`: zarrs decodes it.
+//! Every size and offset read from storage is checked before it is used.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use zarrs::array::ArrayMetadata;
+use zarrs::metadata::v3::MetadataV3;
+use zarrs::storage::byte_range::ByteRange;
+use zarrs::storage::{Bytes, ReadableStorageTraits, StorageError, StoreKey};
+use zarrs_ffi::{ZarrsArray, ZarrsResult};
+
+use crate::args::{RwArray, array_arg, write_out};
+use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+
+/// The bytes-to-bytes codec after `bytes`, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compressor {
+    None,
+    Zstd,
+    Gzip,
+    Blosc,
+}
+
+/// How inner chunks sit in a shard.
+#[derive(Debug)]
+struct Sharding {
+    inner: Compressor,
+    /// Inner chunks per shard, per dimension.
+    per_shard: Vec<u64>,
+    index_at_start: bool,
+    index_crc: bool,
+}
+
+/// What a read of this array can do without zarrs' pipeline.
+#[derive(Debug)]
+pub struct Plan {
+    chunks: Compressor,
+    sharding: Option<Sharding>,
+    /// The fill value, one element, native endian.
+    fill: Vec<u8>,
+}
+
+/// Data types whose stored form under `bytes` (little endian) is their in-memory form here.
+const PLAIN_DATA_TYPES: &[&str] = &[
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+];
+
+/// Whether reads may decode directly (on unless `zarrsCffiSetDirectDecoding(0)`).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turn direct decoding of the common codec chains on (`enabled` != 0, the default) or off, so
+/// that every read goes through zarrs' codec pipeline. Returns the previous setting (1 or 0).
+/// Chunk caches keep the setting they were first used with.
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiSetDirectDecoding(enabled: i32) -> i32 {
+    i32::from(ENABLED.swap(enabled != 0, AtomicOrdering::Relaxed))
+}
+
+/// Whether reads of `array` decode directly (`*pDirect` = 1) or through zarrs' codec pipeline (0).
+///
+/// # Safety
+/// `array` a live handle; `pDirect` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayDecodesDirectly(
+    array: ZarrsArray,
+    pDirect: *mut i32,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        write_out(pDirect, i32::from(plan(array).is_some()), "pDirect")
+    })
+}
+
+/// The plan for `array`, or None if zarrs must decode it.
+pub fn plan(array: &RwArray) -> Option<Plan> {
+    if !cfg!(target_endian = "little") || !ENABLED.load(AtomicOrdering::Relaxed) {
+        return None;
+    }
+    let ArrayMetadata::V3(meta) = array.metadata() else {
+        return None;
+    };
+    if !meta.storage_transformers.is_empty()
+        || meta.chunk_grid.name() != "regular"
+        || !PLAIN_DATA_TYPES.contains(&meta.data_type.name())
+    {
+        return None;
+    }
+    let elsize = array.data_type().fixed_size()?;
+    let fill = array.fill_value().as_ne_bytes().to_vec();
+    if fill.len() != elsize {
+        return None;
+    }
+    if let [only] = meta.codecs.as_slice()
+        && only.name() == "sharding_indexed"
+    {
+        let shard_shape = array
+            .chunk_shape(&vec![0; array.dimensionality()])
+            .ok()?
+            .iter()
+            .map(|n| n.get())
+            .collect::<Vec<u64>>();
+        return Some(Plan {
+            chunks: Compressor::None,
+            sharding: Some(sharding(only, &shard_shape)?),
+            fill,
+        });
+    }
+    Some(Plan {
+        chunks: chain(&meta.codecs)?,
+        sharding: None,
+        fill,
+    })
+}
+
+/// `[bytes(little)]` plus at most one compressor.
+fn chain(codecs: &[MetadataV3]) -> Option<Compressor> {
+    let (first, rest) = codecs.split_first()?;
+    if !is_little_bytes(first) {
+        return None;
+    }
+    match rest {
+        [] => Some(Compressor::None),
+        [one] => match one.name() {
+            "zstd" => Some(Compressor::Zstd),
+            "gzip" => Some(Compressor::Gzip),
+            "blosc" => Some(Compressor::Blosc),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A `bytes` codec that stores little endian (or has no endian: one-byte types).
+fn is_little_bytes(codec: &MetadataV3) -> bool {
+    codec.name() == "bytes"
+        && match codec.configuration().and_then(|c| c.get("endian")) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(endian) => endian.as_str() == Some("little"),
+        }
+}
+
+fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<Sharding> {
+    let config = codec.configuration()?;
+    let inner_shape: Vec<u64> = serde_json::from_value(config.get("chunk_shape")?.clone()).ok()?;
+    let codecs: Vec<MetadataV3> = serde_json::from_value(config.get("codecs")?.clone()).ok()?;
+    let index_codecs: Vec<MetadataV3> =
+        serde_json::from_value(config.get("index_codecs")?.clone()).ok()?;
+    let index_at_start = match config.get("index_location").and_then(|v| v.as_str()) {
+        None | Some("end") => false,
+        Some("start") => true,
+        Some(_) => return None,
+    };
+    let index_crc = match index_codecs.as_slice() {
+        [bytes] if is_little_bytes(bytes) => false,
+        [bytes, crc] if is_little_bytes(bytes) && crc.name() == "crc32c" => true,
+        _ => return None,
+    };
+    if inner_shape.len() != shard_shape.len()
+        || std::iter::zip(shard_shape, &inner_shape).any(|(s, i)| *i == 0 || s % i != 0)
+    {
+        return None;
+    }
+    // An index of more than 2^32 entries is no shard we can hold: leave it to zarrs.
+    std::iter::zip(shard_shape, &inner_shape)
+        .try_fold(1u64, |n, (s, i)| n.checked_mul(s / i))
+        .filter(|n| *n <= 1 << 32)?;
+    Some(Sharding {
+        inner: chain(&codecs)?,
+        per_shard: std::iter::zip(shard_shape, &inner_shape)
+            .map(|(s, i)| s / i)
+            .collect(),
+        index_at_start,
+        index_crc,
+    })
+}
+
+impl Plan {
+    pub fn is_sharded(&self) -> bool {
+        self.sharding.is_some()
+    }
+
+    /// Inner chunks per shard (1 for unsharded arrays).
+    pub fn units_per_shard(&self) -> usize {
+        self.sharding
+            .as_ref()
+            .map_or(1, |s| s.per_shard.iter().product::<u64>() as usize)
+    }
+
+    fn fill(&self, dest: &mut [u8]) {
+        fill_with(dest, &self.fill);
+    }
+
+    /// Decode the whole chunk `indices` (unsharded arrays) into `dest` (full chunk shape).
+    pub fn decode_chunk(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        dest: &mut [u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        let key = array.chunk_key(indices);
+        match get(array, &key, ByteRange::FromStart(0, None), label)? {
+            None => self.fill(dest),
+            Some(stored) => decompress(self.chunks, &stored, dest, label)?,
+        }
+        Ok(())
+    }
+
+    /// Run `body` on the decoded chunk `indices` (unsharded arrays; full chunk shape,
+    /// `bytes` long): the stored bytes themselves when uncompressed, else a per-thread buffer.
+    pub fn with_chunk<T>(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        bytes: usize,
+        label: &dyn Fn() -> String,
+        body: impl FnOnce(&[u8]) -> FfiResult<T>,
+    ) -> FfiResult<T> {
+        if self.chunks == Compressor::None {
+            let key = array.chunk_key(indices);
+            if let Some(stored) = get(array, &key, ByteRange::FromStart(0, None), label)? {
+                check_size(stored.len(), bytes, label)?;
+                return body(&stored);
+            }
+        }
+        DECODED.with(|decoded| {
+            let mut decoded = decoded.borrow_mut();
+            if decoded.len() < bytes {
+                decoded.resize(bytes, 0);
+            }
+            let decoded = &mut decoded[..bytes];
+            self.decode_chunk(array, indices, decoded, label)?;
+            body(decoded)
+        })
+    }
+}
+
+thread_local! {
+    static ZSTD: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    /// Decoded chunks for `with_chunk` (separate from region_io's scratch, which may be borrowed).
+    static DECODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn fill_with(dest: &mut [u8], element: &[u8]) {
+    if element.iter().all(|b| *b == element[0]) {
+        dest.fill(element[0]);
+    } else {
+        for cell in dest.chunks_exact_mut(element.len()) {
+            cell.copy_from_slice(element);
+        }
+    }
+}
+
+fn corrupt(label: &dyn Fn() -> String, what: impl std::fmt::Display) -> FfiError {
+    FfiError::new(
+        ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC,
+        format!("{}: stored data is corrupt ({what})", label()),
+    )
+}
+
+fn check_size(actual: usize, expected: usize, label: &dyn Fn() -> String) -> FfiResult {
+    if actual != expected {
+        return Err(corrupt(
+            label,
+            format!("decoded to {actual} bytes, expected {expected}"),
+        ));
+    }
+    Ok(())
+}
+
+fn get(
+    array: &RwArray,
+    key: &StoreKey,
+    range: ByteRange,
+    label: &dyn Fn() -> String,
+) -> FfiResult<Option<Bytes>> {
+    array
+        .storage()
+        .get_partial(key, range)
+        .map_err(|e: StorageError| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("{}: {e}", label()),
+            )
+        })
+}
+
+/// Decompress `encoded` into `dest`, which must come out exactly full.
+pub fn decompress(
+    compressor: Compressor,
+    encoded: &[u8],
+    dest: &mut [u8],
+    label: &dyn Fn() -> String,
+) -> FfiResult {
+    match compressor {
+        Compressor::None => {
+            check_size(encoded.len(), dest.len(), label)?;
+            dest.copy_from_slice(encoded);
+        }
+        Compressor::Zstd => {
+            let written = ZSTD.with(|slot| -> FfiResult<usize> {
+                let mut slot = slot.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| {
+                        FfiError::new(ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC, e.to_string())
+                    })?);
+                }
+                let decompressor = slot.as_mut().expect("set above");
+                decompressor
+                    .decompress_to_buffer(encoded, dest)
+                    .map_err(|e| corrupt(label, format!("zstd: {e}")))
+            })?;
+            check_size(written, dest.len(), label)?;
+        }
+        Compressor::Gzip => {
+            let mut decoder = flate2::bufread::GzDecoder::new(encoded);
+            decoder
+                .read_exact(dest)
+                .map_err(|e| corrupt(label, format!("gzip: {e}")))?;
+            let mut more = [0u8; 1];
+            if decoder
+                .read(&mut more)
+                .map_err(|e| corrupt(label, format!("gzip: {e}")))?
+                != 0
+            {
+                return Err(corrupt(
+                    label,
+                    "gzip: decodes to more bytes than the chunk holds",
+                ));
+            }
+        }
+        Compressor::Blosc => {
+            let mut nbytes = 0usize;
+            // SAFETY: blosc reads at most `encoded.len()` bytes to validate the header.
+            let valid = unsafe {
+                blosc_src::blosc_cbuffer_validate(
+                    encoded.as_ptr().cast(),
+                    encoded.len(),
+                    &mut nbytes,
+                )
+            } == 0;
+            if !valid {
+                return Err(corrupt(label, "blosc: invalid header"));
+            }
+            check_size(nbytes, dest.len(), label)?;
+            // SAFETY: validated above (sizes agree with `encoded`); `dest` holds `nbytes`.
+            let written = unsafe {
+                blosc_src::blosc_decompress_ctx(
+                    encoded.as_ptr().cast(),
+                    dest.as_mut_ptr().cast(),
+                    dest.len(),
+                    1,
+                )
+            };
+            if written < 0 {
+                return Err(corrupt(label, format!("blosc: error {written}")));
+            }
+            check_size(written as usize, dest.len(), label)?;
+        }
+    }
+    Ok(())
+}
+
+/// A generous bound on an inner chunk's stored size: anything larger is a corrupt index
+/// (compressors add at most a small fraction to incompressible data).
+fn max_encoded(decoded: usize) -> u64 {
+    decoded as u64 + decoded as u64 / 8 + (1 << 16)
+}
+
+/// One shard's index (offset, length per inner chunk, C order), its size and, in whole-file
+/// mode, its bytes.
+struct Shard {
+    index: Vec<u64>,
+    size: u64,
+    bytes: Option<Bytes>,
+}
+
+type ShardSlot = Arc<OnceLock<Result<Option<Arc<Shard>>, FfiError>>>;
+
+/// Reads inner chunks of a sharded array, loading each shard's index once.
+pub struct ShardReader {
+    /// Read whole shard files (a read covering most of each shard) rather than index + ranges.
+    whole_files: bool,
+    shards: Mutex<HashMap<Vec<u64>, ShardSlot>>,
+}
+
+impl ShardReader {
+    pub fn new(whole_files: bool) -> Self {
+        Self {
+            whole_files,
+            shards: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forget every loaded shard (after writes, or when the read is done with them).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Forget one shard.
+    pub fn release(&self, shard: &[u64]) {
+        self.lock().remove(shard);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u64>, ShardSlot>> {
+        self.shards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shard holding inner chunk `unit`, and the inner chunk's C-order position in it.
+    pub fn locate(plan: &Plan, unit: &[u64]) -> (Vec<u64>, usize) {
+        let per_shard = &plan.sharding.as_ref().expect("a sharded plan").per_shard;
+        let shard = std::iter::zip(unit, per_shard)
+            .map(|(u, p)| u / p)
+            .collect();
+        let within = std::iter::zip(unit, per_shard).fold(0u64, |at, (u, p)| at * p + u % p);
+        (shard, within as usize)
+    }
+
+    /// Decode inner chunk `unit` (full inner-chunk shape) into `dest`.
+    pub fn decode_unit(
+        &self,
+        array: &RwArray,
+        plan: &Plan,
+        unit: &[u64],
+        dest: &mut [u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        let sharding = plan.sharding.as_ref().expect("a sharded plan");
+        let (shard_indices, within) = Self::locate(plan, unit);
+        let key = array.chunk_key(&shard_indices);
+        let Some(shard) = self.shard(array, sharding, &shard_indices, &key, label)? else {
+            plan.fill(dest);
+            return Ok(());
+        };
+        let (offset, length) = (shard.index[2 * within], shard.index[2 * within + 1]);
+        if offset == u64::MAX && length == u64::MAX {
+            plan.fill(dest);
+            return Ok(());
+        }
+        if length > max_encoded(dest.len()) || offset.checked_add(length).is_none() {
+            return Err(corrupt(
+                label,
+                format!("shard index gives {length} bytes at offset {offset}"),
+            ));
+        }
+        let end = offset + length;
+        if end > shard.size {
+            return Err(corrupt(
+                label,
+                format!(
+                    "shard index points past the end of the shard ({end} > {} bytes)",
+                    shard.size
+                ),
+            ));
+        }
+        match &shard.bytes {
+            Some(bytes) => decompress(
+                sharding.inner,
+                &bytes[offset as usize..end as usize],
+                dest,
+                label,
+            ),
+            None => match get(
+                array,
+                &key,
+                ByteRange::FromStart(offset, Some(length)),
+                label,
+            )? {
+                Some(encoded) => decompress(sharding.inner, &encoded, dest, label),
+                None => Err(corrupt(label, "the shard disappeared while it was read")),
+            },
+        }
+    }
+
+    fn shard(
+        &self,
+        array: &RwArray,
+        sharding: &Sharding,
+        shard_indices: &[u64],
+        key: &StoreKey,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<Option<Arc<Shard>>> {
+        let slot = self
+            .lock()
+            .entry(shard_indices.to_vec())
+            .or_default()
+            .clone();
+        let loaded = slot
+            .get_or_init(|| self.load(array, sharding, key, label))
+            .clone();
+        if loaded.is_err() {
+            // Errors are not kept: the next read tries again (the shard may have been repaired).
+            let mut shards = self.lock();
+            if shards
+                .get(shard_indices)
+                .is_some_and(|current| Arc::ptr_eq(current, &slot))
+            {
+                shards.remove(shard_indices);
+            }
+        }
+        loaded
+    }
+
+    fn load(
+        &self,
+        array: &RwArray,
+        sharding: &Sharding,
+        key: &StoreKey,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<Option<Arc<Shard>>> {
+        let entries: u64 = sharding.per_shard.iter().product();
+        let index_bytes = entries * 16 + if sharding.index_crc { 4 } else { 0 };
+        let (encoded_index, size, bytes) = if self.whole_files {
+            let Some(bytes) = get(array, key, ByteRange::FromStart(0, None), label)? else {
+                return Ok(None);
+            };
+            if (bytes.len() as u64) < index_bytes {
+                return Err(corrupt(label, "the shard is shorter than its index"));
+            }
+            let at = if sharding.index_at_start {
+                0
+            } else {
+                bytes.len() - index_bytes as usize
+            };
+            let size = bytes.len() as u64;
+            (
+                bytes.slice(at..at + index_bytes as usize),
+                size,
+                Some(bytes),
+            )
+        } else {
+            let range = if sharding.index_at_start {
+                ByteRange::FromStart(0, Some(index_bytes))
+            } else {
+                ByteRange::Suffix(index_bytes)
+            };
+            let size = array.storage().size_key(key).map_err(|e| {
+                FfiError::upstream(
+                    ZarrsResult::ZARRS_ERROR_STORAGE,
+                    format!("{}: {e}", label()),
+                )
+            })?;
+            let size = match size {
+                None => return Ok(None),
+                Some(size) if size < index_bytes => {
+                    return Err(corrupt(label, "the shard is shorter than its index"));
+                }
+                Some(size) => size,
+            };
+            match get(array, key, range, label)? {
+                Some(index) => (index, size, None),
+                None => return Ok(None),
+            }
+        };
+        let table = &encoded_index[..entries as usize * 16];
+        if sharding.index_crc {
+            let stored =
+                u32::from_le_bytes(encoded_index[table.len()..].try_into().expect("4 bytes"));
+            if crc32c::crc32c(table) != stored {
+                return Err(corrupt(label, "shard index checksum mismatch"));
+            }
+        }
+        let index = table
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        Ok(Some(Arc::new(Shard { index, size, bytes })))
+    }
+}

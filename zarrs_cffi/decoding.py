@@ -1,0 +1,22 @@
+"""Direct decoding: zarrs-cffi's own decoder for the common codec chains."""
+
+from __future__ import annotations
+
+from ._native import lib
+from .errors import InvalidArgumentError
+
+
+def set_direct_decoding(enabled: bool) -> bool:
+    """Turn direct decoding on (the default) or off; returns the previous setting.
+
+    Arrays stored as ``bytes`` (little endian) plus at most one of zstd, gzip or blosc, optionally
+    inside ``sharding_indexed`` (index ``bytes`` + optional ``crc32c``), are decoded by
+    zarrs-cffi itself: stored bytes are decompressed straight into reused buffers with a
+    per-thread zstd context, and shard indexes are read once per shard. Everything else goes
+    through zarrs' codec pipeline. Turning it off sends every read through zarrs' pipeline (to
+    compare the two, or as an escape hatch). Chunk caches keep the setting they were first used
+    with.
+    """
+    if not isinstance(enabled, bool):
+        raise InvalidArgumentError(f"enabled must be a bool, got {type(enabled).__name__}")
+    return bool(lib.zarrsCffiSetDirectDecoding(int(enabled)))
