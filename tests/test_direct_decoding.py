@@ -341,3 +341,27 @@ def test_a_repaired_shard_reads_again_through_the_same_cache(tmp_path: pathlib.P
             arr[0:2, 0:3, 0:2]
         shard.write_bytes(good)
         assert_values(arr[0:2, 0:3, 0:2], expected[0:2, 0:3, 0:2])
+
+
+@pytest.mark.parametrize("layout", ["raw", "zstd", "sharded-raw-end-crc", "sharded-zstd-end"])
+def test_direct_reads_through_an_upstream_store(tmp_path: pathlib.Path, layout: str) -> None:
+    """A store from upstream's zarrsCreateStorageFilesystem is read through zarrs' storage API
+    (not this library's file reads), with the same results."""
+    from zarrs_cffi._native import ffi, lib
+
+    path = tmp_path / "a.zarr"
+    expected = make_array(path, layout)
+    storage = ffi.new("ZarrsStorage *")
+    assert lib.zarrsCreateStorageFilesystem(str(path).encode(), storage) == 0
+    out = ffi.new("ZarrsArray *")
+    try:
+        assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
+    finally:
+        lib.zarrsDestroyStorage(storage[0])
+    with zarrs_cffi.Array.from_handle(out[0], owned=True, root=str(path)) as arr:
+        assert arr.decodes_directly
+        assert_values(arr.read(), expected)
+        for region in regions():
+            assert_values(arr[region], expected[region])
+        arr.enable_chunk_cache(1 << 20)
+        assert_values(arr[0:4, 0:3, 0:2], expected[0:4, 0:3, 0:2])

@@ -7,12 +7,14 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
-    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+    ReadableWritableStorageTraits, StorageError, StoreKey, StoreKeys, StoreKeysPrefixes,
+    StorePrefix, WritableStorageTraits,
 };
 
 pub struct AtomicFilesystemStore {
@@ -21,9 +23,48 @@ pub struct AtomicFilesystemStore {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Stores this library created, by address, so that `direct` can read chunk files into buffers
+/// it reuses (zarrs' storage API returns freshly allocated bytes for every read).
+static STORES: Mutex<Vec<(usize, Weak<AtomicFilesystemStore>)>> = Mutex::new(Vec::new());
+
+fn address<T: ?Sized>(store: &Arc<T>) -> usize {
+    Arc::as_ptr(store).cast::<()>() as usize
+}
+
+/// Remember `store` for `of_storage`.
+pub fn register(store: &Arc<AtomicFilesystemStore>) {
+    let mut stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    // Dead entries go first, so a new store at a reused address is the only entry for it.
+    stores.retain(|(_, weak)| weak.strong_count() > 0);
+    stores.push((address(store), Arc::downgrade(store)));
+}
+
+/// The `AtomicFilesystemStore` behind `storage`, if this library created it.
+pub fn of_storage(
+    storage: &Arc<dyn ReadableWritableStorageTraits>,
+) -> Option<Arc<AtomicFilesystemStore>> {
+    let at = address(storage);
+    let stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    stores
+        .iter()
+        .find(|(addr, _)| *addr == at)
+        .and_then(|(_, weak)| weak.upgrade())
+}
+
 impl AtomicFilesystemStore {
     pub fn new(inner: FilesystemStore) -> Self {
         Self { inner }
+    }
+
+    /// The file holding the value at `key` and its size, or None if there is no such value.
+    pub fn open_value(&self, key: &StoreKey) -> Result<Option<(std::fs::File, u64)>, StorageError> {
+        let file = match std::fs::File::open(self.inner.key_to_fspath(key)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata()?.len();
+        Ok(Some((file, size)))
     }
 
     fn write_atomically(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {

@@ -20,6 +20,15 @@ impl Placed<'_> {
         }
         linear as usize
     }
+
+    /// Bytes between neighbours along each axis.
+    fn strides(&self, elsize: usize) -> Vec<usize> {
+        let mut strides = vec![elsize; self.shape.len()];
+        for d in (0..self.shape.len().saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * self.shape[d + 1] as usize;
+        }
+        strides
+    }
 }
 
 /// The intersection `[lo, hi)` of two boxes, or None if empty.
@@ -54,10 +63,14 @@ pub unsafe fn copy_box(
         return;
     }
     let run = (hi[ndim - 1] - lo[ndim - 1]) as usize * elsize;
+    // Byte strides of each axis in both buffers: rows advance by adding them, not by
+    // recomputing offsets (millions of rows per whole-array read).
+    let src_strides = src_place.strides(elsize);
+    let dst_strides = dst_place.strides(elsize);
+    let mut from = src_place.offset(lo) * elsize;
+    let mut to = dst_place.offset(lo) * elsize;
     let mut pos = lo.to_vec();
     loop {
-        let from = src_place.offset(&pos) * elsize;
-        let to = dst_place.offset(&pos) * elsize;
         // SAFETY: the row lies inside both buffers, per the contract.
         unsafe { std::ptr::copy_nonoverlapping(src.add(from), dst.add(to), run) };
         // Advance the odometer over every axis but the last.
@@ -68,9 +81,14 @@ pub unsafe fn copy_box(
             }
             d -= 1;
             pos[d] += 1;
+            from += src_strides[d];
+            to += dst_strides[d];
             if pos[d] < hi[d] {
                 break;
             }
+            let span = (hi[d] - lo[d]) as usize;
+            from -= span * src_strides[d];
+            to -= span * dst_strides[d];
             pos[d] = lo[d];
         }
     }

@@ -76,7 +76,9 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
         }
         let store = FilesystemStore::new(path)
             .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
-        let store: Listable = Arc::new(AtomicFilesystemStore::new(store.sorted()));
+        let atomic = Arc::new(AtomicFilesystemStore::new(store.sorted()));
+        crate::atomic_store::register(&atomic);
+        let store: Listable = atomic;
         register_listable(&store);
         let rw: Arc<dyn ReadableWritableStorageTraits> = store;
         let handle = Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))));
