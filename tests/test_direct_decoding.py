@@ -22,7 +22,7 @@ from zarr.codecs import (
     TransposeCodec,
     ZstdCodec,
 )
-from zarr_oracle import assert_values, sample_data
+from zarr_oracle import assert_values, run_python, sample_data
 
 import zarrs_cffi
 
@@ -365,3 +365,33 @@ def test_direct_reads_through_an_upstream_store(tmp_path: pathlib.Path, layout: 
             assert_values(arr[region], expected[region])
         arr.enable_chunk_cache(1 << 20)
         assert_values(arr[0:4, 0:3, 0:2], expected[0:4, 0:3, 0:2])
+
+
+@pytest.mark.parametrize("layout", ["raw", "zstd", "sharded-zstd-end"])
+def test_a_stored_value_larger_than_memory_is_refused(tmp_path: pathlib.Path, layout: str) -> None:
+    """A (sparse) 64 GiB chunk or shard file: CodecError, not an allocation that aborts. Run in
+    a child process, so a regression fails this test instead of killing the run."""
+    path = tmp_path / "a.zarr"
+    make_array(path, layout)
+    with open(path / "c" / "0" / "0" / "0", "r+b") as f:
+        f.truncate(64 << 30)
+    code = """
+        import sys, zarrs_cffi
+        with zarrs_cffi.open_array(sys.argv[1]) as arr:
+            # Several chunks (direct decoding), then one chunk or inner chunk (zarrs' path).
+            for region in ((slice(0, 8), slice(0, 8)), (slice(0, 2), slice(0, 3), slice(0, 2))):
+                try:
+                    arr[region]
+                except (zarrs_cffi.CodecError, zarrs_cffi.StorageError) as e:
+                    assert "c/0/0/0" in str(e), e
+                    print("refused:", type(e).__name__, e)
+                else:
+                    print("read")
+    """
+    run = run_python(code, str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("refused: CodecError"), run.stdout
+    # zarrs reads only the bytes a partial read of an uncompressed chunk needs (as for any
+    # wrong-size uncompressed chunk); everything else must refuse the value.
+    assert lines[1] == "read" if layout == "raw" else lines[1].startswith("refused:"), run.stdout

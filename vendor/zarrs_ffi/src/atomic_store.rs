@@ -117,6 +117,18 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
             if !fits {
                 return Err(InvalidByteRangeError::new(*range, size).into());
             }
+            // The filesystem store allocates each range before reading it: a value larger than
+            // the machine's memory would abort the process, so refuse it here.
+            let length = match range {
+                ByteRange::FromStart(offset, length) => length.unwrap_or(size - offset),
+                ByteRange::Suffix(length) => *length,
+            };
+            if length > crate::safety::physical_memory() {
+                return Err(StorageError::Other(format!(
+                    "{length} bytes of key {:?} do not fit in memory (the value is {size} bytes)",
+                    key.as_str()
+                )));
+            }
         }
         self.inner
             .get_partial_many(key, Box::new(ranges.into_iter()))

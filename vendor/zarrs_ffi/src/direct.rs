@@ -265,8 +265,7 @@ impl Plan {
         let Some((file, size)) = files.open_value(key).map_err(|e| storage_error(label, e))? else {
             return Ok(None);
         };
-        let size = usize::try_from(size)
-            .map_err(|_| corrupt(label, format!("a value of {size} bytes")))?;
+        let size = fits_in_memory(size, label)?;
         // Zeroed on allocation (fresh pages, no memset), so `read_window` needs no resize.
         let mut buffer = vec![0u8; size + 2 * PAGE];
         let start =
@@ -301,9 +300,10 @@ impl Plan {
                 format!("{length} bytes at offset {offset} lie past the end ({size} bytes)"),
             ));
         }
+        let length = fits_in_memory(length, label)?;
         ENCODED.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
-            let stored = read_at(&file, offset, length as usize, &mut buffer)
+            let stored = read_at(&file, offset, length, &mut buffer)
                 .map_err(|e| storage_error(label, e.into()))?;
             body(stored).map(Some)
         })
@@ -394,6 +394,20 @@ fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io::Result<()>
         dest.copy_from_slice(read_at(file, 0, dest.len(), &mut buffer)?);
         Ok(())
     })
+}
+
+/// A stored value's size as a buffer length, refused if it could not even be allocated (an
+/// allocation failure would abort the process).
+fn fits_in_memory(size: u64, label: &dyn Fn() -> String) -> FfiResult<usize> {
+    usize::try_from(size)
+        .ok()
+        .filter(|_| size <= crate::safety::physical_memory())
+        .ok_or_else(|| {
+            corrupt(
+                label,
+                format!("a stored value of {size} bytes does not fit in memory"),
+            )
+        })
 }
 
 fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
