@@ -23,8 +23,9 @@ pub struct AtomicFilesystemStore {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Stores this library created, by address, so that `direct` can read chunk files into buffers
-/// it reuses (zarrs' storage API returns freshly allocated bytes for every read).
+/// Stores this library created, by address: handles hold them as read/write storage only, and
+/// this gives back the store itself, to list nodes (`hierarchy`) and to read chunk files into
+/// buffers `direct` reuses (zarrs' storage API returns freshly allocated bytes for every read).
 static STORES: Mutex<Vec<(usize, Weak<AtomicFilesystemStore>)>> = Mutex::new(Vec::new());
 
 fn address<T: ?Sized>(store: &Arc<T>) -> usize {
@@ -123,7 +124,7 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
                 ByteRange::FromStart(offset, length) => length.unwrap_or(size - offset),
                 ByteRange::Suffix(length) => *length,
             };
-            if length > crate::safety::physical_memory() {
+            if !crate::safety::fits_in_memory(length) {
                 return Err(StorageError::Other(format!(
                     "{length} bytes of key {:?} do not fit in memory (the value is {size} bytes)",
                     key.as_str()

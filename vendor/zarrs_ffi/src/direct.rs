@@ -265,7 +265,7 @@ impl Plan {
         let Some((file, size)) = files.open_value(key).map_err(|e| storage_error(label, e))? else {
             return Ok(None);
         };
-        let size = fits_in_memory(size, label)?;
+        let size = buffer_length(size, label)?;
         // Zeroed on allocation (fresh pages, no memset), so `read_window` needs no resize.
         let mut buffer = vec![0u8; size + 2 * PAGE];
         let start =
@@ -300,7 +300,7 @@ impl Plan {
                 format!("{length} bytes at offset {offset} lie past the end ({size} bytes)"),
             ));
         }
-        let length = fits_in_memory(length, label)?;
+        let length = buffer_length(length, label)?;
         ENCODED.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
             let stored = read_at(&file, offset, length, &mut buffer)
@@ -310,7 +310,8 @@ impl Plan {
     }
 
     /// Run `body` on the decoded chunk `indices` (unsharded arrays; full chunk shape, `bytes`
-    /// long): the stored bytes themselves when uncompressed, else a per-thread buffer.
+    /// long): the stored bytes themselves when uncompressed, else region_io's per-thread scratch
+    /// (so the caller must not hold that scratch).
     pub fn with_chunk<T>(
         &self,
         array: &RwArray,
@@ -330,12 +331,7 @@ impl Plan {
                 return Ok(result);
             }
         }
-        DECODED.with(|decoded| {
-            let mut decoded = decoded.borrow_mut();
-            if decoded.len() < bytes {
-                decoded.resize(bytes, 0);
-            }
-            let decoded = &mut decoded[..bytes];
+        crate::region_io::with_scratch(bytes, |decoded| {
             self.decode_chunk(array, indices, decoded, label)?;
             body.take().expect("called once")(decoded)
         })
@@ -396,12 +392,11 @@ fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io::Result<()>
     })
 }
 
-/// A stored value's size as a buffer length, refused if it could not even be allocated (an
-/// allocation failure would abort the process).
-fn fits_in_memory(size: u64, label: &dyn Fn() -> String) -> FfiResult<usize> {
+/// A stored value's size as a buffer length, refused if it could not even be allocated.
+fn buffer_length(size: u64, label: &dyn Fn() -> String) -> FfiResult<usize> {
     usize::try_from(size)
         .ok()
-        .filter(|_| size <= crate::safety::physical_memory())
+        .filter(|_| crate::safety::fits_in_memory(size))
         .ok_or_else(|| {
             corrupt(
                 label,
@@ -419,8 +414,6 @@ fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
 
 thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-    /// Decoded chunks for `with_chunk` (separate from region_io's scratch, which may be borrowed).
-    static DECODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// Stored (encoded) bytes read from files, reused from chunk to chunk.
     static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }

@@ -2,10 +2,11 @@
 //! metadata documents. Upstream's C API has none of these; zarrs' storage traits have them all.
 //!
 //! Upstream's `ZarrsStorage` holds only read/write traits. To list without changing its handle type,
-//! stores created here are also registered (weakly) with their listable view, keyed by address.
+//! stores created here are registered (weakly, by address) in `atomic_store`, which gives back
+//! the store itself.
 
 use std::ffi::{CString, c_char};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use zarrs::array::ArrayMetadata;
@@ -22,33 +23,15 @@ use crate::error::{FfiError, FfiResult, guard};
 
 type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
-static LISTABLE: Mutex<Vec<(usize, Weak<dyn ReadableWritableListableStorageTraits>)>> =
-    Mutex::new(Vec::new());
-
-fn address(storage: &Arc<dyn ReadableWritableStorageTraits>) -> usize {
-    Arc::as_ptr(storage).cast::<()>() as usize
-}
-
-fn register_listable(store: &Listable) {
-    let mut table = LISTABLE.lock().unwrap_or_else(|p| p.into_inner());
-    table.retain(|(_, weak)| weak.strong_count() > 0);
-    let rw: Arc<dyn ReadableWritableStorageTraits> = store.clone();
-    table.push((address(&rw), Arc::downgrade(store)));
-}
-
+/// The listable view of a store created here (`atomic_store`'s registry).
 fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Listable> {
-    let key = address(storage);
-    let table = LISTABLE.lock().unwrap_or_else(|p| p.into_inner());
-    table
-        .iter()
-        .find(|(addr, _)| *addr == key)
-        .and_then(|(_, weak)| weak.upgrade())
-        .ok_or_else(|| {
-            FfiError::upstream(
-                ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
-                "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem",
-            )
-        })
+    match crate::atomic_store::of_storage(storage) {
+        Some(store) => Ok(store),
+        None => Err(FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
+            "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem",
+        )),
+    }
 }
 
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
@@ -76,10 +59,8 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
         }
         let store = FilesystemStore::new(path)
             .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
-        let atomic = Arc::new(AtomicFilesystemStore::new(store.sorted()));
-        crate::atomic_store::register(&atomic);
-        let store: Listable = atomic;
-        register_listable(&store);
+        let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
+        crate::atomic_store::register(&store);
         let rw: Arc<dyn ReadableWritableStorageTraits> = store;
         let handle = Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))));
         if let Err(err) = write_out(pStorage, handle, "pStorage") {

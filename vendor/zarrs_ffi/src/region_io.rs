@@ -63,7 +63,8 @@ fn for_each_limited(items: &[Vec<u64>], task: impl Fn(&Vec<u64>) + Sync) {
         .for_each(|group| group.iter().for_each(&task));
 }
 
-fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
+/// Run `body` on this thread's reused scratch buffer, `bytes` long (not re-entrant).
+pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         if scratch.len() < bytes {

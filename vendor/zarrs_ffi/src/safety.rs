@@ -37,7 +37,7 @@ pub fn catch_codec_panic<T>(
     }
 }
 
-pub fn physical_memory() -> u64 {
+fn physical_memory() -> u64 {
     static MEMORY: OnceLock<u64> = OnceLock::new();
     *MEMORY.get_or_init(|| {
         std::fs::read_to_string("/proc/meminfo")
@@ -57,6 +57,12 @@ pub fn physical_memory() -> u64 {
     })
 }
 
+/// True if `bytes` could be allocated at all: more than the machine's memory would make the
+/// allocation fail, which aborts the process.
+pub fn fits_in_memory(bytes: u64) -> bool {
+    bytes <= physical_memory()
+}
+
 /// Refuse I/O on arrays whose stored chunks could not even be allocated: zarrs would abort the
 /// process when building such a chunk (e.g. the fill-value chunk of a partial write).
 pub fn check_chunk_memory(array: &RwArray) -> FfiResult {
@@ -70,7 +76,7 @@ pub fn check_chunk_memory(array: &RwArray) -> FfiResult {
             acc.checked_mul(n.get())
         });
     match bytes {
-        Some(bytes) if bytes <= physical_memory() => Ok(()),
+        Some(bytes) if fits_in_memory(bytes) => Ok(()),
         _ => Err(FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_ARRAY,
             format!(
