@@ -40,12 +40,13 @@ def _compressor(name: str) -> Any:
     }[name]
 
 
-def _layout(name: str) -> dict[str, Any]:
-    """create_array arguments for a layout "<compressor>" or "sharded-<compressor>-<start|end>[-crc]"."""
+def _layout(name: str, compressor: Callable[[str], Any] = _compressor) -> dict[str, Any]:
+    """create_array arguments for a layout "<compressor>" or "sharded-<compressor>-<start|end>[-crc]"
+    (``compressor`` turns a compressor's name into its codec)."""
     parts = name.split("-")
     if parts[0] != "sharded":
-        return {"compressors": _compressor(parts[0])}
-    inner = [BytesCodec()] + ([] if parts[1] == "raw" else [_compressor(parts[1])])
+        return {"compressors": compressor(parts[0])}
+    inner = [BytesCodec()] + ([] if parts[1] == "raw" else [compressor(parts[1])])
     index = [BytesCodec()] + ([Crc32cCodec()] if "crc" in parts else [])
     return {
         "compressors": None,

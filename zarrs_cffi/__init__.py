@@ -13,7 +13,7 @@ from pathlib import Path
 from ._native import ffi, lib
 from .array import Array
 from .create import create_array, create_group
-from .decoding import set_direct_decoding
+from .decoding import set_direct_decoding, set_direct_encoding
 from .errors import (
     ArrayError,
     BufferLengthError,
@@ -114,6 +114,7 @@ __all__ = [
     "read",
     "read_into",
     "set_direct_decoding",
+    "set_direct_encoding",
     "set_num_threads",
     "write",
     "zarrs_version",

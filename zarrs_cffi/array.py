@@ -139,6 +139,17 @@ class Array:
             check(lib.zarrsCffiArrayDecodesDirectly(ptr, flag))
         return bool(flag[0])
 
+    @property
+    def encodes_directly(self) -> bool:
+        """True if whole-chunk writes encode with zarrs-cffi's own encoder for common codec
+        chains (``bytes`` little endian + at most one of zstd/gzip, optionally sharded; see
+        :func:`zarrs_cffi.set_direct_encoding`), False if through zarrs' codec pipeline."""
+        self._check_open()
+        flag = ffi.new("int32_t *")
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayEncodesDirectly(ptr, flag))
+        return bool(flag[0])
+
     # -- decoded-chunk cache -----------------------------------------------------------------------
     def enable_chunk_cache(self, max_bytes: int = 256 * 2**20) -> None:
         """Keep up to ``max_bytes`` of decoded chunks (inner chunks, if sharded) for small reads.

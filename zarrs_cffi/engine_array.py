@@ -50,6 +50,12 @@ class EngineArray(Array):
         self._args()  # raises ClosedError on a closed array, like the native property
         return False
 
+    @property
+    def encodes_directly(self) -> bool:
+        """Always False: data I/O runs through the engine, not the native encoder."""
+        self._args()  # raises ClosedError on a closed array, like the native property
+        return False
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopen_with_engine, (self.root, self.node, self.read_only, self._backend.name))
 

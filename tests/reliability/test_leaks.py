@@ -46,11 +46,17 @@ def rss():
 def measure(name, cycles, warmup, body):
     for _ in range(warmup):
         body()
-    rss0, heap0 = rss(), heap() if heap else 0
-    for _ in range(cycles):
-        body()
+    rss0 = rss()
+    marks = [heap() if heap else 0]
+    sizes = [cycles // 3, cycles // 3, cycles - 2 * (cycles // 3)]
+    for size in sizes:
+        for _ in range(size):
+            body()
+        marks.append(heap() if heap else 0)
+    thirds = [(b - a) / size for a, b, size in zip(marks, marks[1:], sizes)]
     print(json.dumps({"phase": name, "cycles": cycles, "rss_growth": rss() - rss0,
-                      "heap_growth": (heap() - heap0) if heap else None}), flush=True)
+                      "heap_growth": (marks[-1] - marks[0]) if heap else None,
+                      "heap_thirds": thirds if heap else None}), flush=True)
 
 
 path = str(root / "a.zarr")
@@ -111,6 +117,13 @@ def phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
 MiB = 2**20
 
 
+def steady_heap_growth(result: dict[str, Any]) -> float:
+    """Heap bytes per cycle over the quietest third of the run. A leak grows the heap in every
+    third; a pool thread's one-time state (a zstd context, a reused buffer: up to ~100 KiB) set up
+    the first time that thread serves the call, which may be after the warm-up, grows one."""
+    return min(result["heap_thirds"])
+
+
 def test_open_read_close_10000_times_rss_flat(phases: dict[str, dict[str, Any]]) -> None:
     result = phases["open/read/close"]
     assert result["cycles"] == 10_000
@@ -131,8 +144,8 @@ def test_repeated_calls_keep_memory_flat(phases: dict[str, dict[str, Any]], phas
     result = phases[phase]
     assert result["rss_growth"] < 4 * MiB, result
     if result["heap_growth"] is not None:
-        # Allocator noise is a few KiB; a per-call leak of even 16 bytes would show as 32+ KiB.
-        assert result["heap_growth"] / result["cycles"] < 8, result
+        # Allocator noise is a few KiB; a per-call leak of even 16 bytes would show as 10+ KiB.
+        assert steady_heap_growth(result) < 8, result
 
 
 @pytest.mark.parametrize("phase", ["open/read/close", "failing open"])
@@ -141,7 +154,7 @@ def test_open_close_native_heap_flat(phases: dict[str, dict[str, Any]], phase: s
     if result["heap_growth"] is None:
         pytest.skip("no mallinfo2 (not glibc)")
     assert result["rss_growth"] < 20 * MiB, result
-    assert result["heap_growth"] / result["cycles"] < 8, result
+    assert steady_heap_growth(result) < 8, result
 
 
 def test_measurement_sees_a_real_leak(tmp_path: pathlib.Path) -> None:
@@ -155,3 +168,4 @@ def test_measurement_sees_a_real_leak(tmp_path: pathlib.Path) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["heap_growth"] / result["cycles"] >= 100, result
+    assert steady_heap_growth(result) >= 100, result

@@ -68,6 +68,16 @@ impl AtomicFilesystemStore {
         Ok(Some((file, size)))
     }
 
+    /// `set` from borrowed bytes (direct encoding writes from buffers it reuses).
+    pub fn set_bytes(&self, key: &StoreKey, value: &[u8]) -> Result<(), StorageError> {
+        self.write_atomically(key, value).map_err(|e| {
+            StorageError::Other(format!(
+                "writing key {:?} failed (stored data unchanged): {e}",
+                key.as_str()
+            ))
+        })
+    }
+
     fn write_atomically(&self, key: &StoreKey, value: &[u8]) -> std::io::Result<()> {
         let path = self.inner.key_to_fspath(key);
         if let Some(parent) = path.parent() {
@@ -146,12 +156,7 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
 
 impl WritableStorageTraits for AtomicFilesystemStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        self.write_atomically(key, &value).map_err(|e| {
-            StorageError::Other(format!(
-                "writing key {:?} failed (stored data unchanged): {e}",
-                key.as_str()
-            ))
-        })
+        self.set_bytes(key, &value)
     }
 
     fn set_partial_many(

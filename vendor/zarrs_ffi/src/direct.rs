@@ -37,16 +37,40 @@ pub enum Compressor {
 }
 
 /// How inner chunks sit in a shard.
-struct Sharding {
-    inner: Compressor,
+pub struct Sharding {
     /// Inner chunks per shard, per dimension.
-    per_shard: Vec<u64>,
-    index_at_start: bool,
-    index_crc: bool,
+    pub per_shard: Vec<u64>,
+    pub index_at_start: bool,
+    pub index_crc: bool,
+}
+
+impl Sharding {
+    /// Inner chunks per shard.
+    pub fn entries(&self) -> u64 {
+        self.per_shard.iter().product()
+    }
+
+    /// Bytes of the shard index: (offset, length) per inner chunk, then the optional crc32c.
+    pub fn index_bytes(&self) -> u64 {
+        self.entries() * 16 + if self.index_crc { 4 } else { 0 }
+    }
+}
+
+/// An array stored the common way, whatever its codecs: what direct decoding and direct
+/// encoding (`encode`) both start from.
+pub struct Layout {
+    /// The codecs of each stored chunk, or of each inner chunk when sharded.
+    pub codecs: Vec<MetadataV3>,
+    pub sharding: Option<Sharding>,
+    /// The fill value, one element, native endian.
+    pub fill: Vec<u8>,
+    /// The store's files, when this library created the store.
+    pub files: Option<Arc<AtomicFilesystemStore>>,
 }
 
 /// What a read of this array can do without zarrs' pipeline.
 pub struct Plan {
+    /// The compressor of each stored chunk, or of each inner chunk when sharded.
     chunks: Compressor,
     sharding: Option<Sharding>,
     /// The fill value, one element, native endian.
@@ -103,7 +127,28 @@ pub unsafe extern "C" fn zarrsCffiArrayDecodesDirectly(
 
 /// The plan for `array`, or None if zarrs must decode it.
 pub fn plan(array: &RwArray) -> Option<Plan> {
-    if !cfg!(target_endian = "little") || !ENABLED.load(AtomicOrdering::Relaxed) {
+    if !ENABLED.load(AtomicOrdering::Relaxed) {
+        return None;
+    }
+    let Layout {
+        codecs,
+        sharding,
+        fill,
+        files,
+    } = layout(array)?;
+    Some(Plan {
+        chunks: chain(&codecs)?,
+        sharding,
+        fill,
+        files,
+    })
+}
+
+/// The layout of `array`, or None if it is not stored the common way: Zarr v3, a regular grid,
+/// no storage transformer, a plain data type, at most one level of `sharding_indexed` (index
+/// `bytes` little endian + optional `crc32c`) with inner chunks dividing the shard.
+pub fn layout(array: &RwArray) -> Option<Layout> {
+    if !cfg!(target_endian = "little") {
         return None;
     }
     let ArrayMetadata::V3(meta) = array.metadata() else {
@@ -120,6 +165,7 @@ pub fn plan(array: &RwArray) -> Option<Plan> {
     if fill.len() != elsize {
         return None;
     }
+    let files = crate::atomic_store::of_storage(&array.storage());
     if let [only] = meta.codecs.as_slice()
         && only.name() == "sharding_indexed"
     {
@@ -129,18 +175,19 @@ pub fn plan(array: &RwArray) -> Option<Plan> {
             .iter()
             .map(|n| n.get())
             .collect::<Vec<u64>>();
-        return Some(Plan {
-            chunks: Compressor::None,
-            sharding: Some(sharding(only, &shard_shape)?),
+        let (codecs, sharding) = sharding(only, &shard_shape)?;
+        return Some(Layout {
+            codecs,
+            sharding: Some(sharding),
             fill,
-            files: crate::atomic_store::of_storage(&array.storage()),
+            files,
         });
     }
-    Some(Plan {
-        chunks: chain(&meta.codecs)?,
+    Some(Layout {
+        codecs: meta.codecs.clone(),
         sharding: None,
         fill,
-        files: crate::atomic_store::of_storage(&array.storage()),
+        files,
     })
 }
 
@@ -163,7 +210,7 @@ fn chain(codecs: &[MetadataV3]) -> Option<Compressor> {
 }
 
 /// A `bytes` codec that stores little endian (or has no endian: one-byte types).
-fn is_little_bytes(codec: &MetadataV3) -> bool {
+pub fn is_little_bytes(codec: &MetadataV3) -> bool {
     codec.name() == "bytes"
         && match codec.configuration().and_then(|c| c.get("endian")) {
             None | Some(serde_json::Value::Null) => true,
@@ -171,7 +218,8 @@ fn is_little_bytes(codec: &MetadataV3) -> bool {
         }
 }
 
-fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<Sharding> {
+/// The inner codecs and the geometry of a `sharding_indexed` codec.
+fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<(Vec<MetadataV3>, Sharding)> {
     let config = codec.configuration()?;
     let inner_shape: Vec<u64> = serde_json::from_value(config.get("chunk_shape")?.clone()).ok()?;
     let codecs: Vec<MetadataV3> = serde_json::from_value(config.get("codecs")?.clone()).ok()?;
@@ -196,14 +244,14 @@ fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<Sharding> {
     std::iter::zip(shard_shape, &inner_shape)
         .try_fold(1u64, |n, (s, i)| n.checked_mul(s / i))
         .filter(|n| *n <= 1 << 32)?;
-    Some(Sharding {
-        inner: chain(&codecs)?,
+    let geometry = Sharding {
         per_shard: std::iter::zip(shard_shape, &inner_shape)
             .map(|(s, i)| s / i)
             .collect(),
         index_at_start,
         index_crc,
-    })
+    };
+    Some((codecs, geometry))
 }
 
 impl Plan {
@@ -211,11 +259,15 @@ impl Plan {
         self.sharding.is_some()
     }
 
+    /// True if chunks are stored uncompressed and unsharded, in files this library can read
+    /// straight into a destination.
+    pub fn stores_raw_files(&self) -> bool {
+        self.chunks == Compressor::None && self.sharding.is_none() && self.files.is_some()
+    }
+
     /// Inner chunks per shard (1 for unsharded arrays).
     pub fn units_per_shard(&self) -> usize {
-        self.sharding
-            .as_ref()
-            .map_or(1, |s| s.per_shard.iter().product::<u64>() as usize)
+        self.sharding.as_ref().map_or(1, |s| s.entries() as usize)
     }
 
     fn fill(&self, dest: &mut [u8]) {
@@ -597,7 +649,6 @@ impl ShardReader {
         dest: &mut [u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult {
-        let sharding = plan.sharding.as_ref().expect("a sharded plan");
         let (shard_indices, within) = Self::locate(plan, unit);
         let key = array.chunk_key(&shard_indices);
         let Some(shard) = self.shard(array, plan, &shard_indices, &key, label)? else {
@@ -627,14 +678,14 @@ impl ShardReader {
         }
         match &shard.bytes {
             Some(bytes) => decompress(
-                sharding.inner,
+                plan.chunks,
                 &bytes[offset as usize..end as usize],
                 dest,
                 label,
             ),
             None => plan
                 .with_stored(array, &key, Some((offset, length)), label, |encoded| {
-                    decompress(sharding.inner, encoded, dest, label)
+                    decompress(plan.chunks, encoded, dest, label)
                 })?
                 .ok_or_else(|| corrupt(label, "the shard disappeared while it was read")),
         }
@@ -677,8 +728,8 @@ impl ShardReader {
         label: &dyn Fn() -> String,
     ) -> FfiResult<Option<Arc<Shard>>> {
         let sharding = plan.sharding.as_ref().expect("a sharded plan");
-        let entries: u64 = sharding.per_shard.iter().product();
-        let index_bytes = entries * 16 + if sharding.index_crc { 4 } else { 0 };
+        let entries = sharding.entries();
+        let index_bytes = sharding.index_bytes();
         let (encoded_index, size, bytes) = if self.whole_files {
             let Some(bytes) = plan.whole_value(array, key, label)? else {
                 return Ok(None);

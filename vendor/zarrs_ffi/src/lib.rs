@@ -11,6 +11,7 @@ mod atomic_store;
 mod boxcopy;
 pub mod chunk_cache;
 mod direct;
+mod encode;
 pub mod error;
 pub mod hierarchy;
 pub mod pool;

@@ -259,6 +259,7 @@ pub fn write_chunkwise(
         shape,
     };
     let options = codec_options().with_concurrent_target(1);
+    let encode = crate::encode::plan(array);
     let label = |indices: &[u64]| chunk_label(array, indices);
     run_tasks(&chunks, label, |indices| -> FfiResult {
         let chunk = array
@@ -292,8 +293,13 @@ pub fn write_chunkwise(
                     elsize,
                 )
             };
+            let whole = part_shape == chunk_shape && lo == chunk.start();
+            if let (true, Some(encode)) = (whole, &encode) {
+                return encode
+                    .store_chunk(array, indices, &chunk_shape, scratch, &|| label(indices));
+            }
             let bytes = ArrayBytes::new_flen(&scratch[..]);
-            if part_shape == chunk_shape && lo == chunk.start() {
+            if whole {
                 array.store_chunk_opt(indices, bytes, &options)
             } else {
                 let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));

@@ -1,0 +1,335 @@
+//! Direct encoding of whole chunks for the common codec chains: the write-side twin of `direct`.
+//!
+//! Arrays laid out the common way (`direct::layout`) whose chunks (or inner chunks, when sharded)
+//! are `bytes` (little endian) plus at most one of zstd or gzip are encoded here instead of by
+//! zarrs' pipeline, which creates a zstd context per chunk, allocates every encoded chunk afresh
+//! (a page fault per new page) and hands the store an owned copy. Here each pool thread keeps its
+//! compression contexts and output buffers, and the store's files are written from them. gzip
+//! goes through libdeflate: about 3x faster than zlib at the same level, for the same ratio
+//! (bench/ANALYSIS.md). Chunks equal to the fill value are erased, as zarrs does.
+//!
+//! Only whole chunks are encoded here; partial chunks are read-modify-written by zarrs. Anything
+//! without an `EncodePlan` (blosc, other codecs, Zarr v2, ...) is encoded by zarrs.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use zarrs::metadata::v3::MetadataV3;
+use zarrs::storage::{Bytes, StorageError, StoreKey};
+use zarrs_ffi::{ZarrsArray, ZarrsResult};
+
+use crate::args::{RwArray, array_arg, write_out};
+use crate::boxcopy::{Placed, copy_box};
+use crate::direct::{Layout, Sharding, is_little_bytes, layout};
+use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+
+/// The bytes-to-bytes codec after `bytes`, with what encoding needs of its configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoder {
+    None,
+    Zstd { level: i32, checksum: bool },
+    Gzip { level: i32 },
+}
+
+/// What a write of whole chunks of this array can do without zarrs' pipeline.
+pub struct EncodePlan {
+    encoder: Encoder,
+    layout: Layout,
+}
+
+/// Whether writes may encode directly (on unless `zarrsCffiSetDirectEncoding(0)`).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turn direct encoding of the common codec chains on (`enabled` != 0, the default) or off, so
+/// that every write goes through zarrs' codec pipeline. Returns the previous setting (1 or 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiSetDirectEncoding(enabled: i32) -> i32 {
+    i32::from(ENABLED.swap(enabled != 0, Ordering::Relaxed))
+}
+
+/// Whether whole-chunk writes of `array` encode directly (`*pDirect` = 1) or through zarrs'
+/// codec pipeline (0).
+///
+/// # Safety
+/// `array` a live handle; `pDirect` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayEncodesDirectly(
+    array: ZarrsArray,
+    pDirect: *mut i32,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        write_out(pDirect, i32::from(plan(array).is_some()), "pDirect")
+    })
+}
+
+/// The plan for `array`, or None if zarrs must encode it.
+pub fn plan(array: &RwArray) -> Option<EncodePlan> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let layout = layout(array)?;
+    Some(EncodePlan {
+        encoder: encoder(&layout.codecs)?,
+        layout,
+    })
+}
+
+/// `[bytes(little)]` plus at most one of zstd or gzip, with a configuration this module knows
+/// in full (anything unexpected is left to zarrs).
+fn encoder(codecs: &[MetadataV3]) -> Option<Encoder> {
+    let (first, rest) = codecs.split_first()?;
+    if !is_little_bytes(first) {
+        return None;
+    }
+    let [one] = rest else {
+        return rest.is_empty().then_some(Encoder::None);
+    };
+    let config = one.configuration()?;
+    let level = i32::try_from(config.get("level")?.as_i64()?).ok()?;
+    let known = |keys: &[&str]| config.keys().all(|k| keys.contains(&k.as_str()));
+    match one.name() {
+        "zstd" if known(&["level", "checksum"]) => Some(Encoder::Zstd {
+            level,
+            checksum: config
+                .get("checksum")
+                .map_or(Some(false), serde_json::Value::as_bool)?,
+        }),
+        "gzip" if known(&["level"]) && (0..=9).contains(&level) => Some(Encoder::Gzip { level }),
+        _ => None,
+    }
+}
+
+thread_local! {
+    static ZSTD: RefCell<Option<(i32, bool, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    static DEFLATE: RefCell<Option<(i32, libdeflater::Compressor)>> = const { RefCell::new(None) };
+    /// The encoded chunk or the shard being assembled, reused from chunk to chunk.
+    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// One inner chunk gathered from its shard.
+    static INNER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn codec_error(label: &dyn Fn() -> String, what: impl std::fmt::Display) -> FfiError {
+    FfiError::new(
+        ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC,
+        format!("{}: {what}", label()),
+    )
+}
+
+/// True if every element of `data` is `fill` (bytewise, as zarrs compares).
+fn is_fill(data: &[u8], fill: &[u8]) -> bool {
+    if fill.iter().all(|b| *b == fill[0]) {
+        return data.iter().all(|b| *b == fill[0]);
+    }
+    data.chunks_exact(fill.len()).all(|cell| cell == fill)
+}
+
+/// The most bytes `encoder` can turn `decoded` bytes into.
+fn encoded_bound(encoder: Encoder, decoded: usize) -> usize {
+    match encoder {
+        Encoder::None => decoded,
+        Encoder::Zstd { .. } => zstd::zstd_safe::compress_bound(decoded),
+        // libdeflate's own bound for one buffer, plus the gzip header and trailer (18 bytes).
+        Encoder::Gzip { .. } => decoded + decoded / 4096 * 5 + 64 + 18,
+    }
+}
+
+/// Encode `decoded` into the start of `out` (at least `encoded_bound` long); returns the
+/// encoded length.
+fn encode_into(
+    encoder: Encoder,
+    decoded: &[u8],
+    out: &mut [u8],
+    label: &dyn Fn() -> String,
+) -> FfiResult<usize> {
+    match encoder {
+        Encoder::None => {
+            out[..decoded.len()].copy_from_slice(decoded);
+            Ok(decoded.len())
+        }
+        Encoder::Zstd { level, checksum } => ZSTD.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if !matches!(&*slot, Some((l, c, _)) if *l == level && *c == checksum) {
+                let mut compressor = zstd::bulk::Compressor::new(level)
+                    .map_err(|e| codec_error(label, format!("zstd: {e}")))?;
+                compressor
+                    .include_checksum(checksum)
+                    .map_err(|e| codec_error(label, format!("zstd: {e}")))?;
+                *slot = Some((level, checksum, compressor));
+            }
+            let (_, _, compressor) = slot.as_mut().expect("set above");
+            compressor
+                .compress_to_buffer(decoded, out)
+                .map_err(|e| codec_error(label, format!("zstd: {e}")))
+        }),
+        Encoder::Gzip { level } => DEFLATE.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if !matches!(&*slot, Some((l, _)) if *l == level) {
+                let lvl = libdeflater::CompressionLvl::new(level)
+                    .map_err(|_| codec_error(label, format!("gzip: level {level}")))?;
+                *slot = Some((level, libdeflater::Compressor::new(lvl)));
+            }
+            let (_, compressor) = slot.as_mut().expect("set above");
+            compressor
+                .gzip_compress(decoded, out)
+                .map_err(|e| codec_error(label, format!("gzip: {e}")))
+        }),
+    }
+}
+
+/// Grow `buffer` to at least `len` bytes (its memory is reused, so this rarely zeroes anything).
+fn at_least(buffer: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if buffer.len() < len {
+        buffer.resize(len, 0);
+    }
+    &mut buffer[..len]
+}
+
+impl EncodePlan {
+    /// Encode and store the whole chunk `indices` (a shard, when sharded) from `data`: the full
+    /// chunk `shape` in C order, native endian. A chunk equal to the fill value is erased.
+    pub fn store_chunk(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        shape: &[u64],
+        data: &[u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        if is_fill(data, &self.layout.fill) {
+            return array
+                .erase_chunk(indices)
+                .map_err(|e| storage_error(label, e));
+        }
+        let key = array.chunk_key(indices);
+        match &self.layout.sharding {
+            None if self.encoder == Encoder::None => self.set(array, &key, data, label),
+            None => ENCODED.with(|encoded| {
+                let mut encoded = encoded.borrow_mut();
+                let out = at_least(&mut encoded, encoded_bound(self.encoder, data.len()));
+                let length = encode_into(self.encoder, data, out, label)?;
+                self.set(array, &key, &out[..length], label)
+            }),
+            Some(sharding) => ENCODED.with(|shard| {
+                let mut shard = shard.borrow_mut();
+                let length = self.encode_shard(sharding, shape, data, &mut shard, label)?;
+                self.set(array, &key, &shard[..length], label)
+            }),
+        }
+    }
+
+    /// Assemble the shard of `data` (shape `shape`) in `shard`: the non-fill inner chunks
+    /// encoded one after another, then the index (or the index first); returns its length.
+    fn encode_shard(
+        &self,
+        sharding: &Sharding,
+        shape: &[u64],
+        data: &[u8],
+        shard: &mut Vec<u8>,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<usize> {
+        let elsize = self.layout.fill.len();
+        let inner_shape: Vec<u64> = std::iter::zip(shape, &sharding.per_shard)
+            .map(|(s, p)| s / p)
+            .collect();
+        let inner_bytes = inner_shape.iter().product::<u64>() as usize * elsize;
+        let bound = encoded_bound(self.encoder, inner_bytes);
+        let index_bytes = sharding.index_bytes() as usize;
+        let mut index = vec![u64::MAX; 2 * sharding.entries() as usize];
+        let mut end = if sharding.index_at_start {
+            index_bytes
+        } else {
+            0
+        };
+        let whole = Placed {
+            origin: &vec![0; shape.len()],
+            shape,
+        };
+        INNER.with(|inner| -> FfiResult {
+            let mut inner = inner.borrow_mut();
+            let inner = at_least(&mut inner, inner_bytes);
+            let mut position = vec![0u64; shape.len()];
+            for entry in 0..sharding.entries() as usize {
+                let lo: Vec<u64> = std::iter::zip(&position, &inner_shape)
+                    .map(|(p, n)| p * n)
+                    .collect();
+                let hi: Vec<u64> = std::iter::zip(&lo, &inner_shape)
+                    .map(|(l, n)| l + n)
+                    .collect();
+                let place = Placed {
+                    origin: &lo,
+                    shape: &inner_shape,
+                };
+                // SAFETY: the inner chunk lies inside the shard (`data`, only read) and `inner`.
+                unsafe {
+                    copy_box(
+                        data.as_ptr(),
+                        whole,
+                        inner.as_mut_ptr(),
+                        place,
+                        &lo,
+                        &hi,
+                        elsize,
+                    )
+                };
+                next_position(&mut position, &sharding.per_shard);
+                if is_fill(inner, &self.layout.fill) {
+                    continue; // empty in the index, as zarrs writes it
+                }
+                let out = &mut at_least(shard, end + bound)[end..];
+                let length = encode_into(self.encoder, inner, out, label)?;
+                index[2 * entry] = end as u64;
+                index[2 * entry + 1] = length as u64;
+                end += length;
+            }
+            Ok(())
+        })?;
+        let mut encoded_index: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if sharding.index_crc {
+            let crc = crc32c::crc32c(&encoded_index);
+            encoded_index.extend_from_slice(&crc.to_le_bytes());
+        }
+        if sharding.index_at_start {
+            shard[..index_bytes].copy_from_slice(&encoded_index);
+            Ok(end)
+        } else {
+            at_least(shard, end + index_bytes)[end..].copy_from_slice(&encoded_index);
+            Ok(end + index_bytes)
+        }
+    }
+
+    /// Store `value` at `key`: straight from the borrowed buffer when this library created the
+    /// store (an atomic file write), else through the storage API (which needs owned bytes).
+    fn set(
+        &self,
+        array: &RwArray,
+        key: &StoreKey,
+        value: &[u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        match &self.layout.files {
+            Some(files) => files.set_bytes(key, value),
+            None => array.storage().set(key, Bytes::copy_from_slice(value)),
+        }
+        .map_err(|e| storage_error(label, e))
+    }
+}
+
+fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
+    FfiError::upstream(
+        ZarrsResult::ZARRS_ERROR_STORAGE,
+        format!("storing {}: {e}", label()),
+    )
+}
+
+/// Step a C-order odometer over `counts`.
+fn next_position(position: &mut [u64], counts: &[u64]) {
+    for d in (0..position.len()).rev() {
+        position[d] += 1;
+        if position[d] < counts[d] {
+            return;
+        }
+        position[d] = 0;
+    }
+}
