@@ -76,6 +76,13 @@ def contents(dtype: str = "int16", fill: Any = FILL) -> np.ndarray:
     return data
 
 
+def chunk_region(coords: tuple[int, ...]) -> tuple[slice, ...]:
+    """The part of the array stored chunk ``coords`` holds."""
+    return tuple(
+        slice(c * n, min((c + 1) * n, size)) for c, n, size in zip(coords, CHUNKS, SHAPE, strict=True)
+    )
+
+
 def stored_keys(path: pathlib.Path) -> dict[str, bytes]:
     chunks = path / "c"
     return {str(f.relative_to(path)): f.read_bytes() for f in sorted(chunks.rglob("*")) if f.is_file()}
@@ -135,9 +142,7 @@ def test_write_chunk_interior_and_edge_and_fill_erases(tmp_path: pathlib.Path, l
         for coords in [(0, 0, 0), (3, 1, 1)]:  # interior, and the far edge chunk (padded)
             block = sample_data("int16", CHUNKS, seed=sum(coords))
             arr.write_chunk(coords, block)
-            region = tuple(
-                slice(c * n, min((c + 1) * n, size)) for c, n, size in zip(coords, CHUNKS, SHAPE, strict=True)
-            )
+            region = chunk_region(coords)
             full[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
         assert_values(arr.read(), full)
         assert (path / "c/0/0/0").is_file()
@@ -213,7 +218,7 @@ def test_a_failed_store_raises_storage_error_naming_the_key(tmp_path: pathlib.Pa
     for key in before:
         if not key.startswith("c/2/"):
             coords = tuple(int(c) for c in key.split("/")[1:])
-            region = tuple(slice(c * n, (c + 1) * n) for c, n in zip(coords, CHUNKS, strict=True))
+            region = chunk_region(coords)
             assert np.asarray(after[region]).tolist() in (data[region].tolist(), (data[region] + 1).tolist())
 
 
@@ -228,7 +233,7 @@ def test_whole_raw_chunks_bypass_the_chunk_cache(tmp_path: pathlib.Path) -> None
         for offset in (0, 16):  # a buffer at an odd place within its page, and one that is not
             out = raw[offset : offset + 2 * 4 * 6 * 4].view("int16").reshape(CHUNKS)
             for coords in [(0, 0, 0), (1, 0, 0), (2, 0, 0)]:  # stored, all-fill (absent), stored
-                region = tuple(slice(c * n, (c + 1) * n) for c, n in zip(coords, CHUNKS, strict=True))
+                region = chunk_region(coords)
                 arr.read_into(out, region)
                 assert_values(out, data[region])
         assert arr.chunk_cache_usage() == (0, 0)  # read from their files, not cached

@@ -133,21 +133,21 @@ class Array:
         """True if reads decode with zarrs-cffi's own decoder for common codec chains (``bytes``
         little endian + at most one of zstd/gzip/blosc, optionally sharded; see
         :func:`zarrs_cffi.set_direct_decoding`), False if through zarrs' codec pipeline."""
-        self._check_open()
-        flag = ffi.new("int32_t *")
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayDecodesDirectly(ptr, flag))
-        return bool(flag[0])
+        return self._native_flag(lib.zarrsCffiArrayDecodesDirectly)
 
     @property
     def encodes_directly(self) -> bool:
         """True if whole-chunk writes encode with zarrs-cffi's own encoder for common codec
         chains (``bytes`` little endian + at most one of zstd/gzip, optionally sharded; see
         :func:`zarrs_cffi.set_direct_encoding`), False if through zarrs' codec pipeline."""
+        return self._native_flag(lib.zarrsCffiArrayEncodesDirectly)
+
+    def _native_flag(self, query: Any) -> bool:
+        """A yes/no fact of the open handle, from a ``zarrsCffiArray*(array, int32_t *)`` query."""
         self._check_open()
         flag = ffi.new("int32_t *")
         with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayEncodesDirectly(ptr, flag))
+            check(query(ptr, flag))
         return bool(flag[0])
 
     # -- decoded-chunk cache -----------------------------------------------------------------------

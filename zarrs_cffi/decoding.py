@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._native import lib
 from .errors import InvalidArgumentError
 
@@ -17,9 +19,7 @@ def set_direct_decoding(enabled: bool) -> bool:
     compare the two, or as an escape hatch). Chunk caches keep the setting they were first used
     with.
     """
-    if not isinstance(enabled, bool):
-        raise InvalidArgumentError(f"enabled must be a bool, got {type(enabled).__name__}")
-    return bool(lib.zarrsCffiSetDirectDecoding(int(enabled)))
+    return _switch(lib.zarrsCffiSetDirectDecoding, enabled)
 
 
 def set_direct_encoding(enabled: bool) -> bool:
@@ -32,6 +32,11 @@ def set_direct_encoding(enabled: bool) -> bool:
     straight from those buffers. Partial chunks and every other chain go through zarrs' codec
     pipeline. Turning it off sends every write through zarrs' pipeline.
     """
+    return _switch(lib.zarrsCffiSetDirectEncoding, enabled)
+
+
+def _switch(setter: Any, enabled: bool) -> bool:
+    """Set a process-wide native on/off switch; returns its previous setting."""
     if not isinstance(enabled, bool):
         raise InvalidArgumentError(f"enabled must be a bool, got {type(enabled).__name__}")
-    return bool(lib.zarrsCffiSetDirectEncoding(int(enabled)))
+    return bool(setter(int(enabled)))

@@ -93,3 +93,15 @@ pub unsafe fn copy_box(
         }
     }
 }
+
+/// Step `position` to the next one in C order over `counts`; false (and all zeros) after the last.
+pub fn step_c_order(position: &mut [u64], counts: &[u64]) -> bool {
+    for d in (0..position.len()).rev() {
+        position[d] += 1;
+        if position[d] < counts[d] {
+            return true;
+        }
+        position[d] = 0;
+    }
+    false
+}

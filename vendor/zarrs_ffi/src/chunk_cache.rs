@@ -267,14 +267,7 @@ impl Shared {
 /// The unit after `indices` in C order over `grid`, if any.
 fn next_unit(indices: &[u64], grid: &[u64]) -> Option<Vec<u64>> {
     let mut next = indices.to_vec();
-    for d in (0..next.len()).rev() {
-        next[d] += 1;
-        if next[d] < grid[d] {
-            return Some(next);
-        }
-        next[d] = 0;
-    }
-    None
+    crate::boxcopy::step_c_order(&mut next, grid).then_some(next)
 }
 
 /// Read-ahead: when this read continues the previous one in C order (chunk-by-chunk scans),
@@ -553,7 +546,6 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         if let Some(plan) = &bound.plan
             && plan.stores_raw_files()
-            && first == last
             && std::iter::zip(start, unit_shape).all(|(s, u)| s % u == 0)
             && shape == unit_shape.as_slice()
         {

@@ -72,12 +72,9 @@ pub struct Layout {
 pub struct Plan {
     /// The compressor of each stored chunk, or of each inner chunk when sharded.
     chunks: Compressor,
-    sharding: Option<Sharding>,
-    /// The fill value, one element, native endian.
-    fill: Vec<u8>,
-    /// The store's files, when this library created the store: read into reused buffers instead
+    /// Where the chunks are and what they hold. Its `files` let reads use reused buffers instead
     /// of zarrs' freshly allocated ones (a page fault per fresh page, at these sizes).
-    files: Option<Arc<AtomicFilesystemStore>>,
+    layout: Layout,
 }
 
 /// Data types whose stored form under `bytes` (little endian) is their in-memory form here.
@@ -130,17 +127,10 @@ pub fn plan(array: &RwArray) -> Option<Plan> {
     if !ENABLED.load(AtomicOrdering::Relaxed) {
         return None;
     }
-    let Layout {
-        codecs,
-        sharding,
-        fill,
-        files,
-    } = layout(array)?;
+    let layout = layout(array)?;
     Some(Plan {
-        chunks: chain(&codecs)?,
-        sharding,
-        fill,
-        files,
+        chunks: chain(&layout.codecs)?,
+        layout,
     })
 }
 
@@ -256,22 +246,27 @@ fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<(Vec<MetadataV3>,
 
 impl Plan {
     pub fn is_sharded(&self) -> bool {
-        self.sharding.is_some()
+        self.layout.sharding.is_some()
     }
 
     /// True if chunks are stored uncompressed and unsharded, in files this library can read
     /// straight into a destination.
     pub fn stores_raw_files(&self) -> bool {
-        self.chunks == Compressor::None && self.sharding.is_none() && self.files.is_some()
+        self.chunks == Compressor::None
+            && self.layout.sharding.is_none()
+            && self.layout.files.is_some()
     }
 
     /// Inner chunks per shard (1 for unsharded arrays).
     pub fn units_per_shard(&self) -> usize {
-        self.sharding.as_ref().map_or(1, |s| s.entries() as usize)
+        self.layout
+            .sharding
+            .as_ref()
+            .map_or(1, |s| s.entries() as usize)
     }
 
     fn fill(&self, dest: &mut [u8]) {
-        fill_with(dest, &self.fill);
+        fill_with(dest, &self.layout.fill);
     }
 
     /// Decode the whole chunk `indices` (unsharded arrays) into `dest` (full chunk shape).
@@ -283,7 +278,7 @@ impl Plan {
         label: &dyn Fn() -> String,
     ) -> FfiResult {
         let key = array.chunk_key(indices);
-        if let (Compressor::None, Some(files)) = (self.chunks, &self.files) {
+        if let (Compressor::None, Some(files)) = (self.chunks, &self.layout.files) {
             // Uncompressed: the file is the chunk, read straight into place.
             let Some((file, size)) = files
                 .open_value(&key)
@@ -311,7 +306,7 @@ impl Plan {
         key: &StoreKey,
         label: &dyn Fn() -> String,
     ) -> FfiResult<Option<Bytes>> {
-        let Some(files) = &self.files else {
+        let Some(files) = &self.layout.files else {
             return get(array, key, ByteRange::FromStart(0, None), label);
         };
         let Some((file, size)) = files.open_value(key).map_err(|e| storage_error(label, e))? else {
@@ -336,7 +331,7 @@ impl Plan {
         label: &dyn Fn() -> String,
         body: impl FnOnce(&[u8]) -> FfiResult<T>,
     ) -> FfiResult<Option<T>> {
-        let Some(files) = &self.files else {
+        let Some(files) = &self.layout.files else {
             let range = range.map_or(ByteRange::FromStart(0, None), |(offset, length)| {
                 ByteRange::FromStart(offset, Some(length))
             });
@@ -457,7 +452,7 @@ fn buffer_length(size: u64, label: &dyn Fn() -> String) -> FfiResult<usize> {
         })
 }
 
-fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
+pub fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
     FfiError::upstream(
         ZarrsResult::ZARRS_ERROR_STORAGE,
         format!("{}: {e}", label()),
@@ -632,7 +627,12 @@ impl ShardReader {
 
     /// The shard holding inner chunk `unit`, and the inner chunk's C-order position in it.
     pub fn locate(plan: &Plan, unit: &[u64]) -> (Vec<u64>, usize) {
-        let per_shard = &plan.sharding.as_ref().expect("a sharded plan").per_shard;
+        let per_shard = &plan
+            .layout
+            .sharding
+            .as_ref()
+            .expect("a sharded plan")
+            .per_shard;
         let shard = std::iter::zip(unit, per_shard)
             .map(|(u, p)| u / p)
             .collect();
@@ -727,7 +727,7 @@ impl ShardReader {
         key: &StoreKey,
         label: &dyn Fn() -> String,
     ) -> FfiResult<Option<Arc<Shard>>> {
-        let sharding = plan.sharding.as_ref().expect("a sharded plan");
+        let sharding = plan.layout.sharding.as_ref().expect("a sharded plan");
         let entries = sharding.entries();
         let index_bytes = sharding.index_bytes();
         let (encoded_index, size, bytes) = if self.whole_files {

@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::storage::{Bytes, StorageError, StoreKey};
-use zarrs_ffi::{ZarrsArray, ZarrsResult};
+use zarrs_ffi::ZarrsArray;
 
 use crate::args::{RwArray, array_arg, write_out};
-use crate::boxcopy::{Placed, copy_box};
-use crate::direct::{Layout, Sharding, is_little_bytes, layout};
+use crate::boxcopy::{Placed, copy_box, step_c_order};
+use crate::direct::{self, Layout, Sharding, is_little_bytes, layout};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 
 /// The bytes-to-bytes codec after `bytes`, with what encoding needs of its configuration.
@@ -125,27 +125,18 @@ fn is_fill(data: &[u8], fill: &[u8]) -> bool {
     data.chunks_exact(fill.len()).all(|cell| cell == fill)
 }
 
-/// The most bytes `encoder` can turn `decoded` bytes into.
-fn encoded_bound(encoder: Encoder, decoded: usize) -> usize {
-    match encoder {
-        Encoder::None => decoded,
-        Encoder::Zstd { .. } => zstd::zstd_safe::compress_bound(decoded),
-        // libdeflate's own bound for one buffer, plus the gzip header and trailer (18 bytes).
-        Encoder::Gzip { .. } => decoded + decoded / 4096 * 5 + 64 + 18,
-    }
-}
-
-/// Encode `decoded` into the start of `out` (at least `encoded_bound` long); returns the
-/// encoded length.
-fn encode_into(
+/// Encode `decoded` into `out` from byte `at` on (growing `out` to the encoder's worst case);
+/// returns the encoded length.
+fn encode_at(
     encoder: Encoder,
     decoded: &[u8],
-    out: &mut [u8],
+    out: &mut Vec<u8>,
+    at: usize,
     label: &dyn Fn() -> String,
 ) -> FfiResult<usize> {
     match encoder {
         Encoder::None => {
-            out[..decoded.len()].copy_from_slice(decoded);
+            at_least(out, at + decoded.len())[at..].copy_from_slice(decoded);
             Ok(decoded.len())
         }
         Encoder::Zstd { level, checksum } => ZSTD.with(|slot| {
@@ -159,8 +150,9 @@ fn encode_into(
                 *slot = Some((level, checksum, compressor));
             }
             let (_, _, compressor) = slot.as_mut().expect("set above");
+            let bound = zstd::zstd_safe::compress_bound(decoded.len());
             compressor
-                .compress_to_buffer(decoded, out)
+                .compress_to_buffer(decoded, &mut at_least(out, at + bound)[at..])
                 .map_err(|e| codec_error(label, format!("zstd: {e}")))
         }),
         Encoder::Gzip { level } => DEFLATE.with(|slot| {
@@ -171,8 +163,9 @@ fn encode_into(
                 *slot = Some((level, libdeflater::Compressor::new(lvl)));
             }
             let (_, compressor) = slot.as_mut().expect("set above");
+            let bound = compressor.gzip_compress_bound(decoded.len());
             compressor
-                .gzip_compress(decoded, out)
+                .gzip_compress(decoded, &mut at_least(out, at + bound)[at..])
                 .map_err(|e| codec_error(label, format!("gzip: {e}")))
         }),
     }
@@ -207,9 +200,8 @@ impl EncodePlan {
             None if self.encoder == Encoder::None => self.set(array, &key, data, label),
             None => ENCODED.with(|encoded| {
                 let mut encoded = encoded.borrow_mut();
-                let out = at_least(&mut encoded, encoded_bound(self.encoder, data.len()));
-                let length = encode_into(self.encoder, data, out, label)?;
-                self.set(array, &key, &out[..length], label)
+                let length = encode_at(self.encoder, data, &mut encoded, 0, label)?;
+                self.set(array, &key, &encoded[..length], label)
             }),
             Some(sharding) => ENCODED.with(|shard| {
                 let mut shard = shard.borrow_mut();
@@ -234,7 +226,6 @@ impl EncodePlan {
             .map(|(s, p)| s / p)
             .collect();
         let inner_bytes = inner_shape.iter().product::<u64>() as usize * elsize;
-        let bound = encoded_bound(self.encoder, inner_bytes);
         let index_bytes = sharding.index_bytes() as usize;
         let mut index = vec![u64::MAX; 2 * sharding.entries() as usize];
         let mut end = if sharding.index_at_start {
@@ -273,12 +264,11 @@ impl EncodePlan {
                         elsize,
                     )
                 };
-                next_position(&mut position, &sharding.per_shard);
+                step_c_order(&mut position, &sharding.per_shard);
                 if is_fill(inner, &self.layout.fill) {
                     continue; // empty in the index, as zarrs writes it
                 }
-                let out = &mut at_least(shard, end + bound)[end..];
-                let length = encode_into(self.encoder, inner, out, label)?;
+                let length = encode_at(self.encoder, inner, shard, end, label)?;
                 index[2 * entry] = end as u64;
                 index[2 * entry + 1] = length as u64;
                 end += length;
@@ -316,20 +306,7 @@ impl EncodePlan {
     }
 }
 
+/// A storage failure while storing what `label` names.
 fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
-    FfiError::upstream(
-        ZarrsResult::ZARRS_ERROR_STORAGE,
-        format!("storing {}: {e}", label()),
-    )
-}
-
-/// Step a C-order odometer over `counts`.
-fn next_position(position: &mut [u64], counts: &[u64]) {
-    for d in (0..position.len()).rev() {
-        position[d] += 1;
-        if position[d] < counts[d] {
-            return;
-        }
-        position[d] = 0;
-    }
+    direct::storage_error(&|| format!("storing {}", label()), e)
 }
