@@ -13,7 +13,7 @@ from pathlib import Path
 from ._native import ffi, lib
 from .array import Array
 from .create import create_array, create_group
-from .decoding import set_direct_decoding, set_direct_encoding
+from .decoding import set_direct_decoding, set_direct_encoding, set_streaming_threshold
 from .errors import (
     ArrayError,
     BufferLengthError,
@@ -115,6 +115,7 @@ __all__ = [
     "read_into",
     "set_direct_decoding",
     "set_direct_encoding",
+    "set_streaming_threshold",
     "set_num_threads",
     "write",
     "zarrs_version",

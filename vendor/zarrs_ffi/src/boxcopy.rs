@@ -94,6 +94,216 @@ pub unsafe fn copy_box(
     }
 }
 
+/// One decoded chunk of a row group: its buffer, where it sits in the array, and the part
+/// `[lo, hi)` of the last axis to copy (the outer axes are the group's, shared by all pieces).
+pub struct RowPiece<'a> {
+    pub src: *const u8,
+    pub place: Placed<'a>,
+    pub lo: u64,
+    pub hi: u64,
+}
+
+/// Copy the box `outer_lo..outer_hi` (every axis but the last) × each piece's `[lo, hi)` from the
+/// pieces to `dst`, row by row and piece by piece, through a `StreamWriter`: pieces lying side by
+/// side along the last axis then reach `dst` as one ascending stream of whole cache lines.
+///
+/// # Safety
+/// As `copy_box`, for every piece; all pieces have the same shape, and the pieces' boxes are
+/// consecutive along the last axis in `dst` (piece order).
+pub unsafe fn stream_row_group(
+    pieces: &[RowPiece],
+    dst: *mut u8,
+    dst_place: Placed,
+    outer_lo: &[u64],
+    outer_hi: &[u64],
+    elsize: usize,
+) {
+    let Some(first) = pieces.first() else {
+        return;
+    };
+    let ndim = outer_lo.len() + 1;
+    let mut corner = outer_lo.to_vec();
+    corner.push(0);
+    // Byte offsets of each piece's first row, in its buffer and in `dst`, and its row length.
+    let rows: Vec<(usize, usize, usize)> = pieces
+        .iter()
+        .map(|piece| {
+            corner[ndim - 1] = piece.lo;
+            let run = (piece.hi - piece.lo) as usize * elsize;
+            (
+                piece.place.offset(&corner) * elsize,
+                dst_place.offset(&corner) * elsize,
+                run,
+            )
+        })
+        .collect();
+    let src_strides = first.place.strides(elsize);
+    let dst_strides = dst_place.strides(elsize);
+    let (mut from, mut to) = (0usize, 0usize);
+    let mut pos = outer_lo.to_vec();
+    let mut writer = StreamWriter::new();
+    loop {
+        for (piece, &(start, place, run)) in pieces.iter().zip(&rows) {
+            // SAFETY: the row lies inside the piece's buffer and `dst`, per the contract.
+            unsafe { writer.write(dst.add(place + to), piece.src.add(start + from), run) };
+        }
+        let mut d = ndim - 1;
+        loop {
+            if d == 0 {
+                // SAFETY: the pending bytes' line lies inside `dst`.
+                unsafe { writer.finish() };
+                return;
+            }
+            d -= 1;
+            pos[d] += 1;
+            from += src_strides[d];
+            to += dst_strides[d];
+            if pos[d] < outer_hi[d] {
+                break;
+            }
+            let span = (outer_hi[d] - outer_lo[d]) as usize;
+            from -= span * src_strides[d];
+            to -= span * dst_strides[d];
+            pos[d] = outer_lo[d];
+        }
+    }
+}
+
+const LINE: usize = 64;
+
+/// Writes byte runs to memory with non-temporal (cache-bypassing) stores of whole cache lines.
+///
+/// A plain store to a line that is not cached first reads the line from memory, so filling an
+/// output larger than the caches moves each byte three times; streaming stores move it once
+/// (measured on the 256 MiB benchmark scatter: 12.6 vs 19 ms on one core). Runs that continue the
+/// previous one are joined, so only the first and last line of a contiguous stretch, which other
+/// writers may share, are written with plain stores.
+struct StreamWriter {
+    /// The line being assembled: its address (0 if none) and its valid bytes `[lo, hi)`.
+    line: Line,
+    address: usize,
+    lo: usize,
+    hi: usize,
+}
+
+#[repr(C, align(64))]
+struct Line([u8; LINE]);
+
+impl StreamWriter {
+    fn new() -> Self {
+        Self {
+            line: Line([0; LINE]),
+            address: 0,
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    /// Write `n` bytes from `src` to `dst`.
+    ///
+    /// # Safety
+    /// Both ranges must be valid, and no one else may write the cache lines `dst`'s range touches
+    /// until `finish` (bytes of a line's partial ends are written back as they were assembled).
+    unsafe fn write(&mut self, dst: *mut u8, mut src: *const u8, mut n: usize) {
+        let mut at = dst as usize;
+        if self.address != 0 && at != self.address + self.hi {
+            // SAFETY: the pending bytes' range is valid, per the contract of the write that
+            // started it.
+            unsafe { self.flush() };
+        }
+        if self.address == 0 && !at.is_multiple_of(LINE) {
+            self.address = at - at % LINE;
+            (self.lo, self.hi) = (at % LINE, at % LINE);
+        }
+        if self.address != 0 {
+            let take = n.min(LINE - self.hi);
+            // SAFETY: `src` holds `n >= take` bytes; the line buffer has room for `take`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src, self.line.0.as_mut_ptr().add(self.hi), take)
+            };
+            self.hi += take;
+            (at, src, n) = (at + take, src.wrapping_add(take), n - take);
+            if self.hi < LINE {
+                return;
+            }
+            // SAFETY: a complete line (or its tail from `lo`) inside the caller's range.
+            unsafe { self.flush() };
+        }
+        while n >= LINE {
+            // SAFETY: `at` is line-aligned and the caller's range holds the whole line.
+            unsafe { store_line(at as *mut u8, src) };
+            (at, src, n) = (at + LINE, src.wrapping_add(LINE), n - LINE);
+        }
+        if n > 0 {
+            // SAFETY: `src` holds `n < LINE` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(src, self.line.0.as_mut_ptr(), n) };
+            (self.address, self.lo, self.hi) = (at, 0, n);
+        }
+    }
+
+    /// Write the assembled line: streamed when whole, else its valid bytes with plain stores.
+    ///
+    /// # Safety
+    /// The pending range must be valid for writes.
+    unsafe fn flush(&mut self) {
+        if self.address == 0 {
+            return;
+        }
+        let dst = self.address as *mut u8;
+        if (self.lo, self.hi) == (0, LINE) {
+            // SAFETY: per the contract; `address` is line-aligned.
+            unsafe { store_line(dst, self.line.0.as_ptr()) };
+        } else {
+            // SAFETY: per the contract.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.line.0.as_ptr().add(self.lo),
+                    dst.add(self.lo),
+                    self.hi - self.lo,
+                )
+            };
+        }
+        self.address = 0;
+    }
+
+    /// Write what is pending and order the streamed stores before anything that follows (they
+    /// are weakly ordered: another thread could otherwise see the buffer before them).
+    ///
+    /// # Safety
+    /// As `flush`.
+    unsafe fn finish(&mut self) {
+        // SAFETY: per the contract.
+        unsafe { self.flush() };
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of x86_64.
+        unsafe {
+            std::arch::x86_64::_mm_sfence()
+        };
+    }
+}
+
+/// Store the 64 bytes at `src` to the line-aligned `dst`, bypassing the caches where the CPU can.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for 64 bytes; `dst` must be 64-byte aligned.
+#[inline(always)]
+unsafe fn store_line(dst: *mut u8, src: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86_64; unaligned loads, aligned streaming stores, per the contract.
+    unsafe {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        for i in 0..4 {
+            let v = _mm_loadu_si128(src.add(16 * i).cast::<__m128i>());
+            _mm_stream_si128(dst.add(16 * i).cast::<__m128i>(), v);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: per the contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src, dst, LINE)
+    };
+}
+
 /// Step `position` to the next one in C order over `counts`; false (and all zeros) after the last.
 pub fn step_c_order(position: &mut [u64], counts: &[u64]) -> bool {
     for d in (0..position.len()).rev() {

@@ -391,7 +391,7 @@ impl Plan {
 // buffers (16 bytes into a page). So reads land in buffers placed at the file offset's position
 // within a page.
 
-const PAGE: usize = 4096;
+pub const PAGE: usize = 4096;
 
 /// True if copying file bytes at `offset` to `dest` hits the slow relative alignment.
 fn misaligned(dest: *const u8, offset: u64) -> bool {

@@ -16,5 +16,6 @@ pub mod error;
 pub mod hierarchy;
 pub mod pool;
 mod region_io;
+mod row_groups;
 mod safety;
 pub mod version;
