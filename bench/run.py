@@ -12,10 +12,16 @@ overhead probe. Writes RESULTS.md, a PNG chart and the raw timings (JSON).
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS starts one spinning thread per core; none of the workloads call BLAS, but on
+# two cores the spinning took 3-5 % of every engine's CPU in profiles. Set before numpy loads;
+# the same for every engine (and inherited by the probes' subprocesses).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import datetime
 import json
-import os
 import platform
 import shlex
 import sys
@@ -266,7 +272,11 @@ def main(argv=None) -> int:
 def notes(status: dict) -> list[str]:
     """How this run measured things that depend on the engines."""
     cores = os.cpu_count()
-    out = [f"decode floor: {cores} worker threads (one per core)."]
+    out = [
+        f"decode floor: {cores} worker threads (one per core).",
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} for every engine (no workload"
+        " calls BLAS; its idle threads spin).",
+    ]
     if status.get("zarrs_cffi", {}).get("status") == "ok":
         import zarrs_cffi
 

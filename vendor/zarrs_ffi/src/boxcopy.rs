@@ -56,13 +56,24 @@ pub unsafe fn copy_box(
     hi: &[u64],
     elsize: usize,
 ) {
-    let ndim = lo.len();
-    if ndim == 0 {
+    if lo.is_empty() {
         // SAFETY: a 0-d buffer holds one element, per the contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, elsize) };
         return;
     }
-    let run = (hi[ndim - 1] - lo[ndim - 1]) as usize * elsize;
+    // Trailing axes the box spans whole in both buffers are contiguous in both: copy them as
+    // one run (a whole chunk into a chunk-shaped output is one copy, not one per row).
+    let mut ndim = lo.len();
+    let mut run = (hi[ndim - 1] - lo[ndim - 1]) as usize * elsize;
+    while ndim > 1 {
+        let d = ndim - 1;
+        let extent = hi[d] - lo[d];
+        if extent != src_place.shape[d] || extent != dst_place.shape[d] {
+            break;
+        }
+        ndim -= 1;
+        run *= (hi[ndim - 1] - lo[ndim - 1]) as usize;
+    }
     // Byte strides of each axis in both buffers: rows advance by adding them, not by
     // recomputing offsets (millions of rows per whole-array read).
     let src_strides = src_place.strides(elsize);
