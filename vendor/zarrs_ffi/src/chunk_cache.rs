@@ -43,7 +43,11 @@ impl UnitBuffer {
     fn zeroed(len: usize) -> Self {
         // Small units are not worth a page of padding (at most 1/16 extra here, not counted
         // against the capacity); their misaligned reads cost little.
-        let pad = if len >= 16 * direct::PAGE { direct::PAGE } else { 0 };
+        let pad = if len >= 16 * direct::PAGE {
+            direct::PAGE
+        } else {
+            0
+        };
         // Zeroed on allocation (fresh pages from the OS, touched only as they are written).
         let storage = vec![0; len + pad];
         let start = if pad == 0 {
