@@ -239,3 +239,32 @@ def test_cached_array_survives_fork(multichunk_path: tuple[str, np.ndarray], two
     finally:
         _FORKED.clear()
         arr.close()
+
+
+@pytest.mark.parametrize("compressors", [None, "auto"], ids=["raw", "zstd"])
+def test_large_units_in_page_aligned_buffers(tmp_path: pathlib.Path, compressors: str | None) -> None:
+    """Units of 64 KiB and more sit in page-aligned buffers (uncompressed files are read into
+    them with the kernel's fast copy): chunk-by-chunk scans into buffers at several offsets,
+    small regions, an absent chunk and a truncated one all read right."""
+    shape, chunks = (40, 64, 64), (16, 64, 64)  # 128 KiB int16 chunks, an edge chunk
+    data = (np.arange(np.prod(shape), dtype=np.int64).reshape(shape) % 30011 - 15000).astype("int16")
+    path = tmp_path / "big.zarr"
+    z = zarr.create_array(store=str(path), shape=shape, chunks=chunks, dtype="int16", compressors=compressors)
+    z[:32] = data[:32]
+    expected = np.asarray(z[...])  # the edge chunk stays absent: fill value 0
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=8 << 20) as arr:
+        for offset in (0, 16, 4096 - 16):
+            for region in chunk_regions(shape, chunks):
+                n = int(np.prod([s.stop - s.start for s in region])) * 2
+                raw = np.zeros(offset + n, np.uint8)
+                out = raw[offset:].view("int16").reshape([s.stop - s.start for s in region])
+                arr.read_into(out, region)
+                np.testing.assert_array_equal(out, expected[region])
+        assert arr.chunk_cache_usage()[0] == 3
+        for start in [(0, 0, 0), (15, 60, 3), (30, 1, 62)]:
+            region = tuple(slice(s, min(s + 5, n)) for s, n in zip(start, shape, strict=True))
+            np.testing.assert_array_equal(arr[region], expected[region])
+        arr.clear_chunk_cache()
+        (path / "c" / "1" / "0" / "0").write_bytes(b"short")
+        with pytest.raises(zarrs_cffi.CodecError, match="c/1/0/0"):
+            arr[16:20, 0:4, 0:4]

@@ -222,7 +222,7 @@ def test_a_failed_store_raises_storage_error_naming_the_key(tmp_path: pathlib.Pa
             assert np.asarray(after[region]).tolist() in (data[region].tolist(), (data[region] + 1).tolist())
 
 
-def test_whole_raw_chunks_bypass_the_chunk_cache(tmp_path: pathlib.Path) -> None:
+def test_whole_raw_chunks_through_the_chunk_cache(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "a.zarr"
     empty_array(path, "raw")
     data = contents()
@@ -236,9 +236,9 @@ def test_whole_raw_chunks_bypass_the_chunk_cache(tmp_path: pathlib.Path) -> None
                 region = chunk_region(coords)
                 arr.read_into(out, region)
                 assert_values(out, data[region])
-        assert arr.chunk_cache_usage() == (0, 0)  # read from their files, not cached
-        assert_values(arr[0:3, 0:3, 0:3], data[0:3, 0:3, 0:3])  # a small region is cached
-        assert arr.chunk_cache_usage()[0] == 1
+        assert arr.chunk_cache_usage()[0] >= 2  # cached, like every other chunk
+        assert_values(arr[0:3, 0:3, 0:3], data[0:3, 0:3, 0:3])
+        arr.clear_chunk_cache()
         (path / "c/2/0/0").write_bytes(b"short")
         with pytest.raises(zarrs_cffi.CodecError, match=r"c/2/0/0"):
             arr.read_into(out, (slice(8, 12), slice(0, 6), slice(0, 4)))

@@ -249,14 +249,6 @@ impl Plan {
         self.layout.sharding.is_some()
     }
 
-    /// True if chunks are stored uncompressed and unsharded, in files this library can read
-    /// straight into a destination.
-    pub fn stores_raw_files(&self) -> bool {
-        self.chunks == Compressor::None
-            && self.layout.sharding.is_none()
-            && self.layout.files.is_some()
-    }
-
     /// Inner chunks per shard (1 for unsharded arrays).
     pub fn units_per_shard(&self) -> usize {
         self.layout
