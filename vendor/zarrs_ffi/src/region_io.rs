@@ -250,39 +250,7 @@ pub fn read_chunkwise(
         })
     };
     if let Some(plan) = plan.as_ref().filter(|_| row_groups::streams(out.len())) {
-        let subset = |indices: &[u64]| {
-            array
-                .chunk_subset(indices)
-                .map_err(|e| array_error(e, &label(indices)))
-        };
-        let decode = |indices: &[u64], dest: &mut [u8]| {
-            plan.decode_chunk(array, indices, dest, &|| label(indices))
-        };
-        let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
-        let threads = crate::pool::threads_per_call();
-        let groups = row_groups::row_groups(&chunks, chunk_bytes, threads);
-        run_tasks(
-            &groups,
-            |group| label(&group[0]),
-            |group| {
-                // SAFETY: `out` holds the region; chunks are disjoint, so no other task writes
-                // this group's part.
-                let streamed = unsafe {
-                    row_groups::read_row_group(
-                        group,
-                        &subset,
-                        &decode,
-                        region,
-                        out_ptr.get(),
-                        elsize,
-                    )
-                }?;
-                if !streamed {
-                    group.iter().try_for_each(|indices| read_chunk(indices))?;
-                }
-                Ok(())
-            },
-        )?;
+        read_by_row_groups(array, plan, &chunks, region, out_ptr, elsize, &read_chunk)?;
         return Ok(true);
     }
     run_tasks(
@@ -291,6 +259,45 @@ pub fn read_chunkwise(
         |indices| read_chunk(indices),
     )?;
     Ok(true)
+}
+
+/// `read_chunkwise` into a large output of a planned array: by row groups (`row_groups`); the
+/// chunks of a group the grid makes irregular are read one by one with `read_chunk`.
+fn read_by_row_groups(
+    array: &RwArray,
+    plan: &direct::Plan,
+    chunks: &[Vec<u64>],
+    region: Placed,
+    out: SharedPtr,
+    elsize: usize,
+    read_chunk: &(dyn Fn(&[u64]) -> FfiResult + Sync),
+) -> FfiResult {
+    let label = |indices: &[u64]| chunk_label(array, indices);
+    let subset = |indices: &[u64]| {
+        array
+            .chunk_subset(indices)
+            .map_err(|e| array_error(e, &label(indices)))
+    };
+    let decode = |indices: &[u64], dest: &mut [u8]| {
+        plan.decode_chunk(array, indices, dest, &|| label(indices))
+    };
+    let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
+    let groups = row_groups::row_groups(chunks, chunk_bytes, crate::pool::threads_per_call());
+    run_tasks(
+        &groups,
+        |group| label(&group[0]),
+        |group| {
+            // SAFETY: `out` holds the region; chunks are disjoint, so no other task writes this
+            // group's part.
+            let streamed = unsafe {
+                row_groups::read_row_group(group, &subset, &decode, region, out.get(), elsize)
+            }?;
+            if !streamed {
+                group.iter().try_for_each(|indices| read_chunk(indices))?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Encode and store the region `[start, start + shape)` from `data` chunk by chunk: wholly
