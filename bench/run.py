@@ -25,6 +25,7 @@ import json
 import platform
 import shlex
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import targets
 import workloads
 
 HERE = Path(__file__).resolve().parent
+SETTLE_SECONDS = 0.05  # pause before every timed call
 REPO = HERE.parent
 PACKAGES = {
     "zarrs_cffi": "zarrs_cffi",
@@ -181,6 +183,9 @@ def run_dataset(spec, root, args, wl_names, status, run) -> None:
                 cell = cells[wl][name]
                 if cell["error"]:
                     continue
+                # Let the previous engine's worker threads go idle first (thread pools spin a
+                # while before they sleep, and would take cores from this engine's call).
+                time.sleep(SETTLE_SECONDS)
                 try:
                     cell["times"].append(workloads.run(live[name], ctx, wl, verify=rnd == 0))
                 except Exception as exc:
@@ -276,6 +281,8 @@ def notes(status: dict) -> list[str]:
         f"decode floor: {cores} worker threads (one per core).",
         f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} for every engine (no workload"
         " calls BLAS; its idle threads spin).",
+        f"a {SETTLE_SECONDS * 1000:.0f} ms pause before every timed call, so the previous engine's"
+        " worker threads are idle.",
     ]
     if status.get("zarrs_cffi", {}).get("status") == "ok":
         import zarrs_cffi
