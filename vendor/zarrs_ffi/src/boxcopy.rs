@@ -74,18 +74,37 @@ pub unsafe fn copy_box(
         ndim -= 1;
         run *= (hi[ndim - 1] - lo[ndim - 1]) as usize;
     }
-    // Byte strides of each axis in both buffers: rows advance by adding them, not by
-    // recomputing offsets (millions of rows per whole-array read).
-    let src_strides = src_place.strides(elsize);
-    let dst_strides = dst_place.strides(elsize);
-    let mut from = src_place.offset(lo) * elsize;
-    let mut to = dst_place.offset(lo) * elsize;
+    let from = src_place.offset(lo) * elsize;
+    let to = dst_place.offset(lo) * elsize;
+    let strides = (src_place.strides(elsize), dst_place.strides(elsize));
+    for_each_row(
+        &lo[..ndim - 1],
+        &hi[..ndim - 1],
+        strides,
+        |src_row, dst_row| {
+            // SAFETY: the row lies inside both buffers, per the contract.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.add(from + src_row), dst.add(to + dst_row), run)
+            };
+        },
+    );
+}
+
+/// Call `row` with the byte offsets, in two buffers with these byte `strides`, of every position
+/// of the box `[lo, hi)` over the outer axes (`lo.len()` of them; the rest lies inside a row),
+/// relative to its first position, in C order. Rows advance by adding strides, not by recomputing
+/// offsets (millions of rows per whole-array read).
+fn for_each_row(
+    lo: &[u64],
+    hi: &[u64],
+    (src_strides, dst_strides): (Vec<usize>, Vec<usize>),
+    mut row: impl FnMut(usize, usize),
+) {
+    let (mut from, mut to) = (0usize, 0usize);
     let mut pos = lo.to_vec();
     loop {
-        // SAFETY: the row lies inside both buffers, per the contract.
-        unsafe { std::ptr::copy_nonoverlapping(src.add(from), dst.add(to), run) };
-        // Advance the odometer over every axis but the last.
-        let mut d = ndim - 1;
+        row(from, to);
+        let mut d = lo.len();
         loop {
             if d == 0 {
                 return;
@@ -148,36 +167,16 @@ pub unsafe fn stream_row_group(
             )
         })
         .collect();
-    let src_strides = first.place.strides(elsize);
-    let dst_strides = dst_place.strides(elsize);
-    let (mut from, mut to) = (0usize, 0usize);
-    let mut pos = outer_lo.to_vec();
+    let strides = (first.place.strides(elsize), dst_place.strides(elsize));
     let mut writer = StreamWriter::new();
-    loop {
+    for_each_row(outer_lo, outer_hi, strides, |from, to| {
         for (piece, &(start, place, run)) in pieces.iter().zip(&rows) {
             // SAFETY: the row lies inside the piece's buffer and `dst`, per the contract.
             unsafe { writer.write(dst.add(place + to), piece.src.add(start + from), run) };
         }
-        let mut d = ndim - 1;
-        loop {
-            if d == 0 {
-                // SAFETY: the pending bytes' line lies inside `dst`.
-                unsafe { writer.finish() };
-                return;
-            }
-            d -= 1;
-            pos[d] += 1;
-            from += src_strides[d];
-            to += dst_strides[d];
-            if pos[d] < outer_hi[d] {
-                break;
-            }
-            let span = (outer_hi[d] - outer_lo[d]) as usize;
-            from -= span * src_strides[d];
-            to -= span * dst_strides[d];
-            pos[d] = outer_lo[d];
-        }
-    }
+    });
+    // SAFETY: the pending bytes' line lies inside `dst`.
+    unsafe { writer.finish() };
 }
 
 const LINE: usize = 64;

@@ -43,18 +43,15 @@ impl UnitBuffer {
     fn zeroed(len: usize) -> Self {
         // Small units are not worth a page of padding (at most 1/16 extra here, not counted
         // against the capacity); their misaligned reads cost little.
-        let pad = if len >= 16 * direct::PAGE {
-            direct::PAGE
-        } else {
-            0
-        };
-        // Zeroed on allocation (fresh pages from the OS, touched only as they are written).
-        let storage = vec![0; len + pad];
-        let start = if pad == 0 {
-            0
-        } else {
-            storage.as_ptr().align_offset(direct::PAGE)
-        };
+        if len < 16 * direct::PAGE {
+            return Self {
+                storage: vec![0; len],
+                start: 0,
+                len,
+            };
+        }
+        let mut storage = Vec::new();
+        let start = direct::page_aligned_window(&mut storage, len);
         Self {
             storage,
             start,

@@ -305,8 +305,7 @@ impl Plan {
             return Ok(None);
         };
         let size = buffer_length(size, label)?;
-        // Zeroed on allocation (fresh pages, no memset), so `read_window` needs no resize.
-        let mut buffer = vec![0u8; size + 2 * PAGE];
+        let mut buffer = Vec::new(); // allocated by `read_window`, fresh pages
         let start =
             read_window(&file, 0, size, &mut buffer).map_err(|e| storage_error(label, e.into()))?;
         Ok(Some(Bytes::from(buffer).slice(start..start + size)))
@@ -410,12 +409,19 @@ fn read_window(
     length: usize,
     buffer: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    if buffer.len() < length + 2 * PAGE {
-        buffer.resize(length + 2 * PAGE, 0);
-    }
-    let start = buffer.as_ptr().align_offset(PAGE) + offset as usize % PAGE;
+    let start = page_aligned_window(buffer, length + PAGE) + offset as usize % PAGE;
     std::os::unix::fs::FileExt::read_exact_at(file, &mut buffer[start..start + length], offset)?;
     Ok(start)
+}
+
+/// Where a page-aligned window of `len` bytes starts in `buffer`, which is first replaced by
+/// fresh zeroed memory (its contents dropped) if it is too short to hold one.
+pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> usize {
+    if buffer.len() < len + PAGE {
+        // Fresh pages, touched only as they are written (no memset, unlike `resize`).
+        *buffer = vec![0; len + PAGE];
+    }
+    buffer.as_ptr().align_offset(PAGE)
 }
 
 /// Read the start of `file` into `dest` (exactly its length), through an aligned per-thread

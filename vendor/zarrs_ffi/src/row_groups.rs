@@ -13,7 +13,7 @@ use zarrs::array::ArraySubset;
 
 use crate::args::byte_count;
 use crate::boxcopy::{Placed, RowPiece, intersect, stream_row_group};
-use crate::direct::PAGE;
+use crate::direct::{PAGE, page_aligned_window};
 use crate::error::FfiResult;
 
 /// Outputs at least this large are streamed by default; smaller ones stay in the caches, where
@@ -33,6 +33,7 @@ pub extern "C" fn zarrsCffiSetStreamingThreshold(bytes: usize) -> usize {
 pub fn streams(bytes: usize) -> bool {
     bytes >= STREAMING_THRESHOLD.load(Ordering::Relaxed)
 }
+
 /// Decoded bytes one task holds at most (on each pool thread, reused across calls).
 const GROUP_BYTES: usize = 4 << 20;
 /// Groups per thread at least, so that uneven tasks still balance across the pool.
@@ -118,11 +119,7 @@ pub unsafe fn read_row_group(
     let slot = bytes.next_multiple_of(PAGE);
     GROUP.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let needed = slot * group.len() + PAGE;
-        if buffer.len() < needed {
-            buffer.resize(needed, 0);
-        }
-        let base = buffer.as_ptr().align_offset(PAGE);
+        let base = page_aligned_window(&mut buffer, slot * group.len());
         for (j, indices) in group.iter().enumerate() {
             decode(indices, &mut buffer[base + j * slot..][..bytes])?;
         }
