@@ -204,15 +204,16 @@ def test_set_direct_decoding_validates_and_reports_the_previous_setting() -> Non
         zarrs_cffi.set_direct_decoding(1)  # type: ignore[arg-type]
 
 
-def test_decodes_directly_on_a_closed_array_and_the_zarr_engine(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("flag", ["decodes_directly", "encodes_directly"])
+def test_direct_flags_on_a_closed_array_and_the_zarr_engine(tmp_path: pathlib.Path, flag: str) -> None:
     path = tmp_path / "a.zarr"
     make_array(path, "zstd")
     arr = zarrs_cffi.open_array(path)
     arr.close()
     with pytest.raises(zarrs_cffi.ClosedError):
-        _ = arr.decodes_directly
+        _ = getattr(arr, flag)
     with zarrs_cffi.open_array(path, engine="zarr") as other:
-        assert other.decodes_directly is False
+        assert getattr(other, flag) is False
 
 
 # -- corrupt stored bytes ---------------------------------------------------------------------------

@@ -187,19 +187,12 @@ def test_other_chains_go_through_zarrs(tmp_path: pathlib.Path, kwargs: dict[str,
     assert_values(np.asarray(zarr.open_array(str(path), mode="r")[...]), data)
 
 
-def test_set_direct_encoding_validates_and_reports_the_previous_setting(tmp_path: pathlib.Path) -> None:
+def test_set_direct_encoding_validates_and_reports_the_previous_setting() -> None:
+    # The encodes_directly flag on closed arrays and the zarr engine: test_direct_decoding.py.
     assert zarrs_cffi.set_direct_encoding(False) is True
     assert zarrs_cffi.set_direct_encoding(True) is False
     with pytest.raises(zarrs_cffi.InvalidArgumentError):
         zarrs_cffi.set_direct_encoding(1)  # type: ignore[arg-type]
-    path = tmp_path / "a.zarr"
-    empty_array(path, "zstd")
-    arr = zarrs_cffi.open_array(path)
-    arr.close()
-    with pytest.raises(zarrs_cffi.ClosedError):
-        _ = arr.encodes_directly
-    with zarrs_cffi.open_array(path, engine="zarr") as other:
-        assert other.encodes_directly is False
 
 
 def test_a_failed_store_raises_storage_error_naming_the_key(tmp_path: pathlib.Path) -> None:

@@ -3,6 +3,7 @@ through ``ffi``/``lib`` from here, and every result code goes through :func:`che
 
 from __future__ import annotations
 
+import operator
 from typing import NoReturn
 
 from . import errors
@@ -59,3 +60,16 @@ def encode_str(value: object, what: str) -> bytes:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise errors.InvalidArgumentError(f"{what} is not valid UTF-8 ({exc.reason}): {value!r}") from None
+
+
+def int_arg(value: object, what: str, upper: int, upper_text: str | None = None) -> int:
+    """``value`` as an int in ``[0, upper]`` for a C integer argument (bools refused); names
+    ``what`` and the bound (``upper_text``, else ``upper``) in the InvalidArgumentError."""
+    try:
+        n = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise errors.InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}") from None
+    if isinstance(value, bool) or not 0 <= n <= upper:
+        bound = upper_text or str(upper)
+        raise errors.InvalidArgumentError(f"{what} must be between 0 and {bound}, got {value!r}")
+    return n

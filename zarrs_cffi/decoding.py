@@ -3,11 +3,10 @@ large reads reach their output."""
 
 from __future__ import annotations
 
-import operator
 import sys
 from typing import Any
 
-from ._native import lib
+from ._native import int_arg, lib
 from .errors import InvalidArgumentError
 
 
@@ -50,12 +49,7 @@ def set_streaming_threshold(nbytes: int) -> int:
     through the caches, where the caller's next look at them is fast. ``0`` streams every such
     read, ``sys.maxsize`` none. Values are the same either way.
     """
-    try:
-        n = operator.index(nbytes)
-    except TypeError:
-        raise InvalidArgumentError(f"nbytes must be an int, got {type(nbytes).__name__}") from None
-    if isinstance(nbytes, bool) or not 0 <= n <= sys.maxsize:
-        raise InvalidArgumentError(f"nbytes must be between 0 and sys.maxsize, got {nbytes!r}")
+    n = int_arg(nbytes, "nbytes", sys.maxsize, "sys.maxsize")
     return int(lib.zarrsCffiSetStreamingThreshold(n))
 
 

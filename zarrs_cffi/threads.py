@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import operator
-
-from ._native import check, lib
-from .errors import InvalidArgumentError
+from ._native import check, int_arg, lib
 
 
 def get_num_threads() -> int:
@@ -19,10 +16,4 @@ def set_num_threads(threads: int) -> None:
 
     >>> zarrs_cffi.set_num_threads(1)  # e.g. one thread per call when calling from many threads
     """
-    try:
-        n = operator.index(threads)
-    except TypeError:
-        raise InvalidArgumentError(f"threads must be an int, got {type(threads).__name__}") from None
-    if isinstance(threads, bool) or not 0 <= n <= 4096:
-        raise InvalidArgumentError(f"threads must be between 0 and 4096, got {threads!r}")
-    check(lib.zarrsCffiSetThreadCount(n))
+    check(lib.zarrsCffiSetThreadCount(int_arg(threads, "threads", 4096)))
