@@ -283,6 +283,10 @@ def notes(status: dict) -> list[str]:
         " calls BLAS; its idle threads spin).",
         f"a {SETTLE_SECONDS * 1000:.0f} ms pause before every timed call, so the previous engine's"
         " worker threads are idle.",
+        "write: every engine writes each dataset once untimed before its first timed write; every"
+        " write goes into a new empty array, then (untimed) os.sync() and its files are evicted"
+        " from the page cache; written arrays are deleted after the dataset's last round"
+        " (bench/workloads.py `_prepare_write` and `_warm_up_write` say why).",
     ]
     if status.get("zarrs_cffi", {}).get("status") == "ok":
         import zarrs_cffi
