@@ -214,10 +214,10 @@ CASES: dict[str, Case] = {
     ),
     # --- chunk coordinates and chunk data ---------------------------------------------------------------
     "chunk-too-short": Case(
-        _open("arr.read_chunk((0,))"), "DimensionalityError", "ValueError", "2 dimensions"
+        _open("arr.read_chunk((0,))"), "ChunkCoordsLengthError", "IndexError", "2 dimensions"
     ),
     "chunk-too-long": Case(
-        _open("arr.read_chunk((0, 0, 0))"), "DimensionalityError", "ValueError", "2 dimensions"
+        _open("arr.read_chunk((0, 0, 0))"), "ChunkCoordsLengthError", "ValueError", "2 dimensions"
     ),
     "chunk-outside-grid": Case(
         _open("arr.read_chunk((2, 0))"), "InvalidIndicesError", "IndexError", "chunk grid"
@@ -228,7 +228,8 @@ CASES: dict[str, Case] = {
     "chunk-huge": Case(
         _open("arr.read_chunk((0, 2**64))"), "InvalidIndicesError", "IndexError", "chunk grid"
     ),
-    "chunk-float": Case(_open("arr.read_chunk((0.0, 0))"), "InvalidArgumentError", "ValueError", "integers"),
+    "chunk-float": Case(_open("arr.read_chunk((0.0, 0))"), "ChunkCoordsTypeError", "TypeError", "integers"),
+    "chunk-bool": Case(_open("arr.read_chunk((True, 0))"), "ChunkCoordsTypeError", "TypeError", "bool"),
     "write-chunk-outside-grid": Case(
         _open("arr.write_chunk((0, 5), np.zeros((4, 4), 'uint16'))"),
         "InvalidIndicesError",
@@ -243,8 +244,8 @@ CASES: dict[str, Case] = {
     ),
     "write-chunk-wrong-length": Case(
         _open("arr.write_chunk((0,), np.zeros((4, 4), 'uint16'))"),
+        "ChunkCoordsLengthError",
         "DimensionalityError",
-        "ValueError",
         "dimensions",
     ),
     "write-chunk-wrong-shape": Case(

@@ -374,3 +374,59 @@ def test_messages_are_per_thread(tmp_path: pathlib.Path) -> None:
     for t in threads:
         t.join(60)
     assert not bad, bad[:3]
+
+
+# --- chunk coordinates: one check, the same classes in every API ---------------------------------------------
+BAD_CHUNK_COORDS = [
+    ((0,), zarrs_cffi.ChunkCoordsLengthError),
+    ((0, 0, 0), zarrs_cffi.ChunkCoordsLengthError),
+    ((2, 0), zarrs_cffi.InvalidIndicesError),
+    ((0, -1), zarrs_cffi.InvalidIndicesError),
+    ((0.0, 0), zarrs_cffi.ChunkCoordsTypeError),
+    ((True, 0), zarrs_cffi.ChunkCoordsTypeError),
+    ("00", zarrs_cffi.ChunkCoordsTypeError),
+    (5, zarrs_cffi.ChunkCoordsTypeError),
+]
+
+
+def test_chunk_coords_error_classes_keep_both_meanings() -> None:
+    # Before they were unified, the object API raised DimensionalityError / InvalidArgumentError
+    # (ValueErrors) and the CRUD backend IndexError / TypeError: callers catching either still work.
+    length, kind = zarrs_cffi.ChunkCoordsLengthError, zarrs_cffi.ChunkCoordsTypeError
+    for base in (zarrs_cffi.InvalidIndicesError, zarrs_cffi.DimensionalityError, IndexError, ValueError):
+        assert issubclass(length, base)
+    for base in (zarrs_cffi.InvalidArgumentError, TypeError, ValueError):
+        assert issubclass(kind, base)
+
+
+@pytest.mark.parametrize(("coords", "error"), BAD_CHUNK_COORDS, ids=repr)
+def test_chunk_coords_errors_same_in_every_api(
+    tmp_path: pathlib.Path, coords: object, error: type[Exception]
+) -> None:
+    from zarrs_cffi import crud
+
+    root = tmp_path / "data.zarr"
+    zarr.create_array(str(root), name="a", shape=(8, 8), chunks=(4, 4), dtype="uint16", fill_value=0)[...] = 1
+    doc = json.loads((root / "a" / "zarr.json").read_text())
+    chunk = np.zeros((4, 4), "uint16")
+    calls = []
+    with zarrs_cffi.open_array(root, "/a") as arr:
+        calls += [
+            arr.read_chunk,
+            arr.read_encoded_chunk,
+            arr.erase_chunk,
+            lambda c: arr.write_chunk(c, chunk),
+        ]
+        for engine in ("cffi", "zarr"):
+            calls += [
+                lambda c, e=engine: crud.read_chunk(doc, str(root), "a", c, engine=e),
+                lambda c, e=engine: crud.delete_chunk(doc, str(root), "a", c, engine=e),
+                lambda c, e=engine: crud.write_chunk(doc, str(root), "a", c, chunk, engine=e),
+            ]
+        for call in calls:
+            with pytest.raises(error) as info:
+                call(coords)
+            assert type(info.value) is error, (call, info.value)
+            assert "chunk" in str(info.value)
+    # Nothing was written or erased by the rejected calls.
+    assert (zarr.open_array(str(root), path="a", mode="r")[...] == 1).all()

@@ -17,6 +17,8 @@ from .decoding import set_direct_decoding, set_direct_encoding, set_streaming_th
 from .errors import (
     ArrayError,
     BufferLengthError,
+    ChunkCoordsLengthError,
+    ChunkCoordsTypeError,
     ChunkGridError,
     ClosedError,
     CodecError,
@@ -76,6 +78,8 @@ __all__ = [
     "Array",
     "ArrayError",
     "BufferLengthError",
+    "ChunkCoordsLengthError",
+    "ChunkCoordsTypeError",
     "ChunkGridError",
     "ClosedError",
     "CodecError",

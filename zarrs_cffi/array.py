@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import json
 import math
-import operator
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,16 +22,14 @@ from .buffers import check_out_buffer, region_value
 from .dtypes import numpy_dtype
 from .errors import (
     ClosedError,
-    DimensionalityError,
     InvalidArgumentError,
-    InvalidIndicesError,
     InvalidMetadataError,
     NullPointerError,
     ReadOnlyError,
 )
 from .handles import Handle
 from .metadata import chunks_and_shards, parse_fill_value
-from .selection import Selection, normalize_selection, simple_box
+from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
 
 _from_buffer = ffi.from_buffer
 _NULL = ffi.NULL
@@ -448,19 +445,7 @@ class Array:
             raise ReadOnlyError(f"{self!r} was opened read-only")
 
     def _chunk_coords(self, coords: Sequence[int]) -> Any:
-        try:
-            values = [operator.index(c) for c in coords]
-        except TypeError:
-            raise InvalidArgumentError(f"chunk coordinates must be integers, got {coords!r}") from None
-        if len(values) != self.ndim:
-            raise DimensionalityError(
-                f"chunk coordinates {tuple(values)} have {len(values)} entries, the array has {self.ndim} dimensions"
-            )
-        for axis, (c, n) in enumerate(zip(values, self.chunk_grid_shape)):
-            if not 0 <= c < n:
-                raise InvalidIndicesError(
-                    f"chunk coordinate {c} is outside the chunk grid {self.chunk_grid_shape} (axis {axis})"
-                )
+        values = check_chunk_coords(coords, self.chunk_grid_shape)
         return ffi.new("uint64_t[]", values) if values else ffi.NULL
 
     def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:

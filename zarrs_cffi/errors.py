@@ -127,6 +127,16 @@ class DataTypeMismatchError(ZarrsError, TypeError):
     """A buffer's dtype differs from the array's dtype."""
 
 
+class ChunkCoordsLengthError(InvalidIndicesError, DimensionalityError):
+    """Chunk coordinates with more or fewer entries than the array has dimensions: an IndexError
+    (like numpy's "too many indices") and a DimensionalityError (a ValueError)."""
+
+
+class ChunkCoordsTypeError(InvalidArgumentError, TypeError):
+    """Chunk coordinates that are not a sequence of integers (bools included): a TypeError and an
+    InvalidArgumentError (a ValueError)."""
+
+
 # Result-code name (as in the generated header) -> exception class. Codes are read from the compiled
 # library at import time (see _native.check), never written here as literals.
 CODE_NAME_TO_CLASS: dict[str, type[ZarrsError]] = {

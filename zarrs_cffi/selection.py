@@ -8,8 +8,6 @@ bounding box and then take a zero-copy view of it::
     >>> sel.start, sel.shape, sel.out_shape
     ((1, 2), (7, 1), (3,))
     >>> import numpy as np
-
-from .errors import InvalidArgumentError, InvalidIndicesError, InvalidSelectionError
     >>> a = np.arange(64).reshape(8, 8)
     >>> box = a[1:8, 2:3]                       # what the native call would decode
     >>> sel.from_box(box).tolist() == a[::-3, 2].tolist()
@@ -22,13 +20,20 @@ is rejected with InvalidSelectionError (a TypeError) rather than silently meanin
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import InvalidArgumentError, InvalidIndicesError, InvalidSelectionError
+from .errors import (
+    ChunkCoordsLengthError,
+    ChunkCoordsTypeError,
+    InvalidArgumentError,
+    InvalidIndicesError,
+    InvalidSelectionError,
+)
 
 __all__ = ["Selection", "normalize_selection"]
 
@@ -276,3 +281,43 @@ def simple_box(selection: Any, shape: tuple[int, ...]) -> tuple[list[int], list[
         starts.append(start)
         sizes.append(stop - start)
     return starts, sizes
+
+
+def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[int, ...]:
+    """Validate chunk-grid coordinates against the grid and return them as a tuple of ints.
+
+    Every call taking chunk coordinates checks them here (``Array.read_chunk`` and the other chunk
+    methods, the functional CRUD backend, both engines), so all raise the same errors:
+    ChunkCoordsTypeError (a TypeError) for anything but a sequence of integers, bools included;
+    ChunkCoordsLengthError (an IndexError and a DimensionalityError) for the wrong number of them;
+    InvalidIndicesError (an IndexError) for one outside the grid (no negative wrap-around).
+
+    >>> check_chunk_coords([1, 0], (2, 2))
+    (1, 0)
+    >>> check_chunk_coords((2, 0), (2, 2))
+    Traceback (most recent call last):
+    ...
+    zarrs_cffi.errors.InvalidIndicesError: chunk coordinate 2 is outside the chunk grid (2, 2) (axis 0)
+    """
+    if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, Sequence | np.ndarray):
+        raise ChunkCoordsTypeError(f"chunk coordinates must be a sequence of integers, got {chunk_coords!r}")
+    coords: list[int] = []
+    for c in chunk_coords:
+        if isinstance(c, (bool, np.bool_)):
+            raise ChunkCoordsTypeError(f"chunk coordinates must be integers, got {_type_name(c)} {c!r}")
+        try:
+            coords.append(operator.index(c))
+        except TypeError:
+            raise ChunkCoordsTypeError(
+                f"chunk coordinates must be integers, got {_type_name(c)} {c!r}"
+            ) from None
+    result = tuple(coords)
+    grid = tuple(grid_shape)
+    if len(result) != len(grid):
+        raise ChunkCoordsLengthError(
+            f"chunk coordinates {result} have {len(result)} entries, the array has {len(grid)} dimensions"
+        )
+    for axis, (c, n) in enumerate(zip(result, grid, strict=True)):
+        if not 0 <= c < n:
+            raise InvalidIndicesError(f"chunk coordinate {c} is outside the chunk grid {grid} (axis {axis})")
+    return result

@@ -22,6 +22,8 @@ BATCH = pathlib.Path(__file__).with_name("bad_input_cases.py").read_text()
 
 Z = "ZarrsError"
 ARG = ("InvalidArgumentError", "ValueError")
+COORDS_TYPE = ("ChunkCoordsTypeError", "TypeError")
+COORDS_LENGTH = ("ChunkCoordsLengthError", "IndexError")
 # label -> (exception class, a class it must also derive from, regex on the message);
 # class None means "no exception" and the regex applies to repr(result); "*" any ZarrsError subclass.
 EXPECT: dict[str, tuple[str | None, str | None, str]] = {
@@ -120,11 +122,11 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
         "IndexError",
         r"18446744073709551616 is outside the chunk grid",
     ),
-    "read_chunk str": (*ARG, r"chunk coordinates must be integers"),
-    "read_chunk short": ("DimensionalityError", "ValueError", r"have 1 entries, the array has 2 dimensions"),
-    "read_chunk long": ("DimensionalityError", "ValueError", r"have 3 entries, the array has 2 dimensions"),
-    "read_chunk int": (*ARG, r"chunk coordinates must be integers, got 5"),
-    "read_chunk None": (*ARG, r"chunk coordinates must be integers, got None"),
+    "read_chunk str": (*COORDS_TYPE, r"chunk coordinates must be integers, got str 'a'"),
+    "read_chunk short": (*COORDS_LENGTH, r"have 1 entries, the array has 2 dimensions"),
+    "read_chunk long": (*COORDS_LENGTH, r"have 3 entries, the array has 2 dimensions"),
+    "read_chunk int": (*COORDS_TYPE, r"chunk coordinates must be a sequence of integers, got 5"),
+    "read_chunk None": (*COORDS_TYPE, r"chunk coordinates must be a sequence of integers, got None"),
     "read_chunk out dtype": ("DataTypeMismatchError", "TypeError", r"out has dtype float64"),
     "write_chunk shape": (*ARG, r"chunk data has shape \(3, 3\), chunks of this array have shape \(4, 4\)"),
     "write_chunk str": (*ARG, r"chunk data has shape \(\)"),

@@ -5,7 +5,6 @@ Pure numpy; no I/O. An engine calls these before it touches the store or the nat
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,8 +14,8 @@ from numpy.typing import NDArray
 from zarrs_cffi.buffers import check_out_buffer, region_value
 from zarrs_cffi.errors import (
     InvalidArgumentError,
-    InvalidIndicesError,
 )
+from zarrs_cffi.selection import check_chunk_coords
 
 __all__ = [
     "check_chunk_coords",
@@ -53,40 +52,6 @@ def check_metadata_doc(metadata: Any) -> dict[str, Any]:
     if not all(isinstance(k, str) for k in doc):
         raise TypeError("metadata keys must be str")
     return doc
-
-
-def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[int, ...]:
-    """Validate chunk-grid coordinates against the grid and return them as a tuple of ints.
-
-    TypeError for anything but a sequence of integers (bools included); InvalidIndicesError (an
-    IndexError) for the wrong number of coordinates or one outside the grid (no negative wrap-around).
-
-    >>> check_chunk_coords([1, 0], (2, 2))
-    (1, 0)
-    >>> check_chunk_coords((2, 0), (2, 2))
-    Traceback (most recent call last):
-    ...
-    zarrs_cffi.errors.InvalidIndicesError: chunk coordinates (2, 0) are outside the chunk grid (2, 2)
-    """
-    if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, Sequence | np.ndarray):
-        raise TypeError(f"chunk_coords must be a tuple of ints, got {_type_name(chunk_coords)}")
-    coords: list[int] = []
-    for c in chunk_coords:
-        if isinstance(c, (bool, np.bool_)):
-            raise TypeError(f"chunk coordinates must be integers, got {_type_name(c)}")
-        try:
-            coords.append(operator.index(c))
-        except TypeError:
-            raise TypeError(f"chunk coordinates must be integers, got {_type_name(c)}") from None
-    result = tuple(coords)
-    grid = tuple(grid_shape)
-    if len(result) != len(grid):
-        raise InvalidIndicesError(
-            f"chunk coordinates {result} have {len(result)} dimensions, the array has {len(grid)}"
-        )
-    if any(not 0 <= c < n for c, n in zip(result, grid, strict=True)):
-        raise InvalidIndicesError(f"chunk coordinates {result} are outside the chunk grid {grid}")
-    return result
 
 
 def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) -> NDArray[Any]:
