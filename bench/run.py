@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny datasets (64^3), for smoke runs")
-    p.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    p.add_argument("--rounds", type=int, default=7, help="timed rounds (default 7)")
     p.add_argument("--only", help="comma-separated dataset names (default: all)")
     p.add_argument("--workloads", help=f"comma-separated, from {', '.join([*workloads.WORKLOADS, *EXTRA])}")
     p.add_argument("--engines", help=f"comma-separated, from {', '.join(engines.ENGINES)}")
