@@ -12,9 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zarrs_cffi.buffers import check_out_buffer, region_value
-from zarrs_cffi.errors import (
-    InvalidArgumentError,
-)
+from zarrs_cffi.errors import InvalidArgumentError
 from zarrs_cffi.selection import check_chunk_coords
 
 __all__ = [
