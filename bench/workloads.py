@@ -150,12 +150,18 @@ def _warm_up_write(engine, ctx: Context) -> None:
     starts with the same engine."""
     root = _prepare_write(ctx, engine.name)
     engine.write_full(ctx.data, root, ctx.spec.name)
+    _settle_written(root)
+
+
+def _settle_written(root: Path) -> None:
+    """Flush a write's dirty pages now, not during the next timing, then evict its files from
+    the page cache (`_prepare_write` says why)."""
     os.sync()
     _drop_cached_pages(root)
 
 
 def _drop_cached_pages(root: Path) -> None:
-    """Evict the (synced, clean) files under ``root`` from the page cache; see `_prepare_write`."""
+    """Evict the (synced, clean) files under ``root`` from the page cache."""
     for path in root.rglob("*"):
         if path.is_file():
             _drop_file_pages(path)
@@ -223,8 +229,7 @@ def run(engine, ctx: Context, workload: str, verify: bool) -> float:
     if root is not None:
         if verify:
             _verify_written(ctx, root)
-        os.sync()  # flush dirty pages now, not during the next timing
-        _drop_cached_pages(root)
+        _settle_written(root)
     elif verify:
         _verify_read(ctx, workload, res)
     return elapsed

@@ -127,7 +127,8 @@ class Selection:
         return tuple(out)
 
 
-def _type_name(item: object) -> str:
+def type_name(item: object) -> str:
+    """``item``'s type for error messages: ``int``, ``numpy.float64`` (module kept unless builtin)."""
     t = type(item)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
@@ -136,7 +137,7 @@ def _unsupported(item: object) -> InvalidSelectionError:
     extra = " (np.newaxis/None is not supported)" if item is None else ""
     return InvalidSelectionError(
         "only integers, slices (`:`) and Ellipsis (`...`) are supported (basic indexing); "
-        f"got {_type_name(item)}{extra}"
+        f"got {type_name(item)}{extra}"
     )
 
 
@@ -147,7 +148,7 @@ def _coerce(item: object) -> int:
     if isinstance(item, (bool, np.bool_)):
         raise InvalidSelectionError(
             "boolean indices are masks in numpy and are not supported (basic indexing only); "
-            f"got {_type_name(item)}"
+            f"got {type_name(item)}"
         )
     # A 0-d integer array has __index__, but numpy treats arrays as advanced indexing.
     if isinstance(item, np.ndarray):
@@ -304,12 +305,12 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
     coords: list[int] = []
     for c in chunk_coords:
         if isinstance(c, (bool, np.bool_)):
-            raise ChunkCoordsTypeError(f"chunk coordinates must be integers, got {_type_name(c)} {c!r}")
+            raise ChunkCoordsTypeError(f"chunk coordinates must be integers, got {type_name(c)} {c!r}")
         try:
             coords.append(operator.index(c))
         except TypeError:
             raise ChunkCoordsTypeError(
-                f"chunk coordinates must be integers, got {_type_name(c)} {c!r}"
+                f"chunk coordinates must be integers, got {type_name(c)} {c!r}"
             ) from None
     result = tuple(coords)
     grid = tuple(grid_shape)

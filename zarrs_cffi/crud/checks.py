@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from zarrs_cffi.buffers import check_out_buffer, region_value
 from zarrs_cffi.errors import InvalidArgumentError
-from zarrs_cffi.selection import check_chunk_coords
+from zarrs_cffi.selection import check_chunk_coords, type_name
 
 __all__ = [
     "check_chunk_coords",
@@ -28,11 +28,6 @@ __all__ = [
 ]
 
 
-def _type_name(obj: object) -> str:
-    t = type(obj)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
 def native_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """``dtype`` in native byte order (data crosses native-endian; on-disk order is the codecs' job).
 
@@ -45,7 +40,7 @@ def native_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 def check_metadata_doc(metadata: Any) -> dict[str, Any]:
     """Return ``metadata`` as a plain dict; TypeError if it is not a mapping with str keys."""
     if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a dict (the JSON document), got {_type_name(metadata)}")
+        raise TypeError(f"metadata must be a dict (the JSON document), got {type_name(metadata)}")
     doc = dict(metadata)
     if not all(isinstance(k, str) for k in doc):
         raise TypeError("metadata keys must be str")

@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
+from zarrs_cffi.selection import type_name
 
 __all__ = [
     "check_zarr_path",
@@ -28,11 +29,6 @@ __all__ = [
 ]
 
 _FILE_SCHEME = "file://"
-
-
-def _type_name(obj: object) -> str:
-    t = type(obj)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def _is_zarr_local_store(store: object) -> bool:
@@ -85,7 +81,7 @@ def resolve_local_root(store: object) -> pathlib.Path:
         raw_path = os.fspath(store)
         if isinstance(raw_path, str):
             return pathlib.Path(raw_path).absolute()
-    raise UnsupportedStoreError(f"unsupported store of type {_type_name(store)}: {hint}")
+    raise UnsupportedStoreError(f"unsupported store of type {type_name(store)}: {hint}")
 
 
 def is_read_only(store: object) -> bool:
@@ -119,7 +115,7 @@ def check_zarr_path(path: Any) -> str:
     zarrs_cffi.errors.InvalidArgumentError: invalid node path '/a': ...
     """
     if not isinstance(path, str):
-        raise TypeError(f"a node path must be a str, got {_type_name(path)}")
+        raise TypeError(f"a node path must be a str, got {type_name(path)}")
     if path == "":
         return path
     problem: str | None = None
