@@ -163,7 +163,10 @@ def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path
     size = "quick smoke run: tiny sizes, verdicts not meaningful" if run["quick"] else "full size"
     lines += ["", f"## Targets ({size})", ""]
     lines += target_table(checks)
-    lines += ["", f"## Times (median of {run['rounds']} rounds; engine order rotated every round)"]
+    lines += [
+        "",
+        f"## Times (median of {run['rounds']} rounds; engine order changed every round, see bench/order.py)",
+    ]
     lines += [
         "",
         "Floors take part in the whole-array reads only. Speed-up = fastest peer's"

@@ -4,7 +4,8 @@
                                         [--workloads WL,...] [--engines E,...]
 
 Per dataset: generate (or reuse) it, open every engine once, then for each
-round run every workload on every engine, the engine order rotated each round;
+round run every workload on every engine, in an order that changes every round
+so that each engine follows every other equally often (`order.py` says why);
 the first round also checks every result against the reference data. After
 the rounds come the peak-memory probes (fresh subprocesses) and the call
 overhead probe. Writes RESULTS.md, a PNG chart and the raw timings (JSON).
@@ -32,6 +33,7 @@ from pathlib import Path
 import datasets
 import engines
 import floors
+import order
 import probes
 import report
 import targets
@@ -131,7 +133,26 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "page-cache reclaim": _damon_pageout(),
+        "free page reporting": _free_page_reporting(),
     }
+
+
+def _free_page_reporting() -> str:
+    """Whether a virtio balloon takes free guest memory back (it makes fresh memory slow)."""
+    reporting_bit = 5  # VIRTIO_BALLOON_F_REPORTING
+    for device in Path("/sys/bus/virtio/devices").glob("*"):
+        try:
+            if (device / "device").read_text().strip() != "0x0005":  # a balloon
+                continue
+            features = (device / "features").read_text().strip()
+        except OSError:
+            continue
+        if len(features) > reporting_bit and features[reporting_bit] == "1":
+            return (
+                "on (virtio balloon): memory free for a few seconds goes back to the host and is"
+                " slow to touch again, so the engine order changes every round (bench/order.py)"
+            )
+    return "none found"
 
 
 def _damon_pageout() -> str:
@@ -178,8 +199,7 @@ def run_dataset(spec, root, args, wl_names, status, run) -> None:
         for wl in wl_names:
             datasets.warm_page_cache(root, spec)
             names = [n for n in cells[wl] if n in live]
-            shift = rnd % max(1, len(names))
-            for name in names[shift:] + names[:shift]:
+            for name in order.round_order(names, rnd):
                 cell = cells[wl][name]
                 if cell["error"]:
                     continue
@@ -283,6 +303,9 @@ def notes(status: dict) -> list[str]:
         " calls BLAS; its idle threads spin).",
         f"a {SETTLE_SECONDS * 1000:.0f} ms pause before every timed call, so the previous engine's"
         " worker threads are idle.",
+        "engine order: different every round, a Williams design in which each engine comes right"
+        " after every other equally often (bench/order.py: a call inherits the memory state the"
+        " previous one left).",
         "write: every engine writes each dataset once untimed before its first timed write; every"
         " write goes into a new empty array, then (untimed) os.sync() and its files are evicted"
         " from the page cache; written arrays are deleted after the dataset's last round"

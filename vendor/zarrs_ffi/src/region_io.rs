@@ -1,4 +1,4 @@
-//! Multi-chunk reads and writes, one chunk per task on the pool.
+//! Multi-chunk reads and writes, one chunk per task, on the pool and the calling thread.
 //!
 //! Each task decodes (or gathers) one chunk's part of the region in a per-thread scratch buffer
 //! that is reused across calls, then copies it into place row by row (`boxcopy`). Compared with
@@ -87,25 +87,41 @@ pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
     })
 }
 
-/// Run `task` for every item on the pool (`for_each_limited`), each under `catch_codec_panic`
-/// with the label `label` gives; the first error wins, the other tasks still run.
+/// Where a call's tasks run.
+#[derive(Clone, Copy)]
+enum Spread {
+    /// Tasks that run only this library's code (direct decoding): the calling thread works
+    /// through them beside pool helpers (`pool::for_each_with_helpers`).
+    WithCaller,
+    /// Tasks that call zarrs' codecs, which may go parallel themselves: inside the pool, so
+    /// that their rayon work stays in the fork-aware pool.
+    InPool,
+}
+
+/// Run `task` for every item (spread as `spread` says), each under `catch_codec_panic` with the
+/// label `label` gives; the first error wins, the other tasks still run.
 fn run_tasks<T: Sync>(
+    spread: Spread,
     items: &[T],
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
 ) -> FfiResult {
     let error = Mutex::new(None);
-    in_pool(|| {
-        for_each_limited(items, |item| {
-            if let Err(err) = catch_codec_panic(|| label(item), || task(item)) {
-                let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
-                if slot.is_none() {
-                    *slot = Some(err);
-                }
+    let each = |item: &T| {
+        if let Err(err) = catch_codec_panic(|| label(item), || task(item)) {
+            let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(err);
             }
-        });
-        Ok(())
-    })?;
+        }
+    };
+    match spread {
+        Spread::WithCaller => crate::pool::for_each_with_helpers(items, each),
+        Spread::InPool => in_pool(|| {
+            for_each_limited(items, each);
+            Ok(())
+        })?,
+    }
     match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some(err) => Err(err),
         None => Ok(()),
@@ -253,7 +269,13 @@ pub fn read_chunkwise(
         read_by_row_groups(array, plan, &chunks, region, out_ptr, elsize, &read_chunk)?;
         return Ok(true);
     }
+    let spread = if plan.is_some() {
+        Spread::WithCaller
+    } else {
+        Spread::InPool
+    };
     run_tasks(
+        spread,
         &chunks,
         |indices| label(indices),
         |indices| read_chunk(indices),
@@ -284,6 +306,7 @@ fn read_by_row_groups(
     let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
     let groups = row_groups::row_groups(chunks, chunk_bytes, crate::pool::threads_per_call());
     run_tasks(
+        Spread::WithCaller,
         &groups,
         |group| label(&group[0]),
         |group| {
@@ -323,6 +346,7 @@ pub fn write_chunkwise(
     let encode = crate::encode::plan(array);
     let label = |indices: &[u64]| chunk_label(array, indices);
     run_tasks(
+        Spread::InPool,
         &chunks,
         |i: &Vec<u64>| label(i),
         |indices| -> FfiResult {
@@ -469,6 +493,7 @@ fn read_subchunkwise(
         // Row groups (`row_groups`) were measured here too and lost: 178 vs 154 ms for the
         // benchmark's sharded whole-array read (168 ms with plain stores).
         run_tasks(
+            Spread::WithCaller,
             &units,
             |i: &Vec<u64>| label(i),
             |indices| {
@@ -488,6 +513,7 @@ fn read_subchunkwise(
     let index_cache = ArrayShardedReadableExtCache::new(&readable);
     let options = codec_options().with_concurrent_target(1);
     run_tasks(
+        Spread::InPool,
         &units,
         |i: &Vec<u64>| label(i),
         |indices| {

@@ -1,0 +1,112 @@
+"""Multi-chunk reads of directly decoded arrays run on the calling thread beside pool helpers,
+each thread taking its own contiguous run of chunks and then the back of the others' runs
+(`pool::for_each_with_helpers`). Whatever the thread count, and whether or not the helpers are
+asleep when the read starts, every chunk must be decoded exactly once into its place, and an
+error in any chunk must surface as the typed error naming it."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from test_direct_decoding import make_array
+
+import zarrs_cffi
+from zarrs_cffi import CodecError
+
+THREADS = [1, 2, 3, 7, 64]  # 64: more threads than chunks in some regions
+LAYOUTS = ["raw", "zstd", "blosc", "sharded-zstd-end", "sharded-raw-end-crc"]
+REGIONS = [
+    (slice(None),) * 3,
+    (slice(1, 12), slice(2, 10), slice(1, 5)),
+    (slice(3, 9), slice(0, 11), slice(0, 3)),
+]
+
+
+@pytest.fixture(params=[0, 1 << 62], ids=["streamed", "chunkwise"])
+def streaming(request: pytest.FixtureRequest) -> Iterator[None]:
+    previous = zarrs_cffi.set_streaming_threshold(request.param)
+    yield
+    zarrs_cffi.set_streaming_threshold(previous)
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    yield
+    zarrs_cffi.set_num_threads(0)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("threads", THREADS)
+def test_reads_match_on_any_thread_count(
+    tmp_path: pathlib.Path, layout: str, threads: int, streaming: None, restore_threads: None
+) -> None:
+    expected = make_array(tmp_path / "a.zarr", layout)
+    zarrs_cffi.set_num_threads(threads)
+    with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
+        for region in REGIONS:
+            out = np.full(expected[region].shape, -1, expected.dtype)
+            arr.read_into(out, region=region)
+            np.testing.assert_array_equal(out, expected[region])
+
+
+def test_reads_after_the_pool_fell_asleep(tmp_path: pathlib.Path, restore_threads: None) -> None:
+    """Helpers that wake after the caller took every chunk must not touch the finished read."""
+    expected = make_array(tmp_path / "a.zarr", "zstd")
+    zarrs_cffi.set_num_threads(2)
+    with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
+        for pause in (0.0, 0.002, 0.05, 0.0, 0.2):
+            time.sleep(pause)
+            out = np.full(expected.shape, -1, expected.dtype)
+            arr.read_into(out, region=(slice(None),) * 3)
+            np.testing.assert_array_equal(out, expected)
+            del out  # freed at once: a late helper writing into it would corrupt the next one
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("layout", ["zstd", "sharded-zstd-end"])
+def test_a_corrupt_chunk_fails_the_read_on_any_thread_count(
+    tmp_path: pathlib.Path, layout: str, threads: int, restore_threads: None
+) -> None:
+    make_array(tmp_path / "a.zarr", layout)
+    (tmp_path / "a.zarr" / "c" / "0" / "1" / "0").write_bytes(b"not a chunk")
+    zarrs_cffi.set_num_threads(threads)
+    with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
+        for _ in range(3):
+            with pytest.raises(CodecError, match="c/0/1/0"):
+                arr.read()
+        # The chunks around it still read.
+        out = np.zeros((4, 6, 4), "int16")
+        arr.read_into(out, region=(slice(0, 4), slice(0, 6), slice(0, 4)))
+
+
+def test_concurrent_callers_each_with_helpers(tmp_path: pathlib.Path, restore_threads: None) -> None:
+    """Several Python threads reading at once, each call spreading over the shared pool."""
+    expected = make_array(tmp_path / "a.zarr", "blosc")
+    zarrs_cffi.set_num_threads(2)
+    failures: list[BaseException] = []
+    with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
+
+        def reader(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                for _ in range(40):
+                    lo = rng.integers(0, [12, 10, 4])
+                    hi = [int(rng.integers(a + 1, n + 1)) for a, n in zip(lo, expected.shape)]
+                    region = tuple(slice(int(a), b) for a, b in zip(lo, hi))
+                    out = np.empty(expected[region].shape, expected.dtype)
+                    arr.read_into(out, region=region)
+                    np.testing.assert_array_equal(out, expected[region])
+            except BaseException as exc:  # reported by the main thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[0]
