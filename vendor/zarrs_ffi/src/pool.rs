@@ -3,7 +3,9 @@
 //!
 //! zarrs parallelises with rayon. Rayon's global pool does not survive `fork()` (the child has no
 //! worker threads, so the next parallel call would hang). Every call that can go parallel runs in this
-//! pool via `install`; a call from a process whose pid differs from the pool's builds a fresh pool.
+//! pool via `install`, or (tasks of this library's own code only) on the calling thread with pool
+//! threads as helpers (`for_each_with_helpers`); a call from a process whose pid differs from the
+//! pool's builds a fresh pool.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
