@@ -9,7 +9,7 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -84,29 +84,38 @@ def test_a_corrupt_chunk_fails_the_read_on_any_thread_count(
         arr.read_into(out, region=(slice(0, 4), slice(0, 6), slice(0, 4)))
 
 
+def run_readers(reader: Callable[[int], None], count: int = 4) -> None:
+    """Run `reader(seed)` on `count` Python threads at once; re-raise the first failure here."""
+    failures: list[BaseException] = []
+
+    def guarded(seed: int) -> None:
+        try:
+            reader(seed)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(seed,)) for seed in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+
+
 def test_concurrent_callers_each_with_helpers(tmp_path: pathlib.Path, restore_threads: None) -> None:
     """Several Python threads reading at once, each call spreading over the shared pool."""
     expected = make_array(tmp_path / "a.zarr", "blosc")
     zarrs_cffi.set_num_threads(2)
-    failures: list[BaseException] = []
     with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
 
         def reader(seed: int) -> None:
             rng = np.random.default_rng(seed)
-            try:
-                for _ in range(40):
-                    lo = rng.integers(0, [12, 10, 4])
-                    hi = [int(rng.integers(a + 1, n + 1)) for a, n in zip(lo, expected.shape)]
-                    region = tuple(slice(int(a), b) for a, b in zip(lo, hi))
-                    out = np.empty(expected[region].shape, expected.dtype)
-                    arr.read_into(out, region=region)
-                    np.testing.assert_array_equal(out, expected[region])
-            except BaseException as exc:  # reported by the main thread
-                failures.append(exc)
+            for _ in range(40):
+                lo = rng.integers(0, [12, 10, 4])
+                hi = [int(rng.integers(a + 1, n + 1)) for a, n in zip(lo, expected.shape)]
+                region = tuple(slice(int(a), b) for a, b in zip(lo, hi))
+                out = np.empty(expected[region].shape, expected.dtype)
+                arr.read_into(out, region=region)
+                np.testing.assert_array_equal(out, expected[region])
 
-        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert not failures, failures[0]
+        run_readers(reader)

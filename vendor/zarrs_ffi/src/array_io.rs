@@ -300,7 +300,9 @@ pub fn decode_region(
     shape: &[u64],
     out: &mut [u8],
 ) -> FfiResult {
-    if crate::region_io::read_chunkwise(array, start, shape, out)? {
+    if crate::region_io::read_whole_chunk(array, start, shape, out)?
+        || crate::region_io::read_chunkwise(array, start, shape, out)?
+    {
         return Ok(());
     }
     decode_into_or_name_chunk(array, subset, shape, out)

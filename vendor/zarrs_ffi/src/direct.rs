@@ -249,6 +249,11 @@ impl Plan {
         self.layout.sharding.is_some()
     }
 
+    /// Unsharded, uncompressed chunks read from files: a chunk file holds the decoded chunk.
+    pub fn chunk_files_hold_chunks(&self) -> bool {
+        !self.is_sharded() && self.chunks == Compressor::None && self.layout.files.is_some()
+    }
+
     /// Inner chunks per shard (1 for unsharded arrays).
     pub fn units_per_shard(&self) -> usize {
         self.layout
@@ -376,18 +381,41 @@ impl Plan {
     }
 }
 
-// File reads. The kernel copies file pages into memory with `rep movsb`, which on this
-// machine's AMD CPUs runs ~6x slower when the destination sits 1–31 bytes past the source's
-// position within a page (measured: 95 vs 16 ms per 128 MiB) — exactly where malloc puts large
-// buffers (16 bytes into a page). So reads land in buffers placed at the file offset's position
-// within a page.
+// File reads. The kernel copies file pages into memory with `rep movsb`, which on AMD Zen 3 and
+// Zen 4 CPUs runs ~6x slower when the destination sits 1–31 bytes past the source's position
+// within a page (measured on an earlier benchmark host: 95 vs 16 ms per 128 MiB; glibc bug 30994)
+// — exactly where malloc puts large buffers (16 bytes into a page). So reads land in buffers
+// placed at the file offset's position within a page, and a read into a caller's misaligned
+// buffer goes through such a buffer on those CPUs. Zen 5 has no such penalty (measured on the
+// current host, family 1Ah: 512 KiB chunk files into a buffer at +16 bytes 38 ms per 256 MiB,
+// through the aligned buffer and a copy 43 ms).
 
 pub const PAGE: usize = 4096;
 
 /// True if copying file bytes at `offset` to `dest` hits the slow relative alignment.
 fn misaligned(dest: *const u8, offset: u64) -> bool {
     let relative = (dest as usize).wrapping_sub(offset as usize) % PAGE;
-    (1..32).contains(&relative)
+    (1..32).contains(&relative) && slow_misaligned_copy()
+}
+
+/// Whether this CPU is one whose `rep movsb` has the alignment penalty: AMD families 17h (Zen 1
+/// and 2, not measured: kept on the safe side) and 19h (Zen 3 and 4).
+fn slow_misaligned_copy() -> bool {
+    static SLOW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SLOW.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::__cpuid;
+            let vendor = __cpuid(0);
+            let amd =
+                (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+            let eax = __cpuid(1).eax;
+            let family = ((eax >> 8) & 0xF) + ((eax >> 20) & 0xFF);
+            amd && matches!(family, 0x17 | 0x19)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
 }
 
 /// Read `length` bytes at `offset` of `file` into `buffer` (grown as needed, its memory reused),
@@ -424,15 +452,48 @@ pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> usize {
     buffer.as_ptr().align_offset(PAGE)
 }
 
-/// Read the start of `file` into `dest` (exactly its length), through an aligned per-thread
-/// buffer when `dest` itself is misaligned (a userspace copy has no such penalty).
+/// Pieces a large read of an uncompressed chunk is split into (`read_exact_into`).
+const READ_PIECE: usize = 128 * 1024;
+
+/// Read the start of `file` into `dest` (exactly its length). A large read is split into pieces
+/// that the calling thread and pool helpers read at once: the kernel's copy out of the page cache
+/// is all the work of such a read (a loop over the benchmark's 512 KiB raw chunk files in C, one
+/// read per chunk against two threads reading halves: 27-38 ms against 19-21 ms per pass).
 fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io::Result<()> {
-    if !misaligned(dest.as_ptr(), 0) {
-        return std::os::unix::fs::FileExt::read_exact_at(file, dest, 0);
+    let len = dest.len();
+    if len < 2 * READ_PIECE {
+        return read_piece(file, 0, dest);
+    }
+    let pieces: Vec<usize> = (0..len.div_ceil(READ_PIECE)).collect();
+    let base = crate::region_io::SharedPtr(dest.as_mut_ptr());
+    let failure = std::sync::Mutex::new(None);
+    crate::pool::for_each_with_helpers(&pieces, |&k| {
+        let start = k * READ_PIECE;
+        let end = (start + READ_PIECE).min(len);
+        // SAFETY: pieces are disjoint parts of `dest`, borrowed for the whole call.
+        let piece = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+        if let Err(e) = read_piece(file, start as u64, piece) {
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Read `dest.len()` bytes at `offset` of `file` into `dest`, through an aligned per-thread
+/// buffer when `dest` sits at the slow relative alignment (a userspace copy has no such penalty).
+fn read_piece(file: &std::fs::File, offset: u64, dest: &mut [u8]) -> std::io::Result<()> {
+    if !misaligned(dest.as_ptr(), offset) {
+        return std::os::unix::fs::FileExt::read_exact_at(file, dest, offset);
     }
     ENCODED.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        dest.copy_from_slice(read_at(file, 0, dest.len(), &mut buffer)?);
+        dest.copy_from_slice(read_at(file, offset, dest.len(), &mut buffer)?);
         Ok(())
     })
 }

@@ -111,8 +111,16 @@ pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
 ///
 /// For tasks that run only this library's code: zarrs code that goes parallel itself must run
 /// inside the pool (`in_pool`), where its rayon calls stay in this fork-aware pool.
+///
+/// A call nested in another's work (a pool thread, or the calling thread of an outer call) runs
+/// its items on its own thread: the other threads are busy with the outer call's items.
 pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
-    let helpers = threads_per_call().min(items.len()).saturating_sub(1);
+    let nested = rayon::current_thread_index().is_some() || SPREADING.get();
+    let helpers = if nested {
+        0
+    } else {
+        threads_per_call().min(items.len()).saturating_sub(1)
+    };
     let runs = Runs::new(items.len(), helpers + 1);
     let work = |me: usize| {
         while let Some(i) = runs.next(me) {
@@ -123,6 +131,7 @@ pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
         work(0);
         return;
     }
+    let _spreading = Spreading::enter();
     let work_ref: &(dyn Fn(usize) + Sync) = &work;
     // SAFETY: only the lifetime changes. Helpers call `work` only while `Helpers::open`, and
     // `_close` (dropped before `work`, `runs` and the borrowed items and task, also when
@@ -149,6 +158,27 @@ pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
         }
     }
     work(0);
+}
+
+thread_local! {
+    /// This thread is working through the items of a `for_each_with_helpers` call with helpers.
+    static SPREADING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as spreading work until dropped (also when unwinding).
+struct Spreading;
+
+impl Spreading {
+    fn enter() -> Self {
+        SPREADING.set(true);
+        Spreading
+    }
+}
+
+impl Drop for Spreading {
+    fn drop(&mut self) {
+        SPREADING.set(false);
+    }
 }
 
 /// Items split into one contiguous run per thread. Each thread works through its own run from
@@ -242,10 +272,21 @@ impl Helpers {
 /// Closes the work to helpers that have not started and waits for those still running.
 struct CloseAndWait<'a>(&'a Helpers);
 
+/// How long the caller polls for its helpers to finish before it sleeps: a sleeping thread here
+/// can take milliseconds to wake (see `for_each_with_helpers`), while a helper's last item of a
+/// short read (a piece of a chunk file, one small chunk) ends within tens of microseconds.
+const POLL_HELPERS: std::time::Duration = std::time::Duration::from_micros(100);
+
 impl Drop for CloseAndWait<'_> {
     fn drop(&mut self) {
+        let polling = std::time::Instant::now();
         let mut state = self.0.lock();
         state.open = false;
+        while state.running > 0 && polling.elapsed() < POLL_HELPERS {
+            drop(state);
+            std::thread::yield_now(); // lets other threads of this process have the core
+            state = self.0.lock();
+        }
         while state.running > 0 {
             state = self.0.idle.wait(state).unwrap_or_else(|p| p.into_inner());
         }

@@ -32,14 +32,14 @@ thread_local! {
 
 /// A pointer that may cross to pool threads; each task touches a disjoint part.
 #[derive(Clone, Copy)]
-struct SharedPtr(*mut u8);
+pub struct SharedPtr(pub *mut u8);
 // SAFETY: tasks write disjoint boxes of the buffer (or only read it); the caller keeps it alive.
 unsafe impl Send for SharedPtr {}
 unsafe impl Sync for SharedPtr {}
 
 impl SharedPtr {
     // A method, so closures capture the whole (Send + Sync) wrapper, not its raw-pointer field.
-    fn get(self) -> *mut u8 {
+    pub fn get(self) -> *mut u8 {
         self.0
     }
 }
@@ -153,6 +153,36 @@ pub fn inner_chunk_label(array: &RwArray, indices: &[u64]) -> String {
         Some(shard) => format!("inner chunk {indices:?} of {}", chunk_label(array, &shard)),
         None => format!("inner chunk {indices:?}"),
     }
+}
+
+/// Decode the region `[start, start + shape)` into `out` if it is exactly one whole in-bounds
+/// chunk of an unsharded array that decodes directly: straight into `out`, without zarrs'
+/// intermediate chunk buffer and its copy (an uncompressed chunk is read from its file into
+/// `out`, split over the calling thread and pool helpers). Returns Ok(false) (and does nothing)
+/// otherwise.
+pub fn read_whole_chunk(
+    array: &RwArray,
+    start: &[u64],
+    shape: &[u64],
+    out: &mut [u8],
+) -> FfiResult<bool> {
+    if array.is_sharded() {
+        return Ok(false);
+    }
+    let Ok(Some(indices)) = array.chunk_grid().chunk_indices(start) else {
+        return Ok(false);
+    };
+    let Ok(chunk) = array.chunk_subset(&indices) else {
+        return Ok(false);
+    };
+    let whole = chunk.start() == start && chunk.shape() == shape && is_interior(array, &chunk);
+    // The plan last: small reads of part of a chunk should not pay for looking at the codecs.
+    let Some(plan) = whole.then(|| direct::plan(array)).flatten() else {
+        return Ok(false);
+    };
+    let label = || chunk_label(array, &indices);
+    catch_codec_panic(label, || plan.decode_chunk(array, &indices, out, &label))?;
+    Ok(true)
 }
 
 /// Decode the region `[start, start + shape)` into `out` chunk by chunk (inner chunk by inner
