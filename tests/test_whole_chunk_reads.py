@@ -53,12 +53,12 @@ def make(path: pathlib.Path, codec: str) -> np.ndarray:
     return np.asarray(z[...])
 
 
-def buffer_at(offset: int, shape: tuple[int, ...]) -> np.ndarray:
-    """An int16 buffer of `shape` starting `offset` bytes past a page boundary."""
-    nbytes = int(np.prod(shape)) * 2
+def buffer_at(offset: int, shape: tuple[int, ...], dtype: str = "int16") -> np.ndarray:
+    """A buffer of `shape` starting `offset` bytes past a page boundary."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     raw = np.full(nbytes + offset + 8192, 0x55, np.uint8)
     start = (-raw.ctypes.data) % 4096 + offset
-    return raw[start : start + nbytes].view(np.int16).reshape(shape)
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 @pytest.fixture
@@ -165,3 +165,132 @@ def test_large_raw_chunks_in_a_multi_chunk_read(tmp_path: pathlib.Path, restore_
         with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
             for region in [(slice(None),) * 3, (slice(0, 18), slice(None), slice(0, 260)), (slice(3, 20),)]:
                 np.testing.assert_array_equal(arr[region], expected[region])
+
+
+# Blosc chunks of several blocks decode block by block (`blosc_blocks`): 8 x 128 x 128 elements a
+# chunk in 4 blocks (numcodecs scales the block size asked for by the type size).
+BLOSC_SHAPE = (16, 128, 256)
+BLOSC_CHUNKS = (8, 128, 128)
+
+
+def make_blosc(path: pathlib.Path, dtype: str, shuffle: str, blocksize: int = 32768) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    data = (rng.normal(size=BLOSC_SHAPE) * 50).astype(dtype)
+    data[:, :64] = 3  # compressible parts, beside incompressible ones
+    z = zarr.create_array(
+        store=str(path),
+        shape=BLOSC_SHAPE,
+        chunks=BLOSC_CHUNKS,
+        dtype=dtype,
+        fill_value=-2,
+        compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle=shuffle, blocksize=blocksize),
+    )
+    z[:8] = data[:8]
+    z[8:, :, :128] = data[8:, :, :128]  # chunk (1, 0, 1) stays absent
+    return np.asarray(z[...])
+
+
+def blosc_chunks() -> list[tuple[int, ...]]:
+    return [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 0, 1)]
+
+
+def blosc_region(indices: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(i * c, (i + 1) * c) for i, c in zip(indices, BLOSC_CHUNKS, strict=True))
+
+
+def blosc_header(chunk: bytes) -> tuple[int, int, list[int]]:
+    """(nbytes, blocksize, block starts) of a blosc 1.x buffer."""
+    nbytes, blocksize = int.from_bytes(chunk[4:8], "little"), int.from_bytes(chunk[8:12], "little")
+    count = -(-nbytes // blocksize)
+    starts = [int.from_bytes(chunk[16 + 4 * j : 20 + 4 * j], "little") for j in range(count)]
+    return nbytes, blocksize, starts
+
+
+@pytest.mark.parametrize("shuffle", ["shuffle", "bitshuffle", "noshuffle"])
+@pytest.mark.parametrize("dtype", ["int16", "float32", "float64"])
+@pytest.mark.parametrize("threads", THREADS)
+def test_blosc_chunks_of_several_blocks(
+    tmp_path: pathlib.Path, dtype: str, shuffle: str, threads: int, restore_threads: None
+) -> None:
+    expected = make_blosc(tmp_path / "b.zarr", dtype, shuffle)
+    chunk = (tmp_path / "b.zarr" / "c" / "0" / "0" / "0").read_bytes()
+    assert len(blosc_header(chunk)[2]) == 4  # several blocks: the block-by-block path
+    zarrs_cffi.set_num_threads(threads)
+    for cache in (None, 8 << 20):
+        with zarrs_cffi.open_array(tmp_path / "b.zarr", chunk_cache_bytes=cache) as arr:
+            for offset in (0, 16):
+                for idx in blosc_chunks():
+                    out = buffer_at(offset, BLOSC_CHUNKS, dtype)
+                    arr.read_into(out, blosc_region(idx))
+                    np.testing.assert_array_equal(out, expected[blosc_region(idx)], err_msg=str(idx))
+            np.testing.assert_array_equal(arr[...], expected)  # multi-chunk: blocks stay inline
+            np.testing.assert_array_equal(arr[2:13, 5:100, 60:200], expected[2:13, 5:100, 60:200])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blosc_whole_chunks_through_the_cache(
+    tmp_path: pathlib.Path, threads: int, restore_threads: None
+) -> None:
+    """With helpers, whole blosc chunks of several blocks skip the cache; on one thread (no
+    helpers to split the blocks over) they are cached like any chunk."""
+    expected = make_blosc(tmp_path / "b.zarr", "int16", "shuffle")
+    zarrs_cffi.set_num_threads(threads)
+    with zarrs_cffi.open_array(tmp_path / "b.zarr", chunk_cache_bytes=8 << 20) as arr:
+        for idx in blosc_chunks():
+            np.testing.assert_array_equal(arr[blosc_region(idx)], expected[blosc_region(idx)])
+        assert arr.chunk_cache_usage()[0] == (0 if threads > 1 else 4)
+
+
+@pytest.mark.parametrize("blocksize", [0, 100_000], ids=["one-block", "partial-last-block"])
+def test_blosc_chunks_the_block_path_does_not_take(
+    tmp_path: pathlib.Path, blocksize: int, restore_threads: None
+) -> None:
+    expected = make_blosc(tmp_path / "b.zarr", "int16", "shuffle", blocksize=blocksize)
+    nbytes, size, _ = blosc_header((tmp_path / "b.zarr" / "c" / "0" / "0" / "0").read_bytes())
+    assert nbytes == size or nbytes % size  # one block, or a partial last one: decoded whole
+    zarrs_cffi.set_num_threads(2)
+    with zarrs_cffi.open_array(tmp_path / "b.zarr", chunk_cache_bytes=8 << 20) as arr:
+        for idx in blosc_chunks():
+            np.testing.assert_array_equal(arr[blosc_region(idx)], expected[blosc_region(idx)])
+
+
+def test_blosc_blocks_stored_out_of_order(tmp_path: pathlib.Path, restore_threads: None) -> None:
+    """A block ends where the next one in the file starts, whatever the order of the starts."""
+    expected = make_blosc(tmp_path / "b.zarr", "int16", "shuffle")
+    path = tmp_path / "b.zarr" / "c" / "0" / "0" / "0"
+    chunk = path.read_bytes()
+    _, _, starts = blosc_header(chunk)
+    ends = [*starts[1:], len(chunk)]
+    blocks = [chunk[s:e] for s, e in zip(starts, ends, strict=True)]
+    order = list(reversed(range(len(blocks))))  # stored last block first
+    body, new_starts, at = b"", [0] * len(blocks), starts[0]
+    for j in order:
+        new_starts[j] = at
+        body += blocks[j]
+        at += len(blocks[j])
+    head = chunk[:16] + b"".join(s.to_bytes(4, "little") for s in new_starts)
+    path.write_bytes(head + body)
+    for threads in THREADS:
+        zarrs_cffi.set_num_threads(threads)
+        with zarrs_cffi.open_array(tmp_path / "b.zarr") as arr:
+            np.testing.assert_array_equal(arr[blosc_region((0, 0, 0))], expected[blosc_region((0, 0, 0))])
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_corrupt_blosc_blocks_raise(tmp_path: pathlib.Path, threads: int, restore_threads: None) -> None:
+    make_blosc(tmp_path / "b.zarr", "int16", "shuffle")
+    path = tmp_path / "b.zarr" / "c" / "0" / "0" / "1"
+    good = path.read_bytes()
+    _, _, starts = blosc_header(good)
+    bad_block = bytearray(good)
+    bad_block[starts[2] : starts[2] + 4] = (10**9).to_bytes(4, "little")  # a split's size: too large
+    bad_start = bytearray(good)
+    bad_start[24:28] = (len(good) + 5).to_bytes(4, "little")  # block 2 starts past the end
+    zarrs_cffi.set_num_threads(threads)
+    with zarrs_cffi.open_array(tmp_path / "b.zarr", chunk_cache_bytes=8 << 20) as arr:
+        for bad in (bytes(bad_block), bytes(bad_start), good[:-3], good[: starts[1]]):
+            path.write_bytes(bad)
+            with pytest.raises(CodecError, match="c/0/0/1"):
+                arr.read_into(np.empty(BLOSC_CHUNKS, "int16"), blosc_region((0, 0, 1)))
+        # The chunk beside it still reads.
+        arr.read_into(np.empty(BLOSC_CHUNKS, "int16"), blosc_region((0, 0, 0)))

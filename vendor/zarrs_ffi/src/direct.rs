@@ -287,6 +287,9 @@ impl Plan {
             check_size(size as usize, dest.len(), label)?;
             return read_exact_into(&file, dest).map_err(|e| storage_error(label, e.into()));
         }
+        if self.decode_blosc_blocks(array, indices, dest, label)? {
+            return Ok(());
+        }
         let decoded = self.with_stored(array, &key, None, label, |stored| {
             decompress(self.chunks, stored, dest, label)
         })?;
@@ -294,6 +297,33 @@ impl Plan {
             self.fill(dest);
         }
         Ok(())
+    }
+
+    /// Decode the blosc chunk `indices` (unsharded arrays) into `dest` block by block on the
+    /// calling thread and pool helpers (`blosc_blocks`) if it has several blocks and this call
+    /// may spread; Ok(false) (nothing written) otherwise. An absent chunk is filled (Ok(true)).
+    pub fn decode_blosc_blocks(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        dest: &mut [u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<bool> {
+        let (Compressor::Blosc, Some(files)) = (self.chunks, &self.layout.files) else {
+            return Ok(false);
+        };
+        if self.is_sharded() || !crate::pool::may_spread() {
+            return Ok(false);
+        }
+        let key = array.chunk_key(indices);
+        let Some((file, size)) = files
+            .open_value(&key)
+            .map_err(|e| storage_error(label, e))?
+        else {
+            self.fill(dest);
+            return Ok(true);
+        };
+        crate::blosc_blocks::decode(&file, size, dest, label)
     }
 
     /// The whole value at `key` (a shard file), None if there is none.
@@ -460,29 +490,12 @@ const READ_PIECE: usize = 128 * 1024;
 /// is all the work of such a read (a loop over the benchmark's 512 KiB raw chunk files in C, one
 /// read per chunk against two threads reading halves: 27-38 ms against 19-21 ms per pass).
 fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io::Result<()> {
-    let len = dest.len();
-    if len < 2 * READ_PIECE {
+    if dest.len() < 2 * READ_PIECE {
         return read_piece(file, 0, dest);
     }
-    let pieces: Vec<usize> = (0..len.div_ceil(READ_PIECE)).collect();
-    let base = crate::region_io::SharedPtr(dest.as_mut_ptr());
-    let failure = std::sync::Mutex::new(None);
-    crate::pool::for_each_with_helpers(&pieces, |&k| {
-        let start = k * READ_PIECE;
-        let end = (start + READ_PIECE).min(len);
-        // SAFETY: pieces are disjoint parts of `dest`, borrowed for the whole call.
-        let piece = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
-        if let Err(e) = read_piece(file, start as u64, piece) {
-            failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(e);
-        }
-    });
-    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    crate::pool::for_each_piece_with_helpers(dest, READ_PIECE, |k, piece| {
+        read_piece(file, (k * READ_PIECE) as u64, piece)
+    })
 }
 
 /// Read `dest.len()` bytes at `offset` of `file` into `dest`, through an aligned per-thread
@@ -534,7 +547,7 @@ fn fill_with(dest: &mut [u8], element: &[u8]) {
     }
 }
 
-fn corrupt(label: &dyn Fn() -> String, what: impl std::fmt::Display) -> FfiError {
+pub fn corrupt(label: &dyn Fn() -> String, what: impl std::fmt::Display) -> FfiError {
     FfiError::new(
         ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC,
         format!("{}: stored data is corrupt ({what})", label()),

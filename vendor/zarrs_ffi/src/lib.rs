@@ -8,6 +8,7 @@ pub use zarrs_ffi::*;
 mod args;
 pub mod array_io;
 mod atomic_store;
+mod blosc_blocks;
 mod boxcopy;
 pub mod chunk_cache;
 mod direct;

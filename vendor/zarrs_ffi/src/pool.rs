@@ -115,8 +115,7 @@ pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
 /// A call nested in another's work (a pool thread, or the calling thread of an outer call) runs
 /// its items on its own thread: the other threads are busy with the outer call's items.
 pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
-    let nested = rayon::current_thread_index().is_some() || SPREADING.get();
-    let helpers = if nested {
+    let helpers = if nested() {
         0
     } else {
         threads_per_call().min(items.len()).saturating_sub(1)
@@ -158,6 +157,47 @@ pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
         }
     }
     work(0);
+}
+
+/// Run `task(k, piece)` on every `piece_len`-byte piece `k` of `dest` (the last may be shorter),
+/// spread as `for_each_with_helpers` spreads items; the first error is returned, the other
+/// pieces still run.
+pub fn for_each_piece_with_helpers<E: Send>(
+    dest: &mut [u8],
+    piece_len: usize,
+    task: impl Fn(usize, &mut [u8]) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let len = dest.len();
+    let pieces: Vec<usize> = (0..len.div_ceil(piece_len.max(1))).collect();
+    let base = crate::region_io::SharedPtr(dest.as_mut_ptr());
+    let failure = Mutex::new(None);
+    for_each_with_helpers(&pieces, |&k| {
+        let start = k * piece_len;
+        let end = (start + piece_len).min(len);
+        // SAFETY: pieces are disjoint parts of `dest`, borrowed for the whole call.
+        let piece = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+        if let Err(e) = task(k, piece) {
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Whether this thread already works for a spread call: a pool thread, or the calling thread of
+/// a `for_each_with_helpers` call with helpers.
+fn nested() -> bool {
+    rayon::current_thread_index().is_some() || SPREADING.get()
+}
+
+/// Whether a call made here would get helpers: more than one thread per call, not nested.
+pub fn may_spread() -> bool {
+    threads_per_call() > 1 && !nested()
 }
 
 thread_local! {
