@@ -125,6 +125,11 @@ def machine_info() -> dict:
     lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = models[0] if models else platform.processor() or "?"
+    # The family tells AMD Zen generations apart (17h Zen 1-2, 19h Zen 3-4, 1Ah Zen 5); the
+    # kernel's file copy has a misalignment penalty on some of them (zarrs_cffi's direct.rs).
+    family = [line.split(":", 1)[1].strip() for line in lines if line.startswith("cpu family")]
+    if family:
+        cpu += f" (family {int(family[0]):X}h)"
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

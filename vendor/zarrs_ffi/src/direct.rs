@@ -490,8 +490,8 @@ const READ_PIECE: usize = 128 * 1024;
 /// is all the work of such a read (a loop over the benchmark's 512 KiB raw chunk files in C, one
 /// read per chunk against two threads reading halves: 27-38 ms against 19-21 ms per pass).
 fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io::Result<()> {
-    if dest.len() < 2 * READ_PIECE {
-        return read_piece(file, 0, dest);
+    if dest.len() < 2 * READ_PIECE || !crate::pool::may_spread() {
+        return read_piece(file, 0, dest); // one read: no other thread would take a piece
     }
     crate::pool::for_each_piece_with_helpers(dest, READ_PIECE, |k, piece| {
         read_piece(file, (k * READ_PIECE) as u64, piece)
