@@ -616,11 +616,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         {
             let label = || crate::region_io::chunk_label(array, &first);
             let read = catch_codec_panic(label, || {
-                if plan.chunk_files_hold_chunks() {
-                    plan.decode_chunk(array, &first, out, &label)?;
-                    return Ok(true);
-                }
-                plan.decode_blosc_blocks(array, &first, out, &label)
+                plan.read_chunk_file_into(array, &first, out, &label)
             })?;
             if read {
                 return Ok(());

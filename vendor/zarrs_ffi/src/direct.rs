@@ -249,11 +249,6 @@ impl Plan {
         self.layout.sharding.is_some()
     }
 
-    /// Unsharded, uncompressed chunks read from files: a chunk file holds the decoded chunk.
-    pub fn chunk_files_hold_chunks(&self) -> bool {
-        !self.is_sharded() && self.chunks == Compressor::None && self.layout.files.is_some()
-    }
-
     /// Inner chunks per shard (1 for unsharded arrays).
     pub fn units_per_shard(&self) -> usize {
         self.layout
@@ -274,22 +269,10 @@ impl Plan {
         dest: &mut [u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult {
-        let key = array.chunk_key(indices);
-        if let (Compressor::None, Some(files)) = (self.chunks, &self.layout.files) {
-            // Uncompressed: the file is the chunk, read straight into place.
-            let Some((file, size)) = files
-                .open_value(&key)
-                .map_err(|e| storage_error(label, e))?
-            else {
-                self.fill(dest);
-                return Ok(());
-            };
-            check_size(size as usize, dest.len(), label)?;
-            return read_exact_into(&file, dest).map_err(|e| storage_error(label, e.into()));
-        }
-        if self.decode_blosc_blocks(array, indices, dest, label)? {
+        if self.read_chunk_file_into(array, indices, dest, label)? {
             return Ok(());
         }
+        let key = array.chunk_key(indices);
         let decoded = self.with_stored(array, &key, None, label, |stored| {
             decompress(self.chunks, stored, dest, label)
         })?;
@@ -299,31 +282,39 @@ impl Plan {
         Ok(())
     }
 
-    /// Decode the blosc chunk `indices` (unsharded arrays) into `dest` block by block on the
-    /// calling thread and pool helpers (`blosc_blocks`) if it has several blocks and this call
-    /// may spread; Ok(false) (nothing written) otherwise. An absent chunk is filled (Ok(true)).
-    pub fn decode_blosc_blocks(
+    /// Decode the chunk `indices` (unsharded arrays) from its file straight into `dest` where no
+    /// buffer of the whole stored chunk is needed: an uncompressed chunk (the file is the chunk;
+    /// a large one read in pieces, `read_exact_into`), or a blosc chunk of several blocks when
+    /// this call may spread (decoded block by block, `blosc_blocks`); both run on the calling
+    /// thread and pool helpers. An absent chunk is filled. Ok(false) (nothing written) for any
+    /// other chunk.
+    pub fn read_chunk_file_into(
         &self,
         array: &RwArray,
         indices: &[u64],
         dest: &mut [u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult<bool> {
-        let (Compressor::Blosc, Some(files)) = (self.chunks, &self.layout.files) else {
+        let Some(files) = self.layout.files.as_ref().filter(|_| !self.is_sharded()) else {
             return Ok(false);
         };
-        if self.is_sharded() || !crate::pool::may_spread() {
+        let blosc_blocks = self.chunks == Compressor::Blosc && crate::pool::may_spread();
+        if self.chunks != Compressor::None && !blosc_blocks {
             return Ok(false);
         }
-        let key = array.chunk_key(indices);
         let Some((file, size)) = files
-            .open_value(&key)
+            .open_value(&array.chunk_key(indices))
             .map_err(|e| storage_error(label, e))?
         else {
             self.fill(dest);
             return Ok(true);
         };
-        crate::blosc_blocks::decode(&file, size, dest, label)
+        if blosc_blocks {
+            return crate::blosc_blocks::decode(&file, size, dest, label);
+        }
+        check_size(size as usize, dest.len(), label)?;
+        read_exact_into(&file, dest).map_err(|e| storage_error(label, e.into()))?;
+        Ok(true)
     }
 
     /// The whole value at `key` (a shard file), None if there is none.
