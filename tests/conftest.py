@@ -6,11 +6,14 @@ Nothing here is autouse: this file also sits above tests/crud/.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import zarr
 from zarr_oracle import ARANGE_8X8
+
+import zarrs_cffi
 
 
 @pytest.fixture
@@ -30,3 +33,10 @@ def multichunk_path(tmp_path: pathlib.Path) -> tuple[str, np.ndarray]:
     z = zarr.create_array(store=str(path), shape=data.shape, chunks=(8, 6), dtype="int32", fill_value=-1)
     z[...] = data
     return str(path), data
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    """Puts the thread count back to the default after a test that sets it."""
+    yield
+    zarrs_cffi.set_num_threads(0)

@@ -34,12 +34,6 @@ def streaming(request: pytest.FixtureRequest) -> Iterator[None]:
     zarrs_cffi.set_streaming_threshold(previous)
 
 
-@pytest.fixture
-def restore_threads() -> Iterator[None]:
-    yield
-    zarrs_cffi.set_num_threads(0)
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("threads", THREADS)
 def test_reads_match_on_any_thread_count(

@@ -300,7 +300,7 @@ pub fn decode_region(
     shape: &[u64],
     out: &mut [u8],
 ) -> FfiResult {
-    if crate::region_io::read_whole_chunk(array, start, shape, out)?
+    if crate::region_io::read_in_one_chunk(array, start, shape, out)?
         || crate::region_io::read_chunkwise(array, start, shape, out)?
     {
         return Ok(());

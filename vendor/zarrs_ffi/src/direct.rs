@@ -25,6 +25,7 @@ use zarrs_ffi::{ZarrsArray, ZarrsResult};
 
 use crate::args::{RwArray, array_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
+use crate::boxcopy::{Placed, copy_box};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 
 /// The bytes-to-bytes codec after `bytes`, if any.
@@ -317,6 +318,126 @@ impl Plan {
         Ok(true)
     }
 
+    /// Whether each chunk is an uncompressed file this library reads itself (unsharded): any part
+    /// of a chunk can then be read from its file alone (`copy_raw_part`).
+    pub fn chunks_are_raw_files(&self) -> bool {
+        self.chunks == Compressor::None && !self.is_sharded() && self.layout.files.is_some()
+    }
+
+    /// Copy the box `[lo, hi)` of the chunk `indices` (placed `chunk`) into `dst` (placed
+    /// `dst_place`), reading only the bytes of the box's slabs that hold it from the file
+    /// (`RawPart`), when `chunks_are_raw_files`: a small region needs a few KiB of a chunk file,
+    /// not all of it. Ok(false), nothing copied, for other plans and for an absent chunk (whose
+    /// fill value the whole-chunk paths supply).
+    ///
+    /// # Safety
+    /// `dst` valid for its whole placed extent, the box inside it and inside the chunk, and no one
+    /// else writing the box's part of `dst` meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn copy_raw_part(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        chunk: Placed,
+        lo: &[u64],
+        hi: &[u64],
+        dst: *mut u8,
+        dst_place: Placed,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<bool> {
+        let Some(part) = self.raw_part(array, indices, chunk, lo, hi, label)? else {
+            return Ok(false);
+        };
+        ENCODED.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            let at = page_aligned_window(&mut buffer, part.length + PAGE) + part.offset % PAGE;
+            let slabs = &mut buffer[at..at + part.length];
+            part.read_into(slabs, label)?;
+            let mut slab_origin = chunk.origin.to_vec();
+            slab_origin[0] = lo[0];
+            let mut slab_shape = chunk.shape.to_vec();
+            slab_shape[0] = hi[0] - lo[0];
+            let slab = Placed {
+                origin: &slab_origin,
+                shape: &slab_shape,
+            };
+            // SAFETY: the box lies in the slabs (rows lo[0]..hi[0] of the chunk), whose bytes
+            // inside it were all read, and, per the contract, in `dst`.
+            unsafe { copy_box(slabs.as_ptr(), slab, dst, dst_place, lo, hi, part.elsize) };
+            Ok(true)
+        })
+    }
+
+    /// Read the bytes of the box `[lo, hi)` of the chunk `indices` (placed `chunk`) into `dest`,
+    /// a buffer of the whole chunk, at their places (the others are left as they are), when
+    /// `chunks_are_raw_files`; Ok(false), nothing read, otherwise (as `copy_raw_part`).
+    pub fn read_raw_part_in_place(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        chunk: Placed,
+        (lo, hi): (&[u64], &[u64]),
+        dest: &mut [u8],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<bool> {
+        let Some(part) = self.raw_part(array, indices, chunk, lo, hi, label)? else {
+            return Ok(false);
+        };
+        check_size(dest.len(), part.slab_bytes * chunk.shape[0] as usize, label)?;
+        part.read_into(&mut dest[part.offset..part.offset + part.length], label)?;
+        Ok(true)
+    }
+
+    /// The open file and the byte ranges of the box `[lo, hi)` of the raw chunk `indices`; None
+    /// if the plan's chunks are not raw files, the chunk is absent or the array is 0-d.
+    fn raw_part(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        chunk: Placed,
+        lo: &[u64],
+        hi: &[u64],
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<Option<RawPart>> {
+        let Some(files) = self
+            .layout
+            .files
+            .as_ref()
+            .filter(|_| self.chunks_are_raw_files())
+        else {
+            return Ok(None);
+        };
+        let (Some(&first), Some(&top)) = (lo.first(), chunk.origin.first()) else {
+            return Ok(None); // 0-d: the chunk is one element, read whole elsewhere
+        };
+        let Some((file, size)) = files
+            .open_value(&array.chunk_key(indices))
+            .map_err(|e| storage_error(label, e))?
+        else {
+            return Ok(None);
+        };
+        let elsize = self.layout.fill.len();
+        let slab_elements: u64 = chunk.shape[1..].iter().product();
+        let slab_bytes = slab_elements as usize * elsize;
+        check_size(size as usize, chunk.shape[0] as usize * slab_bytes, label)?;
+        // Within each slab the box spans the bytes `in_slab`.
+        let mut stride = elsize as u64;
+        let (mut first_byte, mut last_byte) = (0, 0);
+        for d in (1..lo.len()).rev() {
+            first_byte += (lo[d] - chunk.origin[d]) * stride;
+            last_byte += (hi[d] - 1 - chunk.origin[d]) * stride;
+            stride *= chunk.shape[d];
+        }
+        Ok(Some(RawPart {
+            file,
+            elsize,
+            slab_bytes,
+            offset: (first - top) as usize * slab_bytes,
+            length: (hi[0] - first) as usize * slab_bytes,
+            in_slab: first_byte as usize..last_byte as usize + elsize,
+        }))
+    }
+
     /// The whole value at `key` (a shard file), None if there is none.
     fn whole_value(
         &self,
@@ -374,8 +495,8 @@ impl Plan {
     }
 
     /// Run `body` on the decoded chunk `indices` (unsharded arrays; full chunk shape, `bytes`
-    /// long): the stored bytes themselves when uncompressed, else region_io's per-thread scratch
-    /// (so the caller must not hold that scratch).
+    /// long), decoded into region_io's per-thread scratch (so the caller must not hold that
+    /// scratch). Uncompressed chunks are better read in part (`copy_raw_part`).
     pub fn with_chunk<T>(
         &self,
         array: &RwArray,
@@ -384,22 +505,56 @@ impl Plan {
         label: &dyn Fn() -> String,
         body: impl FnOnce(&[u8]) -> FfiResult<T>,
     ) -> FfiResult<T> {
-        let mut body = Some(body);
-        if self.chunks == Compressor::None {
-            let key = array.chunk_key(indices);
-            let stored = self.with_stored(array, &key, None, label, |stored| {
-                check_size(stored.len(), bytes, label)?;
-                body.take().expect("called once")(stored)
-            })?;
-            if let Some(result) = stored {
-                return Ok(result);
-            }
-        }
         crate::region_io::with_scratch(bytes, |decoded| {
             self.decode_chunk(array, indices, decoded, label)?;
-            body.take().expect("called once")(decoded)
+            body(decoded)
         })
     }
+}
+
+/// The part of an uncompressed chunk file a box needs: its slabs along the first axis
+/// (`offset`, `length`), and the bytes `in_slab` of each slab the box covers.
+struct RawPart {
+    file: std::fs::File,
+    elsize: usize,
+    slab_bytes: usize,
+    offset: usize,
+    length: usize,
+    in_slab: std::ops::Range<usize>,
+}
+
+impl RawPart {
+    /// Read the wanted bytes into `slabs` (the slabs' buffer, `length` bytes) at their places:
+    /// far-apart spans one by one, the bytes between them left unread.
+    fn read_into(&self, slabs: &mut [u8], label: &dyn Fn() -> String) -> FfiResult {
+        let count = self.length / self.slab_bytes;
+        for span in spans(count, self.slab_bytes, self.in_slab.clone()) {
+            let at = (self.offset + span.start) as u64;
+            std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut slabs[span], at)
+                .map_err(|e| storage_error(label, e.into()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A gap between two wanted byte ranges of a file worth a read of its own to skip: below it, one
+/// read through the gap costs less than a second system call.
+const SKIP_GAP: usize = 4096;
+
+/// The byte ranges to read of `count` (>= 1) slabs of `slab_bytes` each, when each slab's wanted
+/// bytes are `in_slab`: one range per slab, or a single one when the gaps between them are small.
+fn spans(
+    count: usize,
+    slab_bytes: usize,
+    in_slab: std::ops::Range<usize>,
+) -> Vec<std::ops::Range<usize>> {
+    if slab_bytes - in_slab.len() < SKIP_GAP {
+        let whole = in_slab.start..(count - 1) * slab_bytes + in_slab.end;
+        return std::iter::once(whole).collect();
+    }
+    (0..count)
+        .map(|k| k * slab_bytes + in_slab.start..k * slab_bytes + in_slab.end)
+        .collect()
 }
 
 // File reads. The kernel copies file pages into memory with `rep movsb`, which on AMD Zen 3 and

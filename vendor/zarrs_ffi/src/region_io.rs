@@ -96,7 +96,14 @@ enum Spread {
     /// Tasks that call zarrs' codecs, which may go parallel themselves: inside the pool, so
     /// that their rayon work stays in the fork-aware pool.
     InPool,
+    /// Small tasks of this library's code, all on the calling thread.
+    Caller,
 }
+
+/// Reads of uncompressed chunk files smaller than this run on the calling thread alone: a
+/// helper's start (5-10 us, more when it must be woken) costs more than the copying it takes
+/// over.
+const SMALL_RAW_READ: usize = 128 * 1024;
 
 /// Run `task` for every item (spread as `spread` says), each under `catch_codec_panic` with the
 /// label `label` gives; the first error wins, the other tasks still run.
@@ -117,6 +124,7 @@ fn run_tasks<T: Sync>(
     };
     match spread {
         Spread::WithCaller => crate::pool::for_each_with_helpers(items, each),
+        Spread::Caller => items.iter().for_each(each),
         Spread::InPool => in_pool(|| {
             for_each_limited(items, each);
             Ok(())
@@ -155,12 +163,14 @@ pub fn inner_chunk_label(array: &RwArray, indices: &[u64]) -> String {
     }
 }
 
-/// Decode the region `[start, start + shape)` into `out` if it is exactly one whole in-bounds
-/// chunk of an unsharded array that decodes directly: straight into `out`, without zarrs'
-/// intermediate chunk buffer and its copy (an uncompressed chunk is read from its file into
-/// `out`, split over the calling thread and pool helpers). Returns Ok(false) (and does nothing)
-/// otherwise.
-pub fn read_whole_chunk(
+/// Read the region `[start, start + shape)` into `out` if it lies in one chunk of an unsharded
+/// array that decodes directly and is either that whole (in-bounds) chunk — decoded straight into
+/// `out`, without zarrs' intermediate chunk buffer and its copy (an uncompressed chunk is read from
+/// its file into `out`, split over the calling thread and pool helpers) — or a part of an
+/// uncompressed chunk, read from the part's rows of the file (`Plan::copy_raw_part`; zarrs' partial
+/// decoder reads each row separately: 2,000 random 8^3 regions of the benchmark's raw array took
+/// 250 ms that way). Returns Ok(false) (and does nothing) otherwise.
+pub fn read_in_one_chunk(
     array: &RwArray,
     start: &[u64],
     shape: &[u64],
@@ -175,14 +185,39 @@ pub fn read_whole_chunk(
     let Ok(chunk) = array.chunk_subset(&indices) else {
         return Ok(false);
     };
-    let whole = chunk.start() == start && chunk.shape() == shape && is_interior(array, &chunk);
-    // The plan last: small reads of part of a chunk should not pay for looking at the codecs.
-    let Some(plan) = whole.then(|| direct::plan(array)).flatten() else {
+    let end: Vec<u64> = std::iter::zip(start, shape).map(|(s, n)| s + n).collect();
+    if std::iter::zip(&end, chunk.end_exc()).any(|(e, c)| *e > c) {
+        return Ok(false); // the region reaches into the next chunk
+    }
+    let Some(plan) = direct::plan(array) else {
         return Ok(false);
     };
     let label = || chunk_label(array, &indices);
-    catch_codec_panic(label, || plan.decode_chunk(array, &indices, out, &label))?;
-    Ok(true)
+    if chunk.start() == start && chunk.shape() == shape && is_interior(array, &chunk) {
+        catch_codec_panic(label, || plan.decode_chunk(array, &indices, out, &label))?;
+        return Ok(true);
+    }
+    let region = Placed {
+        origin: start,
+        shape,
+    };
+    let chunk_place = Placed {
+        origin: chunk.start(),
+        shape: chunk.shape(),
+    };
+    // SAFETY: the box is the region itself, inside the chunk and exactly `out`.
+    catch_codec_panic(label, || unsafe {
+        plan.copy_raw_part(
+            array,
+            &indices,
+            chunk_place,
+            start,
+            &end,
+            out.as_mut_ptr(),
+            region,
+            &label,
+        )
+    })
 }
 
 /// Decode the region `[start, start + shape)` into `out` chunk by chunk (inner chunk by inner
@@ -247,6 +282,22 @@ pub fn read_chunkwise(
             Ok(())
         };
         if let Some(plan) = &plan {
+            // SAFETY: as for `place`.
+            let copied = unsafe {
+                plan.copy_raw_part(
+                    array,
+                    indices,
+                    chunk_place,
+                    &lo,
+                    &hi,
+                    out_ptr.get(),
+                    region,
+                    &|| label(indices),
+                )
+            }?;
+            if copied {
+                return Ok(());
+            }
             let bytes = byte_count(&chunk_shape, elsize)?;
             return plan.with_chunk(array, indices, bytes, &|| label(indices), |decoded| {
                 place(decoded, chunk_place)
@@ -299,10 +350,11 @@ pub fn read_chunkwise(
         read_by_row_groups(array, plan, &chunks, region, out_ptr, elsize, &read_chunk)?;
         return Ok(true);
     }
-    let spread = if plan.is_some() {
-        Spread::WithCaller
-    } else {
-        Spread::InPool
+    let spread = match &plan {
+        // Reading a few parts of uncompressed files takes less time than waking a helper.
+        Some(plan) if plan.chunks_are_raw_files() && out.len() < SMALL_RAW_READ => Spread::Caller,
+        Some(_) => Spread::WithCaller,
+        None => Spread::InPool,
     };
     run_tasks(
         spread,
@@ -330,8 +382,18 @@ fn read_by_row_groups(
             .chunk_subset(indices)
             .map_err(|e| array_error(e, &label(indices)))
     };
-    let decode = |indices: &[u64], dest: &mut [u8]| {
-        plan.decode_chunk(array, indices, dest, &|| label(indices))
+    // A part of an uncompressed chunk (at the region's edges) is read alone, into its place.
+    let decode = |indices: &[u64], (lo, hi): &(Vec<u64>, Vec<u64>), dest: &mut [u8]| {
+        let chunk = subset(indices)?;
+        let place = Placed {
+            origin: chunk.start(),
+            shape: chunk.shape(),
+        };
+        let label = || label(indices);
+        if plan.read_raw_part_in_place(array, indices, place, (lo, hi), dest, &label)? {
+            return Ok(());
+        }
+        plan.decode_chunk(array, indices, dest, &label)
     };
     let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
     let groups = row_groups::row_groups(chunks, chunk_bytes, crate::pool::threads_per_call());

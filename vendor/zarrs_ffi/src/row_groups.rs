@@ -70,8 +70,13 @@ fn continues(previous: &[u64], next: &[u64]) -> bool {
     outer == &next[..outer.len()] && last + 1 == next[outer.len()]
 }
 
-/// Decode the chunks of `group` with `decode` (full chunk shape, into a zeroed or
-/// reused buffer it must fill) and stream their parts of the region `region` into `out`; `subset`
+/// Decodes the chunk `indices` into a buffer of its full shape, filling at least the box
+/// `(lo, hi)` of it.
+pub type DecodeAtLeast<'a> = dyn Fn(&[u64], &(Vec<u64>, Vec<u64>), &mut [u8]) -> FfiResult + 'a;
+
+/// Decode the chunks of `group` with `decode` (full chunk shape, into a zeroed or reused buffer
+/// in which it must fill at least the given box `(lo, hi)`, the chunk's part of the region) and
+/// stream their parts of the region `region` into `out`; `subset`
 /// gives a chunk's place in the array. Returns Ok(false) (having written nothing) if the chunks
 /// differ in shape or in the part of the outer axes they cover (an irregular grid): the caller
 /// then reads them one by one.
@@ -82,7 +87,7 @@ fn continues(previous: &[u64], next: &[u64]) -> bool {
 pub unsafe fn read_row_group(
     group: &[Vec<u64>],
     subset: &dyn Fn(&[u64]) -> FfiResult<ArraySubset>,
-    decode: &dyn Fn(&[u64], &mut [u8]) -> FfiResult,
+    decode: &DecodeAtLeast<'_>,
     region: Placed,
     out: *mut u8,
     elsize: usize,
@@ -120,8 +125,8 @@ pub unsafe fn read_row_group(
     GROUP.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         let base = page_aligned_window(&mut buffer, slot * group.len());
-        for (j, indices) in group.iter().enumerate() {
-            decode(indices, &mut buffer[base + j * slot..][..bytes])?;
+        for (j, (indices, part)) in std::iter::zip(group, &boxes).enumerate() {
+            decode(indices, part, &mut buffer[base + j * slot..][..bytes])?;
         }
         let pieces: Vec<RowPiece> = places
             .iter()
