@@ -1,8 +1,8 @@
 """A read of exactly one whole chunk of a directly decoded array decodes straight into the
 output (`region_io::read_in_one_chunk`); an uncompressed chunk file large enough is read in
 pieces by the calling thread and pool helpers at once (`direct::read_exact_into`), and through a
-chunk cache such a read skips the cache (`chunk_cache::whole_uncached_unit`; when uncompressed
-chunks are cached, see test_raw_part_reads.py). Whatever the thread
+chunk cache such a read skips the cache (`chunk_cache::whole_uncached_unit`; uncompressed chunks
+are never cached, see test_raw_part_reads.py). Whatever the thread
 count, buffer offset or codec, the result must equal zarr-python's, a chunk file of the wrong size
 must raise the typed error naming it, and nothing may be left half-written."""
 
@@ -80,7 +80,7 @@ def test_every_whole_chunk_matches_at_any_offset(
 
 
 @pytest.mark.parametrize("threads", THREADS)
-def test_raw_chunks_bypass_the_cache_unless_cached(
+def test_raw_chunks_are_read_from_their_files_not_cached(
     tmp_path: pathlib.Path, threads: int, restore_threads: None
 ) -> None:
     expected = make(tmp_path / "a.zarr", "raw")
@@ -91,13 +91,22 @@ def test_raw_chunks_bypass_the_cache_unless_cached(
             arr.read_into(out, chunk_region(idx))
             np.testing.assert_array_equal(out, expected[chunk_region(idx)])
         assert arr.chunk_cache_usage() == (0, 0)
-        # Two parts of chunk (0, 0, 0) cache it (test_raw_part_reads.py); the whole chunk then
-        # comes from the cache: emptying the file proves it.
-        for region in [np.s_[0:2, 5:9, 7:11], np.s_[3:5, 0:4, 0:9]]:
+        # Parts of chunks (one, and several) come from the files too.
+        for region in [np.s_[0:2, 5:9, 7:11], np.s_[16:20, 120:128, 100:129], np.s_[3:5, 0:4, 125:135]]:
             np.testing.assert_array_equal(arr[region], expected[region])
+        assert arr.chunk_cache_usage() == (0, 0)
+        file = tmp_path / "a.zarr" / "c" / "0" / "0" / "0"
+        file.write_bytes(bytes(file.stat().st_size))  # rewritten elsewhere: seen at once
+        assert not arr[0:2, 5:9, 7:11].any()
+        assert not arr[chunk_region((0, 0, 0))].any()
+        # An absent chunk's fill value is cached like a decoded chunk, and then served from there.
+        fill_part = np.s_[10:12, 3:5, 140:150]
+        np.testing.assert_array_equal(arr[fill_part], expected[fill_part])
         assert arr.chunk_cache_usage()[0] == 1
-        (tmp_path / "a.zarr" / "c" / "0" / "0" / "0").write_bytes(b"")
-        np.testing.assert_array_equal(arr[chunk_region((0, 0, 0))], expected[chunk_region((0, 0, 0))])
+        (tmp_path / "a.zarr" / "c" / "1" / "0" / "1").write_bytes(bytes(file.stat().st_size))
+        np.testing.assert_array_equal(arr[chunk_region(ABSENT)], expected[chunk_region(ABSENT)])
+        arr.clear_chunk_cache()
+        assert not arr[chunk_region(ABSENT)].any()
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["uncached", "cached"])

@@ -154,8 +154,8 @@ class Array:
         Many small reads of the same chunks then cost a copy instead of a decode. Reads that
         continue the previous one in C order (a chunk-by-chunk scan) also decode the next chunks
         in the background, about 1 MiB (at least one chunk) per thread a call may use (none with
-        ``set_num_threads(1)``). An uncompressed chunk of a directly decoded array is cached on the
-        second read of a part of it: the first reads only that part from its file (see the README).
+        ``set_num_threads(1)``). Uncompressed chunks of directly decoded arrays are never cached:
+        reads take them from the files (the OS page cache holds them), see the README.
         Writes through this Array clear the cache; writes by other handles or processes are NOT
         seen while a chunk stays cached (``clear_chunk_cache`` forgets them), so enable it for data
         that is not being rewritten elsewhere. Off by default.

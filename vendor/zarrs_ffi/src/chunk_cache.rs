@@ -82,8 +82,6 @@ struct Entries {
     generation: u64,
     /// The last unit the previous read touched, to spot sequential reads.
     last_read: Option<Vec<u64>>,
-    /// Uncompressed chunks read in part once since the last clear (`admit_raw`).
-    touched_raw: HashSet<Vec<u64>>,
     /// Buffers of evicted or cleared units, reused for new ones: fresh memory costs a page fault
     /// per page (tens of microseconds per chunk), reused memory none. `used` + `spare_bytes`
     /// stays within the capacity.
@@ -156,8 +154,6 @@ pub type ZarrsCffiChunkCache = *mut ZarrsCffiChunkCache_T;
 
 /// Reads touching more cache units than this decode straight into the output instead.
 const MAX_CACHED_UNITS: u64 = 64;
-/// Uncompressed chunks remembered as read once (`Shared::admit_raw`), at most.
-const MAX_TOUCHED_RAW: usize = 1 << 16;
 /// How far read-ahead runs ahead of a sequential scan, per thread: small units need several in
 /// flight to keep the pool busy between calls.
 const READ_AHEAD_BYTES: usize = 1 << 20;
@@ -222,24 +218,6 @@ impl Shared {
             entries.evict_to(self.capacity);
         }
         Ok(unit)
-    }
-
-    /// Whether a read of part of the uncompressed chunk `indices` should go through the cache
-    /// (true: it is cached, or this is its second read since the last clear, which caches it)
-    /// or read its part from the file (false: its first read). A chunk read once costs a few
-    /// KiB of its file instead of all of it; one read again is likely read many times, and a copy
-    /// out of the cache is ~1 us against ~8 us for reading a part from the file.
-    fn admit_raw(&self, indices: &[u64]) -> bool {
-        let mut entries = self.lock();
-        if entries.lru.contains(indices) || entries.touched_raw.remove(indices) {
-            return true;
-        }
-        // Bounded: forgetting the first reads only delays caching.
-        if entries.touched_raw.len() >= MAX_TOUCHED_RAW {
-            entries.touched_raw.clear();
-        }
-        entries.touched_raw.insert(indices.to_vec());
-        false
     }
 
     /// A buffer of `bytes` for a new unit: a spare one if there is one, else fresh memory.
@@ -321,7 +299,6 @@ impl Shared {
         }
         entries.generation += 1;
         entries.last_read = None;
-        entries.touched_raw.clear();
         if let Some(bound) = bound {
             bound.shards.clear();
             if let Some((_, index_cache)) = &bound.sharded {
@@ -512,7 +489,6 @@ pub unsafe extern "C" fn zarrsCffiCreateChunkCache(
                     in_flight: HashSet::new(),
                     generation: 0,
                     last_read: None,
-                    touched_raw: HashSet::new(),
                     spare: Vec::new(),
                     spare_bytes: 0,
                 }),
@@ -646,11 +622,10 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
                 return Ok(());
             }
         }
-        // An uncompressed chunk's first part read comes from its file (a few KiB of it, not the
-        // whole chunk); it is cached on its second (`admit_raw`). 2,000 random 8^3 regions of the
-        // benchmark's raw array, alternated runs: cold 43-53 ms when every miss read its chunk
-        // whole, 46-48 ms never caching them (but warm ~45 ms), 46-56 ms this way (warm 13-18).
-        // No read-ahead for them: whole uncached chunks skip the cache anyway.
+        // Uncompressed chunk files are not cached: the page cache holds them, and a part is read
+        // from its file faster than a miss reads the whole chunk into the cache (2,000 random 8^3
+        // regions of the benchmark's raw array: 31-46 against 43-53 ms a cold pass). Only an
+        // absent chunk's fill value is (it comes from the whole-chunk path). Nothing to read ahead.
         let raw_files = bound.plan.as_ref().filter(|p| p.chunks_are_raw_files());
         if raw_files.is_none() {
             read_ahead(&cache.shared, &bound, &first, &last);
@@ -670,7 +645,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
                 continue;
             };
             if let Some(plan) = raw_files
-                && !cache.shared.admit_raw(&indices)
+                && !cache.shared.lock().lru.contains(&*indices)
             {
                 let label = || crate::region_io::chunk_label(array, &indices);
                 // SAFETY: the box lies inside the chunk and inside `out` (region-shaped).
