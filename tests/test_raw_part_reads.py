@@ -18,6 +18,7 @@ import pytest
 import zarr
 from test_read_threads import run_readers
 from test_whole_chunk_reads import buffer_at
+from zarr_oracle import run_python
 
 import zarrs_cffi
 from zarrs_cffi import CodecError
@@ -156,3 +157,24 @@ def test_python_threads_reading_parts_at_once(tmp_path: pathlib.Path, restore_th
                 np.testing.assert_array_equal(arr[region], expected[region], err_msg=str(region))
 
         run_readers(reader)
+
+
+def test_empty_regions_from_c_read_nothing(tmp_path: pathlib.Path) -> None:
+    """The C API takes any shape, zero sizes included (Python returns before calling): such a call
+    succeeds and writes nothing, on both read paths. In a child process: an empty box once reached
+    the row copy and crashed the process."""
+    make(tmp_path / "a.zarr", "planes")
+    code = """
+        import sys, zarrs_cffi
+        from zarrs_cffi._native import ffi, lib
+        with zarrs_cffi.open_array(sys.argv[1], chunk_cache_bytes=1 << 20) as arr:
+            buf = ffi.new("uint8_t[]", [0x55] * 16)
+            with arr._handle.use() as ptr, arr._chunk_cache.use() as cache:
+                for start, shape in [([0, 0, 0], [0, 4, 4]), ([1, 2, 3], [2, 0, 2]), ([0, 0, 0], [0, 0, 0])]:
+                    print(lib.zarrsCffiArrayRetrieveSubsetInto(ptr, 3, start, shape, 0, buf))
+                    print(lib.zarrsCffiArrayRetrieveSubsetIntoCached(ptr, cache, 3, start, shape, 0, buf))
+            print(ffi.buffer(buf)[:] == b"\\x55" * 16)
+    """
+    run = run_python(code, str(tmp_path / "a.zarr"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.split() == ["0"] * 6 + ["True"], run.stdout

@@ -410,6 +410,9 @@ impl Plan {
         let (Some(&first), Some(&top)) = (lo.first(), chunk.origin.first()) else {
             return Ok(None); // 0-d: the chunk is one element, read whole elsewhere
         };
+        if std::iter::zip(lo, hi).any(|(l, h)| l >= h) {
+            return Ok(None); // an empty box: nothing to read here
+        }
         let Some((file, size)) = files
             .open_value(&array.chunk_key(indices))
             .map_err(|e| storage_error(label, e))?

@@ -176,8 +176,8 @@ pub fn read_in_one_chunk(
     shape: &[u64],
     out: &mut [u8],
 ) -> FfiResult<bool> {
-    if array.is_sharded() {
-        return Ok(false);
+    if array.is_sharded() || out.is_empty() {
+        return Ok(false); // an empty region (from C) reads nothing: `decode_into` says so
     }
     let Ok(Some(indices)) = array.chunk_grid().chunk_indices(start) else {
         return Ok(false);
