@@ -383,18 +383,14 @@ fn read_by_row_groups(
             .map_err(|e| array_error(e, &label(indices)))
     };
     // A part of an uncompressed chunk (at the region's edges) is read alone, into its place.
-    let decode = |indices: &[u64], (lo, hi): &(Vec<u64>, Vec<u64>), dest: &mut [u8]| {
-        let chunk = subset(indices)?;
-        let place = Placed {
-            origin: chunk.start(),
-            shape: chunk.shape(),
+    let decode =
+        |indices: &[u64], place: Placed, (lo, hi): &(Vec<u64>, Vec<u64>), dest: &mut [u8]| {
+            let label = || label(indices);
+            if plan.read_raw_part_in_place(array, indices, place, (lo, hi), dest, &label)? {
+                return Ok(());
+            }
+            plan.decode_chunk(array, indices, dest, &label)
         };
-        let label = || label(indices);
-        if plan.read_raw_part_in_place(array, indices, place, (lo, hi), dest, &label)? {
-            return Ok(());
-        }
-        plan.decode_chunk(array, indices, dest, &label)
-    };
     let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
     let groups = row_groups::row_groups(chunks, chunk_bytes, crate::pool::threads_per_call());
     run_tasks(

@@ -70,9 +70,10 @@ fn continues(previous: &[u64], next: &[u64]) -> bool {
     outer == &next[..outer.len()] && last + 1 == next[outer.len()]
 }
 
-/// Decodes the chunk `indices` into a buffer of its full shape, filling at least the box
-/// `(lo, hi)` of it.
-pub type DecodeAtLeast<'a> = dyn Fn(&[u64], &(Vec<u64>, Vec<u64>), &mut [u8]) -> FfiResult + 'a;
+/// Decodes the chunk `indices` (placed as given) into a buffer of its full shape, filling at
+/// least the box `(lo, hi)` of it.
+pub type DecodeAtLeast<'a> =
+    dyn Fn(&[u64], Placed, &(Vec<u64>, Vec<u64>), &mut [u8]) -> FfiResult + 'a;
 
 /// Decode the chunks of `group` with `decode` (full chunk shape, into a zeroed or reused buffer
 /// in which it must fill at least the given box `(lo, hi)`, the chunk's part of the region) and
@@ -125,8 +126,13 @@ pub unsafe fn read_row_group(
     GROUP.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         let base = page_aligned_window(&mut buffer, slot * group.len());
-        for (j, (indices, part)) in std::iter::zip(group, &boxes).enumerate() {
-            decode(indices, part, &mut buffer[base + j * slot..][..bytes])?;
+        for (j, ((indices, &place), part)) in group.iter().zip(&places).zip(&boxes).enumerate() {
+            decode(
+                indices,
+                place,
+                part,
+                &mut buffer[base + j * slot..][..bytes],
+            )?;
         }
         let pieces: Vec<RowPiece> = places
             .iter()
