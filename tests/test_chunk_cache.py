@@ -269,3 +269,72 @@ def test_large_units_in_page_aligned_buffers(tmp_path: pathlib.Path, compressors
         (path / "c" / "1" / "0" / "0").write_bytes(b"short")
         with pytest.raises(zarrs_cffi.CodecError, match="c/1/0/0"):
             arr[16:20, 0:4, 0:4]
+
+
+def units_of(region: tuple[slice, ...], units: tuple[int, ...]) -> int:
+    """How many cache units (chunks, or inner chunks if sharded) ``region`` touches."""
+    return int(np.prod([(s.stop - 1) // u - s.start // u + 1 for s, u in zip(region, units, strict=True)]))
+
+
+@pytest.mark.parametrize("layout", ["chunks", "sharded"])
+def test_region_across_missing_units_is_decoded_whole(
+    layout: str,
+    multichunk_path: tuple[str, np.ndarray],
+    sharded_path: tuple[str, np.ndarray],
+    two_threads: None,
+) -> None:
+    """A region over several uncached units decodes them on the caller and a helper at once,
+    each into its own cache unit: every element lands in its place and every unit is kept."""
+    path, data = multichunk_path if layout == "chunks" else sharded_path
+    units = CHUNKS if layout == "chunks" else (5, 3)
+    rng = np.random.default_rng(11)
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
+        for _ in range(40):
+            arr.clear_chunk_cache()
+            start = [int(rng.integers(0, n - 2 * u)) for n, u in zip(data.shape, units, strict=True)]
+            stop = [
+                int(rng.integers(s + u + 1, n + 1)) for s, u, n in zip(start, units, data.shape, strict=True)
+            ]
+            region = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+            out = np.full(data[region].shape, 12345, data.dtype)
+            np.testing.assert_array_equal(arr.read_into(out, region), data[region])
+            assert arr.chunk_cache_usage()[0] == units_of(region, units)
+            # Again, now from the cache, and a region overlapping the decoded units partly.
+            np.testing.assert_array_equal(arr[region], data[region])
+            wider = tuple(slice(max(s.start - 3, 0), s.stop) for s in region)
+            np.testing.assert_array_equal(arr[wider], data[wider])
+
+
+def test_region_across_more_missing_units_than_the_cache_holds(
+    multichunk_path: tuple[str, np.ndarray], two_threads: None
+) -> None:
+    """Missing units that would fill more than half the cache are decoded one by one as the
+    region is copied out (decoded ahead, they could be evicted before use): still exact."""
+    path, data = multichunk_path
+    chunk_bytes = CHUNKS[0] * CHUNKS[1] * data.itemsize
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=3 * chunk_bytes) as arr:
+        for region in (
+            (slice(0, 37), slice(0, 34)),
+            (slice(3, 30), slice(5, 20)),
+            (slice(7, 9), slice(5, 13)),
+        ):
+            arr.clear_chunk_cache()
+            np.testing.assert_array_equal(arr[region], data[region])
+            assert arr.chunk_cache_usage()[1] <= 3 * chunk_bytes
+
+
+def test_damaged_unit_among_missing_ones_raises(tmp_path: pathlib.Path, two_threads: None) -> None:
+    """A damaged chunk decoded by a helper beside others fails the read with its name, caches
+    nothing in its place, and leaves the others readable."""
+    path = tmp_path / "damaged.zarr"
+    data = np.arange(32 * 32, dtype="int32").reshape(32, 32)
+    zarr.create_array(store=str(path), shape=data.shape, chunks=(8, 8), dtype="int32")[...] = data
+    chunk = path / "c" / "1" / "2"
+    chunk.write_bytes(chunk.read_bytes()[:7])
+    with zarrs_cffi.open_array(str(path), chunk_cache_bytes=2**20) as arr:
+        for _ in range(2):  # the second time the other eleven units are cached, the damaged not
+            with pytest.raises(zarrs_cffi.CodecError, match="c/1/2"):
+                arr[4:20, 4:28]  # 3 x 4 chunks
+            assert arr.chunk_cache_usage()[0] <= 11
+        np.testing.assert_array_equal(arr[0:8, 0:32], data[0:8, 0:32])
+        np.testing.assert_array_equal(arr[16:32, 4:28], data[16:32, 4:28])

@@ -373,6 +373,45 @@ fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u
     }
 }
 
+/// Decode the units of a read that are neither cached nor in flight on the calling thread and
+/// pool helpers together, so that a small region across several missing units waits for about
+/// one decode instead of one per unit (the loop that copies them out then finds them cached).
+/// Only when the cache holds all of them with room to spare: otherwise they could be evicted
+/// before they are copied out, and the copy loop decodes them one by one.
+///
+/// The units are claimed (marked in flight) up front, so no helper ever waits for another
+/// thread's decode: a pool thread blocked on a unit whose read-ahead task is queued behind it
+/// could leave no thread to run that task.
+fn decode_missing_in_parallel(
+    shared: &Shared,
+    bound: &Bound,
+    units_subset: &ArraySubset,
+) -> FfiResult {
+    if !crate::pool::may_spread() {
+        return Ok(());
+    }
+    let (claimed, generation) = {
+        let mut entries = shared.lock();
+        let missing: Vec<Vec<u64>> = units_subset
+            .indices()
+            .into_iter()
+            .filter(|i| !entries.lru.contains(&**i) && !entries.in_flight.contains(&**i))
+            .map(|i| i.to_vec())
+            .collect();
+        if missing.len() < 2 || missing.len() * bound.unit_bytes > shared.capacity / 2 {
+            return Ok(());
+        }
+        entries.in_flight.extend(missing.iter().cloned());
+        (missing, entries.generation)
+    };
+    // Every claimed unit is decoded by someone: the caller takes whatever helpers do not.
+    crate::pool::try_for_each_with_helpers(&claimed, |indices| {
+        shared
+            .decode_and_store(bound, indices, generation)
+            .map(drop)
+    })
+}
+
 /// The plan, if the read of the region `start`/`shape`, which lies in the unit `indices`, is of
 /// that whole unit of an unsharded, directly decoded array and the unit is not cached. Such a
 /// read of an uncompressed chunk, or of a blosc chunk of several blocks, skips the cache: the
@@ -631,6 +670,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             read_ahead(&cache.shared, &bound, &first, &last);
         }
         let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
+        if raw_files.is_none() && units > 1 {
+            decode_missing_in_parallel(&cache.shared, &bound, &units_subset)?;
+        }
         let region = Placed {
             origin: start,
             shape,

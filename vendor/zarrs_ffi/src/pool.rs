@@ -159,6 +159,27 @@ pub fn for_each_with_helpers<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
     work(0);
 }
 
+/// `for_each_with_helpers` for a task that can fail: every item still runs, and the first
+/// error (in time) is returned.
+pub fn try_for_each_with_helpers<T: Sync, E: Send>(
+    items: &[T],
+    task: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    let failure = Mutex::new(None);
+    for_each_with_helpers(items, |item| {
+        if let Err(e) = task(item) {
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Run `task(k, piece)` on every `piece_len`-byte piece `k` of `dest` (the last may be shorter),
 /// spread as `for_each_with_helpers` spreads items; the first error is returned, the other
 /// pieces still run.
@@ -170,23 +191,13 @@ pub fn for_each_piece_with_helpers<E: Send>(
     let len = dest.len();
     let pieces: Vec<usize> = (0..len.div_ceil(piece_len.max(1))).collect();
     let base = crate::region_io::SharedPtr(dest.as_mut_ptr());
-    let failure = Mutex::new(None);
-    for_each_with_helpers(&pieces, |&k| {
+    try_for_each_with_helpers(&pieces, |&k| {
         let start = k * piece_len;
         let end = (start + piece_len).min(len);
         // SAFETY: pieces are disjoint parts of `dest`, borrowed for the whole call.
         let piece = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
-        if let Err(e) = task(k, piece) {
-            failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(e);
-        }
-    });
-    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+        task(k, piece)
+    })
 }
 
 /// Whether this thread already works for a spread call: a pool thread, or the calling thread of
