@@ -14,7 +14,9 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+from zarr_oracle import run_python
 
 import zarrs_cffi
 
@@ -131,6 +133,51 @@ def test_read_of_chunk_larger_than_memory_is_refused(tmp_path: pathlib.Path) -> 
         with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot be allocated"):
             arr[0 : 2**20, 0 : 2**20]
         assert arr[0, 0:3].tolist() == [0.0, 0.0, 0.0]  # a small read of a huge missing chunk is fine
+
+
+HUGE_MISSING_CHUNK_READS = """
+import sys, numpy as np, zarrs_cffi
+path, cache = sys.argv[1], int(sys.argv[2])
+with zarrs_cffi.create_array(
+    path, shape=(2**40, 2**40), dtype="float64", chunks=(2**20, 2**20), fill_value=2.5
+):
+    pass
+with zarrs_cffi.open_array(path, chunk_cache_bytes=cache) as arr:
+    across = arr[2**20 - 2 : 2**20 + 1, 2**20 - 1 : 2**20 + 2]  # four missing 8 TiB chunks
+    inside = arr[5, 0:3]
+    out = np.zeros((2, 3))
+    arr.read_into(out, (slice(7, 9), slice(2**21 - 1, 2**21 + 2)))
+print(across.tolist() == [[2.5] * 3] * 3, inside.tolist() == [2.5] * 3, out.tolist() == [[2.5] * 3] * 2)
+"""
+
+
+@pytest.mark.parametrize("cache", [0, 2**20], ids=["uncached", "cached"])
+def test_small_reads_of_huge_missing_chunks_are_fill(tmp_path: pathlib.Path, cache: int) -> None:
+    """Parts of chunks too large to allocate that are absent read as the fill value, across
+    chunks and inside one, cached or not (both aborted the process on allocating a chunk)."""
+    result = run_python(HUGE_MISSING_CHUNK_READS, str(tmp_path / "huge.zarr"), str(cache))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_parts_of_large_chunks_present_and_absent(tmp_path: pathlib.Path) -> None:
+    """Chunks of 64 MiB and more are looked up before a part is decoded: an absent one's part is
+    filled in place (an element of distinct bytes, in a 3-D box), a present one's decoded."""
+    fill = np.int16(0x0102)
+    with zarrs_cffi.create_array(
+        tmp_path / "large.zarr",
+        shape=(8, 4096, 2048),
+        dtype="int16",
+        chunks=(4, 4096, 2048),
+        fill_value=int(fill),
+    ) as arr:
+        arr[1:3, 10:20, 5:13] = np.arange(160, dtype="int16").reshape(2, 10, 8)  # chunk 0 only
+        region = (slice(2, 6), slice(5, 35), slice(3, 13))  # chunk 0 (present) and 1 (absent)
+        expected = np.full((4, 30, 10), fill, dtype="int16")
+        expected[0, 5:15, 2:10] = np.arange(160, dtype="int16").reshape(2, 10, 8)[1]
+        np.testing.assert_array_equal(arr[region], expected)
+        np.testing.assert_array_equal(arr[4:8, 100:103, 7:9], np.full((4, 3, 2), fill))  # absent, one chunk
+        np.testing.assert_array_equal(arr[1:3, 10:20, 5:13], np.arange(160, dtype="int16").reshape(2, 10, 8))
 
 
 def _sharded_doc(inner: list[int]) -> dict[str, object]:

@@ -90,6 +90,36 @@ pub unsafe fn copy_box(
     );
 }
 
+/// Set every element of the box `[lo, hi)` of `dst` to `element` (its bytes).
+///
+/// # Safety
+/// `dst` must be valid for its whole placed extent (`element.len()` bytes per element), the box
+/// must lie inside it, and no one else may write the box meanwhile.
+pub unsafe fn fill_box(dst: *mut u8, dst_place: Placed, lo: &[u64], hi: &[u64], element: &[u8]) {
+    let elsize = element.len();
+    if lo.is_empty() {
+        // SAFETY: a 0-d buffer holds one element, per the contract.
+        unsafe { std::ptr::copy_nonoverlapping(element.as_ptr(), dst, elsize) };
+        return;
+    }
+    let ndim = lo.len();
+    let row: Vec<u8> = element.repeat((hi[ndim - 1] - lo[ndim - 1]) as usize);
+    let to = dst_place.offset(lo) * elsize;
+    let strides = dst_place.strides(elsize);
+    let no_source = vec![0; strides.len()];
+    for_each_row(
+        &lo[..ndim - 1],
+        &hi[..ndim - 1],
+        (no_source, strides),
+        |_, dst_row| {
+            // SAFETY: the row lies inside `dst`, per the contract.
+            unsafe {
+                std::ptr::copy_nonoverlapping(row.as_ptr(), dst.add(to + dst_row), row.len())
+            };
+        },
+    );
+}
+
 /// Call `row` with the byte offsets, in two buffers with these byte `strides`, of every position
 /// of the box `[lo, hi)` over the outer axes (`lo.len()` of them; the rest lies inside a row),
 /// relative to its first position, in C order. Rows advance by adding strides, not by recomputing

@@ -647,7 +647,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             .map(|d| (start[d] + shape[d] - 1) / unit_shape[d])
             .collect();
         let units: u64 = first.iter().zip(&last).map(|(f, l)| l - f + 1).product();
-        if units > MAX_CACHED_UNITS {
+        // A unit larger than the whole cache could never be kept (and a huge absent chunk may be
+        // too large to allocate: read uncached, it is just filled).
+        if units > MAX_CACHED_UNITS || bound.unit_bytes > cache.shared.capacity {
             return decode_region(array, &subset, start, shape, out);
         }
         if units == 1

@@ -25,7 +25,7 @@ use zarrs_ffi::{ZarrsArray, ZarrsResult};
 
 use crate::args::{RwArray, array_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
-use crate::boxcopy::{Placed, copy_box};
+use crate::boxcopy::{Placed, copy_box, fill_box};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 
 /// The bytes-to-bytes codec after `bytes`, if any.
@@ -497,20 +497,44 @@ impl Plan {
         })
     }
 
-    /// Run `body` on the decoded chunk `indices` (unsharded arrays; full chunk shape, `bytes`
-    /// long), decoded into region_io's per-thread scratch (so the caller must not hold that
-    /// scratch). Uncompressed chunks are better read in part (`copy_raw_part`).
-    pub fn with_chunk<T>(
+    /// Copy the box `[lo, hi)` of the chunk `indices` (unsharded arrays; placed `chunk` at its
+    /// full shape) to `dst` (placed `dst_place`): the chunk decoded whole into region_io's
+    /// per-thread scratch (so the caller must not hold that scratch), the box copied out.
+    /// Uncompressed chunks are better read in part (`copy_raw_part`). A large chunk that is
+    /// absent is not decoded: its box is filled in `dst` (a chunk may be too large to allocate,
+    /// while a missing one is just its fill value; `safety::check_read_memory`).
+    ///
+    /// # Safety
+    /// As `copy_box`: the box lies inside the chunk and inside `dst`, which nobody else writes.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn copy_decoded_part(
         &self,
         array: &RwArray,
         indices: &[u64],
-        bytes: usize,
+        chunk: Placed,
+        lo: &[u64],
+        hi: &[u64],
+        dst: *mut u8,
+        dst_place: Placed,
         label: &dyn Fn() -> String,
-        body: impl FnOnce(&[u8]) -> FfiResult<T>,
-    ) -> FfiResult<T> {
+    ) -> FfiResult {
+        let elsize = self.layout.fill.len();
+        let bytes = crate::args::byte_count(chunk.shape, elsize)?;
+        if bytes >= CHECK_ABSENT_FROM
+            && matches!(
+                array.storage().size_key(&array.chunk_key(indices)),
+                Ok(None)
+            )
+        {
+            // SAFETY: per the contract.
+            unsafe { fill_box(dst, dst_place, lo, hi, &self.layout.fill) };
+            return Ok(());
+        }
         crate::region_io::with_scratch(bytes, |decoded| {
             self.decode_chunk(array, indices, decoded, label)?;
-            body(decoded)
+            // SAFETY: per the contract; `decoded` holds the whole chunk.
+            unsafe { copy_box(decoded.as_ptr(), chunk, dst, dst_place, lo, hi, elsize) };
+            Ok(())
         })
     }
 }
@@ -630,6 +654,11 @@ pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> usize {
     }
     buffer.as_ptr().align_offset(PAGE)
 }
+
+/// Chunks of at least this many decoded bytes are looked up before a part of one is decoded into
+/// scratch (`copy_decoded_part`): an absent one is filled instead. Below it the scratch costs
+/// little and the lookup (a stat) would be a tenth of a small read's time.
+const CHECK_ABSENT_FROM: usize = 64 << 20;
 
 /// Pieces a large read of an uncompressed chunk is split into (`read_exact_into`).
 const READ_PIECE: usize = 128 * 1024;
