@@ -137,13 +137,12 @@ def test_read_of_chunk_larger_than_memory_is_refused(tmp_path: pathlib.Path) -> 
 
 HUGE_MISSING_CHUNK_READS = """
 import sys, numpy as np, zarrs_cffi
-path, cache = sys.argv[1], int(sys.argv[2])
-with zarrs_cffi.create_array(
-    path, shape=(2**40, 2**40), dtype="float64", chunks=(2**20, 2**20), fill_value=2.5
-):
+path, cache, sharded = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "sharded"
+layout = {"chunks": (2**19, 2**19), "shards": (2**20, 2**20)} if sharded else {"chunks": (2**20, 2**20)}
+with zarrs_cffi.create_array(path, shape=(2**40, 2**40), dtype="float64", fill_value=2.5, **layout):
     pass
 with zarrs_cffi.open_array(path, chunk_cache_bytes=cache) as arr:
-    across = arr[2**20 - 2 : 2**20 + 1, 2**20 - 1 : 2**20 + 2]  # four missing 8 TiB chunks
+    across = arr[2**20 - 2 : 2**20 + 1, 2**20 - 1 : 2**20 + 2]  # four missing 8 (or 2) TiB chunks
     inside = arr[5, 0:3]
     out = np.zeros((2, 3))
     arr.read_into(out, (slice(7, 9), slice(2**21 - 1, 2**21 + 2)))
@@ -151,24 +150,29 @@ print(across.tolist() == [[2.5] * 3] * 3, inside.tolist() == [2.5] * 3, out.toli
 """
 
 
+@pytest.mark.parametrize("layout", ["chunks", "sharded"])
 @pytest.mark.parametrize("cache", [0, 2**20], ids=["uncached", "cached"])
-def test_small_reads_of_huge_missing_chunks_are_fill(tmp_path: pathlib.Path, cache: int) -> None:
-    """Parts of chunks too large to allocate that are absent read as the fill value, across
-    chunks and inside one, cached or not (both aborted the process on allocating a chunk)."""
-    result = run_python(HUGE_MISSING_CHUNK_READS, str(tmp_path / "huge.zarr"), str(cache))
+def test_small_reads_of_huge_missing_chunks_are_fill(tmp_path: pathlib.Path, cache: int, layout: str) -> None:
+    """Parts of chunks (or inner chunks of shards) too large to allocate that are absent read as
+    the fill value, across chunks and inside one, cached or not (each aborted the process on
+    allocating a chunk)."""
+    result = run_python(HUGE_MISSING_CHUNK_READS, str(tmp_path / "huge.zarr"), str(cache), layout)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["True", "True", "True"]
 
 
-def test_parts_of_large_chunks_present_and_absent(tmp_path: pathlib.Path) -> None:
-    """Chunks of 64 MiB and more are looked up before a part is decoded: an absent one's part is
-    filled in place (an element of distinct bytes, in a 3-D box), a present one's decoded."""
+@pytest.mark.parametrize("sharded", [False, True], ids=["chunks", "sharded"])
+def test_parts_of_large_chunks_present_and_absent(tmp_path: pathlib.Path, sharded: bool) -> None:
+    """Chunks (inner chunks) of 64 MiB and more are looked up before a part is decoded: an absent
+    one's (shard's) part is filled in place (an element of distinct bytes, in a 3-D box), a
+    present one's decoded."""
     fill = np.int16(0x0102)
     with zarrs_cffi.create_array(
         tmp_path / "large.zarr",
         shape=(8, 4096, 2048),
         dtype="int16",
         chunks=(4, 4096, 2048),
+        shards=(4, 4096, 2048) if sharded else None,
         fill_value=int(fill),
     ) as arr:
         arr[1:3, 10:20, 5:13] = np.arange(160, dtype="int16").reshape(2, 10, 8)  # chunk 0 only

@@ -658,7 +658,7 @@ pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> usize {
 /// Chunks of at least this many decoded bytes are looked up before a part of one is decoded into
 /// scratch (`copy_decoded_part`): an absent one is filled instead. Below it the scratch costs
 /// little and the lookup (a stat) would be a tenth of a small read's time.
-const CHECK_ABSENT_FROM: usize = 64 << 20;
+pub const CHECK_ABSENT_FROM: usize = 64 << 20;
 
 /// Pieces a large read of an uncompressed chunk is split into (`read_exact_into`).
 const READ_PIECE: usize = 128 * 1024;

@@ -25,6 +25,7 @@ use crate::error::{FfiError, FfiResult};
 use crate::pool::{codec_options, in_pool};
 use crate::row_groups;
 use crate::safety::{catch_codec_panic, has_checksum};
+use zarrs_ffi::ZarrsResult;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -76,11 +77,19 @@ fn for_each_limited<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
     });
 }
 
-/// Run `body` on this thread's reused scratch buffer, `bytes` long (not re-entrant).
-pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> T) -> T {
+/// Run `body` on this thread's reused scratch buffer, `bytes` long (not re-entrant). A buffer
+/// that cannot be allocated (a huge chunk) is an error, not an abort of the process.
+pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> FfiResult<T>) -> FfiResult<T> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        if scratch.len() < bytes {
+        let have = scratch.len();
+        if have < bytes {
+            scratch.try_reserve_exact(bytes - have).map_err(|_| {
+                FfiError::upstream(
+                    ZarrsResult::ZARRS_ERROR_ARRAY,
+                    format!("a buffer of {bytes} bytes to decode a chunk into cannot be allocated"),
+                )
+            })?;
             scratch.resize(bytes, 0);
         }
         body(&mut scratch[..bytes])
@@ -550,6 +559,14 @@ pub fn decode_chunk_into(
     array.retrieve_array_subset_into_opt(chunk, (&mut view).into(), options)
 }
 
+/// True if the shard holding the array element `at` is not stored.
+fn shard_is_absent(array: &RwArray, at: &[u64]) -> bool {
+    let Ok(Some(shard)) = array.chunk_grid().chunk_indices(at) else {
+        return false;
+    };
+    matches!(array.storage().size_key(&array.chunk_key(&shard)), Ok(None))
+}
+
 /// The sharded variant of `read_chunkwise`: tasks are inner chunks, so a shard's inner chunks
 /// decode in parallel and each shard index is read once. Planned arrays (`direct`) group the
 /// tasks by shard and read a shard file whole when the region covers most of it; others go
@@ -589,7 +606,15 @@ fn read_subchunkwise(
         let Some((lo, hi)) = intersect(unit_place, region) else {
             return Ok(());
         };
-        with_scratch(byte_count(&unit_shape, elsize)?, |scratch| -> FfiResult {
+        let bytes = byte_count(&unit_shape, elsize)?;
+        if bytes >= direct::CHECK_ABSENT_FROM && shard_is_absent(array, unit.start()) {
+            // A huge inner chunk of a missing shard is just fill: no buffer for it.
+            let fill = array.fill_value().as_ne_bytes();
+            // SAFETY: the box lies inside the region; no other task writes it (as below).
+            unsafe { crate::boxcopy::fill_box(out_ptr.get(), region, &lo, &hi, fill) };
+            return Ok(());
+        }
+        with_scratch(bytes, |scratch| -> FfiResult {
             decode(scratch)?;
             // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
             // are disjoint, so no other task writes this box of `out`.
