@@ -150,12 +150,14 @@ def test_direct_reads_every_plain_dtype(tmp_path: pathlib.Path, layout: str, dty
         assert_values(arr[3:5, 4:6, 1:3], expected[3:5, 4:6, 1:3])  # through the cache
 
 
-def parts_of_single_chunks(rng: np.random.Generator, count: int) -> Iterator[tuple[slice, ...]]:
-    """Random regions each inside one stored chunk (edge chunks clipped to the array)."""
-    grid = [-(-n // c) for n, c in zip(SHAPE, CHUNKS, strict=True)]
+def parts_of_single_chunks(
+    rng: np.random.Generator, count: int, chunks: tuple[int, ...] = CHUNKS
+) -> Iterator[tuple[slice, ...]]:
+    """Random regions each inside one chunk of shape ``chunks`` (edge chunks clipped)."""
+    grid = [-(-n // c) for n, c in zip(SHAPE, chunks, strict=True)]
     for _ in range(count):
         region = []
-        for g, c, n in zip(grid, CHUNKS, SHAPE, strict=True):
+        for g, c, n in zip(grid, chunks, SHAPE, strict=True):
             k = int(rng.integers(0, g))
             lo, hi = k * c, min((k + 1) * c, n)
             a = int(rng.integers(lo, hi))
@@ -164,12 +166,15 @@ def parts_of_single_chunks(rng: np.random.Generator, count: int) -> Iterator[tup
 
 
 @pytest.mark.parametrize("dtype", ["int16", "float64", "bool"])
-@pytest.mark.parametrize("layout", ["zstd", "gzip", "blosc"])
-def test_uncached_part_of_one_compressed_chunk(
+@pytest.mark.parametrize(
+    "layout", ["zstd", "gzip", "blosc", "sharded-zstd-end", "sharded-gzip-start-crc", "sharded-raw-end-crc"]
+)
+def test_uncached_part_of_one_chunk(
     tmp_path: pathlib.Path, layout: str, dtype: str, restore_threads: None
 ) -> None:
-    """A region inside one compressed chunk, uncached: the chunk is decoded whole into scratch and
-    the part copied out; interior, edge and absent (fill value) chunks, into buffers at offsets."""
+    """A region inside one compressed chunk (or inner chunk of a shard), uncached: the chunk is
+    decoded whole into scratch and the part copied out; interior, edge and absent (fill value)
+    chunks, into buffers at offsets."""
     path = tmp_path / "a.zarr"
     expected = make_array(path, layout, dtype)
     rng = np.random.default_rng(len(layout) + len(dtype))
@@ -177,7 +182,7 @@ def test_uncached_part_of_one_compressed_chunk(
         assert arr.decodes_directly
         for threads in (1, 2):
             zarrs_cffi.set_num_threads(threads)
-            for region in parts_of_single_chunks(rng, 60):
+            for region in parts_of_single_chunks(rng, 60, INNER if layout.startswith("sharded") else CHUNKS):
                 assert_values(arr[region], expected[region])
                 shape = expected[region].shape
                 backing = np.zeros(int(np.prod(shape)) + 3, arr.dtype)
