@@ -520,12 +520,7 @@ impl Plan {
     ) -> FfiResult {
         let elsize = self.layout.fill.len();
         let bytes = crate::args::byte_count(chunk.shape, elsize)?;
-        if bytes >= CHECK_ABSENT_FROM
-            && matches!(
-                array.storage().size_key(&array.chunk_key(indices)),
-                Ok(None)
-            )
-        {
+        if bytes >= CHECK_ABSENT_FROM && crate::safety::chunk_is_absent(array, indices) {
             // SAFETY: per the contract.
             unsafe { fill_box(dst, dst_place, lo, hi, &self.layout.fill) };
             return Ok(());

@@ -233,23 +233,14 @@ pub fn read_in_one_chunk(
     }
     // A part of a compressed chunk: the whole chunk decoded into reused scratch, the part copied
     // out (zarrs' decoder decodes the whole chunk too, into fresh memory, then extracts the part:
-    // a 16x32 region of a 4 MiB zstd chunk took ~10 ms).
-    let chunk_shape: Vec<u64> = array
-        .chunk_shape(&indices)
-        .map_err(|e| array_error(e, &label()))?
-        .iter()
-        .map(|n| n.get())
-        .collect();
-    let full_chunk = Placed {
-        origin: chunk.start(),
-        shape: &chunk_shape,
-    };
+    // a 16x32 region of a 4 MiB zstd chunk took ~10 ms). `chunk_place` is the chunk's full,
+    // unclipped extent (`chunk_subset`), the shape it is decoded at.
     // SAFETY: the box is the region itself, inside the chunk and exactly `out`.
     catch_codec_panic(label, || unsafe {
         plan.copy_decoded_part(
             array,
             &indices,
-            full_chunk,
+            chunk_place,
             start,
             &end,
             out.as_mut_ptr(),
@@ -564,7 +555,7 @@ fn shard_is_absent(array: &RwArray, at: &[u64]) -> bool {
     let Ok(Some(shard)) = array.chunk_grid().chunk_indices(at) else {
         return false;
     };
-    matches!(array.storage().size_key(&array.chunk_key(&shard)), Ok(None))
+    crate::safety::chunk_is_absent(array, &shard)
 }
 
 /// The sharded variant of `read_chunkwise`: tasks are inner chunks, so a shard's inner chunks

@@ -97,13 +97,21 @@ pub fn check_read_memory(array: &RwArray, subset: &zarrs::array::ArraySubset) ->
     let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) else {
         return Err(too_large);
     };
-    let storage = array.storage();
     for indices in &chunks.indices() {
-        if !matches!(storage.size_key(&array.chunk_key(&indices)), Ok(None)) {
+        if !chunk_is_absent(array, &indices) {
             return Err(too_large);
         }
     }
     Ok(())
+}
+
+/// True if the chunk (shard) `indices` is known not to be stored; false if it is, or if the
+/// store cannot say.
+pub fn chunk_is_absent(array: &RwArray, indices: &[u64]) -> bool {
+    matches!(
+        array.storage().size_key(&array.chunk_key(indices)),
+        Ok(None)
+    )
 }
 
 /// True if the array's codecs carry a checksum (crc32c, adler32, fletcher32), so chunks must be
