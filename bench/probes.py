@@ -4,7 +4,8 @@
   (``python probes.py memory ENGINE ROOT NODE DTYPE``): the peak RSS reached during
   the call (allocation of the output included) minus the RSS before it.
 * Python-side overhead of one small ``read_into`` call, against the same call
-  from a C loop: run ``bench/c_overhead`` if it exists (see README.md).
+  from a C loop: run ``bench/c_overhead`` if it exists (see README.md), alternating with the
+  Python loop.
 """
 
 from __future__ import annotations
@@ -110,18 +111,26 @@ def c_call_ns(root: Path, node: str, region, iterations: int = 2000) -> float | 
         return f"not measured (unparsable c_overhead output {last[:80]!r})"
 
 
-def measure_overhead(engine, root: Path, node: str, dtype: str) -> dict:
-    """Python vs C per-call time of one 8^3 (2-D: 16x32) read_into at the origin."""
+def measure_overhead(engine, root: Path, node: str, dtype: str, pairs: int = 5) -> dict:
+    """Python vs C per-call time of one 8^3 (2-D: 16x32) read_into at the origin.
+
+    The Python and the C measurements alternate (``pairs`` of each, medians): measured one after
+    the other, the machine's drift between them (this VM's speed moves by 20-30 % within seconds)
+    would land in the difference."""
     region = tuple(slice(0, 8) for _ in engine.shape)
     if len(engine.shape) == 2:
         region = (slice(0, 16), slice(0, 32))
-    py_ns = python_call_ns(engine, region, dtype)
-    c_ns = c_call_ns(root, node, region)
-    result = {"dataset": node, "region": [[s.start, s.stop] for s in region], "python_ns": py_ns}
-    if isinstance(c_ns, float):
-        result.update(c_ns=c_ns, overhead_ns=py_ns - c_ns)
-    else:
-        result["c_status"] = c_ns
+    result: dict = {"dataset": node, "region": [[s.start, s.stop] for s in region], "pairs": pairs}
+    py_samples, c_samples = [], []
+    for _ in range(pairs):
+        py_samples.append(python_call_ns(engine, region, dtype))
+        c_ns = c_call_ns(root, node, region)
+        if not isinstance(c_ns, float):
+            result.update(python_ns=statistics.median(py_samples), c_status=c_ns)
+            return result
+        c_samples.append(c_ns)
+    py_ns, c_ns = statistics.median(py_samples), statistics.median(c_samples)
+    result.update(python_ns=py_ns, c_ns=c_ns, overhead_ns=py_ns - c_ns)
     return result
 
 

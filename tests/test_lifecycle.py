@@ -293,6 +293,25 @@ def test_array_survives_fork(multichunk_path: tuple[str, np.ndarray]) -> None:
     arr.close()
 
 
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
+def test_pipeline_read_survives_fork(multichunk_path: tuple[str, np.ndarray]) -> None:
+    """Reads through zarrs' codec pipeline run inside the library's thread pool: a forked child
+    must see that it is a new process (the library keeps its process id, forgotten at fork) and
+    build its own pool, or it waits forever on the parent's threads."""
+    path, data = multichunk_path
+    previous = zarrs_cffi.set_direct_decoding(False)
+    try:
+        arr = zarrs_cffi.open_array(path)
+        np.testing.assert_array_equal(arr.read(), data)  # the parent's pool now exists
+        _FORK_STATE.update(array=arr, data=data, path=path)
+        run_forked_child(_child_reads, "reading through zarrs' pipeline")
+        np.testing.assert_array_equal(arr.read(), data)
+        arr.close()
+    finally:
+        _FORK_STATE.clear()
+        zarrs_cffi.set_direct_decoding(previous)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
 def test_array_survives_os_fork(multichunk_path: tuple[str, np.ndarray]) -> None:
     path, data = multichunk_path

@@ -186,6 +186,83 @@ def test_strided_region_into_out(arange_path: str, reader: Reader) -> None:
         assert scalar == ARANGE_8X8[-1, -2]
 
 
+# --- the same region object read again (Array remembers the last box it parsed) ---------------------------
+def _bad_buffers() -> list[tuple[str, Any, type[Exception], str]]:
+    read_only = np.zeros((4, 6), "uint16")
+    read_only.flags.writeable = False
+    reshaped = np.zeros((4, 6), "uint16")
+    reshaped.shape = (6, 4)  # the same memory, its shape changed in place
+    return [
+        ("dtype", np.zeros((4, 6), "int16"), DataTypeMismatchError, "dtype"),
+        ("shape", np.zeros((6, 4), "uint16"), OutputBufferError, "shape"),
+        ("reshaped in place", reshaped, OutputBufferError, "shape"),
+        ("read-only", read_only, OutputBufferError, "read-only"),
+        ("fortran", np.zeros((4, 6), "uint16", order="F"), OutputBufferError, "C-contiguous"),
+        ("strided", np.zeros((8, 6), "uint16")[::2], OutputBufferError, "C-contiguous"),
+        ("not an ndarray", bytearray(48), TypeError, "ndarray"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_buffers())), ids=[c[0] for c in _bad_buffers()])
+def test_repeated_region_still_checks_out(arange_path: str, case: int) -> None:
+    """A second read of the same region object skips parsing it, never the checks of ``out``."""
+    _, bad, error, match = _bad_buffers()[case]
+    with zarrs_cffi.open_array(arange_path) as arr:
+        good = np.zeros((4, 6), "uint16")
+        assert arr.read_into(good, REGION) is good
+        with pytest.raises(error, match=match):
+            arr.read_into(bad, REGION)
+        if isinstance(bad, np.ndarray):
+            assert not bad.any(), "nothing may be written into a rejected buffer"
+        good[...] = 0
+        assert arr.read_into(good, REGION) is good
+        np.testing.assert_array_equal(good, EXPECTED)
+
+
+def test_repeated_region_after_the_buffer_changes(arange_path: str) -> None:
+    """The remembered box is the region's; each call reads into the buffer it is given."""
+    region = np.s_[0:8, 3:5]
+    with zarrs_cffi.open_array(arange_path) as arr:
+        outs = [np.full((8, 2), 99, "uint16") for _ in range(3)]
+        for out in outs + outs[::-1]:
+            assert arr.read_into(out, region) is out
+        for out in outs:
+            np.testing.assert_array_equal(out, ARANGE_8X8[region])
+        other = np.s_[1:3, 0:8]  # alternate two regions: each call reads its own
+        for _ in range(3):
+            np.testing.assert_array_equal(arr.read_into(np.empty((2, 8), "uint16"), other), ARANGE_8X8[other])
+            np.testing.assert_array_equal(
+                arr.read_into(np.empty((8, 2), "uint16"), region), ARANGE_8X8[region]
+            )
+
+
+def test_repeated_region_on_two_arrays_and_after_close(arange_path: str, multichunk_path: Any) -> None:
+    path, data = multichunk_path
+    region = np.s_[2:6, 1:7]
+    first, second = zarrs_cffi.open_array(arange_path), zarrs_cffi.open_array(path)
+    for _ in range(2):
+        np.testing.assert_array_equal(first.read_into(np.empty((4, 6), "uint16"), region), EXPECTED)
+        np.testing.assert_array_equal(second.read_into(np.empty((4, 6), "int32"), region), data[region])
+    first.close()
+    with pytest.raises(zarrs_cffi.ClosedError):
+        first.read_into(np.empty((4, 6), "uint16"), region)
+    np.testing.assert_array_equal(second.read_into(np.empty((4, 6), "int32"), region), data[region])
+    second.close()
+
+
+def test_repeated_empty_and_out_of_bounds_regions(arange_path: str) -> None:
+    empty, outside = np.s_[3:3, 0:8], np.s_[6:10, 0:2]  # outside: numpy clips the stop
+    with zarrs_cffi.open_array(arange_path) as arr:
+        for _ in range(2):
+            assert arr.read_into(np.empty((0, 8), "uint16"), empty).shape == (0, 8)
+            with pytest.raises(OutputBufferError, match="shape"):
+                arr.read_into(np.empty((1, 8), "uint16"), empty)
+            out = arr.read_into(np.empty((2, 2), "uint16"), outside)
+            np.testing.assert_array_equal(out, ARANGE_8X8[outside])
+            with pytest.raises(OutputBufferError, match="shape"):
+                arr.read_into(np.empty((4, 2), "uint16"), outside)
+
+
 # --- read_chunk(out=...) ------------------------------------------------------------------------------------
 def test_read_chunk_out(arange_path: str) -> None:
     with zarrs_cffi.open_array(arange_path) as arr:

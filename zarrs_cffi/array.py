@@ -32,9 +32,12 @@ from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
 
 _from_buffer = ffi.from_buffer
+_BYTES = ffi.typeof("uint8_t[]")
 _NULL = ffi.NULL
 _retrieve_into = lib.zarrsCffiArrayRetrieveSubsetInto
 _retrieve_into_cached = lib.zarrsCffiArrayRetrieveSubsetIntoCached
+
+_NO_REGION = object()  # matches no region
 
 Region = Any  # numpy basic indexing: int, slice, Ellipsis, or a tuple of those
 
@@ -84,6 +87,7 @@ class Array:
         self._stored_chunk_shape = self.shards or self.chunks
         self._ndim_c = self.ndim
         self._chunk_cache: Handle | None = None
+        self._last_box: tuple[Any, ...] = (_NO_REGION,)  # see _small_box
 
     @property
     def engine(self) -> str:
@@ -226,20 +230,45 @@ class Array:
 
         ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
         """
-        self._check_open()
-        box = simple_box(region, self.shape)
-        if box is not None:  # the lean path for small reads: no Selection object
-            start, shape = box
-            if (
-                type(out) is not np.ndarray
-                or out.shape != tuple(shape)
-                or out.dtype != self.dtype
-                or not (out.flags.c_contiguous and out.flags.writeable)
-            ):
-                check_out(out, self.dtype, tuple(shape))  # raises, naming the failed check
-            if 0 not in shape:
-                self._retrieve_box(start, shape, out)
-            return out
+        if self._handle.closed:  # _check_open, inlined: this is the hot path of small reads
+            self._check_open()
+        box = self._last_box
+        if box[0] is not region:
+            found = self._small_box(region)
+            if found is None:
+                return self._read_selection_into(out, region)
+            box = found
+        # The lean path for small reads: a box of step-1 slices, no Selection object.
+        shape = box[1]
+        if (
+            type(out) is not np.ndarray
+            or out.shape != shape
+            or (out.dtype is not self.dtype and out.dtype != self.dtype)
+            or not out.flags.carray
+        ):
+            check_out(out, self.dtype, shape)  # raises, naming the failed check
+        if box[4]:
+            self._retrieve_box(box[2], box[3], out)
+        return out
+
+    def _small_box(self, region: Region) -> tuple[Any, ...] | None:
+        """``region`` as (region, shape, C start, C shape, nonempty) if it is a box of in-bounds
+        step-1 slices, else None. Remembered for the next call: reading the same region object
+        again (a tile polled into a reused buffer) skips parsing it. Safe by identity because
+        such a region (a tuple of slices of ints) is immutable, and the shape is fixed."""
+        found = simple_box(region, self.shape)
+        if found is None:
+            return None
+        start, sizes = found
+        if self._ndim_c:
+            c_start, c_shape = ffi.new("uint64_t[]", start), ffi.new("uint64_t[]", sizes)
+        else:
+            c_start = c_shape = _NULL
+        box = (region, tuple(sizes), c_start, c_shape, 0 not in sizes)
+        self._last_box = box  # one attribute store: threads see the old or the new box whole
+        return box
+
+    def _read_selection_into(self, out: np.ndarray, region: Region) -> np.ndarray:
         sel = normalize_selection(region, self.shape)
         check_out(out, self.dtype, sel.out_shape)
         if sel.is_empty:
@@ -452,7 +481,7 @@ class Array:
     def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
         # The hot path of every read: plain acquire/release (no generator context managers) and
         # module-level bindings of the cffi callables.
-        buf = _from_buffer("uint8_t[]", out, True)
+        buf = _from_buffer(_BYTES, out, True)
         ndim = self._ndim_c
         # cffi turns a list passed for a uint64_t* argument into a temporary C array.
         c_start = start if ndim else _NULL

@@ -25,31 +25,27 @@ from .errors import ClosedError
 class Handle:
     """Owns one native pointer. ``acquire()``/``release()`` lend it for one call."""
 
-    __slots__ = ("_closing", "_destroy", "_owned", "_ptr", "_tokens", "what")
+    __slots__ = ("_destroy", "_owned", "_ptr", "_tokens", "closed", "what")
 
     def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str) -> None:
         self._ptr = ptr
         self._owned = [ptr]
         self._destroy = destroy
         self._tokens: list[None] = []
-        self._closing = False
+        self.closed = False
         self.what = what
-
-    @property
-    def closed(self) -> bool:
-        return self._closing
 
     def acquire(self) -> Any:
         """Borrow the pointer for one call; always pair with :meth:`release`."""
         self._tokens.append(None)
-        if self._closing:
+        if self.closed:
             self.release()
             raise ClosedError(f"{self.what} is closed")
         return self._ptr
 
     def release(self) -> None:
         self._tokens.pop()
-        if self._closing and not self._tokens:
+        if self.closed and not self._tokens:
             self._free()
 
     @contextmanager
@@ -62,7 +58,7 @@ class Handle:
 
     def close(self) -> None:
         """Idempotent. Calls in flight finish first; the last one out destroys the pointer."""
-        self._closing = True
+        self.closed = True
         if not self._tokens:
             self._free()
 

@@ -521,7 +521,7 @@ pub unsafe extern "C" fn zarrsCffiCreateChunkCache(
         let cache = ZarrsCffiChunkCache_T {
             shared: Arc::new(Shared {
                 capacity: capacityBytes,
-                pid: std::process::id(),
+                pid: crate::pool::process_id(),
                 entries: Mutex::new(Entries {
                     lru: LruCache::unbounded(),
                     used: 0,
@@ -584,7 +584,7 @@ pub unsafe extern "C" fn zarrsCffiChunkCacheUsage(
 ) -> i32 {
     guard(|| {
         let cache = cache_arg(cache)?;
-        let (count, bytes) = if cache.shared.pid == std::process::id() {
+        let (count, bytes) = if cache.shared.pid == crate::pool::process_id() {
             let entries = cache.shared.lock();
             (entries.lru.len(), entries.used)
         } else {
@@ -634,7 +634,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         crate::safety::check_read_memory(array, &subset)?;
-        if cache.shared.pid != std::process::id() {
+        if cache.shared.pid != crate::pool::process_id() {
             // Inherited across fork: its locks may be held by threads that do not exist here.
             return decode_region(array, &subset, start, shape, out);
         }

@@ -560,8 +560,11 @@ impl RawPart {
 }
 
 /// A gap between two wanted byte ranges of a file worth a read of its own to skip: below it, one
-/// read through the gap costs less than a second system call.
-const SKIP_GAP: usize = 4096;
+/// read through the gap costs less than a second system call. Measured on the benchmark's VM
+/// (C loop over a page-cached chunk file): a `pread` costs ~0.8 us, copying through a gap ~0.07
+/// us a KiB; eight 1 KiB spans 8 KiB apart (an 8^3 uint16 part of a 64^3 chunk) took 6.4 us as
+/// eight reads and 4.0–4.8 us as one, 16 KiB apart 7.3 us against 6.8–11 us.
+const SKIP_GAP: usize = 8192;
 
 /// The byte ranges to read of `count` (>= 1) slabs of `slab_bytes` each, when each slab's wanted
 /// bytes are `in_slab`: one range per slab, or a single one when the gaps between them are small.

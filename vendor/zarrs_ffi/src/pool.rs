@@ -8,8 +8,8 @@
 //! pool's builds a fresh pool.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use zarrs::array::CodecOptions;
@@ -57,8 +57,43 @@ pub fn codec_options() -> CodecOptions {
     }
 }
 
+/// This process's id without a system call per use: `std::process::id()` asks the kernel each
+/// time (glibc no longer caches it), ~1 us on the benchmark's VM, once per small read. A
+/// `pthread_atfork` child handler, registered before the id is first kept, forgets it in a forked
+/// child; if registering fails, every call asks the kernel.
+pub fn process_id() -> u32 {
+    static KNOWN_PID: AtomicU32 = AtomicU32::new(0);
+    static CACHEABLE: AtomicBool = AtomicBool::new(false);
+    static REGISTER: Once = Once::new();
+    extern "C" fn forget_pid() {
+        KNOWN_PID.store(0, Ordering::Relaxed);
+    }
+    unsafe extern "C" {
+        fn pthread_atfork(
+            prepare: Option<extern "C" fn()>,
+            parent: Option<extern "C" fn()>,
+            child: Option<extern "C" fn()>,
+        ) -> i32;
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
+        let registered = unsafe { pthread_atfork(None, None, Some(forget_pid)) } == 0;
+        CACHEABLE.store(registered, Ordering::Relaxed);
+    });
+    match KNOWN_PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            if CACHEABLE.load(Ordering::Relaxed) {
+                KNOWN_PID.store(pid, Ordering::Relaxed);
+            }
+            pid
+        }
+        pid => pid,
+    }
+}
+
 fn current_pool() -> FfiResult<Arc<ThreadPool>> {
-    let pid = std::process::id();
+    let pid = process_id();
     // The pool has at least as many threads as one call may use, and never fewer than the
     // default, so that calls from several caller threads run side by side.
     let wanted = threads_per_call().max(default_threads());
@@ -347,7 +382,7 @@ impl Drop for CloseAndWait<'_> {
 /// True unless this is a child forked after the library first ran here.
 pub fn in_original_process() -> bool {
     static FIRST_PID: OnceLock<u32> = OnceLock::new();
-    let pid = std::process::id();
+    let pid = process_id();
     *FIRST_PID.get_or_init(|| pid) == pid
 }
 
