@@ -260,10 +260,7 @@ class Array:
         if found is None:
             return None
         start, sizes = found
-        if self._ndim_c:
-            c_start, c_shape = ffi.new("uint64_t[]", start), ffi.new("uint64_t[]", sizes)
-        else:
-            c_start = c_shape = _NULL
+        c_start, c_shape = ffi.new("uint64_t[]", start), ffi.new("uint64_t[]", sizes)
         box = (region, tuple(sizes), c_start, c_shape, 0 not in sizes)
         self._last_box = box  # one attribute store: threads see the old or the new box whole
         return box
@@ -483,7 +480,8 @@ class Array:
         # module-level bindings of the cffi callables.
         buf = _from_buffer(_BYTES, out, True)
         ndim = self._ndim_c
-        # cffi turns a list passed for a uint64_t* argument into a temporary C array.
+        # cffi turns a list passed for a uint64_t* argument into a temporary C array (read_into's
+        # remembered box passes prebuilt ones); a 0-d array passes NULL either way.
         c_start = start if ndim else _NULL
         c_shape = shape if ndim else _NULL
         cache = self._chunk_cache
