@@ -439,3 +439,34 @@ def test_a_stored_value_larger_than_memory_is_refused(tmp_path: pathlib.Path, la
     # The one-chunk read too: a part of an uncompressed chunk is read from the file only after
     # its size was checked (as for any wrong-size uncompressed chunk).
     assert lines[1].startswith("refused: CodecError" if layout == "raw" else "refused:"), run.stdout
+
+
+@pytest.mark.parametrize("page_position", [0, 2, 16, 30, 4094])
+def test_large_uncompressed_chunks_into_buffers_at_page_positions(
+    tmp_path: pathlib.Path, page_position: int, restore_threads: None
+) -> None:
+    """Whole uncompressed chunks of 410 KiB (read in 128 KiB pieces by the caller and a helper
+    with two threads, in one read with one; a last piece and copy block of odd length) into
+    buffers starting 0-4094 bytes into a memory page: on CPUs with the slow relative alignment
+    (AMD Zen 1-4) those 1-31 bytes in go through an aligned buffer and a copy in small blocks."""
+    path = tmp_path / "a.zarr"
+    shape, chunks = (600, 700), (300, 700)  # 420,000-byte chunks: not a multiple of the blocks
+    data = sample_data("uint16", shape, seed=11)
+    zarr.create_array(store=str(path), shape=shape, chunks=chunks, dtype="uint16", compressors=None)[...] = (
+        data
+    )
+    nbytes = 300 * 700 * 2
+    backing = np.zeros(nbytes + 3 * 4096, np.uint8)
+    start = 4096 + (page_position - backing.ctypes.data) % 4096
+    out = backing[start : start + nbytes].view(np.uint16).reshape(300, 700)
+    assert out.ctypes.data % 4096 == page_position
+    with zarrs_cffi.open_array(path) as arr:
+        assert arr.decodes_directly
+        for threads in (1, 2):
+            zarrs_cffi.set_num_threads(threads)
+            for row in (0, 300):
+                region = (slice(row, row + 300), slice(0, 700))
+                backing[:] = 0
+                arr.read_into(out, region)
+                np.testing.assert_array_equal(out, data[region])
+                assert not backing[:start].any() and not backing[start + nbytes :].any()
