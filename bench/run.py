@@ -33,6 +33,7 @@ from pathlib import Path
 import datasets
 import engines
 import floors
+import freshness
 import order
 import probes
 import report
@@ -105,6 +106,19 @@ def engine_status(names: list[str]) -> dict:
             continue
         status[name] = {"status": "ok", "version": _version(PACKAGES[name])}
     return status
+
+
+def _refuse_stale_package() -> None:
+    """Exit if the imported zarrs_cffi is not the repository's current code."""
+    import zarrs_cffi
+
+    differing = freshness.differing_files(Path(zarrs_cffi.__file__).parent)
+    if differing:
+        sys.exit(
+            f"the zarrs_cffi in {Path(zarrs_cffi.__file__).parent} is not this repository's current"
+            f" code ({len(differing)} files differ, e.g. {', '.join(differing[:3])}): run"
+            " `bash bench/setup_env.sh` first (`make bench` does)"
+        )
 
 
 def _version(package: str) -> str:
@@ -270,6 +284,8 @@ def main(argv=None) -> int:
     wl_names = [w for w in all_wl if w in workloads.WORKLOADS]
     args.extra = [w for w in all_wl if w in EXTRA]
     status = engine_status(_pick(args.engines, list(engines.ENGINES), "engine"))
+    if status.get("zarrs_cffi", {}).get("status") == "ok":
+        _refuse_stale_package()
     python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable else "python"
     run = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
