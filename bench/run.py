@@ -112,10 +112,11 @@ def _refuse_stale_package() -> None:
     """Exit if the imported zarrs_cffi is not the repository's current code."""
     import zarrs_cffi
 
-    differing = freshness.differing_files(Path(zarrs_cffi.__file__).parent)
+    installed = Path(zarrs_cffi.__file__).parent
+    differing = freshness.differing_files(installed)
     if differing:
         sys.exit(
-            f"the zarrs_cffi in {Path(zarrs_cffi.__file__).parent} is not this repository's current"
+            f"the zarrs_cffi in {installed} is not this repository's current"
             f" code ({len(differing)} files differ, e.g. {', '.join(differing[:3])}): run"
             " `bash bench/setup_env.sh` first (`make bench` does)"
         )
