@@ -1,7 +1,7 @@
 """Reads of part of an uncompressed chunk (`direct::Plan::copy_raw_part`, and
 `read_raw_part_in_place` in streamed reads): only the chunk's slabs along the first axis that the
 part covers are read from the file — each slab's wanted bytes on
-their own when the gaps between them are large (>= 4 KiB), else in one read — after the file's
+their own when the gaps between them are large (>= 8 KiB on AMD CPUs, >= 4 KiB on others), else in one read — after the file's
 size has been checked. Such chunks are never cached by the decoded-chunk cache (the operating
 system's page cache holds them). Results must equal zarr-python's for any region, shape, dtype,
 thread count and buffer placement, with or without the cache; a wrong-size file raises the typed

@@ -560,11 +560,17 @@ impl RawPart {
 }
 
 /// A gap between two wanted byte ranges of a file worth a read of its own to skip: below it, one
-/// read through the gap costs less than a second system call. Measured on the benchmark's VM
-/// (C loop over a page-cached chunk file): a `pread` costs ~0.8 us, copying through a gap ~0.07
-/// us a KiB; eight 1 KiB spans 8 KiB apart (an 8^3 uint16 part of a 64^3 chunk) took 6.4 us as
-/// eight reads and 4.0–4.8 us as one, 16 KiB apart 7.3 us against 6.8–11 us.
-const SKIP_GAP: usize = 8192;
+/// read through the gap costs less than a second system call. Where that lies depends on the CPU
+/// (C loops and the benchmark's 2,000 random 8^3 uint16 regions of 64^3 chunks, whose parts are
+/// eight ~1 KiB spans 8 KiB apart, on the benchmark's VM):
+/// - AMD (Zen 5 host): a `pread` ~0.8 us, copying through a gap ~0.07 us a KiB; the eight spans
+///   took 6.4 us as eight reads and 4.0-4.8 us as one: 8 KiB.
+/// - Intel (Xeon, family 6 model 167 host): the kernel's copy dominates (37 % of the regions
+///   workload in `_copy_to_iter`); the 2,000 regions took 41-49 ms read span by span against
+///   54-67 ms in one read each (library builds alternated): 4 KiB.
+fn skip_gap() -> usize {
+    if cpu().amd { 8192 } else { 4096 }
+}
 
 /// The byte ranges to read of `count` (>= 1) slabs of `slab_bytes` each, when each slab's wanted
 /// bytes are `in_slab`: one range per slab, or a single one when the gaps between them are small.
@@ -573,7 +579,7 @@ fn spans(
     slab_bytes: usize,
     in_slab: std::ops::Range<usize>,
 ) -> Vec<std::ops::Range<usize>> {
-    if slab_bytes - in_slab.len() < SKIP_GAP {
+    if slab_bytes - in_slab.len() < skip_gap() {
         let whole = in_slab.start..(count - 1) * slab_bytes + in_slab.end;
         return std::iter::once(whole).collect();
     }
@@ -602,8 +608,19 @@ fn misaligned(dest: *const u8, offset: u64) -> bool {
 /// Whether this CPU is one whose `rep movsb` has the alignment penalty: AMD families 17h (Zen 1
 /// and 2, not measured: kept on the safe side) and 19h (Zen 3 and 4).
 fn slow_misaligned_copy() -> bool {
-    static SLOW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SLOW.get_or_init(|| {
+    let cpu = cpu();
+    cpu.amd && matches!(cpu.family, 0x17 | 0x19)
+}
+
+/// The CPU's vendor and family, which decide how file bytes are best copied (read once).
+struct Cpu {
+    amd: bool,
+    family: u32,
+}
+
+fn cpu() -> &'static Cpu {
+    static CPU: std::sync::OnceLock<Cpu> = std::sync::OnceLock::new();
+    CPU.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::__cpuid;
@@ -612,10 +629,13 @@ fn slow_misaligned_copy() -> bool {
                 (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
             let eax = __cpuid(1).eax;
             let family = ((eax >> 8) & 0xF) + ((eax >> 20) & 0xFF);
-            amd && matches!(family, 0x17 | 0x19)
+            Cpu { amd, family }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        false
+        Cpu {
+            amd: false,
+            family: 0,
+        }
     })
 }
 
