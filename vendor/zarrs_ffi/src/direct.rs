@@ -563,11 +563,11 @@ impl RawPart {
 /// read through the gap costs less than a second system call. Where that lies depends on the CPU
 /// (C loops and the benchmark's 2,000 random 8^3 uint16 regions of 64^3 chunks, whose parts are
 /// eight ~1 KiB spans 8 KiB apart, on the benchmark's VM):
-/// - AMD (Zen 5 host): a `pread` ~0.8 us, copying through a gap ~0.07 us a KiB; the eight spans
+/// - AMD (measured in 92b8370; the host's family was not recorded): a `pread` ~0.8 us, copying through a gap ~0.07 us a KiB; the eight spans
 ///   took 6.4 us as eight reads and 4.0-4.8 us as one: 8 KiB.
 /// - Intel (Xeon, family 6 model 167 host): the kernel's copy dominates (37 % of the regions
-///   workload in `_copy_to_iter`); the 2,000 regions took 41-49 ms read span by span against
-///   54-67 ms in one read each (library builds alternated): 4 KiB.
+///   workload in `_copy_to_iter`); the 2,000 regions took 40.6-58.0 ms read span by span against
+///   53.5-69.6 ms in one read each (two sessions of 3 alternations of library builds): 4 KiB.
 fn skip_gap() -> usize {
     if cpu().amd { 8192 } else { 4096 }
 }
