@@ -346,24 +346,44 @@ def test_corrupt_inner_chunk(tmp_path: pathlib.Path, layout: str) -> None:
     _every_read_fails(path, "stored data is corrupt")
 
 
-@pytest.mark.parametrize("layout", ["zstd", "gzip", "blosc"])
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other-size"])
+def _stream_of_length(tmp_path: pathlib.Path, layout: str, n: int) -> bytes:
+    """A well-formed stored chunk of ``n`` int16 values."""
+    other = tmp_path / f"other{n}.zarr"
+    z = zarr.create_array(
+        store=str(other), shape=(n,), chunks=(n,), dtype="int16", fill_value=0, **_layout(layout)
+    )
+    z[...] = np.arange(1, n + 1, dtype="int16")
+    return (other / "c" / "0").read_bytes()
+
+
+CORRUPTIONS = [
+    (layout, damage)
+    for layout in ("zstd", "gzip", "blosc")
+    for damage in ("garbage", "truncated", "shorter", "longer", "checksum")
+    if (layout, damage) != ("blosc", "checksum")  # blosc stores no checksum
+]
+
+
+@pytest.mark.parametrize(("layout", "damage"), CORRUPTIONS)
 def test_corrupt_chunk(tmp_path: pathlib.Path, layout: str, damage: str) -> None:
     path = tmp_path / "a.zarr"
     expected = make_array(path, layout)
     chunk = path / "c" / "0" / "0" / "0"
+    stored = chunk.read_bytes()
+    chunk_values = int(np.prod(CHUNKS))
     if damage == "garbage":
-        chunk.write_bytes(b"\x5a" * len(chunk.read_bytes()))
+        chunk.write_bytes(b"\x5a" * len(stored))
     elif damage == "truncated":
-        chunk.write_bytes(chunk.read_bytes()[: len(chunk.read_bytes()) // 2])
-    else:
+        chunk.write_bytes(stored[: len(stored) // 2])
+    elif damage in ("shorter", "longer"):
         # A well-formed stream of another chunk's size: decodes, but to the wrong length.
-        other = tmp_path / "other.zarr"
-        z = zarr.create_array(
-            store=str(other), shape=(3,), chunks=(3,), dtype="int16", fill_value=0, **_layout(layout)
-        )
-        z[...] = [1, 2, 3]
-        chunk.write_bytes((other / "c" / "0").read_bytes())
+        n = 3 if damage == "shorter" else chunk_values + 1
+        chunk.write_bytes(_stream_of_length(tmp_path, layout, n))
+    else:
+        # The stream decodes to the right length, but its checksum (zstd: content checksum,
+        # the last 4 bytes; gzip: the CRC-32 before the length) does not match.
+        at = len(stored) - (4 if layout == "zstd" else 8)
+        chunk.write_bytes(stored[:at] + bytes([stored[at] ^ 0xFF]) + stored[at + 1 :])
     for cache in (0, 1 << 20):
         with zarrs_cffi.open_array(path, chunk_cache_bytes=cache) as arr:
             with pytest.raises(zarrs_cffi.CodecError, match="c/0/0/0"):

@@ -13,7 +13,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -744,6 +743,7 @@ pub fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
 
 thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static INFLATE: RefCell<Option<libdeflater::Decompressor>> = const { RefCell::new(None) };
     /// Stored (encoded) bytes read from files, reused from chunk to chunk.
     static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -815,21 +815,27 @@ pub fn decompress(
             check_size(written, dest.len(), label)?;
         }
         Compressor::Gzip => {
-            let mut decoder = flate2::bufread::GzDecoder::new(encoded);
-            decoder
-                .read_exact(dest)
-                .map_err(|e| corrupt(label, format!("gzip: {e}")))?;
-            let mut more = [0u8; 1];
-            if decoder
-                .read(&mut more)
-                .map_err(|e| corrupt(label, format!("gzip: {e}")))?
-                != 0
-            {
-                return Err(corrupt(
-                    label,
-                    "gzip: decodes to more bytes than the chunk holds",
-                ));
-            }
+            // libdeflate decodes a whole member at once, ~1.5x zlib-rs on the benchmark's data
+            // (600 against 400 MB/s a core); like flate2's GzDecoder it reads the first member
+            // only, and checks its CRC-32 and length.
+            let written = INFLATE.with(|slot| {
+                slot.borrow_mut()
+                    .get_or_insert_with(libdeflater::Decompressor::new)
+                    .gzip_decompress(encoded, dest)
+            });
+            let written = match written {
+                Ok(n) => n,
+                Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                    return Err(corrupt(
+                        label,
+                        "gzip: decodes to more bytes than the chunk holds",
+                    ));
+                }
+                Err(libdeflater::DecompressionError::BadData) => {
+                    return Err(corrupt(label, "gzip: invalid or corrupt data"));
+                }
+            };
+            check_size(written, dest.len(), label)?;
         }
         Compressor::Blosc => {
             let mut nbytes = 0usize;
