@@ -24,16 +24,24 @@ import zarrs_cffi
 from zarrs_cffi import CodecError
 
 # name: (shape, chunks, dtype). Edge chunks everywhere (shapes are no multiple of the chunks).
-# "planes" has 8 KiB slabs (narrow parts are read slab by slab), "rows" 2.2 KiB slabs (merged),
-# "line" 1-D (a slab is one element).
+# "planes" has 8 KiB slabs (narrow parts are read slab by slab on Intel, merged on AMD),
+# "wide-planes" 32 KiB slabs (narrow parts slab by slab on every CPU, wide ones merged), "rows"
+# 2.2 KiB slabs (merged), "line" 1-D (a slab is one element).
 LAYOUTS = {
     "line": ((1000,), (96,), "float64"),
     "rows": ((70, 2100), (16, 1100), "int16"),
     "planes": ((12, 70, 70), (5, 64, 64), "int16"),
+    "wide-planes": ((9, 130, 140), (4, 128, 128), "int16"),
     "4d": ((7, 9, 10, 11), (3, 4, 5, 6), "uint8"),
 }
 FILL = 3
-ABSENT_REGION_OF = {"line": np.s_[96:192], "rows": np.s_[16:32], "planes": np.s_[5:10], "4d": np.s_[3:6]}
+ABSENT_REGION_OF = {
+    "line": np.s_[96:192],
+    "rows": np.s_[16:32],
+    "planes": np.s_[5:10],
+    "wide-planes": np.s_[4:8],
+    "4d": np.s_[3:6],
+}
 
 
 def make(path: pathlib.Path, layout: str) -> np.ndarray:
@@ -104,18 +112,35 @@ def test_random_parts_match_zarr_python(
             assert count <= grid_rest
 
 
-def test_narrow_parts_of_large_slabs_are_read_slab_by_slab(tmp_path: pathlib.Path) -> None:
-    """Parts whose slabs lie 8 KiB apart but need a few bytes each (separate reads), next to parts
+NARROW_AND_WIDE_PARTS = {
+    "planes": [
+        np.s_[0:5, 3:4, 10:12],  # 4 bytes of each of 5 slabs
+        np.s_[1:4, 0:64, 0:1],  # one column: each slab's span is nearly all of it
+        np.s_[0:5, 63:64, 63:64],  # the last element of every slab
+        np.s_[2:3, 0:64, 0:64],  # one whole slab
+        np.s_[10:12, 60:70, 60:70],  # an edge chunk's part
+    ],
+    "wide-planes": [
+        np.s_[0:4, 5:6, 7:9],  # 4 bytes of each of 4 slabs 32 KiB apart
+        np.s_[1:4, 100:128, 3:120],  # ~7 KiB of each slab at its end: gaps ~25 KiB
+        np.s_[0:4, 0:127, 0:128],  # all but the last row of each slab: gaps of 256 bytes
+        np.s_[0:4, 127:128, 127:128],  # the last element of every slab
+        np.s_[6:9, 128:130, 128:140],  # an edge chunk's part
+    ],
+}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("layout", list(NARROW_AND_WIDE_PARTS))
+def test_narrow_parts_of_large_slabs_are_read_slab_by_slab(
+    tmp_path: pathlib.Path, layout: str, threads: int, restore_threads: None
+) -> None:
+    """Parts whose slabs lie far apart but need a few bytes each (separate reads), next to parts
     wide enough for one read, and whole slabs."""
-    expected = make(tmp_path / "a.zarr", "planes")
+    expected = make(tmp_path / "a.zarr", layout)
+    zarrs_cffi.set_num_threads(threads)
     with zarrs_cffi.open_array(tmp_path / "a.zarr") as arr:
-        for region in [
-            np.s_[0:5, 3:4, 10:12],  # 4 bytes of each of 5 slabs
-            np.s_[1:4, 0:64, 0:1],  # one column: each slab's span is nearly all of it
-            np.s_[0:5, 63:64, 63:64],  # the last element of every slab
-            np.s_[2:3, 0:64, 0:64],  # one whole slab
-            np.s_[10:12, 60:70, 60:70],  # an edge chunk's part
-        ]:
+        for region in NARROW_AND_WIDE_PARTS[layout]:
             np.testing.assert_array_equal(arr[region], expected[region], err_msg=str(region))
 
 
