@@ -818,23 +818,25 @@ pub fn decompress(
             // libdeflate decodes a whole member at once: the benchmark's whole gzip array in
             // 257 ms against 322-334 ms with flate2 over zlib-rs. Like flate2's GzDecoder it
             // reads the first member only, and checks its CRC-32 and length.
-            let written = INFLATE.with(|slot| {
-                slot.borrow_mut()
-                    .get_or_insert_with(libdeflater::Decompressor::new)
-                    .gzip_decompress(encoded, dest)
-            });
-            let written = match written {
-                Ok(n) => n,
-                Err(libdeflater::DecompressionError::InsufficientSpace) => {
-                    return Err(corrupt(
+            let written = INFLATE
+                .with(|slot| {
+                    slot.borrow_mut()
+                        .get_or_insert_with(libdeflater::Decompressor::new)
+                        .gzip_decompress(encoded, dest)
+                })
+                .map_err(|e| {
+                    corrupt(
                         label,
-                        "gzip: decodes to more bytes than the chunk holds",
-                    ));
-                }
-                Err(libdeflater::DecompressionError::BadData) => {
-                    return Err(corrupt(label, "gzip: invalid or corrupt data"));
-                }
-            };
+                        match e {
+                            libdeflater::DecompressionError::InsufficientSpace => {
+                                "gzip: decodes to more bytes than the chunk holds"
+                            }
+                            libdeflater::DecompressionError::BadData => {
+                                "gzip: invalid or corrupt data"
+                            }
+                        },
+                    )
+                })?;
             check_size(written, dest.len(), label)?;
         }
         Compressor::Blosc => {
