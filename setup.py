@@ -21,7 +21,20 @@ LIBRARY_NAME = "libzarrs_cffi.so"
 
 
 def build_native_library() -> tuple[Path, Path]:
-    """Run fetch_upstream.py and cargo; return (library file, header file)."""
+    """Run fetch_upstream.py and cargo; return (library file, header file).
+
+    ``ZARRS_CFFI_PREBUILT=DIR`` skips cargo and takes ``DIR/lib/libzarrs_cffi.so`` and
+    ``DIR/include/zarrs_cffi.h`` instead (an installed package's directory, or a previous build):
+    one native build then serves wheels for several interpreters and parallel work trees.
+    """
+    prebuilt = os.environ.get("ZARRS_CFFI_PREBUILT")
+    if prebuilt:
+        library = Path(prebuilt) / "lib" / LIBRARY_NAME
+        header = Path(prebuilt) / "include" / "zarrs_cffi.h"
+        for path in (library, header):
+            if not path.exists():
+                raise RuntimeError(f"ZARRS_CFFI_PREBUILT={prebuilt}: {path} is missing")
+        return library, header
     subprocess.run([sys.executable, str(CRATE / "fetch_upstream.py")], check=True)
     profile = os.environ.get("ZARRS_CFFI_CARGO_PROFILE", "release")
     cargo = ["cargo", "build", "--locked", "--manifest-path", str(CRATE / "Cargo.toml")]
