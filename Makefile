@@ -31,7 +31,9 @@ header: build
 demo: build
 	$(PY) -m zarrs_cffi demo
 
+# The Rust unit tests (release profile: reuses the library build's compiled dependencies), then pytest.
 test: build c-example
+	cargo test $(CARGO_FLAGS) --release --lib
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: build

@@ -27,9 +27,12 @@ class DatasetSpec:
     shape: tuple[int, ...]
     dtype: str
     chunks: tuple[int, ...]  # read chunks (inner chunks when sharded)
-    compressor: str | None  # "zstd", "blosc", "gzip" or None
+    compressor: str | None  # "zstd", "zstd0" (level 0), "blosc", "gzip" or None
     shards: tuple[int, ...] | None = None
     description: str = ""
+    # "noise": a ramp plus noise (compresses 1.05-1.4x); "zarrs_benchmark": the smooth data of
+    # zarrs' published benchmark (zarrs/zarr_benchmarks), which compresses well.
+    content: str = "noise"
 
     @property
     def nbytes(self) -> int:
@@ -68,6 +71,20 @@ def all_specs(quick: bool) -> list[DatasetSpec]:
             f"{s}^3 shards of {sc}^3 zstd chunks",
         ),
         DatasetSpec("f32_2d_zstd", shape2, "float32", chunk2, "zstd", None, "2-D float32, zstd"),
+        # zarrs' published benchmark data: (x + y*y // 32 + z**3) % 65536, z the first axis.
+        DatasetSpec(
+            "zb_zstd", shape3, u16, (n // 2,) * 3, "zstd0", None, "zarr_benchmarks, zstd 0", "zarrs_benchmark"
+        ),
+        DatasetSpec(
+            "zb_sharded",
+            shape3,
+            u16,
+            (c,) * 3,
+            "zstd0",
+            (n // 2,) * 3,
+            "zarr_benchmarks, sharded, zstd 0",
+            "zarrs_benchmark",
+        ),
     ]
 
 
@@ -83,6 +100,9 @@ def slab(spec: DatasetSpec, start: int, stop: int) -> np.ndarray:
     The noise depends only on the row, so any slab split gives the same data.
     """
     rest = spec.shape[1:]
+    if spec.content == "zarrs_benchmark":
+        z, y, x = np.ogrid[start:stop, : rest[0], : rest[1]]
+        return ((x + y * y // 32 + z**3) % 65536).astype(spec.dtype)
     out = np.empty((stop - start, *rest), dtype=spec.dtype)
     grids = np.meshgrid(*[np.arange(n) for n in rest], indexing="ij", sparse=True)
     for i, row in enumerate(range(start, stop)):
@@ -108,6 +128,7 @@ def _codec_args(spec: DatasetSpec) -> dict:
     compressors = {
         None: None,
         "zstd": ZstdCodec(level=3),
+        "zstd0": ZstdCodec(level=0),
         "gzip": GzipCodec(level=5),
         "blosc": BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=2),
     }[spec.compressor]

@@ -27,6 +27,7 @@ from .errors import (
     NullPointerError,
     ReadOnlyError,
 )
+from .forksafe import object_lock
 from .handles import Handle
 from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
@@ -575,12 +576,17 @@ class _ForeignHandle(Handle):
     that closes are not waited for (that would deadlock); the owner must wait for those itself.
     """
 
-    __slots__ = ("_holders", "_lock")
+    __slots__ = ("__weakref__", "_holders", "_lock")
 
     def __init__(self, ptr: Any, what: str) -> None:
         super().__init__(ptr, _forget, what)
-        self._lock = threading.Lock()
+        self._lock = object_lock(self, _ForeignHandle._keep_own_holds)
         self._holders: dict[int, int] = {}
+
+    def _keep_own_holds(self) -> None:
+        """In a forked child only the forking thread exists: forget the others' calls and lends."""
+        me = threading.get_ident()
+        self._holders = {me: self._holders[me]} if me in self._holders else {}
 
     def acquire(self) -> Any:
         me = threading.get_ident()

@@ -22,6 +22,7 @@ import numpy as np
 
 from .array import Array, Region
 from .errors import NodeNotFoundError
+from .forksafe import module_lock
 from .open import open_array
 from .store import root_path
 
@@ -39,7 +40,14 @@ class _Entry:
 
 
 _cache: OrderedDict[str, _Entry] = OrderedDict()
-_lock = threading.Lock()
+
+
+def _reset_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+_lock = module_lock(_reset_lock)
 
 
 def _metadata_file(path: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from zarrs_cffi.crud.protocol import CrudBackend
 from zarrs_cffi.errors import InvalidEngineError, UnknownEngineError, ZarrsError
+from zarrs_cffi.forksafe import module_lock
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -43,7 +44,14 @@ _INSTALL_HINTS: dict[str, str] = {
     "zarr": "install zarr-python: pip install 'zarr>=3.1'",
 }
 _BACKENDS: dict[str, CrudBackend] = {}
-_LOCK = threading.Lock()
+
+
+def _reset_lock() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+_LOCK = module_lock(_reset_lock)
 
 
 class BackendUnavailableError(ZarrsError, ImportError):

@@ -11,7 +11,6 @@ different handle, so a cached handle can never disagree with the metadata it is 
 from __future__ import annotations
 
 import json
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -31,6 +30,7 @@ from zarrs_cffi.crud.checks import (
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root, zarr_path_to_node
 from zarrs_cffi.errors import InvalidMetadataError, NodeNotFoundError
+from zarrs_cffi.forksafe import object_lock
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store import Store
 
@@ -47,7 +47,7 @@ class CffiBackend(CrudBackend):
     name = "cffi"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)
         self._stores: dict[str, Store] = {}
         self._arrays: OrderedDict[tuple[str, str, str], Array] = OrderedDict()
 

@@ -26,7 +26,14 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Stores this library created, by address: handles hold them as read/write storage only, and
 /// this gives back the store itself, to list nodes (`hierarchy`) and to read chunk files into
 /// buffers `direct` reuses (zarrs' storage API returns freshly allocated bytes for every read).
-static STORES: Mutex<Vec<(usize, Weak<AtomicFilesystemStore>)>> = Mutex::new(Vec::new());
+static STORES: Mutex<StoreRegistry> = Mutex::new(Vec::new());
+
+pub type StoreRegistry = Vec<(usize, Weak<AtomicFilesystemStore>)>;
+
+/// The registry, locked (also by the `fork` handlers in `pool`).
+pub fn lock_registry() -> std::sync::MutexGuard<'static, StoreRegistry> {
+    STORES.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn address<T: ?Sized>(store: &Arc<T>) -> usize {
     Arc::as_ptr(store).cast::<()>() as usize
@@ -34,7 +41,7 @@ fn address<T: ?Sized>(store: &Arc<T>) -> usize {
 
 /// Remember `store` for `of_storage`.
 pub fn register(store: &Arc<AtomicFilesystemStore>) {
-    let mut stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut stores = lock_registry();
     // Dead entries go first, so a new store at a reused address is the only entry for it.
     stores.retain(|(_, weak)| weak.strong_count() > 0);
     stores.push((address(store), Arc::downgrade(store)));
@@ -45,7 +52,7 @@ pub fn of_storage(
     storage: &Arc<dyn ReadableWritableStorageTraits>,
 ) -> Option<Arc<AtomicFilesystemStore>> {
     let at = address(storage);
-    let stores = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    let stores = lock_registry();
     stores
         .iter()
         .find(|(addr, _)| *addr == at)
@@ -59,13 +66,34 @@ impl AtomicFilesystemStore {
 
     /// The file holding the value at `key` and its size, or None if there is no such value.
     pub fn open_value(&self, key: &StoreKey) -> Result<Option<(std::fs::File, u64)>, StorageError> {
+        Ok(self
+            .open_value_with_metadata(key)?
+            .map(|(file, metadata)| (file, metadata.len())))
+    }
+
+    /// As `open_value`, with the file's metadata (size, and its identity for `direct::Identity`).
+    pub fn open_value_with_metadata(
+        &self,
+        key: &StoreKey,
+    ) -> Result<Option<(std::fs::File, std::fs::Metadata)>, StorageError> {
         let file = match std::fs::File::open(self.inner.key_to_fspath(key)) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let size = file.metadata()?.len();
-        Ok(Some((file, size)))
+        let metadata = file.metadata()?;
+        Ok(Some((file, metadata)))
+    }
+
+    /// The identity of the value at `key` now (`direct::Identity`): one `stat`.
+    pub fn identity(&self, key: &StoreKey) -> Result<crate::direct::Identity, StorageError> {
+        match std::fs::metadata(self.inner.key_to_fspath(key)) {
+            Ok(metadata) => Ok(crate::direct::Identity::of(&metadata)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(crate::direct::Identity::Absent)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `set` from borrowed bytes (direct encoding writes from buffers it reuses).

@@ -8,7 +8,6 @@
 //! output. Anything unusual (one block, a partial last block, a stored-as-is chunk, sizes that do
 //! not add up) returns `Ok(false)`: the caller decodes the chunk whole, which reports corruption.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -27,7 +26,7 @@ const FUTURE: u8 = 0x08;
 
 thread_local! {
     /// Per thread: one block's header and compressed bytes.
-    static BLOCK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static BLOCK: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
 }
 
 /// Why a block did not decode (labelled by the caller: the label is not `Sync`).
@@ -96,7 +95,7 @@ impl Blocks {
             let mut buffer = buffer.borrow_mut();
             // The bytes land at the file offset's position within a page (the kernel's fast
             // copy, see `direct`), the one-block header right before them.
-            let window = page_aligned_window(&mut buffer, len + 2 * PAGE);
+            let window = page_aligned_window(&mut buffer, len + 2 * PAGE).map_err(Failure::Io)?;
             let data_at = window + PAGE + offset % PAGE;
             file.read_exact_at(&mut buffer[data_at..data_at + len], offset as u64)
                 .map_err(Failure::Io)?;

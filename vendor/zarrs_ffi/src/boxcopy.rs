@@ -391,3 +391,90 @@ pub fn step_c_order(position: &mut [u64], counts: &[u64]) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Element at `index` of a C-order buffer of `shape`, one byte per element: its flat position.
+    fn flat(shape: &[u64], index: &[u64]) -> u8 {
+        let at = std::iter::zip(index, shape).fold(0u64, |at, (i, n)| at * n + i);
+        (at % 251) as u8
+    }
+
+    #[test]
+    fn copy_box_matches_a_naive_copy() {
+        let src_shape = [5u64, 7, 3];
+        let src: Vec<u8> = (0..105u64).map(|k| (k % 251) as u8).collect();
+        let (src_origin, dst_origin, dst_shape) = ([10u64, 20, 30], [11u64, 22, 30], [4u64, 5, 3]);
+        let (lo, hi) = intersect(
+            Placed {
+                origin: &src_origin,
+                shape: &src_shape,
+            },
+            Placed {
+                origin: &dst_origin,
+                shape: &dst_shape,
+            },
+        )
+        .expect("they overlap");
+        assert_eq!(
+            (lo.clone(), hi.clone()),
+            (vec![11, 22, 30], vec![15, 27, 33])
+        );
+        let mut dst = vec![0u8; 60];
+        // SAFETY: the box lies in both buffers.
+        unsafe {
+            copy_box(
+                src.as_ptr(),
+                Placed {
+                    origin: &src_origin,
+                    shape: &src_shape,
+                },
+                dst.as_mut_ptr(),
+                Placed {
+                    origin: &dst_origin,
+                    shape: &dst_shape,
+                },
+                &lo,
+                &hi,
+                1,
+            )
+        };
+        for i in 0..4u64 {
+            for j in 0..5u64 {
+                for k in 0..3u64 {
+                    let at = ((i * 5 + j) * 3 + k) as usize;
+                    assert_eq!(
+                        dst[at],
+                        flat(&src_shape, &[i + 1, j + 2, k]),
+                        "at {i},{j},{k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn disjoint_boxes_do_not_intersect() {
+        let a = Placed {
+            origin: &[0, 0],
+            shape: &[4, 4],
+        };
+        let b = Placed {
+            origin: &[4, 0],
+            shape: &[4, 4],
+        };
+        assert_eq!(intersect(a, b), None);
+    }
+
+    #[test]
+    fn step_c_order_walks_the_grid() {
+        let mut position = vec![0u64, 0];
+        let mut seen = vec![position.clone()];
+        while step_c_order(&mut position, &[2, 3]) {
+            seen.push(position.clone());
+        }
+        assert_eq!(seen, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]);
+    }
+}

@@ -20,7 +20,7 @@ use crate::args::{
     RwArray, array_arg, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
 };
 use crate::array_io::{array_error, check_length, create_error, decode_region, readable_view};
-use crate::boxcopy::{Placed, copy_box, intersect};
+use crate::boxcopy::{Placed, copy_box, fill_box, intersect};
 use crate::direct;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::pool::codec_options;
@@ -40,23 +40,24 @@ struct UnitBuffer {
 }
 
 impl UnitBuffer {
-    fn zeroed(len: usize) -> Self {
+    fn zeroed(len: usize) -> FfiResult<Self> {
         // Small units are not worth a page of padding (at most 1/16 extra here, not counted
         // against the capacity); their misaligned reads cost little.
         if len < 16 * direct::PAGE {
-            return Self {
+            return Ok(Self {
                 storage: vec![0; len],
                 start: 0,
                 len,
-            };
+            });
         }
         let mut storage = Vec::new();
-        let start = direct::page_aligned_window(&mut storage, len);
-        Self {
+        let start = direct::page_aligned_window(&mut storage, len)
+            .map_err(|e| FfiError::invalid(format!("chunk cache: {e}")))?;
+        Ok(Self {
             storage,
             start,
             len,
-        }
+        })
     }
 }
 
@@ -126,13 +127,12 @@ struct Shared {
 
 /// The cache state for one array handle.
 struct Bound {
-    array_addr: usize,
     /// The cache's own view of the array (same storage and metadata), so read-ahead tasks never
     /// touch the caller's handle, which may be destroyed while they run.
     array: RwArray,
-    /// For sharded arrays zarrs decodes: a readable view of the same array and its shard-index
-    /// cache.
-    sharded: Option<(ReadableArray, ArrayShardedReadableExtCache)>,
+    /// For sharded arrays zarrs decodes: a readable view of the same array. Its shard indexes are
+    /// read for every unit: a kept index cannot be checked against the shard now stored.
+    sharded: Option<ReadableArray>,
     /// Arrays with a common codec chain decode directly (`direct`); shard indexes are kept in
     /// `shards` until the cache is cleared.
     plan: Option<direct::Plan>,
@@ -221,11 +221,11 @@ impl Shared {
     }
 
     /// A buffer of `bytes` for a new unit: a spare one if there is one, else fresh memory.
-    fn buffer(&self, bytes: usize) -> UnitBuffer {
+    fn buffer(&self, bytes: usize) -> FfiResult<UnitBuffer> {
         let mut entries = self.lock();
         if let Some(at) = entries.spare.iter().position(|b| b.len() == bytes) {
             entries.spare_bytes -= bytes;
-            return entries.spare.swap_remove(at);
+            return Ok(entries.spare.swap_remove(at));
         }
         drop(entries);
         UnitBuffer::zeroed(bytes)
@@ -243,7 +243,7 @@ impl Shared {
         };
         let bytes = bound.unit_bytes;
         let options = codec_options().with_concurrent_target(1);
-        let mut buffer = self.buffer(bytes);
+        let mut buffer = self.buffer(bytes)?;
         if let Some(plan) = &bound.plan {
             if plan.is_sharded() {
                 bound
@@ -255,8 +255,9 @@ impl Shared {
             return Ok(Arc::new(buffer));
         }
         let decoded = match &bound.sharded {
-            Some((readable, index_cache)) => {
-                readable.retrieve_subchunk_opt::<ArrayBytes>(index_cache, indices, &options)
+            Some(readable) => {
+                let index_cache = ArrayShardedReadableExtCache::new(readable);
+                readable.retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
             }
             None => {
                 let chunk = array
@@ -301,9 +302,6 @@ impl Shared {
         entries.last_read = None;
         if let Some(bound) = bound {
             bound.shards.clear();
-            if let Some((_, index_cache)) = &bound.sharded {
-                index_cache.clear();
-            }
         }
     }
 }
@@ -435,11 +433,23 @@ fn whole_uncached_unit<'a>(
     (!shared.lock().lru.contains(indices)).then_some(plan)
 }
 
+impl Bound {
+    /// Whether `array` is the array this cache was bound to: the same store object (the cache's
+    /// own view holds it, so no other store can take its address meanwhile), path and metadata.
+    /// A handle's address proves nothing: a new handle may be allocated where a freed one was.
+    fn serves(&self, array: &RwArray) -> bool {
+        let store_of = |a: &RwArray| Arc::as_ptr(&a.storage()).cast::<()>();
+        store_of(&self.array) == store_of(array)
+            && self.array.path() == array.path()
+            && self.array.metadata() == array.metadata()
+    }
+}
+
 impl ZarrsCffiChunkCache_T {
-    fn bind(&self, array: &RwArray, handle: ZarrsArray) -> FfiResult<Option<Arc<Bound>>> {
+    fn bind(&self, array: &RwArray) -> FfiResult<Option<Arc<Bound>>> {
         let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = bound.as_ref() {
-            if b.array_addr != handle as usize {
+            if !b.serves(array) {
                 return Err(FfiError::invalid(
                     "this chunk cache belongs to another array handle",
                 ));
@@ -457,11 +467,7 @@ impl ZarrsCffiChunkCache_T {
         let (unit_shape, sharded) = if let Some(inner) = array.subchunk_shape() {
             let zarrs_decodes = match plan {
                 Some(_) => None,
-                None => {
-                    let readable = readable_view(array)?;
-                    let index_cache = ArrayShardedReadableExtCache::new(&readable);
-                    Some((readable, index_cache))
-                }
+                None => Some(readable_view(array)?),
             };
             (
                 inner.iter().map(|n| n.get()).collect::<Vec<u64>>(),
@@ -488,11 +494,10 @@ impl ZarrsCffiChunkCache_T {
         .map_err(|e| create_error(e, array.path().as_str()))?;
         let unit_bytes = byte_count(&unit_shape, element_size(array)?)?;
         let b = Arc::new(Bound {
-            array_addr: handle as usize,
             array: own,
             sharded,
             plan,
-            shards: direct::ShardReader::new(false),
+            shards: direct::ShardReader::kept_across_reads(),
             unit_shape,
             unit_bytes,
             grid,
@@ -619,7 +624,6 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
     pOut: *mut u8,
 ) -> i32 {
     guard(|| {
-        let handle = array;
         let array = array_arg(array)?;
         let cache = cache_arg(cache)?;
         let start = slice_arg(pStart, dimensionality, "pStart")?;
@@ -638,7 +642,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
             // Inherited across fork: its locks may be held by threads that do not exist here.
             return decode_region(array, &subset, start, shape, out);
         }
-        let Some(bound) = cache.bind(array, handle)? else {
+        let Some(bound) = cache.bind(array)? else {
             return decode_region(array, &subset, start, shape, out);
         };
         let unit_shape = &bound.unit_shape;
@@ -665,8 +669,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         // Uncompressed chunk files are not cached: the page cache holds them, and a part is read
         // from its file faster than a miss reads the whole chunk into the cache (2,000 random 8^3
-        // regions of the benchmark's raw array: 31-46 against 43-53 ms a cold pass). Only an
-        // absent chunk's fill value is (it comes from the whole-chunk path). Nothing to read ahead.
+        // regions of the benchmark's raw array: 31-46 against 43-53 ms a cold pass). Nor is an
+        // absent chunk's fill value: the fact that a chunk is absent would go stale. Nothing to
+        // read ahead.
         let raw_files = bound.plan.as_ref().filter(|p| p.chunks_are_raw_files());
         if raw_files.is_none() {
             read_ahead(&cache.shared, &bound, &first, &last);
@@ -706,6 +711,13 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
                     )
                 })?;
                 if copied {
+                    continue;
+                }
+                if !start.is_empty() {
+                    // Absent: its fill value is not cached either, so a chunk written later by
+                    // another handle is seen at once.
+                    // SAFETY: as above.
+                    unsafe { fill_box(out.as_mut_ptr(), region, &lo, &hi, plan.fill_value()) };
                     continue;
                 }
             }

@@ -127,10 +127,61 @@ pub fn plan(array: &RwArray) -> Option<Plan> {
     if !ENABLED.load(AtomicOrdering::Relaxed) {
         return None;
     }
-    let layout = layout(array)?;
+    let layout = layout(array).or_else(|| layout_v2(array))?;
     Some(Plan {
         chunks: chain(&layout.codecs)?,
         layout,
+    })
+}
+
+/// Zarr v2 data types (numpy type strings, without the byte order) stored as they are in memory
+/// here when little endian: the same as `PLAIN_DATA_TYPES`.
+const PLAIN_V2_TYPES: &[&str] = &[
+    "b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16",
+];
+
+/// The layout of a Zarr v2 array stored the common way, for reading only (writes of v2 arrays
+/// stay with zarrs): C order, no filters, a plain little-endian data type and no compressor or
+/// one of zstd, gzip, blosc (numcodecs' formats are the codecs' own). Its `codecs` say the same
+/// in Zarr v3 terms (`bytes` + the compressor) for `chain`.
+fn layout_v2(array: &RwArray) -> Option<Layout> {
+    use zarrs::metadata::v2::{ArrayMetadataV2Order, DataTypeMetadataV2};
+    if !cfg!(target_endian = "little") {
+        return None;
+    }
+    let ArrayMetadata::V2(meta) = array.metadata() else {
+        return None;
+    };
+    let DataTypeMetadataV2::Simple(dtype) = &meta.dtype else {
+        return None;
+    };
+    let plain = dtype
+        .strip_prefix('<')
+        .or_else(|| dtype.strip_prefix('|'))
+        .is_some_and(|t| PLAIN_V2_TYPES.contains(&t));
+    if !plain
+        || meta.order != ArrayMetadataV2Order::C
+        || meta.filters.as_ref().is_some_and(|f| !f.is_empty())
+    {
+        return None;
+    }
+    let elsize = array.data_type().fixed_size()?;
+    let fill = array.fill_value().as_ne_bytes().to_vec();
+    if fill.len() != elsize {
+        return None;
+    }
+    let mut codecs = vec![MetadataV3::new("bytes")];
+    if let Some(compressor) = &meta.compressor {
+        match compressor.id() {
+            "zstd" | "gzip" | "blosc" => codecs.push(MetadataV3::new(compressor.id())),
+            _ => return None,
+        }
+    }
+    Some(Layout {
+        codecs,
+        sharding: None,
+        fill,
+        files: crate::atomic_store::of_storage(&array.storage()),
     })
 }
 
@@ -257,6 +308,11 @@ impl Plan {
             .map_or(1, |s| s.entries() as usize)
     }
 
+    /// The fill value, one element, native endian.
+    pub fn fill_value(&self) -> &[u8] {
+        &self.layout.fill
+    }
+
     fn fill(&self, dest: &mut [u8]) {
         fill_with(dest, &self.layout.fill);
     }
@@ -349,7 +405,9 @@ impl Plan {
         };
         ENCODED.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
-            let at = page_aligned_window(&mut buffer, part.length + PAGE) + part.offset % PAGE;
+            let window = page_aligned_window(&mut buffer, part.length + PAGE)
+                .map_err(|e| storage_error(label, e.into()))?;
+            let at = window + part.offset % PAGE;
             let slabs = &mut buffer[at..at + part.length];
             part.read_into(slabs, label)?;
             let mut slab_origin = chunk.origin.to_vec();
@@ -382,7 +440,8 @@ impl Plan {
         let Some(part) = self.raw_part(array, indices, chunk, lo, hi, label)? else {
             return Ok(false);
         };
-        check_size(dest.len(), part.slab_bytes * chunk.shape[0] as usize, label)?;
+        let chunk_bytes = crate::args::byte_count(chunk.shape, part.elsize)?;
+        check_size(dest.len(), chunk_bytes, label)?;
         part.read_into(&mut dest[part.offset..part.offset + part.length], label)?;
         Ok(true)
     }
@@ -419,9 +478,14 @@ impl Plan {
             return Ok(None);
         };
         let elsize = self.layout.fill.len();
-        let slab_elements: u64 = chunk.shape[1..].iter().product();
-        let slab_bytes = slab_elements as usize * elsize;
-        check_size(size as usize, chunk.shape[0] as usize * slab_bytes, label)?;
+        // Checked: the shapes come from metadata (the caller's region checks bound them too).
+        let slab_bytes = crate::args::byte_count(&chunk.shape[1..], elsize)?;
+        let chunk_bytes = crate::args::byte_count(chunk.shape, elsize)?;
+        check_size(
+            usize::try_from(size).unwrap_or(usize::MAX),
+            chunk_bytes,
+            label,
+        )?;
         // Within each slab the box spans the bytes `in_slab`.
         let mut stride = elsize as u64;
         let (mut first_byte, mut last_byte) = (0, 0);
@@ -657,19 +721,37 @@ fn read_window(
     length: usize,
     buffer: &mut Vec<u8>,
 ) -> std::io::Result<usize> {
-    let start = page_aligned_window(buffer, length + PAGE) + offset as usize % PAGE;
+    let start = page_aligned_window(buffer, length + PAGE)? + offset as usize % PAGE;
     std::os::unix::fs::FileExt::read_exact_at(file, &mut buffer[start..start + length], offset)?;
     Ok(start)
 }
 
 /// Where a page-aligned window of `len` bytes starts in `buffer`, which is first replaced by
-/// fresh zeroed memory (its contents dropped) if it is too short to hold one.
-pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> usize {
-    if buffer.len() < len + PAGE {
+/// fresh zeroed memory (its contents dropped) if it is too short to hold one. A size that cannot
+/// be allocated (a corrupt header or index claiming terabytes) is an error, not an abort.
+pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+    let needed = len
+        .checked_add(PAGE)
+        .filter(|n| crate::safety::fits_in_memory(*n as u64));
+    let Some(needed) = needed else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            format!("a buffer of {len} bytes cannot be allocated"),
+        ));
+    };
+    if buffer.len() < needed {
         // Fresh pages, touched only as they are written (no memset, unlike `resize`).
-        *buffer = vec![0; len + PAGE];
+        let mut fresh = Vec::new();
+        fresh.try_reserve_exact(needed).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("a buffer of {len} bytes cannot be allocated"),
+            )
+        })?;
+        fresh.resize(needed, 0);
+        *buffer = fresh;
     }
-    buffer.as_ptr().align_offset(PAGE)
+    Ok(buffer.as_ptr().align_offset(PAGE))
 }
 
 /// Chunks of at least this many decoded bytes are looked up before a part of one is decoded into
@@ -743,9 +825,9 @@ pub fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
 
 thread_local! {
     static ZSTD: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-    static INFLATE: RefCell<Option<libdeflater::Decompressor>> = const { RefCell::new(None) };
+    static INFLATE: RefCell<Option<Inflater>> = const { RefCell::new(None) };
     /// Stored (encoded) bytes read from files, reused from chunk to chunk.
-    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static ENCODED: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
 }
 
 fn fill_with(dest: &mut [u8], element: &[u8]) {
@@ -815,31 +897,27 @@ pub fn decompress(
             check_size(written, dest.len(), label)?;
         }
         Compressor::Gzip => {
-            // libdeflate decodes a whole member at once: the benchmark's whole gzip array in
-            // 257 ms against 322-334 ms with flate2 over zlib-rs. Like flate2's GzDecoder it
-            // reads the first member only, and checks its CRC-32 and length.
-            let written = INFLATE
-                .with(|slot| {
-                    slot.borrow_mut()
-                        .get_or_insert_with(libdeflater::Decompressor::new)
-                        .gzip_decompress(encoded, dest)
-                })
-                .map_err(|e| {
-                    corrupt(
-                        label,
-                        match e {
-                            libdeflater::DecompressionError::InsufficientSpace => {
-                                "gzip: decodes to more bytes than the chunk holds"
-                            }
-                            libdeflater::DecompressionError::BadData => {
-                                "gzip: invalid or corrupt data"
-                            }
-                        },
-                    )
-                })?;
+            let written = INFLATE.with(|slot| -> FfiResult<usize> {
+                let mut slot = slot.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(Inflater::new().ok_or_else(|| {
+                        FfiError::new(
+                            ZarrsCffiResult::ZARRS_CFFI_ERROR_CODEC,
+                            "gzip: cannot allocate a decompressor",
+                        )
+                    })?);
+                }
+                slot.as_mut()
+                    .expect("set above")
+                    .gzip_members(encoded, dest)
+                    .map_err(|what| corrupt(label, format!("gzip: {what}")))
+            })?;
             check_size(written, dest.len(), label)?;
         }
         Compressor::Blosc => {
+            // Some writers (z5py) store padding after the frame: it ends at the header's length.
+            let encoded =
+                &encoded[..crate::codec_fixes::blosc_frame_len(encoded).unwrap_or(encoded.len())];
             let mut nbytes = 0usize;
             // SAFETY: blosc reads at most `encoded.len()` bytes to validate the header.
             let valid = unsafe {
@@ -871,33 +949,143 @@ pub fn decompress(
     Ok(())
 }
 
+/// A libdeflate decompressor. libdeflate decodes a whole gzip member at once: the benchmark's
+/// whole gzip array in 257 ms against 322-334 ms with flate2 over zlib-rs. libdeflater's wrapper
+/// does not say where a member ends, so a value of several members (RFC 1952 allows a series;
+/// numcodecs and `cat` write them) needs the `_ex` call.
+struct Inflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+impl Inflater {
+    fn new() -> Option<Self> {
+        // SAFETY: plain allocation; NULL when out of memory.
+        std::ptr::NonNull::new(unsafe { libdeflate_sys::libdeflate_alloc_decompressor() }).map(Self)
+    }
+
+    /// Decode the gzip members of `encoded` one after another into `dest`; the number of bytes
+    /// written. Each member's CRC-32 and length are checked; zero bytes after the last member
+    /// (padding) are ignored.
+    fn gzip_members(&mut self, encoded: &[u8], dest: &mut [u8]) -> Result<usize, &'static str> {
+        let (mut read, mut written) = (0usize, 0usize);
+        loop {
+            let (mut used_in, mut used_out) = (0usize, 0usize);
+            let input = &encoded[read..];
+            let output = &mut dest[written..];
+            // SAFETY: the pointers and lengths describe `input` and `output`.
+            let result = unsafe {
+                libdeflate_sys::libdeflate_gzip_decompress_ex(
+                    self.0.as_ptr(),
+                    input.as_ptr().cast(),
+                    input.len(),
+                    output.as_mut_ptr().cast(),
+                    output.len(),
+                    &mut used_in,
+                    &mut used_out,
+                )
+            };
+            match result {
+                libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS => {}
+                libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => {
+                    return Err("decodes to more bytes than the chunk holds");
+                }
+                _ => return Err("invalid or corrupt data"),
+            }
+            read += used_in;
+            written += used_out;
+            if used_in == 0 || encoded[read..].iter().all(|b| *b == 0) {
+                return Ok(written);
+            }
+        }
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `new`, freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
+    }
+}
+
 /// A generous bound on an inner chunk's stored size: anything larger is a corrupt index
 /// (compressors add at most a small fraction to incompressible data).
 fn max_encoded(decoded: usize) -> u64 {
     decoded as u64 + decoded as u64 / 8 + (1 << 16)
 }
 
-/// One shard's index (offset, length per inner chunk, C order), its size and, in whole-file
-/// mode, its bytes.
+/// One shard's index (offset, length per inner chunk, C order), its size and where its inner
+/// chunks are read from: its bytes (whole-file mode), the file the index was read from, or the
+/// store. Reading the index and the inner chunks from one open file makes a shard read one
+/// snapshot: a writer renaming a new shard over it meanwhile is not seen (old data, not a mix).
 struct Shard {
     index: Vec<u64>,
     size: u64,
-    bytes: Option<Bytes>,
+    source: ShardSource,
 }
 
-type ShardSlot = Arc<OnceLock<Result<Option<Arc<Shard>>, FfiError>>>;
+enum ShardSource {
+    Bytes(Bytes),
+    File(std::fs::File),
+    Store,
+}
+
+/// What a loaded shard (or its absence) came from, to tell whether a kept index still describes
+/// the shard at its key: the file's device, inode, size and modification time, or its absence.
+/// A kept `Shard` holds its file open, so its inode cannot be reused by another file meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    Absent,
+    File {
+        dev: u64,
+        ino: u64,
+        size: u64,
+        mtime: (i64, i64),
+    },
+}
+
+impl Identity {
+    pub fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Identity::File {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+        }
+    }
+}
+
+/// A loaded shard (None: absent) with the identity it was loaded from (None: not a file of this
+/// library's store, so it cannot be checked later).
+type Loaded = (Option<Arc<Shard>>, Option<Identity>);
+
+type ShardSlot = Arc<OnceLock<Result<Loaded, FfiError>>>;
 
 /// Reads inner chunks of a sharded array, loading each shard's index once.
 pub struct ShardReader {
     /// Read whole shard files (a read covering most of each shard) rather than index + ranges.
     whole_files: bool,
+    /// Kept across reads (a chunk cache's): before a kept shard is used, the file at its key must
+    /// still be the one it was loaded from (`Identity`), else it is loaded again; shards whose
+    /// origin cannot be checked (other stores) are not kept. A reader used by one read only sees
+    /// one snapshot of each shard and needs no check.
+    across_reads: bool,
     shards: Mutex<HashMap<Vec<u64>, ShardSlot>>,
 }
 
 impl ShardReader {
+    /// A reader for one read.
     pub fn new(whole_files: bool) -> Self {
         Self {
             whole_files,
+            across_reads: false,
+            shards: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A reader whose shards are kept across reads, each checked before use (`across_reads`).
+    pub fn kept_across_reads() -> Self {
+        Self {
+            whole_files: false,
+            across_reads: true,
             shards: Mutex::new(HashMap::new()),
         }
     }
@@ -967,14 +1155,23 @@ impl ShardReader {
                 ),
             ));
         }
-        match &shard.bytes {
-            Some(bytes) => decompress(
+        match &shard.source {
+            ShardSource::Bytes(bytes) => decompress(
                 plan.chunks,
                 &bytes[offset as usize..end as usize],
                 dest,
                 label,
             ),
-            None => plan
+            ShardSource::File(file) => {
+                let length = buffer_length(length, label)?;
+                ENCODED.with(|buffer| {
+                    let mut buffer = buffer.borrow_mut();
+                    let encoded = read_at(file, offset, length, &mut buffer)
+                        .map_err(|e| storage_error(label, e.into()))?;
+                    decompress(plan.chunks, encoded, dest, label)
+                })
+            }
+            ShardSource::Store => plan
                 .with_stored(array, &key, Some((offset, length)), label, |encoded| {
                     decompress(plan.chunks, encoded, dest, label)
                 })?
@@ -990,25 +1187,61 @@ impl ShardReader {
         key: &StoreKey,
         label: &dyn Fn() -> String,
     ) -> FfiResult<Option<Arc<Shard>>> {
-        let slot = self
-            .lock()
-            .entry(shard_indices.to_vec())
-            .or_default()
-            .clone();
-        let loaded = slot
-            .get_or_init(|| self.load(array, plan, key, label))
-            .clone();
-        if loaded.is_err() {
-            // Errors are not kept: the next read tries again (the shard may have been repaired).
-            let mut shards = self.lock();
-            if shards
-                .get(shard_indices)
-                .is_some_and(|current| Arc::ptr_eq(current, &slot))
-            {
-                shards.remove(shard_indices);
+        for _ in 0..3 {
+            let slot = self
+                .lock()
+                .entry(shard_indices.to_vec())
+                .or_default()
+                .clone();
+            let mut loaded_here = false;
+            let loaded = slot
+                .get_or_init(|| {
+                    loaded_here = true;
+                    self.load(array, plan, key, label)
+                })
+                .clone();
+            let usable = match &loaded {
+                Err(_) => true, // reported; not kept (below)
+                Ok(_) if loaded_here || !self.across_reads => true,
+                Ok((_, None)) => true, // loaded by a concurrent read just now
+                Ok((_, Some(identity))) => self.is_current(plan, key, *identity, label)?,
+            };
+            let keep = match &loaded {
+                Err(_) => false, // the next read tries again (the shard may have been repaired)
+                Ok((_, identity)) => usable && (identity.is_some() || !self.across_reads),
+            };
+            if !keep {
+                let mut shards = self.lock();
+                if shards
+                    .get(shard_indices)
+                    .is_some_and(|kept| Arc::ptr_eq(kept, &slot))
+                {
+                    shards.remove(shard_indices);
+                }
             }
+            if usable {
+                return loaded.map(|(shard, _)| shard);
+            }
+            // The file at the key was replaced since the kept index was read: load it again.
         }
-        loaded
+        self.load(array, plan, key, label).map(|(shard, _)| shard)
+    }
+
+    /// Whether the file at `key` is still the one `identity` describes.
+    fn is_current(
+        &self,
+        plan: &Plan,
+        key: &StoreKey,
+        identity: Identity,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult<bool> {
+        let files = plan
+            .layout
+            .files
+            .as_ref()
+            .expect("identities come from files");
+        let now = files.identity(key).map_err(|e| storage_error(label, e))?;
+        Ok(now == identity)
     }
 
     fn load(
@@ -1017,64 +1250,167 @@ impl ShardReader {
         plan: &Plan,
         key: &StoreKey,
         label: &dyn Fn() -> String,
-    ) -> FfiResult<Option<Arc<Shard>>> {
+    ) -> FfiResult<Loaded> {
         let sharding = plan.layout.sharding.as_ref().expect("a sharded plan");
-        let entries = sharding.entries();
         let index_bytes = sharding.index_bytes();
-        let (encoded_index, size, bytes) = if self.whole_files {
-            let Some(bytes) = plan.whole_value(array, key, label)? else {
-                return Ok(None);
-            };
-            if (bytes.len() as u64) < index_bytes {
-                return Err(corrupt(label, "the shard is shorter than its index"));
-            }
-            let at = if sharding.index_at_start {
+        let index_at = |size: u64| {
+            if sharding.index_at_start {
                 0
             } else {
-                bytes.len() - index_bytes as usize
-            };
-            let size = bytes.len() as u64;
-            (
-                bytes.slice(at..at + index_bytes as usize),
-                size,
-                Some(bytes),
-            )
-        } else {
-            let range = if sharding.index_at_start {
-                ByteRange::FromStart(0, Some(index_bytes))
-            } else {
-                ByteRange::Suffix(index_bytes)
-            };
-            let size = array.storage().size_key(key).map_err(|e| {
-                FfiError::upstream(
-                    ZarrsResult::ZARRS_ERROR_STORAGE,
-                    format!("{}: {e}", label()),
-                )
-            })?;
-            let size = match size {
-                None => return Ok(None),
-                Some(size) if size < index_bytes => {
-                    return Err(corrupt(label, "the shard is shorter than its index"));
-                }
-                Some(size) => size,
-            };
-            match get(array, key, range, label)? {
-                Some(index) => (index, size, None),
-                None => return Ok(None),
+                size - index_bytes
             }
         };
-        let table = &encoded_index[..entries as usize * 16];
-        if sharding.index_crc {
-            let stored =
-                u32::from_le_bytes(encoded_index[table.len()..].try_into().expect("4 bytes"));
-            if crc32c::crc32c(table) != stored {
-                return Err(corrupt(label, "shard index checksum mismatch"));
-            }
+        let (encoded_index, size, source, identity) = if self.whole_files {
+            let Some(bytes) = plan.whole_value(array, key, label)? else {
+                return Ok((None, None));
+            };
+            let size = bytes.len() as u64;
+            check_index_fits(size, index_bytes, label)?;
+            let at = index_at(size) as usize;
+            let index = bytes.slice(at..at + index_bytes as usize);
+            (index, size, ShardSource::Bytes(bytes), None)
+        } else if let Some(files) = &plan.layout.files {
+            let Some((file, metadata)) = files
+                .open_value_with_metadata(key)
+                .map_err(|e| storage_error(label, e))?
+            else {
+                return Ok((None, Some(Identity::Absent)));
+            };
+            let size = metadata.len();
+            check_index_fits(size, index_bytes, label)?;
+            let mut index = vec![0; index_bytes as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut index, index_at(size))
+                .map_err(|e| storage_error(label, e.into()))?;
+            let identity = Some(Identity::of(&metadata));
+            (Bytes::from(index), size, ShardSource::File(file), identity)
+        } else {
+            let size = array
+                .storage()
+                .size_key(key)
+                .map_err(|e| storage_error(label, e))?;
+            let Some(size) = size else {
+                return Ok((None, None));
+            };
+            check_index_fits(size, index_bytes, label)?;
+            let range = ByteRange::FromStart(index_at(size), Some(index_bytes));
+            let Some(index) = get(array, key, range, label)? else {
+                return Ok((None, None));
+            };
+            (index, size, ShardSource::Store, None)
+        };
+        let index = parse_shard_index(&encoded_index, sharding, label)?;
+        Ok((
+            Some(Arc::new(Shard {
+                index,
+                size,
+                source,
+            })),
+            identity,
+        ))
+    }
+}
+
+fn check_index_fits(size: u64, index_bytes: u64, label: &dyn Fn() -> String) -> FfiResult {
+    if size < index_bytes {
+        return Err(corrupt(label, "the shard is shorter than its index"));
+    }
+    Ok(())
+}
+
+/// The (offset, length) pairs of an encoded shard index (`index_bytes` long), its crc32c
+/// checked when the index has one.
+fn parse_shard_index(
+    encoded: &[u8],
+    sharding: &Sharding,
+    label: &dyn Fn() -> String,
+) -> FfiResult<Vec<u64>> {
+    let table = &encoded[..sharding.entries() as usize * 16];
+    if sharding.index_crc {
+        let stored = u32::from_le_bytes(encoded[table.len()..].try_into().expect("4 bytes"));
+        if crc32c::crc32c(table) != stored {
+            return Err(corrupt(label, "shard index checksum mismatch"));
         }
-        let index = table
-            .chunks_exact(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+    Ok(table
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label() -> String {
+        "test chunk".to_string()
+    }
+
+    fn geometry(index_crc: bool) -> Sharding {
+        Sharding {
+            per_shard: vec![2, 1],
+            index_at_start: false,
+            index_crc,
+        }
+    }
+
+    #[test]
+    fn shard_index_parsed_and_checksummed() {
+        let table: Vec<u8> = [5u64, 10, u64::MAX, u64::MAX]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
             .collect();
-        Ok(Some(Arc::new(Shard { index, size, bytes })))
+        let mut encoded = table.clone();
+        encoded.extend(crc32c::crc32c(&table).to_le_bytes());
+        let parsed = parse_shard_index(&encoded, &geometry(true), &label).unwrap();
+        assert_eq!(parsed, [5, 10, u64::MAX, u64::MAX]);
+        assert_eq!(
+            parse_shard_index(&table, &geometry(false), &label).unwrap(),
+            parsed
+        );
+        encoded[3] ^= 1;
+        let err = parse_shard_index(&encoded, &geometry(true), &label).unwrap_err();
+        assert!(err.message.contains("checksum"), "{}", err.message);
+    }
+
+    #[test]
+    fn spans_merge_small_gaps_and_split_large_ones() {
+        // Wanted bytes 100..200 of each 1000-byte slab: the 900-byte gaps merge.
+        assert_eq!(spans(3, 1000, 100..200), [100..2200]);
+        // 64 KiB slabs: each slab's bytes are read on their own.
+        let slab = 64 * 1024;
+        assert_eq!(spans(2, slab, 8..16), [8..16, slab + 8..slab + 16]);
+    }
+
+    #[test]
+    fn gzip_of_several_members_and_padding() {
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let mut encoded = gz(&[7u8; 40]);
+        encoded.extend(gz(&[9u8; 24]));
+        let mut dest = vec![0u8; 64];
+        decompress(Compressor::Gzip, &encoded, &mut dest, &label).unwrap();
+        assert_eq!(&dest[..40], &[7u8; 40]);
+        assert_eq!(&dest[40..], &[9u8; 24]);
+        encoded.extend([0u8; 8]); // zero padding after the last member
+        decompress(Compressor::Gzip, &encoded, &mut dest, &label).unwrap();
+        let mut short = vec![0u8; 50];
+        let err = decompress(Compressor::Gzip, &encoded, &mut short, &label).unwrap_err();
+        assert!(err.message.contains("more bytes"), "{}", err.message);
+        let mut long = vec![0u8; 80];
+        assert!(decompress(Compressor::Gzip, &encoded, &mut long, &label).is_err());
+    }
+
+    #[test]
+    fn page_aligned_window_refuses_impossible_sizes() {
+        let mut buffer = Vec::new();
+        let at = page_aligned_window(&mut buffer, 10_000).unwrap();
+        assert_eq!((buffer.as_ptr() as usize + at) % PAGE, 0);
+        assert!(buffer.len() >= at + 10_000);
+        assert!(page_aligned_window(&mut buffer, usize::MAX - 1).is_err());
+        assert!(page_aligned_window(&mut buffer, 1 << 60).is_err());
     }
 }

@@ -105,9 +105,9 @@ thread_local! {
         const { RefCell::new(None) };
     static DEFLATE: RefCell<Option<(i32, libdeflater::Compressor)>> = const { RefCell::new(None) };
     /// The encoded chunk or the shard being assembled, reused from chunk to chunk.
-    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static ENCODED: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
     /// One inner chunk gathered from its shard.
-    static INNER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static INNER: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
 }
 
 fn codec_error(label: &dyn Fn() -> String, what: impl std::fmt::Display) -> FfiError {

@@ -76,7 +76,9 @@ fn set_last_error(message: String) {
 /// Run `body`, turning an error or a panic into a result code and this thread's error message.
 /// Returns 0 (ZARRS_SUCCESS) on success; the message is cleared then.
 pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    let result = catch_unwind(AssertUnwindSafe(body));
+    let _ = catch_unwind(crate::scratch::trim_after_call);
+    match result {
         Ok(Ok(())) => {
             set_last_error(String::new());
             0

@@ -8,8 +8,8 @@
 //! pool's builds a fresh pool.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use zarrs::array::CodecOptions;
@@ -58,16 +58,68 @@ pub fn codec_options() -> CodecOptions {
 }
 
 /// This process's id without a system call per use: `std::process::id()` asks the kernel each
-/// time (glibc no longer caches it), ~1 us on the benchmark's VM, once per small read. A
-/// `pthread_atfork` child handler, registered before the id is first kept, forgets it in a forked
-/// child; if registering fails, every call asks the kernel.
+/// time (glibc no longer caches it), ~1 us on the benchmark's VM, once per small read. The
+/// `pthread_atfork` child handler (`fork_safety`) forgets it in a forked child; if registering
+/// the handlers failed, every call asks the kernel.
 pub fn process_id() -> u32 {
-    static KNOWN_PID: AtomicU32 = AtomicU32::new(0);
-    static CACHEABLE: AtomicBool = AtomicBool::new(false);
-    static REGISTER: Once = Once::new();
-    extern "C" fn forget_pid() {
-        KNOWN_PID.store(0, Ordering::Relaxed);
+    match KNOWN_PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            if fork_safety::registered() {
+                KNOWN_PID.store(pid, Ordering::Relaxed);
+            }
+            pid
+        }
+        pid => pid,
     }
+}
+
+static KNOWN_PID: AtomicU32 = AtomicU32::new(0);
+
+/// The global locks a read may take (the pool's slot, the store registry) are held across
+/// `fork()`: the forking thread takes them in `prepare` and releases them in the parent and in
+/// the child, so a child never inherits one locked by a thread that does not exist there (such a
+/// child hung in its first read, about 1 in 1,500 forks while another thread read in a loop).
+mod fork_safety {
+    use std::cell::RefCell;
+    use std::sync::MutexGuard;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{KNOWN_PID, OwnedPool, POOL};
+    use crate::atomic_store::StoreRegistry;
+
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+    type Held = (
+        MutexGuard<'static, Option<OwnedPool>>,
+        MutexGuard<'static, StoreRegistry>,
+    );
+
+    thread_local! {
+        /// The locks the forking thread holds between `prepare` and `parent` / `child`.
+        static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+    }
+
+    pub fn registered() -> bool {
+        REGISTERED.load(Ordering::Relaxed)
+    }
+
+    extern "C" fn prepare() {
+        // Always in this order (no code path takes them the other way round).
+        let pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let stores = crate::atomic_store::lock_registry();
+        HELD.with(|held| *held.borrow_mut() = Some((pool, stores)));
+    }
+
+    extern "C" fn parent() {
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
+    extern "C" fn child() {
+        KNOWN_PID.store(0, Ordering::Relaxed);
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
     unsafe extern "C" {
         fn pthread_atfork(
             prepare: Option<extern "C" fn()>,
@@ -75,21 +127,17 @@ pub fn process_id() -> u32 {
             child: Option<extern "C" fn()>,
         ) -> i32;
     }
-    REGISTER.call_once(|| {
-        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
-        let registered = unsafe { pthread_atfork(None, None, Some(forget_pid)) } == 0;
-        CACHEABLE.store(registered, Ordering::Relaxed);
-    });
-    match KNOWN_PID.load(Ordering::Relaxed) {
-        0 => {
-            let pid = std::process::id();
-            if CACHEABLE.load(Ordering::Relaxed) {
-                KNOWN_PID.store(pid, Ordering::Relaxed);
-            }
-            pid
-        }
-        pid => pid,
+
+    extern "C" fn register_at_load() {
+        // SAFETY: registers handlers that only take and release this library's locks.
+        let ok = unsafe { pthread_atfork(Some(prepare), Some(parent), Some(child)) } == 0;
+        REGISTERED.store(ok, Ordering::Relaxed);
     }
+
+    /// Registered when the library is loaded, before any thread of it exists.
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
 }
 
 fn current_pool() -> FfiResult<Arc<ThreadPool>> {
@@ -129,8 +177,25 @@ fn current_pool() -> FfiResult<Arc<ThreadPool>> {
 
 /// Run `task` on the pool in the background (read-ahead); it must catch its own panics.
 pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
-    current_pool()?.spawn(task);
+    current_pool()?.spawn(move || {
+        task();
+        crate::scratch::trim_this_thread();
+    });
     Ok(())
+}
+
+/// Run `task` once on every thread of this process's pool (if it has one), waiting for all.
+pub fn on_every_pool_thread(task: fn()) {
+    let pool = {
+        let slot = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(owned) if owned.pid == process_id() => owned.pool.clone(),
+            _ => return,
+        }
+    };
+    if rayon::current_thread_index().is_none() {
+        pool.broadcast(|_| task());
+    }
 }
 
 /// Run `task` on every item, on the calling thread and on up to `threads_per_call() - 1` pool
@@ -352,6 +417,7 @@ impl Helpers {
             // helper before the loop's borrows end.
             unsafe { (*self.work.0)(me) }
         }));
+        crate::scratch::trim_this_thread();
     }
 }
 

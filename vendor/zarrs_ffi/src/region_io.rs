@@ -5,7 +5,6 @@
 //! zarrs' own multi-chunk path this avoids its per-element index iterator and a fresh allocation
 //! per chunk; the codecs are zarrs' own.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +27,7 @@ use crate::safety::{catch_codec_panic, has_checksum};
 use zarrs_ffi::ZarrsResult;
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static SCRATCH: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
 }
 
 /// A pointer that may cross to pool threads; each task touches a disjoint part.

@@ -6,7 +6,6 @@
 //! which split cache lines with the neighbouring chunks' rows, so they cannot bypass the caches.
 //! A row group writes the region's rows across all its chunks at once: whole lines, streamed.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zarrs::array::ArraySubset;
@@ -14,7 +13,7 @@ use zarrs::array::ArraySubset;
 use crate::args::byte_count;
 use crate::boxcopy::{Placed, RowPiece, intersect, stream_row_group};
 use crate::direct::{PAGE, page_aligned_window};
-use crate::error::FfiResult;
+use crate::error::{FfiError, FfiResult};
 
 /// Outputs at least this large are streamed by default; smaller ones stay in the caches, where
 /// the caller's next look at them is fast (the benchmark's unaligned region, 19 MiB, gains).
@@ -40,7 +39,7 @@ const GROUP_BYTES: usize = 4 << 20;
 const GROUPS_PER_THREAD: usize = 4;
 
 thread_local! {
-    static GROUP: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static GROUP: crate::scratch::Buffer = const { crate::scratch::Buffer::new() };
 }
 
 /// Split `chunks` (C order) into runs of chunks adjacent along the last axis, each holding at
@@ -125,7 +124,11 @@ pub unsafe fn read_row_group(
     let slot = bytes.next_multiple_of(PAGE);
     GROUP.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let base = page_aligned_window(&mut buffer, slot * group.len());
+        let total = slot
+            .checked_mul(group.len())
+            .ok_or_else(|| FfiError::invalid("a row group too large to buffer"))?;
+        let base = page_aligned_window(&mut buffer, total)
+            .map_err(|e| FfiError::invalid(format!("row group: {e}")))?;
         for (j, ((indices, &place), part)) in group.iter().zip(&places).zip(&boxes).enumerate() {
             decode(
                 indices,

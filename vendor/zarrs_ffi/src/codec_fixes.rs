@@ -1,0 +1,250 @@
+//! Codecs that read what other writers store and zarrs' own codecs reject.
+//!
+//! * gzip: RFC 1952 allows a series of members; zarr-python (numcodecs) and any `cat a.gz b.gz`
+//!   produce them, zarrs' gzip codec reads the first member only ("decoded to 32 bytes, expected
+//!   64"). Here every member is decoded.
+//! * blosc: z5py (a C++ writer) stores padding bytes after each blosc frame; zarrs validates the
+//!   frame against the whole value and refuses it. Here the value is cut at the frame's own length
+//!   (`cbytes` in its header) first.
+//! * bitround (Zarr v2, numcodecs filter `{"id": "bitround", "keepbits": N}`): zarrs registers it
+//!   for Zarr v3 only. Decoding is the identity (rounding is lossy encoding), so it reads as is.
+//!
+//! They are registered in zarrs' runtime codec registry, which takes precedence over its built-in
+//! codecs, when the library is loaded (`.init_array`), so upstream's C functions get them too.
+//! Encoding is zarrs' own, unchanged.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use zarrs::array::codec::api::{
+    BytesToBytesCodecTraits, Codec, CodecError, CodecMetadataOptions, CodecOptions,
+    CodecRuntimePluginV2, CodecRuntimePluginV3, CodecTraits, CodecTraitsV2, CodecTraitsV3,
+    PartialDecoderCapability, PartialEncoderCapability, RecommendedConcurrency, register_codec_v2,
+    register_codec_v3,
+};
+use zarrs::array::codec::{BitroundCodec, BloscCodec, GzipCodec};
+use zarrs::array::{ArrayBytesRaw, BytesRepresentation};
+use zarrs::metadata::Configuration;
+use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
+
+/// What a wrapped codec does differently when decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repair {
+    /// Decode every gzip member, not only the first.
+    GzipMembers,
+    /// Drop bytes after the blosc frame.
+    BloscPadding,
+}
+
+/// zarrs' codec with a decode that reads other writers' data; everything else is the codec's.
+#[derive(Debug)]
+struct Repaired {
+    inner: Arc<dyn BytesToBytesCodecTraits>,
+    repair: Repair,
+}
+
+impl ExtensionName for Repaired {
+    fn name(&self, version: ZarrVersion) -> Option<Cow<'static, str>> {
+        self.inner.name(version)
+    }
+}
+
+impl CodecTraits for Repaired {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn configuration(
+        &self,
+        version: ZarrVersion,
+        options: &CodecMetadataOptions,
+    ) -> Option<Configuration> {
+        self.inner.configuration(version, options)
+    }
+
+    fn partial_decoder_capability(&self) -> PartialDecoderCapability {
+        // Partial reads go through `decode` (the trait's default partial decoder), so they get
+        // the repair too.
+        PartialDecoderCapability {
+            partial_read: false,
+            partial_decode: false,
+        }
+    }
+
+    fn partial_encoder_capability(&self) -> PartialEncoderCapability {
+        self.inner.partial_encoder_capability()
+    }
+}
+
+impl BytesToBytesCodecTraits for Repaired {
+    fn into_dyn(self: Arc<Self>) -> Arc<dyn BytesToBytesCodecTraits> {
+        self
+    }
+
+    fn recommended_concurrency(
+        &self,
+        decoded_representation: &BytesRepresentation,
+    ) -> Result<RecommendedConcurrency, CodecError> {
+        self.inner.recommended_concurrency(decoded_representation)
+    }
+
+    fn encoded_representation(
+        &self,
+        decoded_representation: &BytesRepresentation,
+    ) -> BytesRepresentation {
+        self.inner.encoded_representation(decoded_representation)
+    }
+
+    fn encode<'a>(
+        &self,
+        decoded_value: ArrayBytesRaw<'a>,
+        options: &CodecOptions,
+    ) -> Result<ArrayBytesRaw<'a>, CodecError> {
+        self.inner.encode(decoded_value, options)
+    }
+
+    fn decode<'a>(
+        &self,
+        encoded_value: ArrayBytesRaw<'a>,
+        decoded_representation: &BytesRepresentation,
+        options: &CodecOptions,
+    ) -> Result<ArrayBytesRaw<'a>, CodecError> {
+        match self.repair {
+            Repair::GzipMembers => {
+                let mut decoded = Vec::new();
+                let mut members = flate2::read::MultiGzDecoder::new(&encoded_value[..]);
+                std::io::Read::read_to_end(&mut members, &mut decoded)?;
+                Ok(Cow::Owned(decoded))
+            }
+            Repair::BloscPadding => {
+                let frame = blosc_frame_len(&encoded_value).unwrap_or(encoded_value.len());
+                let trimmed = match encoded_value {
+                    Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[..frame]),
+                    Cow::Owned(mut bytes) => {
+                        bytes.truncate(frame);
+                        Cow::Owned(bytes)
+                    }
+                };
+                self.inner.decode(trimmed, decoded_representation, options)
+            }
+        }
+    }
+}
+
+/// The length of the blosc frame at the start of `encoded` (its header's `cbytes`), if the value
+/// is longer than that: the bytes after it are padding. None for a value too short for a header
+/// or no longer than its frame.
+pub fn blosc_frame_len(encoded: &[u8]) -> Option<usize> {
+    let cbytes = u32::from_le_bytes(encoded.get(12..16)?.try_into().ok()?) as usize;
+    (cbytes >= 16 && cbytes < encoded.len()).then_some(cbytes)
+}
+
+fn repaired(codec: Codec, repair: Repair) -> Codec {
+    match codec {
+        Codec::BytesToBytes(inner) => Codec::BytesToBytes(Arc::new(Repaired { inner, repair })),
+        other => other,
+    }
+}
+
+/// Register the codecs above with zarrs (once, when the library is loaded).
+fn register() {
+    register_codec_v3(CodecRuntimePluginV3::new(
+        |name| name == "gzip",
+        |metadata| {
+            Ok(repaired(
+                <GzipCodec as CodecTraitsV3>::create(metadata)?,
+                Repair::GzipMembers,
+            ))
+        },
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "gzip",
+        |metadata| {
+            Ok(repaired(
+                <GzipCodec as CodecTraitsV2>::create(metadata)?,
+                Repair::GzipMembers,
+            ))
+        },
+    ));
+    register_codec_v3(CodecRuntimePluginV3::new(
+        |name| name == "blosc",
+        |metadata| {
+            Ok(repaired(
+                <BloscCodec as CodecTraitsV3>::create(metadata)?,
+                Repair::BloscPadding,
+            ))
+        },
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "blosc",
+        |metadata| {
+            Ok(repaired(
+                <BloscCodec as CodecTraitsV2>::create(metadata)?,
+                Repair::BloscPadding,
+            ))
+        },
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "bitround",
+        |metadata| {
+            let configuration = metadata.to_typed_configuration()?;
+            let codec = BitroundCodec::new_with_configuration(&configuration)
+                .map_err(|e| PluginCreateError::Other(format!("bitround: {e}")))?;
+            Ok(Codec::ArrayToArray(Arc::new(codec)))
+        },
+    ));
+}
+
+extern "C" fn register_at_load() {
+    // A panic must not unwind out of a loader callback.
+    let _ = std::panic::catch_unwind(register);
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blosc_frame_len_cuts_padding_only() {
+        let mut frame = vec![0u8; 40];
+        frame[12..16].copy_from_slice(&24u32.to_le_bytes());
+        assert_eq!(blosc_frame_len(&frame), Some(24));
+        assert_eq!(blosc_frame_len(&frame[..24]), None);
+        assert_eq!(blosc_frame_len(&frame[..10]), None);
+        frame[12..16].copy_from_slice(&4u32.to_le_bytes());
+        assert_eq!(
+            blosc_frame_len(&frame),
+            None,
+            "a frame shorter than its header"
+        );
+    }
+
+    #[test]
+    fn gzip_members_all_decoded() {
+        use std::io::Write;
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let mut two = gz(&[1u8; 32]);
+        two.extend(gz(&[2u8; 32]));
+        let codec = Repaired {
+            inner: Arc::new(GzipCodec::new(1).unwrap()),
+            repair: Repair::GzipMembers,
+        };
+        let decoded = codec
+            .decode(
+                Cow::Borrowed(&two),
+                &BytesRepresentation::FixedSize(64),
+                &CodecOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(&decoded[..32], &[1u8; 32]);
+        assert_eq!(&decoded[32..], &[2u8; 32]);
+    }
+}
