@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 CRATE := vendor/zarrs_ffi
 CARGO_FLAGS := --locked --manifest-path $(CRATE)/Cargo.toml
 
-.PHONY: all venv build demo test test-python lint fmt header wheel sdist c-example memcheck fuzz bench clean
+.PHONY: all venv build demo test test-python lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
 
 all: build
 
@@ -45,6 +45,16 @@ fmt: venv
 	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py
 	cargo fmt --manifest-path $(CRATE)/Cargo.toml
 
+# The docs site (Sphinx + MyST + furo) into docs/_build/html; any warning fails the build. The API
+# reference is generated from the installed package's docstrings and shipped header at every build.
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-docs.txt
+	touch $@
+
+docs: build $(VENV)/.docs-installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: file://$(abspath docs/_build/html/index.html)"
+
 # The C embedding example, built against the header and library the installed package ships.
 c-example: build
 	$(MAKE) -C csrc/examples PYTHON=$(abspath $(PY))
@@ -68,6 +78,6 @@ bench: build
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 
 clean:
-	rm -rf build dist *.egg-info zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include
+	rm -rf build dist *.egg-info zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include docs/_build docs/_generated
 	cargo clean --manifest-path $(CRATE)/Cargo.toml
 	$(MAKE) -C csrc/examples clean
