@@ -35,14 +35,14 @@ test: build c-example
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: build
-	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench
-	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py
+	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench docs/conf.py docs/tools
+	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
 	$(VENV)/bin/mypy zarrs_cffi
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
 	cargo clippy $(CARGO_FLAGS) --release -- -D warnings
 
 fmt: venv
-	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py
+	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
 	cargo fmt --manifest-path $(CRATE)/Cargo.toml
 
 # The docs site (Sphinx + MyST + furo) into docs/_build/html; any warning fails the build. The API

@@ -85,7 +85,8 @@ def parse_header(source: str) -> list[Declaration]:
             continue
         if match := DEFINE.match(line):
             if not match[1].endswith("_H"):
-                items.append(Declaration("macro", match[1], match[1], comment))
+                value = f"`#define {match[1]} {match[2].strip()}`"
+                items.append(Declaration("macro", match[1], match[1], f"{value}\n\n{comment}".strip()))
         elif match := ENUM_START.match(line):
             enum = Declaration("enum", match[1], match[1], comment)
         elif match := TYPEDEF_POINTER.match(line):

@@ -30,7 +30,7 @@ def _kind(obj: object) -> str:
         return "exception"
     if inspect.isclass(obj):
         return "class"
-    if callable(obj):
+    if inspect.isroutine(obj):
         return "function"
     return "data"
 
