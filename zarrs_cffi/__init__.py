@@ -3,7 +3,8 @@ straight into numpy buffers the caller owns.
 
 >>> import numpy as np, zarrs_cffi
 >>> out = np.empty((512, 512), dtype="uint16")
->>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+>>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7)) is out
+True
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ class Array:
 
     >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature")
     >>> out = np.empty((512, 512), arr.dtype)
-    >>> arr.read_into(out, (slice(0, 512), slice(0, 512), 7))
+    >>> arr.read_into(out, (slice(0, 512), slice(0, 512), 7)) is out
+    True
 
     Attributes:
         shape (tuple[int, ...]): The array's shape.
@@ -565,8 +566,14 @@ class Array:
     def borrow_handle(self) -> Iterator[Any]:
         """Lend the raw ``ZarrsArray`` for the duration of a ``with`` block.
 
-        >>> with arr.borrow_handle() as ptr:
-        ...     rc = c_function_taking_a_zarrs_array(ptr)
+        >>> import ctypes
+        >>> c_side = ctypes.CDLL(zarrs_cffi.get_library())  # or your own C code
+        >>> arr, ndim = zarrs_cffi.open_array("data.zarr", "/temperature"), ctypes.c_size_t()
+        >>> with arr.borrow_handle() as ptr:  # a cffi ZarrsArray; its address for ctypes:
+        ...     c_side.zarrsArrayGetDimensionality(ctypes.c_void_p(arr.handle_address()), ctypes.byref(ndim))
+        0
+        >>> ndim.value
+        3
 
         ``close()`` inside (or concurrently with) the block defers destruction to its end. The
         pointer must not be used, stored or destroyed by the borrower after the block.

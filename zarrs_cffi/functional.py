@@ -117,7 +117,8 @@ def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()
     The opened array is kept for later calls and reopened when its metadata changes.
 
     >>> out = np.empty((512, 512), dtype="uint16")
-    >>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+    >>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7)) is out
+    True
 
     Args:
         out: A writable, C-contiguous ndarray of the array's dtype and the result's shape.
