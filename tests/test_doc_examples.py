@@ -59,6 +59,21 @@ def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mon
     zarrs_cffi.clear_cache()  # read_into's cached handles point into tmp_path
 
 
+README_BLOCKS = blocks(REPO / "README.md", "python")
+
+
+@pytest.mark.parametrize("line, code", README_BLOCKS, ids=[f"README.md:{line}" for line, _ in README_BLOCKS])
+def test_readme_examples_run_alone(
+    line: int, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each README example works when copied on its own into an empty directory."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__doc_example__"})
+    finally:
+        zarrs_cffi.clear_cache()
+
+
 def _compile(source: Path, exe: Path) -> None:
     compiler = os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
