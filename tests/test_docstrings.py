@@ -74,7 +74,7 @@ def _parameters(func: Any) -> list[str]:
 
 
 def _returns_value(func: Any) -> bool:
-    annotation = inspect.signature(func, eval_str=False).return_annotation
+    annotation = inspect.signature(func).return_annotation  # a string: the modules postpone annotations
     return annotation not in (None, "None", inspect.Signature.empty)
 
 
