@@ -38,6 +38,7 @@ lint: build
 	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench docs/conf.py docs/tools
 	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
 	$(VENV)/bin/mypy zarrs_cffi
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
 	cargo clippy $(CARGO_FLAGS) --release -- -D warnings
 
