@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 CRATE := vendor/zarrs_ffi
 CARGO_FLAGS := --locked --manifest-path $(CRATE)/Cargo.toml
 
-.PHONY: all venv build demo test test-python lint fmt header wheel sdist c-example memcheck fuzz bench clean
+.PHONY: all venv build demo test test-python lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
 
 all: build
 
@@ -37,15 +37,26 @@ test: build c-example
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: build
-	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench
-	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py
+	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench docs/conf.py docs/tools
+	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
 	$(VENV)/bin/mypy zarrs_cffi
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
 	cargo clippy $(CARGO_FLAGS) --release -- -D warnings
 
 fmt: venv
-	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py
+	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
 	cargo fmt --manifest-path $(CRATE)/Cargo.toml
+
+# The docs site (Sphinx + MyST + furo) into docs/_build/html; any warning fails the build. The API
+# reference is generated from the installed package's docstrings and shipped header at every build.
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-docs.txt
+	touch $@
+
+docs: build $(VENV)/.docs-installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: file://$(abspath docs/_build/html/index.html)"
 
 # The C embedding example, built against the header and library the installed package ships.
 c-example: build
@@ -70,6 +81,6 @@ bench: build
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 
 clean:
-	rm -rf build dist *.egg-info zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include
+	rm -rf build dist *.egg-info zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include docs/_build docs/_generated
 	cargo clean --manifest-path $(CRATE)/Cargo.toml
 	$(MAKE) -C csrc/examples clean

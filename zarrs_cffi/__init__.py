@@ -3,7 +3,8 @@ straight into numpy buffers the caller owns.
 
 >>> import numpy as np, zarrs_cffi
 >>> out = np.empty((512, 512), dtype="uint16")
->>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+>>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7)) is out
+True
 """
 
 from __future__ import annotations
@@ -55,22 +56,40 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def get_include() -> str:
-    """Directory holding ``zarrs_cffi.h``, for C code built against this package's library."""
+    """Return the directory holding ``zarrs_cffi.h``, for C code built against this package.
+
+    Returns:
+        An absolute path (pass it to the C compiler as ``-I``).
+    """
     return str(_PACKAGE_DIR / "include")
 
 
 def get_library() -> str:
-    """Path of ``libzarrs_cffi.so``, the very library this package loads (one instance per process)."""
+    """Return the path of ``libzarrs_cffi.so``, the very library this package loads.
+
+    Link C code against this file (not a copy) so that C and Python share one library instance.
+
+    Returns:
+        An absolute path to the shared library.
+    """
     return str(_PACKAGE_DIR / "lib" / "libzarrs_cffi.so")
 
 
 def zarrs_version() -> str:
-    """Version of the zarrs crate inside the native library, e.g. "0.23.14"."""
+    """Return the version of the zarrs crate inside the native library.
+
+    Returns:
+        A version string such as ``"0.23.14"``.
+    """
     return f"{lib.zarrsVersionMajor()}.{lib.zarrsVersionMinor()}.{lib.zarrsVersionPatch()}"
 
 
 def native_version() -> str:
-    """Version of this package's native library and of the upstream C API it embeds."""
+    """Return the version of this package's native library and of the upstream C API it embeds.
+
+    Returns:
+        A string such as ``"0.1.0 (zarrs_ffi 0.10.1)"``.
+    """
     return f"{ffi.string(lib.zarrsCffiVersion()).decode()} ({ffi.string(lib.zarrsCffiUpstreamVersion()).decode()})"
 
 

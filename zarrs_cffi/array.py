@@ -47,11 +47,27 @@ check_out = check_out_buffer
 
 
 class Array:
-    """A Zarr array (v2 or v3) opened through zarrs.
+    """A Zarr array (v2 or v3) opened through zarrs: one native handle, and every read and write on it.
+
+    Made by :func:`open_array`, :func:`create_array` or :meth:`from_handle`. Close it (or use it in
+    a ``with`` block) to release the handle; closing twice is fine.
 
     >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature")
     >>> out = np.empty((512, 512), arr.dtype)
-    >>> arr.read_into(out, (slice(0, 512), slice(0, 512), 7))
+    >>> arr.read_into(out, (slice(0, 512), slice(0, 512), 7)) is out
+    True
+
+    Attributes:
+        shape (tuple[int, ...]): The array's shape.
+        dtype (numpy.dtype): The (native-endian) numpy dtype of decoded values.
+        ndim (int): The number of dimensions.
+        chunks (tuple[int, ...]): The chunk shape (the inner chunk shape, if sharded).
+        shards (tuple[int, ...] | None): The shard shape, or None if not sharded.
+        chunk_grid_shape (tuple[int, ...]): Stored chunks (shards, if sharded) along each dimension.
+        metadata (dict): The array's metadata document.
+        root (str | None): The store's root directory (None for a wrapped C handle without one).
+        node (str): The node path inside the store (``"/"`` for the root).
+        read_only (bool): True if writes are refused.
     """
 
     def __init__(
@@ -98,26 +114,32 @@ class Array:
     # -- facts ------------------------------------------------------------------------------------
     @property
     def zarr_format(self) -> int:
+        """The Zarr format version of the stored metadata: 3 or 2."""
         return int(self.metadata.get("zarr_format", 3))
 
     @property
     def fill_value(self) -> Any:
+        """The value never-written elements read as, as a numpy scalar of ``dtype``."""
         return parse_fill_value(self.metadata.get("fill_value"), self.dtype)
 
     @property
     def attrs(self) -> dict[str, Any]:
+        """A copy of the user attributes stored in the metadata."""
         return dict(self.metadata.get("attributes") or {})
 
     @property
     def size(self) -> int:
+        """The number of elements (the product of ``shape``)."""
         return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
+        """The decoded size in bytes (``size * dtype.itemsize``)."""
         return self.size * self.dtype.itemsize
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
         return self._handle.closed
 
     def __len__(self) -> int:
@@ -160,10 +182,18 @@ class Array:
         continue the previous one in C order (a chunk-by-chunk scan) also decode the next chunks
         in the background, about 1 MiB (at least one chunk) per thread a call may use (none with
         ``set_num_threads(1)``). Uncompressed chunks of directly decoded arrays are never cached:
-        reads take them from the files (the OS page cache holds them), see the README.
-        Writes through this Array clear the cache; writes by other handles or processes are NOT
-        seen while a chunk stays cached (``clear_chunk_cache`` forgets them), so enable it for data
-        that is not being rewritten elsewhere. Off by default.
+        reads take them from the files (the OS page cache holds them). Off by default; enabling it
+        again replaces the cache with an empty one.
+
+        Staleness: writes through this Array clear the cache; writes by other handles or processes
+        are NOT seen while a chunk stays cached (:meth:`clear_chunk_cache` forgets them), so enable it
+        for data that is not being rewritten elsewhere.
+
+        Args:
+            max_bytes: The cache's capacity in bytes (default 256 MiB).
+
+        Raises:
+            InvalidArgumentError: ``max_bytes`` is not a positive int below 2**64.
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes < 2**64:
             raise InvalidArgumentError(f"max_bytes must be a positive int below 2**64, got {max_bytes!r}")
@@ -183,13 +213,27 @@ class Array:
             old.close()
 
     def clear_chunk_cache(self) -> None:
-        """Forget every cached chunk (no-op without a cache), e.g. after another process rewrote
-        the array. Writes through this Array do this themselves."""
+        """Forget every cached chunk (no-op without a cache).
+
+        Call it after another handle or process rewrote the array. Writes through this Array do this
+        themselves.
+
+        Raises:
+            ClosedError: The array is closed.
+        """
         self._check_open()
         self._invalidate_cache()
 
     def chunk_cache_usage(self) -> tuple[int, int]:
-        """``(chunks, bytes)`` held by the decoded-chunk cache; ``(0, 0)`` without one."""
+        """Report what the decoded-chunk cache holds.
+
+        Returns:
+            ``(units, bytes)``: cached chunks (inner chunks, if sharded) and their decoded bytes;
+            ``(0, 0)`` without a cache.
+
+        Raises:
+            ClosedError: The array is closed.
+        """
         self._check_open()
         cache = self._chunk_cache
         if cache is None:
@@ -207,7 +251,11 @@ class Array:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the native handle. Idempotent; calls in flight on other threads finish first."""
+        """Release the native handle (and the chunk cache).
+
+        Idempotent. Calls in flight on other threads finish first; later calls raise
+        :class:`ClosedError`.
+        """
         self._handle.close()
         self.disable_chunk_cache()
 
@@ -227,9 +275,27 @@ class Array:
 
     # -- region I/O --------------------------------------------------------------------------------
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
-        """Decode ``region`` (numpy basic indexing) into ``out`` and return ``out``.
+        """Decode ``region`` straight into ``out`` and return ``out``.
 
-        ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
+        Nothing is allocated for a box-shaped region. After a failed read, the contents of ``out``
+        are unspecified.
+
+        Args:
+            out: A writable, C-contiguous ndarray of the array's dtype and exactly the result's shape.
+            region: numpy basic indexing: ints (negative too), slices with any step, one Ellipsis,
+                fewer entries than dimensions; ``()`` is the whole array.
+
+        Returns:
+            ``out`` itself.
+
+        Raises:
+            DataTypeMismatchError: ``out`` has another dtype (a TypeError).
+            OutputBufferError: ``out`` has another shape, is not C-contiguous or is read-only (a
+                ValueError).
+            InvalidIndicesError: The region is out of bounds (an IndexError).
+            InvalidSelectionError: The region is not basic indexing (a TypeError).
+            CodecError: A stored chunk is corrupt or truncated (names its key).
+            ClosedError: The array is closed.
         """
         if self._handle.closed:  # _check_open, inlined: this is the hot path of small reads
             self._check_open()
@@ -280,7 +346,22 @@ class Array:
         return out
 
     def read(self, region: Region = ()) -> np.ndarray:
-        """Decode ``region`` into a new array (numpy's result shape; int axes dropped)."""
+        """Decode ``region`` into a new array (also ``arr[region]``).
+
+        Args:
+            region: numpy basic indexing: ints (negative too), slices with any step, one Ellipsis,
+                fewer entries than dimensions; ``()`` is the whole array.
+
+        Returns:
+            A new ndarray of numpy's result shape (int indices drop their axis).
+
+        Raises:
+            InvalidArgumentError: The result is too large to allocate (read into your own buffer).
+            InvalidIndicesError: The region is out of bounds (an IndexError).
+            InvalidSelectionError: The region is not basic indexing (a TypeError).
+            CodecError: A stored chunk is corrupt or truncated (names its key).
+            ClosedError: The array is closed.
+        """
         self._check_open()
         sel = normalize_selection(region, self.shape)
         try:
@@ -304,7 +385,25 @@ class Array:
         return data if dtype is None else data.astype(dtype)
 
     def write(self, region: Region, data: object) -> None:
-        """Store ``data`` (broadcast to the region's shape, cast to the array's dtype)."""
+        """Store ``data`` into ``region`` (also ``arr[region] = data``).
+
+        Whole chunks are encoded and written; partly covered chunks are read, modified and written;
+        chunks equal to the fill value are deleted. Each chunk file is replaced atomically.
+
+        Args:
+            region: numpy basic indexing: ints (negative too), slices with any step, one Ellipsis,
+                fewer entries than dimensions; ``()`` is the whole array.
+            data: Values broadcast to the region's shape and cast to the array's dtype like numpy
+                assignment.
+
+        Raises:
+            ReadOnlyError: The array was opened with ``read_only=True`` (a PermissionError).
+            InvalidArgumentError: ``data`` cannot be broadcast or cast (a ValueError).
+            InvalidIndicesError: The region is out of bounds (an IndexError).
+            InvalidSelectionError: The region is not basic indexing (a TypeError).
+            CodecError: A stored chunk is corrupt or truncated (names its key).
+            ClosedError: The array is closed.
+        """
         self._check_open()
         self._check_writable()
         sel = normalize_selection(region, self.shape)
@@ -321,15 +420,39 @@ class Array:
         self._store_box(sel.start, sel.shape, box)
 
     def __setitem__(self, region: Region, data: object) -> None:
+        """Store ``data`` into ``region``: ``arr[region] = data`` is :meth:`write`."""
         self.write(region, data)
 
     # -- chunk I/O (stored chunks: shards for sharded arrays) ---------------------------------------
     def chunk_shape(self) -> tuple[int, ...]:
-        """Shape of one stored chunk (the shard shape if sharded); edge chunks are full-size too."""
+        """Return the shape of one stored chunk (the shard shape if sharded).
+
+        Returns:
+            The shape; edge chunks are stored full-size too.
+        """
         return tuple(self._stored_chunk_shape)
 
     def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
-        """Decode one stored chunk at full chunk shape (a missing chunk reads as the fill value)."""
+        """Decode one stored chunk at its full shape.
+
+        Args:
+            coords: Chunk-grid coordinates of a stored chunk (a shard, if sharded), one int per
+                dimension.
+            out: Optional buffer to decode into (writable, C-contiguous, the array's dtype and
+                :meth:`chunk_shape`); None allocates a new array.
+
+        Returns:
+            The chunk (``out`` if given); a missing chunk reads as the fill value.
+
+        Raises:
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+            DataTypeMismatchError: ``out`` has another dtype (a TypeError).
+            OutputBufferError: ``out`` has the wrong shape or layout (a ValueError).
+            CodecError: The stored chunk is corrupt or truncated (names its key).
+        """
         c_coords = self._chunk_coords(coords)
         shape = self.chunk_shape()
         out = _allocate(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
@@ -339,7 +462,23 @@ class Array:
         return out
 
     def write_chunk(self, coords: Sequence[int], data: object) -> None:
-        """Encode and store one chunk; ``data`` must have exactly the chunk's shape."""
+        """Encode and store one whole chunk.
+
+        A chunk equal to the fill value is deleted instead of stored.
+
+        Args:
+            coords: Chunk-grid coordinates of a stored chunk (a shard, if sharded), one int per
+                dimension.
+            data: The chunk's values, exactly :meth:`chunk_shape` (cast to the array's dtype).
+
+        Raises:
+            ReadOnlyError: The array was opened with ``read_only=True`` (a PermissionError).
+            InvalidArgumentError: ``data`` does not have the chunk's shape (a ValueError).
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+        """
         self._check_writable()
         c_coords = self._chunk_coords(coords)
         value = np.asarray(data)
@@ -356,7 +495,19 @@ class Array:
             self._invalidate_cache()
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
-        """Delete one stored chunk (no error if absent); it then reads as the fill value."""
+        """Delete one stored chunk; it then reads as the fill value (no error if absent).
+
+        Args:
+            coords: Chunk-grid coordinates of a stored chunk (a shard, if sharded), one int per
+                dimension.
+
+        Raises:
+            ReadOnlyError: The array was opened with ``read_only=True`` (a PermissionError).
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+        """
         self._check_writable()
         c_coords = self._chunk_coords(coords)
         try:
@@ -366,7 +517,21 @@ class Array:
             self._invalidate_cache()
 
     def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
-        """The stored (encoded) bytes of one chunk, or None if it does not exist."""
+        """Read one chunk's stored (encoded) bytes, without decoding them.
+
+        Args:
+            coords: Chunk-grid coordinates of a stored chunk (a shard, if sharded), one int per
+                dimension.
+
+        Returns:
+            The stored bytes, or None if the chunk does not exist.
+
+        Raises:
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+        """
         c_coords = self._chunk_coords(coords)
         data_p = ffi.new("uint8_t **")
         len_p = ffi.new("size_t *")
@@ -381,24 +546,44 @@ class Array:
 
     # -- embedding -------------------------------------------------------------------------------
     def lend_handle(self) -> Any:
-        """Borrow the raw ``ZarrsArray`` for C code; pair with :meth:`return_handle`.
+        """Lend the raw ``ZarrsArray`` to C code; pair every call with :meth:`return_handle`.
 
-        While lent, ``close()`` defers destruction until the handle is returned. Never destroy it.
+        While lent, :meth:`close` defers destruction until the handle is returned. The borrower must
+        never destroy it. Prefer :meth:`borrow_handle`, which returns it for you.
+
+        Returns:
+            The cffi ``ZarrsArray`` pointer.
+
+        Raises:
+            ClosedError: The array is closed.
         """
         return self._handle.acquire()
 
     def return_handle(self) -> None:
+        """Return a handle lent by :meth:`lend_handle` (destroying it now if :meth:`close` was deferred)."""
         self._handle.release()
 
     @contextmanager
     def borrow_handle(self) -> Iterator[Any]:
         """Lend the raw ``ZarrsArray`` for the duration of a ``with`` block.
 
-        >>> with arr.borrow_handle() as ptr:
-        ...     rc = c_function_taking_a_zarrs_array(ptr)
+        >>> import ctypes
+        >>> c_side = ctypes.CDLL(zarrs_cffi.get_library())  # or your own C code
+        >>> arr, ndim = zarrs_cffi.open_array("data.zarr", "/temperature"), ctypes.c_size_t()
+        >>> with arr.borrow_handle() as ptr:  # a cffi ZarrsArray; its address for ctypes:
+        ...     c_side.zarrsArrayGetDimensionality(ctypes.c_void_p(arr.handle_address()), ctypes.byref(ndim))
+        0
+        >>> ndim.value
+        3
 
         ``close()`` inside (or concurrently with) the block defers destruction to its end. The
         pointer must not be used, stored or destroyed by the borrower after the block.
+
+        Yields:
+            The cffi ``ZarrsArray`` pointer.
+
+        Raises:
+            ClosedError: The array is closed.
         """
         ptr = self.lend_handle()
         try:
@@ -407,10 +592,16 @@ class Array:
             self.return_handle()
 
     def handle_address(self) -> int:
-        """The address of the native ``ZarrsArray`` as an int (for ctypes and other FFIs).
+        """Return the address of the native ``ZarrsArray`` as an int (for ctypes and other FFIs).
 
         Only valid while the array is open: take it inside :meth:`borrow_handle` when another
-        thread may close the array. Raises :class:`ClosedError` after ``close()``.
+        thread may close the array.
+
+        Returns:
+            The pointer's address.
+
+        Raises:
+            ClosedError: The array is closed.
         """
         ptr = self.lend_handle()
         try:
@@ -435,9 +626,8 @@ class Array:
     ) -> Array:
         """Wrap a ``ZarrsArray`` made by C code (in this process, with this package's library).
 
-        ``handle`` is a cffi ``ZarrsArray`` (or ``void *``) pointer, an int address, or a
-        ``ctypes.c_void_p``. The handle must come from ``zarrsCffiOpenArray``,
-        ``zarrsCffiArrayFromMetadata``, ``zarrsOpenArrayRW`` or ``zarrsCreateArrayRW``.
+        The handle must come from ``zarrsCffiOpenArray``, ``zarrsCffiArrayFromMetadata``,
+        ``zarrsOpenArrayRW`` or ``zarrsCreateArrayRW``.
 
         * ``owned=False`` (the default): the caller keeps ownership. Python never destroys the
           handle; ``close()`` (and garbage collection) only forget it. ``close()`` returns once no
@@ -448,7 +638,20 @@ class Array:
           ``zarrsCffiDestroyArray``, exactly once. The caller must not destroy it. If an argument is
           rejected (a typed error before anything is done), the caller still owns the handle.
 
-        ``root`` and ``node`` only describe where the array lives (for ``repr`` and pickling).
+        Args:
+            handle: A cffi ``ZarrsArray`` (or ``void *``) pointer, an int address, or a
+                ``ctypes.c_void_p``.
+            owned: Whether Python takes ownership (see above).
+            root: Where the array lives, for ``repr`` and pickling only (nothing is read from it).
+            node: The array's node path, likewise descriptive only.
+            read_only: Refuse writes through this wrapper.
+
+        Returns:
+            The wrapping :class:`Array`.
+
+        Raises:
+            NullPointerError: ``handle`` is NULL.
+        InvalidArgumentError: A malformed handle, or a wrongly typed argument.
         """
         ptr = _array_pointer(handle)
         if not isinstance(owned, bool):

@@ -89,6 +89,7 @@ def _demo(directory: str | None, size: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (``info`` or ``demo``); returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m zarrs_cffi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print an array's shape, dtype, chunks, codecs and size")

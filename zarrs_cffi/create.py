@@ -30,12 +30,34 @@ def create_array(
 ) -> Array:
     """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it.
 
-    ``compressors``: None, "zstd", "gzip", "blosc", or a list of codec JSON dicts. ``shards``
-    (a multiple of ``chunks``) stores chunks inside shards. An existing node at ``node`` raises
-    :class:`NodeExistsError` unless ``overwrite=True``, which deletes it and everything below first.
-    ``engine`` (see :func:`open_array`) picks the engine that writes and serves the array.
-
     >>> arr = zarrs_cffi.create_array("data.zarr", "/t", shape=(100, 100), dtype="f4", chunks=(10, 10))
+
+    Args:
+        path: The store's root directory (``str`` or ``os.PathLike``).
+        node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
+            else ``"/group/array"`` (``"group/array"`` works too).
+        shape: The array's shape.
+        dtype: Anything ``numpy.dtype`` accepts, of a supported type (bool, ints, floats, complex).
+        chunks: The chunk shape (the inner chunk shape when ``shards`` is given).
+        shards: A shard shape (a multiple of ``chunks``) to store chunks inside shards, or None.
+        compressors: None, ``"zstd"`` (the default), ``"gzip"``, ``"blosc"``, or a list of codec
+            JSON dicts.
+        fill_value: The value of never-written elements.
+        attributes: User attributes stored in the metadata.
+        dimension_names: One name (or None) per dimension.
+        overwrite: Delete any node at ``node`` (and everything below it) first.
+        engine: The engine the array's I/O runs through: a name from :func:`list_engines`,
+            a backend object, or None for ``ZARRS_CFFI_ENGINE``, else ``"cffi"`` (native).
+
+    Returns:
+        The new array, open for reading and writing.
+
+    Raises:
+        NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
+        InvalidMetadataError: Inconsistent arguments (shapes, codecs, fill value).
+        UnsupportedDataTypeError: ``dtype`` is not supported (a TypeError).
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
     """
     document = array_document(
         shape=shape,
@@ -69,6 +91,19 @@ def create_group(
     """Create a Zarr v3 group at ``node`` (parents are implied, as in Zarr v3).
 
     >>> zarrs_cffi.create_group("data.zarr", attributes={"title": "example"})
+
+    Args:
+        path: The store's root directory (``str`` or ``os.PathLike``).
+        node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
+            else ``"/group/array"`` (``"group/array"`` works too).
+        attributes: User attributes stored in the group's metadata.
+        overwrite: Delete any node at ``node`` (and everything below it) first.
+        engine: The engine that writes the group (see :func:`open_array`).
+
+    Raises:
+        NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
     """
     backend = get_backend(engine)
     document = group_document(attributes)

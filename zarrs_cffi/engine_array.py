@@ -42,6 +42,7 @@ class EngineArray(Array):
 
     @property
     def engine(self) -> str:
+        """The name of the engine this array's I/O runs through."""
         return self._backend.name
 
     @property
@@ -66,18 +67,22 @@ class EngineArray(Array):
         return self._document, self.root, self._zarr_path
 
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
+        """As :meth:`Array.read_into`, through the engine's backend."""
         return self._backend.read_region(*self._args(), region, out=out)
 
     def read(self, region: Region = ()) -> np.ndarray:
+        """As :meth:`Array.read`, through the engine's backend."""
         return self._backend.read_region(*self._args(), region)
 
     __getitem__ = read
 
     def write(self, region: Region, data: object) -> None:
+        """As :meth:`Array.write`, through the engine's backend."""
         self._check_writable()
         self._backend.write_region(*self._args(), region, data)
 
     def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
+        """As :meth:`Array.read_chunk`, through the engine's backend."""
         chunk = self._backend.read_chunk(*self._args(), tuple(coords))
         if out is None:
             return chunk
@@ -85,17 +90,21 @@ class EngineArray(Array):
         return out
 
     def write_chunk(self, coords: Sequence[int], data: object) -> None:
+        """As :meth:`Array.write_chunk`, through the engine's backend."""
         self._check_writable()
         self._backend.write_chunk(*self._args(), tuple(coords), data)
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
+        """As :meth:`Array.erase_chunk`, through the engine's backend."""
         self._check_writable()
         self._backend.delete_chunk(*self._args(), tuple(coords))
 
     def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
+        """As :meth:`Array.read_encoded_chunk`, through the engine's backend."""
         return self._backend.read_encoded_chunk(*self._args(), tuple(coords))
 
     def lend_handle(self) -> Any:
+        """Refuse: an array on another engine has no native handle to lend (TypeError)."""
         raise TypeError(f"an array on the {self.engine!r} engine has no native handle to lend")
 
 

@@ -107,7 +107,11 @@ def cached_array(path: str | os.PathLike[str]) -> Array:
 
 
 def clear_cache() -> None:
-    """Close every cached handle (e.g. before deleting arrays another way)."""
+    """Close every array handle the one-shot calls keep open.
+
+    Call it before deleting or moving arrays by other means, or to release file handles and memory.
+    The next one-shot call reopens what it needs.
+    """
     with _lock:
         entries = list(_cache.values())
         _cache.clear()
@@ -116,19 +120,66 @@ def clear_cache() -> None:
 
 
 def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
-    """Decode ``region`` of the array directory ``path`` into ``out``; returns ``out``.
+    """Decode ``region`` of the array directory ``path`` into ``out``.
+
+    The opened array is kept for later calls and reopened when its metadata changes.
 
     >>> out = np.empty((512, 512), dtype="uint16")
-    >>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7))
+    >>> zarrs_cffi.read_into(out, "data.zarr/temperature", (slice(0, 512), slice(0, 512), 7)) is out
+    True
+
+    Args:
+        out: A writable, C-contiguous ndarray of the array's dtype and the result's shape.
+        path: The array's own directory (``"data.zarr/temperature"``).
+        region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything.
+
+    Returns:
+        ``out`` itself.
+
+    Raises:
+        NodeNotFoundError: No array at ``path`` (a FileNotFoundError).
+        DataTypeMismatchError: ``out`` has another dtype (a TypeError).
+        OutputBufferError: ``out`` has another shape than the result, is not C-contiguous, or is
+            read-only (a ValueError).
+        InvalidIndicesError: The region is out of bounds (an IndexError).
+        InvalidSelectionError: The region is not basic indexing (a TypeError).
+        CodecError: A stored chunk is corrupt or truncated (names its key).
     """
     return cached_array(path).read_into(out, region)
 
 
 def read(path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
-    """Decode ``region`` of the array directory ``path`` into a new array."""
+    """Decode ``region`` of the array directory ``path`` into a new array.
+
+    Args:
+        path: The array's own directory (``"data.zarr/temperature"``).
+        region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything.
+
+    Returns:
+        A new ndarray of numpy's result shape (int indices drop their axis).
+
+    Raises:
+        NodeNotFoundError: No array at ``path`` (a FileNotFoundError).
+        InvalidIndicesError: The region is out of bounds (an IndexError).
+        InvalidSelectionError: The region is not basic indexing (a TypeError).
+        CodecError: A stored chunk is corrupt or truncated (names its key).
+    """
     return cached_array(path).read(region)
 
 
 def write(path: str | os.PathLike[str], region: Region, data: Any) -> None:
-    """Store ``data`` into ``region`` of the array directory ``path``."""
+    """Store ``data`` into ``region`` of the array directory ``path``.
+
+    Args:
+        path: The array's own directory (``"data.zarr/temperature"``).
+        region: numpy basic indexing (ints, slices with any step, one Ellipsis).
+        data: Values broadcast to the region's shape and cast to the array's dtype.
+
+    Raises:
+        NodeNotFoundError: No array at ``path`` (a FileNotFoundError).
+        InvalidArgumentError: ``data`` cannot be broadcast or cast (a ValueError).
+        InvalidIndicesError: The region is out of bounds (an IndexError).
+        InvalidSelectionError: The region is not basic indexing (a TypeError).
+        CodecError: A stored chunk is corrupt or truncated (names its key).
+    """
     cached_array(path).write(region, data)

@@ -44,12 +44,14 @@ class Handle:
         return self._ptr
 
     def release(self) -> None:
+        """Return a pointer borrowed by :meth:`acquire`; the last return after :meth:`close` destroys it."""
         self._tokens.pop()
         if self.closed and not self._tokens:
             self._free()
 
     @contextmanager
     def use(self) -> Iterator[Any]:
+        """Borrow the pointer for the duration of a ``with`` block (:meth:`acquire` + :meth:`release`)."""
         ptr = self.acquire()
         try:
             yield ptr

@@ -14,7 +14,11 @@ Engine = str | CrudBackend | None
 
 
 def list_engines() -> list[str]:
-    """Names of the engines ``open_array`` / ``create_array`` accept ("cffi" is the native one)."""
+    """List the engines :func:`open_array` and :func:`create_array` accept.
+
+    Returns:
+        Sorted engine names (``"cffi"`` is the native one; ``"zarr"`` is zarr-python).
+    """
     return list_backends()
 
 
@@ -31,14 +35,29 @@ def open_array(
     engine: Engine = None,
     chunk_cache_bytes: int = 0,
 ) -> Array:
-    """Open the array at ``node`` of the store rooted at ``path`` (v3, else v2).
-
-    For an array directory itself, pass it as ``path`` and keep ``node="/"``. ``engine`` picks the
-    engine its I/O runs through: a name from :func:`list_engines`, a backend object, or None for
-    the default (``ZARRS_CFFI_ENGINE``, else "cffi"). ``chunk_cache_bytes > 0`` turns on a
-    decoded-chunk cache of that size for many small reads (see :meth:`Array.enable_chunk_cache`).
+    """Open the array at ``node`` of the store rooted at ``path`` (Zarr v3, else v2).
 
     >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature", read_only=True)
+
+    Args:
+        path: The store's root directory (``str`` or ``os.PathLike``).
+        node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
+            else ``"/group/array"`` (``"group/array"`` works too).
+        read_only: Refuse writes (:class:`ReadOnlyError`).
+        engine: The engine the array's I/O runs through: a name from :func:`list_engines`,
+            a backend object, or None for ``ZARRS_CFFI_ENGINE``, else ``"cffi"`` (native).
+        chunk_cache_bytes: When > 0, turn on a decoded-chunk cache of that many bytes for many small
+            reads (native engine only; see :meth:`Array.enable_chunk_cache`).
+
+    Returns:
+        The open :class:`Array` (close it, or use it in a ``with`` block).
+
+    Raises:
+        NodeNotFoundError: No array at ``node`` (a FileNotFoundError).
+        InvalidMetadataError: The stored metadata is not a valid array document.
+        UnsupportedDataTypeError: The array's data type is not supported (a TypeError).
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
     """
     backend = get_backend(engine)
     with Store(path) as store:

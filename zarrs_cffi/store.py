@@ -48,7 +48,17 @@ def root_path(path: object) -> str:
 
 
 class Store:
-    """A filesystem store rooted at a directory (which need not exist yet)."""
+    """A filesystem store rooted at a directory (which need not exist yet).
+
+    The handle every node-level operation goes through: metadata, listing, deletion, opening
+    arrays. Close it, or use it in a ``with`` block.
+
+    Args:
+        root: The store's root directory (``str`` or ``os.PathLike``).
+
+    Raises:
+        InvalidArgumentError: ``root`` is not a usable text path.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = root_path(root)
@@ -58,10 +68,12 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
+        """Release the native store handle (idempotent; arrays opened from it stay usable)."""
         self._handle.close()
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
         return self._handle.closed
 
     def __enter__(self) -> Store:
@@ -75,6 +87,18 @@ class Store:
 
     # -- nodes -------------------------------------------------------------------------------------
     def node_exists(self, node: str) -> bool:
+        """Tell whether an array or group exists at ``node``.
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Returns:
+            True if the node has metadata (``zarr.json``, ``.zarray`` or ``.zgroup``).
+
+        Raises:
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node).encode()
         exists = ffi.new("bool *")
         with self._handle.use() as ptr:
@@ -82,7 +106,20 @@ class Store:
         return bool(exists[0])
 
     def read_metadata(self, node: str) -> dict[str, Any]:
-        """The node's stored metadata document (v2: with ``.zattrs`` under "attributes")."""
+        """Read a node's stored metadata document.
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Returns:
+            The document as a dict (v2: ``.zattrs`` merged under ``"attributes"``).
+
+        Raises:
+            NodeNotFoundError: No node at ``node`` (a FileNotFoundError).
+            InvalidMetadataError: The stored document is not a JSON object.
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         out = ffi.new("char **")
         with self._handle.use() as ptr:
@@ -90,7 +127,19 @@ class Store:
         return _json_object(take_string(out[0]), path)
 
     def create_node(self, node: str, document: dict[str, Any], *, overwrite: bool = False) -> None:
-        """Write a node's metadata document (validated by zarrs first)."""
+        """Write a node's metadata document, validated by zarrs first.
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+            document: The array or group metadata document (a JSON-serialisable dict).
+            overwrite: Delete any node at ``node`` (and everything below it) first.
+
+        Raises:
+            NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
+            InvalidMetadataError: ``document`` is not a valid, serialisable document.
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         text = _dump_json(document)
         with self._handle.use() as ptr:
@@ -100,13 +149,34 @@ class Store:
             )
 
     def delete_node(self, node: str) -> None:
-        """Delete the node and everything below it."""
+        """Delete the node and everything below it.
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Raises:
+            NodeNotFoundError: No node at ``node`` (a FileNotFoundError).
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         with self._handle.use() as ptr:
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
 
     def list_children(self, node: str) -> list[tuple[str, dict[str, Any]]]:
-        """Direct children as (zarr-style path, metadata document), sorted by path."""
+        """List a group's direct children.
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Returns:
+            ``(zarr-style path, metadata document)`` pairs, sorted by path.
+
+        Raises:
+            NodeNotFoundError: No node at ``node`` (a FileNotFoundError).
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         out = ffi.new("char **")
         with self._handle.use() as ptr:
@@ -114,7 +184,18 @@ class Store:
         return [(child, doc) for child, doc in json.loads(take_string(out[0]))]
 
     def stored_bytes(self, node: str = "/") -> int:
-        """Bytes stored below the node (metadata and chunks)."""
+        """Count the bytes stored below a node (metadata and chunks).
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Returns:
+            The total size in bytes of the node's files.
+
+        Raises:
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         out = ffi.new("uint64_t *")
         with self._handle.use() as ptr:
@@ -123,6 +204,20 @@ class Store:
 
     # -- arrays ------------------------------------------------------------------------------------
     def open_array_handle(self, node: str) -> Handle:
+        """Open the array at ``node`` as a native handle (what :class:`Array` wraps).
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+
+        Returns:
+            The handle, owned by the caller.
+
+        Raises:
+            NodeNotFoundError: No array at ``node`` (a FileNotFoundError).
+            InvalidMetadataError: The stored metadata is not a valid array document.
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         out = ffi.new("ZarrsArray *")
         with self._handle.use() as ptr:
@@ -130,7 +225,20 @@ class Store:
         return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
 
     def array_handle_from_metadata(self, node: str, document: dict[str, Any]) -> Handle:
-        """An array handle defined by ``document`` alone (nothing read from the store)."""
+        """Make an array handle defined by ``document`` alone (nothing is read from the store).
+
+        Args:
+            node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+            document: The array's metadata document (authoritative, e.g. a view of stored bytes).
+
+        Returns:
+            The handle, owned by the caller.
+
+        Raises:
+            InvalidMetadataError: ``document`` is not a valid array document.
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ClosedError: The store is closed.
+        """
         path = node_path(node)
         out = ffi.new("ZarrsArray *")
         with self._handle.use() as ptr:

@@ -35,9 +35,24 @@ Engine = str | CrudBackend | None
 
 # --- node lifecycle -------------------------------------------------------------------------------
 def create_new_group(metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None) -> None:
-    """Create a group from its metadata document; NodeExistsError if a node is already at ``path``.
+    """Create a group from its metadata document.
 
     >>> create_new_group({"zarr_format": 3, "node_type": "group"}, "/tmp/x.zarr", "g")  # doctest: +SKIP
+
+    Args:
+        metadata: The group's document (v3 ``zarr.json`` or v2 ``.zgroup`` as a dict).
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        NodeExistsError: A node (array or group) already exists at ``path``.
+        InvalidMetadataError: ``metadata`` is not a valid group document.
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     get_backend(engine).create_group(metadata, store, path, overwrite=False)
 
@@ -45,15 +60,46 @@ def create_new_group(metadata: MetadataDoc, store: StoreLike, path: str, *, engi
 def create_overwrite_group(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Create a group, first removing any node at ``path`` and all its children."""
+    """Create a group, first removing any node at ``path`` and all its children.
+
+    Args:
+        metadata: The group's document (v3 ``zarr.json`` or v2 ``.zgroup`` as a dict).
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        InvalidMetadataError: ``metadata`` is not a valid group document.
+        StorageError: The old node could not be removed or the document written.
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
+    """
     get_backend(engine).create_group(metadata, store, path, overwrite=True)
 
 
 def create_new_array(metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None) -> None:
-    """Create an array from its metadata document (v3 ``zarr.json`` or v2 ``.zarray`` dict);
-    NodeExistsError if a node is already at ``path``.
+    """Create an array from its metadata document (no chunks are written).
 
     >>> create_new_array(read_metadata("/tmp/src.zarr", "a"), "/tmp/dst.zarr", "a")  # doctest: +SKIP
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        NodeExistsError: A node (array or group) already exists at ``path``.
+        InvalidMetadataError: ``metadata`` is not a valid array document.
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     get_backend(engine).create_array(metadata, store, path, overwrite=False)
 
@@ -61,30 +107,94 @@ def create_new_array(metadata: MetadataDoc, store: StoreLike, path: str, *, engi
 def create_overwrite_array(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Create an array, first removing any node at ``path`` and all its children."""
+    """Create an array, first removing any node at ``path`` and all its children.
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        InvalidMetadataError: ``metadata`` is not a valid array document.
+        StorageError: The old node could not be removed or the document written.
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
+    """
     get_backend(engine).create_array(metadata, store, path, overwrite=True)
 
 
 def read_metadata(store: StoreLike, path: str, *, engine: Engine = None) -> MetadataDoc:
-    """The node's stored metadata document (v2: ``.zattrs`` merged under ``"attributes"``).
+    """Read a node's stored metadata document.
 
     >>> read_metadata("/tmp/x.zarr", "g")  # doctest: +SKIP
     {'zarr_format': 3, 'node_type': 'group'}
+
+    Args:
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        The document as a dict (v2: ``.zattrs`` merged under ``"attributes"``).
+
+    Raises:
+        NodeNotFoundError: No array or group at ``path`` (a FileNotFoundError).
+        InvalidMetadataError: The stored document is not valid JSON or not a valid node.
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     return get_backend(engine).read_metadata(store, path)
 
 
 def delete_node(store: StoreLike, path: str, *, engine: Engine = None) -> None:
-    """Delete the node at ``path`` and everything under it; NodeNotFoundError if there is none."""
+    """Delete the node at ``path`` and everything under it.
+
+    Args:
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        NodeNotFoundError: No array or group at ``path`` (a FileNotFoundError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
+    """
     get_backend(engine).delete_node(store, path)
 
 
 def list_children(store: StoreLike, path: str, *, engine: Engine = None) -> list[tuple[str, MetadataDoc]]:
-    """The group's direct child nodes as ``(child_path, metadata_doc)`` pairs sorted by path, where
-    ``child_path`` is store-relative (``"g/sub"``, never a bare ``"sub"``).
+    """List a group's direct children.
 
     >>> list_children("/tmp/x.zarr", "g")  # doctest: +SKIP
     [('g/a', {...}), ('g/sub', {...})]
+
+    Args:
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        ``(child_path, metadata_doc)`` pairs sorted by path, where ``child_path`` is
+        store-relative (``"g/sub"``, never a bare ``"sub"``).
+
+    Raises:
+        NodeNotFoundError: No group at ``path`` (a FileNotFoundError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     return get_backend(engine).list_children(store, path)
 
@@ -98,9 +208,31 @@ def read_chunk(
     *,
     engine: Engine = None,
 ) -> NDArray[Any]:
-    """Decode one chunk into a new writable array of the full chunk shape; missing -> fill value.
+    """Decode one stored chunk (a shard, if sharded) at its full shape.
 
     >>> read_chunk(meta, "/tmp/x.zarr", "a", (0, 1))  # doctest: +SKIP
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        chunk_coords: Chunk-grid coordinates, one non-negative int per dimension.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        A new writable array of the chunk's shape; a missing chunk reads as the fill value.
+
+    Raises:
+        ChunkCoordsTypeError: ``chunk_coords`` is not a sequence of ints (a TypeError).
+        ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+        InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+        CodecError: The stored chunk is corrupt or truncated (names its key).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     return get_backend(engine).read_chunk(metadata, store, path, chunk_coords)
 
@@ -113,7 +245,29 @@ def read_encoded_chunk(
     *,
     engine: Engine = None,
 ) -> bytes | None:
-    """The chunk's stored (encoded) bytes, or None if the chunk is not stored."""
+    """Read one chunk's stored (encoded) bytes, without decoding them.
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        chunk_coords: Chunk-grid coordinates, one non-negative int per dimension.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        The bytes, or None if the chunk is not stored.
+
+    Raises:
+        ChunkCoordsTypeError: ``chunk_coords`` is not a sequence of ints (a TypeError).
+        ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+        InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
+    """
     return get_backend(engine).read_encoded_chunk(metadata, store, path, chunk_coords)
 
 
@@ -126,11 +280,32 @@ def write_chunk(
     *,
     engine: Engine = None,
 ) -> None:
-    """Encode and store one chunk; ``value`` must have the chunk shape (else ValueError). In an edge
-    chunk, elements beyond the array's bounds are stored as the fill value. A chunk equal to the fill
-    value is not stored (its key is deleted).
+    """Encode and store one whole chunk.
+
+    In an edge chunk, elements beyond the array's bounds are stored as the fill value. A chunk equal
+    to the fill value is not stored (its key is deleted).
 
     >>> write_chunk(meta, "/tmp/x.zarr", "a", (0, 0), np.ones((4, 4), "u2"))  # doctest: +SKIP
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        chunk_coords: Chunk-grid coordinates, one non-negative int per dimension.
+        value: The chunk's data, exactly the chunk's shape (cast to the array's dtype).
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        ChunkCoordsTypeError: ``chunk_coords`` is not a sequence of ints (a TypeError).
+        ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+        InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+        InvalidArgumentError: ``value`` does not have the chunk's shape or cannot be cast (a ValueError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     get_backend(engine).write_chunk(metadata, store, path, chunk_coords, value)
 
@@ -143,7 +318,26 @@ def delete_chunk(
     *,
     engine: Engine = None,
 ) -> None:
-    """Delete one chunk (reads then return the fill value); a missing chunk is a no-op."""
+    """Delete one stored chunk; reads then return the fill value. A missing chunk is a no-op.
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        chunk_coords: Chunk-grid coordinates, one non-negative int per dimension.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        ChunkCoordsTypeError: ``chunk_coords`` is not a sequence of ints (a TypeError).
+        ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+        InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
+    """
     get_backend(engine).delete_chunk(metadata, store, path, chunk_coords)
 
 
@@ -151,11 +345,30 @@ def delete_chunk(
 def read_region(
     metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
 ) -> NDArray[Any]:
-    """``array[selection]`` for numpy basic indexing, as a new writable C-contiguous ndarray.
-
-    Out of bounds or too many indices raise IndexError; lists, arrays, masks and None raise TypeError.
+    """Read ``array[selection]`` into a new array.
 
     >>> read_region(meta, "/tmp/x.zarr", "a", np.s_[2:7, ::-2])  # doctest: +SKIP
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        selection: numpy basic indexing: ints, slices (any step), one Ellipsis.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        A new writable, C-contiguous ndarray of numpy's result shape.
+
+    Raises:
+        InvalidIndicesError: The selection is out of bounds or has too many indices (an IndexError).
+        InvalidSelectionError: Lists, arrays, masks or None (not basic indexing; a TypeError).
+        CodecError: A stored chunk is corrupt or truncated (names its key).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     return get_backend(engine).read_region(metadata, store, path, selection)
 
@@ -171,12 +384,32 @@ def read_region_into(
 ) -> NDArray[Any]:
     """Decode ``array[selection]`` into ``out`` and return ``out``.
 
-    ``out`` must be a C-contiguous, writable ndarray of the array's (native-endian) dtype and the
-    result's shape; otherwise OutputBufferError or DataTypeMismatchError says which check failed.
-
     >>> buf = np.empty((5, 4), "u2")  # doctest: +SKIP
     >>> read_region_into(buf, meta, "/tmp/x.zarr", "a", np.s_[2:7, 1:5]) is buf  # doctest: +SKIP
     True
+
+    Args:
+        out: A C-contiguous, writable ndarray of the array's (native-endian) dtype and the result's shape.
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        selection: numpy basic indexing: ints, slices (any step), one Ellipsis.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Returns:
+        ``out`` itself.
+
+    Raises:
+        DataTypeMismatchError: ``out`` has another dtype (a TypeError).
+        OutputBufferError: ``out`` has the wrong shape, is not C-contiguous or is read-only (a ValueError).
+        InvalidIndicesError: The selection is out of bounds or has too many indices (an IndexError).
+        InvalidSelectionError: Lists, arrays, masks or None (not basic indexing; a TypeError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     return get_backend(engine).read_region(metadata, store, path, selection, out=out)
 
@@ -190,9 +423,29 @@ def write_region(
     *,
     engine: Engine = None,
 ) -> None:
-    """``array[selection] = value`` (``value`` broadcast to the selection; partial chunks are
-    read-modified-written).
+    """Store ``value`` into ``array[selection]``.
+
+    Partial chunks are read, modified and written; chunks equal to the fill value are deleted.
 
     >>> write_region(meta, "/tmp/x.zarr", "a", np.s_[:, 3], 0)  # doctest: +SKIP
+
+    Args:
+        metadata: The node's metadata document (v3 ``zarr.json`` or v2 ``.zarray`` as a dict).
+            Authoritative: array routines never re-read it from the store.
+        store: A local directory (``str``, ``os.PathLike``) or a ``zarr.storage.LocalStore``.
+        path: Zarr-style node path: ``""`` for the root, ``"a/b"`` for a child.
+        selection: numpy basic indexing: ints, slices (any step), one Ellipsis.
+        value: Data broadcast to the selection's shape and cast to the array's dtype.
+        engine: ``"cffi"`` (native), ``"zarr"`` (zarr-python), a :class:`CrudBackend`, or None
+            (``ZARRS_CFFI_ENGINE``, else ``"cffi"``).
+
+    Raises:
+        InvalidIndicesError: The selection is out of bounds or has too many indices (an IndexError).
+        InvalidSelectionError: Lists, arrays, masks or None (not basic indexing; a TypeError).
+        InvalidArgumentError: ``value`` cannot be broadcast or cast (a ValueError).
+        UnsupportedStoreError: ``store`` is not a local directory or ``LocalStore``.
+        UnknownEngineError: ``engine`` names no registered engine (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend (a TypeError).
+        BackendUnavailableError: The engine's dependency (e.g. zarr-python) is missing.
     """
     get_backend(engine).write_region(metadata, store, path, selection, value)

@@ -11,6 +11,7 @@ works, so several calls proceed in parallel).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from numpy.typing import NDArray
@@ -25,45 +26,45 @@ __all__ = list(_facade.__all__)
 async def create_new_group(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.create_new_group`."""
+    """Async :func:`zarrs_cffi.crud.create_new_group`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.create_new_group, metadata, store, path, engine=engine)
 
 
 async def create_overwrite_group(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.create_overwrite_group`."""
+    """Async :func:`zarrs_cffi.crud.create_overwrite_group`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.create_overwrite_group, metadata, store, path, engine=engine)
 
 
 async def create_new_array(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.create_new_array`."""
+    """Async :func:`zarrs_cffi.crud.create_new_array`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.create_new_array, metadata, store, path, engine=engine)
 
 
 async def create_overwrite_array(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.create_overwrite_array`."""
+    """Async :func:`zarrs_cffi.crud.create_overwrite_array`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.create_overwrite_array, metadata, store, path, engine=engine)
 
 
 async def read_metadata(store: StoreLike, path: str, *, engine: Engine = None) -> MetadataDoc:
-    """Async :func:`zarrs_cffi.crud.read_metadata`."""
+    """Async :func:`zarrs_cffi.crud.read_metadata`, run in a worker thread (the event loop is not blocked)."""
     return await asyncio.to_thread(_facade.read_metadata, store, path, engine=engine)
 
 
 async def delete_node(store: StoreLike, path: str, *, engine: Engine = None) -> None:
-    """Async :func:`zarrs_cffi.crud.delete_node`."""
+    """Async :func:`zarrs_cffi.crud.delete_node`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.delete_node, store, path, engine=engine)
 
 
 async def list_children(
     store: StoreLike, path: str, *, engine: Engine = None
 ) -> list[tuple[str, MetadataDoc]]:
-    """Async :func:`zarrs_cffi.crud.list_children`."""
+    """Async :func:`zarrs_cffi.crud.list_children`, run in a worker thread (the event loop is not blocked)."""
     return await asyncio.to_thread(_facade.list_children, store, path, engine=engine)
 
 
@@ -75,7 +76,7 @@ async def read_chunk(
     *,
     engine: Engine = None,
 ) -> NDArray[Any]:
-    """Async :func:`zarrs_cffi.crud.read_chunk`."""
+    """Async :func:`zarrs_cffi.crud.read_chunk`, run in a worker thread (the event loop is not blocked)."""
     return await asyncio.to_thread(_facade.read_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
@@ -87,7 +88,7 @@ async def read_encoded_chunk(
     *,
     engine: Engine = None,
 ) -> bytes | None:
-    """Async :func:`zarrs_cffi.crud.read_encoded_chunk`."""
+    """Async :func:`zarrs_cffi.crud.read_encoded_chunk`, run in a worker thread (the event loop is not blocked)."""
     return await asyncio.to_thread(
         _facade.read_encoded_chunk, metadata, store, path, chunk_coords, engine=engine
     )
@@ -102,7 +103,7 @@ async def write_chunk(
     *,
     engine: Engine = None,
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.write_chunk`."""
+    """Async :func:`zarrs_cffi.crud.write_chunk`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine)
 
 
@@ -114,14 +115,14 @@ async def delete_chunk(
     *,
     engine: Engine = None,
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.delete_chunk`."""
+    """Async :func:`zarrs_cffi.crud.delete_chunk`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def read_region(
     metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
 ) -> NDArray[Any]:
-    """Async :func:`zarrs_cffi.crud.read_region`."""
+    """Async :func:`zarrs_cffi.crud.read_region`, run in a worker thread (the event loop is not blocked)."""
     return await asyncio.to_thread(_facade.read_region, metadata, store, path, selection, engine=engine)
 
 
@@ -149,5 +150,18 @@ async def write_region(
     *,
     engine: Engine = None,
 ) -> None:
-    """Async :func:`zarrs_cffi.crud.write_region`."""
+    """Async :func:`zarrs_cffi.crud.write_region`, run in a worker thread (the event loop is not blocked)."""
     await asyncio.to_thread(_facade.write_region, metadata, store, path, selection, value, engine=engine)
+
+
+def _document_twins() -> None:
+    """Give each twin the Args/Returns/Raises of its synchronous counterpart: one text to maintain,
+    and the reference shows the full contract on both."""
+    for name in __all__:
+        twin, sync = globals()[name], getattr(_facade, name)
+        contract = inspect.cleandoc(sync.__doc__ or "")
+        start = contract.find("Args:")
+        twin.__doc__ = f"{inspect.cleandoc(twin.__doc__ or '')}\n\n{contract[start:] if start >= 0 else ''}"
+
+
+_document_twins()

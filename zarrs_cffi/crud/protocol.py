@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 else:
     # Runtime spelling without importing zarr: the store classes stay forward references.
     StoreLike = Union[str, "os.PathLike[str]", "LocalStore", "Store"]
+"""What the CRUD API accepts as a store: a local directory path (``str`` or ``os.PathLike``), a
+``zarr.storage.LocalStore``, or a :class:`zarrs_cffi.Store`."""
 
 __all__ = ["ChunkCoords", "CrudBackend", "MetadataDoc", "StoreLike"]
 

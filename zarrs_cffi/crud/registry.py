@@ -75,12 +75,20 @@ def _check_backend(backend: Any, what: str) -> CrudBackend:
 
 
 def register_backend(name: str, backend: CrudBackend) -> None:
-    """Register ``backend`` under ``name`` (replacing any engine of that name).
+    """Register ``backend`` as the engine ``name`` (replacing any engine of that name).
 
     >>> from zarrs_cffi.engines.zarr_engine import ZarrBackend
     >>> register_backend("reference", ZarrBackend())
     >>> "reference" in list_backends()
     True
+
+    Args:
+        name: The engine name, as later passed to ``engine=``.
+        backend: An object implementing the :class:`CrudBackend` protocol.
+
+    Raises:
+        TypeError: ``name`` is not a non-empty str.
+        InvalidEngineError: ``backend`` does not implement the protocol (a TypeError).
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"an engine name must be a non-empty str, got {name!r}")
@@ -91,7 +99,11 @@ def register_backend(name: str, backend: CrudBackend) -> None:
 
 
 def list_backends() -> list[str]:
-    """The names of all registered engines, including ones not imported yet, sorted."""
+    """List the names of all registered engines, including ones not imported yet.
+
+    Returns:
+        The names, sorted (``["cffi", "zarr"]`` plus any registered ones).
+    """
     with _LOCK:
         return sorted({*_BACKENDS, *_LAZY})
 
@@ -117,14 +129,23 @@ def _load_lazy(name: str, target: str) -> CrudBackend:
 
 
 def get_backend(engine: str | CrudBackend | None = None) -> CrudBackend:
-    """Resolve ``engine`` to a backend.
-
-    ``None`` means the ``ZARRS_CFFI_ENGINE`` environment variable, else ``"cffi"``; a str is a
-    registered name (an unknown one raises ValueError listing the available names); a backend object
-    is returned as is.
+    """Resolve ``engine`` to the backend object that implements it.
 
     >>> get_backend("zarr").name
     'zarr'
+
+    Args:
+        engine: None for the ``ZARRS_CFFI_ENGINE`` environment variable, else ``"cffi"``; a
+            registered name; or a backend object, returned as is.
+
+    Returns:
+        The backend (imported and instantiated on first use for the built-in engines).
+
+    Raises:
+        UnknownEngineError: ``engine`` names no registered engine; the message lists the available ones
+            (a ValueError).
+        InvalidEngineError: ``engine`` is neither a name nor a backend object (a TypeError).
+        BackendUnavailableError: The engine's module cannot be imported (e.g. zarr-python missing).
     """
     origin = ""
     if engine is None:

@@ -113,16 +113,20 @@ class CffiBackend(CrudBackend):
         self._forget_arrays_under(handle_store.root, path)
 
     def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
+        """Implements :meth:`CrudBackend.create_group` through the native library."""
         self._create(metadata, store, path, overwrite=overwrite, group=True)
 
     def create_array(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
+        """Implements :meth:`CrudBackend.create_array` through the native library."""
         self._create(metadata, store, path, overwrite=overwrite, group=False)
 
     def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
+        """Implements :meth:`CrudBackend.read_metadata` through the native library."""
         handle_store = self._store(store)
         return handle_store.read_metadata(zarr_path_to_node(check_zarr_path(path)))
 
     def delete_node(self, store: StoreLike, path: str) -> None:
+        """Implements :meth:`CrudBackend.delete_node` through the native library."""
         handle_store = self._store(store)
         path = check_zarr_path(path)
         require_writable(store)
@@ -130,6 +134,7 @@ class CffiBackend(CrudBackend):
         self._forget_arrays_under(handle_store.root, path)
 
     def list_children(self, store: StoreLike, path: str) -> list[tuple[str, MetadataDoc]]:
+        """Implements :meth:`CrudBackend.list_children` through the native library."""
         handle_store = self._store(store)
         path = check_zarr_path(path)
         node = zarr_path_to_node(path)
@@ -141,18 +146,21 @@ class CffiBackend(CrudBackend):
     def read_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> NDArray[Any]:
+        """Implements :meth:`CrudBackend.read_chunk` through the native library."""
         array = self._array(metadata, store, path)
         return array.read_chunk(check_chunk_coords(chunk_coords, array.chunk_grid_shape))
 
     def read_encoded_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> bytes | None:
+        """Implements :meth:`CrudBackend.read_encoded_chunk` through the native library."""
         array = self._array(metadata, store, path)
         return array.read_encoded_chunk(check_chunk_coords(chunk_coords, array.chunk_grid_shape))
 
     def write_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords, value: Any
     ) -> None:
+        """Implements :meth:`CrudBackend.write_chunk` through the native library."""
         array = self._array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, array.chunk_grid_shape)
         chunk = fill_beyond_edge(
@@ -167,6 +175,7 @@ class CffiBackend(CrudBackend):
     def delete_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> None:
+        """Implements :meth:`CrudBackend.delete_chunk` through the native library."""
         array = self._array(metadata, store, path, write=True)
         array.erase_chunk(check_chunk_coords(chunk_coords, array.chunk_grid_shape))
 
@@ -179,6 +188,7 @@ class CffiBackend(CrudBackend):
         selection: Any,
         out: np.ndarray[Any, Any] | None = None,
     ) -> NDArray[Any]:
+        """Implements :meth:`CrudBackend.read_region` through the native library."""
         array = self._array(metadata, store, path)
         if out is None:
             return array.read(selection)
@@ -188,6 +198,7 @@ class CffiBackend(CrudBackend):
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
     ) -> None:
+        """Implements :meth:`CrudBackend.write_region` through the native library."""
         array = self._array(metadata, store, path, write=True)
         array.write(selection, value)
         fill = array.fill_value

@@ -335,12 +335,15 @@ class ZarrBackend(CrudBackend):
             _sync(zstore.delete(name))  # LocalStore.delete removes directories too
 
     def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
+        """Implements :meth:`CrudBackend.create_group` with zarr-python."""
         self._create(metadata, store, path, overwrite=overwrite, group=True)
 
     def create_array(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
+        """Implements :meth:`CrudBackend.create_array` with zarr-python."""
         self._create(metadata, store, path, overwrite=overwrite, group=False)
 
     def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
+        """Implements :meth:`CrudBackend.read_metadata` with zarr-python."""
         root = resolve_local_root(store)
         path = check_zarr_path(path)
         doc = _read_node_doc(_read_store(root), path)
@@ -349,6 +352,7 @@ class ZarrBackend(CrudBackend):
         return doc
 
     def delete_node(self, store: StoreLike, path: str) -> None:
+        """Implements :meth:`CrudBackend.delete_node` with zarr-python."""
         root = resolve_local_root(store)
         path = check_zarr_path(path)
         require_writable(store)
@@ -357,6 +361,7 @@ class ZarrBackend(CrudBackend):
         self._erase(_write_store(root), root, path)
 
     def list_children(self, store: StoreLike, path: str) -> list[tuple[str, MetadataDoc]]:
+        """Implements :meth:`CrudBackend.list_children` with zarr-python."""
         root = resolve_local_root(store)
         path = check_zarr_path(path)
         zstore = _read_store(root)
@@ -381,6 +386,7 @@ class ZarrBackend(CrudBackend):
     def read_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> NDArray[Any]:
+        """Implements :meth:`CrudBackend.read_chunk` with zarr-python."""
         arr = _open_array(metadata, store, path, write=False)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
         result = _decode_chunk(arr, coords)
@@ -392,6 +398,7 @@ class ZarrBackend(CrudBackend):
     def read_encoded_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> bytes | None:
+        """Implements :meth:`CrudBackend.read_encoded_chunk` with zarr-python."""
         arr = _open_array(metadata, store, path, write=False)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
         return _get(arr.store, arr.chunk_key(coords))
@@ -404,6 +411,7 @@ class ZarrBackend(CrudBackend):
         chunk_coords: ChunkCoords,
         value: Any,
     ) -> None:
+        """Implements :meth:`CrudBackend.write_chunk` with zarr-python."""
         from zarr.core.buffer import default_buffer_prototype
 
         arr = _open_array(metadata, store, path, write=True)
@@ -425,6 +433,7 @@ class ZarrBackend(CrudBackend):
     def delete_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> None:
+        """Implements :meth:`CrudBackend.delete_chunk` with zarr-python."""
         root = resolve_local_root(store)
         arr = _open_array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
@@ -440,6 +449,7 @@ class ZarrBackend(CrudBackend):
         selection: Any,
         out: np.ndarray[Any, Any] | None = None,
     ) -> NDArray[Any]:
+        """Implements :meth:`CrudBackend.read_region` with zarr-python."""
         arr = _open_array(metadata, store, path, write=False)
         sel = normalize_selection(selection, arr.shape)
         if out is not None:
@@ -457,6 +467,7 @@ class ZarrBackend(CrudBackend):
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
     ) -> None:
+        """Implements :meth:`CrudBackend.write_region` with zarr-python."""
         arr = _open_array(metadata, store, path, write=True)
         sel = normalize_selection(selection, arr.shape)
         data = region_value(value, arr.dtype, sel.out_shape)
