@@ -17,8 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from . import chunked_io
 from ._native import check, check_upstream, ffi, lib, take_string
-from .buffers import check_out_buffer, region_value
+from .advanced_selection import (
+    CoordinateSelection,
+    OrthogonalSelection,
+    is_advanced,
+    normalize_orthogonal,
+    orthogonal_from_basic,
+)
+from .buffers import allocate_result, check_out_buffer, region_value
+from .chunk_plan import OrthogonalPlan, point_groups
 from .dtypes import numpy_dtype
 from .errors import (
     ClosedError,
@@ -28,8 +37,10 @@ from .errors import (
     ReadOnlyError,
 )
 from .handles import Handle
+from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
 from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
+from .threads import get_num_threads
 
 _from_buffer = ffi.from_buffer
 _BYTES = ffi.typeof("uint8_t[]")
@@ -39,7 +50,7 @@ _retrieve_into_cached = lib.zarrsCffiArrayRetrieveSubsetIntoCached
 
 _NO_REGION = object()  # matches no region
 
-Region = Any  # numpy basic indexing: int, slice, Ellipsis, or a tuple of those
+Region = Any  # numpy basic indexing (int, slice, Ellipsis, a tuple of those); read_into: orthogonal too
 
 
 check_out = check_out_buffer
@@ -226,9 +237,15 @@ class Array:
 
     # -- region I/O --------------------------------------------------------------------------------
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
-        """Decode ``region`` (numpy basic indexing) into ``out`` and return ``out``.
+        """Decode ``region`` into ``out`` and return ``out``.
 
-        ``out`` must be writable, C-contiguous, of the array's dtype and of the result's shape.
+        ``region`` is numpy basic indexing (ints, slices with any step, one Ellipsis) or an
+        orthogonal selection as ``oindex`` takes it (integer arrays and lists, 1-D boolean masks,
+        each indexing its own axis). ``out`` must be writable, C-contiguous, of the array's dtype
+        and of the result's shape.
+
+        >>> out = np.empty((2, 512), arr.dtype)
+        >>> arr.read_into(out, ([3, 97], slice(0, 512)))  # rows 3 and 97
         """
         if self._handle.closed:  # _check_open, inlined: this is the hot path of small reads
             self._check_open()
@@ -266,6 +283,11 @@ class Array:
         return box
 
     def _read_selection_into(self, out: np.ndarray, region: Region) -> np.ndarray:
+        if is_advanced(region):
+            osel = normalize_orthogonal(region, self.shape)
+            check_out(out, self.dtype, osel.out_shape)
+            self._read_orthogonal_into(out, osel)
+            return out
         sel = normalize_selection(region, self.shape)
         check_out(out, self.dtype, sel.out_shape)
         if sel.is_empty:
@@ -273,9 +295,7 @@ class Array:
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
         else:
-            whole = _allocate(sel.shape, self.dtype)
-            self._retrieve_box(sel.start, sel.shape, whole)
-            np.copyto(out, sel.from_box(whole))
+            self._read_orthogonal_into(out, orthogonal_from_basic(sel))
         return out
 
     def read(self, region: Region = ()) -> np.ndarray:
@@ -285,15 +305,14 @@ class Array:
         try:
             out = np.empty(sel.out_shape, self.dtype)
         except (ValueError, MemoryError):
-            out = _allocate(sel.out_shape, self.dtype)  # raises the typed error
+            out = allocate_result(sel.out_shape, self.dtype)  # raises the typed error
         if sel.is_empty:
             return out
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
             return out
-        box = _allocate(sel.shape, self.dtype)
-        self._retrieve_box(sel.start, sel.shape, box)
-        np.copyto(out, sel.from_box(box))
+        # Strided: only the chunks holding selected elements, through at most a chunk of scratch.
+        self._read_orthogonal_into(out, orthogonal_from_basic(sel))
         return out
 
     __getitem__ = read
@@ -313,14 +332,82 @@ class Array:
         if sel.is_contiguous:
             self._store_box(sel.start, sel.shape, np.ascontiguousarray(value))
             return
-        # Strided: read-modify-write of the bounding box.
-        box = _allocate(sel.shape, self.dtype)
-        self._retrieve_box(sel.start, sel.shape, box)
-        sel.from_box(box)[...] = value
-        self._store_box(sel.start, sel.shape, box)
+        # Strided: read-modify-write of only the chunks holding selected elements.
+        self._write_orthogonal(orthogonal_from_basic(sel), value)
 
     def __setitem__(self, region: Region, data: object) -> None:
         self.write(region, data)
+
+    # -- zarr-python's indexing: oindex, vindex, blocks -------------------------------------------
+    @property
+    def oindex(self) -> OrthogonalIndex:
+        """Orthogonal indexing, as zarr-python's ``oindex``: each axis takes an int, a slice, an
+        integer array or list, or a 1-D boolean mask, independently of the others (the outer
+        product). Reads return a new array; assignment writes (values broadcast).
+
+        >>> arr.oindex[[0, 5, 2], ::10]           # rows 0, 5, 2; every tenth column
+        >>> arr.oindex[mask_rows, 3] = 0
+        """
+        return OrthogonalIndex(self)
+
+    @property
+    def vindex(self) -> VectorizedIndex:
+        """Vectorized (coordinate) indexing, as zarr-python's ``vindex``: one integer array per
+        axis, broadcast together, names points (``arr.vindex[[0, 3], [2, 2]]``: elements (0, 2)
+        and (3, 2)); or one boolean mask of the array's shape. Reads and assignment."""
+        return VectorizedIndex(self)
+
+    @property
+    def blocks(self) -> BlockIndex:
+        """Block indexing, as zarr-python's ``blocks``: ints and step-1 slices in units of stored
+        chunks (shards, if sharded); ``arr.blocks[1, -1]`` is the data of that chunk (edge chunks
+        clipped to the array). Reads and assignment."""
+        return BlockIndex(self)
+
+    def _read_orthogonal_into(self, out: np.ndarray, sel: OrthogonalSelection) -> None:
+        """Read ``sel`` into ``out`` (C-contiguous, of ``sel.out_shape``)."""
+        if sel.is_empty:
+            return
+        keepdims = out.reshape(sel.keepdims_shape)  # a view: out is C-contiguous
+        box = sel.box()
+        if box is not None:
+            self._retrieve_box(box[0], box[1], keepdims)
+            return
+        plan = OrthogonalPlan(sel.axes, self.chunks)
+        chunked_io.read_orthogonal(self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads())
+
+    def _write_orthogonal(self, sel: OrthogonalSelection, value: np.ndarray) -> None:
+        """Store ``value`` (already of ``sel.out_shape`` and the array's dtype) at ``sel``."""
+        if sel.is_empty:
+            return
+        keepdims = np.ascontiguousarray(value).reshape(sel.keepdims_shape)
+        box = sel.box()
+        if box is not None:
+            self._store_box(box[0], box[1], keepdims)
+            return
+        plan = OrthogonalPlan(sel.axes, self.chunks)
+        chunked_io.write_orthogonal(
+            self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
+        )
+
+    def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
+        if sel.is_empty:
+            return
+        groups = point_groups(sel.coords, self.chunks)
+        chunked_io.read_points(
+            self._retrieve_box, out.reshape(-1), groups, self._chunk_nbytes, get_num_threads()
+        )
+
+    def _write_points(self, sel: CoordinateSelection, value: np.ndarray) -> None:
+        if sel.is_empty:
+            return
+        groups = point_groups(sel.coords, self.chunks)
+        flat = np.ascontiguousarray(value).reshape(-1)
+        chunked_io.write_points(self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape)
+
+    @property
+    def _chunk_nbytes(self) -> int:
+        return math.prod(self.chunks) * self.dtype.itemsize
 
     # -- chunk I/O (stored chunks: shards for sharded arrays) ---------------------------------------
     def chunk_shape(self) -> tuple[int, ...]:
@@ -331,7 +418,7 @@ class Array:
         """Decode one stored chunk at full chunk shape (a missing chunk reads as the fill value)."""
         c_coords = self._chunk_coords(coords)
         shape = self.chunk_shape()
-        out = _allocate(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
+        out = allocate_result(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
         buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArrayRetrieveChunkInto(ptr, self._ndim_c, c_coords, out.nbytes, buf))
@@ -521,18 +608,6 @@ def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:
             f"sharding_indexed chunk_shape {list(chunks)} must have one entry per dimension "
             f"({len(shards)}) and evenly divide the shard shape {list(shards)}"
         )
-
-
-def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A new result buffer; a size numpy cannot allocate raises a typed error saying how large."""
-    try:
-        return np.empty(shape, dtype)
-    except (ValueError, MemoryError) as exc:
-        nbytes = math.prod(shape) * dtype.itemsize
-        raise InvalidArgumentError(
-            f"a result of shape {tuple(shape)} and dtype {dtype} needs {nbytes} bytes, which cannot be "
-            f"allocated ({type(exc).__name__}: {exc}); read a smaller region or into your own buffer"
-        ) from None
 
 
 def _destroy_array(ptr: Any) -> None:

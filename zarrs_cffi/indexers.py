@@ -1,0 +1,97 @@
+"""``Array.oindex``, ``Array.vindex`` and ``Array.blocks``: zarr-python's indexing accessors.
+
+Each is a thin view of its array: ``__getitem__`` normalizes the selection (``advanced_selection``)
+and reads it into a new array, ``__setitem__`` writes; the array does the chunked I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .advanced_selection import normalize_blocks, normalize_coordinates, normalize_orthogonal
+from .buffers import allocate_result, region_value
+
+if TYPE_CHECKING:
+    from .array import Array
+
+__all__ = ["BlockIndex", "OrthogonalIndex", "VectorizedIndex"]
+
+
+class _Accessor:
+    __slots__ = ("_array",)
+
+    def __init__(self, array: Array) -> None:
+        self._array = array
+
+    def _prepare(self, writing: bool) -> Array:
+        array = self._array
+        array._check_open()
+        if writing:
+            array._check_writable()
+        return array
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._array!r}>"
+
+
+class OrthogonalIndex(_Accessor):
+    """``arr.oindex[selection]``: orthogonal selection (see :attr:`Array.oindex`).
+
+    >>> arr.oindex[[3, 1], [True, False, True]]   # rows 3 and 1, columns 0 and 2
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        array = self._prepare(writing=False)
+        sel = normalize_orthogonal(selection, array.shape)
+        out = allocate_result(sel.out_shape, array.dtype)
+        array._read_orthogonal_into(out, sel)
+        return out
+
+    def __setitem__(self, selection: Any, value: Any) -> None:
+        array = self._prepare(writing=True)
+        sel = normalize_orthogonal(selection, array.shape)
+        array._write_orthogonal(sel, region_value(value, array.dtype, sel.out_shape))
+
+
+class VectorizedIndex(_Accessor):
+    """``arr.vindex[selection]``: coordinate or mask selection (see :attr:`Array.vindex`).
+
+    >>> arr.vindex[[0, 2, 4], [1, 1, 3]]   # three points
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        array = self._prepare(writing=False)
+        sel = normalize_coordinates(selection, array.shape)
+        out = allocate_result(sel.out_shape, array.dtype)
+        array._read_points_into(out, sel)
+        return out
+
+    def __setitem__(self, selection: Any, value: Any) -> None:
+        array = self._prepare(writing=True)
+        sel = normalize_coordinates(selection, array.shape)
+        array._write_points(sel, region_value(value, array.dtype, sel.out_shape))
+
+
+class BlockIndex(_Accessor):
+    """``arr.blocks[selection]``: chunk-block selection (see :attr:`Array.blocks`).
+
+    >>> arr.blocks[0, 1:3]   # the data of chunks (0, 1) and (0, 2)
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        array = self._prepare(writing=False)
+        sel = normalize_blocks(selection, array.shape, array.chunk_shape())
+        return array.read(sel.to_slices())
+
+    def __setitem__(self, selection: Any, value: Any) -> None:
+        array = self._prepare(writing=True)
+        sel = normalize_blocks(selection, array.shape, array.chunk_shape())
+        array.write(sel.to_slices(), value)
