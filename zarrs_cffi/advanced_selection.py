@@ -215,9 +215,10 @@ def _checked_indices(arr: NDArray[Any], n: int, axis: int) -> NDArray[np.intp]:
     if lo < -n or hi >= n:
         bad = lo if lo < -n else hi
         raise InvalidIndicesError(f"index {bad} is out of bounds for axis {axis} with size {n}")
-    out = arr.astype(np.intp, copy=True)
-    if lo < 0:
-        out[out < 0] += n
+    if lo >= 0:
+        return arr.astype(np.intp, copy=False)
+    out = arr.astype(np.intp, copy=True)  # never modify the caller's array
+    out[out < 0] += n
     return out
 
 

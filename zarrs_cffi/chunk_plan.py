@@ -98,21 +98,20 @@ def axis_parts(index: AxisIndex, chunk: int) -> list[AxisPart]:
         return _range_parts(index, chunk)
     if len(index) == 0:
         return []
-    if len(index) == 1 or bool(np.all(index[1:] >= index[:-1])):
-        order = np.arange(len(index), dtype=np.intp)
-        ordered = index
-    else:
+    order: NDArray[np.intp] | None = None  # None: already ascending, output position = position
+    ordered = index
+    if len(index) > 1 and not bool(np.all(index[1:] >= index[:-1])):
         order = np.argsort(index, kind="stable").astype(np.intp, copy=False)
         ordered = index[order]
     chunk_ids = ordered // chunk
     cuts = (np.flatnonzero(chunk_ids[1:] != chunk_ids[:-1]) + 1).tolist()
+    del chunk_ids
     parts = []
     for a, b in zip([0, *cuts], [*cuts, len(ordered)]):
         values = ordered[a:b]
         lo = int(values[0])
-        parts.append(
-            AxisPart(lo, int(values[-1]) + 1 - lo, _as_positions(values - lo), _as_positions(order[a:b]))
-        )
+        dst = slice(a, b, 1) if order is None else _as_positions(order[a:b])
+        parts.append(AxisPart(lo, int(values[-1]) + 1 - lo, _as_positions(values - lo), dst))
     return parts
 
 
@@ -140,10 +139,12 @@ def _range_parts(index: range, chunk: int) -> list[AxisPart]:
 class OrthogonalPlan:
     """The blocks of an orthogonal selection (``axes``: one :data:`AxisIndex` per array axis).
 
-    Trailing axes that each select one ascending run are not split by chunk when the leading axes'
-    parts are direct and their part of the result is contiguous: such a block is read by one native
-    call straight into ``out`` (no scratch, the native library's own parallelism), e.g. each run of
-    consecutive rows of ``a.oindex[rows, :]``. Every other block lies in one chunk.
+    Every block lies in one chunk, except where a run of consecutive indices can be read straight
+    into a contiguous part of ``out`` by one native call (no scratch; the native library decodes
+    its chunks in parallel): trailing axes that each select one ascending run are then taken whole
+    rather than split by chunk, and on the last other axis, parts that continue each other (in the
+    array and in the result) are merged, e.g. each run of consecutive rows in ``a.oindex[rows, :]``
+    or of consecutive indices in ``a.oindex[index]`` is one call.
     """
 
     def __init__(self, axes: Sequence[AxisIndex], chunk_shape: Sequence[int]) -> None:
@@ -158,30 +159,44 @@ class OrthogonalPlan:
             runs.insert(0, run)
             tail -= 1
         self._tail = tail
-        self._whole_tail = [AxisPart(s, n, slice(0, n, 1), slice(0, n, 1)) for s, n in runs]
+        self._whole_tail = tuple(AxisPart(s, n, slice(0, n, 1), slice(0, n, 1)) for s, n in runs)
+        self._last_lead = _continuing_groups(self.parts[tail - 1]) if tail else []
 
     @property
     def max_blocks(self) -> int:
         """The number of chunk-sized blocks (an upper bound on :meth:`blocks`)."""
         return math.prod(len(p) for p in self.parts)
 
-    def scratch_elements(self) -> int:
-        """Elements of the largest block that may need a scratch buffer (at most one chunk)."""
-        return math.prod(max((p.size for p in parts), default=0) for parts in self.parts)
-
     def blocks(self) -> Iterator[Block]:
-        """The blocks, leading axes in C order of their chunks."""
+        """The blocks, in C order of their chunks."""
         tail = self._tail
-        for lead in itertools.product(*self.parts[:tail]):
-            if tail < len(self.parts) and self._whole_tail_fits(lead):
-                yield _block((*lead, *self._whole_tail))
-            else:
-                for rest in itertools.product(*self.parts[tail:]):
-                    yield _block((*lead, *rest))
+        if tail == 0:
+            yield _block(self._whole_tail)
+            return
+        for lead in itertools.product(*self.parts[: tail - 1]):
+            for group in self._last_lead:
+                if len(group) > 1:
+                    first, last = group[0], group[-1]
+                    size = last.start + last.size - first.start
+                    dst = slice(first.dst.start, last.dst.stop, 1)  # type: ignore[union-attr]
+                    merged = (*lead, AxisPart(first.start, size, slice(0, size, 1), dst))
+                    if self._fits(merged):
+                        yield _block((*merged, *self._whole_tail))
+                        continue
+                for part in group:
+                    yield from self._blocks_of((*lead, part))
 
-    def _whole_tail_fits(self, lead: tuple[AxisPart, ...]) -> bool:
-        # Direct leading parts, and their rows of out form one contiguous range: after the first
-        # axis with more than one position, every axis is taken whole.
+    def _blocks_of(self, lead: tuple[AxisPart, ...]) -> Iterator[Block]:
+        if self._fits(lead):
+            yield _block((*lead, *self._whole_tail))
+        else:
+            for rest in itertools.product(*self.parts[self._tail :]):
+                yield _block((*lead, *rest))
+
+    def _fits(self, lead: tuple[AxisPart, ...]) -> bool:
+        """True if ``lead`` (parts of the leading axes) with the whole tail is one contiguous
+        range of ``out`` copied as is: all parts direct, and after the first axis with more than
+        one position, every axis taken whole."""
         if not all(p.direct for p in lead):
             return False
         partial_allowed = True
@@ -191,6 +206,22 @@ class OrthogonalPlan:
             if p.size > 1:
                 partial_allowed = False
         return True
+
+
+def _continuing_groups(parts: list[AxisPart]) -> list[list[AxisPart]]:
+    """``parts`` grouped into runs of direct parts that continue each other in the array and in
+    the result (candidates for one merged read); every other part alone."""
+    groups: list[list[AxisPart]] = []
+    for part in parts:
+        if groups and part.direct:
+            prev = groups[-1][-1]
+            if (
+                prev.direct and prev.start + prev.size == part.start and prev.dst.stop == part.dst.start  # type: ignore[union-attr]
+            ):
+                groups[-1].append(part)
+                continue
+        groups.append([part])
+    return groups
 
 
 def _block(parts: tuple[AxisPart, ...]) -> Block:
