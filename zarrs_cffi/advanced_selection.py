@@ -172,7 +172,10 @@ def _expand(selection: object, ndim: int, what: str) -> list[Any]:
     return keys
 
 
-def _integer(item: object, what: str) -> int:
+_EXPECTED = "an integer, a slice, an integer array or a boolean array"
+
+
+def _integer(item: object, what: str, expected: str = _EXPECTED) -> int:
     """An integer index (Python or numpy int, or anything with __index__ but bool)."""
     if isinstance(item, (bool, np.bool_)):
         raise IndexTypeError(f"{what} takes integers, not booleans, as single indices; got {type_name(item)}")
@@ -181,8 +184,7 @@ def _integer(item: object, what: str) -> int:
     except TypeError:
         extra = " (np.newaxis/None is not supported)" if item is None else ""
         raise IndexTypeError(
-            f"unsupported index for {what}: expected an integer, a slice, an integer array or a boolean "
-            f"array, got {type_name(item)}{extra}"
+            f"unsupported index for {what}: expected {expected}, got {type_name(item)}{extra}"
         ) from None
 
 
@@ -367,17 +369,17 @@ def normalize_blocks(selection: object, shape: tuple[int, ...], chunk_shape: tup
             bounds = [key.start, key.stop]
             for i, b in enumerate(bounds):
                 if b is not None:
-                    b = _integer(b, what)
+                    b = _integer(b, what, "integers or None as slice bounds")
                     bounds[i] = b + nchunks if b < 0 else b
             start = 0 if bounds[0] is None else bounds[0]
             stop = nchunks if bounds[1] is None else bounds[1]
         elif isinstance(key, _ARRAY_LIKE):
             raise IndexTypeError(f"{what} takes integers and slices, got {type_name(key)}")
         else:
-            start = _integer(key, what)
-            start = start + nchunks if start < 0 else start
+            key = _integer(key, what, "an integer or a slice")
+            start = key + nchunks if key < 0 else key
             stop = start + 1
         if not 0 <= start < nchunks:
-            raise InvalidIndicesError(f"block {start} is out of bounds for axis {axis} with {nchunks} blocks")
+            raise InvalidIndicesError(f"block {key} is out of bounds for axis {axis} with {nchunks} blocks")
         slices.append(slice(start * c, max(start, min(stop, nchunks)) * c))
     return normalize_selection(tuple(slices), shape)
