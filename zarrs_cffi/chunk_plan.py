@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,18 +42,22 @@ class AxisPart:
     size: int
     src: Positions
     dst: Positions
+    # Computed once: a part takes part in many blocks.
+    direct: bool = field(init=False)
+    """True when the span is copied as is to consecutive output positions (no reordering)."""
+    covered: bool = field(init=False)
+    """True when every index of the span is selected (a write needs not read it first)."""
 
-    @property
-    def direct(self) -> bool:
-        """True when the span is copied as is to consecutive output positions (no reordering)."""
-        return _is_run(self.src, 0, self.size) and isinstance(self.dst, slice) and self.dst.step in (None, 1)
-
-    @property
-    def covered(self) -> bool:
-        """True when every index of the span is selected (a write needs not read it first)."""
+    def __post_init__(self) -> None:
+        direct = (
+            _is_run(self.src, 0, self.size) and isinstance(self.dst, slice) and self.dst.step in (None, 1)
+        )
         if isinstance(self.src, slice):
-            return self.size == 1 or abs(self.src.step or 1) == 1
-        return len(np.unique(self.src)) == self.size
+            covered = self.size == 1 or abs(self.src.step or 1) == 1
+        else:
+            covered = len(np.unique(self.src)) == self.size
+        object.__setattr__(self, "direct", direct)
+        object.__setattr__(self, "covered", covered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,14 +229,17 @@ def _continuing_groups(parts: list[AxisPart]) -> list[list[AxisPart]]:
 
 
 def _block(parts: tuple[AxisPart, ...]) -> Block:
-    return Block(
-        tuple(p.start for p in parts),
-        tuple(p.size for p in parts),
-        tuple(p.src for p in parts),
-        tuple(p.dst for p in parts),
-        all(p.direct for p in parts),
-        all(p.covered for p in parts),
-    )
+    # One pass, no generator expressions: this runs once per block (per chunk read).
+    starts, sizes, srcs, dsts = [], [], [], []
+    direct = covered = True
+    for p in parts:
+        starts.append(p.start)
+        sizes.append(p.size)
+        srcs.append(p.src)
+        dsts.append(p.dst)
+        direct = direct and p.direct
+        covered = covered and p.covered
+    return Block(tuple(starts), tuple(sizes), tuple(srcs), tuple(dsts), direct, covered)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ I/O; this module knows nothing else about arrays.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +42,7 @@ class _Scratch:
         self._buf = np.empty(0, np.uint8)
 
     def array(self, shape: Sequence[int], dtype: np.dtype[Any]) -> np.ndarray:
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         if self._buf.nbytes < nbytes:
             self._buf = np.empty(nbytes, np.uint8)
         return self._buf[:nbytes].view(dtype).reshape(shape)
@@ -50,7 +51,11 @@ class _Scratch:
 def _orthogonal_index(positions: Sequence[Positions], shape: Sequence[int]) -> tuple[Any, ...]:
     """An index selecting the outer product of ``positions``: as is when at most one axis is an
     array (numpy then indexes orthogonally, slices stay views), else through ``np.ix_``."""
-    if sum(not isinstance(p, slice) for p in positions) <= 1:
+    arrays = 0
+    for p in positions:
+        if type(p) is not slice:
+            arrays += 1
+    if arrays <= 1:
         return tuple(positions)
     return np.ix_(
         *[np.arange(*p.indices(n)) if isinstance(p, slice) else p for p, n in zip(positions, shape)]
