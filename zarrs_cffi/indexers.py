@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .advanced_selection import normalize_blocks, normalize_coordinates, normalize_orthogonal
+from .advanced_selection import (
+    CoordinateSelection,
+    OrthogonalSelection,
+    normalize_blocks,
+    normalize_coordinates,
+    normalize_orthogonal,
+)
 from .buffers import allocate_result, region_value
+from .selection import Selection
 
 if TYPE_CHECKING:
     from .array import Array
@@ -20,6 +27,9 @@ __all__ = ["BlockIndex", "OrthogonalIndex", "VectorizedIndex"]
 
 
 class _Accessor:
+    """A view of one array: selections are normalized by ``_normalize``, read by ``_read_into``
+    into a new array and written by ``_write`` (hooks the subclasses name)."""
+
     __slots__ = ("_array",)
 
     def __init__(self, array: Array) -> None:
@@ -31,6 +41,27 @@ class _Accessor:
         if writing:
             array._check_writable()
         return array
+
+    def _normalize(self, selection: Any, array: Array) -> Any:
+        raise NotImplementedError
+
+    def _read_into(self, array: Array, out: np.ndarray, sel: Any) -> None:
+        raise NotImplementedError
+
+    def _write(self, array: Array, sel: Any, value: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        array = self._prepare(writing=False)
+        sel = self._normalize(selection, array)
+        out = allocate_result(sel.out_shape, array.dtype)
+        self._read_into(array, out, sel)
+        return out
+
+    def __setitem__(self, selection: Any, value: Any) -> None:
+        array = self._prepare(writing=True)
+        sel = self._normalize(selection, array)
+        self._write(array, sel, region_value(value, array.dtype, sel.out_shape))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._array!r}>"
@@ -44,17 +75,14 @@ class OrthogonalIndex(_Accessor):
 
     __slots__ = ()
 
-    def __getitem__(self, selection: Any) -> np.ndarray:
-        array = self._prepare(writing=False)
-        sel = normalize_orthogonal(selection, array.shape)
-        out = allocate_result(sel.out_shape, array.dtype)
-        array._read_orthogonal_into(out, sel)
-        return out
+    def _normalize(self, selection: Any, array: Array) -> OrthogonalSelection:
+        return normalize_orthogonal(selection, array.shape)
 
-    def __setitem__(self, selection: Any, value: Any) -> None:
-        array = self._prepare(writing=True)
-        sel = normalize_orthogonal(selection, array.shape)
-        array._write_orthogonal(sel, region_value(value, array.dtype, sel.out_shape))
+    def _read_into(self, array: Array, out: np.ndarray, sel: OrthogonalSelection) -> None:
+        array._read_orthogonal_into(out, sel)
+
+    def _write(self, array: Array, sel: OrthogonalSelection, value: np.ndarray) -> None:
+        array._write_orthogonal(sel, value)
 
 
 class VectorizedIndex(_Accessor):
@@ -65,17 +93,14 @@ class VectorizedIndex(_Accessor):
 
     __slots__ = ()
 
-    def __getitem__(self, selection: Any) -> np.ndarray:
-        array = self._prepare(writing=False)
-        sel = normalize_coordinates(selection, array.shape)
-        out = allocate_result(sel.out_shape, array.dtype)
-        array._read_points_into(out, sel)
-        return out
+    def _normalize(self, selection: Any, array: Array) -> CoordinateSelection:
+        return normalize_coordinates(selection, array.shape)
 
-    def __setitem__(self, selection: Any, value: Any) -> None:
-        array = self._prepare(writing=True)
-        sel = normalize_coordinates(selection, array.shape)
-        array._write_points(sel, region_value(value, array.dtype, sel.out_shape))
+    def _read_into(self, array: Array, out: np.ndarray, sel: CoordinateSelection) -> None:
+        array._read_points_into(out, sel)
+
+    def _write(self, array: Array, sel: CoordinateSelection, value: np.ndarray) -> None:
+        array._write_points(sel, value)
 
 
 class BlockIndex(_Accessor):
@@ -86,12 +111,11 @@ class BlockIndex(_Accessor):
 
     __slots__ = ()
 
-    def __getitem__(self, selection: Any) -> np.ndarray:
-        array = self._prepare(writing=False)
-        sel = normalize_blocks(selection, array.shape, array.chunk_shape())
-        return array.read(sel.to_slices())
+    def _normalize(self, selection: Any, array: Array) -> Selection:
+        return normalize_blocks(selection, array.shape, array.chunk_shape())
 
-    def __setitem__(self, selection: Any, value: Any) -> None:
-        array = self._prepare(writing=True)
-        sel = normalize_blocks(selection, array.shape, array.chunk_shape())
+    def _read_into(self, array: Array, out: np.ndarray, sel: Selection) -> None:
+        array.read_into(out, sel.to_slices())
+
+    def _write(self, array: Array, sel: Selection, value: np.ndarray) -> None:
         array.write(sel.to_slices(), value)
