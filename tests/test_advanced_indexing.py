@@ -11,6 +11,7 @@ from __future__ import annotations
 import pathlib
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -424,3 +425,29 @@ def test_accessors_follow_the_array_lifecycle(tmp_path: pathlib.Path) -> None:
     with pytest.raises(zarrs_cffi.ClosedError):
         ro.oindex[[], 0]
     assert "OrthogonalIndex" in repr(ro.oindex)
+
+
+def test_concurrent_callers_share_the_helper_threads(
+    arrays: dict[str, Any], threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several Python threads reading selections at once (through one shared helper pool) each get
+    their own, correct result."""
+    z, a = arrays["3d"]
+    whole = z[...]
+    monkeypatch.setattr(chunked_io, "_PARALLEL_MIN_BYTES", 0)
+    selections = [
+        (slice(None, None, 2), [6, 0, 3], slice(None)),
+        ([5, 1], slice(None), [8, 0, 4]),
+        (slice(None), slice(None, None, -3), slice(1, None, 2)),
+    ]
+    expected = [whole[np.ix_(*[np.arange(n)[s] for s, n in zip(sel, whole.shape)])] for sel in selections]
+
+    def work(k: int) -> bool:
+        for _ in range(20):
+            i = k % len(selections)
+            if not np.array_equal(a.oindex[selections[i]], expected[i]):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(8)))
