@@ -246,3 +246,31 @@ def test_strided_write_memory_is_the_value_plus_a_chunk(long_array: Any, tmp_pat
     expected = data.copy()
     expected[::3] = 9
     np.testing.assert_array_equal(a[...], expected)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_chunk_cache_sees_only_the_chunks_holding_selected_elements(
+    tmp_path: pathlib.Path, threads: int, restore_threads: None
+) -> None:
+    """Counted another way: with the decoded-chunk cache on, what a selection leaves in the cache
+    is the chunks it decoded (zstd chunks: the cache keeps compressed ones)."""
+    zarrs_cffi.set_num_threads(threads)
+    a = zarrs_cffi.create_array(
+        str(tmp_path / "c.zarr"), shape=(128, 128, 128), chunks=(16, 16, 16), dtype="uint8"
+    )
+    data = (np.arange(128**3) % 251).astype("uint8").reshape(a.shape)
+    a[...] = data
+    a.enable_chunk_cache()
+    cases = [
+        (lambda: a[::64, ::64, ::64], data[::64, ::64, ::64], 2 * 2 * 2),
+        (lambda: a.oindex[[0, 20, 100], ::32, 5], data[[0, 20, 100]][:, ::32, 5], 3 * 4 * 1),
+        (
+            lambda: a.vindex[[0, 20, 100], [0, 0, 127], [3, 3, 3]],
+            data[[0, 20, 100], [0, 0, 127], [3, 3, 3]],
+            3,
+        ),
+    ]
+    for read, expected, chunks in cases:
+        a.clear_chunk_cache()
+        np.testing.assert_array_equal(read(), expected)
+        assert a.chunk_cache_usage() == (chunks, chunks * 16**3)
