@@ -610,6 +610,9 @@ def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:
         )
 
 
+_allocate = allocate_result  # the name this helper had here before it moved to buffers.py
+
+
 def _destroy_array(ptr: Any) -> None:
     lib.zarrsCffiDestroyArray(ptr)
 
