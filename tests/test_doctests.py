@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["zarrs_cffi.selection", "zarrs_cffi.crud.checks", "zarrs_cffi.buffers"]
+MODULES = [
+    "zarrs_cffi.selection",
+    "zarrs_cffi.crud.checks",
+    "zarrs_cffi.buffers",
+    "zarrs_cffi.advanced_selection",
+    "zarrs_cffi.chunk_plan",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -17,8 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from . import chunked_io
 from ._native import check, check_upstream, ffi, lib, take_string
-from .buffers import check_out_buffer, region_value
+from .advanced_selection import (
+    CoordinateSelection,
+    OrthogonalSelection,
+    is_advanced,
+    normalize_orthogonal,
+    orthogonal_from_basic,
+)
+from .buffers import allocate_result, check_out_buffer, region_value
+from .chunk_plan import OrthogonalPlan, point_groups
 from .dtypes import numpy_dtype
 from .errors import (
     ClosedError,
@@ -29,8 +38,10 @@ from .errors import (
 )
 from .forksafe import object_lock
 from .handles import Handle
+from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
 from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
+from .threads import get_num_threads
 
 _from_buffer = ffi.from_buffer
 _BYTES = ffi.typeof("uint8_t[]")
@@ -40,7 +51,7 @@ _retrieve_into_cached = lib.zarrsCffiArrayRetrieveSubsetIntoCached
 
 _NO_REGION = object()  # matches no region
 
-Region = Any  # numpy basic indexing: int, slice, Ellipsis, or a tuple of those
+Region = Any  # numpy basic indexing (int, slice, Ellipsis, a tuple of those); read_into: orthogonal too
 
 
 check_out = check_out_buffer
@@ -282,8 +293,10 @@ class Array:
 
         Args:
             out: A writable, C-contiguous ndarray of the array's dtype and exactly the result's shape.
-            region: numpy basic indexing: ints (negative too), slices with any step, one Ellipsis,
-                fewer entries than dimensions; ``()`` is the whole array.
+            region: numpy basic indexing (ints, negative too; slices with any step; one Ellipsis;
+                fewer entries than dimensions; ``()`` is the whole array), or an orthogonal
+                selection as ``oindex`` takes it (integer arrays and lists, 1-D boolean masks, each
+                indexing its own axis; e.g. ``([3, 97], slice(0, 512))`` for rows 3 and 97).
 
         Returns:
             ``out`` itself.
@@ -293,7 +306,7 @@ class Array:
             OutputBufferError: ``out`` has another shape, is not C-contiguous or is read-only (a
                 ValueError).
             InvalidIndicesError: The region is out of bounds (an IndexError).
-            InvalidSelectionError: The region is not basic indexing (a TypeError).
+            InvalidSelectionError: The region is neither basic nor orthogonal indexing (a TypeError).
             CodecError: A stored chunk is corrupt or truncated (names its key).
             ClosedError: The array is closed.
         """
@@ -333,6 +346,11 @@ class Array:
         return box
 
     def _read_selection_into(self, out: np.ndarray, region: Region) -> np.ndarray:
+        if is_advanced(region):
+            osel = normalize_orthogonal(region, self.shape)
+            check_out(out, self.dtype, osel.out_shape)
+            self._read_orthogonal_into(out, osel)
+            return out
         sel = normalize_selection(region, self.shape)
         check_out(out, self.dtype, sel.out_shape)
         if sel.is_empty:
@@ -340,9 +358,7 @@ class Array:
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
         else:
-            whole = _allocate(sel.shape, self.dtype)
-            self._retrieve_box(sel.start, sel.shape, whole)
-            np.copyto(out, sel.from_box(whole))
+            self._read_orthogonal_into(out, orthogonal_from_basic(sel))
         return out
 
     def read(self, region: Region = ()) -> np.ndarray:
@@ -367,15 +383,14 @@ class Array:
         try:
             out = np.empty(sel.out_shape, self.dtype)
         except (ValueError, MemoryError):
-            out = _allocate(sel.out_shape, self.dtype)  # raises the typed error
+            out = allocate_result(sel.out_shape, self.dtype)  # raises the typed error
         if sel.is_empty:
             return out
         if sel.is_contiguous:
             self._retrieve_box(sel.start, sel.shape, out)
             return out
-        box = _allocate(sel.shape, self.dtype)
-        self._retrieve_box(sel.start, sel.shape, box)
-        np.copyto(out, sel.from_box(box))
+        # Strided: only the chunks holding selected elements, through at most a chunk of scratch.
+        self._read_orthogonal_into(out, orthogonal_from_basic(sel))
         return out
 
     __getitem__ = read
@@ -413,15 +428,87 @@ class Array:
         if sel.is_contiguous:
             self._store_box(sel.start, sel.shape, np.ascontiguousarray(value))
             return
-        # Strided: read-modify-write of the bounding box.
-        box = _allocate(sel.shape, self.dtype)
-        self._retrieve_box(sel.start, sel.shape, box)
-        sel.from_box(box)[...] = value
-        self._store_box(sel.start, sel.shape, box)
+        # Strided: read-modify-write of only the chunks holding selected elements.
+        self._write_orthogonal(orthogonal_from_basic(sel), value)
 
     def __setitem__(self, region: Region, data: object) -> None:
         """Store ``data`` into ``region``: ``arr[region] = data`` is :meth:`write`."""
         self.write(region, data)
+
+    # -- zarr-python's indexing: oindex, vindex, blocks -------------------------------------------
+    @property
+    def oindex(self) -> OrthogonalIndex:
+        """Orthogonal indexing, as zarr-python's ``oindex``: each axis takes an int, a slice, an
+        integer array or list, or a 1-D boolean mask, independently of the others (the outer
+        product). Reads return a new array; assignment writes (values broadcast).
+
+        >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature")  # 512 x 512 x 8
+        >>> arr.oindex[[0, 5, 2], ::10, 3].shape      # rows 0, 5, 2; every tenth column
+        (3, 52)
+        >>> arr.oindex[np.arange(512) < 4, 0, :] = 1  # a boolean mask of the first axis
+        >>> int(arr[0:5, 0, 0].sum())
+        4
+        """
+        return OrthogonalIndex(self)
+
+    @property
+    def vindex(self) -> VectorizedIndex:
+        """Vectorized (coordinate) indexing, as zarr-python's ``vindex``: one integer array per
+        axis, broadcast together, names points (``arr.vindex[[0, 3], [2, 2]]``: elements (0, 2)
+        and (3, 2)); or one boolean mask of the array's shape. Reads and assignment."""
+        return VectorizedIndex(self)
+
+    @property
+    def blocks(self) -> BlockIndex:
+        """Block indexing, as zarr-python's ``blocks``: ints and step-1 slices in units of stored
+        chunks (shards, if sharded); ``arr.blocks[1, -1]`` is the data of that chunk (edge chunks
+        clipped to the array). Reads and assignment."""
+        return BlockIndex(self)
+
+    def _read_orthogonal_into(self, out: np.ndarray, sel: OrthogonalSelection) -> None:
+        """Read ``sel`` into ``out`` (C-contiguous, of ``sel.out_shape``)."""
+        if sel.is_empty:
+            return
+        keepdims = out.reshape(sel.keepdims_shape)  # a view: out is C-contiguous
+        box = sel.box()
+        if box is not None:
+            self._retrieve_box(box[0], box[1], keepdims)
+            return
+        plan = OrthogonalPlan(sel.axes, self.chunks)
+        chunked_io.read_orthogonal(self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads())
+
+    def _write_orthogonal(self, sel: OrthogonalSelection, value: np.ndarray) -> None:
+        """Store ``value`` (already of ``sel.out_shape`` and the array's dtype) at ``sel``."""
+        if sel.is_empty:
+            return
+        keepdims = np.ascontiguousarray(value).reshape(sel.keepdims_shape)
+        box = sel.box()
+        if box is not None:
+            self._store_box(box[0], box[1], keepdims)
+            return
+        plan = OrthogonalPlan(sel.axes, self.chunks)
+        chunked_io.write_orthogonal(
+            self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
+        )
+
+    def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
+        if sel.is_empty:
+            return
+        groups = point_groups(sel.coords, self.chunks)
+        chunked_io.read_points(
+            self._retrieve_box, out.reshape(-1), groups, self._chunk_nbytes, get_num_threads()
+        )
+
+    def _write_points(self, sel: CoordinateSelection, value: np.ndarray) -> None:
+        if sel.is_empty:
+            return
+        groups = point_groups(sel.coords, self.chunks)
+        flat = np.ascontiguousarray(value).reshape(-1)
+        chunked_io.write_points(self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape)
+
+    @property
+    def _chunk_nbytes(self) -> int:
+        return math.prod(self.chunks) * self.dtype.itemsize
 
     # -- chunk I/O (stored chunks: shards for sharded arrays) ---------------------------------------
     def chunk_shape(self) -> tuple[int, ...]:
@@ -455,7 +542,7 @@ class Array:
         """
         c_coords = self._chunk_coords(coords)
         shape = self.chunk_shape()
-        out = _allocate(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
+        out = allocate_result(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
         buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArrayRetrieveChunkInto(ptr, self._ndim_c, c_coords, out.nbytes, buf))
@@ -727,16 +814,7 @@ def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:
         )
 
 
-def _allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A new result buffer; a size numpy cannot allocate raises a typed error saying how large."""
-    try:
-        return np.empty(shape, dtype)
-    except (ValueError, MemoryError) as exc:
-        nbytes = math.prod(shape) * dtype.itemsize
-        raise InvalidArgumentError(
-            f"a result of shape {tuple(shape)} and dtype {dtype} needs {nbytes} bytes, which cannot be "
-            f"allocated ({type(exc).__name__}: {exc}); read a smaller region or into your own buffer"
-        ) from None
+_allocate = allocate_result  # the name this helper had here before it moved to buffers.py
 
 
 def _destroy_array(ptr: Any) -> None:

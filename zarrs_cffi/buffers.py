@@ -3,6 +3,7 @@ engine so that all of them reject bad input with the same error, naming what was
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,4 +50,16 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np
     except ValueError:
         raise InvalidArgumentError(
             f"data of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
+        ) from None
+
+
+def allocate_result(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A new result buffer; a size numpy cannot allocate raises a typed error saying how large."""
+    try:
+        return np.empty(shape, dtype)
+    except (ValueError, MemoryError) as exc:
+        nbytes = math.prod(shape) * dtype.itemsize
+        raise InvalidArgumentError(
+            f"a result of shape {tuple(shape)} and dtype {dtype} needs {nbytes} bytes, which cannot be "
+            f"allocated ({type(exc).__name__}: {exc}); read a smaller region or into your own buffer"
         ) from None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .advanced_selection import is_advanced
 from .array import Array, Region
 from .buffers import check_out_buffer
 from .crud.protocol import CrudBackend
@@ -68,6 +69,9 @@ class EngineArray(Array):
 
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
         """As :meth:`Array.read_into`, through the engine's backend."""
+        if is_advanced(region):  # orthogonal: chunk by chunk through the engine's box reads
+            self._args()
+            return self._read_selection_into(out, region)
         return self._backend.read_region(*self._args(), region, out=out)
 
     def read(self, region: Region = ()) -> np.ndarray:
@@ -79,6 +83,15 @@ class EngineArray(Array):
     def write(self, region: Region, data: object) -> None:
         """As :meth:`Array.write`, through the engine's backend."""
         self._check_writable()
+        self._backend.write_region(*self._args(), region, data)
+
+    # Box I/O through the engine: what oindex / vindex / blocks and orthogonal read_into build on.
+    def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
+        region = tuple(slice(b, b + n) for b, n in zip(start, shape, strict=True))
+        self._backend.read_region(*self._args(), region, out=out)
+
+    def _store_box(self, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
+        region = tuple(slice(b, b + n) for b, n in zip(start, shape, strict=True))
         self._backend.write_region(*self._args(), region, data)
 
     def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:

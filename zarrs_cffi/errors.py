@@ -103,6 +103,13 @@ class InvalidSelectionError(ZarrsError, TypeError):
     floats or None/newaxis."""
 
 
+class IndexTypeError(InvalidSelectionError, IndexError):
+    """An index of an ``oindex`` / ``vindex`` / ``blocks`` selection (or of an orthogonal ``read_into``
+    region) has the wrong type: a float or string array, a bool where an integer is required, None,
+    a slice in ``vindex``. Both an InvalidSelectionError (a TypeError) and, like zarr-python's and
+    numpy's errors for these, an IndexError."""
+
+
 class UnknownEngineError(ZarrsError, ValueError):
     """``engine=`` names no registered engine (the message lists the available ones)."""
 

@@ -135,6 +135,13 @@ def type_name(item: object) -> str:
 
 def _unsupported(item: object) -> InvalidSelectionError:
     extra = " (np.newaxis/None is not supported)" if item is None else ""
+    if isinstance(item, (list, tuple, np.ndarray)):
+        # numpy's meaning of several index arrays (points) differs from zarr-python's orthogonal
+        # one, so [] refuses them and names the explicit forms.
+        extra = (
+            "; for integer arrays and masks use arr.oindex[...] (orthogonal), arr.vindex[...] "
+            "(points) or read_into (orthogonal)"
+        )
     return InvalidSelectionError(
         "only integers, slices (`:`) and Ellipsis (`...`) are supported (basic indexing); "
         f"got {type_name(item)}{extra}"
