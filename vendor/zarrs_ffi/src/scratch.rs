@@ -83,9 +83,11 @@ pub fn trim_this_thread() {
         &crate::row_groups::GROUP,
         &crate::blosc_blocks::BLOCK,
     ];
-    let all = buffers
-        .iter()
-        .fold(true, |all, buffer| buffer.with(Buffer::trim) && all);
+    // Every buffer is trimmed (no short circuit); all must have been free to clear the mark.
+    let mut all = true;
+    for buffer in buffers {
+        all &= buffer.with(Buffer::trim);
+    }
     if all {
         OVERSIZED_HERE.set(false);
         OVERSIZED_THREADS.fetch_sub(1, Ordering::Relaxed);
