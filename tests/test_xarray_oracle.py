@@ -45,7 +45,7 @@ def _numeric_dataset() -> xr.Dataset:
         "station": (("x",), np.array([f"st{i}" * (i % 3 + 1) for i in range(n_x)])),
         "lag": (("time",), np.arange(n_time).astype("timedelta64[h]")),
     }
-    for dtype in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f8"):
+    for dtype in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f8", "c8", "c16"):
         data[f"v_{dtype}"] = (("time", "x"), (rng.random((n_time, n_x)) * 100).astype(dtype))
     ds = xr.Dataset(
         data,

@@ -28,7 +28,6 @@ from .store import Store
 
 if TYPE_CHECKING:
     import dask.array as da
-    from dask.delayed import Delayed
 
 ArrayOrUrl = Array | str | os.PathLike[str]
 
@@ -39,7 +38,7 @@ def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da
 
     Blocks default to whole stored chunks (shards, for sharded arrays), each read by one native
     call. ``chunks`` takes anything dask's ``normalize_chunks`` does (ints, tuples, ``-1``,
-    ``"auto"``, dicts); multiples of the stored chunk shape keep every block a whole-chunk read,
+    ``"auto"``, ``{axis: size}`` dicts, whose other axes keep the stored chunks); multiples of the stored chunk shape keep every block a whole-chunk read,
     other block shapes are correct but decode the chunks they cut more than once.
 
     >>> x = zarrs_cffi.to_dask("data.zarr", "/temperature", chunks=(128, 512, 512))
@@ -51,6 +50,8 @@ def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da
     source = ArrayLocation.of(array_or_url, node, writable=False)
     array = source.open()
     stored = array.chunk_shape()
+    if isinstance(chunks, dict):  # axes it does not name keep the stored chunks
+        chunks = tuple(chunks.get(axis, size) for axis, size in enumerate(stored))
     blocks = normalize_chunks(
         stored if chunks is None else chunks,
         array.shape,
@@ -69,14 +70,15 @@ def store(
     *,
     region: Sequence[slice] | None = None,
     compute: bool = True,
-) -> Delayed | None:
+) -> Any:
     """Write the dask array ``x`` into ``target`` (an open writable :class:`~zarrs_cffi.Array` or a
     local store path with ``node``), at ``region`` (step-1 slices; the whole array by default).
 
     Blocks are written in parallel with no lock, so every boundary between two blocks must fall on
     a stored chunk (shard) boundary: two blocks sharing a chunk would each read-modify-write it and
     one would lose. Misaligned blocks raise :class:`InvalidArgumentError` before anything is
-    written (``x.rechunk(...)`` fixes them). ``compute=False`` returns a ``dask.delayed`` instead.
+    written (``x.rechunk(...)`` fixes them). ``compute=False`` returns the lazy dask object that
+    writes when computed (``dask.compute(it)``) instead of writing now.
 
     >>> zarrs_cffi.store(x * 2, "out.zarr", "/doubled")
     """
@@ -108,10 +110,10 @@ def from_dask(
     dimension_names: Sequence[str | None] | None = None,
     overwrite: bool = False,
     compute: bool = True,
-) -> Array | Delayed:
+) -> Any:
     """Create a Zarr v3 array at ``node`` of the local store ``path`` and write ``x`` into it in
-    parallel (see :func:`store`). Returns the open array, or with ``compute=False`` a
-    ``dask.delayed`` that writes (the array itself is created at once).
+    parallel (see :func:`store`). Returns the open array, or with ``compute=False`` the lazy dask
+    object that writes when computed (the array itself is created at once).
 
     ``chunks`` defaults to ``x``'s block shape, which must then be regular (all blocks equal but the
     last along each axis); with ``shards``, blocks must be whole shards. Keywords as
@@ -141,7 +143,7 @@ def from_dask(
         overwrite=overwrite,
     )
     written = store(x, array, compute=compute)
-    return array if compute else written  # type: ignore[return-value]
+    return array if compute else written
 
 
 class ArrayLocation:

@@ -53,7 +53,13 @@ def native_plan(document: dict[str, Any]) -> tuple[dict[str, Any], np.dtype | No
             view = np.dtype(f"{dtype.kind}8[{count if count != 1 else ''}{unit}]")
             return {**document, "dtype": f"{dtype.byteorder if dtype.byteorder != '=' else '<'}i8"}, view
         native = dtype.newbyteorder("=") if dtype.kind in "biufc" else None
-        return (document, None) if native in V3_NAME_BY_NUMPY else None
+        if native not in V3_NAME_BY_NUMPY:
+            return None
+        if dtype.kind == "c" and document.get("fill_value") is None:
+            # zarrs rejects a null complex fill value (every other type reads missing chunks as 0);
+            # zeros are what a missing chunk holds either way.
+            return {**document, "fill_value": [0.0, 0.0]}, None
+        return document, None
     data_type = document.get("data_type")
     if isinstance(data_type, str):
         return (document, None) if data_type in V3_NAME_BY_NUMPY.values() else None

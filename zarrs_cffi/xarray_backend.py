@@ -88,9 +88,12 @@ class ZarrsCffiDataStore(AbstractDataStore):
             elif uses_zarr_python(document):
                 array = ZarrPythonBackendArray(self.root, node, name)
             else:
-                raise UnsupportedDataTypeError(f"data type {describe_data_type(document)} is not supported")
+                raise UnsupportedDataTypeError(
+                    f"data type {describe_data_type(document)} in {self.root!r} cannot be read by zarrs_cffi "
+                    "(numbers, bool, datetime64/timedelta64 and strings can); drop_variables skips it"
+                )
         except ZarrsError as exc:
-            raise type(exc)(f"variable {name!r} in {self.root!r}: {exc}", exc.code) from exc
+            raise type(exc)(f"variable {name!r}: {exc}", exc.code) from exc
         attributes = dict(document.get("attributes") or {})
         dims = _dimension_names(name, document, attributes, len(array.shape))
         encoding = _encoding(document, dims)
@@ -142,6 +145,7 @@ def _codec_encoding(document: dict[str, Any]) -> dict[str, Any]:
     zarr backend puts there, so ``to_zarr`` of an opened dataset keeps the stored codecs. Empty
     without zarr-python (or for metadata it does not parse): ``to_zarr`` then uses its defaults."""
     try:
+        from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
         from zarr.core.array import parse_array_metadata
 
         metadata: Any = parse_array_metadata(document)
@@ -155,16 +159,10 @@ def _codec_encoding(document: dict[str, Any]) -> dict[str, Any]:
         }
     codecs = metadata.inner_codecs
     return {
-        "compressors": tuple(c for c in codecs if _is_codec(c, "BytesBytesCodec")),
-        "filters": tuple(c for c in codecs if _is_codec(c, "ArrayArrayCodec")),
-        "serializer": next((c for c in codecs if _is_codec(c, "ArrayBytesCodec")), None),
+        "compressors": tuple(c for c in codecs if isinstance(c, BytesBytesCodec)),
+        "filters": tuple(c for c in codecs if isinstance(c, ArrayArrayCodec)),
+        "serializer": next((c for c in codecs if isinstance(c, ArrayBytesCodec)), None),
     }
-
-
-def _is_codec(codec: Any, kind: str) -> bool:
-    import zarr.abc.codec
-
-    return isinstance(codec, getattr(zarr.abc.codec, kind))
 
 
 def _fill_value(document: dict[str, Any], dtype: Any, array: Any) -> Any:
