@@ -42,8 +42,15 @@ def cluster_client():
 def big_array(tmp_path_factory) -> tuple[str, np.ndarray]:
     path = str(tmp_path_factory.mktemp("dist") / "big.zarr")
     ref = _reference()
+    zarrs_cffi.create_group(path)  # a root group, so xarray can open the store as a dataset
     arr = zarrs_cffi.create_array(
-        path, "/data", shape=SHAPE, dtype="i2", chunks=(128, 128, 128), compressors=None
+        path,
+        "/data",
+        shape=SHAPE,
+        dtype="i2",
+        chunks=(128,) * 3,
+        compressors=None,
+        dimension_names=["z", "y", "x"],
     )
     arr.write((), ref)
     arr.close()
@@ -89,3 +96,15 @@ def test_to_dask_based_write_on_two_worker_processes(cluster_client, big_array, 
     assert np.array_equal(target.read((slice(256, 384),)), -ref[:128])
     assert np.array_equal(target.read((slice(0, 256),)), ref[:256] * 2 + 1)
     assert np.array_equal(target.read((slice(384, 512),)), ref[384:] * 2 + 1)
+
+
+def test_xarray_with_chunks_on_two_worker_processes(cluster_client, big_array):
+    """xarray's dask blocks read through the backend's lazily opened arrays on the workers."""
+    xr = pytest.importorskip("xarray")
+    path, ref = big_array
+    ds = xr.open_dataset(path, engine="zarrs_cffi", chunks={})
+    assert ds.data.chunks == ((128,) * 4,) * 3
+    total = cluster_client.compute(ds.data.sum(dtype="i8"), sync=True)
+    assert int(total) == ref.sum(dtype="i8")
+    plane = cluster_client.compute(ds.data.isel(z=[5, 300]).max("x"), sync=True)
+    np.testing.assert_array_equal(plane.values, ref[[5, 300]].max(axis=2))

@@ -185,7 +185,7 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
     """
 
     description = "Open Zarr (v2 and v3) stores with zarrs (Rust) through zarrs-cffi"
-    url = "https://github.com/zarrs/zarrs-cffi/blob/main/docs/xarray-dask.md"
+    url = "docs/xarray-dask.md (zarrs-cffi source tree)"
     supports_groups = True
     open_dataset_parameters = (
         "filename_or_obj",
