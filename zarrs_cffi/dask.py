@@ -73,6 +73,7 @@ def store(
 ) -> Any:
     """Write the dask array ``x`` into ``target`` (an open writable :class:`~zarrs_cffi.Array` or a
     local store path with ``node``), at ``region`` (step-1 slices; the whole array by default).
+    ``x``'s dtype must cast to the array's within its kind (numpy's ``same_kind``).
 
     Blocks are written in parallel with no lock, so every boundary between two blocks must fall on
     a stored chunk (shard) boundary: two blocks sharing a chunk would each read-modify-write it and
