@@ -161,3 +161,16 @@ def test_to_dask_errors(tmp_path, stored):
     engine_array = zarrs_cffi.open_array(path, "/a", engine="zarr")
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="native engine"):
         zarrs_cffi.to_dask(engine_array)
+
+
+def test_zarr_v2_arrays_read_and_write(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "v2.zarr")
+    data = np.arange(70, dtype=">i4").reshape(10, 7)
+    z = zarr.create_array(path, shape=data.shape, chunks=(4, 3), dtype=">i4", zarr_format=2, fill_value=None)
+    z[:] = data
+    x = zarrs_cffi.to_dask(path)
+    assert x.chunks == ((4, 4, 2), (3, 3, 1)) and x.dtype == np.dtype("int32")
+    assert int(x.sum().compute()) == int(data.sum())
+    zarrs_cffi.store(x * 2, path)
+    np.testing.assert_array_equal(zarr.open_array(path)[:], data * 2)
