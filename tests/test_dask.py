@@ -23,19 +23,6 @@ def stored(tmp_path) -> tuple[str, np.ndarray]:
     return path, data
 
 
-@pytest.fixture
-def read_counter(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    original = zarrs_cffi.Array._retrieve_box
-
-    def counting(self, start, shape, out):
-        calls.append((tuple(start), tuple(shape)))
-        return original(self, start, shape, out)
-
-    monkeypatch.setattr(zarrs_cffi.Array, "_retrieve_box", counting)
-    return calls
-
-
 def test_blocks_default_to_stored_chunks_each_one_native_read(stored, read_counter):
     path, data = stored
     x = zarrs_cffi.to_dask(path, "/a")

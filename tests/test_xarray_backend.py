@@ -44,20 +44,6 @@ def _backend_array(variable):
     return data
 
 
-@pytest.fixture
-def read_counter(monkeypatch) -> list[tuple]:
-    """Records every native box read (start, shape) made through zarrs_cffi.Array."""
-    calls: list[tuple] = []
-    original = zarrs_cffi.Array._retrieve_box
-
-    def counting(self, start, shape, out):
-        calls.append((tuple(start), tuple(shape)))
-        return original(self, start, shape, out)
-
-    monkeypatch.setattr(zarrs_cffi.Array, "_retrieve_box", counting)
-    return calls
-
-
 def test_entry_point_is_registered():
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="xarray.backends")}
     assert names["zarrs_cffi"] == "zarrs_cffi.xarray_backend:ZarrsCffiBackendEntrypoint"

@@ -104,44 +104,30 @@ def from_dask(
     node: str = "/",
     *,
     chunks: Sequence[int] | None = None,
-    shards: Sequence[int] | None = None,
-    compressors: Any = "zstd",
-    fill_value: Any = 0,
-    attributes: dict[str, Any] | None = None,
-    dimension_names: Sequence[str | None] | None = None,
-    overwrite: bool = False,
     compute: bool = True,
+    **create_options: Any,
 ) -> Any:
     """Create a Zarr v3 array at ``node`` of the local store ``path`` and write ``x`` into it in
     parallel (see :func:`store`). Returns the open array, or with ``compute=False`` the lazy dask
     object that writes when computed (the array itself is created at once).
 
     ``chunks`` defaults to ``x``'s block shape, which must then be regular (all blocks equal but the
-    last along each axis); with ``shards``, blocks must be whole shards. Keywords as
-    :func:`~zarrs_cffi.create_array`.
+    last along each axis). ``create_options`` are :func:`~zarrs_cffi.create_array`'s (``shards``,
+    ``compressors``, ``fill_value``, ``attributes``, ``dimension_names``, ``overwrite``); with
+    ``shards``, blocks must be whole shards.
 
     >>> arr = zarrs_cffi.from_dask(x, "out.zarr", "/x", compressors="zstd")
     """
     if chunks is None:
-        chunks = tuple(axis[0] if axis else 1 for axis in x.chunks)
         irregular = [i for i, axis in enumerate(x.chunks) if len(set(axis[:-1])) > 1 or axis[-1] > axis[0]]
-        if irregular and shards is None:
+        if irregular:
             raise InvalidArgumentError(
                 f"x has irregular blocks along axes {irregular} ({x.chunks}); pass chunks= or call "
                 "x.rechunk(...) first so that blocks can map to Zarr chunks"
             )
+        chunks = tuple(max(axis[0], 1) if axis else 1 for axis in x.chunks)
     array = create_array(
-        local_root(path),
-        node,
-        shape=x.shape,
-        dtype=x.dtype,
-        chunks=tuple(max(c, 1) for c in chunks),
-        shards=shards,
-        compressors=compressors,
-        fill_value=fill_value,
-        attributes=attributes,
-        dimension_names=dimension_names,
-        overwrite=overwrite,
+        local_root(path), node, shape=x.shape, dtype=x.dtype, chunks=chunks, **create_options
     )
     written = store(x, array, compute=compute)
     return array if compute else written

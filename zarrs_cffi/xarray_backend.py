@@ -225,58 +225,41 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
         zarr_format: int | None = None,
         use_zarr_fill_value_as_mask: bool | None = None,
     ) -> Dataset:
-        root = local_root(filename_or_obj, storage_options)
-        (found,) = read_groups(root, group, consolidated, recursive=False)
-        return self._decode(root, found, locals(), zarr_format, use_zarr_fill_value_as_mask)
+        options = {k: v for k, v in locals().items() if k not in ("self", "filename_or_obj")}
+        return self.open_groups_as_dict(filename_or_obj, recursive=False, **options)["/"]
 
     def open_groups_as_dict(
         self,
         filename_or_obj: Any,
         *,
-        mask_and_scale: bool = True,
-        decode_times: Any = True,
-        concat_characters: bool = True,
-        decode_coords: Any = True,
-        drop_variables: str | Iterable[str] | None = None,
-        use_cftime: bool | None = None,
-        decode_timedelta: Any = None,
+        recursive: bool = True,
         group: str | None = None,
         consolidated: bool | None = None,
         storage_options: dict[str, Any] | None = None,
         zarr_format: int | None = None,
         use_zarr_fill_value_as_mask: bool | None = None,
+        drop_variables: str | Iterable[str] | None = None,
+        **decoders: Any,
     ) -> dict[str, Dataset]:
-        """Every group at or below ``group``, keyed by path relative to it ("/" for itself)."""
+        """Every group at or below ``group`` (only that group with ``recursive=False``), keyed by
+        path relative to it ("/" for itself); keywords as :meth:`open_dataset`."""
         root = local_root(filename_or_obj, storage_options)
-        groups = read_groups(root, group, consolidated, recursive=True)
-        base = groups[0].node.rstrip("/")
-        options = locals()
-        return {
-            "/" + found.node[len(base) :].strip("/"): self._decode(
-                root, found, options, zarr_format, use_zarr_fill_value_as_mask
+        groups = read_groups(root, group, consolidated, recursive=recursive)
+        if zarr_format is not None and zarr_format != groups[0].zarr_format:
+            raise InvalidMetadataError(
+                f"zarr_format={zarr_format} asked for, but {root!r} holds Zarr v{groups[0].zarr_format}"
             )
-            for found in groups
-        }
+        drop = [drop_variables] if isinstance(drop_variables, str) else list(drop_variables or ())
+        base = groups[0].node.rstrip("/")
+        datasets = {}
+        for found in groups:
+            store = ZarrsCffiDataStore(
+                root, found, drop_variables=drop, use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask
+            )
+            path = "/" + found.node[len(base) :].strip("/")
+            datasets[path] = StoreBackendEntrypoint().open_dataset(store, drop_variables=drop, **decoders)
+        return datasets
 
     def open_datatree(self, filename_or_obj: Any, **kwargs: Any) -> Any:
         """A ``DataTree`` of every group at or below ``group`` (same keywords as ``open_dataset``)."""
         return datatree_from_dict_with_io_cleanup(self.open_groups_as_dict(filename_or_obj, **kwargs))
-
-    @staticmethod
-    def _decode(
-        root: str, found: Group, options: dict[str, Any], zarr_format: int | None, fill_as_mask: bool | None
-    ) -> Dataset:
-        if zarr_format is not None and zarr_format != found.zarr_format:
-            raise InvalidMetadataError(
-                f"zarr_format={zarr_format} asked for, but {root!r} holds Zarr v{found.zarr_format}"
-            )
-        drop = options["drop_variables"]
-        drop = [drop] if isinstance(drop, str) else list(drop or ())
-        store = ZarrsCffiDataStore(root, found, drop_variables=drop, use_zarr_fill_value_as_mask=fill_as_mask)
-        decoders = ("mask_and_scale", "decode_times", "concat_characters", "decode_coords", "use_cftime")
-        return StoreBackendEntrypoint().open_dataset(
-            store,
-            drop_variables=drop,
-            decode_timedelta=options["decode_timedelta"],
-            **{k: options[k] for k in decoders},
-        )
