@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import ecosystem
 from engines import ENGINES
 from floors import FLOORS
 from targets import MIB, SUBJECT, error, fastest_peer, median
@@ -191,6 +192,7 @@ def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path
             "",
         ]
         lines += memory_table(memory)
+    lines += ecosystem.markdown(run.get("xarray"), run.get("dask"), _md_table)
     if chart:
         lines += ["", "## Chart", "", f"![time per engine against the floors]({chart.name})"]
     analysis = Path(__file__).with_name("ANALYSIS.md")

@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 import datasets
+import ecosystem
 import engines
 import floors
 import freshness
@@ -50,7 +51,7 @@ PACKAGES = {
     "zarrista": "zarrista",
     "tensorstore": "tensorstore",
 }
-EXTRA = ("memory", "overhead")
+EXTRA = ("memory", "overhead", "xarray", "dask")
 
 
 def log(msg: str) -> None:
@@ -310,6 +311,13 @@ def main(argv=None) -> int:
         run_dataset(spec, root, args, wl_names, status, run)
         save_json(run, args.out)  # partial results survive a crash in a later dataset
     run["results"] = {s.name: run["results"][s.name] for s in specs}  # table order
+    if "xarray" in args.extra:
+        log("xarray:")
+        run["xarray"] = _try(lambda: ecosystem.measure_xarray(root, specs, args.rounds, log))
+    if "dask" in args.extra:
+        log("dask:")
+        cubes = [s for s in specs if s.ndim == 3]
+        run["dask"] = _try(lambda: ecosystem.measure_dask(root, cubes, args.rounds, log))
     if "overhead" in args.extra and run["overhead"] is None:
         subject = status.get("zarrs_cffi", {"error": "not selected"})
         run["overhead"] = {"error": f"zarrs_cffi: {subject.get('error', 'not open')}"}
@@ -361,6 +369,7 @@ def finish(run: dict, specs, out: Path) -> int:
     save_json(run, out)
     chart = report.make_chart(out.with_suffix(".png"), run["results"])
     checks = targets.check(run["results"], run["memory"], run["overhead"])
+    checks += ecosystem.target_rows(run.get("xarray"), run.get("dask"), targets._row)
     report.write_markdown(out, run, specs, checks, chart)
     log("\ntargets:")
     for c in checks:

@@ -40,3 +40,17 @@ def restore_threads() -> Iterator[None]:
     """Puts the thread count back to the default after a test that sets it."""
     yield
     zarrs_cffi.set_num_threads(0)
+
+
+@pytest.fixture
+def read_counter(monkeypatch) -> list[tuple]:
+    """Records every native box read (start, shape) made through zarrs_cffi.Array."""
+    calls: list[tuple] = []
+    original = zarrs_cffi.Array._retrieve_box
+
+    def counting(self, start, shape, out):
+        calls.append((tuple(start), tuple(shape)))
+        return original(self, start, shape, out)
+
+    monkeypatch.setattr(zarrs_cffi.Array, "_retrieve_box", counting)
+    return calls

@@ -14,6 +14,7 @@ from pathlib import Path
 from ._native import ffi, lib
 from .array import Array
 from .create import create_array, create_group
+from .dask import from_dask, store, to_dask  # imports dask only when called
 from .decoding import set_direct_decoding, set_direct_encoding, set_streaming_threshold
 from .errors import (
     ArrayError,
@@ -130,6 +131,7 @@ __all__ = [
     "clear_cache",
     "create_array",
     "create_group",
+    "from_dask",
     "get_include",
     "get_library",
     "get_num_threads",
@@ -142,6 +144,8 @@ __all__ = [
     "set_direct_encoding",
     "set_streaming_threshold",
     "set_num_threads",
+    "store",
+    "to_dask",
     "write",
     "zarrs_version",
 ]

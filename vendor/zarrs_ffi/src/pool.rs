@@ -177,10 +177,7 @@ fn current_pool() -> FfiResult<Arc<ThreadPool>> {
 
 /// Run `task` on the pool in the background (read-ahead); it must catch its own panics.
 pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
-    current_pool()?.spawn(move || {
-        task();
-        crate::scratch::trim_this_thread();
-    });
+    current_pool()?.spawn(task);
     Ok(())
 }
 
@@ -417,7 +414,6 @@ impl Helpers {
             // helper before the loop's borrows end.
             unsafe { (*self.work.0)(me) }
         }));
-        crate::scratch::trim_this_thread();
     }
 }
 

@@ -4,7 +4,9 @@
 //! buffer grows to the largest chunk it handled; left at that size, every pool thread and calling
 //! thread would keep the largest chunk ever read or written (float64 chunks of 4096 x 4096: 128
 //! MiB per buffer and thread, ~900 MiB held after everything was closed). So after each call of
-//! the C API (`error::guard`) and after each pool task, buffers larger than `CAP` are freed.
+//! the C API (`error::guard`) buffers larger than `CAP` are freed: the calling thread's at once,
+//! the pool threads' by a broadcast when any of them holds one. Not after each pool task: a large
+//! read spreads many tasks over the same threads, and each would allocate its buffers afresh.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,7 +97,7 @@ pub fn trim_this_thread() {
 }
 
 /// After a call of the C API: free this thread's large buffers, and the pool threads' if any
-/// holds one (they trim after their own tasks too; this catches those of zarrs' parallel work).
+/// holds one.
 pub fn trim_after_call() {
     trim_this_thread();
     if OVERSIZED_THREADS.load(Ordering::Relaxed) > 0 {

@@ -1,0 +1,163 @@
+"""zarrs_cffi.to_dask / from_dask / store on dask's threaded scheduler (the distributed cluster
+test is tests/test_dask_distributed.py)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import zarrs_cffi
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+
+
+@pytest.fixture
+def stored(tmp_path) -> tuple[str, np.ndarray]:
+    """A 37x50 float64 array in 8x16 chunks (edge chunks on both axes)."""
+    path = str(tmp_path / "src.zarr")
+    data = np.random.default_rng(3).normal(size=(37, 50))
+    zarrs_cffi.create_array(path, "/a", shape=data.shape, dtype="f8", chunks=(8, 16)).write((), data)
+    return path, data
+
+
+def test_blocks_default_to_stored_chunks_each_one_native_read(stored, read_counter):
+    path, data = stored
+    x = zarrs_cffi.to_dask(path, "/a")
+    assert x.chunks == ((8, 8, 8, 8, 5), (16, 16, 16, 2))
+    assert x.dtype == data.dtype
+    assert read_counter == []  # lazy
+    np.testing.assert_array_equal(x.compute(scheduler="threads"), data)
+    assert sorted(read_counter) == sorted(
+        ((i, j), (min(8, 37 - i), min(16, 50 - j))) for i in range(0, 37, 8) for j in range(0, 50, 16)
+    )
+
+
+def test_sharded_arrays_block_by_shard(tmp_path):
+    path = str(tmp_path / "sharded.zarr")
+    data = np.arange(40 * 30, dtype="u2").reshape(40, 30)
+    arr = zarrs_cffi.create_array(path, shape=data.shape, dtype="u2", chunks=(5, 5), shards=(20, 15))
+    arr.write((), data)
+    x = zarrs_cffi.to_dask(arr)
+    assert x.chunks == ((20, 20), (15, 15))
+    np.testing.assert_array_equal(x.compute(), data)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ((16, 32), ((16, 16, 5), (32, 18))),
+        ((-1, 48), ((37,), (48, 2))),
+        ({1: -1}, ((8, 8, 8, 8, 5), (50,))),
+        (24, ((24, 13), (24, 24, 2))),  # not multiples: still correct, chunks decoded twice
+    ],
+)
+def test_chunks_may_ask_for_other_block_shapes(stored, chunks, expected):
+    path, data = stored
+    x = zarrs_cffi.to_dask(path, "/a", chunks=chunks)
+    assert x.chunks == expected
+    np.testing.assert_array_equal(x.compute(), data)
+    assert float(x.sum().compute()) == pytest.approx(data.sum())
+
+
+def test_slices_and_reductions_match_numpy(stored):
+    path, data = stored
+    x = zarrs_cffi.to_dask(zarrs_cffi.open_array(path, "/a"))
+    np.testing.assert_array_equal(x[3:30:4, ::-7].compute(), data[3:30:4, ::-7])
+    np.testing.assert_allclose(x.mean(axis=0).compute(), data.mean(axis=0))
+    assert x.name == zarrs_cffi.to_dask(path, "/a").name  # deterministic: same array, same graph keys
+
+
+def test_graph_pickles_without_handles(stored):
+    path, data = stored
+    x = zarrs_cffi.to_dask(path, "/a")
+    restored = pickle.loads(pickle.dumps(x))
+    np.testing.assert_array_equal(restored.compute(scheduler="sync"), data)
+    assert b"cdata" not in pickle.dumps(dict(x.__dask_graph__()))
+
+
+def test_from_dask_writes_chunk_aligned_in_parallel(tmp_path, stored):
+    path, data = stored
+    x = zarrs_cffi.to_dask(path, "/a") * 2 - 1
+    out = str(tmp_path / "out.zarr")
+    arr = zarrs_cffi.from_dask(x, out, "/b", dimension_names=["y", "x"], attributes={"k": 1})
+    assert arr.chunk_shape() == (8, 16)
+    assert arr.metadata["dimension_names"] == ["y", "x"] and arr.attrs == {"k": 1}
+    np.testing.assert_array_equal(zarrs_cffi.open_array(out, "/b").read(), data * 2 - 1)
+    sharded = zarrs_cffi.from_dask(x.rechunk((16, 32)), out, "/s", chunks=(8, 16), shards=(16, 32))
+    np.testing.assert_array_equal(sharded.read(), data * 2 - 1)
+
+
+def test_from_dask_compute_false_writes_only_when_computed(tmp_path):
+    x = da.full((10, 10), 7, dtype="i4", chunks=5)
+    out = str(tmp_path / "lazy.zarr")
+    pending = zarrs_cffi.from_dask(x, out, fill_value=-1, compute=False)
+    assert (zarrs_cffi.open_array(out).read() == -1).all()
+    dask.compute(pending)
+    assert (zarrs_cffi.open_array(out).read() == 7).all()
+
+
+def test_from_dask_refuses_irregular_blocks(tmp_path):
+    x = da.zeros((10,), chunks=((3, 4, 3),))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="irregular"):
+        zarrs_cffi.from_dask(x, str(tmp_path / "irr.zarr"))
+
+
+def test_store_refuses_blocks_that_would_race_on_a_chunk(tmp_path, stored):
+    _, data = stored
+    target = zarrs_cffi.create_array(str(tmp_path / "t.zarr"), shape=(37, 50), dtype="f8", chunks=(8, 16))
+    misaligned = da.from_array(data, chunks=(12, 16))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"axis 0.*race"):
+        zarrs_cffi.store(misaligned, target)
+    assert (target.read() == 0).all()  # nothing written
+    # Region writes: boundaries between blocks must be chunk boundaries of the target.
+    zarrs_cffi.store(
+        da.from_array(data[:16, :32], chunks=(8, 16)), target, region=(slice(8, 24), slice(16, 48))
+    )
+    np.testing.assert_array_equal(target.read((slice(8, 24), slice(16, 48))), data[:16, :32])
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="axis 1"):
+        zarrs_cffi.store(
+            da.from_array(data[:8, :32], chunks=(8, 16)), target, region=(slice(0, 8), slice(4, 36))
+        )
+    # One block inside one chunk touches no other block's chunk: allowed.
+    zarrs_cffi.store(da.ones((3, 5), chunks=(3, 5)), target, region=(slice(1, 4), slice(2, 7)))
+    assert (target.read((slice(1, 4), slice(2, 7))) == 1).all()
+
+
+def test_store_argument_errors(tmp_path, stored):
+    path, data = stored
+    x = da.from_array(data, chunks=(8, 16))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot fill region"):
+        zarrs_cffi.store(x, path, "/a", region=(slice(0, 10), slice(0, 50)))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="step-1"):
+        zarrs_cffi.store(x, path, "/a", region=(slice(0, 37), slice(0, 50, 2)))
+    with pytest.raises(zarrs_cffi.ReadOnlyError):
+        zarrs_cffi.store(x, zarrs_cffi.open_array(path, "/a", read_only=True))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot store"):
+        zarrs_cffi.store(da.from_array(data.astype("c16"), chunks=(8, 16)), path, "/a")
+
+
+def test_to_dask_errors(tmp_path, stored):
+    path, _ = stored
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="local directories"):
+        zarrs_cffi.to_dask("s3://bucket/a.zarr")
+    with pytest.raises(zarrs_cffi.NodeNotFoundError):
+        zarrs_cffi.to_dask(path, "/missing")
+    engine_array = zarrs_cffi.open_array(path, "/a", engine="zarr")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="native engine"):
+        zarrs_cffi.to_dask(engine_array)
+
+
+def test_zarr_v2_arrays_read_and_write(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "v2.zarr")
+    data = np.arange(70, dtype=">i4").reshape(10, 7)
+    z = zarr.create_array(path, shape=data.shape, chunks=(4, 3), dtype=">i4", zarr_format=2, fill_value=None)
+    z[:] = data
+    x = zarrs_cffi.to_dask(path)
+    assert x.chunks == ((4, 4, 2), (3, 3, 1)) and x.dtype == np.dtype("int32")
+    assert int(x.sum().compute()) == int(data.sum())
+    zarrs_cffi.store(x * 2, path)
+    np.testing.assert_array_equal(zarr.open_array(path)[:], data * 2)
