@@ -42,6 +42,7 @@ from .errors import (
     StorePrefixError,
     UnknownEngineError,
     UnsupportedDataTypeError,
+    UnsupportedPythonError,
     UnsupportedStoreError,
     ZarrsError,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "StorePrefixError",
     "Store",
     "UnsupportedDataTypeError",
+    "UnsupportedPythonError",
     "UnknownEngineError",
     "InvalidEngineError",
     "UnsupportedStoreError",

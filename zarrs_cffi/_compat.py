@@ -35,3 +35,25 @@ async def to_thread(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     context = contextvars.copy_context()
     return await loop.run_in_executor(None, functools.partial(context.run, func, *args, **kwargs))
 
+
+ZARR_PYTHON_MINIMUM = (3, 11)
+"""zarr-python 3's floor: the oldest Python on which the parts of zarrs_cffi built on it can work."""
+
+
+def require_python(feature: str, minimum: tuple[int, int] = ZARR_PYTHON_MINIMUM) -> None:
+    """Raise :class:`~zarrs_cffi.errors.UnsupportedPythonError` naming ``feature`` and the Python version
+    it needs if the running interpreter is older (call it before importing anything that needs it).
+
+    >>> require_python("time travel", (3, 0))  # this interpreter is new enough: nothing happens
+    """
+    from .errors import UnsupportedPythonError  # here: errors must stay importable on its own
+
+    if sys.version_info[:2] < minimum:
+        import platform
+
+        wanted = ".".join(map(str, minimum))
+        raise UnsupportedPythonError(
+            f"{feature} needs Python {wanted} or newer (zarr-python 3 requires it); this is "
+            f"{platform.python_implementation()} {platform.python_version()}. The core of zarrs_cffi "
+            f"(open_array, read_into, write, crud with engine='cffi') works on Python 3.8+."
+        )
