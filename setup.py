@@ -110,6 +110,9 @@ class BuildNativeThenCffi(build_ext):
         # entries, and the PyPy module uses no libc symbol, so an --as-needed link (Debian's gcc
         # default) would drop it and `auditwheel repair` would refuse the wheel.
         ext.extra_link_args = ["-Wl,-rpath,$ORIGIN/lib", "-Wl,--no-as-needed", "-lc"]
+        # pyenv-style interpreters put their own lib directory in LDSHARED as an rpath; the module
+        # needs no libpython, so it would only carry the build machine's path into the wheel.
+        self.compiler.linker_so = [a for a in self.compiler.linker_so if not a.startswith("-Wl,-rpath,")]
         super().build_extension(ext)
 
 
