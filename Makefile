@@ -6,8 +6,14 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 CRATE := vendor/zarrs_ffi
 CARGO_FLAGS := --locked --manifest-path $(CRATE)/Cargo.toml
+# PyPy for its wheel and the legacy matrix (Debian: apt-get install pypy3 pypy3-dev pypy3-venv).
+PYPY ?= pypy3
+PYPY_BUILD_VENV := build/pypy-build-venv
+PYPY_BUILD_REQUIREMENTS := setuptools==82.0.1 wheel==0.48.0 build==1.4.4
+WHEEL_SCRATCH := build/wheel-scratch
+ORACLE_DIR := build/oracle
 
-.PHONY: all venv build demo test test-python lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
+.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
 
 all: build
 
@@ -31,21 +37,23 @@ header: build
 demo: build
 	$(PY) -m zarrs_cffi demo
 
-# The Rust unit tests (release profile: reuses the library build's compiled dependencies), then pytest.
+# The Rust unit tests (release profile: reuses the library build's compiled dependencies), the legacy
+# interpreters' subset (3.8 + numpy 1.24, PyPy), then pytest (its summary is the last line).
 test: build c-example
 	cargo test $(CARGO_FLAGS) --release --lib
+	$(MAKE) test-legacy-ci
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: build
-	$(VENV)/bin/ruff check zarrs_cffi tests build_ffi.py setup.py bench docs/conf.py docs/tools
-	$(VENV)/bin/ruff format --check zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
+	$(VENV)/bin/ruff check zarrs_cffi tests tools build_ffi.py setup.py bench docs/conf.py docs/tools
+	$(VENV)/bin/ruff format --check zarrs_cffi tests tools build_ffi.py setup.py docs/conf.py docs/tools
 	$(VENV)/bin/mypy zarrs_cffi
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
 	cargo clippy $(CARGO_FLAGS) --release -- -D warnings
 
 fmt: venv
-	$(VENV)/bin/ruff format zarrs_cffi tests build_ffi.py setup.py docs/conf.py docs/tools
+	$(VENV)/bin/ruff format zarrs_cffi tests tools build_ffi.py setup.py docs/conf.py docs/tools
 	cargo fmt --manifest-path $(CRATE)/Cargo.toml
 
 # The docs site (Sphinx + MyST + furo) into docs/_build/html; any warning fails the build. The API
@@ -65,8 +73,47 @@ c-example: build
 memcheck: c-example
 	$(MAKE) -C csrc/examples PYTHON=$(abspath $(PY)) memcheck
 
+# One wheel per platform: cp38-abi3 (every CPython >= 3.8, built by the default interpreter) and, when
+# pypy3 is installed, PyPy's own; `auditwheel repair` checks both and gives them their manylinux tag
+# (dist/*manylinux*.whl; the untagged originals stay in dist/raw). Scratch build directories are
+# fresh each time, so no object file of an earlier build is linked in. ZARRS_CFFI_PREBUILT=DIR takes
+# an already built native library instead of running cargo (see setup.py).
 wheel: venv
-	$(PY) -m build --wheel --outdir dist .
+	rm -rf $(WHEEL_SCRATCH) dist/raw dist/zarrs_cffi-*.whl
+	mkdir -p $(WHEEL_SCRATCH)/egg dist/raw
+	printf '[build]\nbuild_base = %s\n[egg_info]\negg_base = %s\n' \
+		$(abspath $(WHEEL_SCRATCH))/build $(abspath $(WHEEL_SCRATCH))/egg > $(WHEEL_SCRATCH)/setup.cfg
+	DIST_EXTRA_CONFIG=$(abspath $(WHEEL_SCRATCH))/setup.cfg $(PY) -m build --wheel --no-isolation --outdir dist/raw .
+	if command -v $(PYPY) >/dev/null; then \
+		test -x $(PYPY_BUILD_VENV)/bin/python || $(PYPY) -m venv $(PYPY_BUILD_VENV); \
+		$(PYPY_BUILD_VENV)/bin/python -m pip install --quiet $(PYPY_BUILD_REQUIREMENTS); \
+		DIST_EXTRA_CONFIG=$(abspath $(WHEEL_SCRATCH))/setup.cfg \
+			$(PYPY_BUILD_VENV)/bin/python -m build --wheel --no-isolation --outdir dist/raw .; \
+	else echo "NOTE: $(PYPY) not found, no PyPy wheel (apt-get install pypy3 pypy3-dev pypy3-venv)"; fi
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/auditwheel repair --wheel-dir dist dist/raw/*.whl
+	for w in dist/zarrs_cffi-*.whl; do $(VENV)/bin/auditwheel show $$w | tr '\n' ' ' | sed 's/  */ /g'; echo; done
+
+# CPython 3.8-3.13 come from pyenv on these machines; PyPy 3.9 is Debian's (installed here if missing
+# and apt-get can run).
+legacy-interpreters:
+	@command -v $(PYPY) >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && apt-get install -y -q pypy3 pypy3-dev pypy3-venv; \
+		else echo "PyPy is missing: apt-get install pypy3 pypy3-dev pypy3-venv" >&2; exit 1; fi; }
+
+# The arrays zarr-python writes for the legacy interpreters' test runs (tests/oracle_data.py).
+oracle: venv
+	rm -rf $(ORACLE_DIR)
+	$(PY) tests/oracle_data.py $(ORACLE_DIR)
+
+# The wheel on CPython 3.8-3.13 and PyPy 3.9, each with its oldest supported numpy, newest 1.x and
+# newest 2.x, every run in a fresh venv (tools/legacy_matrix.py; 19 runs, ~24 min). test-legacy-ci: the subset
+# `make test` runs (3.8 + numpy 1.24.0, PyPy + numpy 2.0.2; ~2 min).
+test-legacy: legacy-interpreters wheel oracle
+	$(PY) tools/legacy_matrix.py --wheels dist --oracle $(ORACLE_DIR) --workdir build/legacy
+
+test-legacy-ci: legacy-interpreters wheel oracle
+	$(PY) tools/legacy_matrix.py --wheels dist --oracle $(ORACLE_DIR) --workdir build/legacy --matrix ci
 
 sdist: venv
 	$(PY) -m build --sdist --outdir dist .

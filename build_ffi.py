@@ -9,6 +9,7 @@ the C compiler checks every declaration against it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,21 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 HEADER = HERE / "vendor" / "zarrs_ffi" / "include" / "zarrs_cffi.h"
 MODULE_NAME = "zarrs_cffi._zarrs_cffi"
+
+
+def c89_header(text: str) -> str:
+    r"""The cbindgen header made valid C89 (``-std=c89 -pedantic`` without a warning), for legacy C.
+
+    cbindgen 0.29 hard-codes two C99-isms no cbindgen.toml option turns off: ``#endif // cond`` after
+    its C23 typed-enum guards (``// `` is no comment in C89) and a comma after every enumerator,
+    the last one included. Everything else it writes is C89 already (with ``documentation_style =
+    "c"``). The rewrite is idempotent and leaves declarations untouched.
+
+    >>> c89_header("enum E {\n  A = 0,\n  B = 1,\n};\n#endif // __cplusplus\n")
+    'enum E {\n  A = 0,\n  B = 1\n};\n#endif /* __cplusplus */\n'
+    """
+    text = re.sub(r"^(#endif)[ \t]*//[ \t]*(.*?)[ \t]*$", r"\1 /* \2 */", text, flags=re.M)
+    return re.sub(r",(\n\s*\};)", r"\1", text)
 
 
 def cdef_from_header(header: Path) -> str:

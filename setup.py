@@ -2,15 +2,21 @@
 
 ``pip install .`` runs all of it. ``ZARRS_CFFI_CARGO_PROFILE=dev`` builds a faster-to-compile debug
 library (for quick CI loops); the default is ``release``.
+
+On CPython the extension is built against the limited API (cffi's generated C already defines
+``Py_LIMITED_API``), so one ``cp38-abi3`` wheel serves every CPython >= 3.8; PyPy has no stable ABI
+and gets its own ``pp39``-style wheel.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -18,6 +24,9 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).resolve().parent
 CRATE = HERE / "vendor" / "zarrs_ffi"
 LIBRARY_NAME = "libzarrs_cffi.so"
+# The oldest CPython the abi3 wheel is tagged for (requires-python in pyproject.toml says the same).
+LIMITED_API_TAG = "cp38"
+USE_LIMITED_API = platform.python_implementation() == "CPython"
 
 
 def build_native_library() -> tuple[Path, Path]:
@@ -50,12 +59,16 @@ def build_native_library() -> tuple[Path, Path]:
     return library, header
 
 
-def _install_file(source: Path, destination: Path) -> None:
+def _install_file(source: Path, destination: Path, transform: Callable[[str], str] | None = None) -> None:
     """Copy via a temporary file and an atomic rename: a process that has the old library
-    mapped keeps its (intact) old file, instead of having it overwritten under its feet."""
+    mapped keeps its (intact) old file, instead of having it overwritten under its feet.
+    ``transform`` rewrites a text file on the way."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
-    shutil.copy2(source, temporary)
+    if transform is None:
+        shutil.copy2(source, temporary)
+    else:
+        temporary.write_text(transform(source.read_text()))
     os.replace(temporary, destination)
 
 
@@ -77,12 +90,13 @@ class BuildNativeThenCffi(build_ext):
         if getattr(self, "editable_mode", False):
             # Editable installs import from the source tree, so the library must sit there too.
             targets.append(HERE / "zarrs_cffi")
+        sys.path.insert(0, str(HERE))
+        from build_ffi import c89_header, make_ffibuilder
+
         for target in targets:
             _install_file(library, target / "lib" / LIBRARY_NAME)
-            _install_file(header, target / "include" / header.name)
-
-        sys.path.insert(0, str(HERE))
-        from build_ffi import make_ffibuilder
+            # The shipped header is C89 (legacy C codebases include it with -std=c89 -pedantic).
+            _install_file(header, target / "include" / header.name, transform=c89_header)
 
         builder = make_ffibuilder(package_dir / "include" / header.name, package_dir / "lib")
         c_file = Path(self.build_temp) / "_zarrs_cffi.c"
@@ -92,11 +106,18 @@ class BuildNativeThenCffi(build_ext):
         ext.include_dirs = [str(package_dir / "include")]
         ext.library_dirs = [str(package_dir / "lib")]
         ext.libraries = ["zarrs_cffi"]
-        ext.extra_link_args = ["-Wl,-rpath,$ORIGIN/lib"]
+        # libc linked explicitly: auditwheel tells glibc from musl by the extension's own NEEDED
+        # entries, and the PyPy module uses no libc symbol, so an --as-needed link (Debian's gcc
+        # default) would drop it and `auditwheel repair` would refuse the wheel.
+        ext.extra_link_args = ["-Wl,-rpath,$ORIGIN/lib", "-Wl,--no-as-needed", "-lc"]
+        # pyenv-style interpreters put their own lib directory in LDSHARED as an rpath; the module
+        # needs no libpython, so it would only carry the build machine's path into the wheel.
+        self.compiler.linker_so = [a for a in self.compiler.linker_so if not a.startswith("-Wl,-rpath,")]
         super().build_extension(ext)
 
 
 setup(
-    ext_modules=[Extension("zarrs_cffi._zarrs_cffi", sources=[])],
+    ext_modules=[Extension("zarrs_cffi._zarrs_cffi", sources=[], py_limited_api=USE_LIMITED_API)],
     cmdclass={"build_ext": BuildNativeThenCffi},
+    options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}} if USE_LIMITED_API else {},
 )

@@ -176,10 +176,8 @@ def measure_dask(root: Path, specs, rounds: int, log) -> dict:
     results: dict = {}
     overhead: dict = {}
     cluster_kwargs = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1")
-    with (
-        LocalCluster(**cluster_kwargs, dashboard_address=None, silence_logs=40) as cluster,
-        Client(cluster) as client,
-    ):
+    cluster = LocalCluster(**cluster_kwargs, dashboard_address=None, silence_logs=40)
+    with cluster, Client(cluster) as client:
         for spec in specs:
             expected = None
             cells = results[spec.name] = {

@@ -4,6 +4,7 @@ and it reports an out-of-grid chunk as an error line rather than crashing."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -13,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-import zarr
 
 import zarrs_cffi
 from zarrs_cffi._native import lib
@@ -75,7 +75,10 @@ def test_read_write_example(example: pathlib.Path, tmp_path: pathlib.Path) -> No
     with zarrs_cffi.open_array(root) as arr:
         np.testing.assert_array_equal(arr.read(), expected)
         np.testing.assert_array_equal(arr.read_chunk((0, 0)), expected[:4, :4])
-    np.testing.assert_array_equal(np.asarray(zarr.open_array(str(root), mode="r")[...]), expected)
+    if importlib.util.find_spec("zarr") is not None:  # the oracle needs Python 3.11+ (make test-legacy)
+        import zarr
+
+        np.testing.assert_array_equal(np.asarray(zarr.open_array(str(root), mode="r")[...]), expected)
 
     # The deliberate error: erasing chunk (2**30, 0) is outside the grid.
     code = int(lib.ZARRS_ERROR_INVALID_INDICES)

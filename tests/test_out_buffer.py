@@ -5,8 +5,7 @@ non-ndarray, naming the check that failed."""
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Callable  # typing.Callable: Reader below is evaluated at runtime (3.8)
 
 import numpy as np
 import pytest

@@ -45,6 +45,7 @@ from .errors import (
     StorePrefixError,
     UnknownEngineError,
     UnsupportedDataTypeError,
+    UnsupportedPythonError,
     UnsupportedStoreError,
     ZarrsError,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "StorePrefixError",
     "Store",
     "UnsupportedDataTypeError",
+    "UnsupportedPythonError",
     "UnknownEngineError",
     "InvalidEngineError",
     "UnsupportedStoreError",

@@ -30,6 +30,31 @@ def check_out_buffer(out: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> 
     return out
 
 
+# numpy 1.x only warns (DeprecationWarning) about a Python int out of the dtype's range and wraps it
+# around; numpy 2 raises OverflowError. region_value gives both the numpy 2 behaviour.
+_NUMPY_1 = int(np.__version__.split(".")[0]) < 2
+
+
+def _check_python_ints_in_range(value: Any, dtype: np.dtype[Any]) -> None:
+    """Raise InvalidArgumentError if ``value`` (not a numpy array or scalar: those are cast, wrapping,
+    as numpy assignment does) holds integers outside ``dtype``'s range."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return
+    try:
+        probe = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        return  # np.asarray(value, dtype) reports it below
+    if probe.dtype.kind not in "iu" or probe.size == 0:
+        return  # floats, bools, complex: cast as numpy does; huge ints (object): OverflowError below
+    info = np.iinfo(dtype)
+    lowest, highest = int(probe.min()), int(probe.max())
+    if lowest < info.min or highest > info.max:
+        bad = lowest if lowest < info.min else highest
+        raise InvalidArgumentError(
+            f"data cannot be converted to {dtype}: Python integer {bad} out of bounds for {dtype}"
+        )
+
+
 def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     """``value`` cast to ``dtype`` like numpy assignment and broadcast to ``shape`` (a read-only view).
 
@@ -39,6 +64,8 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np
     >>> region_value(3, np.dtype("u1"), (2, 2)).shape
     (2, 2)
     """
+    if _NUMPY_1 and dtype.kind in "iu":
+        _check_python_ints_in_range(value, dtype)
     try:
         # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
         # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.

@@ -171,3 +171,8 @@ CODE_NAME_TO_CLASS: dict[str, type[ZarrsError]] = {
 
 class ReadOnlyError(ZarrsError, PermissionError):
     """A write was attempted on an array opened with ``read_only=True``."""
+
+
+class UnsupportedPythonError(ZarrsError, ImportError):
+    """A part of zarrs_cffi needs a newer Python than the running one: the parts built on zarr-python 3
+    (``engine="zarr"``, the zarr codec pipeline, the xarray backend) need 3.11+; the core does not."""

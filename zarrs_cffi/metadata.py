@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
 
 from .dtypes import V3_NAME_BY_NUMPY, normalize_dtype
 from .errors import InvalidArgumentError, InvalidMetadataError
 
-Json = dict[str, Any]
+Json = Dict[str, Any]  # typing.Dict: evaluated at runtime, and dict[...] needs 3.9
 
 _BYTES_LITTLE: Json = {"name": "bytes", "configuration": {"endian": "little"}}
 

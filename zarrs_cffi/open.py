@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Union
 
 from .array import Array
 from .crud.protocol import CrudBackend
@@ -10,7 +11,7 @@ from .crud.registry import get_backend, list_backends
 from .errors import InvalidArgumentError
 from .store import Store, node_path
 
-Engine = str | CrudBackend | None
+Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
 
 
 def list_engines() -> list[str]:

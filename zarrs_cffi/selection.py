@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._compat import DATACLASS_SLOTS, zip_strict
 from .errors import (
     ChunkCoordsLengthError,
     ChunkCoordsTypeError,
@@ -41,7 +42,7 @@ __all__ = ["Selection", "normalize_selection"]
 _FULL = slice(None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class Selection:
     """A normalized basic selection on an array of known shape.
 
@@ -307,7 +308,7 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
     ...
     zarrs_cffi.errors.InvalidIndicesError: chunk coordinate 2 is outside the chunk grid (2, 2) (axis 0)
     """
-    if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, Sequence | np.ndarray):
+    if isinstance(chunk_coords, (str, bytes)) or not isinstance(chunk_coords, (Sequence, np.ndarray)):
         raise ChunkCoordsTypeError(f"chunk coordinates must be a sequence of integers, got {chunk_coords!r}")
     coords: list[int] = []
     for c in chunk_coords:
@@ -325,7 +326,7 @@ def check_chunk_coords(chunk_coords: Any, grid_shape: Sequence[int]) -> tuple[in
         raise ChunkCoordsLengthError(
             f"chunk coordinates {result} have {len(result)} entries, the array has {len(grid)} dimensions"
         )
-    for axis, (c, n) in enumerate(zip(result, grid, strict=True)):
+    for axis, (c, n) in enumerate(zip_strict(result, grid)):
         if not 0 <= c < n:
             raise InvalidIndicesError(f"chunk coordinate {c} is outside the chunk grid {grid} (axis {axis})")
     return result

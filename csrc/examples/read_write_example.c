@@ -8,6 +8,9 @@
  *   Prints the 4x4 region at the origin as "region r c value" lines, then overwrites chunk (0, 0)
  *   with value 1000 + linear index, and prints "wrote chunk 0 0 of SHAPE0xSHAPE1".
  * Exit status: 0 on success, 1 on a zarrs error (its message goes to stderr), 2 on bad usage.
+ *
+ * Written in C89 (declarations at the top of blocks, no // comments) and built with
+ * -std=c89 -pedantic -Werror, as a legacy C codebase would include the header.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,15 +27,27 @@ static int report(const char *what, int32_t rc) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s STORE_ROOT NODE\n", argv[0]);
-    return 2;
-  }
   int status = 0;
   ZarrsStorage storage = NULL;
   ZarrsArray array = NULL;
   uint16_t *chunk = NULL;
   int32_t rc;
+  size_t ndim = 0;
+  ZarrsDataType dtype;
+  uint16_t region[4][4];
+  const uint64_t start[2] = {0, 0};
+  const uint64_t shape[2] = {4, 4};
+  const uint64_t chunk_index[2] = {0, 0};
+  uint64_t chunk_shape[2];
+  const uint64_t outside[2] = {1u << 30, 0};
+  size_t count, i;
+  int r, c;
+  char *message;
+
+  if (argc != 3) {
+    fprintf(stderr, "usage: %s STORE_ROOT NODE\n", argv[0]);
+    return 2;
+  }
 
   if ((rc = zarrsCffiCreateStorageFilesystem(argv[1], &storage)) != 0) {
     return report("zarrsCffiCreateStorageFilesystem", rc);
@@ -45,8 +60,6 @@ int main(int argc, char **argv) {
   zarrsCffiDestroyStorage(storage);
   storage = NULL;
 
-  size_t ndim = 0;
-  ZarrsDataType dtype;
   if (zarrsArrayGetDimensionality(array, &ndim) != ZARRS_SUCCESS || ndim != 2 ||
       zarrsArrayGetDataType(array, &dtype) != ZARRS_SUCCESS || dtype != ZARRS_UINT16) {
     fprintf(stderr, "error: expected a 2-D uint16 array\n");
@@ -55,35 +68,30 @@ int main(int argc, char **argv) {
   }
 
   /* Read the 4x4 region at the origin straight into our own buffer. */
-  uint16_t region[4][4];
-  const uint64_t start[2] = {0, 0};
-  const uint64_t shape[2] = {4, 4};
   if ((rc = zarrsCffiArrayRetrieveSubsetInto(array, 2, start, shape, sizeof region,
                                              (uint8_t *)region)) != 0) {
     status = report("zarrsCffiArrayRetrieveSubsetInto", rc);
     goto done;
   }
-  for (int r = 0; r < 4; r++) {
-    for (int c = 0; c < 4; c++) {
+  for (r = 0; r < 4; r++) {
+    for (c = 0; c < 4; c++) {
       printf("region %d %d %u\n", r, c, (unsigned)region[r][c]);
     }
   }
 
   /* Overwrite chunk (0, 0): full chunk shape, C order, native endian. */
-  const uint64_t chunk_index[2] = {0, 0};
-  uint64_t chunk_shape[2];
   if ((rc = zarrsArrayGetChunkShape(array, 2, chunk_index, chunk_shape)) != ZARRS_SUCCESS) {
     status = report("zarrsArrayGetChunkShape", rc);
     goto done;
   }
-  size_t count = (size_t)(chunk_shape[0] * chunk_shape[1]);
+  count = (size_t)(chunk_shape[0] * chunk_shape[1]);
   chunk = malloc(count * sizeof *chunk);
   if (chunk == NULL) {
     fprintf(stderr, "error: out of memory\n");
     status = 1;
     goto done;
   }
-  for (size_t i = 0; i < count; i++) {
+  for (i = 0; i < count; i++) {
     chunk[i] = (uint16_t)(1000 + i);
   }
   if ((rc = zarrsCffiArrayStoreChunk(array, 2, chunk_index, count * sizeof *chunk,
@@ -94,9 +102,8 @@ int main(int argc, char **argv) {
   printf("wrote chunk 0 0 of %" PRIu64 "x%" PRIu64 "\n", chunk_shape[0], chunk_shape[1]);
 
   /* Errors come back as codes with a per-thread message, never as a crash. */
-  const uint64_t outside[2] = {1u << 30, 0};
   rc = zarrsCffiArrayEraseChunk(array, 2, outside);
-  char *message = zarrsCffiLastError();
+  message = zarrsCffiLastError();
   printf("expected error %d: %s\n", rc, message);
   zarrsFreeString(message);
 

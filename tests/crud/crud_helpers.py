@@ -79,7 +79,7 @@ ARANGE = np.arange(64, dtype="uint16").reshape(8, 8)
 """The PR's fixture: 8x8 uint16, chunks 4x4, ``arange(64)``."""
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # not functools.cache: the suite also runs on Python 3.8
 def engine_unavailable(name: str) -> str | None:
     """Why ``name``'s engine cannot be used here (None if it can)."""
     module = {"zarr": "zarrs_cffi.engines.zarr_engine", "cffi": "zarrs_cffi.engines.cffi_engine"}[name]

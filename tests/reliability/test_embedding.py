@@ -45,7 +45,7 @@ def test_ctypes_and_cffi_share_one_library_instance(cside: CSide, arange_zarr: s
     assert cside.lib.zarrsCffiVersion() == int(ffi.cast("uintptr_t", lib.zarrsCffiVersion()))
     with open("/proc/self/maps") as fh:  # (a rebuild may have replaced the file: " (deleted)")
         mapped = {
-            line.split(None, 5)[5].strip().removesuffix(" (deleted)")
+            re.sub(r" \(deleted\)$", "", line.split(None, 5)[5].strip())  # not removesuffix: 3.8
             for line in fh
             if "libzarrs_cffi" in line
         }
@@ -265,8 +265,12 @@ def test_lend_and_return_pair_across_calls(cside: CSide, arange_zarr: str) -> No
 
 
 def test_engine_array_has_no_handle_to_lend(arange_zarr: str) -> None:
-    if "zarr" not in zarrs_cffi.list_engines():
-        pytest.skip("the zarr engine is not available")
+    from zarrs_cffi.crud import BackendUnavailableError, get_backend
+
+    try:
+        get_backend("zarr")
+    except BackendUnavailableError as err:  # listed, but zarr-python (Python 3.11+) is missing
+        pytest.skip(str(err))
     with zarrs_cffi.open_array(arange_zarr, engine="zarr") as arr:
         with pytest.raises(TypeError, match="no native handle"), arr.borrow_handle():
             pass

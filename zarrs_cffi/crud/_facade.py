@@ -6,7 +6,7 @@ are in :mod:`zarrs_cffi.crud.aio`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from numpy.typing import NDArray
 
@@ -30,7 +30,7 @@ __all__ = [
     "write_region",
 ]
 
-Engine = str | CrudBackend | None
+Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
 
 
 # --- node lifecycle -------------------------------------------------------------------------------

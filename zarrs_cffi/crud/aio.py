@@ -10,12 +10,12 @@ works, so several calls proceed in parallel).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from typing import Any
 
 from numpy.typing import NDArray
 
+from zarrs_cffi._compat import to_thread
 from zarrs_cffi.crud import _facade
 from zarrs_cffi.crud._facade import Engine
 from zarrs_cffi.crud.protocol import ChunkCoords, MetadataDoc, StoreLike
@@ -27,45 +27,45 @@ async def create_new_group(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_new_group`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.create_new_group, metadata, store, path, engine=engine)
+    await to_thread(_facade.create_new_group, metadata, store, path, engine=engine)
 
 
 async def create_overwrite_group(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_overwrite_group`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.create_overwrite_group, metadata, store, path, engine=engine)
+    await to_thread(_facade.create_overwrite_group, metadata, store, path, engine=engine)
 
 
 async def create_new_array(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_new_array`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.create_new_array, metadata, store, path, engine=engine)
+    await to_thread(_facade.create_new_array, metadata, store, path, engine=engine)
 
 
 async def create_overwrite_array(
     metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_overwrite_array`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.create_overwrite_array, metadata, store, path, engine=engine)
+    await to_thread(_facade.create_overwrite_array, metadata, store, path, engine=engine)
 
 
 async def read_metadata(store: StoreLike, path: str, *, engine: Engine = None) -> MetadataDoc:
     """Async :func:`zarrs_cffi.crud.read_metadata`, run in a worker thread (the event loop is not blocked)."""
-    return await asyncio.to_thread(_facade.read_metadata, store, path, engine=engine)
+    return await to_thread(_facade.read_metadata, store, path, engine=engine)
 
 
 async def delete_node(store: StoreLike, path: str, *, engine: Engine = None) -> None:
     """Async :func:`zarrs_cffi.crud.delete_node`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.delete_node, store, path, engine=engine)
+    await to_thread(_facade.delete_node, store, path, engine=engine)
 
 
 async def list_children(
     store: StoreLike, path: str, *, engine: Engine = None
 ) -> list[tuple[str, MetadataDoc]]:
     """Async :func:`zarrs_cffi.crud.list_children`, run in a worker thread (the event loop is not blocked)."""
-    return await asyncio.to_thread(_facade.list_children, store, path, engine=engine)
+    return await to_thread(_facade.list_children, store, path, engine=engine)
 
 
 async def read_chunk(
@@ -77,7 +77,7 @@ async def read_chunk(
     engine: Engine = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_chunk`, run in a worker thread (the event loop is not blocked)."""
-    return await asyncio.to_thread(_facade.read_chunk, metadata, store, path, chunk_coords, engine=engine)
+    return await to_thread(_facade.read_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def read_encoded_chunk(
@@ -89,9 +89,7 @@ async def read_encoded_chunk(
     engine: Engine = None,
 ) -> bytes | None:
     """Async :func:`zarrs_cffi.crud.read_encoded_chunk`, run in a worker thread (the event loop is not blocked)."""
-    return await asyncio.to_thread(
-        _facade.read_encoded_chunk, metadata, store, path, chunk_coords, engine=engine
-    )
+    return await to_thread(_facade.read_encoded_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def write_chunk(
@@ -104,7 +102,7 @@ async def write_chunk(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_chunk`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine)
+    await to_thread(_facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine)
 
 
 async def delete_chunk(
@@ -116,14 +114,14 @@ async def delete_chunk(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.delete_chunk`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine)
+    await to_thread(_facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine)
 
 
 async def read_region(
     metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_region`, run in a worker thread (the event loop is not blocked)."""
-    return await asyncio.to_thread(_facade.read_region, metadata, store, path, selection, engine=engine)
+    return await to_thread(_facade.read_region, metadata, store, path, selection, engine=engine)
 
 
 async def read_region_into(
@@ -136,9 +134,7 @@ async def read_region_into(
     engine: Engine = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_region_into` (``out`` must not be touched until it returns)."""
-    return await asyncio.to_thread(
-        _facade.read_region_into, out, metadata, store, path, selection, engine=engine
-    )
+    return await to_thread(_facade.read_region_into, out, metadata, store, path, selection, engine=engine)
 
 
 async def write_region(
@@ -151,7 +147,7 @@ async def write_region(
     engine: Engine = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_region`, run in a worker thread (the event loop is not blocked)."""
-    await asyncio.to_thread(_facade.write_region, metadata, store, path, selection, value, engine=engine)
+    await to_thread(_facade.write_region, metadata, store, path, selection, value, engine=engine)
 
 
 def _document_twins() -> None:

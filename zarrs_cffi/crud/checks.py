@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from zarrs_cffi._compat import zip_strict
 from zarrs_cffi.buffers import check_out_buffer, region_value
 from zarrs_cffi.errors import InvalidArgumentError
 from zarrs_cffi.selection import check_chunk_coords, type_name
@@ -76,10 +77,9 @@ def fill_beyond_edge(
     [4, 0]
     """
     inside = tuple(
-        slice(0, max(0, min(n, size - c * n)))
-        for c, n, size in zip(coords, chunk.shape, array_shape, strict=True)
+        slice(0, max(0, min(n, size - c * n))) for c, n, size in zip_strict(coords, chunk.shape, array_shape)
     )
-    if all(sl.stop == n for sl, n in zip(inside, chunk.shape, strict=True)):
+    if all(sl.stop == n for sl, n in zip_strict(inside, chunk.shape)):
         return chunk
     out = np.empty_like(chunk)
     out[...] = np.asarray(fill_value, dtype=chunk.dtype)
@@ -97,7 +97,7 @@ def touched_chunks(
     [(0,), (2,), (3,)]
     """
     per_axis: list[list[int]] = []
-    for b, st, n, c in zip(start, step, count, chunk_shape, strict=True):
+    for b, st, n, c in zip_strict(start, step, count, chunk_shape):
         if n == 0:
             return []
         last = b + (n - 1) * abs(st)
@@ -106,8 +106,7 @@ def touched_chunks(
         else:  # at most one element per chunk, so this loop is no longer than the chunk grid
             per_axis.append([(b + k * abs(st)) // c for k in range(n)])
     return [
-        tuple(axis[i] for axis, i in zip(per_axis, idx, strict=True))
-        for idx in np.ndindex(*map(len, per_axis))
+        tuple(axis[i] for axis, i in zip_strict(per_axis, idx)) for idx in np.ndindex(*map(len, per_axis))
     ]
 
 

@@ -8,7 +8,7 @@ three). Methods are synchronous; :mod:`zarrs_cffi.crud.aio` runs them in worker 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Dict, Protocol, Tuple, Union, runtime_checkable
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -28,10 +28,11 @@ else:
 
 __all__ = ["ChunkCoords", "CrudBackend", "MetadataDoc", "StoreLike"]
 
-ChunkCoords = tuple[int, ...]
+# typing.Tuple / typing.Dict: these aliases are evaluated at runtime (builtin generics need 3.9)
+ChunkCoords = Tuple[int, ...]
 """Chunk-grid coordinates (one non-negative int per dimension)."""
 
-MetadataDoc = dict[str, Any]
+MetadataDoc = Dict[str, Any]
 """A node's metadata JSON document as a dict (v3 ``zarr.json``; v2 ``.zarray``/``.zgroup``)."""
 
 

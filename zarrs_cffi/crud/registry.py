@@ -14,8 +14,14 @@ import os
 import threading
 from typing import Any
 
+from zarrs_cffi._compat import ZARR_PYTHON_MINIMUM, require_python
 from zarrs_cffi.crud.protocol import CrudBackend
-from zarrs_cffi.errors import InvalidEngineError, UnknownEngineError, ZarrsError
+from zarrs_cffi.errors import (
+    InvalidEngineError,
+    UnknownEngineError,
+    UnsupportedPythonError,
+    ZarrsError,
+)
 from zarrs_cffi.forksafe import module_lock
 
 __all__ = [
@@ -43,6 +49,9 @@ _INSTALL_HINTS: dict[str, str] = {
     "cffi": "build the native library and the cffi module (pip install . or make build)",
     "zarr": "install zarr-python: pip install 'zarr>=3.1'",
 }
+# Engines that need a newer Python than the core: checked before their module is imported (it may
+# not even compile on an older Python).
+_MINIMUM_PYTHON: dict[str, tuple[int, int]] = {"zarr": ZARR_PYTHON_MINIMUM}
 _BACKENDS: dict[str, CrudBackend] = {}
 
 
@@ -117,7 +126,11 @@ def _unknown(name: str, origin: str) -> UnknownEngineError:
 def _load_lazy(name: str, target: str) -> CrudBackend:
     module_name, _, attr = target.partition(":")
     try:
+        if name in _MINIMUM_PYTHON:
+            require_python(f"the {name!r} engine", _MINIMUM_PYTHON[name])
         module = importlib.import_module(module_name)
+    except UnsupportedPythonError as err:
+        raise BackendUnavailableError(f"the {name!r} engine is not available: {err}") from err
     except (ImportError, OSError) as err:  # OSError: a shared library that fails to load
         hint = _INSTALL_HINTS.get(name, f"make {module_name} importable")
         raise BackendUnavailableError(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from zarrs_cffi._compat import require_python
 from zarrs_cffi.crud.checks import (
     check_chunk_coords,
     check_metadata_doc,
@@ -63,7 +64,9 @@ def _zarr_installed() -> bool:
 
 
 # Fail at import (which the registry reports with an install hint) rather than at first use, but
-# without paying for importing zarr until an operation needs it.
+# without paying for importing zarr until an operation needs it. An older Python first gets the
+# version it needs (pip would only find zarr-python 2 there, which this engine cannot use).
+require_python("the 'zarr' engine")
 if not _zarr_installed():
     raise ImportError("the 'zarr' engine needs zarr-python >= 3.1, which is not installed")
 
