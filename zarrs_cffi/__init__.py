@@ -54,6 +54,16 @@ __version__ = "0.1.0"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def __getattr__(name: str) -> object:
+    # ZarrsCffiCodecPipeline needs zarr-python: imported on first use, so `import zarrs_cffi` never
+    # imports zarr (PEP 562).
+    if name == "ZarrsCffiCodecPipeline":
+        from .zarr_pipeline import ZarrsCffiCodecPipeline
+
+        return ZarrsCffiCodecPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def get_include() -> str:
     """Directory holding ``zarrs_cffi.h``, for C code built against this package's library."""
     return str(_PACKAGE_DIR / "include")
@@ -103,6 +113,7 @@ __all__ = [
     "Store",
     "UnsupportedDataTypeError",
     "UnknownEngineError",
+    "ZarrsCffiCodecPipeline",
     "InvalidEngineError",
     "UnsupportedStoreError",
     "ZarrsError",
