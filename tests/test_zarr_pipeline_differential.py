@@ -153,25 +153,36 @@ def chunk_keys(root: Path, name: str) -> list[str]:
     )
 
 
+def open_with(pipeline_path: str, path: Path, mode: str) -> zarr.Array:
+    """The array at ``path`` opened with the given pipeline; ours must serve it natively."""
+    with pipeline(pipeline_path):
+        z = zarr.open_array(str(path), mode=mode)
+    if pipeline_path == OURS:
+        assert isinstance(z._async_array.codec_pipeline, ZarrsCffiCodecPipeline)
+        assert z._async_array.codec_pipeline.fallback_reason is None
+    return z
+
+
+@contextmanager
+def drawn_array(data: st.DataObject) -> Iterator[tuple[Path, dict[str, Any], np.ndarray]]:
+    """A temporary directory, a drawn array spec and drawn contents for it."""
+    spec = data.draw(array_specs(), label="spec")
+    contents = random_data(data.draw, spec["shape"], np.dtype(spec["dtype"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        yield Path(tmp), spec, contents
+
+
 @SETTINGS
 @given(st.data())
 def test_reads_equal_numpy(data: st.DataObject) -> None:
-    spec = data.draw(array_specs(), label="spec")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        dtype = np.dtype(spec["dtype"])
-        expected = random_data(data.draw, spec["shape"], dtype)
+    with drawn_array(data) as (root, spec, expected):
         create(root, "a", spec, expected)
-        with pipeline(OURS):
-            z = zarr.open_array(str(root / "a"), mode="r")
-        assert isinstance(z._async_array.codec_pipeline, ZarrsCffiCodecPipeline)
-        assert z._async_array.codec_pipeline.fallback_reason is None
+        z = open_with(OURS, root / "a", "r")
         for _ in range(3):
             kind, selection, np_selection = data.draw(selections(spec), label="selection")
             got = zarr_get(z, kind, selection)
             if kind == "blocks":
-                with pipeline(DEFAULT):
-                    want = zarr_get(zarr.open_array(str(root / "a"), mode="r"), kind, selection)
+                want = zarr_get(open_with(DEFAULT, root / "a", "r"), kind, selection)
             else:
                 want = expected[np_selection]
             np.testing.assert_array_equal(np.asarray(got), want)
@@ -181,18 +192,12 @@ def test_reads_equal_numpy(data: st.DataObject) -> None:
 @SETTINGS
 @given(st.data())
 def test_writes_equal_zarrs_pipeline(data: st.DataObject) -> None:
-    spec = data.draw(array_specs(), label="spec")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        dtype = np.dtype(spec["dtype"])
-        initial = random_data(data.draw, spec["shape"], dtype)
+    with drawn_array(data) as (root, spec, initial):
+        dtype = initial.dtype
         create(root, "ours", spec, initial)
         create(root, "theirs", spec, initial)
-        with pipeline(OURS):
-            ours = zarr.open_array(str(root / "ours"), mode="r+")
-        with pipeline(DEFAULT):
-            theirs = zarr.open_array(str(root / "theirs"), mode="r+")
-        assert ours._async_array.codec_pipeline.fallback_reason is None
+        ours = open_with(OURS, root / "ours", "r+")
+        theirs = open_with(DEFAULT, root / "theirs", "r+")
         for _ in range(2):
             kind, selection, _ = data.draw(selections(spec), label="selection")
             with pipeline(DEFAULT):
@@ -207,11 +212,9 @@ def test_writes_equal_zarrs_pipeline(data: st.DataObject) -> None:
                     # indices); those are not a reference to compare with.
                     reject()
             zarr_set(ours, kind, selection, value)
-        with pipeline(DEFAULT):
-            np.testing.assert_array_equal(
-                zarr.open_array(str(root / "ours"), mode="r")[...],
-                zarr.open_array(str(root / "theirs"), mode="r")[...],
-            )
+        np.testing.assert_array_equal(
+            open_with(DEFAULT, root / "ours", "r")[...], open_with(DEFAULT, root / "theirs", "r")[...]
+        )
         assert chunk_keys(root, "ours") == chunk_keys(root, "theirs")
 
 
@@ -233,9 +236,7 @@ def test_v2_filters_the_native_library_takes_decode_like_numcodecs(
         {"shape": (97,), "chunks": (10,), "dtype": "<f8", "zarr_format": 2, "filters": filters},
         expected,
     )
-    with pipeline(OURS):
-        ours = zarr.open_array(str(tmp_path / "a"), mode="r")
-    assert ours._async_array.codec_pipeline.fallback_reason is None
+    ours = open_with(OURS, tmp_path / "a", "r")
     with pipeline(DEFAULT):
         theirs = z[:]
     np.testing.assert_array_equal(ours[:], theirs)

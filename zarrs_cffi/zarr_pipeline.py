@@ -34,7 +34,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -300,21 +300,32 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     # -- chunk I/O -------------------------------------------------------------------------------
     async def read(self, batch_info: ReadBatch, out: NDBuffer, drop_axes: tuple[int, ...] = ()) -> None:
         batch = list(batch_info)
-        try:
-            task, nbytes = self._read_task(batch, out, drop_axes)
-        except _Fallback as why:
-            logger.debug("zarrs_cffi pipeline: read through zarr's pipeline: %s", why)
-            await self.fallback.read(batch, out, drop_axes)
-            return
-        await self._run(task, nbytes)
+        await self._serve(
+            "read",
+            lambda: self._read_task(batch, out, drop_axes),
+            lambda: self.fallback.read(batch, out, drop_axes),
+        )
 
     async def write(self, batch_info: WriteBatch, value: NDBuffer, drop_axes: tuple[int, ...] = ()) -> None:
         batch = list(batch_info)
+        await self._serve(
+            "write",
+            lambda: self._write_task(batch, value, drop_axes),
+            lambda: self.fallback.write(batch, value, drop_axes),
+        )
+
+    async def _serve(
+        self,
+        what: str,
+        plan: Callable[[], tuple[Callable[[], None], int]],
+        fallback: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Run the native plan of a request, or zarr's pipeline if planning says it must."""
         try:
-            task, nbytes = self._write_task(batch, value, drop_axes)
+            task, nbytes = plan()
         except _Fallback as why:
-            logger.debug("zarrs_cffi pipeline: write through zarr's pipeline: %s", why)
-            await self.fallback.write(batch, value, drop_axes)
+            logger.debug("zarrs_cffi pipeline: %s through zarr's pipeline: %s", what, why)
+            await fallback()
             return
         await self._run(task, nbytes)
 
