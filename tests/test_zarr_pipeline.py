@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import zarr
 import zarr.registry
+from zarr.core.array_spec import ArrayConfig, ArraySpec
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.codec_pipeline import BatchedCodecPipeline
 from zarr.storage import LocalStore, MemoryStore
@@ -261,6 +262,20 @@ def test_strict_mode_raises_for_unsupported_data_types(tmp_path: Path, ours: Non
     assert "codec_pipeline.strict" in str(err.value)
 
 
+def test_strict_mode_raises_for_unsupported_codecs(tmp_path: Path, ours: None) -> None:
+    import numcodecs
+
+    with (
+        zarr.config.set({"codec_pipeline.strict": True}),
+        pytest.raises(zarrs_cffi.InvalidMetadataError) as err,
+    ):
+        zarr.create_array(
+            str(tmp_path / "a.zarr"), shape=(6,), chunks=(4,), dtype="i2", zarr_format=2,
+            filters=[numcodecs.Delta(dtype="i2")],
+        )  # fmt: skip
+    assert "codec delta is not supported" in str(err.value)
+
+
 def test_strict_mode_from_the_environment(tmp_path: Path) -> None:
     code = (
         "import sys, zarr\ntry:\n zarr.create_array(sys.argv[1], shape=(3,), chunks=(2,), dtype='M8[s]')\n"
@@ -318,6 +333,12 @@ def test_pipeline_answers_codec_questions_like_zarrs(tmp_path: Path, ours: None)
     ours_pipeline = pipeline_of(z)
     theirs = BatchedCodecPipeline.from_codecs(z.metadata.codecs)
     assert [json.dumps(c.to_dict()) for c in ours_pipeline] == [json.dumps(c.to_dict()) for c in theirs]
-    spec = z._async_array.metadata.get_chunk_spec((0,), z._async_array.config, default_buffer_prototype())
+    spec = ArraySpec(
+        shape=(2,),
+        dtype=z.metadata.data_type,
+        fill_value=0,
+        config=ArrayConfig.from_dict({}),
+        prototype=default_buffer_prototype(),
+    )
     assert ours_pipeline.compute_encoded_size(8, spec) == theirs.compute_encoded_size(8, spec) == 8
     assert "native" in repr(ours_pipeline)
