@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 CRATE := vendor/zarrs_ffi
 CARGO_FLAGS := --locked --manifest-path $(CRATE)/Cargo.toml
 
-.PHONY: all venv build demo test test-python test-zarr-suite lint fmt header wheel sdist c-example memcheck fuzz bench clean
+.PHONY: all venv build demo test test-python test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench clean
 
 all: build
 
@@ -39,6 +39,25 @@ test: build c-example
 # ours and docs/zarr-suite.md does not list it. ~7 min on 2 cores.
 test-zarr-suite: build
 	$(PY) tools/zarr_suite.py
+
+# CPython 3.12 (pyenv) with the newest zarr-python (requirements-matrix.txt): our whole test suite and
+# zarr-python's own suite with our pipeline, against the library `make build` made (no second cargo build).
+PY312 ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python)))
+MATRIX_VENV := .venv-py312
+
+$(MATRIX_VENV)/.installed: requirements-matrix.txt pyproject.toml
+	@test -n "$(PY312)" || { echo "no CPython 3.12 found: pyenv install 3.12, or make test-matrix PY312=/path/to/python3.12"; exit 1; }
+	test -x $(MATRIX_VENV)/bin/python || $(PY312) -m venv $(MATRIX_VENV)
+	$(MATRIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(MATRIX_VENV)/bin/pip install --quiet -r requirements-matrix.txt
+	touch $@
+
+test-matrix: build $(MATRIX_VENV)/.installed
+	rm -rf $(MATRIX_VENV)/prebuilt && mkdir -p $(MATRIX_VENV)/prebuilt
+	cp -r zarrs_cffi/lib zarrs_cffi/include $(MATRIX_VENV)/prebuilt/
+	ZARRS_CFFI_PREBUILT=$(CURDIR)/$(MATRIX_VENV)/prebuilt $(MATRIX_VENV)/bin/pip install --quiet --no-build-isolation --no-deps -e .
+	$(MATRIX_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	$(MATRIX_VENV)/bin/python tools/zarr_suite.py
 
 lint: build
 	$(VENV)/bin/ruff check zarrs_cffi tests tools build_ffi.py setup.py bench
@@ -74,6 +93,6 @@ bench: build
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 
 clean:
-	rm -rf build dist *.egg-info .zarr-suite zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include
+	rm -rf build dist *.egg-info .zarr-suite $(MATRIX_VENV) zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include
 	cargo clean --manifest-path $(CRATE)/Cargo.toml
 	$(MAKE) -C csrc/examples clean

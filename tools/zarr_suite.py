@@ -55,8 +55,10 @@ def fetch_tests(version: str, workdir: Path) -> Path:
     if (root / "tests" / "conftest.py").exists():
         return root
     workdir.mkdir(parents=True, exist_ok=True)
+    # The sdist of zarr only (`--no-binary zarr`): with `--no-binary :all:` pip would also build
+    # zarr's build backend (hatchling, hatch-vcs, setuptools-scm) from source just to read metadata.
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", "zarr", "--no-deps",
          f"zarr=={version}", "-d", str(workdir)],
         check=True,
     )  # fmt: skip
