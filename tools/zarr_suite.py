@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--modules", nargs="*", default=MODULES, help="test modules (paths in the sdist)")
     parser.add_argument("--workdir", type=Path, default=REPO / ".zarr-suite")
+    parser.add_argument(
+        "--compare-only", action="store_true", help="compare the reports of the last run again"
+    )
     args = parser.parse_args(argv)
 
     version = zarr_version()
@@ -141,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         name = "ours" if ours else "default"
         report = args.workdir / f"report-{version}-{name}.xml"
         stats = args.workdir / f"stats-{version}.json"
-        runs[ours] = (start_pytest(root, args.modules, ours, report, stats), report, stats)
+        process = None if args.compare_only else start_pytest(root, args.modules, ours, report, stats)
+        runs[ours] = (process, report, stats)
     reports = {}
     for ours, (process, report, _) in runs.items():
-        process.wait()
+        if process is not None:
+            process.wait()
         reports[ours] = outcomes(report)
         label = f"ours ({PIPELINE})" if ours else "default (BatchedCodecPipeline)"
         print(summary(label, reports[ours], time.monotonic() - started), flush=True)
