@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -168,26 +169,11 @@ class _ChunkKeys:
         if self.ndim == 0:
             coords: tuple[int, ...] = ()
         else:
-            numbers = [int(n) for n in _digits(suffix)]
+            numbers = [int(n) for n in re.findall(r"[0-9]+", suffix)]
             coords = tuple(numbers[-self.ndim :])
         if len(coords) != self.ndim or self.encode(coords) != suffix:
             raise _Fallback(f"chunk key {key!r} does not decode to chunk coordinates")
         return path, coords
-
-
-def _digits(text: str) -> list[str]:
-    """The runs of decimal digits in ``text`` ("c/12/3" -> ["12", "3"])."""
-    runs: list[str] = []
-    current = ""
-    for ch in text:
-        if "0" <= ch <= "9":
-            current += ch
-        elif current:
-            runs.append(current)
-            current = ""
-    if current:
-        runs.append(current)
-    return runs
 
 
 class ZarrsCffiCodecPipeline(CodecPipeline):
