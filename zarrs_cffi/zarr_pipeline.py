@@ -56,6 +56,7 @@ from .pipeline_plan import (
     whole_region,
 )
 from .store import Store
+from .zarr_compat import pipeline_codecs, stored_chunk_shape
 
 if TYPE_CHECKING:
     from typing import Self
@@ -92,15 +93,6 @@ def _strict() -> bool:
     return bool(value)
 
 
-def fallback_codecs(metadata: ArrayMetadata) -> list[Codec]:
-    """The codecs zarr's own pipeline would be built from for ``metadata`` (v3 or v2)."""
-    if metadata.zarr_format == 3:
-        return list(metadata.codecs)
-    from zarr.codecs._v2 import V2Codec
-
-    return [V2Codec(filters=metadata.filters, compressor=metadata.compressor)]
-
-
 def native_document(metadata: ArrayMetadata) -> dict[str, Any]:
     """The metadata document zarrs opens the array from (attributes left out: zarrs needs none of
     them, and they need not be valid JSON)."""
@@ -126,17 +118,6 @@ def native_root(store: ZarrStore) -> str | None:
     if type(store) is LocalStore:
         return str(store.root)
     return None
-
-
-def stored_chunk_shape(metadata: ArrayMetadata) -> tuple[int, ...]:
-    """The shape of one chunk of zarr's chunk grid (a shard, for sharded arrays)."""
-    if metadata.zarr_format == 2:
-        return tuple(metadata.chunks)
-    grid = metadata.chunk_grid
-    shape = getattr(grid, "chunk_shape", None)
-    if shape is None:
-        raise _Fallback(f"chunk grid {type(grid).__name__} is not a regular grid")
-    return tuple(shape)
 
 
 def _open_native(root: str, array_path: str, document: dict[str, Any]) -> Array:
@@ -187,7 +168,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     def __init__(self, metadata: ArrayMetadata, store: ZarrStore) -> None:
         self.metadata = metadata
         self.store = store
-        self.fallback = BatchedCodecPipeline.from_codecs(fallback_codecs(metadata))
+        self.fallback = BatchedCodecPipeline.from_codecs(pipeline_codecs(metadata))
         self._arrays: dict[str, Array] = {}
         self._lock = threading.Lock()
         self._root: str | None = None
@@ -219,7 +200,11 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if root is None:
             probe.close()
             raise _Fallback(f"store {type(self.store).__name__} has no native counterpart")
-        self._chunk_shape = stored_chunk_shape(self.metadata)
+        chunk_shape = stored_chunk_shape(self.metadata)
+        if chunk_shape is None:
+            probe.close()
+            raise _Fallback("the chunk grid is not regular")
+        self._chunk_shape = chunk_shape
         self._keys = _ChunkKeys(self.metadata)
         self._root, self._document = root, document
         self._arrays[""] = probe
