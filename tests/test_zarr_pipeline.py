@@ -221,6 +221,21 @@ def test_thread_count_follows_set_num_threads(tmp_path: Path, ours: None, restor
         np.testing.assert_array_equal(z[:], data)
 
 
+def test_large_strided_requests_run_chunks_on_threads(
+    tmp_path: Path, ours: None, no_batched: None, restore_threads: None
+) -> None:
+    # Over 1 MiB of chunk boxes: the per-chunk path runs its chunks on the native thread count.
+    zarrs_cffi.set_num_threads(3)
+    data = np.random.default_rng(5).random((96, 96, 96))
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(32, 32, 32), dtype="f8")
+    z[:] = data
+    np.testing.assert_array_equal(z[::3, 1::5, ::2], data[::3, 1::5, ::2])
+    np.testing.assert_array_equal(z.oindex[[0, 50, 95], :, ::7], data[[0, 50, 95]][:, :, ::7])
+    z[::2, :, 5:90:4] = -data[::2, :, 5:90:4]
+    data[::2, :, 5:90:4] *= -1
+    np.testing.assert_array_equal(z[:], data)
+
+
 # -- fallbacks ---------------------------------------------------------------------------------------
 def test_memory_store_falls_back_with_a_debug_line(ours: None, caplog: Any) -> None:
     with caplog.at_level(logging.DEBUG, logger=LOGGER):

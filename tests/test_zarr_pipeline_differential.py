@@ -207,7 +207,7 @@ def test_writes_equal_zarrs_pipeline(data: st.DataObject) -> None:
             with pipeline(DEFAULT):
                 try:
                     zarr_set(theirs, kind, selection, value)
-                except ValueError:
+                except (ValueError, IndexError):
                     # zarr's own pipeline rejects some writes (orthogonal writes with repeated
                     # indices); those are not a reference to compare with.
                     reject()

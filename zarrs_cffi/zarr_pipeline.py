@@ -36,6 +36,7 @@ import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +57,7 @@ from .pipeline_plan import (
     whole_region,
 )
 from .store import Store
+from .threads import get_num_threads
 from .zarr_compat import pipeline_codecs, stored_chunk_shape
 
 if TYPE_CHECKING:
@@ -369,7 +371,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         region = None if drop_axes else whole_region(boxes, outs, target.shape)
         if region is not None:
             return (lambda: _read_region(array, region, target)), nbytes
-        return (lambda: _read_chunks(array, planned, target, drop_axes)), nbytes
+        return (lambda: _read_chunks(array, planned, target, drop_axes, nbytes)), nbytes
 
     def _write_task(
         self, batch: list[Any], value: NDBuffer, drop_axes: tuple[int, ...]
@@ -391,7 +393,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
             region = bounding_region(boxes) if data.ndim == 0 else whole_region(boxes, outs, data.shape)
         if region is not None:
             return (lambda: array.write(region, data)), nbytes
-        return (lambda: _write_chunks(array, planned, data, drop_axes)), nbytes
+        return (lambda: _write_chunks(array, planned, data, drop_axes, nbytes)), nbytes
 
 
 def _read_region(array: Array, region: tuple[Any, ...], target: np.ndarray) -> None:
@@ -402,18 +404,39 @@ def _read_region(array: Array, region: tuple[Any, ...], target: np.ndarray) -> N
         target[...] = array.read(region)
 
 
+def _each_chunk(
+    work: Callable[[tuple[ChunkBox, Any]], None], planned: list[tuple[ChunkBox, Any]], nbytes: int
+) -> None:
+    """Run ``work`` on every planned chunk: on up to ``get_num_threads()`` threads when the request
+    is large (the native calls release the GIL, and chunks are disjoint), else one after another."""
+    threads = min(get_num_threads(), len(planned))
+    if threads <= 1 or nbytes <= _INLINE_BYTES:
+        for item in planned:
+            work(item)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="zarrs_cffi-chunks") as pool:
+        for _ in pool.map(work, planned):  # re-raises the first error
+            pass
+
+
 def _read_chunks(
-    array: Array, planned: list[tuple[ChunkBox, Any]], target: np.ndarray, drop_axes: tuple[int, ...]
+    array: Array,
+    planned: list[tuple[ChunkBox, Any]],
+    target: np.ndarray,
+    drop_axes: tuple[int, ...],
+    nbytes: int,
 ) -> None:
     """Chunk by chunk: each chunk's box decoded natively, its selected elements copied to ``target``."""
-    for box, out_selection in planned:
+
+    def read_one(item: tuple[ChunkBox, Any]) -> None:
+        box, out_selection = item
         if box.local is None and not drop_axes:
             view = target[out_selection] if is_basic(out_selection) else None
             if isinstance(view, np.ndarray) and view.flags.c_contiguous and view.dtype == array.dtype:
                 array.read_into(view, box.region)  # decoded in place
             else:
                 target[out_selection] = array.read(box.region)
-            continue
+            return
         part = array.read(box.region)
         if box.local is not None:
             part = part[box.local]
@@ -421,13 +444,21 @@ def _read_chunks(
             part = part.squeeze(axis=drop_axes)
         target[out_selection] = part
 
+    _each_chunk(read_one, planned, nbytes)
+
 
 def _write_chunks(
-    array: Array, planned: list[tuple[ChunkBox, Any]], data: np.ndarray, drop_axes: tuple[int, ...]
+    array: Array,
+    planned: list[tuple[ChunkBox, Any]],
+    data: np.ndarray,
+    drop_axes: tuple[int, ...],
+    nbytes: int,
 ) -> None:
     """Chunk by chunk: a box that is the selection is encoded from ``data``; any other box is read,
     updated and written back (the native write merges partial chunks with what is stored)."""
-    for box, out_selection in planned:
+
+    def write_one(item: tuple[ChunkBox, Any]) -> None:
+        box, out_selection = item
         if data.ndim == 0:
             part = data
         else:
@@ -440,6 +471,8 @@ def _write_chunks(
             current = array.read(box.region)
             current[box.local] = part
             array.write(box.region, current)
+
+    _each_chunk(write_one, planned, nbytes)
 
 
 # zarr finds pipelines by the module path of their class: make that the public name
