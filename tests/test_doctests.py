@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["zarrs_cffi.selection", "zarrs_cffi.crud.checks", "zarrs_cffi.buffers"]
+MODULES = ["zarrs_cffi.selection", "zarrs_cffi.crud.checks", "zarrs_cffi.buffers", "zarrs_cffi.pipeline_plan"]
 
 
 @pytest.mark.parametrize("name", MODULES)

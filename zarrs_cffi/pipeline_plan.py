@@ -69,7 +69,7 @@ def plan_chunk(origin: Sequence[int], chunk_selection: Any) -> ChunkBox | None:
     the selection is empty. Raises :class:`UnsupportedSelection` for forms it does not know.
 
     >>> plan_chunk((10,), (slice(2, 9, 3),))
-    ChunkBox(region=(slice(12, 18, None),), local=(slice(None, None, 3),))
+    ChunkBox(region=(slice(12, 19, None),), local=(slice(None, None, 3),))
     >>> plan_chunk((10, 4), (3, slice(0, 4, 1)))
     ChunkBox(region=(13, slice(4, 8, None)), local=None)
     """
