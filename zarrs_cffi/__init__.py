@@ -56,7 +56,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 def __getattr__(name: str) -> object:
     # ZarrsCffiCodecPipeline needs zarr-python: imported on first use, so `import zarrs_cffi` never
-    # imports zarr (PEP 562).
+    # imports zarr (PEP 562). Not in __all__, so that `from zarrs_cffi import *` does not either.
     if name == "ZarrsCffiCodecPipeline":
         from .zarr_pipeline import ZarrsCffiCodecPipeline
 
@@ -113,7 +113,6 @@ __all__ = [
     "Store",
     "UnsupportedDataTypeError",
     "UnknownEngineError",
-    "ZarrsCffiCodecPipeline",
     "InvalidEngineError",
     "UnsupportedStoreError",
     "ZarrsError",
