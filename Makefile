@@ -36,7 +36,7 @@ test: build c-example
 
 # zarr-python's own tests (from the sdist of the installed zarr), once with zarr's default codec pipeline
 # and once with zarrs_cffi.ZarrsCffiCodecPipeline; fails if a test passing with the default fails with
-# ours and docs/zarr-suite.md does not list it. ~7 min on 2 cores.
+# ours and docs/zarr-suite.md does not list it. 3-7 min on 2 cores.
 test-zarr-suite: build
 	$(PY) tools/zarr_suite.py
 
