@@ -13,7 +13,7 @@ PYPY_BUILD_REQUIREMENTS := setuptools==82.0.1 wheel==0.48.0 build==1.4.4
 WHEEL_SCRATCH := build/wheel-scratch
 ORACLE_DIR := build/oracle
 
-.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
+.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
 
 all: build
 
@@ -43,6 +43,31 @@ test: build c-example
 	cargo test $(CARGO_FLAGS) --release --lib
 	$(MAKE) test-legacy-ci
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# zarr-python's own tests (from the sdist of the installed zarr), once with zarr's default codec pipeline
+# and once with zarrs_cffi.ZarrsCffiCodecPipeline; fails if a test passing with the default fails with
+# ours and docs/zarr-suite.md does not list it. 3-7 min on 2 cores.
+test-zarr-suite: build
+	$(PY) tools/zarr_suite.py
+
+# CPython 3.12 (pyenv) with the newest zarr-python (requirements-matrix.txt): our whole test suite and
+# zarr-python's own suite with our pipeline, against the library `make build` made (no second cargo build).
+PY312 ?= $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python)))
+MATRIX_VENV := .venv-py312
+
+$(MATRIX_VENV)/.installed: requirements-matrix.txt pyproject.toml
+	@test -n "$(PY312)" || { echo "no CPython 3.12 found: pyenv install 3.12, or make test-matrix PY312=/path/to/python3.12"; exit 1; }
+	test -x $(MATRIX_VENV)/bin/python || $(PY312) -m venv $(MATRIX_VENV)
+	$(MATRIX_VENV)/bin/pip install --quiet --upgrade pip
+	$(MATRIX_VENV)/bin/pip install --quiet -r requirements-matrix.txt
+	touch $@
+
+test-matrix: build $(MATRIX_VENV)/.installed
+	rm -rf $(MATRIX_VENV)/prebuilt && mkdir -p $(MATRIX_VENV)/prebuilt
+	cp -r zarrs_cffi/lib zarrs_cffi/include $(MATRIX_VENV)/prebuilt/
+	ZARRS_CFFI_PREBUILT=$(CURDIR)/$(MATRIX_VENV)/prebuilt $(MATRIX_VENV)/bin/pip install --quiet --no-build-isolation --no-deps -e .
+	$(MATRIX_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	$(MATRIX_VENV)/bin/python tools/zarr_suite.py
 
 lint: build
 	$(VENV)/bin/ruff check zarrs_cffi tests tools build_ffi.py setup.py bench docs/conf.py docs/tools
@@ -128,6 +153,6 @@ bench: build
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 
 clean:
-	rm -rf build dist *.egg-info zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include docs/_build docs/_generated
+	rm -rf build dist *.egg-info .zarr-suite $(MATRIX_VENV) zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include docs/_build docs/_generated
 	cargo clean --manifest-path $(CRATE)/Cargo.toml
 	$(MAKE) -C csrc/examples clean

@@ -13,6 +13,7 @@ MODULES = [
     "zarrs_cffi.buffers",
     "zarrs_cffi.advanced_selection",
     "zarrs_cffi.chunk_plan",
+    "zarrs_cffi.pipeline_plan",
 ]
 
 

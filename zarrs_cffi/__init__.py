@@ -58,6 +58,16 @@ __version__ = "0.1.0"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+def __getattr__(name: str) -> object:
+    # ZarrsCffiCodecPipeline needs zarr-python: imported on first use, so `import zarrs_cffi` never
+    # imports zarr (PEP 562). Not in __all__, so that `from zarrs_cffi import *` does not either.
+    if name == "ZarrsCffiCodecPipeline":
+        from .zarr_pipeline import ZarrsCffiCodecPipeline
+
+        return ZarrsCffiCodecPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def get_include() -> str:
     """Return the directory holding ``zarrs_cffi.h``, for C code built against this package.
 

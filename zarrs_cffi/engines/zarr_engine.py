@@ -220,10 +220,11 @@ class _OpenArray:
 def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _OpenArray:
     """Resolve the store and path, parse the metadata and build a zarr array over them (no I/O)."""
     from zarr.core.array import Array, AsyncArray
-    from zarr.core.buffer import default_buffer_prototype
     from zarr.core.codec_pipeline import fill_value_or_default
     from zarr.core.metadata import ArrayV2Metadata
     from zarr.storage import StorePath
+
+    from zarrs_cffi.zarr_compat import chunk_spec as chunk_spec_of
 
     root = resolve_local_root(store)
     path = check_zarr_path(path)
@@ -245,7 +246,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
         config = async_array.config
         if md.zarr_format == 2:  # v2 chunks have their own memory order (as zarr's _get_selection does)
             config = replace(config, order=md.order)
-        return md.get_chunk_spec((0,) * md.ndim, config, default_buffer_prototype())
+        return chunk_spec_of(md, config)
 
     spec = chunk_spec()
     fill = np.asarray(fill_value_or_default(spec), dtype=dtype)

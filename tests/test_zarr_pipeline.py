@@ -1,0 +1,355 @@
+"""ZarrsCffiCodecPipeline inside zarr-python: registration, the native path, fallbacks, strict mode,
+and the arrays whose layout needs care (v2 order F, big endian, 0-d, sharded, edge chunks)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+import zarr.registry
+from zarr.core.array_spec import ArrayConfig, ArraySpec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.codec_pipeline import BatchedCodecPipeline
+from zarr.storage import LocalStore, MemoryStore
+
+import zarrs_cffi
+from zarrs_cffi.zarr_pipeline import ZarrsCffiCodecPipeline
+
+OURS = "zarrs_cffi.ZarrsCffiCodecPipeline"
+LOGGER = "zarrs_cffi.zarr_pipeline"
+
+
+@pytest.fixture
+def ours() -> Iterator[None]:
+    """zarr configured with our pipeline for the test."""
+    with zarr.config.set({"codec_pipeline.path": OURS}):
+        yield
+
+
+@pytest.fixture
+def no_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any chunk I/O goes through zarr's BatchedCodecPipeline."""
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("chunk I/O went through zarr's BatchedCodecPipeline")
+
+    monkeypatch.setattr(BatchedCodecPipeline, "read", refuse)
+    monkeypatch.setattr(BatchedCodecPipeline, "write", refuse)
+
+
+def pipeline_of(z: zarr.Array) -> Any:
+    return z._async_array.codec_pipeline
+
+
+def run_python(code: str, *args: str, **env: str) -> str:
+    """Run ``code`` with ``args`` (``sys.argv[1:]``) in a fresh interpreter, with extra environment
+    variables; its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+# -- registration ------------------------------------------------------------------------------------
+def test_entry_point_names_the_pipeline() -> None:
+    (entry,) = [e for e in entry_points(group="zarr.codec_pipeline") if e.name == "zarrs_cffi"]
+    assert entry.load() is ZarrsCffiCodecPipeline
+
+
+def test_public_name_and_config_resolve_to_the_pipeline(ours: None) -> None:
+    assert zarrs_cffi.ZarrsCffiCodecPipeline is ZarrsCffiCodecPipeline
+    assert zarr.registry.get_pipeline_class() is ZarrsCffiCodecPipeline
+    assert issubclass(ZarrsCffiCodecPipeline, zarr.abc.codec.CodecPipeline)
+
+
+def test_import_zarrs_cffi_does_not_import_zarr() -> None:
+    out = run_python("import sys, zarrs_cffi; from zarrs_cffi import *; print('zarr' in sys.modules)")
+    assert out == "False"
+
+
+def test_environment_variable_turns_it_on_through_the_entry_point(tmp_path: Path) -> None:
+    # A fresh process that never imports zarrs_cffi itself: zarr finds the class by entry point.
+    code = (
+        "import sys, zarr; z = zarr.create_array(sys.argv[1], shape=(4,), chunks=(2,), dtype='i2'); "
+        "z[:] = 7; print(type(z._async_array.codec_pipeline).__name__, z[:].tolist())"
+    )
+    out = run_python(code, str(tmp_path / "a.zarr"), ZARR_CODEC_PIPELINE__PATH=OURS)
+    assert out == "ZarrsCffiCodecPipeline [7, 7, 7, 7]"
+
+
+def test_default_pipeline_is_untouched(tmp_path: Path) -> None:
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(4,), chunks=(2,), dtype="i2")
+    assert isinstance(pipeline_of(z), BatchedCodecPipeline)
+
+
+# -- the native path ---------------------------------------------------------------------------------
+def test_local_store_reads_and_writes_never_touch_zarrs_pipeline(
+    tmp_path: Path, ours: None, no_batched: None
+) -> None:
+    data = np.arange(37 * 23, dtype="f8").reshape(37, 23)
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=data.shape, chunks=(8, 5), dtype="f8", fill_value=-1
+    )
+    assert pipeline_of(z).fallback_reason is None
+    z[:] = data
+    z[3:9, 4] = 0.5  # a partial-chunk write: read-modify-write natively
+    data[3:9, 4] = 0.5
+    z.oindex[[0, 36], ::7] = np.array([[1.0] * 4, [2.0] * 4])
+    data[np.ix_([0, 36], range(0, 23, 7))] = np.array([[1.0] * 4, [2.0] * 4])
+    z.vindex[[1, 2], [3, 4]] = -5
+    data[[1, 2], [3, 4]] = -5
+    np.testing.assert_array_equal(z[:], data)
+    np.testing.assert_array_equal(z[5:30:4, :], data[5:30:4, :])
+    np.testing.assert_array_equal(z.oindex[[30, 2, 2], [0, 22]], data[np.ix_([30, 2, 2], [0, 22])])
+    np.testing.assert_array_equal(z.vindex[[36, 0, 5], [22, 0, 9]], data[[36, 0, 5], [22, 0, 9]])
+    np.testing.assert_array_equal(z.blocks[1, 2], data[8:16, 10:15])
+    np.testing.assert_array_equal(z.get_mask_selection(data > 400), data[data > 400])
+    assert z[36, 22] == data[36, 22]
+
+
+def test_basic_selection_decodes_straight_into_the_out_buffer(tmp_path: Path, ours: None) -> None:
+    data = np.arange(60 * 40, dtype="u2").reshape(60, 40)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(7, 9), dtype="u2")
+    z[:] = data
+    out = default_buffer_prototype().nd_buffer.create(shape=(50, 30), dtype=np.dtype("u2"), fill_value=0)
+    target = out.as_ndarray_like()
+    result = z.get_basic_selection((slice(5, 55), slice(3, 33)), out=out)
+    assert result is target or np.shares_memory(result, target)
+    np.testing.assert_array_equal(target, data[5:55, 3:33])
+
+
+def test_missing_chunks_read_as_the_fill_value(tmp_path: Path, ours: None) -> None:
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=(10, 10), chunks=(3, 3), dtype="f4", fill_value=np.nan
+    )
+    z[0:3, 0:3] = 1
+    expected = np.full((10, 10), np.nan, dtype="f4")
+    expected[0:3, 0:3] = 1
+    np.testing.assert_array_equal(z[:], expected)
+    np.testing.assert_array_equal(z.oindex[[0, 9], [1, 8]], expected[np.ix_([0, 9], [1, 8])])
+
+
+def test_fill_value_chunks_are_not_stored(tmp_path: Path, ours: None) -> None:
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(8,), chunks=(4,), dtype="i4", fill_value=3)
+    z[:] = [3, 3, 3, 3, 1, 3, 3, 3]
+    assert sorted(p.name for p in (tmp_path / "a.zarr" / "c").iterdir()) == ["1"]
+
+
+def test_write_empty_chunks_true_stores_every_chunk(tmp_path: Path, ours: None, caplog: Any) -> None:
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=(8,), chunks=(4,), dtype="i4", fill_value=0,
+        config={"write_empty_chunks": True},
+    )  # fmt: skip
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        z[:] = 0
+    assert sorted(p.name for p in (tmp_path / "a.zarr" / "c").iterdir()) == ["0", "1"]
+    assert "write_empty_chunks=True" in caplog.text
+
+
+@pytest.mark.parametrize("shards", [None, (8, 8)])
+def test_sharded_and_edge_chunks(tmp_path: Path, ours: None, no_batched: None, shards: Any) -> None:
+    data = np.random.default_rng(1).integers(0, 1000, (19, 21)).astype("i8")
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=data.shape, chunks=(4, 4), shards=shards, dtype="i8"
+    )
+    z[:] = data
+    z[17:, 3:19:5] = -1
+    data[17:, 3:19:5] = -1
+    np.testing.assert_array_equal(z[:], data)
+    np.testing.assert_array_equal(z[1:18:3, 20], data[1:18:3, 20])
+
+
+def test_zero_dimensional_array(tmp_path: Path, ours: None, no_batched: None) -> None:
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(), chunks=(), dtype="c16", fill_value=0)
+    z[()] = 1 + 2j
+    assert z[()] == 1 + 2j
+    assert z[...].shape == ()
+
+
+def test_v2_fortran_order_and_big_endian(
+    tmp_path: Path, ours: None, no_batched: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = np.arange(13 * 11, dtype=">i4").reshape(13, 11)
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=data.shape, chunks=(5, 4), dtype=">i4", zarr_format=2, order="F"
+    )
+    z[:] = data
+    z[2:7, 1:3] = -data[2:7, 1:3]
+    data[2:7, 1:3] *= -1
+    np.testing.assert_array_equal(z[:], data)
+    np.testing.assert_array_equal(z[4:12:2, 10], data[4:12:2, 10])
+    # What zarr-python alone reads back from the stored bytes.
+    monkeypatch.undo()
+    with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.BatchedCodecPipeline"}):
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a.zarr"), mode="r")[:], data)
+
+
+def test_group_member_arrays_use_their_own_paths(tmp_path: Path, ours: None, no_batched: None) -> None:
+    root = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    a = root.create_array("x/a", shape=(6,), chunks=(4,), dtype="u1")
+    b = root.create_array("x/b", shape=(6,), chunks=(4,), dtype="u1")
+    a[:] = 1
+    b[:] = 2
+    assert a[:].tolist() == [1] * 6
+    assert b[:].tolist() == [2] * 6
+    assert (tmp_path / "g.zarr" / "x" / "a" / "c" / "1").exists()
+
+
+def test_thread_count_follows_set_num_threads(tmp_path: Path, ours: None, restore_threads: None) -> None:
+    data = np.arange(64 * 64, dtype="i4").reshape(64, 64)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(8, 8), dtype="i4")
+    z[:] = data
+    for threads in (1, 3):
+        zarrs_cffi.set_num_threads(threads)
+        assert zarrs_cffi.get_num_threads() == threads
+        np.testing.assert_array_equal(z[:], data)
+
+
+def test_large_strided_requests_run_chunks_on_threads(
+    tmp_path: Path, ours: None, no_batched: None, restore_threads: None
+) -> None:
+    # Over 1 MiB of chunk boxes: the per-chunk path runs its chunks on the native thread count.
+    zarrs_cffi.set_num_threads(3)
+    data = np.random.default_rng(5).random((96, 96, 96))
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(32, 32, 32), dtype="f8")
+    z[:] = data
+    np.testing.assert_array_equal(z[::3, 1::5, ::2], data[::3, 1::5, ::2])
+    np.testing.assert_array_equal(z.oindex[[0, 50, 95], :, ::7], data[[0, 50, 95]][:, :, ::7])
+    z[::2, :, 5:90:4] = -data[::2, :, 5:90:4]
+    data[::2, :, 5:90:4] *= -1
+    np.testing.assert_array_equal(z[:], data)
+
+
+# -- fallbacks ---------------------------------------------------------------------------------------
+def test_memory_store_falls_back_with_a_debug_line(ours: None, caplog: Any) -> None:
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        z = zarr.create_array(MemoryStore(), shape=(5,), chunks=(2,), dtype="i4")
+        z[:] = np.arange(5)
+        assert z[1:4].tolist() == [1, 2, 3]
+    assert pipeline_of(z).fallback_reason == "store MemoryStore has no native counterpart"
+    assert "MemoryStore has no native counterpart" in caplog.text
+
+
+def test_unsupported_data_type_falls_back_naming_the_reason(tmp_path: Path, ours: None, caplog: Any) -> None:
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(3,), chunks=(2,), dtype="M8[s]")
+    z[:] = np.array(["2020-01-01", "NaT", "1999-12-31"], dtype="M8[s]")
+    assert z[2] == np.datetime64("1999-12-31")
+    assert "datetime64" in pipeline_of(z).fallback_reason
+    assert "datetime64" in caplog.text
+
+
+def test_unsupported_codec_falls_back(tmp_path: Path, ours: None) -> None:
+    # numcodecs' delta filter is not among the native library's codecs.
+    import numcodecs
+
+    z = zarr.create_array(
+        str(tmp_path / "a.zarr"), shape=(6,), chunks=(4,), dtype="i2", zarr_format=2,
+        filters=[numcodecs.Delta(dtype="i2")],
+    )  # fmt: skip
+    z[:] = np.arange(6)
+    assert z[:].tolist() == list(range(6))
+    assert "codec delta is not supported" in pipeline_of(z).fallback_reason
+
+
+def test_strict_mode_raises_for_unsupported_data_types(tmp_path: Path, ours: None) -> None:
+    strict = zarr.config.set({"codec_pipeline.strict": True})
+    with strict, pytest.raises(zarrs_cffi.UnsupportedDataTypeError) as err:
+        zarr.create_array(str(tmp_path / "a.zarr"), shape=(3,), chunks=(2,), dtype="M8[s]")
+    assert "codec_pipeline.strict" in str(err.value)
+
+
+def test_strict_mode_raises_for_unsupported_codecs(tmp_path: Path, ours: None) -> None:
+    import numcodecs
+
+    strict = zarr.config.set({"codec_pipeline.strict": True})
+    with strict, pytest.raises(zarrs_cffi.InvalidMetadataError) as err:
+        zarr.create_array(
+            str(tmp_path / "a.zarr"), shape=(6,), chunks=(4,), dtype="i2", zarr_format=2,
+            filters=[numcodecs.Delta(dtype="i2")],
+        )  # fmt: skip
+    assert "codec delta is not supported" in str(err.value)
+
+
+def test_strict_mode_from_the_environment(tmp_path: Path) -> None:
+    code = (
+        "import sys, zarr\ntry:\n zarr.create_array(sys.argv[1], shape=(3,), chunks=(2,), dtype='M8[s]')\n"
+        "except Exception as e: print(type(e).__name__)"
+    )
+    path = str(tmp_path / "a.zarr")
+    out = run_python(code, path, ZARR_CODEC_PIPELINE__PATH=OURS, ZARR_CODEC_PIPELINE__STRICT="True")
+    assert out == "UnsupportedDataTypeError"
+
+
+def test_strict_mode_keeps_supported_arrays_working(tmp_path: Path, ours: None) -> None:
+    with zarr.config.set({"codec_pipeline.strict": True}):
+        z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(3,), chunks=(2,), dtype="u8")
+        z[:] = 9
+        assert z[:].tolist() == [9, 9, 9]
+        m = zarr.create_array(MemoryStore(), shape=(3,), chunks=(2,), dtype="u8")
+        m[:] = 4
+        assert m[:].tolist() == [4, 4, 4]
+
+
+def test_read_only_store_write_raises_zarrs_error(tmp_path: Path, ours: None) -> None:
+    zarr.create_array(str(tmp_path / "a.zarr"), shape=(3,), chunks=(2,), dtype="u1")
+    z = zarr.open_array(LocalStore(str(tmp_path / "a.zarr"), read_only=True), mode="r")
+    with pytest.raises(ValueError, match="read-only"):
+        z[:] = 1
+
+
+def test_local_store_subclass_is_not_bypassed(tmp_path: Path, ours: None) -> None:
+    seen: list[str] = []
+
+    class CountingStore(LocalStore):
+        async def get(self, key: str, *args: Any, **kwargs: Any) -> Any:
+            seen.append(key)
+            return await super().get(key, *args, **kwargs)
+
+    z = zarr.create_array(CountingStore(str(tmp_path / "a.zarr")), shape=(4,), chunks=(2,), dtype="u1")
+    z[:] = 5
+    assert z[:].tolist() == [5] * 4
+    assert "c/0" in seen
+
+
+# -- pickling, equality ------------------------------------------------------------------------------
+def test_arrays_with_the_pipeline_pickle(tmp_path: Path, ours: None) -> None:
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(5,), chunks=(2,), dtype="i4")
+    z[:] = np.arange(5)
+    copy = pickle.loads(pickle.dumps(z))
+    assert copy[:].tolist() == list(range(5))
+    assert isinstance(pipeline_of(copy), ZarrsCffiCodecPipeline)
+    assert pipeline_of(copy) == pipeline_of(z)
+    assert hash(pipeline_of(copy)) == hash(pipeline_of(z))
+
+
+def test_pipeline_answers_codec_questions_like_zarrs(tmp_path: Path, ours: None) -> None:
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(5,), chunks=(2,), dtype="i4", compressors=None)
+    ours_pipeline = pipeline_of(z)
+    theirs = BatchedCodecPipeline.from_codecs(z.metadata.codecs)
+    assert [json.dumps(c.to_dict()) for c in ours_pipeline] == [json.dumps(c.to_dict()) for c in theirs]
+    spec = ArraySpec(
+        shape=(2,),
+        dtype=z.metadata.data_type,
+        fill_value=0,
+        config=ArrayConfig.from_dict({}),
+        prototype=default_buffer_prototype(),
+    )
+    assert ours_pipeline.compute_encoded_size(8, spec) == theirs.compute_encoded_size(8, spec) == 8
+    assert "native" in repr(ours_pipeline)
