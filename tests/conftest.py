@@ -24,7 +24,9 @@ from zarr_oracle import ARANGE_8X8, ZARR_MISSING
 import zarrs_cffi
 
 # Packages a test module may import that the legacy interpreters do not have: the module is skipped.
-OPTIONAL_TEST_PACKAGES = frozenset({"zarr", "numcodecs", "xarray", "fsspec", "s3fs", "moto"})
+OPTIONAL_TEST_PACKAGES = frozenset(
+    {"zarr", "numcodecs", "xarray", "pandas", "dask", "distributed", "fsspec", "s3fs", "moto", "_tracemalloc"}
+)
 
 
 class _SkipIfOptionalPackageMissing(pytest.Module):

@@ -19,6 +19,8 @@ MODULES = [
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
+    if name == "zarrs_cffi.pipeline_plan":
+        pytest.importorskip("zarr", reason="the zarr-python codec pipeline's planner needs zarr-python")
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._compat import DATACLASS_SLOTS
 from .errors import IndexTypeError, InvalidArgumentError, InvalidIndicesError
 from .selection import Selection, normalize_selection, type_name
 
@@ -43,12 +44,12 @@ __all__ = [
 
 # The indices one axis selects, in output order: a range (ints and slices: never materialized, so
 # a[::2**39] of a (2**40,) array costs nothing) or a 1-D intp array (integer arrays and masks).
-AxisIndex = range | NDArray[np.intp]
+AxisIndex = Union[range, NDArray[np.intp]]
 
 _ARRAY_LIKE = (list, tuple, np.ndarray)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class OrthogonalSelection:
     """One :data:`AxisIndex` per array axis; ``dropped`` marks axes indexed by a single integer
     (absent from the result, as in numpy).
@@ -94,7 +95,7 @@ class OrthogonalSelection:
         return tuple(start), tuple(shape)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class CoordinateSelection:
     """Points, as one flat intp array of indices per axis (all of one length), and the shape the
     result has (the broadcast shape of the coordinate arrays, or ``(count,)`` for a mask)."""

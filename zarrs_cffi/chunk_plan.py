@@ -17,20 +17,22 @@ import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._compat import DATACLASS_SLOTS
 from .advanced_selection import AxisIndex, ascending_run
 
 __all__ = ["AxisPart", "Block", "OrthogonalPlan", "PointGroup", "axis_parts", "chunk_region", "point_groups"]
 
 # Where a part's elements are (in its span, or on the output axis): a slice when they are evenly
 # spaced (numpy then copies with views), else an index array.
-Positions = slice | NDArray[np.intp]
+Positions = Union[slice, NDArray[np.intp]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class AxisPart:
     """The selected indices of one axis that fall in one chunk.
 
@@ -60,7 +62,7 @@ class AxisPart:
         object.__setattr__(self, "covered", covered)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class Block:
     """One native box read (or write): ``start``/``shape`` on the array, and per axis ``src``
     (positions in the box) and ``dst`` (positions in the keep-dims result)."""
@@ -242,7 +244,7 @@ def _block(parts: tuple[AxisPart, ...]) -> Block:
     return Block(tuple(starts), tuple(sizes), tuple(srcs), tuple(dsts), direct, covered)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, **DATACLASS_SLOTS)
 class PointGroup:
     """The points of a coordinate selection that fall in one chunk: the smallest box holding them
     (``start``/``shape``), their positions in it (``local``, one array per axis) and in the flat

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from .chunk_plan import Block, OrthogonalPlan, PointGroup, Positions, chunk_regi
 
 __all__ = ["read_orthogonal", "read_points", "write_orthogonal", "write_points"]
 
-BoxIO = Callable[[Sequence[int], Sequence[int], np.ndarray], None]
+BoxIO = typing.Callable[[typing.Sequence[int], typing.Sequence[int], np.ndarray], None]
 T = TypeVar("T")
 
 # Below this many bytes of chunks to decode, handing blocks to other threads costs more than it

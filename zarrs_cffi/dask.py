@@ -16,7 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from .store import Store
 if TYPE_CHECKING:
     import dask.array as da
 
-ArrayOrUrl = Array | str | os.PathLike[str]
+ArrayOrUrl = Union[Array, str, "os.PathLike[str]"]
 
 
 def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da.Array:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Dict
 
 from .errors import GroupError, InvalidMetadataError
 from .store import Store, node_path
 
-Document = dict[str, Any]
+Document = Dict[str, Any]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -29,14 +29,14 @@ __all__ = ["ChunkBox", "UnsupportedSelection", "bounding_region", "is_basic", "p
 
 # One region entry per array dimension: an int (the dimension is dropped from the result, as in
 # numpy basic indexing) or a step-1 slice in array coordinates.
-RegionItem = int | slice
+RegionItem = Union[int, slice]
 
 
 class UnsupportedSelection(Exception):
     """A selection form this planner does not translate (the caller falls back to zarr's pipeline)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ChunkBox:
     """The native region for one chunk's selection.
 
