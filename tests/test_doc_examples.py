@@ -10,6 +10,7 @@ library like ``make c-example`` does, and run with the arguments their first com
 
 from __future__ import annotations
 
+import copy
 import doctest
 import importlib
 import os
@@ -27,7 +28,7 @@ import zarrs_cffi.crud.registry as registry
 
 # The examples use zarr-python, xarray and dask beside the core: they run where those are installed
 # (the default interpreter); the legacy interpreters' runs cover the core without them.
-pytest.importorskip("zarr", reason="the documentation's examples need zarr-python (Python 3.11+)")
+zarr = pytest.importorskip("zarr", reason="the documentation's examples need zarr-python (Python 3.11+)")
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "docs" / "tools"))
@@ -55,12 +56,17 @@ def test_examples_are_found() -> None:
 def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "__doc_example__"}
-    for line, code in blocks(page, "python"):
-        try:
-            exec(compile(code, f"{page}:{line}", "exec"), namespace)
-        except Exception as exc:
-            raise AssertionError(f"the example at {_page_id(page)} line {line} failed: {exc!r}") from exc
-    zarrs_cffi.clear_cache()  # read_into's cached handles point into tmp_path
+    saved_config = copy.deepcopy(zarr.config.config)  # an example may set zarr's global config
+    try:
+        for line, code in blocks(page, "python"):
+            try:
+                exec(compile(code, f"{page}:{line}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(f"the example at {_page_id(page)} line {line} failed: {exc!r}") from exc
+    finally:
+        zarr.config.config.clear()
+        zarr.config.config.update(saved_config)
+        zarrs_cffi.clear_cache()  # read_into's cached handles point into tmp_path
 
 
 README_BLOCKS = blocks(REPO / "README.md", "python")
