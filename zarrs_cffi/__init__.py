@@ -17,6 +17,7 @@ from .create import create_array, create_group
 from .dask import from_dask, store, to_dask  # imports dask only when called
 from .decoding import set_direct_decoding, set_direct_encoding, set_streaming_threshold
 from .errors import (
+    AccessDeniedError,
     ArrayError,
     BufferLengthError,
     ChunkCoordsLengthError,
@@ -130,6 +131,7 @@ __all__ = [
     "NullPointerError",
     "OutputBufferError",
     "ReadOnlyError",
+    "AccessDeniedError",
     "StorageCapabilityError",
     "StorageError",
     "StorePrefixError",

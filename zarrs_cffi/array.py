@@ -39,6 +39,7 @@ from .errors import (
 from .forksafe import object_lock
 from .handles import Handle
 from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
+from .store_location import StoreLocation, locate
 from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
 from .threads import get_num_threads
@@ -85,12 +86,14 @@ class Array:
         self,
         handle: Handle,
         *,
-        root: str | None,
+        root: str | StoreLocation | None,
         node: str,
         read_only: bool = False,
     ) -> None:
         self._handle = handle
-        self.root = root
+        # Where the array lives (with the store's options, for reopening in another process).
+        self.location: StoreLocation | None = root if isinstance(root, StoreLocation) or root is None else locate(root)
+        self.root = None if self.location is None else self.location.url
         self.node = node
         self.read_only = bool(read_only)
         with handle.use() as ptr:
@@ -278,11 +281,11 @@ class Array:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickles by location: unpickling reopens the array (e.g. in a dask worker).
-        if self.root is None:
+        if self.location is None:
             raise TypeError("an Array made from a metadata document alone cannot be pickled")
         from .engine_array import _reopen_with_engine
 
-        return (_reopen_with_engine, (self.root, self.node, self.read_only, "cffi"))
+        return (_reopen_with_engine, (self.location, self.node, self.read_only, "cffi"))
 
     # -- region I/O --------------------------------------------------------------------------------
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:

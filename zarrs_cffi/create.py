@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
 from .metadata import array_document, group_document
-from .open import Engine, open_array
+from .errors import ReadOnlyError
+from .open import Engine, StoreTarget, open_array
 from .store import Store, node_path
 
 
 def create_array(
-    path: str | os.PathLike[str],
+    path: StoreTarget,
     node: str = "/",
     *,
     shape: Sequence[int],
@@ -27,13 +27,14 @@ def create_array(
     dimension_names: Sequence[str | None] | None = None,
     overwrite: bool = False,
     engine: Engine = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Array:
     """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it.
 
     >>> arr = zarrs_cffi.create_array("data.zarr", "/t", shape=(100, 100), dtype="f4", chunks=(10, 10))
 
     Args:
-        path: The store's root directory (``str`` or ``os.PathLike``).
+        path: The store: a directory, a URL or a store object (see :func:`open_array`).
         node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
             else ``"/group/array"`` (``"group/array"`` works too).
         shape: The array's shape.
@@ -48,6 +49,7 @@ def create_array(
         overwrite: Delete any node at ``node`` (and everything below it) first.
         engine: The engine the array's I/O runs through: a name from :func:`list_engines`,
             a backend object, or None for ``ZARRS_CFFI_ENGINE``, else ``"cffi"`` (native).
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:
         The new array, open for reading and writing.
@@ -58,6 +60,7 @@ def create_array(
         UnsupportedDataTypeError: ``dtype`` is not supported (a TypeError).
         UnknownEngineError: ``engine`` names no registered engine (a ValueError).
         InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
+        ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
     """
     document = array_document(
         shape=shape,
@@ -71,44 +74,54 @@ def create_array(
     )
     backend = get_backend(engine)
     node = node_path(node)
-    with Store(path) as store:
+    with Store(path, **(storage_options or {})) as store:
+        _check_writable(store)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
-            backend.create_array(document, store.root, node.strip("/"), overwrite=overwrite)
-        root = store.root
-    return open_array(root, node, engine=backend)
+            backend.create_array(document, store.location, node.strip("/"), overwrite=overwrite)
+        location = store.location
+    return open_array(location, node, engine=backend)
 
 
 def create_group(
-    path: str | os.PathLike[str],
+    path: StoreTarget,
     node: str = "/",
     *,
     attributes: dict[str, Any] | None = None,
     overwrite: bool = False,
     engine: Engine = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Create a Zarr v3 group at ``node`` (parents are implied, as in Zarr v3).
 
     >>> zarrs_cffi.create_group("data.zarr", attributes={"title": "example"})
 
     Args:
-        path: The store's root directory (``str`` or ``os.PathLike``).
+        path: The store: a directory, a URL or a store object (see :func:`open_array`).
         node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
             else ``"/group/array"`` (``"group/array"`` works too).
         attributes: User attributes stored in the group's metadata.
         overwrite: Delete any node at ``node`` (and everything below it) first.
         engine: The engine that writes the group (see :func:`open_array`).
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Raises:
         NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
         UnknownEngineError: ``engine`` names no registered engine (a ValueError).
         InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
+        ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
     """
     backend = get_backend(engine)
     document = group_document(attributes)
-    with Store(path) as store:
+    with Store(path, **(storage_options or {})) as store:
+        _check_writable(store)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
-            backend.create_group(document, store.root, node_path(node).strip("/"), overwrite=overwrite)
+            backend.create_group(document, store.location, node_path(node).strip("/"), overwrite=overwrite)
+
+
+def _check_writable(store: Store) -> None:
+    if store.read_only:
+        raise ReadOnlyError(f"{store.root!r} is a read-only store (zip files and HTTP servers are read-only)")

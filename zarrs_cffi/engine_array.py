@@ -19,6 +19,7 @@ from .array import Array, Region
 from .buffers import check_out_buffer
 from .crud.protocol import CrudBackend
 from .handles import Handle
+from .store_location import StoreLocation
 
 
 class EngineArray(Array):
@@ -30,7 +31,7 @@ class EngineArray(Array):
         backend: CrudBackend,
         document: dict[str, Any],
         *,
-        root: str,
+        root: str | StoreLocation,
         node: str,
         read_only: bool = False,
     ) -> None:
@@ -59,13 +60,13 @@ class EngineArray(Array):
         return False
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_reopen_with_engine, (self.root, self.node, self.read_only, self._backend.name))
+        return (_reopen_with_engine, (self.location, self.node, self.read_only, self._backend.name))
 
     def _args(self) -> tuple[dict[str, Any], str, str]:
         if self.closed:
             self._handle.acquire()  # raises ClosedError with the standard message
-        assert self.root is not None
-        return self._document, self.root, self._zarr_path
+        assert self.location is not None
+        return self._document, self.location, self._zarr_path
 
     def read_into(self, out: np.ndarray, region: Region = ()) -> np.ndarray:
         """As :meth:`Array.read_into`, through the engine's backend."""
@@ -121,7 +122,7 @@ class EngineArray(Array):
         raise TypeError(f"an array on the {self.engine!r} engine has no native handle to lend")
 
 
-def _reopen_with_engine(root: str, node: str, read_only: bool, engine: str) -> Array:
+def _reopen_with_engine(root: str | StoreLocation, node: str, read_only: bool, engine: str) -> Array:
     from .open import open_array
 
     return open_array(root, node, read_only=read_only, engine=engine)

@@ -144,6 +144,22 @@ class ChunkCoordsTypeError(InvalidArgumentError, TypeError):
     InvalidArgumentError (a ValueError)."""
 
 
+
+
+class ReadOnlyError(ZarrsError, PermissionError):
+    """A write was attempted on an array opened with ``read_only=True`` or on a read-only store
+    (a zip file, an HTTP server); nothing was changed."""
+
+
+class AccessDeniedError(StorageError, PermissionError):
+    """The store refused the credentials or the access (HTTP 401 / 403); names the URL or key."""
+
+
+class UnsupportedPythonError(ZarrsError, ImportError):
+    """A part of zarrs_cffi needs a newer Python than the running one: the parts built on zarr-python 3
+    (``engine="zarr"``, the zarr codec pipeline, the xarray backend) need 3.11+; the core does not."""
+
+
 # Result-code name (as in the generated header) -> exception class. Codes are read from the compiled
 # library at import time (see _native.check), never written here as literals.
 CODE_NAME_TO_CLASS: dict[str, type[ZarrsError]] = {
@@ -166,13 +182,6 @@ CODE_NAME_TO_CLASS: dict[str, type[ZarrsError]] = {
     "ZARRS_CFFI_ERROR_INVALID_ARGUMENT": InvalidArgumentError,
     "ZARRS_CFFI_ERROR_CODEC": CodecError,
     "ZARRS_CFFI_ERROR_PANIC": InternalPanicError,
+    "ZARRS_CFFI_ERROR_READ_ONLY": ReadOnlyError,
+    "ZARRS_CFFI_ERROR_PERMISSION": AccessDeniedError,
 }
-
-
-class ReadOnlyError(ZarrsError, PermissionError):
-    """A write was attempted on an array opened with ``read_only=True``."""
-
-
-class UnsupportedPythonError(ZarrsError, ImportError):
-    """A part of zarrs_cffi needs a newer Python than the running one: the parts built on zarr-python 3
-    (``engine="zarr"``, the zarr codec pipeline, the xarray backend) need 3.11+; the core does not."""

@@ -15,6 +15,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,20 @@ from .errors import NodeNotFoundError
 from .forksafe import module_lock
 from .open import open_array
 from .store import root_path
+from .store_location import locate
+
+
+@contextmanager
+def _array_at(path: Any, storage_options: Mapping[str, Any] | None) -> Iterator[Array]:
+    """The array at ``path``: a cached handle for local directories (see the module's docstring);
+    for URLs and stores a handle opened for this call (a remote array's metadata cannot be checked
+    for changes more cheaply than it is read)."""
+    location = locate(path, storage_options)
+    if location.local:
+        yield cached_array(location.url)
+        return
+    with open_array(location, engine="cffi") as array:
+        yield array
 
 _CACHE_SIZE = 64
 _SETTLE_NS = 2_000_000_000  # filesystem timestamps can lag the clock by a tick; 2 s is generous
@@ -86,6 +102,8 @@ def _still_valid(entry: _Entry) -> bool:
 def cached_array(path: str | os.PathLike[str]) -> Array:
     """An open handle for the array directory ``path``, reused while its metadata is unchanged."""
     key = root_path(path)
+    if not locate(key).local:  # a local zip file: opened per call, as remote arrays are
+        return open_array(key, engine="cffi")
     with _lock:
         entry = _cache.get(key)
         if entry is not None and not entry.array.closed and _still_valid(entry):
@@ -119,7 +137,9 @@ def clear_cache() -> None:
         entry.array.close()
 
 
-def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
+def read_into(
+    out: np.ndarray, path: Any, region: Region = (), *, storage_options: Mapping[str, Any] | None = None
+) -> np.ndarray:
     """Decode ``region`` of the array directory ``path`` into ``out``.
 
     The opened array is kept for later calls and reopened when its metadata changes.
@@ -130,8 +150,10 @@ def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()
 
     Args:
         out: A writable, C-contiguous ndarray of the array's dtype and the result's shape.
-        path: The array's own directory (``"data.zarr/temperature"``).
+        path: The array's own directory (``"data.zarr/temperature"``), or its URL
+            (``"s3://bucket/data.zarr/temperature"``) or store (see :class:`Store`).
         region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything.
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:
         ``out`` itself.
@@ -145,15 +167,18 @@ def read_into(out: np.ndarray, path: str | os.PathLike[str], region: Region = ()
         InvalidSelectionError: The region is not basic indexing (a TypeError).
         CodecError: A stored chunk is corrupt or truncated (names its key).
     """
-    return cached_array(path).read_into(out, region)
+    with _array_at(path, storage_options) as array:
+        return array.read_into(out, region)
 
 
-def read(path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
+def read(path: Any, region: Region = (), *, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:
     """Decode ``region`` of the array directory ``path`` into a new array.
 
     Args:
-        path: The array's own directory (``"data.zarr/temperature"``).
+        path: The array's own directory (``"data.zarr/temperature"``), or its URL
+            (``"s3://bucket/data.zarr/temperature"``) or store (see :class:`Store`).
         region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything.
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:
         A new ndarray of numpy's result shape (int indices drop their axis).
@@ -164,16 +189,19 @@ def read(path: str | os.PathLike[str], region: Region = ()) -> np.ndarray:
         InvalidSelectionError: The region is not basic indexing (a TypeError).
         CodecError: A stored chunk is corrupt or truncated (names its key).
     """
-    return cached_array(path).read(region)
+    with _array_at(path, storage_options) as array:
+        return array.read(region)
 
 
-def write(path: str | os.PathLike[str], region: Region, data: Any) -> None:
+def write(path: Any, region: Region, data: Any, *, storage_options: Mapping[str, Any] | None = None) -> None:
     """Store ``data`` into ``region`` of the array directory ``path``.
 
     Args:
-        path: The array's own directory (``"data.zarr/temperature"``).
+        path: The array's own directory (``"data.zarr/temperature"``), or its URL
+            (``"s3://bucket/data.zarr/temperature"``) or store (see :class:`Store`).
         region: numpy basic indexing (ints, slices with any step, one Ellipsis).
         data: Values broadcast to the region's shape and cast to the array's dtype.
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Raises:
         NodeNotFoundError: No array at ``path`` (a FileNotFoundError).
@@ -181,5 +209,7 @@ def write(path: str | os.PathLike[str], region: Region, data: Any) -> None:
         InvalidIndicesError: The region is out of bounds (an IndexError).
         InvalidSelectionError: The region is not basic indexing (a TypeError).
         CodecError: A stored chunk is corrupt or truncated (names its key).
+        ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
     """
-    cached_array(path).write(region, data)
+    with _array_at(path, storage_options) as array:
+        array.write(region, data)

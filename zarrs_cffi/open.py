@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Union
+from collections.abc import Mapping
+from typing import Any, Union
 
 from .array import Array
 from .crud.protocol import CrudBackend
@@ -12,6 +13,7 @@ from .errors import InvalidArgumentError
 from .store import Store, node_path
 
 Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
+StoreTarget = Union[str, "os.PathLike[str]", Store, Any]
 
 
 def list_engines() -> list[str]:
@@ -29,19 +31,22 @@ def is_native(engine: Engine) -> bool:
 
 
 def open_array(
-    path: str | os.PathLike[str],
+    path: StoreTarget,
     node: str = "/",
     *,
     read_only: bool = False,
     engine: Engine = None,
     chunk_cache_bytes: int = 0,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Array:
     """Open the array at ``node`` of the store rooted at ``path`` (Zarr v3, else v2).
 
     >>> arr = zarrs_cffi.open_array("data.zarr", "/temperature", read_only=True)
 
     Args:
-        path: The store's root directory (``str`` or ``os.PathLike``).
+        path: The store: a directory, a URL (``s3://bucket/prefix``, ``gs://``, ``az://``,
+            ``http(s)://``, ``zip://``, ``memory://name``), a :class:`Store` or a zarr-python store
+            (see :class:`Store`).
         node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
             else ``"/group/array"`` (``"group/array"`` works too).
         read_only: Refuse writes (:class:`ReadOnlyError`).
@@ -49,6 +54,7 @@ def open_array(
             a backend object, or None for ``ZARRS_CFFI_ENGINE``, else ``"cffi"`` (native).
         chunk_cache_bytes: When > 0, turn on a decoded-chunk cache of that many bytes for many small
             reads (native engine only; see :meth:`Array.enable_chunk_cache`).
+        storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:
         The open :class:`Array` (close it, or use it in a ``with`` block).
@@ -58,13 +64,17 @@ def open_array(
         InvalidMetadataError: The stored metadata is not a valid array document.
         UnsupportedDataTypeError: The array's data type is not supported (a TypeError).
         UnknownEngineError: ``engine`` names no registered engine (a ValueError).
-        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
+        InvalidArgumentError: A malformed path, URL, option or node (empty, ``..`` segments, NUL bytes).
+        UnsupportedStoreError: A store object with no native equivalent (a TypeError).
+        AccessDeniedError: The object store refused the credentials (a PermissionError).
+        StorageError: The store could not be reached (after the configured retries).
     """
     backend = get_backend(engine)
-    with Store(path) as store:
+    with Store(path, **(storage_options or {})) as store:
         node = node_path(node)
+        read_only = read_only or store.read_only
         if backend.name == "cffi":
-            array = Array(store.open_array_handle(node), root=store.root, node=node, read_only=read_only)
+            array = Array(store.open_array_handle(node), root=store.location, node=node, read_only=read_only)
             if chunk_cache_bytes:
                 array.enable_chunk_cache(chunk_cache_bytes)
             return array
@@ -74,4 +84,4 @@ def open_array(
             raise InvalidArgumentError(f"chunk_cache_bytes needs the native engine, not {backend.name!r}")
         document = backend.read_metadata(store.root, node.strip("/"))
         handle = store.array_handle_from_metadata(node, document)
-        return EngineArray(handle, backend, document, root=store.root, node=node, read_only=read_only)
+        return EngineArray(handle, backend, document, root=store.location, node=node, read_only=read_only)

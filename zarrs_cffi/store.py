@@ -1,7 +1,8 @@
-"""A filesystem store handle and node-level operations on it (metadata, listing, deletion).
+"""A store handle and node-level operations on it (metadata, listing, deletion).
 
-Other stores (zip, HTTP, S3) are meant to join behind the same handle type: everything above this
-module talks to a :class:`Store`, never to a path.
+A store is a local directory, a zip file, a named in-memory store or an object store (S3, GCS,
+Azure, HTTP), named by a path or URL plus options (:mod:`zarrs_cffi.store_location`). Everything
+above this module talks to a :class:`Store`, never to a path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from ._native import check, encode_str, ffi, lib, take_string
 from .errors import InvalidArgumentError, InvalidMetadataError
 from .handles import Handle
+from .store_location import StoreLocation, locate
 
 
 def node_path(node: object) -> str:
@@ -48,23 +50,58 @@ def root_path(path: object) -> str:
 
 
 class Store:
-    """A filesystem store rooted at a directory (which need not exist yet).
+    """A store: a local directory (which need not exist yet), a zip file, an in-memory store or
+    an object store, named by a path or URL plus options.
 
     The handle every node-level operation goes through: metadata, listing, deletion, opening
-    arrays. Close it, or use it in a ``with`` block.
+    arrays. Close it, or use it in a ``with`` block. No request is made until it is used.
+
+    >>> with zarrs_cffi.Store("memory://example") as store:
+    ...     store.node_exists("/")
+    False
 
     Args:
-        root: The store's root directory (``str`` or ``os.PathLike``).
+        root: A directory path (``str`` or ``os.PathLike``), a URL (``file://``, ``zip://``,
+            ``memory://name``, ``s3://bucket/prefix``, ``gs://``, ``az://``, ``abfs://``,
+            ``http(s)://``), a path ending in ``.zip``, another :class:`Store` (a new handle on
+            the same store), or a zarr-python ``LocalStore``, ``ZipStore``, ``ObjectStore`` or
+            ``FsspecStore`` (http/s3).
+        **storage_options: Options of object stores, by ``object_store``/``obstore`` key names:
+            ``endpoint``, ``region``, ``access_key_id``, ``secret_access_key``, ``session_token``,
+            ``allow_http``, ``skip_signature``, ``virtual_hosted_style_request``, ``timeout``,
+            ``connect_timeout`` (seconds), ``max_retries``, ``retry_timeout`` (seconds). ``AWS_*``,
+            ``GOOGLE_*`` and ``AZURE_*`` environment variables apply too.
 
     Raises:
-        InvalidArgumentError: ``root`` is not a usable text path.
+        InvalidArgumentError: A malformed path or URL, an unknown scheme or option.
+        UnsupportedStoreError: A store object with no native equivalent (a TypeError).
+        NodeNotFoundError: A zip file that does not exist.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = root_path(root)
+    def __init__(self, root: object, **storage_options: Any) -> None:
+        self.location: StoreLocation = locate(root, storage_options or None)
+        self.root = self.location.url
         out = ffi.new("ZarrsStorage *")
-        check(lib.zarrsCffiCreateStorageFilesystem(self.root.encode(), out), f"store {self.root!r}")
-        self._handle = Handle(out[0], lib.zarrsCffiDestroyStorage, f"store {self.root!r}")
+        context = f"store {self.root!r}"
+        if self.location.local:
+            check(lib.zarrsCffiCreateStorageFilesystem(encode_str(self.root, "path"), out), context)
+        else:
+            options = json.dumps(dict(self.location.options)).encode()
+            try:
+                check(lib.zarrsCffiCreateStorageFromUrl(encode_str(self.root, "url"), options, out), context)
+            except Exception as exc:
+                raise type(exc)(self.location.redact(str(exc))) from None
+        self._handle = Handle(out[0], lib.zarrsCffiDestroyStorage, context)
+
+    @property
+    def read_only(self) -> bool:
+        """True for stores that cannot be written (zip files, HTTP servers, read-only zarr stores)."""
+        return self.location.read_only
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """The options this store was opened with (a copy; may hold credentials)."""
+        return self.location.options_dict()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:

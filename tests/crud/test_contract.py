@@ -902,7 +902,7 @@ def _all_calls(doc: Doc, store: Any, engine: str) -> dict[str, Callable[[], Any]
 def _unsupported_stores() -> list[Any]:
     from zarr.storage import MemoryStore
 
-    return [{}, {"a/zarr.json": b"{}"}, MemoryStore(), b"/tmp/bytes-path", 42, None, "s3://bucket/x.zarr", ""]
+    return [{}, {"a/zarr.json": b"{}"}, MemoryStore(), b"/tmp/bytes-path", 42, None, "ftp://host/x.zarr", ""]
 
 
 @pytest.mark.parametrize(

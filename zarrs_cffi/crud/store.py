@@ -25,6 +25,7 @@ __all__ = [
     "is_read_only",
     "require_writable",
     "resolve_local_root",
+    "resolve_location",
     "zarr_path_to_node",
 ]
 
@@ -84,9 +85,44 @@ def resolve_local_root(store: object) -> pathlib.Path:
     raise UnsupportedStoreError(f"unsupported store of type {type_name(store)}: {hint}")
 
 
+def resolve_location(store: object) -> Any:
+    """The :class:`~zarrs_cffi.store_location.StoreLocation` of ``store``: a path or URL (local
+    directories, ``zip://``, ``memory://``, ``s3://``, ``gs://``, ``az://``, ``http(s)://``), a
+    :class:`zarrs_cffi.store.Store`, or a zarr ``LocalStore``, ``ZipStore``, ``ObjectStore`` or
+    ``FsspecStore``. Anything else (a dict, a zarr ``MemoryStore``, bytes, an empty path) raises
+    :class:`~zarrs_cffi.errors.UnsupportedStoreError` naming the type.
+
+    >>> resolve_location("s3://bucket/x.zarr").url
+    's3://bucket/x.zarr'
+    >>> resolve_location({})
+    Traceback (most recent call last):
+    ...
+    zarrs_cffi.errors.UnsupportedStoreError: unsupported store of type dict: ...
+    """
+    from zarrs_cffi.store_location import StoreLocation, locate
+
+    if isinstance(store, StoreLocation):
+        return store
+    hint = "expected a path or store URL (str or os.PathLike[str]), a zarrs_cffi.Store or a zarr store"
+    if isinstance(store, str) and not store:
+        raise UnsupportedStoreError(f"unsupported store: empty path; {hint}")
+    if not isinstance(store, (str, os.PathLike)) and not type(store).__name__.endswith("Store"):
+        raise UnsupportedStoreError(f"unsupported store of type {type_name(store)}: {hint}")
+    try:
+        return locate(store)
+    except InvalidArgumentError as exc:
+        raise UnsupportedStoreError(f"unsupported store {store!r}: {exc}") from None
+
+
 def is_read_only(store: object) -> bool:
-    """True if ``store`` is a zarr store opened read-only (paths are never read-only here)."""
-    return bool(getattr(store, "read_only", False)) and _is_zarr_local_store(store)
+    """True if ``store`` cannot be written: a zarr store opened read-only, a zip file or an HTTP
+    server (plain paths are never read-only here)."""
+    if bool(getattr(store, "read_only", False)) and _is_zarr_local_store(store):
+        return True
+    try:
+        return bool(resolve_location(store).read_only)
+    except UnsupportedStoreError:
+        return False
 
 
 def require_writable(store: object) -> None:

@@ -28,11 +28,12 @@ from zarrs_cffi.crud.checks import (
     touched_chunks,
 )
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
-from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root, zarr_path_to_node
+from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location, zarr_path_to_node
 from zarrs_cffi.errors import InvalidMetadataError, NodeNotFoundError
 from zarrs_cffi.forksafe import object_lock
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store import Store
+from zarrs_cffi.store_location import StoreLocation
 
 _MAX_CACHED_ARRAYS = 32
 
@@ -48,7 +49,7 @@ class CffiBackend(CrudBackend):
 
     def __init__(self) -> None:
         self._lock = object_lock(self)
-        self._stores: dict[str, Store] = {}
+        self._stores: dict[StoreLocation, Store] = {}
         self._arrays: OrderedDict[tuple[str, str, str], Array] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -56,11 +57,11 @@ class CffiBackend(CrudBackend):
 
     # --- resolution -------------------------------------------------------------------------------
     def _store(self, store: StoreLike) -> Store:
-        root = str(resolve_local_root(store))
+        location = resolve_location(store)
         with self._lock:
-            cached = self._stores.get(root)
+            cached = self._stores.get(location)
             if cached is None or cached.closed:
-                cached = self._stores[root] = Store(root)
+                cached = self._stores[location] = Store(location)
             return cached
 
     def _array(self, metadata: Any, store: StoreLike, path: str, *, write: bool = False) -> Array:
@@ -80,7 +81,7 @@ class CffiBackend(CrudBackend):
                 self._arrays.move_to_end(key)
                 return cached
         node = zarr_path_to_node(path)
-        array = Array(handle_store.array_handle_from_metadata(node, doc), root=handle_store.root, node=node)
+        array = Array(handle_store.array_handle_from_metadata(node, doc), root=handle_store.location, node=node)
         with self._lock:
             self._arrays[key] = array
             while len(self._arrays) > _MAX_CACHED_ARRAYS:

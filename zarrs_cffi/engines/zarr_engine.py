@@ -38,7 +38,9 @@ from zarrs_cffi.crud.checks import (
     touched_chunks,
 )
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
-from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_local_root
+from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location
+from zarrs_cffi.engines.zarr_stores import zarr_store as _zarr_store
+from zarrs_cffi.store_location import StoreLocation
 from zarrs_cffi.errors import (
     CodecError,
     InvalidMetadataError,
@@ -101,20 +103,49 @@ def _dump(doc: dict[str, Any], what: str) -> bytes:
         raise InvalidMetadataError(f"{what} is not JSON-serialisable: {err}") from err
 
 
-def _read_store(root: pathlib.Path) -> Store:
+@dataclass(frozen=True)
+class _Root:
+    """Where a CRUD call's store is, for zarr-python: a local directory or another location."""
+
+    location: StoreLocation
+
+    @property
+    def path(self) -> pathlib.Path | None:
+        return pathlib.Path(self.location.url) if self.location.local else None
+
+    def exists(self) -> bool:
+        """False only for a local directory that does not exist yet (object stores always exist)."""
+        return self.path is None or self.path.is_dir()
+
+    def is_file(self, key: str) -> bool:
+        return self.path is not None and (self.path / key).is_file()
+
+    def __str__(self) -> str:
+        return self.location.url
+
+
+def _resolve(store: StoreLike) -> _Root:
+    return _Root(resolve_location(store))
+
+
+def _read_store(root: _Root) -> Store:
     """A store to read from. An absent root holds nothing; an empty MemoryStore says so without
     creating the directory (a writable LocalStore would) or failing (a read-only one would)."""
     from zarr.storage import LocalStore, MemoryStore
 
-    if root.is_dir():
-        return LocalStore(root, read_only=True)
+    if root.path is None:
+        return _zarr_store(root.location, read_only=True)
+    if root.exists():
+        return LocalStore(root.path, read_only=True)
     return MemoryStore(read_only=True)
 
 
-def _write_store(root: pathlib.Path) -> Store:
+def _write_store(root: _Root) -> Store:
     from zarr.storage import LocalStore
 
-    return LocalStore(root)
+    if root.path is None:
+        return _zarr_store(root.location, read_only=False)
+    return LocalStore(root.path)
 
 
 def _get(store: Store, key: str) -> bytes | None:
@@ -226,7 +257,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
 
     from zarrs_cffi.zarr_compat import chunk_spec as chunk_spec_of
 
-    root = resolve_local_root(store)
+    root = _resolve(store)
     path = check_zarr_path(path)
     if write:
         require_writable(store)
@@ -300,7 +331,7 @@ class ZarrBackend(CrudBackend):
 
     # --- node lifecycle ---------------------------------------------------------------------------
     def _create(self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool) -> None:
-        root = resolve_local_root(store)
+        root = _resolve(store)
         path = check_zarr_path(path)
         require_writable(store)
         doc = check_metadata_doc(metadata)
@@ -321,12 +352,12 @@ class ZarrBackend(CrudBackend):
             _sync(zstore.set(_key(path, name), _to_buffer(data)))
 
     @staticmethod
-    def _erase(zstore: Store, root: pathlib.Path, path: str) -> None:
+    def _erase(zstore: Store, root: _Root, path: str) -> None:
         """Remove everything under ``path`` (for the root: its contents, keeping the directory)."""
-        if not root.is_dir():
+        if not root.exists():
             return
         if path:
-            if (root / path).is_file():
+            if root.is_file(path):
                 _sync(zstore.delete(path))
             else:
                 _sync(zstore.delete_dir(path))
@@ -337,6 +368,8 @@ class ZarrBackend(CrudBackend):
 
         for name in _sync(entries()):
             _sync(zstore.delete(name))  # LocalStore.delete removes directories too
+            if root.path is None:
+                _sync(zstore.delete_dir(name))  # object stores: a "directory" is a key prefix
 
     def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         """Implements :meth:`CrudBackend.create_group` with zarr-python."""
@@ -348,7 +381,7 @@ class ZarrBackend(CrudBackend):
 
     def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
         """Implements :meth:`CrudBackend.read_metadata` with zarr-python."""
-        root = resolve_local_root(store)
+        root = _resolve(store)
         path = check_zarr_path(path)
         doc = _read_node_doc(_read_store(root), path)
         if doc is None:
@@ -357,7 +390,7 @@ class ZarrBackend(CrudBackend):
 
     def delete_node(self, store: StoreLike, path: str) -> None:
         """Implements :meth:`CrudBackend.delete_node` with zarr-python."""
-        root = resolve_local_root(store)
+        root = _resolve(store)
         path = check_zarr_path(path)
         require_writable(store)
         if _existing_node_key(_read_store(root), path) is None:
@@ -366,7 +399,7 @@ class ZarrBackend(CrudBackend):
 
     def list_children(self, store: StoreLike, path: str) -> list[tuple[str, MetadataDoc]]:
         """Implements :meth:`CrudBackend.list_children` with zarr-python."""
-        root = resolve_local_root(store)
+        root = _resolve(store)
         path = check_zarr_path(path)
         zstore = _read_store(root)
         doc = _read_node_doc(zstore, path)
@@ -438,10 +471,10 @@ class ZarrBackend(CrudBackend):
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> None:
         """Implements :meth:`CrudBackend.delete_chunk` with zarr-python."""
-        root = resolve_local_root(store)
+        root = _resolve(store)
         arr = _open_array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
-        if root.is_dir():  # nothing stored otherwise; don't create the directory
+        if root.exists():  # nothing stored otherwise; don't create the directory
             _sync(arr.store.delete(arr.chunk_key(coords)))
 
     # --- region I/O -------------------------------------------------------------------------------

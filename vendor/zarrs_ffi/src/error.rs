@@ -23,6 +23,10 @@ pub enum ZarrsCffiResult {
     ZARRS_CFFI_ERROR_PANIC = -103,
     /// Stored bytes could not be decoded (truncated, corrupt or garbage chunk or shard).
     ZARRS_CFFI_ERROR_CODEC = -104,
+    /// A write to a read-only store (zip file, HTTP server); nothing was changed.
+    ZARRS_CFFI_ERROR_READ_ONLY = -105,
+    /// The store refused the credentials or the access (HTTP 401 / 403).
+    ZARRS_CFFI_ERROR_PERMISSION = -106,
 }
 
 /// An error on its way out through the C ABI: a code and a message.
@@ -84,8 +88,9 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
             0
         }
         Ok(Err(err)) => {
+            let code = refined_code(&err);
             set_last_error(err.message);
-            err.code
+            code
         }
         Err(panic) => {
             let what = panic
@@ -98,6 +103,26 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
             ));
             ZarrsCffiResult::ZARRS_CFFI_ERROR_PANIC as i32
         }
+    }
+}
+
+/// Storage errors reach this layer as text (zarrs' `StorageError::Other` carries object_store's
+/// message), from many call sites; the two a caller must tell apart get their own codes here.
+fn refined_code(err: &FfiError) -> i32 {
+    let message = err.message.as_str();
+    let read_only = "a write operation was attempted on a read only store";
+    let denied = [
+        "lacked the necessary privileges",
+        "lacked valid authentication credentials",
+        "403 Forbidden",
+        "401 Unauthorized",
+    ];
+    if message.contains(read_only) {
+        ZarrsCffiResult::ZARRS_CFFI_ERROR_READ_ONLY as i32
+    } else if denied.iter().any(|d| message.contains(d)) {
+        ZarrsCffiResult::ZARRS_CFFI_ERROR_PERMISSION as i32
+    } else {
+        err.code
     }
 }
 

@@ -15,7 +15,7 @@ use zarrs::node::NodePath;
 use zarrs::storage::{
     ReadableWritableListableStorageTraits, ReadableWritableStorageTraits, StoreKey, StorePrefix,
 };
-use zarrs_ffi::{ZarrsResult, ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
+use zarrs_ffi::{ZarrsResult, ZarrsStorage};
 
 use crate::args::{storage_arg, str_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
@@ -25,11 +25,12 @@ type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
 /// The listable view of a store created here (`atomic_store`'s registry).
 fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Listable> {
-    match crate::atomic_store::of_storage(storage) {
+    match crate::atomic_store::listable_of(storage) {
         Some(store) => Ok(store),
         None => Err(FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
-            "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem",
+            "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem \
+             or zarrsCffiCreateStorageFromUrl",
         )),
     }
 }
@@ -47,22 +48,7 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
     pStorage: *mut ZarrsStorage,
 ) -> i32 {
     guard(|| {
-        let path = str_arg(path, "path")?;
-        if path.is_empty() {
-            return Err(FfiError::invalid("store path is empty"));
-        }
-        if std::path::Path::new(path).is_file() {
-            return Err(FfiError::upstream(
-                ZarrsResult::ZARRS_ERROR_STORAGE,
-                format!("store path {path:?} is a file, not a directory"),
-            ));
-        }
-        let store = FilesystemStore::new(path)
-            .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
-        let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
-        crate::atomic_store::register(&store);
-        let rw: Arc<dyn ReadableWritableStorageTraits> = store;
-        let handle = Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))));
+        let handle = filesystem_storage(str_arg(path, "path")?)?;
         if let Err(err) = write_out(pStorage, handle, "pStorage") {
             // SAFETY: just created above and never shared.
             drop(unsafe { Box::from_raw(handle) });
@@ -70,6 +56,23 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
         }
         Ok(())
     })
+}
+
+/// A new, registered storage handle for the directory `path` (atomic writes, listable).
+pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsStorage> {
+    if path.is_empty() {
+        return Err(FfiError::invalid("store path is empty"));
+    }
+    if std::path::Path::new(path).is_file() {
+        return Err(FfiError::upstream(
+            ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("store path {path:?} is a file, not a directory"),
+        ));
+    }
+    let store = FilesystemStore::new(path)
+        .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
+    let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
+    Ok(crate::atomic_store::storage_handle(store.clone(), Some(&store)))
 }
 
 /// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's

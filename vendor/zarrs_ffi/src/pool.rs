@@ -93,6 +93,8 @@ mod fork_safety {
     type Held = (
         MutexGuard<'static, Option<OwnedPool>>,
         MutexGuard<'static, StoreRegistry>,
+        MutexGuard<'static, Option<crate::url_store::OwnedRuntime>>,
+        MutexGuard<'static, crate::url_store::MemoryStores>,
     );
 
     thread_local! {
@@ -108,7 +110,9 @@ mod fork_safety {
         // Always in this order (no code path takes them the other way round).
         let pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         let stores = crate::atomic_store::lock_registry();
-        HELD.with(|held| *held.borrow_mut() = Some((pool, stores)));
+        let runtime = crate::url_store::lock_runtime();
+        let memory = crate::url_store::lock_memory_stores();
+        HELD.with(|held| *held.borrow_mut() = Some((pool, stores, runtime, memory)));
     }
 
     extern "C" fn parent() {

@@ -1,0 +1,559 @@
+//! Stores named by a URL plus options: local directories, zip files, named in-memory stores, and
+//! S3 / GCS / Azure / HTTP object stores through zarrs' store crates (`zarrs_object_store` over the
+//! `object_store` crate, `zarrs_zip`). Every store is handed to upstream as its read/write storage
+//! and registered (`atomic_store`) so that listing and direct decoding find it again.
+//!
+//! Object stores are async; one tokio runtime per process drives them (`TokioBlockOn`), rebuilt in
+//! a forked child, whose inherited runtime threads do not exist.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_char;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::http::HttpBuilder;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+use object_store::{ClientConfigKey, RetryConfig};
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey};
+use zarrs_object_store::AsyncObjectStore;
+use zarrs_storage::storage_adapter::async_to_sync::{
+    AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
+};
+use zarrs_zip::ZipStorageAdapter;
+
+use crate::args::{str_arg, write_out};
+use crate::error::{FfiError, FfiResult, guard};
+use crate::read_only::ReadOnly;
+
+/// Where a URL points.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A local directory (a plain path or `file://`).
+    Directory(PathBuf),
+    /// A local zip file (`zip:///path/data.zip`, or a path ending in `.zip`).
+    Zip(PathBuf),
+    /// A named in-memory store of this process (`memory://name/prefix`): the name and the prefix.
+    Memory(String, String),
+    /// An object store (`s3://`, `gs://`, `az://`, `abfs://`, `http(s)://` …).
+    Object(url::Url),
+}
+
+const SCHEMES: &str = "a path, file://, zip://, memory://, s3://, gs://, az://, abfs://, http://, https://";
+
+/// Parse `url` into the kind of store it names (no I/O).
+pub fn parse_location(url: &str) -> FfiResult<Location> {
+    if url.is_empty() {
+        return Err(FfiError::invalid("store URL is empty"));
+    }
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Ok(local(PathBuf::from(url)));
+    };
+    let parsed = url::Url::parse(url)
+        .map_err(|e| FfiError::invalid(format!("malformed store URL {url:?}: {e}")))?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "file" => Ok(local(local_path(&parsed, url)?)),
+        "zip" => Ok(Location::Zip(local_path(&parsed, url)?)),
+        "memory" => {
+            let name = parsed.host_str().unwrap_or("");
+            if name.is_empty() {
+                return Err(FfiError::invalid(format!(
+                    "memory store URL {url:?} has no name (memory://name)"
+                )));
+            }
+            let prefix = parsed.path().trim_matches('/');
+            Ok(Location::Memory(name.to_string(), prefix.to_string()))
+        }
+        "s3" | "s3a" | "gs" | "gcs" | "az" | "adl" | "azure" | "abfs" | "abfss" | "http"
+        | "https" => {
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(FfiError::invalid(format!(
+                    "store URL {url:?} names no bucket, container or host"
+                )));
+            }
+            Ok(Location::Object(parsed))
+        }
+        other => Err(FfiError::invalid(format!(
+            "unsupported store URL scheme {other:?} in {url:?}; accepted: {SCHEMES}"
+        ))),
+    }
+}
+
+fn local(path: PathBuf) -> Location {
+    let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && !path.is_dir();
+    if is_zip {
+        Location::Zip(path)
+    } else {
+        Location::Directory(path)
+    }
+}
+
+fn local_path(parsed: &url::Url, url: &str) -> FfiResult<PathBuf> {
+    if !matches!(parsed.host_str(), None | Some("") | Some("localhost")) {
+        return Err(FfiError::invalid(format!(
+            "{url:?} names a remote host; local URLs look like file:///absolute/path"
+        )));
+    }
+    parsed
+        .to_file_path()
+        .map_err(|()| FfiError::invalid(format!("{url:?} is not an absolute local path")))
+}
+
+/// Options as strings (JSON strings, numbers and booleans accepted), by key.
+pub type Options = BTreeMap<String, String>;
+
+/// Parse the options document: NULL or "" for none, else a JSON object of scalars.
+pub fn parse_options(json: Option<&str>) -> FfiResult<Options> {
+    let Some(json) = json.filter(|j| !j.trim().is_empty()) else {
+        return Ok(Options::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| FfiError::invalid(format!("storage options are not valid JSON: {e}")))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(FfiError::invalid("storage options must be a JSON object"));
+    };
+    map.into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(FfiError::invalid(format!(
+                        "storage option {key:?} must be a string, number or boolean"
+                    )));
+                }
+            };
+            Ok((key.to_ascii_lowercase(), text))
+        })
+        .collect()
+}
+
+/// Options this library reads itself (beside `object_store`'s configuration keys).
+const RETRY_KEYS: [&str; 2] = ["max_retries", "retry_timeout"];
+/// Client options whose value is a duration: plain numbers mean seconds.
+const DURATION_KEYS: [&str; 6] = [
+    "timeout",
+    "connect_timeout",
+    "read_timeout",
+    "pool_idle_timeout",
+    "http2_keep_alive_interval",
+    "http2_keep_alive_timeout",
+];
+
+/// `value` as object_store's duration text ("1.5" seconds → "1500ms"); other text unchanged.
+fn duration_text(value: &str) -> String {
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            format!("{}ms", (seconds * 1000.0).round() as u64)
+        }
+        _ => value.to_string(),
+    }
+}
+
+fn seconds(key: &str, value: &str) -> FfiResult<Duration> {
+    let text = value.trim_end_matches('s');
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| FfiError::invalid(format!("storage option {key:?} must be seconds")))
+}
+
+/// Retries: fewer and shorter than object_store's defaults (10 over 3 minutes), so that a dead
+/// endpoint fails a read in seconds, not minutes.
+fn retry_config(options: &Options) -> FfiResult<RetryConfig> {
+    let mut retry = RetryConfig {
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+        ..RetryConfig::default()
+    };
+    if let Some(value) = options.get("max_retries") {
+        retry.max_retries = value.parse().map_err(|_| {
+            FfiError::invalid("storage option \"max_retries\" must be a non-negative integer")
+        })?;
+    }
+    if let Some(value) = options.get("retry_timeout") {
+        retry.retry_timeout = seconds("retry_timeout", value)?;
+    }
+    Ok(retry)
+}
+
+/// The option pairs handed to object_store, with default timeouts and durations in its syntax.
+fn client_options(options: &Options) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = options
+        .iter()
+        .filter(|(key, _)| !RETRY_KEYS.contains(&key.as_str()))
+        .map(|(key, value)| {
+            let value = if DURATION_KEYS.iter().any(|d| key.ends_with(d)) {
+                duration_text(value)
+            } else {
+                value.clone()
+            };
+            (key.clone(), value)
+        })
+        .collect();
+    for (key, default) in [("connect_timeout", "5s"), ("timeout", "30s")] {
+        if !options.keys().any(|k| k.ends_with(key)) {
+            pairs.push((key.to_string(), default.to_string()));
+        }
+    }
+    pairs
+}
+
+fn unknown_option(scheme: &str, key: &str) -> FfiError {
+    FfiError::invalid(format!(
+        "unknown storage option {key:?} for {scheme}:// stores; accepted: object_store's \
+         configuration keys for this store (e.g. endpoint, region, access_key_id, \
+         secret_access_key, session_token, skip_signature, virtual_hosted_style_request, \
+         allow_http, timeout, connect_timeout) and {}",
+        RETRY_KEYS.join(", ")
+    ))
+}
+
+fn build_error(url: &url::Url, e: object_store::Error) -> FfiError {
+    FfiError::invalid(format!("cannot configure the store for {}: {e}", redacted(url)))
+}
+
+/// A URL without user info or query (where credentials may hide), for messages.
+pub fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}
+
+/// Apply `options` to a builder through its configuration key type.
+fn configure<B, K: FromStr>(
+    mut builder: B,
+    scheme: &str,
+    options: &Options,
+    with: impl Fn(B, K, String) -> B,
+) -> FfiResult<B> {
+    for (key, value) in client_options(options) {
+        let parsed = K::from_str(&key).map_err(|_| unknown_option(scheme, &key))?;
+        builder = with(builder, parsed, value);
+    }
+    Ok(builder)
+}
+
+/// The object store a URL names, and the key prefix inside it (bucket-relative path).
+fn object_store_for(
+    url: &url::Url,
+    options: &Options,
+) -> FfiResult<(Arc<dyn ObjectStore>, String)> {
+    let scheme = url.scheme().to_ascii_lowercase();
+    let retry = retry_config(options)?;
+    let text = url.as_str();
+    let store: Arc<dyn ObjectStore> = match scheme.as_str() {
+        "s3" | "s3a" => {
+            let builder = AmazonS3Builder::from_env().with_url(text).with_retry(retry);
+            let builder = configure(builder, &scheme, options, |b, k: AmazonS3ConfigKey, v| {
+                b.with_config(k, v)
+            })?;
+            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+        }
+        "gs" | "gcs" => {
+            let builder = GoogleCloudStorageBuilder::from_env()
+                .with_url(text)
+                .with_retry(retry);
+            let builder = configure(builder, &scheme, options, |b, k: GoogleConfigKey, v| {
+                b.with_config(k, v)
+            })?;
+            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+        }
+        "http" | "https" => {
+            let builder = HttpBuilder::new().with_url(text).with_retry(retry);
+            let builder = configure(builder, &scheme, options, |b, k: ClientConfigKey, v| {
+                b.with_config(k, v)
+            })?;
+            // The URL's path is the store's root already.
+            let store = builder.build().map_err(|e| build_error(url, e))?;
+            return Ok((Arc::new(store), String::new()));
+        }
+        _ => {
+            let builder = MicrosoftAzureBuilder::from_env()
+                .with_url(text)
+                .with_retry(retry);
+            let builder = configure(builder, &scheme, options, |b, k: AzureConfigKey, v| {
+                b.with_config(k, v)
+            })?;
+            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+        }
+    };
+    // The bucket / container comes from the URL's host (abfs: its user part); the path below it
+    // is the store's root.
+    Ok((store, url.path().trim_matches('/').to_string()))
+}
+
+/// Drives object_store's futures: one runtime per process (rebuilt after `fork`).
+pub struct TokioBlockOn;
+
+pub struct OwnedRuntime {
+    pid: u32,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+static RUNTIME: Mutex<Option<OwnedRuntime>> = Mutex::new(None);
+
+/// The runtime slot, locked (also by the `fork` handlers in `pool`).
+pub fn lock_runtime() -> MutexGuard<'static, Option<OwnedRuntime>> {
+    RUNTIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn runtime() -> Arc<tokio::runtime::Runtime> {
+    let pid = crate::pool::process_id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(owned) = slot.as_ref()
+        && owned.pid == pid
+    {
+        return owned.runtime.clone();
+    }
+    if let Some(stale) = slot.take() {
+        // Inherited across fork: its threads do not exist here, and dropping it would wait on them.
+        std::mem::forget(stale);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("zarrs-cffi-io")
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("cannot start the I/O runtime: {e}"));
+    *slot = Some(OwnedRuntime {
+        pid,
+        runtime: runtime.clone(),
+    });
+    runtime
+}
+
+impl AsyncToSyncBlockOn for TokioBlockOn {
+    fn block_on<F: core::future::Future>(&self, future: F) -> F::Output {
+        runtime().block_on(future)
+    }
+}
+
+/// Named in-memory stores: `memory://name` is the same store for every handle of the process until
+/// `zarrsCffiForgetMemoryStore`. object_store's, so that they take the same async path, prefixes
+/// and all, as S3 and the other object stores.
+static MEMORY_STORES: Mutex<MemoryStores> = Mutex::new(None);
+
+pub type MemoryStores = Option<HashMap<String, Arc<InMemory>>>;
+
+/// The named in-memory stores, locked (also by the `fork` handlers in `pool`).
+pub fn lock_memory_stores() -> MutexGuard<'static, MemoryStores> {
+    MEMORY_STORES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn memory_store(name: &str) -> Arc<InMemory> {
+    let mut stores = lock_memory_stores();
+    stores
+        .get_or_insert_with(HashMap::new)
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+/// `store` as zarrs storage, below `prefix`, driven by the process's runtime.
+fn synchronous(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<SyncObjectStore> {
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    };
+    Arc::new(AsyncToSyncStorageAdapter::new(
+        Arc::new(AsyncObjectStore::new(store)),
+        TokioBlockOn,
+    ))
+}
+
+type SyncObjectStore =
+    AsyncToSyncStorageAdapter<AsyncObjectStore<Arc<dyn ObjectStore>>, TokioBlockOn>;
+
+type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
+
+/// Open the store `location` names (not a local directory: `hierarchy` opens those).
+fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
+    match location {
+        Location::Directory(_) => unreachable!("directories are opened by the filesystem path"),
+        Location::Memory(..) if !options.is_empty() => Err(FfiError::invalid(
+            "memory:// stores take no storage options",
+        )),
+        Location::Memory(name, prefix) => {
+            let store: Arc<dyn ObjectStore> = memory_store(name);
+            Ok(synchronous(store, prefix))
+        }
+        Location::Zip(path) => {
+            if !options.is_empty() {
+                return Err(FfiError::invalid("zip stores take no storage options"));
+            }
+            open_zip(path)
+        }
+        Location::Object(parsed) => {
+            let (store, prefix) = object_store_for(parsed, options)?;
+            let sync = synchronous(store, &prefix);
+            if matches!(parsed.scheme(), "http" | "https") {
+                Ok(Arc::new(ReadOnly::new(sync)))
+            } else {
+                Ok(sync)
+            }
+        }
+    }
+}
+
+fn open_zip(path: &Path) -> FfiResult<Listable> {
+    let not_found = || {
+        FfiError::not_found(format!("zip file {} does not exist", path.display()))
+    };
+    let parent = path.parent().ok_or_else(not_found)?;
+    let name = path.file_name().ok_or_else(not_found)?.to_string_lossy();
+    if !path.is_file() {
+        return Err(not_found());
+    }
+    let files = FilesystemStore::new(parent).map_err(|e| FfiError::invalid(e.to_string()))?;
+    let key = StoreKey::new(name.as_ref()).map_err(|e| FfiError::invalid(e.to_string()))?;
+    let zip = ZipStorageAdapter::new(Arc::new(files), key).map_err(|e| {
+        FfiError::upstream(
+            zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("{} is not a readable zip file: {e}", path.display()),
+        )
+    })?;
+    Ok(Arc::new(ReadOnly::new(zip)))
+}
+
+/// Create a storage handle for a store named by URL: a path or `file://` URL (a directory),
+/// `zip:///path/data.zip` or a path ending in `.zip` (read-only), `memory://name` (a named store of
+/// this process), `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`,
+/// `abfs://…`, `http(s)://host/path` (read-only). `optionsJson` is NULL or a JSON object of
+/// `object_store` configuration keys (`endpoint`, `region`, `access_key_id`, `allow_http`,
+/// `timeout` …) plus `max_retries` and `retry_timeout`; `AWS_*`, `GOOGLE_*` and `AZURE_*`
+/// environment variables apply too. No request is made until the store is used.
+/// Destroy the handle with `zarrsCffiDestroyStorage`.
+///
+/// # Safety
+/// `url` a NUL-terminated string; `optionsJson` one or NULL; `pStorage` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
+    url: *const c_char,
+    optionsJson: *const c_char,
+    pStorage: *mut zarrs_ffi::ZarrsStorage,
+) -> i32 {
+    guard(|| {
+        let url = str_arg(url, "url")?;
+        let options = if optionsJson.is_null() {
+            Options::new()
+        } else {
+            parse_options(Some(str_arg(optionsJson, "optionsJson")?))?
+        };
+        let location = parse_location(url)?;
+        let handle = match &location {
+            Location::Directory(path) => {
+                if !options.is_empty() {
+                    return Err(FfiError::invalid(format!(
+                        "local directories take no storage options (got {:?})",
+                        options.keys().collect::<Vec<_>>()
+                    )));
+                }
+                crate::hierarchy::filesystem_storage(&path.to_string_lossy())?
+            }
+            _ => crate::atomic_store::storage_handle(open_store(&location, &options)?, None),
+        };
+        if let Err(err) = write_out(pStorage, handle, "pStorage") {
+            // SAFETY: just created above and never shared.
+            drop(unsafe { Box::from_raw(handle) });
+            return Err(err);
+        }
+        Ok(())
+    })
+}
+
+/// Forget the in-memory store `memory://name` (its data goes once no handle uses it).
+///
+/// # Safety
+/// `name` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiForgetMemoryStore(name: *const c_char) -> i32 {
+    guard(|| {
+        let name = str_arg(name, "name")?;
+        let name = name.strip_prefix("memory://").unwrap_or(name);
+        let name = name.split('/').next().unwrap_or_default();
+        if let Some(stores) = lock_memory_stores().as_mut() {
+            stores.remove(name);
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            parse_location("/data/x.zarr").unwrap(),
+            Location::Directory("/data/x.zarr".into())
+        );
+        assert_eq!(
+            parse_location("file:///data/x.zarr").unwrap(),
+            Location::Directory("/data/x.zarr".into())
+        );
+        assert_eq!(
+            parse_location("/data/x.zip").unwrap(),
+            Location::Zip("/data/x.zip".into())
+        );
+        assert_eq!(
+            parse_location("zip:///data/x.zip").unwrap(),
+            Location::Zip("/data/x.zip".into())
+        );
+        assert_eq!(
+            parse_location("memory://scratch/a/b").unwrap(),
+            Location::Memory("scratch".into(), "a/b".into())
+        );
+        assert!(matches!(
+            parse_location("s3://bucket/a/b").unwrap(),
+            Location::Object(_)
+        ));
+        for bad in ["", "s3://", "ftp://host/x", "memory://", "file://host/x"] {
+            let err = parse_location(bad).unwrap_err();
+            assert_eq!(err.code, -102, "{bad:?}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn options() {
+        let parsed = parse_options(Some(r#"{"allow_http": true, "timeout": 1.5, "Region": "x"}"#))
+            .unwrap();
+        assert_eq!(parsed["allow_http"], "true");
+        assert_eq!(parsed["region"], "x");
+        let pairs = client_options(&parsed);
+        assert!(pairs.contains(&("timeout".to_string(), "1500ms".to_string())));
+        assert!(pairs.contains(&("connect_timeout".to_string(), "5s".to_string())));
+        assert!(parse_options(Some("[1]")).is_err());
+        assert!(parse_options(Some(r#"{"a": [1]}"#)).is_err());
+        assert!(parse_options(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        let url = url::Url::parse("s3://bucket/prefix").unwrap();
+        let mut options = Options::new();
+        options.insert("endpiont".into(), "http://x".into());
+        let err = object_store_for(&url, &options).err().unwrap();
+        assert!(err.message.contains("endpiont"), "{}", err.message);
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        let url = url::Url::parse("https://user:secret@host/p?sig=abc").unwrap();
+        assert_eq!(redacted(&url), "https://host/p");
+    }
+}

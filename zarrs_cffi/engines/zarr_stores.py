@@ -1,0 +1,94 @@
+"""zarr-python stores for non-local locations, so the ``"zarr"`` engine (the oracle) reaches the
+same stores as the native one: object stores through obstore (zarr's ``ObjectStore``), zip files
+through zarr's ``ZipStore``. zarrs_cffi's ``memory://`` stores live inside the native library, out
+of zarr-python's reach.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from zarrs_cffi.errors import ReadOnlyError, UnsupportedStoreError
+from zarrs_cffi.store_location import StoreLocation
+
+# object_store's client option names (obstore takes them as ``client_options``).
+CLIENT_KEYS = frozenset(
+    {
+        "allow_http",
+        "allow_invalid_certificates",
+        "connect_timeout",
+        "default_content_type",
+        "http1_only",
+        "http2_only",
+        "http2_keep_alive_interval",
+        "http2_keep_alive_timeout",
+        "http2_keep_alive_while_idle",
+        "pool_idle_timeout",
+        "pool_max_idle_per_host",
+        "proxy_url",
+        "proxy_ca_certificate",
+        "proxy_excludes",
+        "randomize_addresses",
+        "read_timeout",
+        "timeout",
+        "user_agent",
+    }
+)
+
+
+def _seconds(text: str) -> datetime.timedelta | str:
+    try:
+        return datetime.timedelta(seconds=float(text))
+    except ValueError:
+        return text
+
+
+def obstore_arguments(location: StoreLocation) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(config, client_options, retry_config)`` for an obstore store of ``location``."""
+    config: dict[str, Any] = {}
+    client: dict[str, Any] = {}
+    retry: dict[str, Any] = {}
+    for key, value in location.options:
+        if key == "max_retries":
+            retry[key] = int(value)
+        elif key == "retry_timeout":
+            retry[key] = _seconds(value)
+        elif key in CLIENT_KEYS:
+            client[key] = _seconds(value) if key.endswith(("timeout", "interval")) else value
+        else:
+            config[key] = value
+    return config, client, retry
+
+
+def obstore_store(location: StoreLocation) -> Any:
+    """The obstore store ``location`` names (S3, GCS, Azure, HTTP)."""
+    from obstore.store import AzureStore, GCSStore, HTTPStore, S3Store
+
+    config, client, retry = obstore_arguments(location)
+    scheme = location.scheme
+    extra: dict[str, Any] = {"client_options": client or None, "retry_config": retry or None}
+    if scheme in ("http", "https"):
+        return HTTPStore.from_url(location.url, **extra)
+    container, _, prefix = location.url.split("://", 1)[1].partition("/")
+    kinds = {"s3": S3Store, "s3a": S3Store, "gs": GCSStore, "gcs": GCSStore}
+    kind = kinds.get(scheme, AzureStore)
+    return kind(container, prefix=prefix or None, config=config or None, **extra)
+
+
+def zarr_store(location: StoreLocation, *, read_only: bool) -> Any:
+    """A zarr-python store over ``location`` (not a local directory)."""
+    if location.is_zip:
+        from zarr.storage import ZipStore
+
+        if not read_only:
+            raise ReadOnlyError(f"{location.url!r} is a zip file, which is read-only here")
+        path = location.url.split("://", 1)[1] if location.url.startswith("zip://") else location.url
+        return ZipStore(path, mode="r", read_only=True)
+    if location.scheme == "memory":
+        raise UnsupportedStoreError(
+            f"the zarr engine cannot reach {location.url!r}: memory:// stores live in zarrs_cffi's native library"
+        )
+    from zarr.storage import ObjectStore
+
+    return ObjectStore(obstore_store(location), read_only=read_only or location.read_only)

@@ -1,0 +1,222 @@
+"""Naming a store: a path or URL plus options, or a zarr-python store object, reduced to the one
+``(url, options)`` pair the native library opens (``zarrsCffiCreateStorageFromUrl``).
+
+Store objects are rebuilt from their configuration, as zarrs-python and obstore do: no request
+ever goes through Python.
+
+>>> locate("data.zarr").local
+True
+>>> locate("s3://bucket/data.zarr", {"region": "eu-west-1"}).url
+'s3://bucket/data.zarr'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Tuple
+from urllib.parse import unquote, urlparse
+
+from ._native import encode_str
+from .errors import InvalidArgumentError, UnsupportedStoreError
+
+Options = Tuple[Tuple[str, str], ...]  # typing.Tuple: evaluated at runtime (3.8)
+
+SCHEMES = ("file", "zip", "memory", "s3", "s3a", "gs", "gcs", "az", "adl", "azure", "abfs", "abfss", "http", "https")
+READ_ONLY_SCHEMES = ("zip", "http", "https")
+_SECRET_WORDS = ("secret", "token", "password", "key", "sas", "credential", "signature")
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store is: ``url`` (an absolute path for local directories and zip files) and its
+    options as sorted ``(key, text)`` pairs."""
+
+    url: str
+    options: Options = ()
+    read_only: bool = False
+
+    @property
+    def local(self) -> bool:
+        """True for a local directory (opened as a filesystem store)."""
+        return "://" not in self.url and not self.url.lower().endswith(".zip")
+
+    @property
+    def is_zip(self) -> bool:
+        """True for a zip file (read-only)."""
+        return self.url.startswith("zip://") or ("://" not in self.url and self.url.lower().endswith(".zip"))
+
+    @property
+    def scheme(self) -> str:
+        """The URL scheme (``"file"`` for local paths)."""
+        return self.url.split("://", 1)[0].lower() if "://" in self.url else "file"
+
+    def options_dict(self) -> dict[str, str]:
+        """The options as a dict (a copy)."""
+        return dict(self.options)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret option value replaced by ``***``."""
+        for key, value in self.options:
+            if value and len(value) >= 3 and any(word in key for word in _SECRET_WORDS):
+                text = text.replace(value, "***")
+        return text
+
+    def __repr__(self) -> str:
+        keys = ", ".join(key for key, _ in self.options)
+        return f"StoreLocation({self.url!r}{', options: ' + keys if keys else ''})"
+
+
+def _option_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if hasattr(value, "total_seconds"):  # datetime.timedelta (obstore's retry settings)
+        return str(value.total_seconds())
+    raise InvalidArgumentError(f"storage option {key!r} must be a str, number or bool, got {type(value).__name__}")
+
+
+def _options(storage_options: Mapping[str, object] | None) -> Options:
+    if storage_options is None:
+        return ()
+    if not isinstance(storage_options, Mapping):
+        raise InvalidArgumentError(f"storage_options must be a mapping, got {type(storage_options).__name__}")
+    pairs = []
+    for key, value in storage_options.items():
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"storage option names must be str, got {key!r}")
+        encode_str(key, "storage option name")
+        text = _option_text(key, value)
+        encode_str(text, f"storage option {key!r}")
+        pairs.append((key.lower(), text))
+    return tuple(sorted(pairs))
+
+
+def _from_text(text: str, options: Options) -> StoreLocation:
+    encode_str(text, "store URL" if "://" in text else "path")
+    if not text:
+        raise InvalidArgumentError("store path is empty")
+    if "://" not in text:
+        return StoreLocation(os.path.abspath(text), options, text.lower().endswith(".zip"))
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in SCHEMES:
+        raise InvalidArgumentError(
+            f"unsupported store URL scheme {scheme!r} in {text!r}; accepted: a path, " + ", ".join(f"{s}://" for s in SCHEMES)
+        )
+    if scheme == "file":
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidArgumentError(f"{text!r} names a remote host; local URLs look like file:///absolute/path")
+        return _from_text(unquote(parsed.path), options)
+    return StoreLocation(text.rstrip("/") if scheme != "memory" else text, options, scheme in READ_ONLY_SCHEMES)
+
+
+def locate(target: object, storage_options: Mapping[str, object] | None = None) -> StoreLocation:
+    """The location of ``target``: a path, a URL, a :class:`~zarrs_cffi.Store`, a
+    :class:`StoreLocation`, or a zarr-python store that maps to a native one (``LocalStore``,
+    ``ZipStore``, ``ObjectStore``, ``FsspecStore`` over http/s3).
+
+    Raises:
+        InvalidArgumentError: A malformed URL, an unknown scheme or bad options.
+        UnsupportedStoreError: A store object with no native equivalent (names its type).
+    """
+    options = _options(storage_options)
+    if isinstance(target, StoreLocation):
+        return target if not options else StoreLocation(target.url, target.options + options, target.read_only)
+    own = getattr(target, "location", None)
+    if isinstance(own, StoreLocation):  # a zarrs_cffi.Store
+        return locate(own, storage_options)
+    if isinstance(target, str):
+        return _from_text(target, options)
+    if isinstance(target, os.PathLike):
+        path = os.fspath(target)
+        if isinstance(path, str):
+            return _from_text(path, options)
+    if not type(target).__name__.endswith("Store"):
+        raise InvalidArgumentError(f"path must be str or os.PathLike, got {type(target).__name__}")
+    if options:
+        raise InvalidArgumentError("storage_options apply to a path or URL, not to a store object")
+    return _from_zarr_store(target)
+
+
+def _from_zarr_store(store: Any) -> StoreLocation:
+    kind = type(store).__name__
+    read_only = bool(getattr(store, "read_only", False))
+    if kind == "LocalStore" and hasattr(store, "root"):
+        return StoreLocation(os.path.abspath(os.fspath(store.root)), (), read_only)
+    if kind == "ZipStore" and hasattr(store, "path"):
+        return StoreLocation(os.path.abspath(os.fspath(store.path)), (), True)
+    if kind == "ObjectStore" and hasattr(store, "store"):
+        location = _from_obstore(store.store)
+        return StoreLocation(location.url, location.options, location.read_only or read_only)
+    if kind == "FsspecStore" and hasattr(store, "fs"):
+        return _from_fsspec(store, read_only)
+    raise UnsupportedStoreError(
+        f"cannot use a store of type {type(store).__module__}.{kind} natively: pass a path or URL, a "
+        "zarrs_cffi.Store, or a zarr LocalStore, ZipStore, ObjectStore (S3/GCS/Azure/HTTP) or FsspecStore (http/s3)"
+    )
+
+
+def _strip_aws(key: str) -> str:
+    return key[4:] if key.startswith("aws_") else key
+
+
+_OBSTORE_SCHEMES = {"S3Store": "s3", "GCSStore": "gs", "AzureStore": "az"}
+
+
+def _from_obstore(inner: Any) -> StoreLocation:
+    kind = type(inner).__name__
+    options: dict[str, object] = {}
+    for key, value in (getattr(inner, "client_options", None) or {}).items():
+        options[key] = value
+    retry = getattr(inner, "retry_config", None) or {}
+    if "max_retries" in retry:
+        options["max_retries"] = retry["max_retries"]
+    if "retry_timeout" in retry:
+        options["retry_timeout"] = retry["retry_timeout"]
+    prefix = str(getattr(inner, "prefix", "") or "").strip("/")
+    if kind == "HTTPStore":
+        return StoreLocation(str(inner.url).rstrip("/"), _options(options), True)
+    if kind == "LocalStore":
+        return StoreLocation(os.path.abspath(prefix and "/" + prefix or "/"), (), False)
+    if kind in _OBSTORE_SCHEMES:
+        config = dict(getattr(inner, "config", None) or {})
+        container = config.pop("bucket", None) or config.pop("container_name", None)
+        if not container:
+            raise UnsupportedStoreError(f"cannot tell the bucket of obstore {kind} {inner!r}")
+        options.update({_strip_aws(key.lower()): value for key, value in config.items()})
+        url = f"{_OBSTORE_SCHEMES[kind]}://{container}" + (f"/{prefix}" if prefix else "")
+        return StoreLocation(url, _options(options), False)
+    raise UnsupportedStoreError(f"cannot use obstore's {kind} natively (S3Store, GCSStore, AzureStore, HTTPStore, LocalStore)")
+
+
+# s3fs' option names and their object_store equivalents.
+_S3FS_OPTIONS = {"key": "access_key_id", "secret": "secret_access_key", "token": "session_token", "endpoint_url": "endpoint"}
+
+
+def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
+    protocol = store.fs.protocol
+    protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+    path = str(getattr(store, "path", "")).strip("/")
+    if protocol in ("http", "https"):
+        url = path if "://" in path else f"{protocol}://{path}"
+        return StoreLocation(url.rstrip("/"), (), True)
+    if protocol in ("s3", "s3a"):
+        given = dict(getattr(store.fs, "storage_options", None) or {})
+        options: dict[str, object] = {}
+        for key, value in given.items():
+            if key in _S3FS_OPTIONS:
+                options[_S3FS_OPTIONS[key]] = value
+            elif key == "anon" and value:
+                options["skip_signature"] = True
+            elif key == "client_kwargs" and isinstance(value, Mapping):
+                for inner_key in ("endpoint_url", "region_name"):
+                    if inner_key in value:
+                        options["endpoint" if inner_key == "endpoint_url" else "region"] = value[inner_key]
+        endpoint = str(options.get("endpoint", ""))
+        if endpoint.startswith("http://"):
+            options["allow_http"] = True
+        return StoreLocation(f"s3://{path}", _options(options), read_only)
+    raise UnsupportedStoreError(f"cannot use an FsspecStore over {protocol!r} natively (http, https and s3 work)")
