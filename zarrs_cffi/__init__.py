@@ -52,8 +52,8 @@ from .errors import (
 )
 from .functional import clear_cache, read, read_into, write
 from .open import list_engines, open_array
-from .store import Store
-from .threads import get_num_threads, set_num_threads
+from .store import Store, forget_memory_store
+from .threads import get_io_concurrency, get_num_threads, set_io_concurrency, set_num_threads
 
 __version__ = "0.1.0"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -136,6 +136,7 @@ __all__ = [
     "StorageError",
     "StorePrefixError",
     "Store",
+    "forget_memory_store",
     "UnsupportedDataTypeError",
     "UnsupportedPythonError",
     "UnknownEngineError",
@@ -158,6 +159,8 @@ __all__ = [
     "set_direct_encoding",
     "set_streaming_threshold",
     "set_num_threads",
+    "get_io_concurrency",
+    "set_io_concurrency",
     "store",
     "to_dask",
     "write",

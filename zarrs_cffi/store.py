@@ -301,3 +301,15 @@ def _json_object(text: str, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidMetadataError(f"metadata of {path!r} is not a JSON object")
     return value
+
+
+def forget_memory_store(url: str) -> None:
+    """Forget the in-memory store ``memory://name`` (its data goes once no handle uses it).
+
+    Args:
+        url: ``"memory://name"`` (a path after the name is ignored) or the bare name.
+
+    Raises:
+        InvalidArgumentError: ``url`` is not a str or contains a NUL character.
+    """
+    check(lib.zarrsCffiForgetMemoryStore(encode_str(url, "url")), f"memory store {url!r}")

@@ -110,7 +110,10 @@ def _from_text(text: str, options: Options) -> StoreLocation:
         if parsed.netloc not in ("", "localhost"):
             raise InvalidArgumentError(f"{text!r} names a remote host; local URLs look like file:///absolute/path")
         return _from_text(unquote(parsed.path), options)
-    return StoreLocation(text.rstrip("/") if scheme != "memory" else text, options, scheme in READ_ONLY_SCHEMES)
+    rest = text.split("://", 1)[1].rstrip("/")
+    if not (rest if scheme == "zip" else rest.split("/", 1)[0]):
+        raise InvalidArgumentError(f"store URL {text!r} names no bucket, container, host or name")
+    return StoreLocation(f"{scheme}://{rest}", options, scheme in READ_ONLY_SCHEMES)
 
 
 def locate(target: object, storage_options: Mapping[str, object] | None = None) -> StoreLocation:

@@ -29,3 +29,28 @@ def set_num_threads(threads: int) -> None:
         InvalidArgumentError: ``threads`` is not an int in ``[0, 4096]``.
     """
     check(lib.zarrsCffiSetThreadCount(int_arg(threads, "threads", 4096)))
+
+
+def get_io_concurrency() -> int:
+    """Return how many requests one read or write on a remote store keeps in flight.
+
+    Returns:
+        The current setting (default 32). Local directories are unaffected by it.
+    """
+    return int(lib.zarrsCffiIoConcurrency())
+
+
+def set_io_concurrency(requests: int) -> None:
+    """Let each read or write on a remote store (S3, GCS, Azure, HTTP, ``memory://``) keep up to
+    ``requests`` requests in flight; each chunk is decoded as soon as it arrives.
+
+    >>> zarrs_cffi.set_io_concurrency(64)  # e.g. for a high-latency link
+    >>> zarrs_cffi.set_io_concurrency(0)   # back to the default
+
+    Args:
+        requests: The number of requests; 0 restores the default (32).
+
+    Raises:
+        InvalidArgumentError: ``requests`` is not an int in ``[0, 1024]``.
+    """
+    check(lib.zarrsCffiSetIoConcurrency(int_arg(requests, "requests", 1024)))

@@ -67,7 +67,11 @@ pub fn array_arg<'a>(array: ZarrsArray) -> FfiResult<&'a RwArray> {
     }
     // SAFETY: not NULL; the caller promises a live handle from a zarrs array function.
     match unsafe { &**array } {
-        ZarrsArrayEnum::RW(array) => Ok(array),
+        ZarrsArrayEnum::RW(array) => {
+            // A store other than a local directory of this library's: requests in flight decide.
+            crate::pool::set_io_bound(crate::atomic_store::of_storage(&array.storage()).is_none());
+            Ok(array)
+        }
         _ => Err(FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
             "array handle lacks read/write storage",

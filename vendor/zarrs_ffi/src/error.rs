@@ -81,6 +81,7 @@ fn set_last_error(message: String) {
 /// Returns 0 (ZARRS_SUCCESS) on success; the message is cleared then.
 pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
     let result = catch_unwind(AssertUnwindSafe(body));
+    crate::pool::set_io_bound(false);
     let _ = catch_unwind(crate::scratch::trim_after_call);
     match result {
         Ok(Ok(())) => {

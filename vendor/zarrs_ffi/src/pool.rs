@@ -38,12 +38,60 @@ fn default_threads() -> usize {
     })
 }
 
-/// Threads one call uses.
+/// Threads one call uses: for a store across a network, at least `io_concurrency()`, since its
+/// threads mostly wait for responses (each fetches a chunk, then decodes it while the others'
+/// requests are in flight).
 pub fn threads_per_call() -> usize {
-    match THREADS_PER_CALL.load(Ordering::Relaxed) {
+    let threads = match THREADS_PER_CALL.load(Ordering::Relaxed) {
         0 => default_threads(),
         n => n,
+    };
+    if IO_BOUND.get() {
+        threads.max(IO_CONCURRENCY.load(Ordering::Relaxed))
+    } else {
+        threads
     }
+}
+
+/// Requests one call on a remote store keeps in flight (`zarrsCffiSetIoConcurrency`).
+static IO_CONCURRENCY: AtomicUsize = AtomicUsize::new(DEFAULT_IO_CONCURRENCY);
+const DEFAULT_IO_CONCURRENCY: usize = 32;
+
+thread_local! {
+    /// Set while this thread runs a call on an array whose store is not a local directory.
+    static IO_BOUND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark the current call as one on a remote store (or not); `error::guard` clears the mark when
+/// the call ends.
+pub fn set_io_bound(io_bound: bool) {
+    IO_BOUND.set(io_bound);
+}
+
+/// Requests one read or write on a remote store (S3, GCS, Azure, HTTP, memory) keeps in flight.
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiIoConcurrency() -> usize {
+    IO_CONCURRENCY.load(Ordering::Relaxed)
+}
+
+/// Let one read or write on a remote store keep up to `requests` requests in flight (0 restores
+/// the default, 32; at most 1024). Local directories are unaffected.
+#[unsafe(no_mangle)]
+pub extern "C" fn zarrsCffiSetIoConcurrency(requests: usize) -> i32 {
+    guard(|| {
+        if requests > 1024 {
+            return Err(FfiError::invalid(format!(
+                "io concurrency {requests} is above the limit of 1024"
+            )));
+        }
+        let requests = if requests == 0 {
+            DEFAULT_IO_CONCURRENCY
+        } else {
+            requests
+        };
+        IO_CONCURRENCY.store(requests, Ordering::Relaxed);
+        Ok(())
+    })
 }
 
 /// Codec options for one call: its concurrency capped at `threads_per_call()`.
