@@ -39,9 +39,9 @@ from .errors import (
 from .forksafe import object_lock
 from .handles import Handle
 from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
-from .store_location import StoreLocation, locate
 from .metadata import chunks_and_shards, parse_fill_value
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
+from .store_location import StoreLocation, locate
 from .threads import get_num_threads
 
 _from_buffer = ffi.from_buffer
@@ -92,7 +92,9 @@ class Array:
     ) -> None:
         self._handle = handle
         # Where the array lives (with the store's options, for reopening in another process).
-        self.location: StoreLocation | None = root if isinstance(root, StoreLocation) or root is None else locate(root)
+        self.location: StoreLocation | None = (
+            root if isinstance(root, StoreLocation) or root is None else locate(root)
+        )
         self.root = None if self.location is None else self.location.url
         self.node = node
         self.read_only = bool(read_only)

@@ -7,8 +7,8 @@ from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
-from .metadata import array_document, group_document
 from .errors import ReadOnlyError
+from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
 from .store import Store, node_path
 

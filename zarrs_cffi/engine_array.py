@@ -62,7 +62,7 @@ class EngineArray(Array):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_reopen_with_engine, (self.location, self.node, self.read_only, self._backend.name))
 
-    def _args(self) -> tuple[dict[str, Any], str, str]:
+    def _args(self) -> tuple[dict[str, Any], StoreLocation, str]:
         if self.closed:
             self._handle.acquire()  # raises ClosedError with the standard message
         assert self.location is not None

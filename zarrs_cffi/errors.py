@@ -144,8 +144,6 @@ class ChunkCoordsTypeError(InvalidArgumentError, TypeError):
     InvalidArgumentError (a ValueError)."""
 
 
-
-
 class ReadOnlyError(ZarrsError, PermissionError):
     """A write was attempted on an array opened with ``read_only=True`` or on a read-only store
     (a zip file, an HTTP server); nothing was changed."""

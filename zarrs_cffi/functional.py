@@ -42,6 +42,7 @@ def _array_at(path: Any, storage_options: Mapping[str, Any] | None) -> Iterator[
     with open_array(location, engine="cffi") as array:
         yield array
 
+
 _CACHE_SIZE = 64
 _SETTLE_NS = 2_000_000_000  # filesystem timestamps can lag the clock by a tick; 2 s is generous
 

@@ -23,7 +23,22 @@ from .errors import InvalidArgumentError, UnsupportedStoreError
 
 Options = Tuple[Tuple[str, str], ...]  # typing.Tuple: evaluated at runtime (3.8)
 
-SCHEMES = ("file", "zip", "memory", "s3", "s3a", "gs", "gcs", "az", "adl", "azure", "abfs", "abfss", "http", "https")
+SCHEMES = (
+    "file",
+    "zip",
+    "memory",
+    "s3",
+    "s3a",
+    "gs",
+    "gcs",
+    "az",
+    "adl",
+    "azure",
+    "abfs",
+    "abfss",
+    "http",
+    "https",
+)
 READ_ONLY_SCHEMES = ("zip", "http", "https")
 _SECRET_WORDS = ("secret", "token", "password", "key", "sas", "credential", "signature")
 
@@ -75,7 +90,9 @@ def _option_text(key: str, value: object) -> str:
         return str(value)
     if hasattr(value, "total_seconds"):  # datetime.timedelta (obstore's retry settings)
         return str(value.total_seconds())
-    raise InvalidArgumentError(f"storage option {key!r} must be a str, number or bool, got {type(value).__name__}")
+    raise InvalidArgumentError(
+        f"storage option {key!r} must be a str, number or bool, got {type(value).__name__}"
+    )
 
 
 def _options(storage_options: Mapping[str, object] | None) -> Options:
@@ -103,12 +120,15 @@ def _from_text(text: str, options: Options) -> StoreLocation:
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
         raise InvalidArgumentError(
-            f"unsupported store URL scheme {scheme!r} in {text!r}; accepted: a path, " + ", ".join(f"{s}://" for s in SCHEMES)
+            f"unsupported store URL scheme {scheme!r} in {text!r}; accepted: a path, "
+            + ", ".join(f"{s}://" for s in SCHEMES)
         )
     if scheme == "file":
         parsed = urlparse(text)
         if parsed.netloc not in ("", "localhost"):
-            raise InvalidArgumentError(f"{text!r} names a remote host; local URLs look like file:///absolute/path")
+            raise InvalidArgumentError(
+                f"{text!r} names a remote host; local URLs look like file:///absolute/path"
+            )
         return _from_text(unquote(parsed.path), options)
     rest = text.split("://", 1)[1].rstrip("/")
     if not (rest if scheme == "zip" else rest.split("/", 1)[0]):
@@ -127,7 +147,9 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
     """
     options = _options(storage_options)
     if isinstance(target, StoreLocation):
-        return target if not options else StoreLocation(target.url, target.options + options, target.read_only)
+        return (
+            target if not options else StoreLocation(target.url, target.options + options, target.read_only)
+        )
     own = getattr(target, "location", None)
     if isinstance(own, StoreLocation):  # a zarrs_cffi.Store
         return locate(own, storage_options)
@@ -183,7 +205,7 @@ def _from_obstore(inner: Any) -> StoreLocation:
     if kind == "HTTPStore":
         return StoreLocation(str(inner.url).rstrip("/"), _options(options), True)
     if kind == "LocalStore":
-        return StoreLocation(os.path.abspath(prefix and "/" + prefix or "/"), (), False)
+        return StoreLocation(os.path.abspath((prefix and "/" + prefix) or "/"), (), False)
     if kind in _OBSTORE_SCHEMES:
         config = dict(getattr(inner, "config", None) or {})
         container = config.pop("bucket", None) or config.pop("container_name", None)
@@ -192,11 +214,18 @@ def _from_obstore(inner: Any) -> StoreLocation:
         options.update({_strip_aws(key.lower()): value for key, value in config.items()})
         url = f"{_OBSTORE_SCHEMES[kind]}://{container}" + (f"/{prefix}" if prefix else "")
         return StoreLocation(url, _options(options), False)
-    raise UnsupportedStoreError(f"cannot use obstore's {kind} natively (S3Store, GCSStore, AzureStore, HTTPStore, LocalStore)")
+    raise UnsupportedStoreError(
+        f"cannot use obstore's {kind} natively (S3Store, GCSStore, AzureStore, HTTPStore, LocalStore)"
+    )
 
 
 # s3fs' option names and their object_store equivalents.
-_S3FS_OPTIONS = {"key": "access_key_id", "secret": "secret_access_key", "token": "session_token", "endpoint_url": "endpoint"}
+_S3FS_OPTIONS = {
+    "key": "access_key_id",
+    "secret": "secret_access_key",
+    "token": "session_token",
+    "endpoint_url": "endpoint",
+}
 
 
 def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
@@ -222,4 +251,6 @@ def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
         if endpoint.startswith("http://"):
             options["allow_http"] = True
         return StoreLocation(f"s3://{path}", _options(options), read_only)
-    raise UnsupportedStoreError(f"cannot use an FsspecStore over {protocol!r} natively (http, https and s3 work)")
+    raise UnsupportedStoreError(
+        f"cannot use an FsspecStore over {protocol!r} natively (http, https and s3 work)"
+    )

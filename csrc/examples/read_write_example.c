@@ -3,7 +3,10 @@
  * buffer, write one chunk, and report errors. Built against the header and the shared library the
  * installed Python package ships (zarrs_cffi.get_include(), zarrs_cffi.get_library()).
  *
- * usage: read_write_example STORE_ROOT NODE
+ * usage: read_write_example STORE_URL NODE [OPTIONS_JSON]
+ *   STORE_URL is a directory path or a store URL (file://, s3://bucket/prefix, gs://, az://,
+ *   http(s):// (read-only), zip:///path/data.zip (read-only)); OPTIONS_JSON its storage options, e.g.
+ *   '{"endpoint": "http://127.0.0.1:9000", "region": "us-east-1", "allow_http": true}'.
  *   The array must be 2-D uint16 with at least 4x4 elements and chunks of at most 64x64.
  *   Prints the 4x4 region at the origin as "region r c value" lines, then overwrites chunk (0, 0)
  *   with value 1000 + linear index, and prints "wrote chunk 0 0 of SHAPE0xSHAPE1".
@@ -44,13 +47,14 @@ int main(int argc, char **argv) {
   int r, c;
   char *message;
 
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s STORE_ROOT NODE\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: %s STORE_URL NODE [OPTIONS_JSON]\n", argv[0]);
     return 2;
   }
 
-  if ((rc = zarrsCffiCreateStorageFilesystem(argv[1], &storage)) != 0) {
-    return report("zarrsCffiCreateStorageFilesystem", rc);
+  /* A path or a URL plus options: no request is made until the store is used. */
+  if ((rc = zarrsCffiCreateStorageFromUrl(argv[1], argc == 4 ? argv[3] : NULL, &storage)) != 0) {
+    return report("zarrsCffiCreateStorageFromUrl", rc);
   }
   if ((rc = zarrsCffiOpenArray(storage, argv[2], &array)) != 0) {
     status = report("zarrsCffiOpenArray", rc);

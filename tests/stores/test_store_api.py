@@ -52,7 +52,9 @@ def test_one_shot_calls(place: Place) -> None:
     _create(place).close()
     url = place.url + "/a"
     zarrs_cffi.write(url, (slice(0, 8), slice(None)), DATA[:8], storage_options=place.options)
-    np.testing.assert_array_equal(zarrs_cffi.read(url, (slice(0, 8),), storage_options=place.options), DATA[:8])
+    np.testing.assert_array_equal(
+        zarrs_cffi.read(url, (slice(0, 8),), storage_options=place.options), DATA[:8]
+    )
     out = np.empty((8, 20), DATA.dtype)
     zarrs_cffi.read_into(out, url, (slice(0, 8),), storage_options=place.options)
     np.testing.assert_array_equal(out, DATA[:8])
@@ -94,7 +96,9 @@ def test_nodes_groups_listing_and_deletion(place: Place) -> None:
 def test_chunk_cache_sees_other_writers(place: Place) -> None:
     with _create(place, chunks=(4, 4), shards=(8, 8)) as writer:
         writer[...] = DATA
-        with zarrs_cffi.open_array(place.url, "/a", storage_options=place.options, chunk_cache_bytes=2**20) as cached:
+        with zarrs_cffi.open_array(
+            place.url, "/a", storage_options=place.options, chunk_cache_bytes=2**20
+        ) as cached:
             np.testing.assert_array_equal(cached[0:4, 0:4], DATA[0:4, 0:4])
             writer[...] = DATA + 1  # another handle rewrites every shard
             # A cached decoded chunk may be stale (documented); one never read before is new data,
@@ -121,9 +125,13 @@ def test_crud_functions(place: Place, engine: str) -> None:
         pytest.skip("zarr-python cannot reach zarrs_cffi's memory:// stores")
     if place.options and engine == "cffi":
         target = place.store()
-    doc = zarr.create_array(zarr.storage.MemoryStore(), shape=DATA.shape, dtype=DATA.dtype, chunks=(8, 8)).metadata
+    doc = zarr.create_array(
+        zarr.storage.MemoryStore(), shape=DATA.shape, dtype=DATA.dtype, chunks=(8, 8)
+    ).metadata
     doc = doc.to_dict()
-    crud.create_new_group({"zarr_format": 3, "node_type": "group", "attributes": {}}, target, "", engine=engine)
+    crud.create_new_group(
+        {"zarr_format": 3, "node_type": "group", "attributes": {}}, target, "", engine=engine
+    )
     crud.create_new_array(doc, target, "x", engine=engine)
     crud.write_region(doc, target, "x", np.s_[...], DATA, engine=engine)
     crud.write_chunk(doc, target, "x", (0, 0), np.full((8, 8), 7, "int32"), engine=engine)
@@ -132,10 +140,15 @@ def test_crud_functions(place: Place, engine: str) -> None:
     expected[:8, :8] = 7
     expected[16:24, 16:20] = 0
     other = "zarr" if engine == "cffi" else "cffi"
-    for reader, store_like in ((engine, target), (other, place.zarr_store() if other == "zarr" else place.store())):
+    for reader, store_like in (
+        (engine, target),
+        (other, place.zarr_store() if other == "zarr" else place.store()),
+    ):
         if store_like is None:
             continue
-        np.testing.assert_array_equal(crud.read_region(doc, store_like, "x", np.s_[...], engine=reader), expected)
+        np.testing.assert_array_equal(
+            crud.read_region(doc, store_like, "x", np.s_[...], engine=reader), expected
+        )
         assert [name for name, _ in crud.list_children(store_like, "", engine=reader)] == ["x"]
         assert crud.read_metadata(store_like, "x", engine=reader)["shape"] == list(DATA.shape)
     crud.delete_node(target, "x", engine=engine)
@@ -155,7 +168,9 @@ def test_zarr_python_writes_we_read(place: Place) -> None:
     }.items():
         for dtype in ("uint8", "int16", "float32", "float64", "complex64", "bool"):
             values = (DATA % 7).astype(dtype)
-            zarr.create_array(zstore, name=f"{name}/{dtype}", shape=values.shape, dtype=dtype, **kwargs)[...] = values
+            zarr.create_array(zstore, name=f"{name}/{dtype}", shape=values.shape, dtype=dtype, **kwargs)[
+                ...
+            ] = values
             written[f"{name}/{dtype}"] = values
     for path, values in written.items():
         with zarrs_cffi.open_array(place.url, path, storage_options=place.options) as arr:

@@ -15,16 +15,19 @@ if TYPE_CHECKING:
 
     import numpy as np
     from numpy.typing import NDArray
-    from zarr.storage import LocalStore
+    from zarr.abc.store import Store as ZarrStore
 
     from zarrs_cffi.store import Store
+    from zarrs_cffi.store_location import StoreLocation
 
-    StoreLike: TypeAlias = str | os.PathLike[str] | LocalStore | Store
+    StoreLike: TypeAlias = str | os.PathLike[str] | ZarrStore | Store | StoreLocation
 else:
     # Runtime spelling without importing zarr: the store classes stay forward references.
-    StoreLike = Union[str, "os.PathLike[str]", "LocalStore", "Store"]
-"""What the CRUD API accepts as a store: a local directory path (``str`` or ``os.PathLike``), a
-``zarr.storage.LocalStore``, or a :class:`zarrs_cffi.Store`."""
+    StoreLike = Union[str, "os.PathLike[str]", "ZarrStore", "Store", "StoreLocation"]
+"""What the CRUD API accepts as a store: a local directory path (``str`` or ``os.PathLike``), a store
+URL (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``zip://``, ``memory://``), a
+:class:`zarrs_cffi.Store`, or a zarr-python ``LocalStore``, ``ZipStore``, ``ObjectStore`` or
+``FsspecStore``."""
 
 __all__ = ["ChunkCoords", "CrudBackend", "MetadataDoc", "StoreLike"]
 

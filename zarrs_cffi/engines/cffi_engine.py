@@ -81,7 +81,9 @@ class CffiBackend(CrudBackend):
                 self._arrays.move_to_end(key)
                 return cached
         node = zarr_path_to_node(path)
-        array = Array(handle_store.array_handle_from_metadata(node, doc), root=handle_store.location, node=node)
+        array = Array(
+            handle_store.array_handle_from_metadata(node, doc), root=handle_store.location, node=node
+        )
         with self._lock:
             self._arrays[key] = array
             while len(self._arrays) > _MAX_CACHED_ARRAYS:

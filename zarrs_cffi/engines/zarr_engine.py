@@ -40,7 +40,6 @@ from zarrs_cffi.crud.checks import (
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location
 from zarrs_cffi.engines.zarr_stores import zarr_store as _zarr_store
-from zarrs_cffi.store_location import StoreLocation
 from zarrs_cffi.errors import (
     CodecError,
     InvalidMetadataError,
@@ -48,6 +47,7 @@ from zarrs_cffi.errors import (
     NodeNotFoundError,
 )
 from zarrs_cffi.selection import normalize_selection
+from zarrs_cffi.store_location import StoreLocation
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use zarrs::filesystem::FilesystemStore;
-use zarrs_ffi::{ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs::storage::{
-    Bytes, ListableStorageTraits, ReadableWritableListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
-    ReadableWritableStorageTraits, StorageError, StoreKey, StoreKeys, StoreKeysPrefixes,
-    StorePrefix, WritableStorageTraits,
+    Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
+    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits, StorageError, StoreKey,
+    StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
+use zarrs_ffi::{ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
 
 pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
@@ -72,7 +72,10 @@ fn find<T>(
 ) -> Option<T> {
     let at = address(storage);
     let stores = lock_registry();
-    stores.iter().find(|entry| entry.address == at).and_then(pick)
+    stores
+        .iter()
+        .find(|entry| entry.address == at)
+        .and_then(pick)
 }
 
 /// The `AtomicFilesystemStore` behind `storage`, if this library created it for a directory.

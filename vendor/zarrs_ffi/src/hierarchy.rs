@@ -72,7 +72,10 @@ pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsStorage> {
     let store = FilesystemStore::new(path)
         .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
     let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
-    Ok(crate::atomic_store::storage_handle(store.clone(), Some(&store)))
+    Ok(crate::atomic_store::storage_handle(
+        store.clone(),
+        Some(&store),
+    ))
 }
 
 /// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's

@@ -46,7 +46,8 @@ pub enum Location {
     Object(url::Url),
 }
 
-const SCHEMES: &str = "a path, file://, zip://, memory://, s3://, gs://, az://, abfs://, http://, https://";
+const SCHEMES: &str =
+    "a path, file://, zip://, memory://, s3://, gs://, az://, abfs://, http://, https://";
 
 /// Parse `url` into the kind of store it names (no I/O).
 pub fn parse_location(url: &str) -> FfiResult<Location> {
@@ -87,7 +88,10 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
 }
 
 fn local(path: PathBuf) -> Location {
-    let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) && !path.is_dir();
+    let is_zip = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        && !path.is_dir();
     if is_zip {
         Location::Zip(path)
     } else {
@@ -219,7 +223,10 @@ fn unknown_option(scheme: &str, key: &str) -> FfiError {
 }
 
 fn build_error(url: &url::Url, e: object_store::Error) -> FfiError {
-    FfiError::invalid(format!("cannot configure the store for {}: {e}", redacted(url)))
+    FfiError::invalid(format!(
+        "cannot configure the store for {}: {e}",
+        redacted(url)
+    ))
 }
 
 /// A URL without user info or query (where credentials may hide), for messages.
@@ -410,9 +417,7 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
 }
 
 fn open_zip(path: &Path) -> FfiResult<Listable> {
-    let not_found = || {
-        FfiError::not_found(format!("zip file {} does not exist", path.display()))
-    };
+    let not_found = || FfiError::not_found(format!("zip file {} does not exist", path.display()));
     let parent = path.parent().ok_or_else(not_found)?;
     let name = path.file_name().ok_or_else(not_found)?.to_string_lossy();
     if !path.is_file() {
@@ -530,8 +535,10 @@ mod tests {
 
     #[test]
     fn options() {
-        let parsed = parse_options(Some(r#"{"allow_http": true, "timeout": 1.5, "Region": "x"}"#))
-            .unwrap();
+        let parsed = parse_options(Some(
+            r#"{"allow_http": true, "timeout": 1.5, "Region": "x"}"#,
+        ))
+        .unwrap();
         assert_eq!(parsed["allow_http"], "true");
         assert_eq!(parsed["region"], "x");
         let pairs = client_options(&parsed);
