@@ -52,7 +52,7 @@ from .errors import (
 )
 from .functional import clear_cache, read, read_into, write
 from .open import list_engines, open_array
-from .store import Store, forget_memory_store
+from .store import Store, consolidate, forget_memory_store
 from .threads import get_io_concurrency, get_num_threads, set_io_concurrency, set_num_threads
 
 __version__ = "0.1.0"
@@ -137,6 +137,7 @@ __all__ = [
     "StorePrefixError",
     "Store",
     "forget_memory_store",
+    "consolidate",
     "UnsupportedDataTypeError",
     "UnsupportedPythonError",
     "UnknownEngineError",

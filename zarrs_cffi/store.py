@@ -12,7 +12,8 @@ import os
 from typing import Any
 
 from ._native import check, encode_str, ffi, lib, take_string
-from .errors import InvalidArgumentError, InvalidMetadataError
+from .consolidated import children_from, read_consolidated
+from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError
 from .handles import Handle
 from .store_location import StoreLocation, locate
 
@@ -71,6 +72,8 @@ class Store:
             ``allow_http``, ``skip_signature``, ``virtual_hosted_style_request``, ``timeout``,
             ``connect_timeout`` (seconds), ``max_retries``, ``retry_timeout`` (seconds). ``AWS_*``,
             ``GOOGLE_*`` and ``AZURE_*`` environment variables apply too.
+        consolidated: Whether :meth:`list_children` answers from consolidated metadata: None
+            (the default) uses it when present on read-only stores, True always, False never.
 
     Raises:
         InvalidArgumentError: A malformed path or URL, an unknown scheme or option.
@@ -78,8 +81,12 @@ class Store:
         NodeNotFoundError: A zip file that does not exist.
     """
 
-    def __init__(self, root: object, **storage_options: Any) -> None:
+    def __init__(self, root: object, *, consolidated: bool | None = None, **storage_options: Any) -> None:
         self.location: StoreLocation = locate(root, storage_options or None)
+        if consolidated not in (None, True, False):
+            raise InvalidArgumentError(f"consolidated must be None, True or False, got {consolidated!r}")
+        self.consolidated = consolidated
+        self._consolidated_cache: tuple[dict[str, dict[str, Any]] | None] | None = None
         self.root = self.location.url
         out = ffi.new("ZarrsStorage *")
         context = f"store {self.root!r}"
@@ -200,25 +207,100 @@ class Store:
         with self._handle.use() as ptr:
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
 
-    def list_children(self, node: str) -> list[tuple[str, dict[str, Any]]]:
+    def list_children(
+        self, node: str, *, consolidated: bool | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
         """List a group's direct children.
 
         Args:
             node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
+            consolidated: Answer from the store's consolidated metadata (one request, and the only
+                way to list an HTTP server): True to require it, False to list the store itself,
+                None (the default) to use it when present on read-only stores (zip, HTTP), whose
+                consolidated metadata cannot go stale through this package, else the store's own
+                consolidated setting (see :class:`Store`).
 
         Returns:
             ``(zarr-style path, metadata document)`` pairs, sorted by path.
 
         Raises:
             NodeNotFoundError: No node at ``node`` (a FileNotFoundError).
-            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes), or
+                ``consolidated=True`` on a store without consolidated metadata.
             ClosedError: The store is closed.
         """
         path = node_path(node)
+        documents = self._consolidated_documents(consolidated)
+        if documents is not None:
+            if path != "/" and path.strip("/") not in documents:
+                raise NodeNotFoundError(f"no node at {path!r} in {self.root!r} (consolidated metadata)")
+            return children_from(documents, path)
         out = ffi.new("char **")
         with self._handle.use() as ptr:
             check(lib.zarrsCffiListChildren(ptr, path.encode(), out), f"listing {path!r} in {self.root!r}")
         return [(child, doc) for child, doc in json.loads(take_string(out[0]))]
+
+    def _consolidated_documents(self, consolidated: bool | None) -> dict[str, dict[str, Any]] | None:
+        wanted = self.consolidated if consolidated is None else consolidated
+        if wanted is False or (wanted is None and not self.read_only):
+            return None
+        if self._consolidated_cache is None:
+            self._consolidated_cache = (read_consolidated(self),)
+        documents = self._consolidated_cache[0]
+        if documents is None and wanted is True:
+            raise InvalidArgumentError(f"{self.root!r} has no consolidated metadata")
+        return documents
+
+    def get_key(self, key: str) -> bytes | None:
+        """Read the whole value stored at ``key``.
+
+        Args:
+            key: A store key relative to the store's root (``"zarr.json"``, ``"a/.zmetadata"``).
+
+        Returns:
+            The bytes, or None if there is no value at ``key``.
+
+        Raises:
+            InvalidArgumentError: ``key`` is not a valid store key.
+            StorageError: The store could not be read.
+            ClosedError: The store is closed.
+        """
+        data = ffi.new("uint8_t **")
+        length = ffi.new("size_t *")
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiStorageGet(ptr, encode_str(key, "key"), data, length),
+                f"key {key!r} in {self.root!r}",
+            )
+        if data[0] == ffi.NULL:
+            return None
+        try:
+            return bytes(ffi.buffer(data[0], length[0]))
+        finally:
+            lib.zarrsCffiFreeBytes(data[0], length[0])
+
+    def set_key(self, key: str, value: bytes) -> None:
+        """Store ``value`` at ``key``, replacing what is there.
+
+        Args:
+            key: A store key relative to the store's root.
+            value: The bytes to store.
+
+        Raises:
+            InvalidArgumentError: ``key`` is not a valid store key, or ``value`` is not bytes.
+            ReadOnlyError: The store is read-only (a PermissionError).
+            StorageError: The store could not be written.
+            ClosedError: The store is closed.
+        """
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError(f"value must be bytes, got {type(value).__name__}")
+        data = bytes(value)
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiStorageSet(ptr, encode_str(key, "key"), data, len(data)),
+                f"key {key!r} in {self.root!r}",
+            )
+        self._consolidated_cache = None
 
     def stored_bytes(self, node: str = "/") -> int:
         """Count the bytes stored below a node (metadata and chunks).
@@ -313,3 +395,27 @@ def forget_memory_store(url: str) -> None:
         InvalidArgumentError: ``url`` is not a str or contains a NUL character.
     """
     check(lib.zarrsCffiForgetMemoryStore(encode_str(url, "url")), f"memory store {url!r}")
+
+
+def consolidate(store: object, *, storage_options: Any = None) -> dict[str, dict[str, Any]]:
+    """Write consolidated metadata for a store's whole hierarchy: Zarr v3's
+    ``consolidated_metadata`` in the root ``zarr.json`` (zarr-python's form), or v2's
+    ``.zmetadata``. Listing then costs one request, and works on HTTP servers.
+
+    Args:
+        store: A path, URL, :class:`Store` or zarr-python store (see :class:`Store`) whose root is a
+            group.
+        storage_options: Options of an object store URL (see :class:`Store`).
+
+    Returns:
+        The consolidated documents by node path (``"a"``, ``"a/b"``).
+
+    Raises:
+        NodeNotFoundError: The store has no root group.
+        InvalidArgumentError: The root is an array.
+        ReadOnlyError: The store is read-only (a PermissionError).
+    """
+    from .consolidated import consolidate as write_consolidated
+
+    with Store(store, **(storage_options or {})) as opened:
+        return write_consolidated(opened)

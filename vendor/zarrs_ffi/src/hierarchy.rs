@@ -481,3 +481,57 @@ pub fn check_sharding_shapes(doc: &Map<String, Value>) -> Result<(), String> {
     }
     Ok(())
 }
+
+fn key_arg(key: *const c_char) -> FfiResult<StoreKey> {
+    let key = str_arg(key, "key")?;
+    StoreKey::new(key).map_err(|e| FfiError::invalid(format!("invalid store key {key:?}: {e}")))
+}
+
+/// Read the whole value stored at `key` ("zarr.json", "group/.zmetadata", ...). On success
+/// `*pBytes` is NULL and `*pLength` 0 if there is no such value; otherwise free `*pBytes` with
+/// `zarrsCffiFreeBytes(*pBytes, *pLength)`.
+///
+/// # Safety
+/// `storage` a live handle; `key` a NUL-terminated string; out-pointers valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiStorageGet(
+    storage: ZarrsStorage,
+    key: *const c_char,
+    pBytes: *mut *mut u8,
+    pLength: *mut usize,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let key = key_arg(key)?;
+        write_out(pBytes, std::ptr::null_mut(), "pBytes")?;
+        write_out(pLength, 0, "pLength")?;
+        let value = store.get(&key).map_err(|e| storage_error(&key, e))?;
+        if let Some(bytes) = value {
+            let boxed: Box<[u8]> = bytes.to_vec().into_boxed_slice();
+            write_out(pLength, boxed.len(), "pLength")?;
+            write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")?;
+        }
+        Ok(())
+    })
+}
+
+/// Store `length` bytes at `key`, replacing any value there (atomically on local directories).
+///
+/// # Safety
+/// `storage` a live handle; `key` a NUL-terminated string; `bytes` holds `length` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiStorageSet(
+    storage: ZarrsStorage,
+    key: *const c_char,
+    bytes: *const u8,
+    length: usize,
+) -> i32 {
+    guard(|| {
+        let store = storage_arg(storage)?;
+        let key = key_arg(key)?;
+        let value = crate::args::slice_arg(bytes, length, "bytes")?;
+        store
+            .set(&key, value.to_vec().into())
+            .map_err(|e| storage_error(&key, e))
+    })
+}

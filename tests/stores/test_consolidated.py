@@ -1,0 +1,108 @@
+"""Consolidated metadata: written by zarrs_cffi.consolidate in zarr-python's forms (v3 inline in the
+root zarr.json, v2 .zmetadata), read by zarr-python, and used for listing on read-only stores."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import Place
+
+import zarrs_cffi
+
+zarr = pytest.importorskip("zarr")
+
+
+def _hierarchy(place: Place) -> None:
+    zarrs_cffi.create_group(place.url, attributes={"title": "t"}, storage_options=place.options)
+    zarrs_cffi.create_group(place.url, "/g", attributes={"x": 1}, storage_options=place.options)
+    for node in ("/a", "/g/b"):
+        zarrs_cffi.create_array(
+            place.url, node, shape=(6,), dtype="int16", chunks=(3,), storage_options=place.options
+        )[...] = np.arange(6)
+
+
+def test_consolidate_writes_what_zarr_python_reads(place: Place) -> None:
+    _hierarchy(place)
+    documents = zarrs_cffi.consolidate(place.url, storage_options=place.options)
+    assert sorted(documents) == ["a", "g", "g/b"]
+    with place.store() as store:
+        root = json.loads(store.get_key("zarr.json") or b"")
+        assert root["attributes"] == {"title": "t"}
+        assert sorted(root["consolidated_metadata"]["metadata"]) == ["a", "g", "g/b"]
+        # Listing from it gives what listing the store gives.
+        assert store.list_children("/", consolidated=True) == store.list_children("/", consolidated=False)
+        assert [p for p, _ in store.list_children("/g", consolidated=True)] == ["g/b"]
+    zstore = place.zarr_store()
+    if zstore is not None:
+        group = zarr.open_consolidated(zstore, mode="r")
+        assert sorted(name for name, _ in group.members(max_depth=None)) == ["a", "g", "g/b"]
+        np.testing.assert_array_equal(group["g/b"][...], np.arange(6))
+
+
+def test_consolidated_listing_is_one_request_and_works_on_read_only_stores(tmp_path: pathlib.Path) -> None:
+    directory = tmp_path / "h.zarr"
+    _hierarchy(Place("local", str(directory)))
+    zarrs_cffi.consolidate(directory)
+    archive = tmp_path / "h.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(directory).as_posix())
+    with zarrs_cffi.Store(archive) as store:
+        assert store.read_only
+        assert [p for p, _ in store.list_children("/")] == ["a", "g"]
+        assert store._consolidated_cache is not None  # answered from consolidated metadata
+        with pytest.raises(zarrs_cffi.NodeNotFoundError):
+            store.list_children("/nope")
+        with pytest.raises(zarrs_cffi.ReadOnlyError):
+            store.set_key("zarr.json", b"{}")
+
+
+def test_v2_consolidated(tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "v2.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=2)
+    group.attrs["t"] = 1
+    group.create_array("a", shape=(4,), dtype="u1", chunks=(2,))[...] = [1, 2, 3, 4]
+    group.create_group("g").create_array("b", shape=(2,), dtype="f4", chunks=(2,))
+    documents = zarrs_cffi.consolidate(root)
+    assert sorted(documents) == ["a", "g", "g/b"]
+    flat = json.loads((root / ".zmetadata").read_text())
+    assert flat["zarr_consolidated_format"] == 1 and "a/.zarray" in flat["metadata"]
+    assert ".zattrs" in flat["metadata"]
+    assert sorted(name for name, _ in zarr.open_consolidated(root, mode="r").members(max_depth=None)) == [
+        "a",
+        "g",
+        "g/b",
+    ]
+    with zarrs_cffi.Store(root, consolidated=True) as store:
+        children = dict(store.list_children("/"))
+        assert sorted(children) == ["a", "g"]
+        assert children["a"]["shape"] == [4]
+
+
+def test_consolidated_true_without_metadata_raises(place: Place) -> None:
+    _hierarchy(place)
+    store = zarrs_cffi.Store(place.url, consolidated=True, **place.options)
+    with store, pytest.raises(zarrs_cffi.InvalidArgumentError, match="no consolidated metadata"):
+        store.list_children("/")
+
+
+def test_keys_round_trip(place: Place) -> None:
+    with place.store() as store:
+        assert store.get_key("some/key") is None
+        store.set_key("some/key", b"\x00value")
+        assert store.get_key("some/key") == b"\x00value"
+        with pytest.raises(zarrs_cffi.InvalidArgumentError):
+            store.get_key("/bad//key")
+
+
+def test_consolidate_refuses_an_array_root(place: Place) -> None:
+    kwargs: Any = {"storage_options": place.options}
+    zarrs_cffi.create_array(place.url, shape=(2,), dtype="u1", chunks=(2,), **kwargs).close()
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="array"):
+        zarrs_cffi.consolidate(place.url, **kwargs)

@@ -1,0 +1,245 @@
+"""S3 stores under network faults: a loopback proxy in front of moto (``fault_proxy``) answers 500 /
+503 / 403, resets connections mid-body, truncates bodies or stops answering, and the library must
+retry, fail with the right exception within its timeouts, and never return or leave wrong data."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import CREDENTIALS, new_bucket, s3_options
+from fault_proxy import FaultProxy
+
+import zarrs_cffi
+
+pytest.importorskip("moto.server")
+
+SHAPE = (128, 128)
+CHUNKS = (64, 64)  # four chunks of 16 KiB: random int32 hardly compresses, so bodies are large
+DATA = np.random.default_rng(7).integers(-(2**31), 2**31 - 1, size=SHAPE, dtype="int32")
+CHUNK = "c/0/0"  # the key of the first chunk, below the array's prefix
+EVERYTHING = (slice(None), slice(None))
+# Small budgets, so a failing read gives up quickly.
+FAST = {"max_retries": 2, "retry_timeout": 5, "timeout": 5, "connect_timeout": 2}
+SECRET = CREDENTIALS["secret_access_key"]
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault proxy in front of moto, stopped (every thread joined) after the test."""
+    proxy = FaultProxy(moto_endpoint).start()
+    before = set(threading.enumerate())
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        assert proxy.thread is not None and not proxy.thread.is_alive()
+        assert not [t for t in set(threading.enumerate()) - before if t.is_alive()]
+
+
+@pytest.fixture
+def url(moto_endpoint: str) -> str:
+    """``s3://`` URL of an array (chunks ``CHUNKS``, zstd) holding ``DATA``, written straight to moto."""
+    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+    with zarrs_cffi.create_array(
+        root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=s3_options(moto_endpoint)
+    ) as arr:
+        arr[...] = DATA
+    return root + "/a"
+
+
+def via(proxy: FaultProxy, **extra: Any) -> dict[str, Any]:
+    """storage_options that go through the proxy, with the small retry budget unless overridden."""
+    return s3_options(proxy.endpoint, **{**FAST, **extra})
+
+
+def read(url: str, options: dict[str, Any]) -> np.ndarray:
+    return zarrs_cffi.read(url, EVERYTHING, storage_options=options)
+
+
+def test_proxy_passes_everything_through(proxy: FaultProxy, url: str) -> None:
+    np.testing.assert_array_equal(read(url, via(proxy)), DATA)
+    assert proxy.count("GET", "/c/") == 4
+    assert proxy.count(kind=None) == len(proxy.log)
+
+
+# --- 1. server errors are retried ----------------------------------------------------------------
+def test_500_then_503_then_success(proxy: FaultProxy, url: str) -> None:
+    proxy.add("status", status=500, method="GET", path_contains=CHUNK)
+    proxy.add("status", status=503, method="GET", path_contains=CHUNK)
+    np.testing.assert_array_equal(read(url, via(proxy)), DATA)
+    assert proxy.count("GET", CHUNK, kind="status") == 2
+    assert proxy.count("GET", CHUNK) == 3  # two failures, then the retry that succeeded
+    assert proxy.count("GET", "/c/") == 3 + 3  # the other chunks once each
+    # The same through read_into, into a caller's buffer.
+    proxy.add("status", status=503, method="GET", path_contains=CHUNK)
+    out = np.zeros((64, 128), DATA.dtype)
+    zarrs_cffi.read_into(out, url, (slice(0, 64),), storage_options=via(proxy))
+    np.testing.assert_array_equal(out, DATA[:64])
+    assert proxy.count("GET", CHUNK) == 3 + 2
+
+
+def test_persistent_500_gives_up(proxy: FaultProxy, url: str) -> None:
+    proxy.add("status", status=500, method="GET", path_contains=CHUNK, times=None)
+    start = time.monotonic()
+    with pytest.raises(zarrs_cffi.StorageError) as info:
+        read(url, via(proxy, max_retries=2))
+    assert time.monotonic() - start < 30
+    assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
+    assert CHUNK in str(info.value)
+    assert proxy.count("GET", CHUNK) == 3  # the first try and max_retries=2 retries
+
+
+# --- 2. connection reset mid-body ----------------------------------------------------------------
+def test_persistent_reset_mid_body_fails_naming_the_chunk(proxy: FaultProxy, url: str) -> None:
+    proxy.add("reset", method="GET", path_contains=CHUNK, times=None)
+    start = time.monotonic()
+    with pytest.raises(zarrs_cffi.StorageError) as info:
+        read(url, via(proxy))
+    assert time.monotonic() - start < 30
+    assert CHUNK in str(info.value)
+    assert SECRET not in str(info.value)
+    assert proxy.count("GET", CHUNK, kind="reset") == FAST["max_retries"] + 1  # retried, then gave up
+
+
+def test_one_reset_mid_body_is_retried(proxy: FaultProxy, url: str) -> None:
+    proxy.add("reset", method="GET", path_contains=CHUNK, times=1)
+    np.testing.assert_array_equal(read(url, via(proxy)), DATA)
+    assert proxy.count("GET", CHUNK, kind="reset") == 1
+    assert proxy.count("GET", CHUNK) >= 2
+
+
+# --- 3. truncated body ---------------------------------------------------------------------------
+@pytest.mark.parametrize("compressors", ["zstd", None])
+@pytest.mark.parametrize("times", [1, None], ids=["once", "always"])
+def test_truncated_body_never_gives_wrong_data(
+    proxy: FaultProxy, moto_endpoint: str, compressors: Any, times: Any
+) -> None:
+    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+    with zarrs_cffi.create_array(
+        root,
+        "/a",
+        shape=SHAPE,
+        dtype=DATA.dtype,
+        chunks=CHUNKS,
+        compressors=compressors,
+        storage_options=s3_options(moto_endpoint),
+    ) as arr:
+        arr[...] = DATA
+    proxy.add("truncate", method="GET", path_contains=CHUNK, times=times)
+    try:
+        got = read(root + "/a", via(proxy))
+    except zarrs_cffi.StorageError as e:  # a short body is a storage failure, not bad chunk bytes
+        assert times is None, f"one truncated response was not retried: {e}"
+        assert CHUNK in str(e)
+    else:
+        np.testing.assert_array_equal(got, DATA)
+        assert times == 1
+        assert proxy.count("GET", CHUNK) >= 2
+    assert proxy.count("GET", CHUNK, kind="truncate") >= 1
+
+
+# --- 4. no answer --------------------------------------------------------------------------------
+@pytest.mark.parametrize("target", [CHUNK, "zarr.json"], ids=["chunk", "metadata"])
+def test_no_answer_times_out(proxy: FaultProxy, url: str, target: str) -> None:
+    proxy.add("hang", path_contains=target, times=None, hang_seconds=60)
+    start = time.monotonic()
+    with pytest.raises(zarrs_cffi.StorageError) as info:
+        read(url, via(proxy, timeout=1, max_retries=1, retry_timeout=10))
+    elapsed = time.monotonic() - start
+    assert elapsed < 30
+    assert elapsed >= 1  # it did wait for the timeout
+    assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
+    assert target in str(info.value)
+    assert 1 <= proxy.count(path_contains=target, kind="hang") <= 2  # the try and at most one retry
+
+
+# --- 5. access denied ----------------------------------------------------------------------------
+def test_403_everywhere_is_access_denied(proxy: FaultProxy, url: str) -> None:
+    proxy.add("deny", times=None)
+    options = via(proxy)
+    with pytest.raises(zarrs_cffi.AccessDeniedError) as info:
+        zarrs_cffi.open_array(url, "/", storage_options=options)
+    error = info.value
+    assert isinstance(error, PermissionError)
+    assert isinstance(error, zarrs_cffi.StorageError)
+    message = str(error)
+    key = url[len("s3://") :].split("/", 1)[1]  # data.zarr/a
+    assert key in message or url in message, message
+    assert SECRET not in message and SECRET not in repr(error)
+    assert proxy.count(kind="deny") >= 1
+    paths = [(method, path) for method, path, _ in proxy.log]
+    assert len(set(paths)) == len(paths)  # a refusal is not retried
+    store = zarrs_cffi.Store(url, **options)
+    try:
+        assert SECRET not in repr(store) and SECRET not in str(store)
+    finally:
+        store.close()
+
+
+def test_403_on_a_chunk_is_access_denied(proxy: FaultProxy, url: str) -> None:
+    proxy.add("deny", method="GET", path_contains=CHUNK, times=None)
+    with zarrs_cffi.open_array(url, storage_options=via(proxy)) as arr:
+        np.testing.assert_array_equal(arr.read_chunk((1, 1)), DATA[64:, 64:])
+        with pytest.raises(zarrs_cffi.AccessDeniedError) as info:
+            arr.read_chunk((0, 0))
+    assert CHUNK in str(info.value)
+    assert SECRET not in str(info.value)
+    assert proxy.count("GET", CHUNK) == 1  # a refusal is not retried
+
+
+# --- 6. failed writes leave the previous object ----------------------------------------------------
+WRITE_FAULTS = {
+    "status": {},  # 500 on every PUT of the chunk
+    "reset": {},  # the upload is reset half way
+    "hang": {"timeout": 1, "max_retries": 1},  # the upload is never answered
+}
+
+
+@pytest.mark.parametrize("fault", WRITE_FAULTS)
+def test_failed_write_keeps_the_old_chunk(proxy: FaultProxy, moto_endpoint: str, fault: str) -> None:
+    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+    options = via(proxy, **WRITE_FAULTS[fault])
+    with zarrs_cffi.create_array(
+        root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=options
+    ) as arr:
+        arr[...] = DATA  # through the proxy, no fault yet
+        assert proxy.count("PUT", CHUNK) == 1
+        proxy.add(fault, status=500, method="PUT", path_contains=CHUNK, times=None, hang_seconds=60)
+        start = time.monotonic()
+        with pytest.raises(zarrs_cffi.StorageError) as info:
+            arr.write_chunk((0, 0), np.full(CHUNKS, 5, "int32"))
+        assert time.monotonic() - start < 30
+        assert CHUNK in str(info.value)
+        with pytest.raises(zarrs_cffi.StorageError):
+            arr[0:10, 0:10] = 6  # a partial write: read, modify, then the failing PUT
+    with pytest.raises(zarrs_cffi.StorageError):
+        zarrs_cffi.write(
+            root + "/a", (slice(0, 64), slice(0, 64)), DATA[:64, :64] + 1, storage_options=options
+        )
+    assert proxy.count("PUT", CHUNK, kind=fault) >= 3
+    direct = zarrs_cffi.read(root + "/a", EVERYTHING, storage_options=s3_options(moto_endpoint))
+    np.testing.assert_array_equal(direct, DATA)
+
+
+# --- 7. nobody listening ---------------------------------------------------------------------------
+def test_unreachable_endpoint(url: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    options = s3_options(f"http://127.0.0.1:{port}", **FAST)
+    start = time.monotonic()
+    with pytest.raises(zarrs_cffi.StorageError) as info:
+        zarrs_cffi.open_array(url, storage_options=options)
+    assert time.monotonic() - start < 30
+    assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
+    assert SECRET not in str(info.value)
+    start = time.monotonic()
+    with pytest.raises(zarrs_cffi.StorageError):
+        read(url, options)
+    assert time.monotonic() - start < 30

@@ -1,0 +1,126 @@
+"""Consolidated metadata: every node's document in one place, so that listing a hierarchy costs one
+request (and works on HTTP servers, which cannot list at all).
+
+Two forms exist, and both are read and written: Zarr v3's ``consolidated_metadata`` inside the
+root ``zarr.json`` (zarr-python's form) and Zarr v2's ``.zmetadata`` beside the root ``.zgroup``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Dict
+
+from .errors import InvalidArgumentError, InvalidMetadataError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+Document = Dict[str, Any]
+V2_SUFFIXES = (".zarray", ".zgroup")
+
+
+def read_consolidated(store: Store) -> dict[str, Document] | None:
+    """Every node's metadata document by path (``"a"``, ``"a/b"``; the root is not included), from the
+    store's consolidated metadata; None if it has none. v2 documents carry their ``.zattrs`` under
+    ``"attributes"``, as :meth:`Store.read_metadata` returns them."""
+    root = _json(store.get_key("zarr.json"), "zarr.json")
+    if root is not None:
+        inline = root.get("consolidated_metadata")
+        if isinstance(inline, Mapping) and isinstance(inline.get("metadata"), Mapping):
+            return {str(path): _as_stored(doc) for path, doc in inline["metadata"].items()}
+        return None
+    flat = _json(store.get_key(".zmetadata"), ".zmetadata")
+    if flat is None or not isinstance(flat.get("metadata"), Mapping):
+        return None
+    return _v2_documents(flat["metadata"])
+
+
+def _as_stored(doc: Mapping[str, Any]) -> Document:
+    """A nested group's document as its own zarr.json holds it: without the empty
+    ``consolidated_metadata`` block zarr-python's form gives it."""
+    stored = dict(doc)
+    block = stored.get("consolidated_metadata")
+    if isinstance(block, Mapping) and not block.get("metadata"):
+        del stored["consolidated_metadata"]
+    return stored
+
+
+def _v2_documents(flat: Mapping[str, Any]) -> dict[str, Document]:
+    documents: dict[str, Document] = {}
+    for key, doc in flat.items():
+        path, _, name = key.rpartition("/")
+        if name in V2_SUFFIXES and path:
+            merged = dict(doc)
+            merged["attributes"] = dict(flat.get(f"{path}/.zattrs", {}))
+            documents[path] = merged
+    return documents
+
+
+def _json(raw: bytes | None, key: str) -> Document | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidMetadataError(f"{key} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidMetadataError(f"{key} is not a JSON object")
+    return value
+
+
+def children_from(documents: Mapping[str, Document], node: str) -> list[tuple[str, Document]]:
+    """The children of ``node`` ("/" or "/a/b") in consolidated ``documents``, as
+    :meth:`Store.list_children` returns them: sorted ``(path, document)`` pairs."""
+    parent = node.strip("/")
+    children = []
+    for path, doc in documents.items():
+        head, _, _ = path.rpartition("/")
+        if head == parent:
+            children.append((path, doc))
+    return sorted(children)
+
+
+def consolidate(store: Store) -> dict[str, Document]:
+    """Write consolidated metadata for the whole hierarchy of ``store`` (whose root must be a group):
+    v3 roots get ``consolidated_metadata`` in their ``zarr.json``, v2 roots a ``.zmetadata``.
+
+    Returns:
+        The consolidated documents by node path.
+    """
+    root = store.read_metadata("/")
+    if root.get("node_type", "group" if "shape" not in root else "array") != "group":
+        raise InvalidArgumentError(f"the root of {store.root!r} is an array: only groups consolidate")
+    documents: dict[str, Document] = {}
+    pending = ["/"]
+    while pending:
+        node = pending.pop()
+        for path, doc in store.list_children(node, consolidated=False):
+            documents[path] = doc
+            if "shape" not in doc:
+                pending.append("/" + path)
+    if root.get("zarr_format") == 2:
+        store.set_key(".zmetadata", json.dumps(_v2_flat(store, documents), indent=2).encode())
+        return documents
+    inline = {}
+    for path, doc in sorted(documents.items()):
+        doc = dict(doc)
+        if doc.get("node_type") == "group":  # nested groups: their own block is empty (zarr-python's form)
+            doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}
+        inline[path] = doc
+    raw = store.get_key("zarr.json")
+    stored = _json(raw, "zarr.json") or {}
+    stored["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": inline}
+    store.set_key("zarr.json", json.dumps(stored, indent=2).encode())
+    return documents
+
+
+def _v2_flat(store: Store, documents: Mapping[str, Document]) -> Document:
+    flat: Document = {}
+    for prefix in ["", *sorted(documents)]:
+        base = f"{prefix}/" if prefix else ""
+        for name in (".zgroup", ".zarray", ".zattrs"):
+            value = _json(store.get_key(base + name), base + name)
+            if value is not None:
+                flat[base + name] = value
+    return {"zarr_consolidated_format": 1, "metadata": flat}
