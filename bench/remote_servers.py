@@ -1,7 +1,7 @@
 """The two servers of the remote benchmark (`remote.py`), each run as its own process.
 
-* ``moto``: moto's S3 server (the same WSGI app and request handler as ``ThreadedMotoServer``,
-  werkzeug, one thread per connection) behind a small WSGI middleware that logs every request:
+* ``moto``: moto's S3 server (its WSGI app, served by waitress with keep-alive connections, or
+  by werkzeug as ``ThreadedMotoServer`` does) behind a small WSGI middleware that logs every request:
   method, server-side start and end (``time.monotonic``, which is the system-wide
   ``CLOCK_MONOTONIC`` on Linux, so the harness can compare it with its own clock), bytes in and
   out, and the client's port (one port per connection). ``GET /__zc_bench__/stats`` returns the
@@ -15,7 +15,7 @@
 
 Both print ``PORT <n>`` on standard output once they listen (port 0: the kernel picks a free one).
 
-    python bench/remote_servers.py moto [--port 0]
+    python bench/remote_servers.py moto [--port 0] [--server waitress|werkzeug] [--threads 64]
     python bench/remote_servers.py proxy --upstream-port N --delay-ms 10 [--port 0]
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import threading
@@ -89,19 +90,59 @@ class _Counted:
             self.log.add(self.record)
 
 
-def serve_moto(port: int) -> None:
-    """moto's S3 server with the request log, until killed."""
+def serve_moto(port: int, server: str, threads: int) -> None:
+    """moto's S3 server with the request log, until killed.
+
+    ``waitress`` (the default) keeps connections alive, as S3 does; werkzeug's server (the one
+    ``ThreadedMotoServer`` and ``python -m moto.server`` use) closes every connection after one
+    response, so each request would pay a new connection (one more round trip behind the delay
+    proxy). ``threads`` waitress workers: enough that every request in flight is being served
+    (the request log's start is then its arrival), not queued.
+    """
     # Keep every object in memory (moto spools objects above ~5 MiB to temporary files): the
     # shards are 17-34 MiB, and the benchmark is about the client, not the server's disk.
     os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(1 << 30))
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
+
+    # moto's S3 Flask app itself. moto's server puts a dispatcher in front that works out the
+    # service of every request under a global lock, listing moto's package directories (~180
+    # stat calls a request, half of a GET's time in a profile): every request here is S3.
+    app = RequestLog(create_backend_app("s3"))
+    if server == "waitress":
+        # waitress sends every response from its one I/O thread, which must win the GIL from up
+        # to `threads` busy workers: at the default 5 ms switch interval the loopback bandwidth
+        # through moto fell by a third and whole-array reads took 1.5-2x longer.
+        sys.setswitchinterval(0.0005)
+        import waitress
+
+        big = 1 << 30  # no spilling of request or response bodies to temporary files
+        httpd = waitress.create_server(
+            app,
+            host="127.0.0.1",
+            port=port,
+            threads=threads,
+            connection_limit=4096,
+            backlog=4096,
+            recv_bytes=1 << 18,
+            send_bytes=1,
+            outbuf_overflow=big,
+            outbuf_high_watermark=big,
+            inbuf_overflow=big,
+            channel_timeout=600,
+            asyncore_use_poll=True,
+            clear_untrusted_proxy_headers=False,
+        )
+        logging.getLogger("waitress").setLevel(logging.ERROR)
+        print(f"PORT {httpd.effective_port}", flush=True)
+        httpd.run()
+        return
     from werkzeug.serving import make_server
 
-    app = RequestLog(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
-    server.daemon_threads = True
-    print(f"PORT {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
+    httpd = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    httpd.daemon_threads = True
+    print(f"PORT {httpd.server_address[1]}", flush=True)
+    httpd.serve_forever()
 
 
 async def _pump(reader, writer, delay: float, not_before: float) -> None:
@@ -181,9 +222,11 @@ def main(argv=None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--upstream-port", type=int)
     p.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay (proxy)")
+    p.add_argument("--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server")
+    p.add_argument("--threads", type=int, default=64, help="waitress worker threads (moto)")
     args = p.parse_args(argv)
     if args.what == "moto":
-        serve_moto(args.port)
+        serve_moto(args.port, args.server, args.threads)
     else:
         if not args.upstream_port:
             sys.exit("proxy needs --upstream-port")

@@ -41,10 +41,12 @@ from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, Stor
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location
 from zarrs_cffi.engines.zarr_stores import zarr_store as _zarr_store
 from zarrs_cffi.errors import (
+    AccessDeniedError,
     CodecError,
     InvalidMetadataError,
     NodeExistsError,
     NodeNotFoundError,
+    StorageError,
 )
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store_location import StoreLocation
@@ -87,7 +89,20 @@ def _key(path: str, name: str) -> str:
 def _sync(coro: Any) -> Any:
     from zarr.core.sync import sync
 
-    return sync(coro)
+    try:
+        return sync(coro)
+    except Exception as exc:
+        raise _typed_store_error(exc) from None
+
+
+def _typed_store_error(exc: Exception) -> Exception:
+    """obstore's exceptions (object stores) as this package's typed errors; others unchanged."""
+    if not type(exc).__module__.startswith("obstore"):
+        return exc
+    name = type(exc).__name__
+    if "PermissionDenied" in name or "Unauthenticated" in name:
+        return AccessDeniedError(str(exc))
+    return StorageError(f"{name}: {exc}")
 
 
 def _to_buffer(data: bytes) -> Any:

@@ -83,8 +83,10 @@ def zarr_store(location: StoreLocation, *, read_only: bool) -> Any:
 
         if not read_only:
             raise ReadOnlyError(f"{location.url!r} is a zip file, which is read-only here")
+        from zarr.core.sync import sync
+
         path = location.url.split("://", 1)[1] if location.url.startswith("zip://") else location.url
-        return ZipStore(path, mode="r", read_only=True)
+        return sync(ZipStore.open(path, mode="r", read_only=True))
     if location.scheme == "memory":
         raise UnsupportedStoreError(
             f"the zarr engine cannot reach {location.url!r}: memory:// stores live in zarrs_cffi's native library"

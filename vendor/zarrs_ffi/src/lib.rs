@@ -17,6 +17,7 @@ pub(crate) mod encode;
 pub mod error;
 pub mod hierarchy;
 pub mod pool;
+mod object_reads;
 mod read_only;
 pub(crate) mod region_io;
 pub(crate) mod row_groups;

@@ -23,7 +23,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{ClientConfigKey, RetryConfig};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey};
-use zarrs_object_store::AsyncObjectStore;
+use crate::object_reads::RangedReads;
 use zarrs_storage::storage_adapter::async_to_sync::{
     AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
 };
@@ -204,6 +204,14 @@ fn client_options(options: &Options) -> Vec<(String, String)> {
             (key.clone(), value)
         })
         .collect();
+    // An http:// URL or endpoint is a deliberate choice of plain HTTP (object_store refuses it
+    // unless allowed).
+    let plain_http = options
+        .iter()
+        .any(|(key, value)| key.ends_with("endpoint") && value.starts_with("http://"));
+    if plain_http && !options.keys().any(|k| k.ends_with("allow_http")) {
+        pairs.push(("allow_http".to_string(), "true".to_string()));
+    }
     for (key, default) in [("connect_timeout", "5s"), ("timeout", "30s")] {
         if !options.keys().any(|k| k.ends_with(key)) {
             pairs.push((key.to_string(), default.to_string()));
@@ -278,7 +286,10 @@ fn object_store_for(
             Arc::new(builder.build().map_err(|e| build_error(url, e))?)
         }
         "http" | "https" => {
-            let builder = HttpBuilder::new().with_url(text).with_retry(retry);
+            let mut builder = HttpBuilder::new().with_url(text).with_retry(retry);
+            if scheme == "http" && !options.contains_key("allow_http") {
+                builder = builder.with_config(ClientConfigKey::AllowHttp, "true");
+            }
             let builder = configure(builder, &scheme, options, |b, k: ClientConfigKey, v| {
                 b.with_config(k, v)
             })?;
@@ -377,13 +388,12 @@ fn synchronous(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<SyncObjectStore
         Arc::new(PrefixStore::new(store, prefix))
     };
     Arc::new(AsyncToSyncStorageAdapter::new(
-        Arc::new(AsyncObjectStore::new(store)),
+        Arc::new(RangedReads::new(store)),
         TokioBlockOn,
     ))
 }
 
-type SyncObjectStore =
-    AsyncToSyncStorageAdapter<AsyncObjectStore<Arc<dyn ObjectStore>>, TokioBlockOn>;
+type SyncObjectStore = AsyncToSyncStorageAdapter<RangedReads, TokioBlockOn>;
 
 type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
