@@ -13,7 +13,7 @@ PYPY_BUILD_REQUIREMENTS := setuptools==82.0.1 wheel==0.48.0 build==1.4.4
 WHEEL_SCRATCH := build/wheel-scratch
 ORACLE_DIR := build/oracle
 
-.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench docs clean
+.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench bench-remote docs clean
 
 all: build
 
@@ -151,6 +151,13 @@ bench: build
 	$(MAKE) -C csrc/bench PYTHON=$(abspath $(PY))
 	bash bench/setup_env.sh
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
+
+# The same datasets over S3 (moto on loopback), plain and behind 20 ms of injected latency (netem in a
+# network namespace where the kernel has it, else a delaying proxy). setup_env.sh installs zarrs_cffi from
+# the repository (ZARRS_CFFI_PREBUILT=DIR: an already built native library, no cargo).
+bench-remote:
+	bash bench/setup_env.sh
+	bench/.venv/bin/python bench/remote.py --out bench/RESULTS_REMOTE.md
 
 clean:
 	rm -rf build dist *.egg-info .zarr-suite $(MATRIX_VENV) zarrs_cffi/_zarrs_cffi.*.so zarrs_cffi/lib zarrs_cffi/include docs/_build docs/_generated

@@ -185,7 +185,7 @@ def upload(servers: Servers, root: Path, specs) -> dict:
 
 
 def measure_network(servers: Servers) -> dict:
-    """Loopback bandwidth through moto (and the proxy): the best of three GETs of a 64 MiB object
+    """Loopback bandwidth through moto (and the proxy): the best of five GETs of a 64 MiB object
     on a warm connection, less one injected round trip; and the median round trip of a 1-byte GET."""
     direct = servers.boto()
     direct.put_object(Bucket=BUCKET, Key="net/big", Body=np.random.default_rng(0).bytes(BANDWIDTH_BYTES))
@@ -198,7 +198,7 @@ def measure_network(servers: Servers) -> dict:
         s3.get_object(Bucket=BUCKET, Key="net/tiny")["Body"].read()
         small.append(time.perf_counter() - t0)
     big = []
-    for _ in range(3):
+    for _ in range(5):
         t0 = time.perf_counter()
         n = len(s3.get_object(Bucket=BUCKET, Key="net/big")["Body"].read())
         big.append(time.perf_counter() - t0)
@@ -354,12 +354,18 @@ REMOTE_ENGINES = {
 
 def engine_status(names: list[str]) -> dict:
     """Import status and version of each engine; never raises."""
+    peer_file = HERE / ".venv" / "peer_status.json"  # written by setup_env.sh
+    installed = json.loads(peer_file.read_text()) if peer_file.exists() else {}
     status = {}
     for name in names:
         try:
             REMOTE_ENGINES[name]()
         except Exception as exc:
-            status[name] = {"status": "failed", "error": f"import: {_short(exc)}", "version": None}
+            why = f"import: {_short(exc)}"
+            info = installed.get(PACKAGES[name], {})
+            if info.get("status", "ok") != "ok":
+                why = f"install {info['status']}: {info.get('error', '')[:200]}; {why}"
+            status[name] = {"status": "failed", "error": why, "version": None}
             continue
         status[name] = {"status": "ok", "version": _version(PACKAGES[name])}
     return status
@@ -863,7 +869,7 @@ def notes(args) -> list[str]:
         " ceil(requests / peak in flight)) and a wave is a maximal group of requests whose in-flight intervals"
         " overlap. It is the time of this engine's own request pattern on an infinitely fast server: it does"
         " not charge decoding, the client's CPU, or moto's per-request work (about 0.5-1 ms of Python each).",
-        "loopback bandwidth: the best of three boto3 GETs of a 64 MiB object on a warm connection through the"
+        "loopback bandwidth: the best of five boto3 GETs of a 64 MiB object on a warm connection through the"
         " mode's endpoint, less one injected round trip.",
         f"chunks: every stored chunk (the shard when sharded) read as a new array; zarrs_cffi and the regions"
         f" use a second handle with a {RemoteZarrsCffi.CACHE_BYTES >> 20} MiB decoded-chunk cache (emptied"

@@ -55,12 +55,12 @@ class StoreLocation:
     @property
     def local(self) -> bool:
         """True for a local directory (opened as a filesystem store)."""
-        return "://" not in self.url and not self.url.lower().endswith(".zip")
+        return "://" not in self.url
 
     @property
     def is_zip(self) -> bool:
-        """True for a zip file (read-only)."""
-        return self.url.startswith("zip://") or ("://" not in self.url and self.url.lower().endswith(".zip"))
+        """True for a zip file (read-only); its URL is ``zip:///abs/archive.zip[/inner/prefix]``."""
+        return self.url.startswith("zip://")
 
     @property
     def scheme(self) -> str:
@@ -116,7 +116,7 @@ def _from_text(text: str, options: Options) -> StoreLocation:
     if not text:
         raise InvalidArgumentError("store path is empty")
     if "://" not in text:
-        return StoreLocation(os.path.abspath(text), options, text.lower().endswith(".zip"))
+        return _local(os.path.abspath(text), options)
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
         raise InvalidArgumentError(
@@ -130,10 +130,37 @@ def _from_text(text: str, options: Options) -> StoreLocation:
                 f"{text!r} names a remote host; local URLs look like file:///absolute/path"
             )
         return _from_text(unquote(parsed.path), options)
+    if scheme == "zip":
+        path = urlparse(text).path
+        if not path:
+            raise InvalidArgumentError(f"store URL {text!r} names no zip file (zip:///abs/data.zip)")
+        return _local(os.path.abspath(unquote(path)), options, zip_url=True)
     rest = text.split("://", 1)[1].rstrip("/")
     if not (rest if scheme == "zip" else rest.split("/", 1)[0]):
         raise InvalidArgumentError(f"store URL {text!r} names no bucket, container, host or name")
     return StoreLocation(f"{scheme}://{rest}", options, scheme in READ_ONLY_SCHEMES)
+
+
+def _local(path: str, options: Options, zip_url: bool = False) -> StoreLocation:
+    """A local path: a directory, or a zip archive (a path ending in ``.zip`` that is not a directory,
+    possibly followed by a prefix inside the archive: ``data.zip/group/array``)."""
+    archive, inner = _split_zip(path)
+    if archive is None and zip_url:
+        archive, inner = path, ""
+    if archive is None:
+        return StoreLocation(path, options, False)
+    return StoreLocation("zip://" + archive + (f"/{inner}" if inner else ""), options, True)
+
+
+def _split_zip(path: str) -> tuple[str | None, str]:
+    parts = path.split("/")
+    for end in range(len(parts), 0, -1):
+        head = "/".join(parts[:end])
+        if head.lower().endswith(".zip") and (
+            os.path.isfile(head) or (end == len(parts) and not os.path.isdir(head))
+        ):
+            return head, "/".join(parts[end:])
+    return None, ""
 
 
 def locate(target: object, storage_options: Mapping[str, object] | None = None) -> StoreLocation:
@@ -172,7 +199,7 @@ def _from_zarr_store(store: Any) -> StoreLocation:
     if kind == "LocalStore" and hasattr(store, "root"):
         return StoreLocation(os.path.abspath(os.fspath(store.root)), (), read_only)
     if kind == "ZipStore" and hasattr(store, "path"):
-        return StoreLocation(os.path.abspath(os.fspath(store.path)), (), True)
+        return StoreLocation("zip://" + os.path.abspath(os.fspath(store.path)), (), True)
     if kind == "ObjectStore" and hasattr(store, "store"):
         location = _from_obstore(store.store)
         return StoreLocation(location.url, location.options, location.read_only or read_only)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CREDENTIALS, new_bucket, s3_options
+from store_fixtures import CREDENTIALS, new_bucket, s3_options
 from fault_proxy import FaultProxy
 
 import zarrs_cffi

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Place
+from store_fixtures import Place
 
 import zarrs_cffi
 import zarrs_cffi.crud as crud

@@ -72,13 +72,6 @@ REGIONS_1D = [np.s_[...], np.s_[8:23], np.s_[::7], np.s_[::-3], np.s_[15], np.s_
 
 OPTS = {"allow_http": True}  # the default for http:// URLs; given explicitly it must work too
 
-DEFLATE_REASON = (
-    "DEFECT: the native zip store cannot read ZIP_DEFLATED archives: StorageError 'Decompression "
-    "error: unsupported: compression method supported, but not enabled in this build: Deflate' "
-    "(the zip crate is built without its deflate feature)"
-)
-DEFLATE_XFAIL = pytest.mark.xfail(strict=True, raises=zarrs_cffi.StorageError, reason=DEFLATE_REASON)
-
 
 def _values(dtype: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -343,7 +336,7 @@ class Zips:
 
 
 ZIP_KINDS = ["stored", "deflated", "zipstore"]
-READ_KINDS = ["stored", pytest.param("deflated", marks=DEFLATE_XFAIL), "zipstore"]
+READ_KINDS = ZIP_KINDS  # deflated archives too (rc-zip's deflate feature)
 ACCESS = ["zip-url", "path", "pathlib", "zipstore-object"]
 
 

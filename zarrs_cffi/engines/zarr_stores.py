@@ -85,8 +85,14 @@ def zarr_store(location: StoreLocation, *, read_only: bool) -> Any:
             raise ReadOnlyError(f"{location.url!r} is a zip file, which is read-only here")
         from zarr.core.sync import sync
 
-        path = location.url.split("://", 1)[1] if location.url.startswith("zip://") else location.url
-        return sync(ZipStore.open(path, mode="r", read_only=True))
+        from zarrs_cffi.store_location import _split_zip
+
+        archive, inner = _split_zip(location.url[len("zip://") :])
+        if archive is None or inner:
+            raise UnsupportedStoreError(
+                f"the zarr engine opens whole zip archives only, not {location.url!r}"
+            )
+        return sync(ZipStore.open(archive, mode="r", read_only=True))
     if location.scheme == "memory":
         raise UnsupportedStoreError(
             f"the zarr engine cannot reach {location.url!r}: memory:// stores live in zarrs_cffi's native library"

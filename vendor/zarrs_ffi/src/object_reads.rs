@@ -234,7 +234,9 @@ mod tests {
             .unwrap();
         assert_eq!(parts[0].as_ref(), &data[96..]);
         assert_eq!(parts[1].as_ref(), &data[97..]);
-        let parts = read(vec![ByteRange::FromStart(5, Some(0))]).unwrap().unwrap();
+        let parts = read(vec![ByteRange::FromStart(5, Some(0))])
+            .unwrap()
+            .unwrap();
         assert!(parts[0].is_empty());
         // Past the end: an error, never short data taken as a whole range.
         assert!(read(vec![ByteRange::FromStart(95, Some(10))]).is_err());

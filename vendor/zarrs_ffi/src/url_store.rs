@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::object_reads::RangedReads;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -23,7 +24,6 @@ use object_store::prefix::PrefixStore;
 use object_store::{ClientConfigKey, RetryConfig};
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey};
-use crate::object_reads::RangedReads;
 use zarrs_storage::storage_adapter::async_to_sync::{
     AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
 };
@@ -38,8 +38,9 @@ use crate::read_only::ReadOnly;
 pub enum Location {
     /// A local directory (a plain path or `file://`).
     Directory(PathBuf),
-    /// A local zip file (`zip:///path/data.zip`, or a path ending in `.zip`).
-    Zip(PathBuf),
+    /// A local zip file (`zip:///path/data.zip`, or a path ending in `.zip`), and a prefix inside
+    /// it (`zip:///path/data.zip/group`).
+    Zip(PathBuf, String),
     /// A named in-memory store of this process (`memory://name/prefix`): the name and the prefix.
     Memory(String, String),
     /// An object store (`s3://`, `gs://`, `az://`, `abfs://`, `http(s)://` …).
@@ -61,7 +62,10 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
         .map_err(|e| FfiError::invalid(format!("malformed store URL {url:?}: {e}")))?;
     match scheme.to_ascii_lowercase().as_str() {
         "file" => Ok(local(local_path(&parsed, url)?)),
-        "zip" => Ok(Location::Zip(local_path(&parsed, url)?)),
+        "zip" => {
+            let path = local_path(&parsed, url)?;
+            Ok(split_zip(&path).unwrap_or(Location::Zip(path, String::new())))
+        }
         "memory" => {
             let name = parsed.host_str().unwrap_or("");
             if name.is_empty() {
@@ -87,16 +91,27 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
     }
 }
 
-fn local(path: PathBuf) -> Location {
-    let is_zip = path
-        .extension()
+fn is_zip_name(path: &Path) -> bool {
+    path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-        && !path.is_dir();
-    if is_zip {
-        Location::Zip(path)
-    } else {
-        Location::Directory(path)
+}
+
+/// A path ending in `.zip` (not a directory), or an existing archive followed by a prefix in it.
+fn split_zip(path: &Path) -> Option<Location> {
+    if is_zip_name(path) && !path.is_dir() {
+        return Some(Location::Zip(path.to_path_buf(), String::new()));
     }
+    let archive = path.ancestors().find(|a| is_zip_name(a) && a.is_file())?;
+    let inner = path
+        .strip_prefix(archive)
+        .ok()?
+        .to_string_lossy()
+        .into_owned();
+    Some(Location::Zip(archive.to_path_buf(), inner))
+}
+
+fn local(path: PathBuf) -> Location {
+    split_zip(&path).unwrap_or(Location::Directory(path))
 }
 
 fn local_path(parsed: &url::Url, url: &str) -> FfiResult<PathBuf> {
@@ -408,11 +423,11 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
             let store: Arc<dyn ObjectStore> = memory_store(name);
             Ok(synchronous(store, prefix))
         }
-        Location::Zip(path) => {
+        Location::Zip(path, inner) => {
             if !options.is_empty() {
                 return Err(FfiError::invalid("zip stores take no storage options"));
             }
-            open_zip(path)
+            open_zip(path, inner)
         }
         Location::Object(parsed) => {
             let (store, prefix) = object_store_for(parsed, options)?;
@@ -426,7 +441,7 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
     }
 }
 
-fn open_zip(path: &Path) -> FfiResult<Listable> {
+fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
     let not_found = || FfiError::not_found(format!("zip file {} does not exist", path.display()));
     let parent = path.parent().ok_or_else(not_found)?;
     let name = path.file_name().ok_or_else(not_found)?.to_string_lossy();
@@ -435,7 +450,13 @@ fn open_zip(path: &Path) -> FfiResult<Listable> {
     }
     let files = FilesystemStore::new(parent).map_err(|e| FfiError::invalid(e.to_string()))?;
     let key = StoreKey::new(name.as_ref()).map_err(|e| FfiError::invalid(e.to_string()))?;
-    let zip = ZipStorageAdapter::new(Arc::new(files), key).map_err(|e| {
+    // Entry names below the prefix keep what follows "prefix/".
+    let inner = if inner.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", inner.trim_matches('/'))
+    };
+    let zip = ZipStorageAdapter::new_with_path(Arc::new(files), key, inner).map_err(|e| {
         FfiError::upstream(
             zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
             format!("{} is not a readable zip file: {e}", path.display()),
@@ -523,11 +544,11 @@ mod tests {
         );
         assert_eq!(
             parse_location("/data/x.zip").unwrap(),
-            Location::Zip("/data/x.zip".into())
+            Location::Zip("/data/x.zip".into(), String::new())
         );
         assert_eq!(
             parse_location("zip:///data/x.zip").unwrap(),
-            Location::Zip("/data/x.zip".into())
+            Location::Zip("/data/x.zip".into(), String::new())
         );
         assert_eq!(
             parse_location("memory://scratch/a/b").unwrap(),

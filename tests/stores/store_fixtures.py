@@ -1,0 +1,132 @@
+"""Real servers on loopback for the store tests, started and stopped by the tests themselves.
+
+* ``moto_endpoint`` (session): moto's S3 server (``ThreadedMotoServer`` on 127.0.0.1, port 0);
+  ``s3`` gives each test a fresh bucket as ``(url, storage_options)``.
+* ``store_kind``: each writable store kind in turn (local directory, ``memory://``, S3 on moto), as
+  a :class:`Place` that also hands out a zarr-python store over the same data (the oracle).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pathlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+import zarrs_cffi
+
+# Dummy credentials for moto; object_store and boto3 read them from the environment too.
+CREDENTIALS = {"access_key_id": "testing-key", "secret_access_key": "testing-secret-value"}
+_buckets = itertools.count()
+_memories = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server on loopback, for the whole session."""
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_options(endpoint: str, **extra: Any) -> dict[str, Any]:
+    """storage_options for the moto server: endpoint, region, dummy keys, plain HTTP, path style."""
+    return {
+        "endpoint": endpoint,
+        "region": "us-east-1",
+        "allow_http": True,
+        "virtual_hosted_style_request": False,
+        **CREDENTIALS,
+        **extra,
+    }
+
+
+def new_bucket(endpoint: str) -> str:
+    """Create a fresh bucket on the moto server and return its name."""
+    boto3 = pytest.importorskip("boto3")
+    name = f"bucket-{os.getpid()}-{next(_buckets)}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS["access_key_id"],
+        aws_secret_access_key=CREDENTIALS["secret_access_key"],
+    )
+    client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3(moto_endpoint: str) -> tuple[str, dict[str, Any]]:
+    """A fresh, empty S3 bucket on moto: ``(url of a prefix in it, storage_options)``."""
+    return f"s3://{new_bucket(moto_endpoint)}/data.zarr", s3_options(moto_endpoint)
+
+
+@dataclass
+class Place:
+    """One store under test: where it is, how to open it, and zarr-python's view of it."""
+
+    kind: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    endpoint: str | None = None
+
+    def store(self) -> zarrs_cffi.Store:
+        """A new native handle on the store."""
+        return zarrs_cffi.Store(self.url, **self.options)
+
+    def zarr_store(self) -> Any:
+        """zarr-python's store over the same data (None where zarr-python cannot reach it)."""
+        if self.kind == "local":
+            from zarr.storage import LocalStore
+
+            return LocalStore(self.url)
+        if self.kind == "s3":
+            from obstore.store import S3Store
+            from zarr.storage import ObjectStore
+
+            bucket, _, prefix = self.url[len("s3://") :].partition("/")
+            return ObjectStore(
+                S3Store(
+                    bucket,
+                    prefix=prefix,
+                    endpoint=self.endpoint,
+                    region="us-east-1",
+                    client_options={"allow_http": True},
+                    virtual_hosted_style_request=False,
+                    **CREDENTIALS,
+                )
+            )
+        return None
+
+
+def make_place(kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Place:
+    if kind == "local":
+        return Place("local", str(tmp_path / "data.zarr"))
+    if kind == "memory":
+        name = f"memory://test-{os.getpid()}-{next(_memories)}"
+        request.addfinalizer(lambda: zarrs_cffi.forget_memory_store(name))
+        return Place("memory", f"{name}/data.zarr")
+    endpoint = request.getfixturevalue("moto_endpoint")
+    return Place("s3", f"s3://{new_bucket(endpoint)}/data.zarr", s3_options(endpoint), endpoint)
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
+    """Each writable store kind in turn."""
+    return make_place(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=["memory", "s3"])
+def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
+    """Each non-local writable store kind in turn."""
+    return make_place(request.param, tmp_path, request)

@@ -1,0 +1,46 @@
+"""Naming arrays inside zip archives: ``data.zip/group/array`` and ``zip:///abs/data.zip/group/array``
+reach the array inside; a directory whose name ends in ``.zip`` is a plain, writable directory."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+
+import zarrs_cffi
+
+
+@pytest.fixture
+def archive(tmp_path: pathlib.Path) -> pathlib.Path:
+    directory = tmp_path / "h.zarr"
+    zarrs_cffi.create_group(directory)
+    zarrs_cffi.create_group(directory, "/g")
+    zarrs_cffi.create_array(directory, "/g/a", shape=(5,), dtype="int32", chunks=(2,))[...] = np.arange(5)
+    path = tmp_path / "h.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                zf.write(file, file.relative_to(directory).as_posix())
+    return path
+
+
+def test_arrays_inside_an_archive_by_path_and_url(archive: pathlib.Path) -> None:
+    np.testing.assert_array_equal(zarrs_cffi.read(f"{archive}/g/a"), np.arange(5))
+    np.testing.assert_array_equal(zarrs_cffi.read(f"zip://{archive}/g/a", (slice(1, 3),)), [1, 2])
+    with zarrs_cffi.Store(f"{archive}/g") as store:  # a group inside the archive as the store root
+        assert store.read_only and store.root == f"zip://{archive}/g"
+        assert [path for path, _ in store.list_children("/")] == ["a"]
+    with pytest.raises(zarrs_cffi.ReadOnlyError):
+        zarrs_cffi.write(f"{archive}/g/a", (0,), 9)
+
+
+def test_a_directory_named_zip_is_a_directory(tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "dir.zip"
+    os.mkdir(root)
+    with zarrs_cffi.Store(root) as store:
+        assert not store.read_only and store.location.local
+    zarrs_cffi.create_array(root, "/a", shape=(3,), dtype="u1", chunks=(3,))[...] = [1, 2, 3]
+    np.testing.assert_array_equal(zarrs_cffi.read(root / "a"), [1, 2, 3])
