@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from store_fixtures import CREDENTIALS, new_bucket, s3_options
 from fault_proxy import FaultProxy
+from store_fixtures import CREDENTIALS, new_bucket, s3_options
 
 import zarrs_cffi
 
