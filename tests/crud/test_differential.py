@@ -34,6 +34,7 @@ from hypothesis.extra import numpy as hnp
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zarrs_cffi.crud as crud
+from zarrs_cffi.store_location import StoreLocation
 
 pytestmark = pytest.mark.skipif(
     engine_unavailable("cffi") is not None or engine_unavailable("zarr") is not None,
@@ -240,8 +241,11 @@ def assert_same_data(actual: Any, expected: Any, what: str = "") -> None:
             )
 
 
-def store_files(root: str) -> dict[str, bytes]:
-    """Every file under ``root`` by store key (``/``-separated relative path)."""
+def store_files(root: Any) -> dict[str, bytes]:
+    """Every file under ``root`` by store key (``/``-separated relative path); ``root`` may also be
+    an S3 location (tests/stores runs this machine on moto), listed with boto3."""
+    if isinstance(root, StoreLocation):
+        return _s3_objects(root)
     files: dict[str, bytes] = {}
     if not os.path.isdir(root):
         return files
@@ -270,8 +274,36 @@ def is_array_doc(doc: Doc) -> bool:
     return doc.get("node_type") == "array" if doc["zarr_format"] == 3 else "shape" in doc
 
 
-def zarr_read(root: str, path: str) -> np.ndarray[Any, Any]:
+def _s3_client(location: StoreLocation) -> Any:
+    import boto3
+
+    options = location.options_dict()
+    return boto3.client(
+        "s3",
+        endpoint_url=options["endpoint"],
+        region_name=options["region"],
+        aws_access_key_id=options["access_key_id"],
+        aws_secret_access_key=options["secret_access_key"],
+    )
+
+
+def _s3_objects(location: StoreLocation) -> dict[str, bytes]:
+    bucket, _, prefix = location.url[len("s3://") :].partition("/")
+    client = _s3_client(location)
+    files: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            files[item["Key"][len(prefix) + 1 :]] = body
+    return files
+
+
+def zarr_read(root: Any, path: str) -> np.ndarray[Any, Any]:
     """The whole array as zarr-python reads it (native byte order)."""
+    if isinstance(root, StoreLocation):
+        from zarrs_cffi.engines.zarr_stores import zarr_store
+
+        root = zarr_store(root, read_only=True)
     data = np.asarray(zarr.open_array(store=root, path=path, mode="r")[...])
     return data.astype(data.dtype.newbyteorder("="))
 
