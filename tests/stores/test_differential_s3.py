@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crud"))
 pytest.importorskip("moto")
 pytest.importorskip("obstore")
-import test_differential  # noqa: E402
-from store_fixtures import new_bucket, s3_options  # noqa: E402
+import test_differential
+from store_fixtures import new_bucket, s3_options
 
-from zarrs_cffi.store_location import locate  # noqa: E402
+from zarrs_cffi.store_location import locate
 
 _server: dict[str, Any] = {}
 

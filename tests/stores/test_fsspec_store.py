@@ -1,0 +1,76 @@
+"""zarr-python's FsspecStore is rebuilt natively from its URL and options: over HTTP (fsspec's HTTP
+filesystem, served from a loopback server), and over S3 (s3fs' option names translated)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import pathlib
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import zarrs_cffi
+from zarrs_cffi.store_location import locate
+
+zarr = pytest.importorskip("zarr")
+
+
+@pytest.fixture
+def served(tmp_path: pathlib.Path) -> Iterator[str]:
+    root = tmp_path / "served"
+    zarr.create_array(str(root / "data.zarr"), name="a", shape=(10, 6), dtype="int16", chunks=(4, 4))[...] = (
+        np.arange(60).reshape(10, 6)
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.request_queue_size = 128
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/data.zarr"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_fsspec_http_store_reads_natively(served: str) -> None:
+    pytest.importorskip("aiohttp")
+    from zarr.storage import FsspecStore
+
+    store = FsspecStore.from_url(served, read_only=True)
+    location = locate(store)
+    assert location.url == served and location.read_only
+    with zarrs_cffi.open_array(store, "/a") as arr:
+        np.testing.assert_array_equal(arr[...], np.arange(60).reshape(10, 6))
+    with pytest.raises(zarrs_cffi.ReadOnlyError):
+        zarrs_cffi.open_array(store, "/a").write((0, 0), 1)
+
+
+def test_fsspec_s3_options_are_translated() -> None:
+    # An s3fs filesystem as FsspecStore holds it (s3fs itself is not needed to check the mapping).
+    fs = SimpleNamespace(
+        protocol=("s3", "s3a"),
+        storage_options={
+            "key": "AKIA-test",
+            "secret": "s3cr3t-value",
+            "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
+        },
+    )
+    FsspecStore = type("FsspecStore", (), {})
+    store = FsspecStore()
+    store.fs, store.path, store.read_only = fs, "bucket/data.zarr", False
+    location = locate(store)
+    assert location.url == "s3://bucket/data.zarr"
+    assert location.options_dict() == {
+        "access_key_id": "AKIA-test",
+        "secret_access_key": "s3cr3t-value",
+        "endpoint": "http://127.0.0.1:9000",
+        "region": "eu-west-1",
+        "allow_http": "true",
+    }
+    assert "s3cr3t-value" not in repr(location)
