@@ -124,3 +124,28 @@ def _v2_flat(store: Store, documents: Mapping[str, Document]) -> Document:
             if value is not None:
                 flat[base + name] = value
     return {"zarr_consolidated_format": 1, "metadata": flat}
+
+
+def update_consolidated(store: Store, path: str, document: Document | None) -> None:
+    """Keep the store's consolidated metadata (if it has any) true after this package created
+    (``document``) or deleted (None) the node at ``path`` and everything below it."""
+    raw = store.get_key("zarr.json")
+    root = _json(raw, "zarr.json")
+    if root is not None:
+        block = root.get("consolidated_metadata")
+        if not isinstance(block, Mapping) or not isinstance(block.get("metadata"), Mapping):
+            return
+        inline = {
+            key: doc
+            for key, doc in block["metadata"].items()
+            if key != path and not key.startswith(path + "/")
+        }
+        if document is not None:
+            doc = dict(document)
+            if doc.get("node_type") == "group":
+                doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}
+            inline[path] = doc
+        root["consolidated_metadata"] = {**block, "metadata": dict(sorted(inline.items()))}
+        store.set_key("zarr.json", json.dumps(root, indent=2).encode())
+    elif store.get_key(".zmetadata") is not None:
+        consolidate(store)  # v2: rebuilt whole (its entries are files, not documents)

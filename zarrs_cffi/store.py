@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ._native import check, encode_str, ffi, lib, take_string
-from .consolidated import children_from, read_consolidated
+from .consolidated import children_from, read_consolidated, update_consolidated
 from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError
 from .handles import Handle
 from .store_location import StoreLocation, locate
@@ -73,7 +73,8 @@ class Store:
             ``connect_timeout`` (seconds), ``max_retries``, ``retry_timeout`` (seconds). ``AWS_*``,
             ``GOOGLE_*`` and ``AZURE_*`` environment variables apply too.
         consolidated: Whether :meth:`list_children` answers from consolidated metadata: None
-            (the default) uses it when present on read-only stores, True always, False never.
+            (the default) when present, True always (an error without it), False never. Nodes
+            created or deleted through this package keep it up to date.
 
     Raises:
         InvalidArgumentError: A malformed path or URL, an unknown scheme or option.
@@ -86,7 +87,6 @@ class Store:
         if consolidated not in (None, True, False):
             raise InvalidArgumentError(f"consolidated must be None, True or False, got {consolidated!r}")
         self.consolidated = consolidated
-        self._consolidated_cache: tuple[dict[str, dict[str, Any]] | None] | None = None
         self.root = self.location.url
         out = ffi.new("ZarrsStorage *")
         context = f"store {self.root!r}"
@@ -191,6 +191,8 @@ class Store:
                 lib.zarrsCffiCreateNode(ptr, path.encode(), text, bool(overwrite)),
                 f"creating {path!r} in {self.root!r}",
             )
+        if path != "/" and not self.read_only:
+            update_consolidated(self, path.strip("/"), document)
 
     def delete_node(self, node: str) -> None:
         """Delete the node and everything below it.
@@ -206,6 +208,8 @@ class Store:
         path = node_path(node)
         with self._handle.use() as ptr:
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
+        if path != "/":
+            update_consolidated(self, path.strip("/"), None)
 
     def list_children(
         self, node: str, *, consolidated: bool | None = None
@@ -216,9 +220,7 @@ class Store:
             node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
             consolidated: Answer from the store's consolidated metadata (one request, and the only
                 way to list an HTTP server): True to require it, False to list the store itself,
-                None (the default) to use it when present on read-only stores (zip, HTTP), whose
-                consolidated metadata cannot go stale through this package, else the store's own
-                consolidated setting (see :class:`Store`).
+                None (the default) for the store's own setting (see :class:`Store`).
 
         Returns:
             ``(zarr-style path, metadata document)`` pairs, sorted by path.
@@ -242,11 +244,9 @@ class Store:
 
     def _consolidated_documents(self, consolidated: bool | None) -> dict[str, dict[str, Any]] | None:
         wanted = self.consolidated if consolidated is None else consolidated
-        if wanted is False or (wanted is None and not self.read_only):
+        if wanted is False:
             return None
-        if self._consolidated_cache is None:
-            self._consolidated_cache = (read_consolidated(self),)
-        documents = self._consolidated_cache[0]
+        documents = read_consolidated(self)  # read per call: another writer may re-consolidate
         if documents is None and wanted is True:
             raise InvalidArgumentError(f"{self.root!r} has no consolidated metadata")
         return documents

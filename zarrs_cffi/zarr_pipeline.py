@@ -44,7 +44,7 @@ from zarr.abc.codec import Codec, CodecPipeline
 from zarr.core.codec_pipeline import BatchedCodecPipeline
 from zarr.core.config import config
 from zarr.registry import register_pipeline
-from zarr.storage import LocalStore, StorePath
+from zarr.storage import LocalStore, ObjectStore, StorePath, ZipStore
 
 from .array import Array
 from .errors import ZarrsError
@@ -57,6 +57,7 @@ from .pipeline_plan import (
     whole_region,
 )
 from .store import Store
+from .store_location import StoreLocation, locate
 from .threads import get_num_threads
 from .zarr_compat import pipeline_codecs, stored_chunk_shape
 
@@ -111,18 +112,26 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def native_root(store: ZarrStore) -> str | None:
-    """The filesystem root of a zarr store the native library can read and write itself, else None.
+def native_root(store: ZarrStore) -> str | StoreLocation | None:
+    """Where the native library reads and writes a zarr store itself, else None: a ``LocalStore``'s
+    directory, an ``ObjectStore``'s object store rebuilt from its obstore configuration (S3, GCS,
+    Azure, HTTP), a read-only ``ZipStore``'s archive.
 
-    Exactly ``LocalStore``: a subclass may change how keys map to files or add behaviour per
-    request, which the native library would bypass.
+    Exact types only: a subclass may change how keys map to objects or add behaviour per request,
+    which the native library would bypass. A zip archive zarr opened for writing stays with zarr
+    (the native zip store is read-only).
     """
     if type(store) is LocalStore:
         return str(store.root)
+    if type(store) is ObjectStore or (type(store) is ZipStore and store.read_only):
+        try:
+            return locate(store)
+        except ZarrsError:  # e.g. obstore's MemoryStore: no native counterpart
+            return None
     return None
 
 
-def _open_native(root: str, array_path: str, document: dict[str, Any]) -> Array:
+def _open_native(root: str | StoreLocation, array_path: str, document: dict[str, Any]) -> Array:
     """A native array handle for ``document`` at ``array_path`` under ``root`` (no I/O)."""
     node = "/" + array_path
     text = json.loads(json.dumps(document, default=_json_default))
@@ -173,7 +182,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         self.fallback = BatchedCodecPipeline.from_codecs(pipeline_codecs(metadata))
         self._arrays: dict[str, Array] = {}
         self._lock = threading.Lock()
-        self._root: str | None = None
+        self._root: str | StoreLocation | None = None
         self._document: dict[str, Any] | None = None
         self._keys: _ChunkKeys | None = None
         self._chunk_shape: tuple[int, ...] = ()

@@ -60,7 +60,7 @@ def s3_error_body(status: int, resource: str) -> bytes:
 class Fault:
     """One entry of the fault plan."""
 
-    kind: str  # "status", "deny", "reset", "truncate", "hang"
+    kind: str  # "status", "deny", "reset", "truncate", "hang", "delay" (hang_seconds, then forward)
     method: str | None = None  # None: any method
     path_contains: str | None = None  # None: any path
     times: int | None = 1  # None: every matching request
@@ -90,6 +90,8 @@ class FaultProxy:
         self.stopping = threading.Event()
         self.connections: set = set()
         self.server: ThreadingHTTPServer | None = None
+        self.in_flight = 0  # requests being handled now, and the most at once
+        self.max_in_flight = 0
         self.thread: threading.Thread | None = None
 
     # --- the plan ------------------------------------------------------------------------------
@@ -137,6 +139,9 @@ class FaultProxy:
             pass
 
         Handler.proxy = proxy
+        # A deep accept queue: reads keep dozens of requests in flight, and a dropped connection
+        # attempt costs the client a second-long retry.
+        ThreadingHTTPServer.request_queue_size = 128
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = False  # server_close() joins every handler thread
         self.thread = threading.Thread(target=self.server.serve_forever, name="fault-proxy", daemon=True)
@@ -259,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "hang":
             self.proxy.stopping.wait(fault.hang_seconds)
             self._close()
+        elif kind == "delay":
+            self.proxy.stopping.wait(fault.hang_seconds)
+            status, _, headers, data = self._forward(body)
+            self._send(status, headers, data)
         elif kind in ("reset", "truncate"):
             if body:  # a truncated upload: it never reaches the server
                 self._close()
@@ -280,9 +289,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"unknown fault kind {kind!r}")
 
     def _guarded(self) -> None:
+        with self.proxy.lock:
+            self.proxy.in_flight += 1
+            self.proxy.max_in_flight = max(self.proxy.max_in_flight, self.proxy.in_flight)
         try:
             self._handle()
         except OSError:  # the client went away, or the upstream server failed
             self.close_connection = True
+        finally:
+            with self.proxy.lock:
+                self.proxy.in_flight -= 1
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _guarded

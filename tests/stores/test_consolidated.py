@@ -56,7 +56,6 @@ def test_consolidated_listing_is_one_request_and_works_on_read_only_stores(tmp_p
     with zarrs_cffi.Store(archive) as store:
         assert store.read_only
         assert [p for p, _ in store.list_children("/")] == ["a", "g"]
-        assert store._consolidated_cache is not None  # answered from consolidated metadata
         with pytest.raises(zarrs_cffi.NodeNotFoundError):
             store.list_children("/nope")
         with pytest.raises(zarrs_cffi.ReadOnlyError):
@@ -106,3 +105,23 @@ def test_consolidate_refuses_an_array_root(place: Place) -> None:
     zarrs_cffi.create_array(place.url, shape=(2,), dtype="u1", chunks=(2,), **kwargs).close()
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="array"):
         zarrs_cffi.consolidate(place.url, **kwargs)
+
+
+def test_listing_uses_consolidated_metadata_and_our_writes_keep_it_true(place: Place) -> None:
+    _hierarchy(place)
+    zarrs_cffi.consolidate(place.url, storage_options=place.options)
+    zarrs_cffi.create_group(place.url, "/g/h", storage_options=place.options)
+    zarrs_cffi.create_array(
+        place.url, "/c", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
+    )
+    with place.store() as store:
+        store.delete_node("/a")
+        listed = store.list_children("/")  # from the consolidated metadata (the default)
+        assert listed == store.list_children("/", consolidated=True)
+        assert listed == store.list_children("/", consolidated=False)
+        assert [p for p, _ in listed] == ["c", "g"]
+        assert [p for p, _ in store.list_children("/g")] == ["g/b", "g/h"]
+        # A node another writer adds without consolidating is not listed (zarr-python's rule too).
+        store.set_key("x/zarr.json", b'{"zarr_format": 3, "node_type": "group", "attributes": {}}')
+        assert [p for p, _ in store.list_children("/")] == ["c", "g"]
+        assert [p for p, _ in store.list_children("/", consolidated=False)] == ["c", "g", "x"]

@@ -1284,19 +1284,21 @@ impl ShardReader {
             let identity = Some(Identity::of(&metadata));
             (Bytes::from(index), size, ShardSource::File(file), identity)
         } else {
-            let size = array
-                .storage()
-                .size_key(key)
-                .map_err(|e| storage_error(label, e))?;
-            let Some(size) = size else {
-                return Ok((None, None));
+            // One request, no size first (a HEAD would cost an object store a round trip): the
+            // index by a suffix or prefix range. The shard's size stays unknown; an inner chunk
+            // range past its end fails in the store's ranged read.
+            let range = if sharding.index_at_start {
+                ByteRange::FromStart(0, Some(index_bytes))
+            } else {
+                ByteRange::Suffix(index_bytes)
             };
-            check_index_fits(size, index_bytes, label)?;
-            let range = ByteRange::FromStart(index_at(size), Some(index_bytes));
             let Some(index) = get(array, key, range, label)? else {
                 return Ok((None, None));
             };
-            (index, size, ShardSource::Store, None)
+            if index.len() as u64 != index_bytes {
+                return Err(corrupt(label, "the shard is shorter than its index"));
+            }
+            (index, u64::MAX, ShardSource::Store, None)
         };
         let index = parse_shard_index(&encoded_index, sharding, label)?;
         Ok((

@@ -1,0 +1,97 @@
+"""What a read asks an object store for, counted by a proxy in front of moto: many requests in
+flight for a multi-chunk read (bounded by the io concurrency setting), one GET per chunk (no HEAD
+first), and partial shard reads that fetch the index once per shard and inner chunks by range."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from fault_proxy import FaultProxy
+from store_fixtures import new_bucket, s3_options
+
+import zarrs_cffi
+
+DATA = np.arange(64 * 64, dtype="uint16").reshape(64, 64)
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(moto_endpoint).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def io_concurrency() -> Iterator[None]:
+    yield
+    zarrs_cffi.set_io_concurrency(0)
+
+
+def _array(moto_endpoint: str, **layout: object) -> str:
+    url = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+    with zarrs_cffi.create_array(
+        url, "/a", shape=DATA.shape, dtype=DATA.dtype, storage_options=s3_options(moto_endpoint), **layout
+    ) as arr:
+        arr[...] = DATA
+    return url
+
+
+@pytest.mark.parametrize("requests", [4, 16])
+def test_requests_in_flight_follow_the_setting(
+    proxy: FaultProxy, moto_endpoint: str, io_concurrency: None, requests: int
+) -> None:
+    url = _array(moto_endpoint, chunks=(8, 8))  # 64 chunks
+    zarrs_cffi.set_io_concurrency(requests)
+    assert zarrs_cffi.get_io_concurrency() == requests
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.add("delay", method="GET", path_contains="/c/", times=None, hang_seconds=0.1)
+        proxy.max_in_flight = 0
+        out = np.empty_like(DATA)
+        arr.read_into(out)
+    np.testing.assert_array_equal(out, DATA)
+    threads = zarrs_cffi.get_num_threads()
+    # Each request waits 0.1 s at the proxy: the read overlaps as many as it is allowed to.
+    assert max(2, min(requests, threads) // 2) <= proxy.max_in_flight <= max(requests, threads)
+    assert proxy.max_in_flight >= requests // 2
+
+
+def test_one_get_per_chunk_and_no_head(proxy: FaultProxy, moto_endpoint: str) -> None:
+    url = _array(moto_endpoint, chunks=(16, 16))  # 16 chunks
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.clear()
+        np.testing.assert_array_equal(arr[...], DATA)
+    assert proxy.count("GET", "/c/") == 16
+    assert proxy.count("HEAD") == 0
+
+
+def test_partial_shard_reads_fetch_the_index_once_and_ranges(proxy: FaultProxy, moto_endpoint: str) -> None:
+    url = _array(moto_endpoint, chunks=(8, 8), shards=(32, 32))  # 4 shards of 16 inner chunks
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.clear()
+        # 2 x 2 inner chunks of shard (0, 0).
+        np.testing.assert_array_equal(arr[0:16, 0:16], DATA[0:16, 0:16])
+    shard_gets = proxy.count("GET", "/c/0/0")
+    assert proxy.count("HEAD") == 0
+    assert proxy.count("GET", "/c/") == shard_gets  # only shard (0, 0) was touched
+    assert 2 <= shard_gets <= 1 + 4, proxy.log  # the index, then at most one request per inner chunk
+
+
+def test_concurrent_callers_share_the_store(moto_endpoint: str) -> None:
+    url = _array(moto_endpoint, chunks=(8, 8))
+    results: list[bool] = []
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(moto_endpoint)) as arr:
+
+        def read() -> None:
+            results.append(bool(np.array_equal(arr[...], DATA)))
+
+        threads = [threading.Thread(target=read) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert results == [True] * 6
