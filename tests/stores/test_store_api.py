@@ -233,3 +233,23 @@ def test_memory_stores_are_shared_by_name_until_forgotten() -> None:
     finally:
         zarrs_cffi.forget_memory_store(url)
     assert zarrs_cffi.Store(url).node_exists("/a") is False
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_crud_functions_take_storage_options(remote: Place, engine: str) -> None:
+    if engine == "zarr" and remote.kind == "memory":
+        pytest.skip("zarr-python cannot reach zarrs_cffi's memory:// stores")
+    import asyncio
+
+    import zarrs_cffi.crud.aio as aio
+
+    opts = {"engine": engine, "storage_options": remote.options}
+    doc = zarr.create_array(
+        zarr.storage.MemoryStore(), shape=(6,), dtype="int8", chunks=(3,)
+    ).metadata.to_dict()
+    crud.create_new_array(doc, remote.url, "v", **opts)
+    crud.write_region(doc, remote.url, "v", np.s_[...], np.arange(6, dtype="int8"), **opts)
+    np.testing.assert_array_equal(crud.read_chunk(doc, remote.url, "v", (1,), **opts), [3, 4, 5])
+    got = asyncio.run(aio.read_region(doc, remote.url, "v", np.s_[1:5], **opts))
+    np.testing.assert_array_equal(got, [1, 2, 3, 4])
+    assert crud.read_metadata(remote.url, "v", **opts)["shape"] == [6]

@@ -17,55 +17,87 @@ from numpy.typing import NDArray
 
 from zarrs_cffi._compat import to_thread
 from zarrs_cffi.crud import _facade
-from zarrs_cffi.crud._facade import Engine
+from zarrs_cffi.crud._facade import Engine, Options
 from zarrs_cffi.crud.protocol import ChunkCoords, MetadataDoc, StoreLike
 
 __all__ = list(_facade.__all__)
 
 
 async def create_new_group(
-    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    *,
+    engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_new_group`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.create_new_group, metadata, store, path, engine=engine)
+    await to_thread(
+        _facade.create_new_group, metadata, store, path, engine=engine, storage_options=storage_options
+    )
 
 
 async def create_overwrite_group(
-    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    *,
+    engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_overwrite_group`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.create_overwrite_group, metadata, store, path, engine=engine)
+    await to_thread(
+        _facade.create_overwrite_group, metadata, store, path, engine=engine, storage_options=storage_options
+    )
 
 
 async def create_new_array(
-    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    *,
+    engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_new_array`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.create_new_array, metadata, store, path, engine=engine)
+    await to_thread(
+        _facade.create_new_array, metadata, store, path, engine=engine, storage_options=storage_options
+    )
 
 
 async def create_overwrite_array(
-    metadata: MetadataDoc, store: StoreLike, path: str, *, engine: Engine = None
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    *,
+    engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.create_overwrite_array`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.create_overwrite_array, metadata, store, path, engine=engine)
+    await to_thread(
+        _facade.create_overwrite_array, metadata, store, path, engine=engine, storage_options=storage_options
+    )
 
 
-async def read_metadata(store: StoreLike, path: str, *, engine: Engine = None) -> MetadataDoc:
+async def read_metadata(
+    store: StoreLike, path: str, *, engine: Engine = None, storage_options: Options = None
+) -> MetadataDoc:
     """Async :func:`zarrs_cffi.crud.read_metadata`, run in a worker thread (the event loop is not blocked)."""
-    return await to_thread(_facade.read_metadata, store, path, engine=engine)
+    return await to_thread(_facade.read_metadata, store, path, engine=engine, storage_options=storage_options)
 
 
-async def delete_node(store: StoreLike, path: str, *, engine: Engine = None) -> None:
+async def delete_node(
+    store: StoreLike, path: str, *, engine: Engine = None, storage_options: Options = None
+) -> None:
     """Async :func:`zarrs_cffi.crud.delete_node`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.delete_node, store, path, engine=engine)
+    await to_thread(_facade.delete_node, store, path, engine=engine, storage_options=storage_options)
 
 
 async def list_children(
-    store: StoreLike, path: str, *, engine: Engine = None
+    store: StoreLike, path: str, *, engine: Engine = None, storage_options: Options = None
 ) -> list[tuple[str, MetadataDoc]]:
     """Async :func:`zarrs_cffi.crud.list_children`, run in a worker thread (the event loop is not blocked)."""
-    return await to_thread(_facade.list_children, store, path, engine=engine)
+    return await to_thread(_facade.list_children, store, path, engine=engine, storage_options=storage_options)
 
 
 async def read_chunk(
@@ -75,9 +107,18 @@ async def read_chunk(
     chunk_coords: ChunkCoords,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_chunk`, run in a worker thread (the event loop is not blocked)."""
-    return await to_thread(_facade.read_chunk, metadata, store, path, chunk_coords, engine=engine)
+    return await to_thread(
+        _facade.read_chunk,
+        metadata,
+        store,
+        path,
+        chunk_coords,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 async def read_encoded_chunk(
@@ -87,9 +128,18 @@ async def read_encoded_chunk(
     chunk_coords: ChunkCoords,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> bytes | None:
     """Async :func:`zarrs_cffi.crud.read_encoded_chunk`, run in a worker thread (the event loop is not blocked)."""
-    return await to_thread(_facade.read_encoded_chunk, metadata, store, path, chunk_coords, engine=engine)
+    return await to_thread(
+        _facade.read_encoded_chunk,
+        metadata,
+        store,
+        path,
+        chunk_coords,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 async def write_chunk(
@@ -100,9 +150,19 @@ async def write_chunk(
     value: Any,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_chunk`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.write_chunk, metadata, store, path, chunk_coords, value, engine=engine)
+    await to_thread(
+        _facade.write_chunk,
+        metadata,
+        store,
+        path,
+        chunk_coords,
+        value,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 async def delete_chunk(
@@ -112,16 +172,33 @@ async def delete_chunk(
     chunk_coords: ChunkCoords,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.delete_chunk`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.delete_chunk, metadata, store, path, chunk_coords, engine=engine)
+    await to_thread(
+        _facade.delete_chunk,
+        metadata,
+        store,
+        path,
+        chunk_coords,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 async def read_region(
-    metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, *, engine: Engine = None
+    metadata: MetadataDoc,
+    store: StoreLike,
+    path: str,
+    selection: Any,
+    *,
+    engine: Engine = None,
+    storage_options: Options = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_region`, run in a worker thread (the event loop is not blocked)."""
-    return await to_thread(_facade.read_region, metadata, store, path, selection, engine=engine)
+    return await to_thread(
+        _facade.read_region, metadata, store, path, selection, engine=engine, storage_options=storage_options
+    )
 
 
 async def read_region_into(
@@ -132,9 +209,19 @@ async def read_region_into(
     selection: Any,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> NDArray[Any]:
     """Async :func:`zarrs_cffi.crud.read_region_into` (``out`` must not be touched until it returns)."""
-    return await to_thread(_facade.read_region_into, out, metadata, store, path, selection, engine=engine)
+    return await to_thread(
+        _facade.read_region_into,
+        out,
+        metadata,
+        store,
+        path,
+        selection,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 async def write_region(
@@ -145,9 +232,19 @@ async def write_region(
     value: Any,
     *,
     engine: Engine = None,
+    storage_options: Options = None,
 ) -> None:
     """Async :func:`zarrs_cffi.crud.write_region`, run in a worker thread (the event loop is not blocked)."""
-    await to_thread(_facade.write_region, metadata, store, path, selection, value, engine=engine)
+    await to_thread(
+        _facade.write_region,
+        metadata,
+        store,
+        path,
+        selection,
+        value,
+        engine=engine,
+        storage_options=storage_options,
+    )
 
 
 def _document_twins() -> None:
