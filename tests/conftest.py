@@ -25,7 +25,20 @@ import zarrs_cffi
 
 # Packages a test module may import that the legacy interpreters do not have: the module is skipped.
 OPTIONAL_TEST_PACKAGES = frozenset(
-    {"zarr", "numcodecs", "xarray", "pandas", "dask", "distributed", "fsspec", "s3fs", "moto", "boto3", "obstore", "_tracemalloc"}
+    {
+        "zarr",
+        "numcodecs",
+        "xarray",
+        "pandas",
+        "dask",
+        "distributed",
+        "fsspec",
+        "s3fs",
+        "moto",
+        "boto3",
+        "obstore",
+        "_tracemalloc",
+    }
 )
 
 

@@ -141,8 +141,10 @@ def test_store_argument_errors(tmp_path, stored):
 
 def test_to_dask_errors(tmp_path, stored):
     path, _ = stored
-    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="local directories"):
-        zarrs_cffi.to_dask("s3://bucket/a.zarr")
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="unsupported store URL scheme 'ftp'"):
+        zarrs_cffi.to_dask("ftp://host/a.zarr")
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="dict"):
+        zarrs_cffi.to_dask({})
     with pytest.raises(zarrs_cffi.NodeNotFoundError):
         zarrs_cffi.to_dask(path, "/missing")
     engine_array = zarrs_cffi.open_array(path, "/a", engine="zarr")

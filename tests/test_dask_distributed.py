@@ -74,7 +74,7 @@ def test_reduction_over_512_cubed_on_two_worker_processes(cluster_client, big_ar
 def _arrays_opened_here() -> list[str]:
     from zarrs_cffi import dask as zdask
 
-    return [root for root, _node, _doc in zdask._OPEN]
+    return [root.url for root, _node, _doc in zdask._OPEN]
 
 
 def test_to_dask_based_write_on_two_worker_processes(cluster_client, big_array, tmp_path):

@@ -15,25 +15,29 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 
 from .array import Array
 from .create import create_array
 from .errors import InvalidArgumentError
-from .location import local_root
+from .location import store_location
 from .open import open_array
 from .store import Store
+from .store_location import StoreLocation
 
 if TYPE_CHECKING:
     import dask.array as da
 
-ArrayOrUrl = Union[Array, str, "os.PathLike[str]"]
+ArrayOrUrl = Union[Array, str, "os.PathLike[str]", Any]
+Options = Optional[Mapping[str, Any]]
 
 
-def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da.Array:
+def to_dask(
+    array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None, *, storage_options: Options = None
+) -> da.Array:
     """A lazy ``dask.array`` over a Zarr array: an open :class:`~zarrs_cffi.Array`, or the path of a
     local store (``node`` names the array inside it).
 
@@ -42,17 +46,18 @@ def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da
     shapes are correct but decode the chunks they cut more than once.
 
     Args:
-        array_or_url: An open array, or a local store's path (``str``, ``os.PathLike`` or
-            ``file://`` URL).
+        array_or_url: An open array, or a store: a path, a URL (``s3://``, ``gs://``, ``az://``,
+            ``http(s)://``, ``zip://``, ``memory://``) or a store object (see :class:`Store`).
         node: The array's node in the store (ignored for an open array).
         chunks: Block shape: anything dask's ``normalize_chunks`` takes (ints, tuples, ``-1``,
             ``"auto"``), or a ``{axis: size}`` dict whose other axes keep the stored chunks.
+        storage_options: Options of a store URL (see :class:`Store`); workers get them too.
 
     Returns:
         A ``dask.array.Array``; workers reopen the array by location (no handle is pickled).
 
     Raises:
-        UnsupportedStoreError: ``array_or_url`` is not a local store.
+        UnsupportedStoreError: ``array_or_url`` is not an array or a store.
         NodeNotFoundError: There is no array at ``node``.
 
     >>> x = zarrs_cffi.to_dask("data.zarr", "/temperature", chunks=(128, 512, 8))
@@ -63,7 +68,7 @@ def to_dask(array_or_url: ArrayOrUrl, node: str = "/", chunks: Any = None) -> da
     from dask.array.core import normalize_chunks
     from dask.base import tokenize
 
-    source = ArrayLocation.of(array_or_url, node, writable=False)
+    source = ArrayLocation.of(array_or_url, node, writable=False, storage_options=storage_options)
     array = source.open()
     stored = array.chunk_shape()
     if isinstance(chunks, dict):  # axes it does not name keep the stored chunks
@@ -86,6 +91,7 @@ def store(
     *,
     region: Sequence[slice] | None = None,
     compute: bool = True,
+    storage_options: Options = None,
 ) -> Any:
     """Write the dask array ``x`` into ``target`` at ``region``, blocks in parallel, with no lock.
 
@@ -95,10 +101,11 @@ def store(
 
     Args:
         x: The data; its dtype must cast to the array's within its kind (numpy's ``same_kind``).
-        target: An open writable :class:`~zarrs_cffi.Array`, or a local store's path.
+        target: An open writable :class:`~zarrs_cffi.Array`, or a store's path or URL.
         node: The array's node in the store (ignored for an open array).
         region: Step-1 slices, one per axis, where ``x`` goes (the whole array by default).
         compute: Write now (True), or return the lazy dask object that writes when computed.
+        storage_options: Options of a store URL (see :class:`Store`).
 
     Returns:
         None, or with ``compute=False`` the lazy dask object (``dask.compute(it)`` writes).
@@ -116,7 +123,7 @@ def store(
     """
     import dask.array as da
 
-    location = ArrayLocation.of(target, node, writable=True)
+    location = ArrayLocation.of(target, node, writable=True, storage_options=storage_options)
     array = location.open()
     box = _region_box(region, array.shape)
     if tuple(stop - start for start, stop in box) != tuple(x.shape):
@@ -173,9 +180,8 @@ def from_dask(
                 "x.rechunk(...) first so that blocks can map to Zarr chunks"
             )
         chunks = tuple(max(axis[0], 1) if axis else 1 for axis in x.chunks)
-    array = create_array(
-        local_root(path), node, shape=x.shape, dtype=x.dtype, chunks=chunks, **create_options
-    )
+    where = store_location(path, create_options.pop("storage_options", None))
+    array = create_array(where, node, shape=x.shape, dtype=x.dtype, chunks=chunks, **create_options)
     written = store(x, array, compute=compute)
     return array if compute else written
 
@@ -185,7 +191,7 @@ class ArrayLocation:
     handle. Reading (``__getitem__``) and writing (``__setitem__``) reopen the array from the
     document once per process, so a worker never reads through another array's metadata."""
 
-    def __init__(self, root: str, node: str, document_json: str, writable: bool) -> None:
+    def __init__(self, root: StoreLocation, node: str, document_json: str, writable: bool) -> None:
         self.root, self.node, self.document_json, self.writable = root, node, document_json, writable
         document = json.loads(document_json)
         self.shape = tuple(document["shape"])
@@ -193,7 +199,9 @@ class ArrayLocation:
         self.dtype = self.open().dtype
 
     @classmethod
-    def of(cls, array_or_url: ArrayOrUrl, node: str, *, writable: bool) -> ArrayLocation:
+    def of(
+        cls, array_or_url: ArrayOrUrl, node: str, *, writable: bool, storage_options: Options = None
+    ) -> ArrayLocation:
         """Where ``array_or_url`` lives (root, node, metadata), checked for writing if ``writable``."""
         if isinstance(array_or_url, Array):
             array = array_or_url
@@ -201,14 +209,14 @@ class ArrayLocation:
                 raise InvalidArgumentError(
                     f"dask I/O runs on the native engine; {array!r} uses {array.engine!r}"
                 )
-            if array.root is None:
+            if array.location is None:
                 raise InvalidArgumentError(
                     f"{array!r} has no location (made from a handle): it cannot be reopened"
                 )
             if writable and array.read_only:
                 array._check_writable()  # raises ReadOnlyError
-            return cls(array.root, array.node, json.dumps(array.metadata), writable)
-        root = local_root(array_or_url)
+            return cls(array.location, array.node, json.dumps(array.metadata), writable)
+        root = store_location(array_or_url, storage_options)
         with open_array(root, node) as array:
             return cls(root, array.node, json.dumps(array.metadata), writable)
 
@@ -232,7 +240,7 @@ class ArrayLocation:
     def __setitem__(self, region: Any, data: Any) -> None:
         self.open().write(region, data)
 
-    def __dask_tokenize__(self) -> tuple[str, str, str]:
+    def __dask_tokenize__(self) -> tuple[StoreLocation, str, str]:
         return (self.root, self.node, self.document_json)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -241,7 +249,7 @@ class ArrayLocation:
 
 # Arrays opened by this process, by location. Few distinct arrays are used per process; entries
 # live as long as the process (a worker), like a file-handle cache.
-_OPEN: dict[tuple[str, str, str], Array] = {}
+_OPEN: dict[tuple[StoreLocation, str, str], Array] = {}
 _OPEN_LOCK = threading.Lock()
 
 

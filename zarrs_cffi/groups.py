@@ -8,12 +8,12 @@ stored, v2 ``.zarray`` with the ``.zattrs`` under "attributes".
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict
 
 from .errors import GroupError, InvalidMetadataError
 from .store import Store, node_path
+from .store_location import StoreLocation
 
 Document = Dict[str, Any]
 
@@ -37,7 +37,9 @@ def is_array(document: Document) -> bool:
     return document.get("node_type") == "array"
 
 
-def read_groups(root: str, group: str | None, consolidated: bool | None, *, recursive: bool) -> list[Group]:
+def read_groups(
+    root: str | StoreLocation, group: str | None, consolidated: bool | None, *, recursive: bool
+) -> list[Group]:
     """The group at ``group`` (root if None) and, with ``recursive``, every group below it.
 
     ``consolidated``: None uses consolidated metadata when present, True requires it, False
@@ -49,7 +51,7 @@ def read_groups(root: str, group: str | None, consolidated: bool | None, *, recu
         if is_array(document):
             raise GroupError(f"{node!r} in {root!r} is an array, not a group")
         fmt = int(document.get("zarr_format", 3))
-        members = None if consolidated is False else _consolidated_members(root, store, node, document, fmt)
+        members = None if consolidated is False else _consolidated_members(store, node, document, fmt)
         if members is None:
             if consolidated:
                 raise InvalidMetadataError(
@@ -67,7 +69,7 @@ def _listed_groups(store: Store, node: str, document: Document, fmt: int, recurs
     """Walk by listing each group's children through the native library."""
     found = Group(node, fmt, _attributes(document))
     below: list[Group] = []
-    for child_path, child_doc in store.list_children(node):
+    for child_path, child_doc in store.list_children(node, consolidated=False):
         name = child_path.rsplit("/", 1)[-1]
         if is_array(child_doc):
             found.arrays[name] = child_doc
@@ -101,7 +103,7 @@ def _groups_from_members(
 
 
 def _consolidated_members(
-    root: str, store: Store, node: str, document: Document, fmt: int
+    store: Store, node: str, document: Document, fmt: int
 ) -> dict[str, Document] | None:
     """{path relative to ``node``: document} of everything below it, or None without consolidated
     metadata. v3 keeps it inline in a group's ``zarr.json`` (the group's own, else the root's);
@@ -115,7 +117,7 @@ def _consolidated_members(
             return None
         everything = _inline_members(store.read_metadata("/"))
     else:
-        everything = _v2_members(root)
+        everything = _v2_members(store)
     if everything is None:
         return None
     if not prefix:
@@ -133,18 +135,17 @@ def _inline_members(document: Document) -> dict[str, Document] | None:
     return {path.strip("/"): doc for path, doc in consolidated["metadata"].items() if isinstance(doc, dict)}
 
 
-def _v2_members(root: str) -> dict[str, Document] | None:
+def _v2_members(store: Store) -> dict[str, Document] | None:
     """Nodes of a v2 ``.zmetadata``, each ``.zarray``/``.zgroup`` merged with its ``.zattrs``."""
-    # TODO(stores): read through the store once the native store API can fetch a key.
-    try:
-        with open(os.path.join(root, ".zmetadata"), "rb") as fh:
-            keys = json.load(fh).get("metadata")
-    except FileNotFoundError:
+    raw = store.get_key(".zmetadata")
+    if raw is None:
         return None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise InvalidMetadataError(f"unreadable .zmetadata in {root!r}: {exc}") from None
+    try:
+        keys = json.loads(raw).get("metadata")
+    except (ValueError, AttributeError) as exc:
+        raise InvalidMetadataError(f"unreadable .zmetadata in {store.root!r}: {exc}") from None
     if not isinstance(keys, dict):
-        raise InvalidMetadataError(f".zmetadata in {root!r} has no 'metadata' object")
+        raise InvalidMetadataError(f".zmetadata in {store.root!r} has no 'metadata' object")
     nodes: dict[str, Document] = {}
     for key, doc in keys.items():
         path, _, name = key.rpartition("/")

@@ -1,45 +1,36 @@
-"""Where data lives: turning the ``path_or_url`` the xarray and dask entry points accept into a
-store root this package can open.
+"""Where data lives, for the xarray and dask entry points: turning the ``path_or_url`` (and
+``storage_options``) they accept into a :class:`~zarrs_cffi.store_location.StoreLocation`.
 
-Only local directories are supported so far (a path, an ``os.PathLike`` or a ``file://`` URL).
-Remote URLs and ``storage_options`` raise :class:`UnsupportedStoreError` here, in one place, so
-remote stores can be added behind this function without touching its callers.
+Paths, store URLs (``s3://``, ``gs://``, ``az://``, ``http(s)://``, ``zip://``, ``memory://``) and
+the store objects :class:`~zarrs_cffi.Store` accepts all work; anything else raises
+:class:`UnsupportedStoreError` naming its type, in one place.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import unquote, urlparse
 
-from .errors import UnsupportedStoreError
-from .store import root_path
+from .errors import InvalidArgumentError, UnsupportedStoreError
+from .store_location import StoreLocation, locate
 
 
-def local_root(path_or_url: object, storage_options: Mapping[str, object] | None = None) -> str:
-    """The absolute local directory for ``path_or_url``, or a typed error saying why not.
+def store_location(path_or_url: object, storage_options: Mapping[str, object] | None = None) -> StoreLocation:
+    """The location of ``path_or_url``, or a typed error saying why it has none.
 
-    >>> local_root("data.zarr") == os.path.abspath("data.zarr")
+    >>> store_location("data.zarr").url == os.path.abspath("data.zarr")
     True
+    >>> store_location("s3://bucket/data.zarr", {"region": "eu-west-1"}).url
+    's3://bucket/data.zarr'
     """
-    if isinstance(path_or_url, str) and "://" in path_or_url:
-        parsed = urlparse(path_or_url)
-        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-            raise UnsupportedStoreError(
-                f"cannot open {path_or_url!r}: zarrs_cffi opens local directories only so far "
-                f"({parsed.scheme}:// stores are not supported yet)"
-            )
-        path_or_url = unquote(parsed.path)
-    elif not isinstance(path_or_url, (str, os.PathLike)):
+    if not isinstance(path_or_url, (str, os.PathLike, StoreLocation)) and not type(
+        path_or_url
+    ).__name__.endswith("Store"):
         raise UnsupportedStoreError(
-            f"cannot open a {type(path_or_url).__name__}: pass the path of a local Zarr directory "
-            "(store objects are not supported yet)"
+            f"cannot open a {type(path_or_url).__name__}: pass a path, a store URL (s3://, gs://, az://, "
+            "http(s)://, zip://, memory://) or a store object"
         )
-    if storage_options:
-        # fsspec-style options only mean something to remote stores; ignoring them silently would
-        # hide a typo or a URL that lost its scheme.
-        raise UnsupportedStoreError(
-            f"storage_options {sorted(storage_options)} apply to remote stores, which zarrs_cffi does "
-            f"not open yet; {path_or_url!r} is a local path"
-        )
-    return root_path(path_or_url)
+    try:
+        return locate(path_or_url, storage_options or None)
+    except InvalidArgumentError as exc:
+        raise UnsupportedStoreError(f"cannot open {path_or_url!r}: {exc}") from None

@@ -91,6 +91,9 @@ class Store:
         out = ffi.new("ZarrsStorage *")
         context = f"store {self.root!r}"
         if self.location.local:
+            if self.location.options:
+                names = [key for key, _ in self.location.options]
+                raise InvalidArgumentError(f"local directories take no storage options (got {names})")
             check(lib.zarrsCffiCreateStorageFilesystem(encode_str(self.root, "path"), out), context)
         else:
             options = json.dumps(dict(self.location.options)).encode()

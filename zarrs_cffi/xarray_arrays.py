@@ -22,6 +22,7 @@ from .array import Array
 from .dtypes import V3_NAME_BY_NUMPY
 from .errors import UnsupportedDataTypeError
 from .store import Store
+from .store_location import StoreLocation
 
 # Zarr data types (v3 names, v2 numpy kinds) the C API cannot return but zarr-python reads:
 # xarray's strings. Everything else neither reads natively nor here raises UnsupportedDataTypeError.
@@ -92,7 +93,9 @@ def describe_data_type(document: dict[str, Any]) -> str:
 class NativeBackendArray(BackendArray):
     """A variable's data, read through the native library on demand."""
 
-    def __init__(self, root: str, node: str, document: dict[str, Any], view: np.dtype | None) -> None:
+    def __init__(
+        self, root: StoreLocation, node: str, document: dict[str, Any], view: np.dtype | None
+    ) -> None:
         self.root, self.node, self.document, self.view = root, node, document, view
         self._lock = threading.Lock()
         self._array: Array | None = None
@@ -196,7 +199,7 @@ def _empty_outer(array: Array, key: tuple[Any, ...]) -> np.ndarray:
 class ZarrPythonBackendArray(BackendArray):
     """A string variable's data, read through zarr-python (the C API returns numbers only)."""
 
-    def __init__(self, root: str, node: str, name: str) -> None:
+    def __init__(self, root: StoreLocation, node: str, name: str) -> None:
         self.root, self.node, self.name = root, node, name
         self._lock = threading.Lock()
         self._zarr: Any = None
@@ -243,7 +246,7 @@ class ZarrPythonBackendArray(BackendArray):
         return self.zarr_array[key]
 
 
-def open_with_zarr_python(root: str, node: str, name: str) -> Any:
+def open_with_zarr_python(root: StoreLocation, node: str, name: str) -> Any:
     """The zarr-python array at ``node``, or UnsupportedDataTypeError naming the variable."""
     try:
         import zarr
@@ -252,5 +255,10 @@ def open_with_zarr_python(root: str, node: str, name: str) -> Any:
             f"variable {name!r} holds strings, which the native library cannot return; "
             "install zarr-python (pip install 'zarrs-cffi[xarray]') to read them"
         ) from None
-    store = zarr.storage.LocalStore(root, read_only=True)
+    if root.local:
+        store = zarr.storage.LocalStore(root.url, read_only=True)
+    else:
+        from .engines.zarr_stores import zarr_store
+
+        store = zarr_store(root, read_only=True)
     return zarr.open_array(store=store, path=node.strip("/"), mode="r")

@@ -29,8 +29,9 @@ from xarray.core import indexing
 
 from .errors import InvalidMetadataError, UnsupportedDataTypeError, ZarrsError
 from .groups import Group, read_groups
-from .location import local_root
+from .location import store_location
 from .metadata import chunks_and_shards, parse_fill_value
+from .store_location import StoreLocation
 from .xarray_arrays import (
     NativeBackendArray,
     ZarrPythonBackendArray,
@@ -47,7 +48,7 @@ class ZarrsCffiDataStore(AbstractDataStore):
 
     def __init__(
         self,
-        root: str,
+        root: StoreLocation,
         group: Group,
         *,
         drop_variables: Iterable[str] = (),
@@ -260,7 +261,7 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
     ) -> dict[str, Dataset]:
         """Every group at or below ``group`` (only that group with ``recursive=False``), keyed by
         path relative to it ("/" for itself); keywords as :meth:`open_dataset`."""
-        root = local_root(filename_or_obj, storage_options)
+        root = store_location(filename_or_obj, storage_options)
         groups = read_groups(root, group, consolidated, recursive=recursive)
         if zarr_format is not None and zarr_format != groups[0].zarr_format:
             raise InvalidMetadataError(

@@ -143,7 +143,9 @@ class CffiBackend(CrudBackend):
         node = zarr_path_to_node(path)
         if _node_kind(handle_store.read_metadata(node)) != "group":
             raise NodeNotFoundError(f"no group at {path!r} in {handle_store.root} (it is an array)")
-        return handle_store.list_children(node)
+        # What is stored, as the zarr engine lists it; read-only stores (HTTP cannot list at all)
+        # answer from consolidated metadata when they have it.
+        return handle_store.list_children(node, consolidated=None if handle_store.read_only else False)
 
     # --- chunk I/O --------------------------------------------------------------------------------
     def read_chunk(
