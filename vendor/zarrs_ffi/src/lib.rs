@@ -18,6 +18,8 @@ pub mod error;
 pub mod hierarchy;
 mod object_reads;
 pub mod pool;
+#[cfg(test)]
+mod proptests;
 mod read_only;
 pub(crate) mod region_io;
 pub(crate) mod row_groups;
