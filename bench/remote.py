@@ -85,7 +85,12 @@ WORKLOADS = {
 ENGINE_NAMES = ["zarrs_cffi", "zarr-python", "zarrs-python", "tensorstore"]
 PEERS = ENGINE_NAMES[1:]
 PSEUDO = ["zarrs_cffi:read_chunk", "floor:fetch"]  # rows that are not peers
-PACKAGES = {"zarrs_cffi": "zarrs_cffi", "zarr-python": "zarr", "zarrs-python": "zarrs", "tensorstore": "tensorstore"}
+PACKAGES = {
+    "zarrs_cffi": "zarrs_cffi",
+    "zarr-python": "zarr",
+    "zarrs-python": "zarrs",
+    "tensorstore": "tensorstore",
+}
 BANDWIDTH_BYTES = 64 << 20
 SETTLE_SECONDS = 0.05
 
@@ -180,12 +185,18 @@ def upload(servers: Servers, root: Path, specs) -> dict:
     with ThreadPoolExecutor(16) as pool:
         list(
             pool.map(
-                lambda p: s3.put_object(Bucket=BUCKET, Key=f"data/{p.relative_to(root).as_posix()}", Body=p.read_bytes()),
+                lambda p: s3.put_object(
+                    Bucket=BUCKET, Key=f"data/{p.relative_to(root).as_posix()}", Body=p.read_bytes()
+                ),
                 files,
             )
         )
     servers.records()
-    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files), "seconds": time.perf_counter() - t0}
+    return {
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def measure_network(servers: Servers) -> dict:
@@ -311,9 +322,11 @@ class RemoteZarrPython(engines.ZarrPython):
         return self.read_new(region)
 
     def write_full(self, data, place, node):
-        with self._config():
-            arr = self.zarr.open_array(store=place.zarr_store(False), path=node, mode="r+")
-            arr[...] = data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zarrs-python's store warning: recorded at open
+            with self._config():
+                arr = self.zarr.open_array(store=place.zarr_store(False), path=node, mode="r+")
+                arr[...] = data
 
 
 class RemoteZarrsPython(RemoteZarrPython):
@@ -330,7 +343,9 @@ class RemoteZarrsPython(RemoteZarrPython):
         super().open(place, node)
         pipe = self.arr._async_array.codec_pipeline
         if type(pipe).__name__ != "ZarrsCodecPipeline" or getattr(pipe, "impl", True) is None:
-            self.open_warnings.append(f"not zarrs' pipeline: {type(pipe).__name__}, impl {getattr(pipe, 'impl', '?')}")
+            self.open_warnings.append(
+                f"not zarrs' pipeline: {type(pipe).__name__}, impl {getattr(pipe, 'impl', '?')}"
+            )
 
 
 class RemoteTensorStore(engines.TensorStore):
@@ -502,7 +517,9 @@ class Context:
         prefix = f"writes/{self.servers.mode}/{self.spec.name}/{engine}-{self.writes}"
         s3 = self.servers.boto()
         root = self.root
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}/zarr.json", Body=b'{"zarr_format": 3, "node_type": "group"}')
+        s3.put_object(
+            Bucket=BUCKET, Key=f"{prefix}/zarr.json", Body=b'{"zarr_format": 3, "node_type": "group"}'
+        )
         s3.put_object(
             Bucket=BUCKET,
             Key=f"{prefix}/{self.spec.name}/zarr.json",
@@ -590,8 +607,17 @@ def summarize(records: list, servers: Servers, bandwidth: float) -> dict:
     requests / peak in flight. Ideal = bytes / bandwidth + latency x rounds."""
     n = len(records)
     if not n:
-        return {"requests": 0, "methods": {}, "bytes": 0, "peak": 0, "waves": 0, "rounds": 0,
-                "ideal": 0.0, "busy": 0.0, "connections": 0}
+        return {
+            "requests": 0,
+            "methods": {},
+            "bytes": 0,
+            "peak": 0,
+            "waves": 0,
+            "rounds": 0,
+            "ideal": 0.0,
+            "busy": 0.0,
+            "connections": 0,
+        }
     d = servers.one_way
     spans = sorted((r[1] - d, r[2] + d) for r in records)
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
@@ -687,7 +713,7 @@ def run_dataset(spec, root, args, status, mode_run, servers: Servers) -> None:
                 cell["times"].append(elapsed)
                 cell["stats"].append(summarize(records, servers, bandwidth))
                 log(
-                    f"   r{rnd + 1} {wl:9s} {name:13s} {elapsed * 1e3:9.1f} ms"
+                    f"   r{rnd + 1} {wl:9s} {name:21s} {elapsed * 1e3:9.1f} ms"
                     f"  {cell['stats'][-1]['requests']:5d} req  peak {cell['stats'][-1]['peak']:3d}"
                     f"  ideal {cell['stats'][-1]['ideal'] * 1e3:8.1f} ms"
                 )
@@ -710,8 +736,10 @@ def sweep(engine, ctx: Context, args, bandwidth: float) -> dict:
                 times.append(elapsed)
                 stats.append(summarize(records, ctx.servers, bandwidth))
             out[str(n)] = {"times": times, "stats": stats}
-            log(f"   io_concurrency {n:4d}: {statistics.median(times) * 1e3:8.1f} ms"
-                f"  peak {max(s['peak'] for s in stats)}")
+            log(
+                f"   io_concurrency {n:4d}: {statistics.median(times) * 1e3:8.1f} ms"
+                f"  peak {max(s['peak'] for s in stats)}"
+            )
     except Exception as exc:
         out["error"] = _short(exc)
     finally:
@@ -732,7 +760,21 @@ def netem_available() -> tuple[bool, str]:
         for cmd in (
             ["ip", "netns", "add", probe],
             ["ip", "netns", "exec", probe, "ip", "link", "set", "lo", "up"],
-            ["ip", "netns", "exec", probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                probe,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "netem",
+                "delay",
+                "1ms",
+            ],
         ):
             res = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if res.returncode:
@@ -773,13 +815,33 @@ def run_mode_in_netns(latency: float, argv: list[str]) -> dict:
             for cmd in (
                 ["ip", "netns", "add", NETNS],
                 ["ip", "netns", "exec", NETNS, "ip", "link", "set", "lo", "up"],
-                ["ip", "netns", "exec", NETNS, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-                 "delay", f"{one_way_ms:g}ms"],
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    NETNS,
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    "lo",
+                    "root",
+                    "netem",
+                    "delay",
+                    f"{one_way_ms:g}ms",
+                ],
             ):
                 subprocess.run(cmd, check=True)
             child = [
-                "ip", "netns", "exec", NETNS, sys.executable, str(Path(__file__).resolve()),
-                *argv, "--in-netns", str(result),
+                "ip",
+                "netns",
+                "exec",
+                NETNS,
+                sys.executable,
+                str(Path(__file__).resolve()),
+                *argv,
+                "--in-netns",
+                str(result),
             ]
             subprocess.run(child, check=True)
             return json.loads(result.read_text())
@@ -843,8 +905,15 @@ def targets(run: dict) -> list[dict]:
                 ratio = theirs / ours
                 status, value = ("PASS" if ratio >= need else "FAIL"), f"{ratio:.2f}x vs {peer}"
             bound = f"{theirs / floor:.2f}x" if floor and theirs else "-"
-            rows.append({"status": status, "target": f"whole-array read_into >= {need:g}x fastest peer, {label}",
-                         "dataset": ds, "value": value, "bound": bound})
+            rows.append(
+                {
+                    "status": status,
+                    "target": f"whole-array read_into >= {need:g}x fastest peer, {label}",
+                    "dataset": ds,
+                    "value": value,
+                    "bound": bound,
+                }
+            )
     return rows
 
 
@@ -873,8 +942,11 @@ def write_report(run: dict, specs, out: Path) -> None:
             f"| {name} | {info['status']} | {info.get('version') or '-'} | "
             f"{(info.get('error') or '') + '; '.join(notes)} |".replace("\n", " ")
         )
-    lines += ["", "| mode | latency | how | loopback bandwidth through moto | 1-byte GET round trip | upload |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| mode | latency | how | loopback bandwidth through moto | 1-byte GET round trip | upload |",
+        "|---|---|---|---|---|---|",
+    ]
     for mode, m in run["modes"].items():
         net, up = m.get("network", {}), m.get("upload", {})
         lines.append(
@@ -897,10 +969,16 @@ def write_report(run: dict, specs, out: Path) -> None:
         "|---|---|---|---|---|",
     ]
     for row in targets(run):
-        lines.append(f"| {row['status']} | {row['target']} | {row['dataset']} | {row['value']} | {row['bound']} |")
+        lines.append(
+            f"| {row['status']} | {row['target']} | {row['dataset']} | {row['value']} | {row['bound']} |"
+        )
     spec_by_name = {s.name: s for s in specs}
     for mode, m in run["modes"].items():
-        label = "plain loopback" if m["latency"] == 0 else f"{m['latency'] * 1e3:g} ms per request round trip ({m['via']})"
+        label = (
+            "plain loopback"
+            if m["latency"] == 0
+            else f"{m['latency'] * 1e3:g} ms per request round trip ({m['via']})"
+        )
         lines += ["", f"## {mode}: {label}", ""]
         for ds, wls in m["results"].items():
             spec = spec_by_name[ds]
@@ -914,7 +992,9 @@ def write_report(run: dict, specs, out: Path) -> None:
             ]
             for wl, cells in wls.items():
                 _, best = fastest_peer(cells)
-                wl_label = WORKLOADS[wl] if wl != "regions" else f"{m.get('n_regions', '?')} random 8x8x8 regions"
+                wl_label = (
+                    WORKLOADS[wl] if wl != "regions" else f"{m.get('n_regions', '?')} random 8x8x8 regions"
+                )
                 for name in ENGINE_NAMES + PSEUDO:
                     cell = cells.get(name)
                     if cell is None:
@@ -922,7 +1002,9 @@ def write_report(run: dict, specs, out: Path) -> None:
                     t = _median(cell)
                     st = _median_stats(cell)
                     if t is None:
-                        lines.append(f"| {wl_label} | {name} | failed: {cell.get('error') or 'not run'} | | | | | | | | |")
+                        lines.append(
+                            f"| {wl_label} | {name} | failed: {cell.get('error') or 'not run'} | | | | | | | | |"
+                        )
                         continue
                     ratio = f"{best / t:.2f}x" if best else "-"
                     methods = ", ".join(f"{k} {v}" for k, v in sorted(st["methods"].items()))
@@ -990,9 +1072,14 @@ def notes(args) -> list[str]:
         " zarr-python and compares; each written array is deleted from moto afterwards (untimed).",
         "correctness: the first round's results are compared with the in-memory reference (every chunk,"
         " every region, the whole array, the whole written array); a wrong answer is an error, not a time.",
-        "server: moto's S3 Flask app (moto " + _version("moto") + ") served by "
-        + ("waitress (keep-alive connections, 64 worker threads, 0.5 ms GIL switch interval)"
-           if args.server == "waitress" else "werkzeug (one connection per request)")
+        "server: moto's S3 Flask app (moto "
+        + _version("moto")
+        + ") served by "
+        + (
+            "waitress (keep-alive connections, 64 worker threads, 0.5 ms GIL switch interval)"
+            if args.server == "waitress"
+            else "werkzeug (one connection per request)"
+        )
         + " in its own process, objects kept in memory; see bench/remote_servers.py.",
         "peers' own defaults are kept: zarr-python's async concurrency (`async.concurrency`, 10 in 3.1),"
         " tensorstore's `s3_request_concurrency`, zarrs-python's and obstore's defaults.",
@@ -1018,6 +1105,7 @@ def machine_info() -> dict:
         "moto": _version("moto"),
         "obstore": _version("obstore"),
         "waitress": _version("waitress"),
+        "load average at start (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
@@ -1029,22 +1117,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny datasets (64^3), for smoke runs")
-    p.add_argument("--only", default=DEFAULT_ONLY, help=f"comma-separated datasets (default {DEFAULT_ONLY}; 'all')")
+    p.add_argument(
+        "--only", default=DEFAULT_ONLY, help=f"comma-separated datasets (default {DEFAULT_ONLY}; 'all')"
+    )
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
     p.add_argument("--regions", type=int, default=2000, help="random 8^3 regions, plain mode (default 2000)")
-    p.add_argument("--latency-regions", type=int, default=500,
-                   help="random regions with latency (default 500: the first of the same list)")
-    p.add_argument("--latency-slow-rounds", type=int, default=1,
-                   help="rounds of chunks and regions with latency (default 1)")
+    p.add_argument(
+        "--latency-regions",
+        type=int,
+        default=500,
+        help="random regions with latency (default 500: the first of the same list)",
+    )
+    p.add_argument(
+        "--latency-slow-rounds",
+        type=int,
+        default=1,
+        help="rounds of chunks and regions with latency (default 1)",
+    )
     p.add_argument("--latency-ms", type=float, default=20.0, help="injected request round trip (default 20)")
     p.add_argument("--latency-via", choices=("auto", "netem", "proxy"), default="auto")
     p.add_argument("--modes", default="plain,latency")
     p.add_argument("--engines", default=",".join(ENGINE_NAMES))
     p.add_argument("--workloads", default=",".join(WORKLOADS))
-    p.add_argument("--no-fetch-floor", dest="fetch_floor", action="store_false",
-                   help="skip the fetch floor row (obstore GETs of every object, no decoding)")
+    p.add_argument(
+        "--no-fetch-floor",
+        dest="fetch_floor",
+        action="store_false",
+        help="skip the fetch floor row (obstore GETs of every object, no decoding)",
+    )
     p.add_argument("--sweep", default="8,32,128", help="zarrs_cffi io_concurrency values ('' for none)")
-    p.add_argument("--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server")
+    p.add_argument(
+        "--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server"
+    )
     p.add_argument("--out", type=Path, default=HERE / "RESULTS_REMOTE.md")
     p.add_argument("--json", type=Path, help="also save the raw results here")
     p.add_argument("--in-netns", type=Path, help=argparse.SUPPRESS)  # internal: run the latency mode
@@ -1071,7 +1175,11 @@ def main(argv=None) -> int:
     os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = KEY_ID, SECRET
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     all_specs = datasets.all_specs(args.quick)
-    names = [s.name for s in all_specs] if args.only == "all" else _pick(args.only, [s.name for s in all_specs], "dataset")
+    names = (
+        [s.name for s in all_specs]
+        if args.only == "all"
+        else _pick(args.only, [s.name for s in all_specs], "dataset")
+    )
     specs = [s for s in all_specs if s.name in names]
     status = engine_status(args.engine_list)
     root = datasets.data_root(args.quick)
@@ -1086,7 +1194,9 @@ def main(argv=None) -> int:
     datasets.ensure(specs, args.quick, log)
     run = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), "bench/remote.py", *argv]),
+        "command": " ".join(
+            shlex.quote(a) for a in [os.path.relpath(sys.executable), "bench/remote.py", *argv]
+        ),
         "machine": machine_info(),
         "engines": status,
         "modes": {},
@@ -1111,8 +1221,11 @@ def main(argv=None) -> int:
             child_argv = [a for a in argv if not a.startswith("--in-netns")]
             run["modes"]["latency"] = run_mode_in_netns(args.latency_ms / 1000, child_argv)
         else:
-            run["modes"]["latency"] = run_mode("latency", args.latency_ms / 1000, "proxy", specs, root, args, status)
+            run["modes"]["latency"] = run_mode(
+                "latency", args.latency_ms / 1000, "proxy", specs, root, args, status
+            )
     run["wall_seconds"] = time.perf_counter() - started
+    run["machine"]["load average at end (1, 5, 15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.json:
         args.json.write_text(json.dumps(run, indent=1, default=str))
     write_report(run, specs, args.out)

@@ -190,7 +190,9 @@ async def _serve_proxy(port: int, upstream_port: int, delay: float) -> None:
         loop = asyncio.get_running_loop()
         accepted = loop.time()
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port, limit=STREAM_LIMIT)
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", upstream_port, limit=STREAM_LIMIT
+            )
         except OSError:
             client_writer.close()
             return
@@ -225,7 +227,9 @@ def main(argv=None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--upstream-port", type=int)
     p.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay (proxy)")
-    p.add_argument("--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server")
+    p.add_argument(
+        "--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server"
+    )
     p.add_argument("--threads", type=int, default=64, help="waitress worker threads (moto)")
     args = p.parse_args(argv)
     if args.what == "moto":
