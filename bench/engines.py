@@ -224,6 +224,18 @@ class ZarrsPython(ZarrPython):
         import zarrs  # noqa: F401  (fail here, not on first read, if missing)
 
 
+class ZarrPythonCffiPipeline(ZarrPython):
+    """zarr-python with zarrs_cffi's codec pipeline (``ZarrsCffiCodecPipeline``): what
+    ``zarr.open_array`` users get from this package without changing their code."""
+
+    name = "zarr+zarrs_cffi"
+    pipeline: ClassVar[dict] = {"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        import zarrs_cffi.zarr_pipeline  # noqa: F401  (fail here if the pipeline cannot load)
+
+
 class Zarrista(Engine):
     """zarrista: zarrs through PyO3; reads return zero-copy tensors."""
 
@@ -280,8 +292,12 @@ class TensorStore(Engine):
         arr.write(data).result()
 
 
-ENGINES = {cls.name: cls for cls in (ZarrsCffi, ZarrPython, ZarrsPython, Zarrista, TensorStore)}
-PEERS = [name for name in ENGINES if name != "zarrs_cffi"]
+ENGINES = {
+    cls.name: cls for cls in (ZarrsCffi, ZarrPython, ZarrsPython, Zarrista, TensorStore, ZarrPythonCffiPipeline)
+}
+# Peers of the zarrs_cffi rows; the pipeline row is this package too (compared with zarrs-python's
+# pipeline in its own table: bench/run.py --engines zarr+zarrs_cffi,zarrs-python,zarr-python).
+PEERS = [name for name in ENGINES if name not in ("zarrs_cffi", ZarrPythonCffiPipeline.name)]
 
 
 def make(name: str) -> Engine:

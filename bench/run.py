@@ -50,6 +50,7 @@ PACKAGES = {
     "zarrs-python": "zarrs",
     "zarrista": "zarrista",
     "tensorstore": "tensorstore",
+    "zarr+zarrs_cffi": "zarrs_cffi",
 }
 EXTRA = ("memory", "overhead", "xarray", "dask")
 

@@ -78,11 +78,29 @@ def check(results: dict, memory: dict, overhead: dict | None) -> list[dict]:
     for ds in datasets:
         rows.append(_vs_peer(results, ds, "write", 1.0, "write >= fastest peer"))
     for ds in datasets:
+        for wl in ("read_into", "write"):
+            rows.append(_pipeline(results, ds, wl))
+    for ds in datasets:
         rows.append(_threads(results, ds))
     for ds in datasets:
         rows.append(_memory(memory.get(ds, {}).get(SUBJECT), ds))
     rows.append(_overhead(overhead))
     return rows
+
+
+PIPELINE = "zarr+zarrs_cffi"
+ZARRS_PIPELINE = "zarrs-python"
+
+
+def _pipeline(results, ds, wl):
+    """zarr-python with this package's codec pipeline vs with zarrs-python's (issue: >= 1.5x on
+    whole-array reads and writes)."""
+    label = f"zarr pipeline {wl} >= 1.5x zarrs-python's pipeline"
+    ours, theirs = median(results, ds, wl, PIPELINE), median(results, ds, wl, ZARRS_PIPELINE)
+    if ours is None or theirs is None:
+        who = PIPELINE if ours is None else ZARRS_PIPELINE
+        return _row(label, ds, "-", ">= 1.5x", None, f"{who}: {error(results, ds, wl, who)}")
+    return _row(label, ds, f"{theirs / ours:.2f}x", ">= 1.5x", theirs / ours >= 1.5)
 
 
 def _threads(results, ds):
