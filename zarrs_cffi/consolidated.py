@@ -47,13 +47,13 @@ def _as_stored(doc: Mapping[str, Any]) -> Document:
 
 
 def _v2_documents(flat: Mapping[str, Any]) -> dict[str, Document]:
+    """Nodes of a v2 ``.zmetadata``'s ``metadata`` object (the root excluded), each ``.zarray`` /
+    ``.zgroup`` merged with its ``.zattrs`` under ``"attributes"``."""
     documents: dict[str, Document] = {}
     for key, doc in flat.items():
         path, _, name = key.rpartition("/")
-        if name in V2_SUFFIXES and path:
-            merged = dict(doc)
-            merged["attributes"] = dict(flat.get(f"{path}/.zattrs", {}))
-            documents[path] = merged
+        if name in V2_SUFFIXES and path and isinstance(doc, Mapping):
+            documents[path] = {**doc, "attributes": dict(flat.get(f"{path}/.zattrs") or {})}
     return documents
 
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict
 
+from .consolidated import _v2_documents
 from .errors import GroupError, InvalidMetadataError
 from .store import Store, node_path
 from .store_location import StoreLocation
@@ -146,11 +147,4 @@ def _v2_members(store: Store) -> dict[str, Document] | None:
         raise InvalidMetadataError(f"unreadable .zmetadata in {store.root!r}: {exc}") from None
     if not isinstance(keys, dict):
         raise InvalidMetadataError(f".zmetadata in {store.root!r} has no 'metadata' object")
-    nodes: dict[str, Document] = {}
-    for key, doc in keys.items():
-        path, _, name = key.rpartition("/")
-        if name in (".zarray", ".zgroup") and isinstance(doc, dict):
-            attrs = keys.get(f"{path}/.zattrs" if path else ".zattrs") or {}
-            nodes[path] = {**doc, "attributes": attrs}
-    nodes.pop("", None)  # the root group itself
-    return nodes
+    return _v2_documents(keys)
