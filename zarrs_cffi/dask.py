@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import dask.array as da
 
 ArrayOrUrl = Union[Array, str, "os.PathLike[str]", Any]
-Options = Optional[Mapping[str, Any]]
+Options = Optional[typing.Mapping[str, Any]]
 
 
 def to_dask(

@@ -6,7 +6,7 @@ are in :mod:`zarrs_cffi.crud.aio`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
 from typing import Any, Optional, Union
 
 from numpy.typing import NDArray
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
-Options = Optional[Mapping[str, Any]]
+Options = Optional[typing.Mapping[str, Any]]
 
 
 def _located(store: StoreLike, storage_options: Options) -> StoreLike:
