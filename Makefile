@@ -13,7 +13,7 @@ PYPY_BUILD_REQUIREMENTS := setuptools==82.0.1 wheel==0.48.0 build==1.4.4
 WHEEL_SCRATCH := build/wheel-scratch
 ORACLE_DIR := build/oracle
 
-.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench bench-remote docs clean
+.PHONY: all venv build demo test test-python test-legacy test-legacy-ci legacy-interpreters oracle test-zarr-suite test-matrix lint fmt header wheel sdist c-example memcheck fuzz bench bench-local bench-remote docs clean
 
 all: build
 
@@ -75,7 +75,7 @@ lint: build
 	$(VENV)/bin/mypy zarrs_cffi
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
-	cargo clippy $(CARGO_FLAGS) --release -- -D warnings
+	cargo clippy $(CARGO_FLAGS) --release --all-targets -- -D warnings
 
 fmt: venv
 	$(VENV)/bin/ruff format zarrs_cffi tests tools build_ffi.py setup.py docs/conf.py docs/tools
@@ -147,14 +147,18 @@ fuzz: build
 	$(PIP) install --quiet "atheris>=2.3"
 	$(PY) tests/fuzz/fuzz_public_api.py -runs=200000
 
-bench: build
+# The whole benchmark: local datasets, then the same over S3 (its tables go into RESULTS.md too).
+bench: bench-local bench-remote
+
+bench-local: build
 	$(MAKE) -C csrc/bench PYTHON=$(abspath $(PY))
 	bash bench/setup_env.sh
 	bench/.venv/bin/python bench/run.py --out bench/RESULTS.md
 
 # The same datasets over S3 (moto on loopback), plain and behind 20 ms of injected latency (netem in a
 # network namespace where the kernel has it, else a delaying proxy). setup_env.sh installs zarrs_cffi from
-# the repository (ZARRS_CFFI_PREBUILT=DIR: an already built native library, no cargo).
+# the repository (ZARRS_CFFI_PREBUILT=DIR: an already built native library, no cargo). Writes
+# bench/RESULTS_REMOTE.md and copies it into bench/RESULTS.md.
 bench-remote:
 	bash bench/setup_env.sh
 	bench/.venv/bin/python bench/remote.py --out bench/RESULTS_REMOTE.md

@@ -1272,6 +1272,10 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(run, indent=1, default=str))
     write_report(run, specs, args.out)
+    if args.out.resolve().parent == HERE.resolve():  # RESULTS.md carries the remote tables too
+        import report
+
+        report.splice_remote(HERE / "RESULTS.md", args.out)
     log("\ntargets:")
     for row in targets(run):
         log(f"  {row['status']:4s} {row['target']} [{row['dataset']}] {row['value']}")

@@ -196,9 +196,59 @@ def write_markdown(path: Path, run: dict, specs, checks: list[dict], chart: Path
     if chart:
         lines += ["", "## Chart", "", f"![time per engine against the floors]({chart.name})"]
     analysis = Path(__file__).with_name("ANALYSIS.md")
-    if analysis.exists():  # the hand-written why of each missed target, kept beside the numbers
-        lines += ["", analysis.read_text().rstrip()]
+    if path.name == "RESULTS.md":  # the main report (not a partial run's) carries these too
+        lines += ["", *remote_section(Path(__file__).with_name("RESULTS_REMOTE.md"))]
+        if analysis.exists():  # the hand-written why of each missed target, kept beside the numbers
+            lines += ["", analysis.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}: copied by bench/report.py -->", f"<!-- end of {name} -->"
+
+
+def copied_section(source: Path, name: str, heading: str) -> list[str]:
+    """Another report (``source``) as a section of RESULTS.md, its headings one level down, between
+    markers so that ``splice`` can replace it after a new run of that report."""
+    if not source.exists():
+        return []
+    body = source.read_text().rstrip().splitlines()
+    title = body[0].lstrip("# ") if body and body[0].startswith("# ") else name
+    demoted = ["#" + line if line.startswith("#") else line for line in body[1:]]
+    begin, end = _markers(name)
+    return [begin, f"## {heading}: {title}", *demoted, end]
+
+
+def remote_section(remote: Path) -> list[str]:
+    """The remote benchmark's report (bench/remote.py) as a section of RESULTS.md."""
+    return copied_section(remote, "remote results", "Remote stores")
+
+
+def splice(results: Path, section: list[str], name: str) -> None:
+    """Put ``section`` into RESULTS.md, replacing an earlier copy; else before the analysis, or at
+    the end. The local benchmark is not re-run."""
+    if not results.exists() or not section:
+        return
+    text = results.read_text()
+    block = "\n".join(section)
+    begin, end = _markers(name)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        analysis = Path(__file__).with_name("ANALYSIS.md")
+        first = analysis.read_text().splitlines()[0] if analysis.exists() else None
+        if first and ("\n" + first + "\n") in text:
+            head, tail = text.split("\n" + first + "\n", 1)
+            text = head + "\n" + block + "\n\n" + first + "\n" + tail
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    results.write_text(text)
+
+
+def splice_remote(results: Path, remote: Path) -> None:
+    """Put the remote report into RESULTS.md (replacing an earlier copy)."""
+    splice(results, remote_section(remote), "remote results")
 
 
 def make_chart(path: Path, results: dict) -> Path | None:

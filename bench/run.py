@@ -372,6 +372,10 @@ def finish(run: dict, specs, out: Path) -> int:
     checks = targets.check(run["results"], run["memory"], run["overhead"])
     checks += ecosystem.target_rows(run.get("xarray"), run.get("dask"), targets._row)
     report.write_markdown(out, run, specs, checks, chart)
+    if out.name != "RESULTS.md" and out.parent == HERE.resolve():
+        # A partial run (some engines or datasets) becomes a section of RESULTS.md.
+        name = f"partial run {out.stem}"
+        report.splice(HERE / "RESULTS.md", report.copied_section(out, name, "Partial run"), name)
     log("\ntargets:")
     for c in checks:
         note = f"  ({c['note']})" if c["note"] else ""

@@ -217,25 +217,30 @@ def test_strided_read_memory_is_the_result_plus_a_chunk_per_thread(
     np.testing.assert_array_equal(small, data[mask])
 
 
-def test_runs_of_an_orthogonal_read_go_straight_into_out(
-    long_array: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two runs of consecutive indices, each spanning many chunks: two native reads, each into a
-    view of ``out`` (no scratch buffer, no copy)."""
+def test_an_orthogonal_read_is_one_native_call(long_array: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index runs spanning many chunks, strides and a list: the native library plans and reads the
+    whole selection (no box-by-box reads from Python)."""
     a, data = long_array
-    index = np.concatenate([np.arange(100, 3 * CHUNK), np.arange(70 * CHUNK, 90 * CHUNK + 5)])
-    out = np.empty(index.shape, "uint8")
-    into_out = []
+    boxes = []
     read_box = a._retrieve_box
 
     def spy(start: Any, shape: Any, buf: np.ndarray) -> None:
-        into_out.append(np.shares_memory(buf, out))
+        boxes.append((start, shape))
         read_box(start, shape, buf)
 
     monkeypatch.setattr(a, "_retrieve_box", spy)
-    a.read_into(out, (index,))
-    assert into_out == [True, True]
-    np.testing.assert_array_equal(out, data[index])
+    index = np.concatenate([np.arange(100, 3 * CHUNK), np.arange(70 * CHUNK, 90 * CHUNK + 5)])
+    for selection, expected in [
+        ((index,), data[index]),
+        ((slice(None, None, 3),), data[::3]),
+        ((slice(None, 5, -7),), data[:5:-7]),
+        (([5, 3, 3, 2**23 - 1, 0],), data[[5, 3, 3, 2**23 - 1, 0]]),
+    ]:
+        out = np.empty(expected.shape, "uint8")
+        a.read_into(out, selection)
+        np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(a.vindex[[7, 2**22, 7]], data[[7, 2**22, 7]])
+    assert boxes == []
 
 
 def test_strided_write_memory_is_the_value_plus_a_chunk(long_array: Any, tmp_path: pathlib.Path) -> None:

@@ -156,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     stats_file = runs[True][2]
     if stats_file.exists():
         served = json.loads(stats_file.read_text())
+        through_store = served.pop("through zarr's store", 0)
         print(
-            f"requests served by our pipeline: {served.pop('native', 0)} natively; through zarr's pipeline:"
+            f"requests served by our pipeline: {served.pop('native', 0)} natively from the store,"
+            f" {through_store} decoded natively with bytes through zarr's store; through zarr's pipeline:"
         )
         for reason, n in sorted(served.items(), key=lambda kv: -kv[1])[:10]:
             print(f"  {n:>7}  {reason}")

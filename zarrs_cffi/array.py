@@ -479,8 +479,32 @@ class Array:
         if box is not None:
             self._retrieve_box(box[0], box[1], keepdims)
             return
-        plan = OrthogonalPlan(sel.axes, self.chunks)
-        chunked_io.read_orthogonal(self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads())
+        if self._chunk_cache is not None:  # box by box, through the cache
+            plan = OrthogonalPlan(sel.axes, self.chunks)
+            chunked_io.read_orthogonal(
+                self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads()
+            )
+            return
+        # Slices go as (start, step): no index list as long as the result.
+        counts = np.array([len(ax) for ax in sel.axes], dtype=np.uintp)
+        starts = np.array([ax.start if isinstance(ax, range) else 0 for ax in sel.axes], dtype=np.uint64)
+        steps = np.array([ax.step if isinstance(ax, range) else 0 for ax in sel.axes], dtype=np.int64)
+        lists = [_as_uint64(ax) for ax in sel.axes if not isinstance(ax, range)]
+        indices = lists[0] if len(lists) == 1 else np.concatenate(lists) if lists else np.empty(0, np.uint64)
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiArrayRetrieveOrthogonalInto(
+                    ptr,
+                    self._ndim_c,
+                    ffi.from_buffer("size_t[]", counts),
+                    ffi.from_buffer("uint64_t[]", starts),
+                    ffi.from_buffer("int64_t[]", steps),
+                    len(indices),
+                    ffi.from_buffer("uint64_t[]", indices),
+                    keepdims.nbytes,
+                    ffi.from_buffer("uint8_t[]", keepdims, require_writable=True),
+                )
+            )
 
     def _write_orthogonal(self, sel: OrthogonalSelection, value: np.ndarray) -> None:
         """Store ``value`` (already of ``sel.out_shape`` and the array's dtype) at ``sel``."""
@@ -499,10 +523,23 @@ class Array:
     def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
         if sel.is_empty:
             return
-        groups = point_groups(sel.coords, self.chunks)
-        chunked_io.read_points(
-            self._retrieve_box, out.reshape(-1), groups, self._chunk_nbytes, get_num_threads()
-        )
+        flat = out.reshape(-1)
+        if self._chunk_cache is not None or not sel.coords:  # box by box, through the cache
+            groups = point_groups(sel.coords, self.chunks)
+            chunked_io.read_points(self._retrieve_box, flat, groups, self._chunk_nbytes, get_num_threads())
+            return
+        coords = np.stack(sel.coords, axis=1).astype(np.uint64, copy=False)  # point by point, C order
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiArrayRetrievePointsInto(
+                    ptr,
+                    self._ndim_c,
+                    len(flat),
+                    ffi.from_buffer("uint64_t[]", np.ascontiguousarray(coords)),
+                    flat.nbytes,
+                    ffi.from_buffer("uint8_t[]", flat, require_writable=True),
+                )
+            )
 
     def _write_points(self, sel: CoordinateSelection, value: np.ndarray) -> None:
         if sel.is_empty:
@@ -573,18 +610,22 @@ class Array:
         """
         self._check_writable()
         c_coords = self._chunk_coords(coords)
-        value = np.asarray(data)
-        if value.shape != self.chunk_shape():
-            raise InvalidArgumentError(
-                f"chunk data has shape {value.shape}, chunks of this array have shape {self.chunk_shape()}"
-            )
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        value = self._whole_chunk(data)
         buf = ffi.from_buffer("uint8_t[]", value)
         try:
             with self._handle.use() as ptr:
                 check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
         finally:
             self._invalidate_cache()
+
+    def _whole_chunk(self, data: Any) -> np.ndarray:
+        """``data`` as one whole chunk: C-contiguous, of the array's dtype; else InvalidArgumentError."""
+        value = np.asarray(data)
+        if value.shape != self.chunk_shape():
+            raise InvalidArgumentError(
+                f"chunk data has shape {value.shape}, chunks of this array have shape {self.chunk_shape()}"
+            )
+        return np.ascontiguousarray(value, dtype=self.dtype)
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
         """Delete one stored chunk; it then reads as the fill value (no error if absent).
@@ -631,6 +672,84 @@ class Array:
             check(lib.zarrsCffiArrayRetrieveEncodedChunk(ptr, self._ndim_c, c_coords, data_p, len_p))
         if data_p[0] == ffi.NULL:
             return None
+        try:
+            return bytes(ffi.buffer(data_p[0], len_p[0]))
+        finally:
+            lib.zarrsCffiFreeBytes(data_p[0], len_p[0])
+
+    def decode_chunk(self, coords: Sequence[int], encoded: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Decode one chunk's stored bytes, fetched by the caller, with this array's codecs.
+
+        For stores the native library cannot open itself: fetch the bytes through your own store,
+        decode them here (no store access).
+
+        Args:
+            coords: Chunk-grid coordinates of the chunk (a shard, if sharded), one int per dimension.
+            encoded: The chunk's stored bytes (any buffer: bytes, memoryview, a uint8 array).
+            out: A C-contiguous array of :meth:`chunk_shape` and the array's dtype to decode into;
+                None allocates one.
+
+        Returns:
+            The decoded chunk (``out`` if given).
+
+        Raises:
+            InvalidArgumentError: ``encoded`` is not a buffer, or ``out`` has the wrong shape, dtype
+                or layout (a ValueError).
+            CodecError: The bytes do not decode with this array's codecs.
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+        """
+        c_coords = self._chunk_coords(coords)
+        source = _byte_buffer(encoded, "encoded")
+        if out is None:
+            out = np.empty(self.chunk_shape(), dtype=self.dtype)
+        elif not isinstance(out, np.ndarray) or out.shape != self.chunk_shape() or out.dtype != self.dtype:
+            raise InvalidArgumentError(
+                f"out must be a numpy array of shape {self.chunk_shape()} and dtype {self.dtype}, "
+                f"got {getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}".rstrip()
+            )
+        elif not (out.flags.c_contiguous and out.flags.writeable):
+            raise InvalidArgumentError("out must be C-contiguous and writeable")
+        target = ffi.from_buffer("uint8_t[]", out, require_writable=True)
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiArrayDecodeChunk(
+                    ptr, self._ndim_c, c_coords, len(source), source, out.nbytes, target
+                )
+            )
+        return out
+
+    def encode_chunk(self, coords: Sequence[int], data: Any) -> bytes:
+        """Encode one whole chunk with this array's codecs, without storing it.
+
+        The write-side twin of :meth:`decode_chunk`: store the bytes through your own store. A
+        chunk equal to the fill value is encoded too (whether to store it is yours to decide).
+
+        Args:
+            coords: Chunk-grid coordinates of the chunk (a shard, if sharded), one int per dimension.
+            data: The chunk's values, exactly :meth:`chunk_shape` (cast to the array's dtype).
+
+        Returns:
+            The encoded bytes, as the store would hold them.
+
+        Raises:
+            InvalidArgumentError: ``data`` does not have the chunk's shape (a ValueError).
+            ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
+            ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
+            InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
+            ClosedError: The array is closed.
+        """
+        c_coords = self._chunk_coords(coords)
+        value = self._whole_chunk(data)
+        buf = ffi.from_buffer("uint8_t[]", value)
+        data_p = ffi.new("uint8_t **")
+        len_p = ffi.new("size_t *")
+        with self._handle.use() as ptr:
+            check(
+                lib.zarrsCffiArrayEncodeChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf, data_p, len_p)
+            )
         try:
             return bytes(ffi.buffer(data_p[0], len_p[0]))
         finally:
@@ -925,3 +1044,19 @@ def _metadata_of(ptr: Any) -> dict[str, Any]:
 
 
 __all__ = ["Array", "Selection", "check_out"]
+
+
+def _as_uint64(indices: Any) -> np.ndarray:
+    """Non-negative indices as a contiguous uint64 array, without a copy when they are int64."""
+    values = np.ascontiguousarray(indices)
+    return values.view(np.uint64) if values.dtype == np.int64 else values.astype(np.uint64)
+
+
+def _byte_buffer(data: Any, name: str) -> Any:
+    """A cffi view of the bytes of any buffer (read-only ones too), else InvalidArgumentError."""
+    try:
+        return ffi.from_buffer("uint8_t[]", data)
+    except (TypeError, ValueError):  # not a buffer, or not a contiguous one
+        raise InvalidArgumentError(
+            f"{name} must be a bytes-like object (bytes, memoryview, a numpy array), got {type(data).__name__}"
+        ) from None

@@ -7,25 +7,27 @@ it (``zarrs_cffi.ZarrsCffiCodecPipeline`` is resolved lazily).
 
 How a request is served:
 
-* Arrays in a ``LocalStore`` are read and written by the native library straight from and to the
-  files: no Python per chunk beyond translating zarr's chunk selections (``pipeline_plan``). A
+* Arrays in a store the native library opens itself (``LocalStore``; ``ObjectStore`` over S3, GCS,
+  Azure, HTTP; a read-only ``ZipStore``) are read and written by it straight from and to the
+  store: no Python per chunk beyond translating zarr's chunk selections (``pipeline_plan``). A
   request whose chunks form one box of the array (basic indexing) is a single native call
   decoding straight into zarr's ``out`` buffer; other selections (strides, ``oindex``,
   ``vindex``) read, per chunk, the smallest box holding the selected elements. Writes encode
   natively, with read-modify-write of partial chunks.
+* Any other store (``MemoryStore``, fsspec stores it cannot rebuild, user stores) fetches and stores
+  the chunk bytes itself, ``async.concurrency`` requests at once, and the native library decodes
+  and encodes them (``pipeline_bytes``).
 * Everything else goes to zarr's own ``BatchedCodecPipeline``, with a DEBUG log line on the
   ``zarrs_cffi.zarr_pipeline`` logger naming the reason: data types or codecs the native library
-  cannot handle, stores it cannot open itself (``MemoryStore``, zip, fsspec, user stores: the native
-  library has no function decoding chunk bytes handed to it, so bytes fetched through a Python
-  store are decoded by zarr), writes with ``write_empty_chunks=True`` (the native encoder never
-  stores a chunk equal to the fill value), writes to read-only stores (zarr raises its own
+  cannot handle, writes with ``write_empty_chunks=True`` to a native store (the native encoder
+  never stores a chunk equal to the fill value), writes to read-only stores (zarr raises its own
   error), non-CPU buffers and selection forms the planner does not know.
 * ``zarr.config.set({"codec_pipeline.strict": True})`` (or ``ZARR_CODEC_PIPELINE__STRICT=1``) makes
   the codec and data type fallback an error: creating the array's pipeline raises the
   :class:`~zarrs_cffi.ZarrsError` that says why.
 
 Native threads follow :func:`zarrs_cffi.set_num_threads` / ``ZARRS_CFFI_NUM_THREADS``; zarr's
-``async.concurrency`` governs the chunk fetches of the fallback pipeline.
+``async.concurrency`` governs the chunk fetches through zarr's stores (and the fallback pipeline's).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from zarr.storage import LocalStore, ObjectStore, StorePath, ZipStore
 
 from .array import Array
 from .errors import ZarrsError
+from .pipeline_bytes import read_through_store, write_through_store
 from .pipeline_plan import (
     ChunkBox,
     UnsupportedSelection,
@@ -182,6 +185,8 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         self.fallback = BatchedCodecPipeline.from_codecs(pipeline_codecs(metadata))
         self._arrays: dict[str, Array] = {}
         self._lock = threading.Lock()
+        #: Where the native library opens the array's store itself; None: chunk bytes go through
+        #: zarr's store (``pipeline_bytes``).
         self._root: str | StoreLocation | None = None
         self._document: dict[str, Any] | None = None
         self._keys: _ChunkKeys | None = None
@@ -197,8 +202,6 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     def _prepare(self) -> None:
         strict = _strict()
         root = native_root(self.store)
-        if root is None and not strict:
-            raise _Fallback(f"store {type(self.store).__name__} has no native counterpart")
         try:
             document = native_document(self.metadata)
             probe = _open_native(root or "/", "", document)  # parses metadata, codecs, data type
@@ -208,9 +211,6 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
                     f"codec_pipeline.strict is set and zarrs_cffi cannot handle this array: {exc}", exc.code
                 ) from exc
             raise _Fallback(f"the native library cannot handle this array: {exc}") from None
-        if root is None:
-            probe.close()
-            raise _Fallback(f"store {type(self.store).__name__} has no native counterpart")
         chunk_shape = stored_chunk_shape(self.metadata)
         if chunk_shape is None:
             probe.close()
@@ -219,6 +219,13 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         self._keys = _ChunkKeys(self.metadata)
         self._root, self._document = root, document
         self._arrays[""] = probe
+        if root is None:
+            # The probe has the codecs; it touches no store (its root is never read).
+            logger.debug(
+                "zarrs_cffi pipeline: store %s has no native counterpart; chunk bytes go through it,"
+                " decoded and encoded natively",
+                type(self.store).__name__,
+            )
 
     # -- construction, as zarr does it -----------------------------------------------------------
     @classmethod
@@ -292,6 +299,11 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     async def read(self, batch_info: ReadBatch, out: NDBuffer, drop_axes: tuple[int, ...] = ()) -> None:
         """Read ``batch_info``'s chunk selections into ``out``: natively for a local store, else through zarr's pipeline."""
         batch = list(batch_info)
+        if self.fallback_reason is None and self._root is None:
+            target = out.as_ndarray_like()
+            if isinstance(target, np.ndarray):
+                await read_through_store(self._arrays[""], self._chunk_coords, batch, target, drop_axes)
+                return
         await self._serve(
             "read",
             lambda: self._read_task(batch, out, drop_axes),
@@ -301,6 +313,11 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     async def write(self, batch_info: WriteBatch, value: NDBuffer, drop_axes: tuple[int, ...] = ()) -> None:
         """Write ``value`` into ``batch_info``'s chunks: natively for a local store, else through zarr's pipeline."""
         batch = list(batch_info)
+        if self.fallback_reason is None and self._root is None:
+            data = value.as_ndarray_like()
+            if isinstance(data, np.ndarray) and not self.store.read_only:
+                await write_through_store(self._arrays[""], self._chunk_coords, batch, data, drop_axes)
+                return
         await self._serve(
             "write",
             lambda: self._write_task(batch, value, drop_axes),
@@ -351,6 +368,12 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
                 raise _Fallback("the batch spans several arrays")
             origins.append(tuple(c * n for c, n in zip(coords, self._chunk_shape)))
         return self._array_at(path or ""), origins
+
+    def _chunk_coords(self, getter: Any) -> tuple[int, ...]:
+        """The chunk to decode or encode a getter's bytes as: the first, for every chunk. A regular
+        grid's chunks share shape and codecs, and the codec handle keeps the shape the array had
+        when it was opened (after a resize, new chunks lie outside its grid)."""
+        return (0,) * len(self._chunk_shape)
 
     def _array_at(self, path: str) -> Array:
         array = self._arrays.get(path)

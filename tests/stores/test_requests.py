@@ -1,5 +1,5 @@
 """What a read asks an object store for, counted by a proxy in front of moto: many requests in
-flight for a multi-chunk read (bounded by the io concurrency setting), one GET per chunk (no HEAD
+flight for a multi-chunk read or write (bounded by the io concurrency setting), one GET per chunk (no HEAD
 first), and partial shard reads that fetch the index once per shard and inner chunks by range."""
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ def test_requests_in_flight_follow_the_setting(
     assert proxy.max_in_flight >= requests // 2
 
 
+@pytest.mark.parametrize("requests", [4, 16])
+def test_writes_keep_requests_in_flight(
+    proxy: FaultProxy, moto_endpoint: str, io_concurrency: None, requests: int
+) -> None:
+    url = _array(moto_endpoint, chunks=(8, 8))  # 64 chunks
+    zarrs_cffi.set_io_concurrency(requests)
+    written = DATA[::-1].copy()
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.add("delay", method="PUT", path_contains="/c/", times=None, hang_seconds=0.1)
+        proxy.max_in_flight = 0
+        arr[...] = written  # whole chunks: one PUT each, no read first
+        proxy.clear()
+        np.testing.assert_array_equal(arr[...], written)
+    # Writes once ran on the default thread count (2 requests in flight) whatever the setting.
+    assert proxy.max_in_flight >= requests // 2
+
+
 def test_one_get_per_chunk_and_no_head(proxy: FaultProxy, moto_endpoint: str) -> None:
     url = _array(moto_endpoint, chunks=(16, 16))  # 16 chunks
     with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
@@ -79,6 +96,22 @@ def test_partial_shard_reads_fetch_the_index_once_and_ranges(proxy: FaultProxy, 
     assert proxy.count("HEAD") == 0
     assert proxy.count("GET", "/c/") == shard_gets  # only shard (0, 0) was touched
     assert 2 <= shard_gets <= 1 + 4, proxy.log  # the index, then at most one request per inner chunk
+
+
+def test_cached_whole_shard_reads_are_one_request_per_shard(proxy: FaultProxy, moto_endpoint: str) -> None:
+    url = _array(moto_endpoint, chunks=(8, 8), shards=(32, 32))  # 4 shards of 16 inner chunks
+    options = s3_options(proxy.endpoint)
+    with zarrs_cffi.open_array(url, "/a", storage_options=options, chunk_cache_bytes=1 << 20) as arr:
+        proxy.clear()
+        for i in (0, 32):  # a chunk-by-chunk scan: each read one whole shard
+            for j in (0, 32):
+                np.testing.assert_array_equal(arr[i : i + 32, j : j + 32], DATA[i : i + 32, j : j + 32])
+        # Through the cache these were one range request per inner chunk (64 in all).
+        assert proxy.count("GET", "/c/") == 4, proxy.log
+        proxy.clear()
+        np.testing.assert_array_equal(arr[3:9, 3:9], DATA[3:9, 3:9])  # small reads still use the cache
+        np.testing.assert_array_equal(arr[3:9, 3:9], DATA[3:9, 3:9])
+    assert 1 <= proxy.count("GET", "/c/") <= 1 + 4, proxy.log  # index + inner chunks, once
 
 
 def test_concurrent_callers_share_the_store(moto_endpoint: str) -> None:

@@ -68,6 +68,11 @@ pub fn set_io_bound(io_bound: bool) {
     IO_BOUND.set(io_bound);
 }
 
+/// Whether the current call is on a store that is not a local directory.
+pub fn io_bound() -> bool {
+    IO_BOUND.get()
+}
+
 /// Requests one read or write on a remote store (S3, GCS, Azure, HTTP, memory) keeps in flight.
 #[unsafe(no_mangle)]
 pub extern "C" fn zarrsCffiIoConcurrency() -> usize {
@@ -500,9 +505,22 @@ pub fn in_original_process() -> bool {
     *FIRST_PID.get_or_init(|| pid) == pid
 }
 
-/// Run `body` inside the fork-aware pool.
+/// Run `body` inside the fork-aware pool. The calling thread's remote-store mark goes along:
+/// `threads_per_call()` inside `body` (on a pool thread) must give the call's share, or a write
+/// to S3 ran on the default 2 threads, 2 requests in flight.
 pub fn in_pool<T: Send>(body: impl FnOnce() -> FfiResult<T> + Send) -> FfiResult<T> {
-    current_pool()?.install(body)
+    let io_bound = IO_BOUND.get();
+    current_pool()?.install(move || {
+        /// Restores the pool thread's own mark, also when `body` unwinds.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IO_BOUND.set(self.0);
+            }
+        }
+        let _restore = Restore(IO_BOUND.replace(io_bound));
+        body()
+    })
 }
 
 /// Threads one call decodes or encodes with (by default `ZARRS_CFFI_NUM_THREADS`, else all cores).
