@@ -1275,7 +1275,11 @@ def main(argv=None) -> int:
     if args.out.resolve().parent == HERE.resolve():  # RESULTS.md carries the remote tables too
         import report
 
-        report.splice_remote(HERE / "RESULTS.md", args.out)
+        if args.out.name == "RESULTS_REMOTE.md":
+            report.splice_remote(HERE / "RESULTS.md", args.out)
+        else:  # a partial remote run: its own section
+            name = f"partial run {args.out.stem}"
+            report.splice(HERE / "RESULTS.md", report.copied_section(args.out, name, "Partial remote run"), name)
     log("\ntargets:")
     for row in targets(run):
         log(f"  {row['status']:4s} {row['target']} [{row['dataset']}] {row['value']}")

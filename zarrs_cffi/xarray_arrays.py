@@ -10,7 +10,6 @@ lazily in the process that unpickles them (a dask worker).
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from typing import Any
 
@@ -32,12 +31,6 @@ STRING_V3_TYPES = frozenset(
 STRING_V2_KINDS = frozenset("SUO")
 _TIME_V3_TYPES = {"numpy.datetime64": "M", "numpy.timedelta64": "m"}
 _NAT = -(2**63)
-
-# Outer indexing reads the bounding box of the requested indices; beyond this many elements and
-# 4x the result it reads index by index along the sparsest axis instead (isel(time=[0, -1]) on a
-# long series must not decode the whole series).
-_BOX_SLACK = 4
-_BOX_MIN_ELEMENTS = 1 << 22
 
 
 def native_plan(document: dict[str, Any]) -> tuple[dict[str, Any], np.dtype | None] | None:
@@ -139,61 +132,13 @@ class NativeBackendArray(BackendArray):
 
 
 def read_outer(array: Array, key: tuple[Any, ...]) -> np.ndarray:
-    """Outer (orthogonal) indexing: ints, slices and 1-d integer arrays, one per axis."""
+    """Outer (orthogonal) indexing: ints, slices and 1-d integer arrays, one per axis. With index
+    arrays it is one native orthogonal read: only the chunks holding selected elements are decoded
+    (``isel(time=[0, -1])`` of a long series reads two chunks, not the series)."""
+    key = tuple(int(k) if isinstance(k, np.integer) else k for k in key)
     if not any(isinstance(k, np.ndarray) for k in key):
-        return array.read(tuple(int(k) if isinstance(k, np.integer) else k for k in key))
-    vectors = {}
-    box: list[Any] = []
-    picks: list[Any] = []
-    for axis, (k, n) in enumerate(zip(key, array.shape)):
-        if isinstance(k, np.ndarray):
-            k = np.where(k < 0, k + n, k).astype(np.intp, copy=False)
-            if k.size == 0:
-                return _empty_outer(array, key)
-            lo, hi = int(k.min()), int(k.max()) + 1
-            vectors[axis] = (k, hi - lo)
-            box.append(slice(lo, hi))
-            picks.append(k - lo)
-        else:
-            box.append(int(k) if isinstance(k, np.integer) else k)
-            picks.append(None if isinstance(k, (int, np.integer)) else slice(None))
-    result_size = math.prod(_outer_shape(array.shape, key))
-    box_size = result_size * math.prod(span / len(k) for k, span in vectors.values())
-    if box_size > max(_BOX_SLACK * result_size, _BOX_MIN_ELEMENTS):
-        return _read_index_by_index(array, key, vectors)
-    data = array.read(tuple(box))
-    out_axis = 0
-    for pick in picks:
-        if pick is None:
-            continue
-        if isinstance(pick, np.ndarray):
-            data = np.take(data, pick, axis=out_axis)
-        out_axis += 1
-    return data
-
-
-def _read_index_by_index(array: Array, key: tuple[Any, ...], vectors: dict[int, Any]) -> np.ndarray:
-    """Read a sparse vector axis one index at a time (each a slab, read by ``read_outer``)."""
-    axis = max(vectors, key=lambda a: vectors[a][1] / len(vectors[a][0]))
-    out_axis = sum(1 for k in key[:axis] if not isinstance(k, (int, np.integer)))
-    slabs = [
-        read_outer(array, (*key[:axis], np.array([i]), *key[axis + 1 :])) for i in vectors[axis][0].tolist()
-    ]
-    return np.concatenate(slabs, axis=out_axis)
-
-
-def _outer_shape(shape: tuple[int, ...], key: tuple[Any, ...]) -> tuple[int, ...]:
-    out = []
-    for k, n in zip(key, shape):
-        if isinstance(k, np.ndarray):
-            out.append(len(k))
-        elif isinstance(k, slice):
-            out.append(len(range(*k.indices(n))))
-    return tuple(out)
-
-
-def _empty_outer(array: Array, key: tuple[Any, ...]) -> np.ndarray:
-    return np.empty(_outer_shape(array.shape, key), array.dtype)
+        return array.read(key)
+    return array.oindex[key]
 
 
 class ZarrPythonBackendArray(BackendArray):
