@@ -16,7 +16,8 @@ How a request is served:
   natively, with read-modify-write of partial chunks.
 * Any other store (``MemoryStore``, fsspec stores it cannot rebuild, user stores) fetches and stores
   the chunk bytes itself, ``async.concurrency`` requests at once, and the native library decodes
-  and encodes them (``pipeline_bytes``).
+  and encodes them (``pipeline_bytes``); unsharded arrays only: a shard would be fetched whole,
+  where zarr's pipeline reads the inner chunks a request needs by range.
 * Everything else goes to zarr's own ``BatchedCodecPipeline``, with a DEBUG log line on the
   ``zarrs_cffi.zarr_pipeline`` logger naming the reason: data types or codecs the native library
   cannot handle, writes with ``write_empty_chunks=True`` to a native store (the native encoder
@@ -134,6 +135,12 @@ def native_root(store: ZarrStore) -> str | StoreLocation | None:
     return None
 
 
+def _is_sharded(metadata: ArrayMetadata) -> bool:
+    from zarr.codecs import ShardingCodec
+
+    return any(isinstance(codec, ShardingCodec) for codec in getattr(metadata, "codecs", ()))
+
+
 def _open_native(root: str | StoreLocation, array_path: str, document: dict[str, Any]) -> Array:
     """A native array handle for ``document`` at ``array_path`` under ``root`` (no I/O)."""
     node = "/" + array_path
@@ -219,6 +226,11 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         self._keys = _ChunkKeys(self.metadata)
         self._root, self._document = root, document
         self._arrays[""] = probe
+        if root is None and _is_sharded(self.metadata):
+            raise _Fallback(
+                f"store {type(self.store).__name__} has no native counterpart and the array is sharded:"
+                " zarr's pipeline reads only the inner chunks a request needs, by range"
+            )
         if root is None:
             # The probe has the codecs; it touches no store (its root is never read).
             logger.debug(

@@ -669,10 +669,23 @@ fn misaligned(dest: *const u8, offset: u64) -> bool {
 }
 
 /// Whether this CPU is one whose `rep movsb` has the alignment penalty: AMD families 17h (Zen 1
-/// and 2, not measured: kept on the safe side) and 19h (Zen 3 and 4).
+/// and 2, not measured: kept on the safe side) and 19h (Zen 3 and 4). The environment variable
+/// `ZARRS_CFFI_ALIGNED_FILE_READS` (`1` or `0`, read once) overrides the CPU check, so that the
+/// test suite covers both ways on every CPU.
 fn slow_misaligned_copy() -> bool {
-    let cpu = cpu();
-    cpu.amd && matches!(cpu.family, 0x17 | 0x19)
+    static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    let forced =
+        FORCED.get_or_init(
+            || match std::env::var("ZARRS_CFFI_ALIGNED_FILE_READS").as_deref() {
+                Ok("1") => Some(true),
+                Ok("0") => Some(false),
+                _ => None,
+            },
+        );
+    forced.unwrap_or_else(|| {
+        let cpu = cpu();
+        cpu.amd && matches!(cpu.family, 0x17 | 0x19)
+    })
 }
 
 /// The CPU's vendor and family, which decide how file bytes are best copied (read once).
