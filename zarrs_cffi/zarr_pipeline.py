@@ -222,15 +222,16 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if chunk_shape is None:
             probe.close()
             raise _Fallback("the chunk grid is not regular")
-        self._chunk_shape = chunk_shape
-        self._keys = _ChunkKeys(self.metadata)
-        self._root, self._document = root, document
-        self._arrays[""] = probe
         if root is None and _is_sharded(self.metadata):
+            probe.close()
             raise _Fallback(
                 f"store {type(self.store).__name__} has no native counterpart and the array is sharded:"
                 " zarr's pipeline reads only the inner chunks a request needs, by range"
             )
+        self._chunk_shape = chunk_shape
+        self._keys = _ChunkKeys(self.metadata)
+        self._root, self._document = root, document
+        self._arrays[""] = probe
         if root is None:
             # The probe has the codecs; it touches no store (its root is never read).
             logger.debug(
