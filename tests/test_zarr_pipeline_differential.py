@@ -202,6 +202,10 @@ def test_writes_equal_zarrs_pipeline(data: st.DataObject) -> None:
             kind, selection, _ = data.draw(selections(spec), label="selection")
             with pipeline(DEFAULT):
                 shape = np.asarray(zarr_get(theirs, kind, selection)).shape
+            if kind == "coordinate" and len(set(zip(*(c.tolist() for c in selection)))) < len(selection[0]):
+                # Which of several values written to one point is kept is unspecified: zarr's own
+                # pipeline and ours may keep different ones (a hypothesis run found such a case).
+                reject()
             scalar = data.draw(st.booleans(), label="scalar value")
             value = random_data(data.draw, () if scalar else shape, dtype)
             with pipeline(DEFAULT):
