@@ -54,11 +54,11 @@ async def _fetch(batch: list[Any], wanted: list[bool]) -> list[Buffer | None]:
 async def _on_threads(work: Callable[[int], None], count: int, nbytes: int) -> None:
     """``work(i)`` for every chunk ``i``: inline when small, else spread over worker threads (the
     native calls release the GIL)."""
-    if nbytes <= _INLINE_BYTES or count <= 1:
+    if nbytes <= _INLINE_BYTES:
         for i in range(count):
             work(i)
         return
-    threads = min(get_num_threads(), count)
+    threads = max(1, min(get_num_threads(), count))  # one large chunk still leaves the event loop
 
     def share(first: int) -> None:
         for i in range(first, count, threads):
