@@ -31,7 +31,12 @@ __all__ = ["read_through_store", "write_through_store"]
 # Work on more chunk bytes than this runs on worker threads; less runs inline on the event loop.
 _INLINE_BYTES = 1 << 20
 
-ChunkCoords = Callable[[Any], Sequence[int]]
+
+def _first_chunk(codec: Array) -> tuple[int, ...]:
+    """The chunk every chunk's bytes are decoded and encoded as: a regular grid's chunks share shape
+    and codecs, and ``codec`` keeps the shape the array had when it was opened (after a resize, new
+    chunks lie outside its grid)."""
+    return (0,) * codec.ndim
 
 
 def fill_value_of(spec: ArraySpec) -> Any:
@@ -83,11 +88,12 @@ def _chunk_nbytes(codec: Array) -> int:
 
 
 async def read_through_store(
-    codec: Array, coords_of: ChunkCoords, batch: list[Any], target: np.ndarray, drop_axes: tuple[int, ...]
+    codec: Array, batch: list[Any], target: np.ndarray, drop_axes: tuple[int, ...]
 ) -> None:
     """Read ``batch`` (zarr's chunk selections) into ``target``: bytes through the batch's getters,
     decoded natively with ``codec``'s codecs."""
     encoded = await _fetch(batch, [True] * len(batch))
+    first = _first_chunk(codec)
 
     def read_one(i: int) -> None:
         getter, spec, chunk_selection, out_selection, _ = batch[i]
@@ -95,7 +101,7 @@ async def read_through_store(
         if data is None:
             target[out_selection] = fill_value_of(spec)
             return
-        piece = _decode(codec, coords_of(getter), data, getter)[chunk_selection]
+        piece = _decode(codec, first, data, getter)[chunk_selection]
         if drop_axes:
             piece = piece.squeeze(axis=drop_axes)
         target[out_selection] = piece
@@ -135,22 +141,22 @@ def _all_fill(chunk: np.ndarray, spec: ArraySpec) -> bool:
 
 
 async def write_through_store(
-    codec: Array, coords_of: ChunkCoords, batch: list[Any], value: np.ndarray, drop_axes: tuple[int, ...]
+    codec: Array, batch: list[Any], value: np.ndarray, drop_axes: tuple[int, ...]
 ) -> None:
     """Write ``value`` into ``batch``'s chunks: partial chunks fetched and decoded, merged, encoded
     natively, stored (or deleted when equal to the fill value) through the batch's setters."""
     existing = await _fetch(batch, [not complete for *_, complete in batch])
     encoded: list[bytes | None] = [None] * len(batch)
+    first = _first_chunk(codec)
 
     def encode_one(i: int) -> None:
         setter, spec, *_ = batch[i]
-        coords = coords_of(setter)
         stored = existing[i]
-        decoded = None if stored is None else _decode(codec, coords, stored, setter)
+        decoded = None if stored is None else _decode(codec, first, stored, setter)
         chunk = _merged(codec, decoded, value, spec, batch[i], drop_axes)
         if not spec.config.write_empty_chunks and _all_fill(chunk, spec):
             return  # stays None: deleted below
-        encoded[i] = codec.encode_chunk(coords, chunk)
+        encoded[i] = codec.encode_chunk(first, chunk)
 
     await _on_threads(encode_one, len(batch), _chunk_nbytes(codec) * len(batch))
 

@@ -315,7 +315,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if self.fallback_reason is None and self._root is None:
             target = out.as_ndarray_like()
             if isinstance(target, np.ndarray):
-                await read_through_store(self._arrays[""], self._chunk_coords, batch, target, drop_axes)
+                await read_through_store(self._arrays[""], batch, target, drop_axes)
                 return
         await self._serve(
             "read",
@@ -329,7 +329,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if self.fallback_reason is None and self._root is None:
             data = value.as_ndarray_like()
             if isinstance(data, np.ndarray) and not self.store.read_only:
-                await write_through_store(self._arrays[""], self._chunk_coords, batch, data, drop_axes)
+                await write_through_store(self._arrays[""], batch, data, drop_axes)
                 return
         await self._serve(
             "write",
@@ -381,12 +381,6 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
                 raise _Fallback("the batch spans several arrays")
             origins.append(tuple(c * n for c, n in zip(coords, self._chunk_shape)))
         return self._array_at(path or ""), origins
-
-    def _chunk_coords(self, getter: Any) -> tuple[int, ...]:
-        """The chunk to decode or encode a getter's bytes as: the first, for every chunk. A regular
-        grid's chunks share shape and codecs, and the codec handle keeps the shape the array had
-        when it was opened (after a resize, new chunks lie outside its grid)."""
-        return (0,) * len(self._chunk_shape)
 
     def _array_at(self, path: str) -> Array:
         array = self._arrays.get(path)

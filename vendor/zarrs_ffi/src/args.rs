@@ -3,7 +3,7 @@
 
 use std::ffi::{CStr, c_char};
 
-use zarrs::array::Array;
+use zarrs::array::{Array, ArrayShardedExt};
 use zarrs::storage::ReadableWritableStorageTraits;
 use zarrs_ffi::{ZarrsArray, ZarrsArrayEnum, ZarrsResult, ZarrsStorage, ZarrsStorageEnum};
 
@@ -54,6 +54,13 @@ pub fn write_out<T>(ptr: *mut T, value: T, name: &str) -> FfiResult {
     // SAFETY: not NULL; the caller promises a valid, writable `T`.
     unsafe { ptr.write(value) };
     Ok(())
+}
+
+/// Hand `bytes` to the caller: `*pBytes`/`*pLength`, freed with `zarrsCffiFreeBytes`.
+pub fn write_bytes_out(bytes: Vec<u8>, pBytes: *mut *mut u8, pLength: *mut usize) -> FfiResult {
+    let boxed: Box<[u8]> = bytes.into_boxed_slice();
+    write_out(pLength, boxed.len(), "pLength")?;
+    write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")
 }
 
 /// The read/write array behind a handle. Handles from `zarrsOpenArrayRW`, `zarrsCreateArrayRW` and
@@ -163,4 +170,23 @@ pub fn byte_count(shape: &[u64], element_size: usize) -> FfiResult<usize> {
         .try_fold(element_size as u64, |acc, &n| acc.checked_mul(n))
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| FfiError::invalid(format!("a region of shape {shape:?} is too large")))
+}
+
+/// The box reads are grouped by (the chunk cache's unit, a selection's group): the inner chunk
+/// shape if sharded, else the chunk shape; None if the chunk grid is not regular.
+pub fn read_unit_shape(array: &RwArray) -> FfiResult<Option<Vec<u64>>> {
+    let regular = match array.metadata() {
+        zarrs::array::ArrayMetadata::V3(v3) => v3.chunk_grid.name() == "regular",
+        zarrs::array::ArrayMetadata::V2(_) => true,
+    };
+    if !regular {
+        return Ok(None);
+    }
+    let shape = match array.subchunk_shape() {
+        Some(inner) => inner,
+        None => array
+            .chunk_shape(&vec![0; array.dimensionality()])
+            .map_err(|e| crate::array_io::array_error(e, "chunk grid"))?,
+    };
+    Ok(Some(shape.iter().map(|n| n.get()).collect()))
 }

@@ -11,10 +11,11 @@ use zarrs_ffi::{ZarrsArray, ZarrsArray_T, ZarrsArrayEnum, ZarrsResult, ZarrsStor
 
 use crate::args::{
     RwArray, array_arg, byte_count, check_chunk_indices, check_region, element_size, out_bytes_arg,
-    slice_arg, storage_arg, str_arg, write_out,
+    slice_arg, storage_arg, str_arg, write_bytes_out, write_out,
 };
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::pool::{codec_options, in_pool};
+use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
 
 /// Map a zarrs array error to a result code; `context` says which chunk or region it concerns.
@@ -73,11 +74,17 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
     }
 }
 
-fn chunk_context(array: &RwArray, indices: &[u64]) -> String {
-    format!(
-        "chunk {indices:?} (key {:?})",
-        array.chunk_key(indices).as_str()
-    )
+/// The shape of chunk `indices` (checked to lie in the chunk grid) and its decoded size in bytes.
+pub fn chunk_layout(
+    array: &RwArray,
+    indices: &[u64],
+) -> FfiResult<(Vec<std::num::NonZeroU64>, usize)> {
+    check_chunk_indices(array, indices)?;
+    let shape = array
+        .chunk_shape(indices)
+        .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
+    let extent: Vec<u64> = shape.iter().map(|n| n.get()).collect();
+    Ok((shape.to_vec(), byte_count(&extent, element_size(array)?)?))
 }
 
 /// After a failed multi-chunk operation, find the first chunk that fails on its own, so the error
@@ -86,12 +93,12 @@ fn name_failing_chunk(array: &RwArray, subset: &ArraySubset, err: ArrayError) ->
     if let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) {
         for indices in &chunks.indices() {
             let attempt = catch_codec_panic(
-                || chunk_context(array, &indices),
+                || chunk_label(array, &indices),
                 || {
                     array
                         .retrieve_chunk::<ArrayBytes>(&indices)
                         .map(|_| ())
-                        .map_err(|e| array_error(e, &chunk_context(array, &indices)))
+                        .map_err(|e| array_error(e, &chunk_label(array, &indices)))
                 },
             );
             if let Err(named) = attempt {
@@ -219,15 +226,9 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
     guard(|| {
         let array = array_arg(array)?;
         let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
-        check_chunk_indices(array, indices)?;
-        let context = || chunk_context(array, indices);
-        let shape: Vec<u64> = array
-            .chunk_shape(indices)
-            .map_err(|e| array_error(e, &context()))?
-            .iter()
-            .map(|n| n.get())
-            .collect();
-        let expected = byte_count(&shape, element_size(array)?)?;
+        let (chunk, expected) = chunk_layout(array, indices)?;
+        let shape: Vec<u64> = chunk.iter().map(|n| n.get()).collect();
+        let context = || chunk_label(array, indices);
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
         check_chunk_memory(array)?;
@@ -244,7 +245,7 @@ fn retrieve_chunk_into(
     expected: usize,
     out: &mut [u8],
 ) -> FfiResult {
-    let context = || chunk_context(array, indices);
+    let context = || chunk_label(array, indices);
     {
         let subset = array
             .chunk_subset(indices)
@@ -399,7 +400,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         let label = || match array.chunks_in_array_subset(&subset) {
             Ok(Some(chunks)) if chunks.num_elements() == 1 => {
-                format!("storing {}", chunk_context(array, chunks.start()))
+                format!("storing {}", chunk_label(array, chunks.start()))
             }
             _ => format!("storing region {:?}", subset.to_ranges()),
         };
@@ -429,15 +430,8 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
     guard(|| {
         let array = array_arg(array)?;
         let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
-        check_chunk_indices(array, indices)?;
-        let context = || chunk_context(array, indices);
-        let shape: Vec<u64> = array
-            .chunk_shape(indices)
-            .map_err(|e| array_error(e, &context()))?
-            .iter()
-            .map(|n| n.get())
-            .collect();
-        let expected = byte_count(&shape, element_size(array)?)?;
+        let (_, expected) = chunk_layout(array, indices)?;
+        let context = || chunk_label(array, indices);
         check_length(inBytes, expected, "chunk buffer")?;
         let data = slice_arg(pIn, inBytes, "pIn")?;
         check_chunk_memory(array)?;
@@ -484,7 +478,7 @@ pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
         array.erase_chunk(indices).map_err(|e| {
             FfiError::upstream(
                 ZarrsResult::ZARRS_ERROR_STORAGE,
-                format!("erasing {}: {e}", chunk_context(array, indices)),
+                format!("erasing {}: {e}", chunk_label(array, indices)),
             )
         })
     })
@@ -512,14 +506,11 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveEncodedChunk(
         let stored = array.retrieve_encoded_chunk(indices).map_err(|e| {
             FfiError::upstream(
                 ZarrsResult::ZARRS_ERROR_STORAGE,
-                format!("reading {}: {e}", chunk_context(array, indices)),
+                format!("reading {}: {e}", chunk_label(array, indices)),
             )
         })?;
         if let Some(bytes) = stored {
-            let boxed: Box<[u8]> = bytes.into_boxed_slice();
-            let length = boxed.len();
-            write_out(pLength, length, "pLength")?;
-            write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")?;
+            write_bytes_out(bytes, pBytes, pLength)?;
         }
         Ok(())
     })

@@ -472,29 +472,14 @@ impl ZarrsCffiChunkCache_T {
             }
             return Ok(Some(b.clone()));
         }
-        let regular = match array.metadata() {
-            zarrs::array::ArrayMetadata::V3(v3) => v3.chunk_grid.name() == "regular",
-            zarrs::array::ArrayMetadata::V2(_) => true,
-        };
-        if !regular {
+        let Some(unit_shape) = crate::args::read_unit_shape(array)? else {
             return Ok(None);
-        }
+        };
         let plan = direct::plan(array);
-        let (unit_shape, sharded) = if let Some(inner) = array.subchunk_shape() {
-            let zarrs_decodes = match plan {
-                Some(_) => None,
-                None => Some(readable_view(array)?),
-            };
-            (
-                inner.iter().map(|n| n.get()).collect::<Vec<u64>>(),
-                zarrs_decodes,
-            )
-        } else {
-            let zeros = vec![0; array.dimensionality()];
-            let shape = array
-                .chunk_shape(&zeros)
-                .map_err(|e| array_error(e, "chunk grid"))?;
-            (shape.iter().map(|n| n.get()).collect(), None)
+        // A sharded array without a direct plan: zarrs decodes its inner chunks.
+        let sharded = match (array.subchunk_shape(), &plan) {
+            (Some(_), None) => Some(readable_view(array)?),
+            _ => None,
         };
         let grid = array
             .shape()

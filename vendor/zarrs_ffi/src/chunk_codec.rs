@@ -4,31 +4,16 @@
 //! the caller fetches and stores the bytes through its own store, the codecs run here.
 
 use std::borrow::Cow;
-use std::num::NonZeroU64;
 
 use zarrs::array::{ArrayBytes, ArrayToBytesCodecTraits, CodecError};
 use zarrs_ffi::ZarrsArray;
 
-use crate::args::{
-    RwArray, array_arg, byte_count, check_chunk_indices, element_size, out_bytes_arg, slice_arg,
-    write_out,
-};
-use crate::array_io::{array_error, check_length};
-use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+use crate::args::{array_arg, out_bytes_arg, slice_arg, write_bytes_out, write_out};
+use crate::array_io::{check_length, chunk_layout};
+use crate::error::{FfiError, ZarrsCffiResult, guard};
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory};
-
-/// The shape of chunk `indices` and its decoded size in bytes.
-fn chunk_layout(array: &RwArray, indices: &[u64]) -> FfiResult<(Vec<NonZeroU64>, usize)> {
-    check_chunk_indices(array, indices)?;
-    let shape = array
-        .chunk_shape(indices)
-        .map_err(|e| array_error(e, &chunk_label(array, indices)))?;
-    let extent: Vec<u64> = shape.iter().map(|n| n.get()).collect();
-    let bytes = byte_count(&extent, element_size(array)?)?;
-    Ok((shape.to_vec(), bytes))
-}
 
 fn codec_error(err: CodecError, context: &str) -> FfiError {
     FfiError::new(
@@ -127,9 +112,6 @@ pub unsafe extern "C" fn zarrsCffiArrayEncodeChunk(
                     .map_err(|e| codec_error(e, &format!("encoding {}", context())))
             })
         })?;
-        let boxed: Box<[u8]> = encoded.into_boxed_slice();
-        write_out(pLength, boxed.len(), "pLength")?;
-        write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")?;
-        Ok(())
+        write_bytes_out(encoded, pBytes, pLength)
     })
 }

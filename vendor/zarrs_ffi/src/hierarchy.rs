@@ -507,9 +507,7 @@ pub unsafe extern "C" fn zarrsCffiStorageGet(
         write_out(pLength, 0, "pLength")?;
         let value = store.get(&key).map_err(|e| storage_error(&key, e))?;
         if let Some(bytes) = value {
-            let boxed: Box<[u8]> = bytes.to_vec().into_boxed_slice();
-            write_out(pLength, boxed.len(), "pLength")?;
-            write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")?;
+            crate::args::write_bytes_out(bytes.to_vec(), pBytes, pLength)?;
         }
         Ok(())
     })

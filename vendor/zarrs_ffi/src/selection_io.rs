@@ -9,32 +9,17 @@
 
 use std::collections::BTreeMap;
 
-use zarrs::array::{ArrayShardedExt, ArraySubset};
+use zarrs::array::ArraySubset;
 use zarrs_ffi::ZarrsArray;
 
 use crate::args::{RwArray, array_arg, byte_count, element_size, out_bytes_arg, slice_arg};
 use crate::array_io::{check_length, decode_region};
 use crate::error::{FfiError, FfiResult, guard};
 
-/// The unit selected elements are grouped by: the inner chunk shape if sharded, else the chunk's.
+/// The unit selected elements are grouped by (`read_unit_shape`), or an error for irregular grids.
 fn unit_shape(array: &RwArray) -> FfiResult<Vec<u64>> {
-    if let Some(inner) = array.subchunk_shape() {
-        return Ok(inner.iter().map(|n| n.get()).collect());
-    }
-    let regular = match array.metadata() {
-        zarrs::array::ArrayMetadata::V3(v3) => v3.chunk_grid.name() == "regular",
-        zarrs::array::ArrayMetadata::V2(_) => true,
-    };
-    if !regular {
-        return Err(FfiError::invalid(
-            "selections by index lists need a regular chunk grid",
-        ));
-    }
-    let zeros = vec![0; array.dimensionality()];
-    let shape = array
-        .chunk_shape(&zeros)
-        .map_err(|e| crate::array_io::array_error(e, "chunk grid"))?;
-    Ok(shape.iter().map(|n| n.get()).collect())
+    crate::args::read_unit_shape(array)?
+        .ok_or_else(|| FfiError::invalid("selections by index lists need a regular chunk grid"))
 }
 
 /// Decode the box `lo..=hi` of the array into a new buffer.
