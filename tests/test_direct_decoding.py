@@ -459,7 +459,7 @@ def test_direct_reads_through_an_upstream_store(tmp_path: pathlib.Path, layout: 
     finally:
         lib.zarrsDestroyStorage(storage[0])
     with zarrs_cffi.Array.from_handle(out[0], owned=True, root=str(path)) as arr:
-        assert arr.decodes_directly
+        assert arr.decodes_directly  # through zarrs' storage API: no files known
         assert_values(arr.read(), expected)
         for region in regions():
             assert_values(arr[region], expected[region])

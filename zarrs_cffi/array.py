@@ -11,7 +11,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,6 +99,7 @@ class Array:
         self.node = node
         self.read_only = bool(read_only)
         with handle.use() as ptr:
+            ptr = lib.zarrsCffiArrayUpstream(ptr)  # upstream's getters take upstream's handle
             self.metadata: dict[str, Any] = _metadata_of(ptr)
             ndim_p = ffi.new("size_t *")
             check_upstream(lib.zarrsArrayGetDimensionality(ptr, ndim_p))
@@ -757,13 +758,14 @@ class Array:
 
     # -- embedding -------------------------------------------------------------------------------
     def lend_handle(self) -> Any:
-        """Lend the raw ``ZarrsArray`` to C code; pair every call with :meth:`return_handle`.
+        """Lend the raw ``ZarrsCffiArray`` to C code; pair every call with :meth:`return_handle`.
 
         While lent, :meth:`close` defers destruction until the handle is returned. The borrower must
         never destroy it. Prefer :meth:`borrow_handle`, which returns it for you.
 
         Returns:
-            The cffi ``ZarrsArray`` pointer.
+            The cffi ``ZarrsCffiArray`` pointer (``zarrsCffiArrayUpstream`` gives upstream's
+            ``ZarrsArray`` inside it, for upstream's ``zarrsArray*`` functions).
 
         Raises:
             ClosedError: The array is closed.
@@ -776,13 +778,15 @@ class Array:
 
     @contextmanager
     def borrow_handle(self) -> Iterator[Any]:
-        """Lend the raw ``ZarrsArray`` for the duration of a ``with`` block.
+        """Lend the raw ``ZarrsCffiArray`` for the duration of a ``with`` block.
 
         >>> import ctypes
         >>> c_side = ctypes.CDLL(zarrs_cffi.get_library())  # or your own C code
+        >>> c_side.zarrsCffiArrayUpstream.restype = ctypes.c_void_p  # upstream's handle inside ours
         >>> arr, ndim = zarrs_cffi.open_array("data.zarr", "/temperature"), ctypes.c_size_t()
-        >>> with arr.borrow_handle() as ptr:  # a cffi ZarrsArray; its address for ctypes:
-        ...     c_side.zarrsArrayGetDimensionality(ctypes.c_void_p(arr.handle_address()), ctypes.byref(ndim))
+        >>> with arr.borrow_handle() as ptr:  # a cffi ZarrsCffiArray; its address for ctypes:
+        ...     upstream = c_side.zarrsCffiArrayUpstream(ctypes.c_void_p(arr.handle_address()))
+        ...     c_side.zarrsArrayGetDimensionality(ctypes.c_void_p(upstream), ctypes.byref(ndim))
         0
         >>> ndim.value
         3
@@ -791,7 +795,8 @@ class Array:
         pointer must not be used, stored or destroyed by the borrower after the block.
 
         Yields:
-            The cffi ``ZarrsArray`` pointer.
+            The cffi ``ZarrsCffiArray`` pointer (``zarrsCffiArrayUpstream`` gives upstream's
+            ``ZarrsArray`` inside it, for upstream's ``zarrsArray*`` functions).
 
         Raises:
             ClosedError: The array is closed.
@@ -803,7 +808,7 @@ class Array:
             self.return_handle()
 
     def handle_address(self) -> int:
-        """Return the address of the native ``ZarrsArray`` as an int (for ctypes and other FFIs).
+        """Return the address of the native ``ZarrsCffiArray`` as an int (for ctypes and other FFIs).
 
         Only valid while the array is open: take it inside :meth:`borrow_handle` when another
         thread may close the array.
@@ -834,44 +839,54 @@ class Array:
         root: str | None = None,
         node: str = "/",
         read_only: bool = False,
+        upstream: bool | None = None,
     ) -> Array:
-        """Wrap a ``ZarrsArray`` made by C code (in this process, with this package's library).
+        """Wrap an array handle made by C code (in this process, with this package's library).
 
-        The handle must come from ``zarrsCffiOpenArray``, ``zarrsCffiArrayFromMetadata``,
-        ``zarrsOpenArrayRW`` or ``zarrsCreateArrayRW``.
+        The handle is a ``ZarrsCffiArray`` (from ``zarrsCffiOpenArray`` or
+        ``zarrsCffiArrayFromMetadata``) or upstream's ``ZarrsArray`` (from ``zarrsOpenArrayRW`` or
+        ``zarrsCreateArrayRW``; Python then makes a ``ZarrsCffiArray`` around it with
+        ``zarrsCffiArrayFromUpstream``).
 
         * ``owned=False`` (the default): the caller keeps ownership. Python never destroys the
           handle; ``close()`` (and garbage collection) only forget it. ``close()`` returns once no
           call on another thread is still using the pointer, so the owner may destroy it as soon as
           ``close()`` has returned.
         * ``owned=True``: ownership passes to Python once the arguments are accepted (so also if
-          reading the array's facts then fails): ``close()`` or garbage collection destroys it with
-          ``zarrsCffiDestroyArray``, exactly once. The caller must not destroy it. If an argument is
-          rejected (a typed error before anything is done), the caller still owns the handle.
+          reading the array's facts then fails): ``close()`` or garbage collection destroys it
+          (with ``zarrsCffiDestroyArray``), exactly once. The caller must not destroy it. If an
+          argument is rejected (a typed error before anything is done), the caller still owns it.
 
         Args:
-            handle: A cffi ``ZarrsArray`` (or ``void *``) pointer, an int address, or a
-                ``ctypes.c_void_p``.
+            handle: A cffi ``ZarrsCffiArray``, ``ZarrsArray`` or ``void *`` pointer, an int
+                address, or a ``ctypes.c_void_p``.
             owned: Whether Python takes ownership (see above).
             root: Where the array lives, for ``repr`` and pickling only (nothing is read from it).
             node: The array's node path, likewise descriptive only.
             read_only: Refuse writes through this wrapper.
+            upstream: Whether ``handle`` is upstream's ``ZarrsArray``; None (the default) means
+                yes for a cffi ``ZarrsArray`` pointer and no for anything else.
 
         Returns:
             The wrapping :class:`Array`.
 
         Raises:
             NullPointerError: ``handle`` is NULL.
-        InvalidArgumentError: A malformed handle, or a wrongly typed argument.
+            InvalidArgumentError: A malformed handle, or a wrongly typed argument.
         """
-        ptr = _array_pointer(handle)
+        ptr, is_upstream = _array_pointer(handle)
         if not isinstance(owned, bool):
             raise InvalidArgumentError(f"owned must be True or False, got {owned!r}")
         if root is not None and not isinstance(root, str):
             raise InvalidArgumentError(f"root must be str or None, got {type(root).__name__}")
         if not isinstance(node, str):
             raise InvalidArgumentError(f"node must be str, got {type(node).__name__}")
+        if upstream is not None and not isinstance(upstream, bool):
+            raise InvalidArgumentError(f"upstream must be True, False or None, got {upstream!r}")
         what = f"array {node!r} (handle from C)"
+        if upstream if upstream is not None else is_upstream:
+            return cls(_wrap_upstream(ptr, owned, what), root=root, node=node, read_only=read_only)
+        ptr = ffi.cast("ZarrsCffiArray", ptr)
         wrapper: Handle = Handle(ptr, _destroy_array, what) if owned else _ForeignHandle(ptr, what)
         return cls(wrapper, root=root, node=node, read_only=read_only)
 
@@ -945,32 +960,45 @@ def _destroy_array(ptr: Any) -> None:
     lib.zarrsCffiDestroyArray(ptr)
 
 
-def _array_pointer(handle: Any) -> Any:
-    """A cffi ``ZarrsArray`` from a cffi pointer, an int address or a ctypes ``c_void_p``."""
+def _wrap_upstream(ptr: Any, owned: bool, what: str) -> Handle:
+    """A ``ZarrsCffiArray`` around upstream's handle ``ptr`` (adopting it if ``owned``)."""
+    out = ffi.new("ZarrsCffiArray *")
+    check(lib.zarrsCffiArrayFromUpstream(ffi.cast("ZarrsArray", ptr), int(owned), out), what)
+    if owned:
+        return Handle(out[0], _destroy_array, what)
+    # Python owns the wrapper (destroying it leaves upstream's handle alone), the caller the rest.
+    return _ForeignHandle(out[0], what, destroy=_destroy_array)
+
+
+def _array_pointer(handle: Any) -> tuple[Any, bool]:
+    """A ``void *`` from a cffi pointer, an int address or a ctypes ``c_void_p``, and whether it
+    is typed as upstream's ``ZarrsArray``."""
     if isinstance(handle, ffi.CData):
         cname = ffi.typeof(handle).cname
         if cname not in _POINTER_TYPES:
-            raise InvalidArgumentError(f"handle must be a cffi ZarrsArray (or void *) pointer, got {cname!r}")
+            raise InvalidArgumentError(
+                f"handle must be a cffi ZarrsCffiArray, ZarrsArray or void * pointer, got {cname!r}"
+            )
         if handle == ffi.NULL:
             raise NullPointerError("handle is NULL")
-        return ffi.cast("ZarrsArray", handle)
+        return ffi.cast("void *", handle), cname == "struct ZarrsArray_T *"
     if isinstance(handle, ctypes.c_void_p):
         if handle.value is None:
             raise NullPointerError("handle is NULL")
         handle = handle.value
     if isinstance(handle, bool) or not isinstance(handle, int):
         raise InvalidArgumentError(
-            f"handle must be a cffi ZarrsArray pointer, an int address or a ctypes.c_void_p, "
-            f"got {type(handle).__name__}"
+            f"handle must be a cffi ZarrsArray pointer, an int address or a ctypes.c_void_p "
+            f"(or a cffi ZarrsCffiArray pointer), got {type(handle).__name__}"
         )
     if handle == 0:
         raise NullPointerError("handle is NULL (address 0)")
     if not 0 < handle < 2 ** (8 * ffi.sizeof("uintptr_t")):
         raise InvalidArgumentError(f"handle address {handle:#x} is not a valid pointer value")
-    return ffi.cast("ZarrsArray", handle)
+    return ffi.cast("void *", handle), False
 
 
-_POINTER_TYPES = frozenset({"struct ZarrsArray_T *", "void *"})
+_POINTER_TYPES = frozenset({"struct ZarrsCffiArray_T *", "struct ZarrsArray_T *", "void *"})
 
 
 class _ForeignHandle(Handle):
@@ -983,8 +1011,9 @@ class _ForeignHandle(Handle):
 
     __slots__ = ("__weakref__", "_holders", "_lock")
 
-    def __init__(self, ptr: Any, what: str) -> None:
-        super().__init__(ptr, _forget, what)
+    def __init__(self, ptr: Any, what: str, destroy: Callable[[Any], None] | None = None) -> None:
+        # `destroy`: for the wrapper Python made around a caller's upstream handle.
+        super().__init__(ptr, destroy or _forget, what)
         self._lock = object_lock(self, _ForeignHandle._keep_own_holds)
         self._holders: dict[int, int] = {}
 

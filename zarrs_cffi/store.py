@@ -88,7 +88,7 @@ class Store:
             raise InvalidArgumentError(f"consolidated must be None, True or False, got {consolidated!r}")
         self.consolidated = consolidated
         self.root = self.location.url
-        out = ffi.new("ZarrsStorage *")
+        out = ffi.new("ZarrsCffiStorage *")
         context = f"store {self.root!r}"
         if self.location.local:
             if self.location.options:
@@ -341,7 +341,7 @@ class Store:
             ClosedError: The store is closed.
         """
         path = node_path(node)
-        out = ffi.new("ZarrsArray *")
+        out = ffi.new("ZarrsCffiArray *")
         with self._handle.use() as ptr:
             check(lib.zarrsCffiOpenArray(ptr, path.encode(), out), f"array {path!r} in {self.root!r}")
         return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
@@ -362,7 +362,7 @@ class Store:
             ClosedError: The store is closed.
         """
         path = node_path(node)
-        out = ffi.new("ZarrsArray *")
+        out = ffi.new("ZarrsCffiArray *")
         with self._handle.use() as ptr:
             check(
                 lib.zarrsCffiArrayFromMetadata(ptr, path.encode(), _dump_json(document), out),

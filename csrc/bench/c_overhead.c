@@ -57,8 +57,8 @@ int main(int argc, char **argv) {
   long iterations = atol(argv[4]);
   if (iterations <= 0) return 2;
 
-  ZarrsStorage storage;
-  ZarrsArray array;
+  ZarrsCffiStorage storage;
+  ZarrsCffiArray array;
   ZarrsCffiChunkCache cache;
   int32_t rc;
   if ((rc = zarrsCffiCreateStorageFilesystem(argv[1], &storage))) return fail("storage", rc);
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   if ((rc = zarrsCffiCreateChunkCache((size_t)512 << 20, &cache))) return fail("cache", rc);
 
   size_t bytes = 0;
-  if ((rc = zarrsArrayGetSubsetSize(array, ndim, shape, &bytes))) return fail("size", rc);
+  if ((rc = zarrsArrayGetSubsetSize(zarrsCffiArrayUpstream(array), ndim, shape, &bytes))) return fail("size", rc);
   uint8_t *out = malloc(bytes ? bytes : 1);
   if (out == NULL) return 1;
 

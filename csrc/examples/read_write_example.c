@@ -31,8 +31,8 @@ static int report(const char *what, int32_t rc) {
 
 int main(int argc, char **argv) {
   int status = 0;
-  ZarrsStorage storage = NULL;
-  ZarrsArray array = NULL;
+  ZarrsCffiStorage storage = NULL;
+  ZarrsCffiArray array = NULL;
   uint16_t *chunk = NULL;
   int32_t rc;
   size_t ndim = 0;
@@ -64,8 +64,11 @@ int main(int argc, char **argv) {
   zarrsCffiDestroyStorage(storage);
   storage = NULL;
 
-  if (zarrsArrayGetDimensionality(array, &ndim) != ZARRS_SUCCESS || ndim != 2 ||
-      zarrsArrayGetDataType(array, &dtype) != ZARRS_SUCCESS || dtype != ZARRS_UINT16) {
+  /* Upstream's zarrsArray* functions take the upstream handle inside ours (lent, not owned). */
+  if (zarrsArrayGetDimensionality(zarrsCffiArrayUpstream(array), &ndim) != ZARRS_SUCCESS ||
+      ndim != 2 ||
+      zarrsArrayGetDataType(zarrsCffiArrayUpstream(array), &dtype) != ZARRS_SUCCESS ||
+      dtype != ZARRS_UINT16) {
     fprintf(stderr, "error: expected a 2-D uint16 array\n");
     status = 1;
     goto done;
@@ -84,7 +87,8 @@ int main(int argc, char **argv) {
   }
 
   /* Overwrite chunk (0, 0): full chunk shape, C order, native endian. */
-  if ((rc = zarrsArrayGetChunkShape(array, 2, chunk_index, chunk_shape)) != ZARRS_SUCCESS) {
+  if ((rc = zarrsArrayGetChunkShape(zarrsCffiArrayUpstream(array), 2, chunk_index,
+                                    chunk_shape)) != ZARRS_SUCCESS) {
     status = report("zarrsArrayGetChunkShape", rc);
     goto done;
   }

@@ -121,7 +121,7 @@ def test_from_handle_accepts_each_pointer_form(
     handle = {
         "int": address,
         "ctypes": ctypes.c_void_p(address),
-        "cffi": ffi.cast("ZarrsArray", address),
+        "cffi": ffi.cast("ZarrsCffiArray", address),
         "void*": ffi.cast("void *", address),
     }[form]
     arr = zarrs_cffi.Array.from_handle(handle, owned=True, node="/x")
@@ -325,16 +325,58 @@ def test_c_example_is_clean_under_valgrind(c_example: pathlib.Path, tmp_path: pa
 
 
 def test_from_handle_of_an_upstream_opened_array(arange_zarr: str) -> None:
-    """Handles from upstream's own constructors (here zarrsOpenArrayRW) wrap the same way."""
-    storage = ffi.new("ZarrsStorage *")
+    """Handles from upstream's own constructors (here zarrsOpenArrayRW, over the upstream handle
+    inside one of ours) are adopted into a ZarrsCffiArray (zarrsCffiArrayFromUpstream)."""
+    storage = ffi.new("ZarrsCffiStorage *")
     assert lib.zarrsCffiCreateStorageFilesystem(arange_zarr.encode(), storage) == 0
     out = ffi.new("ZarrsArray *")
     try:
-        assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
+        assert lib.zarrsOpenArrayRW(lib.zarrsCffiStorageUpstream(storage[0]), b"/", out) == 0
     finally:
-        lib.zarrsDestroyStorage(storage[0])
+        lib.zarrsCffiDestroyStorage(storage[0])
     with zarrs_cffi.Array.from_handle(out[0], owned=True, root=arange_zarr) as arr:
         np.testing.assert_array_equal(arr.read(), ARANGE)
         arr[7, 7] = 1
     with zarrs_cffi.open_array(arange_zarr) as again:
         assert int(again[7, 7]) == 1
+
+
+def test_unowned_upstream_handle_stays_the_callers(arange_zarr: str) -> None:
+    """An upstream handle wrapped without ownership: Python frees only its own wrapper, and the
+    caller's handle keeps working (upstream's functions, then upstream's destroy)."""
+    storage = ffi.new("ZarrsStorage *")
+    assert lib.zarrsCreateStorageFilesystem(arange_zarr.encode(), storage) == 0
+    out = ffi.new("ZarrsArray *")
+    try:
+        assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
+    finally:
+        lib.zarrsDestroyStorage(storage[0])
+    for _ in range(3):
+        arr = zarrs_cffi.Array.from_handle(out[0], root=arange_zarr)
+        assert not arr.owns_handle
+        np.testing.assert_array_equal(arr[1:3, 2:5], ARANGE[1:3, 2:5])
+        arr.close()
+    ndim = ffi.new("size_t *")
+    assert lib.zarrsArrayGetDimensionality(out[0], ndim) == 0 and ndim[0] == 2
+    assert lib.zarrsDestroyArray(out[0]) == 0
+
+
+def test_upstream_handle_lent_from_ours(arange_zarr: str) -> None:
+    """zarrsCffiArrayUpstream lends upstream's handle inside ours to upstream's functions."""
+    with zarrs_cffi.open_array(arange_zarr) as arr, arr.borrow_handle() as ptr:
+        upstream = lib.zarrsCffiArrayUpstream(ptr)
+        shape = ffi.new("uint64_t[]", 2)
+        assert lib.zarrsArrayGetShape(upstream, 2, shape) == 0
+        assert list(shape) == [8, 8]
+        assert lib.zarrsCffiArrayUpstream(ffi.NULL) == ffi.NULL
+        assert lib.zarrsCffiStorageUpstream(ffi.NULL) == ffi.NULL
+
+
+@pytest.mark.parametrize("adopt", [0, 1])
+def test_from_upstream_rejects_null(adopt: int) -> None:
+    out = ffi.new("ZarrsCffiArray *")
+    assert lib.zarrsCffiArrayFromUpstream(ffi.NULL, adopt, out) == int(lib.ZARRS_ERROR_NULL_PTR)
+    assert b"array handle is NULL" in ffi.string(lib.zarrsCffiLastError())
+    rc = lib.zarrsCffiArrayFromUpstream(ffi.NULL, adopt, ffi.NULL)
+    assert rc == int(lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT)
+    assert b"pArray is NULL" in ffi.string(lib.zarrsCffiLastError())

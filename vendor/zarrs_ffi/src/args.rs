@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_char};
 
 use zarrs::array::{Array, ArrayShardedExt};
 use zarrs::storage::ReadableWritableStorageTraits;
-use zarrs_ffi::{ZarrsArray, ZarrsArrayEnum, ZarrsResult, ZarrsStorage, ZarrsStorageEnum};
+use zarrs_ffi::ZarrsResult;
 
 use crate::error::{FfiError, FfiResult};
 
@@ -61,49 +61,6 @@ pub fn write_bytes_out(bytes: Vec<u8>, pBytes: *mut *mut u8, pLength: *mut usize
     let boxed: Box<[u8]> = bytes.into_boxed_slice();
     write_out(pLength, boxed.len(), "pLength")?;
     write_out(pBytes, Box::into_raw(boxed).cast::<u8>(), "pBytes")
-}
-
-/// The read/write array behind a handle. Handles from `zarrsOpenArrayRW`, `zarrsCreateArrayRW` and
-/// this library's functions all hold the RW variant.
-pub fn array_arg<'a>(array: ZarrsArray) -> FfiResult<&'a RwArray> {
-    if array.is_null() {
-        return Err(FfiError::upstream(
-            ZarrsResult::ZARRS_ERROR_NULL_PTR,
-            "array handle is NULL",
-        ));
-    }
-    // SAFETY: not NULL; the caller promises a live handle from a zarrs array function.
-    match unsafe { &**array } {
-        ZarrsArrayEnum::RW(array) => {
-            // A store other than a local directory of this library's: requests in flight decide.
-            crate::pool::set_io_bound(crate::atomic_store::of_storage(&array.storage()).is_none());
-            Ok(array)
-        }
-        _ => Err(FfiError::upstream(
-            ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
-            "array handle lacks read/write storage",
-        )),
-    }
-}
-
-/// The read/write storage behind a handle.
-pub fn storage_arg<'a>(
-    storage: ZarrsStorage,
-) -> FfiResult<&'a std::sync::Arc<dyn ReadableWritableStorageTraits>> {
-    if storage.is_null() {
-        return Err(FfiError::upstream(
-            ZarrsResult::ZARRS_ERROR_NULL_PTR,
-            "storage handle is NULL",
-        ));
-    }
-    // SAFETY: not NULL; the caller promises a live handle from a zarrs storage function.
-    match unsafe { &**storage } {
-        ZarrsStorageEnum::RW(storage) => Ok(storage),
-        _ => Err(FfiError::upstream(
-            ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
-            "storage handle lacks read/write capability",
-        )),
-    }
 }
 
 /// Check that `indices` has one entry per dimension and lies inside the chunk grid.

@@ -1,5 +1,5 @@
 //! Array handles and I/O that upstream lacks: decoding straight into the caller's buffer, storing,
-//! erasing and raw (encoded) chunk access. All take upstream's `ZarrsArray` / `ZarrsStorage` handles.
+//! erasing and raw (encoded) chunk access, on this library's `ZarrsCffiArray` handles (`handle`).
 
 use std::ffi::c_char;
 
@@ -7,13 +7,16 @@ use zarrs::array::{
     Array, ArrayBytes, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError, ArrayMetadata,
     ArraySubset,
 };
-use zarrs_ffi::{ZarrsArray, ZarrsArray_T, ZarrsArrayEnum, ZarrsResult, ZarrsStorage};
+use zarrs_ffi::ZarrsResult;
 
 use crate::args::{
-    RwArray, array_arg, byte_count, check_chunk_indices, check_region, element_size, out_bytes_arg,
-    slice_arg, storage_arg, str_arg, write_bytes_out, write_out,
+    RwArray, byte_count, check_chunk_indices, check_region, element_size, out_bytes_arg, slice_arg,
+    str_arg, write_bytes_out, write_out,
 };
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+use crate::handle::{
+    ArrayHandle, ZarrsCffiArray, ZarrsCffiArray_T, ZarrsCffiStorage, array_arg, storage_arg,
+};
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
@@ -121,36 +124,28 @@ fn check_sharding(array: &RwArray, path: &str) -> FfiResult {
     Ok(())
 }
 
-fn box_handle(array: RwArray, out: *mut ZarrsArray) -> FfiResult {
-    let handle = Box::into_raw(Box::new(ZarrsArray_T(ZarrsArrayEnum::RW(array))));
-    if let Err(err) = write_out(out, handle, "pArray") {
-        // SAFETY: just created above and never shared.
-        drop(unsafe { Box::from_raw(handle) });
-        return Err(err);
-    }
-    Ok(())
-}
-
 /// Open the array at `path` (a node path: "/" or "/a/b"); v3 first, then v2.
 ///
 /// Unlike `zarrsOpenArrayRW`, bad strings and NULLs return errors instead of aborting, a missing
 /// array returns `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`, and the message is per thread
-/// (`zarrsCffiLastError`). Destroy the handle with `zarrsDestroyArray`.
+/// (`zarrsCffiLastError`). Destroy the handle with `zarrsCffiDestroyArray`; upstream's functions
+/// take `zarrsCffiArrayUpstream(handle)`.
 ///
 /// # Safety
 /// `storage` must be a live storage handle; `path` a NUL-terminated string or NULL; `pArray` valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiOpenArray(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
-    pArray: *mut ZarrsArray,
+    pArray: *mut ZarrsCffiArray,
 ) -> i32 {
     guard(|| {
         let storage = storage_arg(storage)?;
         let path = str_arg(path, "path")?;
-        let array = Array::open(storage.clone(), path).map_err(|e| create_error(e, path))?;
+        let array = Array::open(storage.readable_writable().clone(), path)
+            .map_err(|e| create_error(e, path))?;
         check_sharding(&array, path)?;
-        box_handle(array, pArray)
+        ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
     })
 }
 
@@ -161,10 +156,10 @@ pub unsafe extern "C" fn zarrsCffiOpenArray(
 /// As `zarrsCffiOpenArray`; `metadata` a NUL-terminated string or NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     metadata: *const c_char,
-    pArray: *mut ZarrsArray,
+    pArray: *mut ZarrsCffiArray,
 ) -> i32 {
     guard(|| {
         let storage = storage_arg(storage)?;
@@ -176,10 +171,10 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
                 format!("array metadata for {path:?} is not valid: {e}"),
             )
         })?;
-        let array = Array::new_with_metadata(storage.clone(), path, metadata)
+        let array = Array::new_with_metadata(storage.readable_writable().clone(), path, metadata)
             .map_err(|e| create_error(e, path))?;
         check_sharding(&array, path)?;
-        box_handle(array, pArray)
+        ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
     })
 }
 
@@ -190,7 +185,7 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
 /// `array` a live handle; `pStart`/`pShape` hold `dimensionality` values; `pOut` `outBytes` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pStart: *const u64,
     pShape: *const u64,
@@ -217,7 +212,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
 /// `array` a live handle; `pChunkIndices` holds `dimensionality` values; `pOut` `outBytes` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
     outBytes: usize,
@@ -292,21 +287,33 @@ pub fn readable_view(
         .map_err(|e| create_error(e, array.path().as_str()))
 }
 
-/// Decode the region `subset` (`[start, start + shape)`) into `out`: chunk by chunk when it spans
-/// several, else through zarrs' single-chunk path, naming the failing chunk on error.
+/// Decode the region `subset` (`[start, start + shape)`) into `out` as the planner says
+/// (`planner`), naming the failing chunk on error.
 pub fn decode_region(
-    array: &RwArray,
+    array: &ArrayHandle,
     subset: &ArraySubset,
     start: &[u64],
     shape: &[u64],
     out: &mut [u8],
 ) -> FfiResult {
-    if crate::region_io::read_in_one_chunk(array, start, shape, out)?
-        || crate::region_io::read_chunkwise(array, start, shape, out)?
-    {
-        return Ok(());
+    use crate::planner::{ReadStrategy, plan_read};
+    use crate::region_io::{read_chunkwise, read_in_one_chunk, read_subchunkwise};
+    let plan = array.decode_plan();
+    match plan_read(array, plan, subset) {
+        ReadStrategy::Nothing => Ok(()),
+        ReadStrategy::OneChunk { indices, chunk } => match plan {
+            Some(plan) => read_in_one_chunk(array, plan, (&indices, &chunk), start, shape, out),
+            None => unreachable!("planned only for arrays that decode directly"),
+        },
+        ReadStrategy::ChunkByChunk {
+            chunks,
+            whole_chunks,
+        } => read_chunkwise(array, plan, (&chunks, whole_chunks), start, shape, out),
+        ReadStrategy::InnerChunks { units } => {
+            read_subchunkwise(array, plan, units, start, shape, out)
+        }
+        ReadStrategy::Zarrs => decode_into_or_name_chunk(array, subset, shape, out),
     }
-    decode_into_or_name_chunk(array, subset, shape, out)
 }
 
 /// Decode `subset` into `out`; on failure, name the first chunk that fails on its own.
@@ -374,7 +381,7 @@ fn runs_on_caller_thread(array: &RwArray, subset: &ArraySubset) -> bool {
 /// `array` a live handle; `pStart`/`pShape` hold `dimensionality` values; `pIn` `inBytes` readable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pStart: *const u64,
     pShape: *const u64,
@@ -421,7 +428,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
 /// `array` a live handle; `pChunkIndices` holds `dimensionality` values; `pIn` `inBytes` readable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
     inBytes: usize,
@@ -451,7 +458,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
 /// # Safety
 /// `array` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsArray) -> i32 {
+pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsCffiArray) -> i32 {
     guard(|| {
         if !array.is_null() {
             // SAFETY: per the contract above; handles are `Box::into_raw` pointers.
@@ -467,7 +474,7 @@ pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsArray) -> i32 {
 /// `array` a live handle; `pChunkIndices` holds `dimensionality` values.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
 ) -> i32 {
@@ -491,7 +498,7 @@ pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
 /// `array` a live handle; `pChunkIndices` holds `dimensionality` values; out-pointers valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrieveEncodedChunk(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
     pBytes: *mut *mut u8,

@@ -7,88 +7,19 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
 
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
-    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits, StorageError, StoreKey,
-    StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
-use zarrs_ffi::{ZarrsStorage, ZarrsStorage_T, ZarrsStorageEnum};
 
 pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Stores this library created, by address: handles hold them as read/write storage only, and
-/// this gives back the store itself, to list nodes (`hierarchy`) and, for local directories, to
-/// read chunk files into buffers `direct` reuses (zarrs' storage API returns freshly allocated
-/// bytes for every read). Entries are weak: a dead store's address matches nothing.
-static STORES: Mutex<StoreRegistry> = Mutex::new(Vec::new());
-
-pub type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
-
-pub struct Entry {
-    address: usize,
-    listable: Weak<dyn ReadableWritableListableStorageTraits>,
-    files: Option<Weak<AtomicFilesystemStore>>,
-}
-
-pub type StoreRegistry = Vec<Entry>;
-
-/// The registry, locked (also by the `fork` handlers in `pool`).
-pub fn lock_registry() -> std::sync::MutexGuard<'static, StoreRegistry> {
-    STORES.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn address<T: ?Sized>(store: &Arc<T>) -> usize {
-    Arc::as_ptr(store).cast::<()>() as usize
-}
-
-/// A new upstream storage handle for `store`, registered for `listable_of` (and, given the
-/// filesystem store behind it, for `of_storage`).
-pub fn storage_handle(store: Listable, files: Option<&Arc<AtomicFilesystemStore>>) -> ZarrsStorage {
-    {
-        let mut stores = lock_registry();
-        // Dead entries go first, so a new store at a reused address is the only entry for it.
-        stores.retain(|entry| entry.listable.strong_count() > 0);
-        stores.push(Entry {
-            address: address(&store),
-            listable: Arc::downgrade(&store),
-            files: files.map(Arc::downgrade),
-        });
-    }
-    let rw: Arc<dyn ReadableWritableStorageTraits> = store.readable_writable();
-    Box::into_raw(Box::new(ZarrsStorage_T(ZarrsStorageEnum::RW(rw))))
-}
-
-fn find<T>(
-    storage: &Arc<dyn ReadableWritableStorageTraits>,
-    pick: impl FnOnce(&Entry) -> Option<T>,
-) -> Option<T> {
-    let at = address(storage);
-    let stores = lock_registry();
-    stores
-        .iter()
-        .find(|entry| entry.address == at)
-        .and_then(pick)
-}
-
-/// The `AtomicFilesystemStore` behind `storage`, if this library created it for a directory.
-pub fn of_storage(
-    storage: &Arc<dyn ReadableWritableStorageTraits>,
-) -> Option<Arc<AtomicFilesystemStore>> {
-    find(storage, |entry| entry.files.as_ref()?.upgrade())
-}
-
-/// The listable store behind `storage`, if this library created it.
-pub fn listable_of(storage: &Arc<dyn ReadableWritableStorageTraits>) -> Option<Listable> {
-    find(storage, |entry| entry.listable.upgrade())
-}
 
 impl AtomicFilesystemStore {
     pub fn new(inner: FilesystemStore) -> Self {

@@ -14,15 +14,15 @@ use zarrs::array::{
     ArraySubset,
 };
 use zarrs::storage::ReadableStorageTraits;
-use zarrs_ffi::ZarrsArray;
 
 use crate::args::{
-    RwArray, array_arg, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
+    RwArray, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
 };
 use crate::array_io::{array_error, check_length, create_error, decode_region, readable_view};
 use crate::boxcopy::{Placed, copy_box, fill_box, intersect};
 use crate::direct;
 use crate::error::{FfiError, FfiResult, guard};
+use crate::handle::{ArrayHandle, ZarrsCffiArray, array_arg};
 use crate::pool::codec_options;
 use crate::safety::catch_codec_panic;
 
@@ -462,7 +462,7 @@ impl Bound {
 }
 
 impl ZarrsCffiChunkCache_T {
-    fn bind(&self, array: &RwArray) -> FfiResult<Option<Arc<Bound>>> {
+    fn bind(&self, array: &ArrayHandle) -> FfiResult<Option<Arc<Bound>>> {
         let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = bound.as_ref() {
             if !b.serves(array) {
@@ -475,7 +475,7 @@ impl ZarrsCffiChunkCache_T {
         let Some(unit_shape) = crate::args::read_unit_shape(array)? else {
             return Ok(None);
         };
-        let plan = direct::plan(array);
+        let plan = array.decode_plan().cloned();
         // A sharded array without a direct plan: zarrs decodes its inner chunks.
         let sharded = match (array.subchunk_shape(), &plan) {
             (Some(_), None) => Some(readable_view(array)?),
@@ -616,7 +616,7 @@ fn cache_arg<'a>(cache: ZarrsCffiChunkCache) -> FfiResult<&'a ZarrsCffiChunkCach
 /// As `zarrsCffiArrayRetrieveSubsetInto`; `cache` a live cache handle used with this array only.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     cache: ZarrsCffiChunkCache,
     dimensionality: usize,
     pStart: *const u64,
@@ -630,8 +630,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         let start = slice_arg(pStart, dimensionality, "pStart")?;
         let shape = slice_arg(pShape, dimensionality, "pShape")?;
         check_region(array, start, shape)?;
-        let elsize = element_size(array)?;
-        let expected = byte_count(shape, elsize)?;
+        let expected = byte_count(shape, element_size(array)?)?;
         check_length(outBytes, expected, "output buffer")?;
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
         if expected == 0 {
@@ -639,109 +638,139 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
         }
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         crate::safety::check_read_memory(array, &subset)?;
-        if cache.shared.pid != crate::pool::process_id() {
-            // Inherited across fork: its locks may be held by threads that do not exist here.
-            return decode_region(array, &subset, start, shape, out);
-        }
-        let Some(bound) = cache.bind(array)? else {
-            return decode_region(array, &subset, start, shape, out);
-        };
-        if crate::pool::io_bound() && covers_whole_shards(array, start, shape)? {
-            // On an object store a shard is one request; through the cache it became one range
-            // request per inner chunk (a chunk-by-chunk scan of the remote benchmark's sharded
-            // array: 534 requests instead of 8).
-            return decode_region(array, &subset, start, shape, out);
-        }
-        let unit_shape = &bound.unit_shape;
-        let first: Vec<u64> = (0..start.len()).map(|d| start[d] / unit_shape[d]).collect();
-        let last: Vec<u64> = (0..start.len())
-            .map(|d| (start[d] + shape[d] - 1) / unit_shape[d])
-            .collect();
-        let units: u64 = first.iter().zip(&last).map(|(f, l)| l - f + 1).product();
-        // A unit larger than the whole cache could never be kept (and a huge absent chunk may be
-        // too large to allocate: read uncached, it is just filled).
-        if units > MAX_CACHED_UNITS || bound.unit_bytes > cache.shared.capacity {
-            return decode_region(array, &subset, start, shape, out);
-        }
-        if units == 1
-            && let Some(plan) = whole_uncached_unit(&cache.shared, &bound, &first, start, shape)
-        {
-            let label = || crate::region_io::chunk_label(array, &first);
-            let read = catch_codec_panic(label, || {
-                plan.read_chunk_file_into(array, &first, out, &label)
-            })?;
-            if read {
-                return Ok(());
-            }
-        }
-        // Uncompressed chunk files are not cached: the page cache holds them, and a part is read
-        // from its file faster than a miss reads the whole chunk into the cache (2,000 random 8^3
-        // regions of the benchmark's raw array: 31-46 against 43-53 ms a cold pass). Nor is an
-        // absent chunk's fill value: the fact that a chunk is absent would go stale. Nothing to
-        // read ahead.
-        let raw_files = bound.plan.as_ref().filter(|p| p.chunks_are_raw_files());
-        if raw_files.is_none() {
-            read_ahead(&cache.shared, &bound, &first, &last);
-        }
-        let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
-        if raw_files.is_none() && units > 1 {
-            decode_missing_in_parallel(&cache.shared, &bound, &units_subset)?;
-        }
-        let region = Placed {
-            origin: start,
-            shape,
-        };
-        for indices in &units_subset.indices() {
-            let unit_start: Vec<u64> = indices.iter().zip(unit_shape).map(|(i, u)| i * u).collect();
-            let unit_place = Placed {
-                origin: &unit_start,
-                shape: unit_shape,
-            };
-            let Some((lo, hi)) = intersect(unit_place, region) else {
-                continue;
-            };
-            if let Some(plan) = raw_files
-                && !cache.shared.lock().lru.contains(&*indices)
-            {
-                let label = || crate::region_io::chunk_label(array, &indices);
-                // SAFETY: the box lies inside the chunk and inside `out` (region-shaped).
-                let copied = catch_codec_panic(label, || unsafe {
-                    plan.copy_raw_part(
-                        array,
-                        &indices,
-                        unit_place,
-                        &lo,
-                        &hi,
-                        out.as_mut_ptr(),
-                        region,
-                        &label,
-                    )
-                })?;
-                if copied {
-                    continue;
-                }
-                if !start.is_empty() {
-                    // Absent: its fill value is not cached either, so a chunk written later by
-                    // another handle is seen at once.
-                    // SAFETY: as above.
-                    unsafe { fill_box(out.as_mut_ptr(), region, &lo, &hi, plan.fill_value()) };
-                    continue;
-                }
-            }
-            let unit = cache.shared.unit(&bound, &indices)?;
-            // SAFETY: the box lies inside the decoded unit and inside `out` (region-shaped).
-            unsafe {
-                copy_box(
-                    unit.as_ptr(),
-                    unit_place,
-                    out.as_mut_ptr(),
-                    region,
-                    &lo,
-                    &hi,
-                    elsize,
-                )
-            };
-        }
-        Ok(())
+        read_through_cache(array, cache, &subset, out)
     })
+}
+
+/// The region `subset` into `out` through `cache`, or straight into `out` where the cache would
+/// not help.
+fn read_through_cache(
+    array: &ArrayHandle,
+    cache: &ZarrsCffiChunkCache_T,
+    subset: &ArraySubset,
+    out: &mut [u8],
+) -> FfiResult {
+    let (start, shape) = (subset.start(), subset.shape());
+    let uncached = |out: &mut [u8]| decode_region(array, subset, start, shape, out);
+    if cache.shared.pid != crate::pool::process_id() {
+        // Inherited across fork: its locks may be held by threads that do not exist here.
+        return uncached(out);
+    }
+    let Some(bound) = cache.bind(array)? else {
+        return uncached(out);
+    };
+    if crate::pool::io_bound() && covers_whole_shards(array, start, shape)? {
+        // On an object store a shard is one request; through the cache it became one range
+        // request per inner chunk (a chunk-by-chunk scan of the remote benchmark's sharded
+        // array: 534 requests instead of 8).
+        return uncached(out);
+    }
+    let unit_shape = &bound.unit_shape;
+    let first: Vec<u64> = (0..start.len()).map(|d| start[d] / unit_shape[d]).collect();
+    let last: Vec<u64> = (0..start.len())
+        .map(|d| (start[d] + shape[d] - 1) / unit_shape[d])
+        .collect();
+    let units: u64 = first.iter().zip(&last).map(|(f, l)| l - f + 1).product();
+    // A unit larger than the whole cache could never be kept (and a huge absent chunk may be
+    // too large to allocate: read uncached, it is just filled).
+    if units > MAX_CACHED_UNITS || bound.unit_bytes > cache.shared.capacity {
+        return uncached(out);
+    }
+    if units == 1
+        && let Some(plan) = whole_uncached_unit(&cache.shared, &bound, &first, start, shape)
+    {
+        let label = || crate::region_io::chunk_label(array, &first);
+        let read = catch_codec_panic(label, || {
+            plan.read_chunk_file_into(array, &first, out, &label)
+        })?;
+        if read {
+            return Ok(());
+        }
+    }
+    // Uncompressed chunk files are not cached: the page cache holds them, and a part is read
+    // from its file faster than a miss reads the whole chunk into the cache (2,000 random 8^3
+    // regions of the benchmark's raw array: 31-46 against 43-53 ms a cold pass). Nor is an
+    // absent chunk's fill value: the fact that a chunk is absent would go stale. Nothing to
+    // read ahead.
+    let raw_files = bound.plan.as_ref().filter(|p| p.chunks_are_raw_files());
+    if raw_files.is_none() {
+        read_ahead(&cache.shared, &bound, &first, &last);
+    }
+    let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
+    if raw_files.is_none() && units > 1 {
+        decode_missing_in_parallel(&cache.shared, &bound, &units_subset)?;
+    }
+    let region = Placed {
+        origin: start,
+        shape,
+    };
+    for indices in &units_subset.indices() {
+        copy_unit_part(array, cache, &bound, raw_files, &indices, region, out)?;
+    }
+    Ok(())
+}
+
+/// Copy the part of unit `indices` inside `region` into `out`: from the cache (decoding the
+/// unit into it if missing) or, for uncompressed chunk files not cached, from the file.
+fn copy_unit_part(
+    array: &ArrayHandle,
+    cache: &ZarrsCffiChunkCache_T,
+    bound: &Bound,
+    raw_files: Option<&direct::Plan>,
+    indices: &[u64],
+    region: Placed,
+    out: &mut [u8],
+) -> FfiResult {
+    let unit_shape = &bound.unit_shape;
+    let unit_start: Vec<u64> = indices.iter().zip(unit_shape).map(|(i, u)| i * u).collect();
+    let unit_place = Placed {
+        origin: &unit_start,
+        shape: unit_shape,
+    };
+    let Some((lo, hi)) = intersect(unit_place, region) else {
+        return Ok(());
+    };
+    if let Some(plan) = raw_files
+        && !cache.shared.lock().lru.contains(indices)
+    {
+        let label = || crate::region_io::chunk_label(array, indices);
+        // SAFETY: the box lies inside the chunk and inside `out` (region-shaped).
+        let copied = catch_codec_panic(label, || unsafe {
+            plan.copy_raw_part(
+                array,
+                indices,
+                unit_place,
+                &lo,
+                &hi,
+                out.as_mut_ptr(),
+                region,
+                &label,
+            )
+        })?;
+        if copied {
+            return Ok(());
+        }
+        if !region.origin.is_empty() {
+            // Absent: its fill value is not cached either, so a chunk written later by another
+            // handle is seen at once.
+            // SAFETY: as above.
+            unsafe { fill_box(out.as_mut_ptr(), region, &lo, &hi, plan.fill_value()) };
+            return Ok(());
+        }
+    }
+    let unit = cache.shared.unit(bound, indices)?;
+    let elsize = element_size(array)?;
+    // SAFETY: the box lies inside the decoded unit and inside `out` (region-shaped).
+    unsafe {
+        copy_box(
+            unit.as_ptr(),
+            unit_place,
+            out.as_mut_ptr(),
+            region,
+            &lo,
+            &hi,
+            elsize,
+        )
+    };
+    Ok(())
 }

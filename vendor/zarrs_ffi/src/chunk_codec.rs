@@ -6,11 +6,11 @@
 use std::borrow::Cow;
 
 use zarrs::array::{ArrayBytes, ArrayToBytesCodecTraits, CodecError};
-use zarrs_ffi::ZarrsArray;
 
-use crate::args::{array_arg, out_bytes_arg, slice_arg, write_bytes_out, write_out};
+use crate::args::{out_bytes_arg, slice_arg, write_bytes_out, write_out};
 use crate::array_io::{check_length, chunk_layout};
 use crate::error::{FfiError, ZarrsCffiResult, guard};
+use crate::handle::{ZarrsCffiArray, array_arg};
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory};
@@ -30,7 +30,7 @@ fn codec_error(err: CodecError, context: &str) -> FfiError {
 /// hold `encodedLen` and `outBytes` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayDecodeChunk(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
     encodedLen: usize,
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn zarrsCffiArrayDecodeChunk(
 /// `dataBytes` bytes; out-pointers valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayEncodeChunk(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pChunkIndices: *const u64,
     dataBytes: usize,

@@ -20,12 +20,13 @@ use zarrs::array::ArrayMetadata;
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::storage::byte_range::ByteRange;
 use zarrs::storage::{Bytes, ReadableStorageTraits, StorageError, StoreKey};
-use zarrs_ffi::{ZarrsArray, ZarrsResult};
+use zarrs_ffi::ZarrsResult;
 
-use crate::args::{RwArray, array_arg, write_out};
+use crate::args::{RwArray, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
 use crate::boxcopy::{Placed, copy_box, fill_box};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+use crate::handle::{ZarrsCffiArray, array_arg};
 
 /// The bytes-to-bytes codec after `bytes`, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,7 @@ pub enum Compressor {
 }
 
 /// How inner chunks sit in a shard.
+#[derive(Clone)]
 pub struct Sharding {
     /// Inner chunks per shard, per dimension.
     pub per_shard: Vec<u64>,
@@ -58,6 +60,7 @@ impl Sharding {
 
 /// An array stored the common way, whatever its codecs: what direct decoding and direct
 /// encoding (`encode`) both start from.
+#[derive(Clone)]
 pub struct Layout {
     /// The codecs of each stored chunk, or of each inner chunk when sharded.
     pub codecs: Vec<MetadataV3>,
@@ -69,6 +72,7 @@ pub struct Layout {
 }
 
 /// What a read of this array can do without zarrs' pipeline.
+#[derive(Clone)]
 pub struct Plan {
     /// The compressor of each stored chunk, or of each inner chunk when sharded.
     chunks: Compressor,
@@ -113,21 +117,24 @@ pub extern "C" fn zarrsCffiSetDirectDecoding(enabled: i32) -> i32 {
 /// `array` a live handle; `pDirect` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayDecodesDirectly(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     pDirect: *mut i32,
 ) -> i32 {
     guard(|| {
         let array = array_arg(array)?;
-        write_out(pDirect, i32::from(plan(array).is_some()), "pDirect")
+        write_out(pDirect, i32::from(array.decode_plan().is_some()), "pDirect")
     })
 }
 
-/// The plan for `array`, or None if zarrs must decode it.
-pub fn plan(array: &RwArray) -> Option<Plan> {
-    if !ENABLED.load(AtomicOrdering::Relaxed) {
-        return None;
-    }
-    let layout = layout(array).or_else(|| layout_v2(array))?;
+/// Whether direct decoding is on (`zarrsCffiSetDirectDecoding`).
+pub fn enabled() -> bool {
+    ENABLED.load(AtomicOrdering::Relaxed)
+}
+
+/// The plan for `array` stored in `files` (if this library's filesystem store holds it), or
+/// None if zarrs must decode it. Made once per handle (`handle`).
+pub fn plan_for(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Plan> {
+    let layout = layout(array, files.clone()).or_else(|| layout_v2(array, files))?;
     Some(Plan {
         chunks: chain(&layout.codecs)?,
         layout,
@@ -144,7 +151,7 @@ const PLAIN_V2_TYPES: &[&str] = &[
 /// stay with zarrs): C order, no filters, a plain little-endian data type and no compressor or
 /// one of zstd, gzip, blosc (numcodecs' formats are the codecs' own). Its `codecs` say the same
 /// in Zarr v3 terms (`bytes` + the compressor) for `chain`.
-fn layout_v2(array: &RwArray) -> Option<Layout> {
+fn layout_v2(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Layout> {
     use zarrs::metadata::v2::{ArrayMetadataV2Order, DataTypeMetadataV2};
     if !cfg!(target_endian = "little") {
         return None;
@@ -181,14 +188,14 @@ fn layout_v2(array: &RwArray) -> Option<Layout> {
         codecs,
         sharding: None,
         fill,
-        files: crate::atomic_store::of_storage(&array.storage()),
+        files,
     })
 }
 
 /// The layout of `array`, or None if it is not stored the common way: Zarr v3, a regular grid,
 /// no storage transformer, a plain data type, at most one level of `sharding_indexed` (index
 /// `bytes` little endian + optional `crc32c`) with inner chunks dividing the shard.
-pub fn layout(array: &RwArray) -> Option<Layout> {
+pub fn layout(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Layout> {
     if !cfg!(target_endian = "little") {
         return None;
     }
@@ -206,7 +213,6 @@ pub fn layout(array: &RwArray) -> Option<Layout> {
     if fill.len() != elsize {
         return None;
     }
-    let files = crate::atomic_store::of_storage(&array.storage());
     if let [only] = meta.codecs.as_slice()
         && only.name() == "sharding_indexed"
     {

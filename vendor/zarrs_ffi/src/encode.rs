@@ -12,16 +12,18 @@
 //! without an `EncodePlan` (blosc, other codecs, Zarr v2, ...) is encoded by zarrs.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::storage::{Bytes, StorageError, StoreKey};
-use zarrs_ffi::ZarrsArray;
 
-use crate::args::{RwArray, array_arg, write_out};
+use crate::args::{RwArray, write_out};
+use crate::atomic_store::AtomicFilesystemStore;
 use crate::boxcopy::{Placed, copy_box, step_c_order};
 use crate::direct::{self, Layout, Sharding, is_little_bytes, layout};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
+use crate::handle::{ZarrsCffiArray, array_arg};
 
 /// The bytes-to-bytes codec after `bytes`, with what encoding needs of its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,7 @@ enum Encoder {
 }
 
 /// What a write of whole chunks of this array can do without zarrs' pipeline.
+#[derive(Clone)]
 pub struct EncodePlan {
     encoder: Encoder,
     layout: Layout,
@@ -54,21 +57,24 @@ pub extern "C" fn zarrsCffiSetDirectEncoding(enabled: i32) -> i32 {
 /// `array` a live handle; `pDirect` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayEncodesDirectly(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     pDirect: *mut i32,
 ) -> i32 {
     guard(|| {
         let array = array_arg(array)?;
-        write_out(pDirect, i32::from(plan(array).is_some()), "pDirect")
+        write_out(pDirect, i32::from(array.encode_plan().is_some()), "pDirect")
     })
 }
 
-/// The plan for `array`, or None if zarrs must encode it.
-pub fn plan(array: &RwArray) -> Option<EncodePlan> {
-    if !ENABLED.load(Ordering::Relaxed) {
-        return None;
-    }
-    let layout = layout(array)?;
+/// Whether direct encoding is on (`zarrsCffiSetDirectEncoding`).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The plan for `array` stored in `files` (if this library's filesystem store holds it), or
+/// None if zarrs must encode it. Made once per handle (`handle`).
+pub fn plan_for(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<EncodePlan> {
+    let layout = layout(array, files)?;
     Some(EncodePlan {
         encoder: encoder(&layout.codecs)?,
         layout,

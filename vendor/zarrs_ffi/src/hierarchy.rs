@@ -1,9 +1,8 @@
 //! Stores and the node hierarchy: create a filesystem store, write / read / list / delete node
 //! metadata documents. Upstream's C API has none of these; zarrs' storage traits have them all.
 //!
-//! Upstream's `ZarrsStorage` holds only read/write traits. To list without changing its handle type,
-//! stores created here are registered (weakly, by address) in `atomic_store`, which gives back
-//! the store itself.
+//! Upstream's `ZarrsStorage` holds only read/write traits; this library's `ZarrsCffiStorage`
+//! (`handle`) also holds the listable store.
 
 use std::ffi::{CString, c_char};
 use std::sync::Arc;
@@ -12,28 +11,13 @@ use serde_json::{Map, Value};
 use zarrs::array::ArrayMetadata;
 use zarrs::filesystem::FilesystemStore;
 use zarrs::node::NodePath;
-use zarrs::storage::{
-    ReadableWritableListableStorageTraits, ReadableWritableStorageTraits, StoreKey, StorePrefix,
-};
-use zarrs_ffi::{ZarrsResult, ZarrsStorage};
+use zarrs::storage::{ReadableWritableStorageTraits, StoreKey, StorePrefix};
+use zarrs_ffi::ZarrsResult;
 
-use crate::args::{storage_arg, str_arg, write_out};
+use crate::args::{str_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
 use crate::error::{FfiError, FfiResult, guard};
-
-type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
-
-/// The listable view of a store created here (`atomic_store`'s registry).
-fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Listable> {
-    match crate::atomic_store::listable_of(storage) {
-        Some(store) => Ok(store),
-        None => Err(FfiError::upstream(
-            ZarrsResult::ZARRS_ERROR_STORAGE_CAPABILITY,
-            "this storage handle cannot list; create it with zarrsCffiCreateStorageFilesystem \
-             or zarrsCffiCreateStorageFromUrl",
-        )),
-    }
-}
+use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T, storage_arg};
 
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
 /// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes,
@@ -45,21 +29,13 @@ fn listable(storage: &Arc<dyn ReadableWritableStorageTraits>) -> FfiResult<Lista
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiCreateStorageFilesystem(
     path: *const c_char,
-    pStorage: *mut ZarrsStorage,
+    pStorage: *mut ZarrsCffiStorage,
 ) -> i32 {
-    guard(|| {
-        let handle = filesystem_storage(str_arg(path, "path")?)?;
-        if let Err(err) = write_out(pStorage, handle, "pStorage") {
-            // SAFETY: just created above and never shared.
-            drop(unsafe { Box::from_raw(handle) });
-            return Err(err);
-        }
-        Ok(())
-    })
+    guard(|| filesystem_storage(str_arg(path, "path")?)?.hand_out(pStorage))
 }
 
-/// A new, registered storage handle for the directory `path` (atomic writes, listable).
-pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsStorage> {
+/// A new storage handle for the directory `path` (atomic writes, listable).
+pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsCffiStorage_T> {
     if path.is_empty() {
         return Err(FfiError::invalid("store path is empty"));
     }
@@ -72,10 +48,7 @@ pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsStorage> {
     let store = FilesystemStore::new(path)
         .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
     let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
-    Ok(crate::atomic_store::storage_handle(
-        store.clone(),
-        Some(&store),
-    ))
+    Ok(ZarrsCffiStorage_T::new(store.clone(), Some(store)))
 }
 
 /// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's
@@ -85,7 +58,7 @@ pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsStorage> {
 /// # Safety
 /// `storage` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiDestroyStorage(storage: ZarrsStorage) -> i32 {
+pub unsafe extern "C" fn zarrsCffiDestroyStorage(storage: ZarrsCffiStorage) -> i32 {
     guard(|| {
         if !storage.is_null() {
             // SAFETY: per the contract above; handles are `Box::into_raw` pointers.
@@ -212,12 +185,13 @@ fn return_string(value: String, out: *mut *mut c_char) -> FfiResult {
 /// `storage` a live handle; `path` a NUL-terminated string or NULL; `pJson` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiReadNodeMetadata(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     pJson: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
         let doc = read_document(store.as_ref(), &node)?
             .ok_or_else(|| FfiError::not_found(format!("no node at {:?}", node.path)))?;
@@ -231,12 +205,13 @@ pub unsafe extern "C" fn zarrsCffiReadNodeMetadata(
 /// `storage` a live handle; `path` a NUL-terminated string or NULL; `pExists` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiNodeExists(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     pExists: *mut bool,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
         write_out(pExists, node_exists(store.as_ref(), &node)?, "pExists")
     })
@@ -311,13 +286,14 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
 /// `storage` a live handle; `path`/`json` NUL-terminated strings or NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiCreateNode(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     json: *const c_char,
     overwrite: bool,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
         let documents = documents_to_write(str_arg(json, "json")?, &node.path)?;
         if overwrite {
@@ -356,9 +332,13 @@ fn erase_node(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResu
 /// # Safety
 /// `storage` a live handle; `path` a NUL-terminated string or NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiDeleteNode(storage: ZarrsStorage, path: *const c_char) -> i32 {
+pub unsafe extern "C" fn zarrsCffiDeleteNode(
+    storage: ZarrsCffiStorage,
+    path: *const c_char,
+) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
         if !node_exists(store.as_ref(), &node)? {
             return Err(FfiError::not_found(format!("no node at {:?}", node.path)));
@@ -376,14 +356,15 @@ pub unsafe extern "C" fn zarrsCffiDeleteNode(storage: ZarrsStorage, path: *const
 /// `storage` a live handle; `path` a NUL-terminated string or NULL; `pJson` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiListChildren(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     pJson: *mut *mut c_char,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
-        let list = listable(store)?;
+        let list = handle.listable().clone();
         let parent = read_document(store.as_ref(), &node)?
             .ok_or_else(|| FfiError::not_found(format!("no node at {:?}", node.path)))?;
         let mut children: Vec<Value> = Vec::new();
@@ -422,14 +403,14 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
 /// `storage` a live handle; `path` a NUL-terminated string or NULL; `pBytes` a valid out-pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiStoredBytes(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     path: *const c_char,
     pBytes: *mut u64,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
         let node = Node::parse(str_arg(path, "path")?)?;
-        let list = listable(store)?;
+        let list = handle.listable().clone();
         let size = list.size_prefix(&node.store_prefix()?).map_err(|e| {
             FfiError::upstream(
                 ZarrsResult::ZARRS_ERROR_STORAGE,
@@ -495,13 +476,14 @@ fn key_arg(key: *const c_char) -> FfiResult<StoreKey> {
 /// `storage` a live handle; `key` a NUL-terminated string; out-pointers valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiStorageGet(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     key: *const c_char,
     pBytes: *mut *mut u8,
     pLength: *mut usize,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let key = key_arg(key)?;
         write_out(pBytes, std::ptr::null_mut(), "pBytes")?;
         write_out(pLength, 0, "pLength")?;
@@ -519,13 +501,14 @@ pub unsafe extern "C" fn zarrsCffiStorageGet(
 /// `storage` a live handle; `key` a NUL-terminated string; `bytes` holds `length` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiStorageSet(
-    storage: ZarrsStorage,
+    storage: ZarrsCffiStorage,
     key: *const c_char,
     bytes: *const u8,
     length: usize,
 ) -> i32 {
     guard(|| {
-        let store = storage_arg(storage)?;
+        let handle = storage_arg(storage)?;
+        let store = handle.readable_writable();
         let key = key_arg(key)?;
         let value = crate::args::slice_arg(bytes, length, "bytes")?;
         store

@@ -16,8 +16,10 @@ mod codec_fixes;
 pub(crate) mod direct;
 pub(crate) mod encode;
 pub mod error;
+pub(crate) mod handle;
 pub mod hierarchy;
 mod object_reads;
+pub(crate) mod planner;
 pub mod pool;
 #[cfg(test)]
 mod proptests;

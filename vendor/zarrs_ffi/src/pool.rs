@@ -129,7 +129,7 @@ pub fn process_id() -> u32 {
 
 static KNOWN_PID: AtomicU32 = AtomicU32::new(0);
 
-/// The global locks a read may take (the pool's slot, the store registry) are held across
+/// The global locks a call may take (the pool's slot, the I/O runtime's, the named memory stores) are held across
 /// `fork()`: the forking thread takes them in `prepare` and releases them in the parent and in
 /// the child, so a child never inherits one locked by a thread that does not exist there (such a
 /// child hung in its first read, about 1 in 1,500 forks while another thread read in a loop).
@@ -139,13 +139,11 @@ mod fork_safety {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{KNOWN_PID, OwnedPool, POOL};
-    use crate::atomic_store::StoreRegistry;
 
     static REGISTERED: AtomicBool = AtomicBool::new(false);
 
     type Held = (
         MutexGuard<'static, Option<OwnedPool>>,
-        MutexGuard<'static, StoreRegistry>,
         MutexGuard<'static, Option<crate::url_store::OwnedRuntime>>,
         MutexGuard<'static, crate::url_store::MemoryStores>,
     );
@@ -162,10 +160,9 @@ mod fork_safety {
     extern "C" fn prepare() {
         // Always in this order (no code path takes them the other way round).
         let pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        let stores = crate::atomic_store::lock_registry();
         let runtime = crate::url_store::lock_runtime();
         let memory = crate::url_store::lock_memory_stores();
-        HELD.with(|held| *held.borrow_mut() = Some((pool, stores, runtime, memory)));
+        HELD.with(|held| *held.borrow_mut() = Some((pool, runtime, memory)));
     }
 
     extern "C" fn parent() {

@@ -9,7 +9,9 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use zarrs_ffi::{ZarrsArray, ZarrsStorage, zarrsArrayRetrieveSubset, zarrsArrayStoreSubset};
+use zarrs_ffi::{zarrsArrayRetrieveSubset, zarrsArrayStoreSubset};
+
+use crate::handle::{ZarrsCffiArray, ZarrsCffiStorage, zarrsCffiArrayUpstream};
 
 use crate::array_io::{
     zarrsCffiArrayRetrieveSubsetInto, zarrsCffiDestroyArray, zarrsCffiOpenArray,
@@ -156,8 +158,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         STORES.fetch_add(1, Ordering::Relaxed)
     );
     let url = CString::new(name.clone()).unwrap();
-    let mut storage: ZarrsStorage = std::ptr::null_mut();
-    let mut array: ZarrsArray = std::ptr::null_mut();
+    let mut storage: ZarrsCffiStorage = std::ptr::null_mut();
+    let mut array: ZarrsCffiArray = std::ptr::null_mut();
     let node = CString::new("/a").unwrap();
     let json = CString::new(metadata(case)).unwrap();
     let ndim = case.shape.len();
@@ -186,7 +188,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         let (start, shape) = &case.written;
         let data = payload(shape.iter().product::<u64>() as usize * size, case.seed);
         let stored = zarrsArrayStoreSubset(
-            array,
+            zarrsCffiArrayUpstream(array),
             ndim,
             start.as_ptr(),
             shape.as_ptr(),
@@ -208,7 +210,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(rc, 0);
         let rc = zarrsArrayRetrieveSubset(
-            array,
+            zarrsCffiArrayUpstream(array),
             ndim,
             start.as_ptr(),
             shape.as_ptr(),

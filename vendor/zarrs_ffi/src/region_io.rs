@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use zarrs::array::{
     ArrayBytes, ArrayBytesFixedDisjointView, ArrayError, ArrayShardedExt, ArrayShardedReadableExt,
-    ArrayShardedReadableExtCache, ArraySubset,
+    ArrayShardedReadableExtCache, ArraySubset, CodecOptions,
 };
 
 use crate::args::{RwArray, byte_count};
@@ -21,9 +21,10 @@ use crate::array_io::{array_error, check_length};
 use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::direct;
 use crate::error::{FfiError, FfiResult};
+use crate::handle::ArrayHandle;
 use crate::pool::{codec_options, in_pool};
 use crate::row_groups;
-use crate::safety::{catch_codec_panic, has_checksum};
+use crate::safety::catch_codec_panic;
 use zarrs_ffi::ZarrsResult;
 
 thread_local! {
@@ -171,40 +172,27 @@ pub fn inner_chunk_label(array: &RwArray, indices: &[u64]) -> String {
     }
 }
 
-/// Read the region `[start, start + shape)` into `out` if it lies in one chunk of an unsharded
-/// array that decodes directly and is either that whole (in-bounds) chunk — decoded straight into
+/// Read the region `[start, start + shape)` into `out`, which lies in the chunk `indices` (`chunk`)
+/// of an unsharded array that decodes directly (`ReadStrategy::OneChunk`): either that whole (in-bounds) chunk — decoded straight into
 /// `out`, without zarrs' intermediate chunk buffer and its copy (an uncompressed chunk is read from
 /// its file into `out`, split over the calling thread and pool helpers) — or a part of an
 /// uncompressed chunk, read from the part's rows of the file (`Plan::copy_raw_part`; zarrs' partial
 /// decoder reads each row separately: 2,000 random 8^3 regions of the benchmark's raw array took
 /// 250 ms that way) — or a part of a compressed chunk, decoded whole into reused scratch and
-/// copied out. Returns Ok(false) (and does nothing) otherwise.
+/// copied out.
 pub fn read_in_one_chunk(
-    array: &RwArray,
+    array: &ArrayHandle,
+    plan: &direct::Plan,
+    (indices, chunk): (&[u64], &ArraySubset),
     start: &[u64],
     shape: &[u64],
     out: &mut [u8],
-) -> FfiResult<bool> {
-    if array.is_sharded() || out.is_empty() {
-        return Ok(false); // an empty region (from C) reads nothing: `decode_into` says so
-    }
-    let Ok(Some(indices)) = array.chunk_grid().chunk_indices(start) else {
-        return Ok(false);
-    };
-    let Ok(chunk) = array.chunk_subset(&indices) else {
-        return Ok(false);
-    };
+) -> FfiResult {
     let end: Vec<u64> = std::iter::zip(start, shape).map(|(s, n)| s + n).collect();
-    if std::iter::zip(&end, chunk.end_exc()).any(|(e, c)| *e > c) {
-        return Ok(false); // the region reaches into the next chunk
-    }
-    let Some(plan) = direct::plan(array) else {
-        return Ok(false);
-    };
-    let label = || chunk_label(array, &indices);
-    if chunk.start() == start && chunk.shape() == shape && is_interior(array, &chunk) {
-        catch_codec_panic(label, || plan.decode_chunk(array, &indices, out, &label))?;
-        return Ok(true);
+    let label = || chunk_label(array, indices);
+    if chunk.start() == start && chunk.shape() == shape && is_interior(array, chunk) {
+        catch_codec_panic(label, || plan.decode_chunk(array, indices, out, &label))?;
+        return Ok(());
     }
     let region = Placed {
         origin: start,
@@ -218,7 +206,7 @@ pub fn read_in_one_chunk(
     let copied = catch_codec_panic(label, || unsafe {
         plan.copy_raw_part(
             array,
-            &indices,
+            indices,
             chunk_place,
             start,
             &end,
@@ -228,7 +216,7 @@ pub fn read_in_one_chunk(
         )
     })?;
     if copied {
-        return Ok(true);
+        return Ok(());
     }
     // A part of a compressed chunk: the whole chunk decoded into reused scratch, the part copied
     // out (zarrs' decoder decodes the whole chunk too, into fresh memory, then extracts the part:
@@ -238,7 +226,7 @@ pub fn read_in_one_chunk(
     catch_codec_panic(label, || unsafe {
         plan.copy_decoded_part(
             array,
-            &indices,
+            indices,
             chunk_place,
             start,
             &end,
@@ -246,125 +234,165 @@ pub fn read_in_one_chunk(
             region,
             &label,
         )
-    })?;
-    Ok(true)
+    })
 }
 
-/// Decode the region `[start, start + shape)` into `out` chunk by chunk (inner chunk by inner
-/// chunk for sharded arrays). Returns Ok(false) (and does nothing) when the region lies in one
-/// chunk (for sharded arrays: in one inner chunk, unless the array decodes directly).
+/// Decode the region `[start, start + shape)` into `out` chunk by chunk: `chunks` are the chunks
+/// it touches (`ReadStrategy::ChunkByChunk`; `whole_chunks`: checksummed, decoded whole).
 pub fn read_chunkwise(
-    array: &RwArray,
+    array: &ArrayHandle,
+    plan: Option<&direct::Plan>,
+    (chunks, whole_chunks): (&[Vec<u64>], bool),
     start: &[u64],
     shape: &[u64],
     out: &mut [u8],
-) -> FfiResult<bool> {
-    let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
-    if array.is_sharded() {
-        return read_subchunkwise(array, &subset, start, shape, out);
-    }
-    // Checksummed chunks are decoded whole, even for a one-chunk region: zarrs' partial decoders
-    // would skip the checksum.
-    let whole_chunks = has_checksum(array);
-    let chunks = match chunks_of(array, &subset) {
-        Some(chunks) => chunks,
-        None if whole_chunks => match array.chunks_in_array_subset(&subset) {
-            Ok(Some(one)) => vec![one.start().to_vec()],
-            _ => return Ok(false),
+) -> FfiResult {
+    let read = ChunkwiseRead {
+        array,
+        plan,
+        region: Placed {
+            origin: start,
+            shape,
         },
-        None => return Ok(false),
+        out: SharedPtr(out.as_mut_ptr()),
+        elsize: crate::args::element_size(array)?,
+        whole_chunks,
+        options: codec_options().with_concurrent_target(1),
     };
-    let elsize = crate::args::element_size(array)?;
-    let out_ptr = SharedPtr(out.as_mut_ptr());
-    let region = Placed {
-        origin: start,
-        shape,
+    let read_chunk = |indices: &[u64]| read.chunk(indices);
+    if let Some(plan) = read.plan.filter(|_| row_groups::streams(out.len())) {
+        return read_by_row_groups(
+            array,
+            plan,
+            chunks,
+            read.region,
+            read.out,
+            read.elsize,
+            &read_chunk,
+        );
+    }
+    let spread = match read.plan {
+        // Reading a few parts of uncompressed files takes less time than waking a helper.
+        Some(plan) if plan.chunks_are_raw_files() && out.len() < SMALL_RAW_READ => Spread::Caller,
+        Some(_) => Spread::WithCaller,
+        None => Spread::InPool,
     };
-    let plan = direct::plan(array);
-    let options = codec_options().with_concurrent_target(1);
-    let label = |indices: &[u64]| chunk_label(array, indices);
-    let read_chunk = |indices: &[u64]| -> FfiResult {
-        let chunk = array
+    run_tasks(
+        spread,
+        chunks,
+        |indices| chunk_label(array, indices),
+        |indices| read_chunk(indices),
+    )
+}
+
+/// One chunk-by-chunk read of an unsharded array: what each chunk's task needs.
+struct ChunkwiseRead<'a> {
+    array: &'a ArrayHandle,
+    plan: Option<&'a direct::Plan>,
+    region: Placed<'a>,
+    /// The region's output buffer; chunks are disjoint, so tasks write disjoint boxes of it.
+    out: SharedPtr,
+    elsize: usize,
+    /// Chunks are checksummed: decoded whole, never partially.
+    whole_chunks: bool,
+    options: CodecOptions,
+}
+
+impl ChunkwiseRead<'_> {
+    /// Decode the part of chunk `indices` inside the region into its place in `out`.
+    fn chunk(&self, indices: &[u64]) -> FfiResult {
+        let chunk = self
+            .array
             .chunk_subset(indices)
             .map_err(|e| array_error(e, "chunk grid"))?;
-        let chunk_shape = chunk.shape().to_vec();
         let chunk_place = Placed {
             origin: chunk.start(),
-            shape: &chunk_shape,
+            shape: chunk.shape(),
         };
-        let Some((lo, hi)) = intersect(region, chunk_place) else {
+        let Some(part) = intersect(self.region, chunk_place) else {
             return Ok(());
         };
-        // SAFETY (every copy_box below): the box lies in the decoded chunk (or part) and in the
-        // region; chunks are disjoint, so no other task writes this box of `out`.
-        let place = |decoded: &[u8], from: Placed| -> FfiResult {
-            unsafe {
-                copy_box(
-                    decoded.as_ptr(),
-                    from,
-                    out_ptr.get(),
-                    region,
-                    &lo,
-                    &hi,
-                    elsize,
-                )
-            };
-            Ok(())
-        };
-        if let Some(plan) = &plan {
-            // SAFETY: as for `place`.
-            let copied = unsafe {
-                plan.copy_raw_part(
-                    array,
-                    indices,
-                    chunk_place,
-                    &lo,
-                    &hi,
-                    out_ptr.get(),
-                    region,
-                    &|| label(indices),
-                )
-            }?;
-            if copied {
-                return Ok(());
-            }
-            // SAFETY: as for `place`.
-            return unsafe {
-                plan.copy_decoded_part(
-                    array,
-                    indices,
-                    chunk_place,
-                    &lo,
-                    &hi,
-                    out_ptr.get(),
-                    region,
-                    &|| label(indices),
-                )
-            };
+        let label = || chunk_label(self.array, indices);
+        match self.plan {
+            Some(plan) => self.chunk_directly(plan, indices, chunk_place, &part, &label),
+            None => self.chunk_through_zarrs(indices, &chunk, &part, &label),
         }
-        let in_bounds = is_interior(array, &chunk);
-        let partial = lo.as_slice() != chunk.start() || hi != chunk.end_exc();
-        if partial && in_bounds && !whole_chunks {
-            // A part of an interior chunk: decode the whole chunk into scratch and copy the part.
-            // Partial decoding of an uncompressed chunk would issue one small read per row, far
-            // slower than one read of the chunk.
-            let bytes = byte_count(&chunk_shape, elsize)?;
+    }
+
+    /// Copy `decoded` (laid out as `from`) into the box `lo..hi` of the output.
+    fn place(&self, decoded: &[u8], from: Placed, (lo, hi): &(Vec<u64>, Vec<u64>)) {
+        // SAFETY: the box lies in the decoded chunk (or part) and in the region; no other task
+        // writes this box of `out` (chunks are disjoint).
+        unsafe {
+            copy_box(
+                decoded.as_ptr(),
+                from,
+                self.out.get(),
+                self.region,
+                lo,
+                hi,
+                self.elsize,
+            )
+        };
+    }
+
+    /// The direct decoder: a part of an uncompressed chunk from its bytes in storage, else the
+    /// chunk decoded into scratch and its part copied out.
+    fn chunk_directly(
+        &self,
+        plan: &direct::Plan,
+        indices: &[u64],
+        chunk_place: Placed,
+        (lo, hi): &(Vec<u64>, Vec<u64>),
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        let (array, out, region) = (self.array, self.out.get(), self.region);
+        // SAFETY (both): the box lies in the chunk and in the region; no other task writes it.
+        let copied =
+            unsafe { plan.copy_raw_part(array, indices, chunk_place, lo, hi, out, region, label) }?;
+        if copied {
+            return Ok(());
+        }
+        unsafe { plan.copy_decoded_part(array, indices, chunk_place, lo, hi, out, region, label) }
+    }
+
+    /// zarrs' codecs: a part of an interior chunk decoded whole into scratch (partial decoding of
+    /// an uncompressed chunk would read each row separately), a checksummed chunk decoded whole,
+    /// anything else (edge chunks) through zarrs' partial decoder.
+    fn chunk_through_zarrs(
+        &self,
+        indices: &[u64],
+        chunk: &ArraySubset,
+        part: &(Vec<u64>, Vec<u64>),
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        let (array, elsize) = (self.array, self.elsize);
+        let chunk_place = Placed {
+            origin: chunk.start(),
+            shape: chunk.shape(),
+        };
+        let (lo, hi) = part;
+        let partial = lo.as_slice() != chunk.start() || *hi != chunk.end_exc();
+        if partial && is_interior(array, chunk) && !self.whole_chunks {
+            let bytes = byte_count(chunk.shape(), elsize)?;
             return with_scratch(bytes, |scratch| -> FfiResult {
-                decode_chunk_into(array, &chunk, &chunk_shape, elsize, scratch, &options)
-                    .map_err(|e| array_error(e, &label(indices)))?;
-                place(scratch, chunk_place)
+                decode_chunk_into(array, chunk, chunk.shape(), elsize, scratch, &self.options)
+                    .map_err(|e| array_error(e, &label()))?;
+                self.place(scratch, chunk_place, part);
+                Ok(())
             });
         }
-        if whole_chunks {
+        if self.whole_chunks {
             let decoded = array
-                .retrieve_chunk_opt::<ArrayBytes>(indices, &options)
-                .map_err(|e| array_error(e, &label(indices)))?
+                .retrieve_chunk_opt::<ArrayBytes>(indices, &self.options)
+                .map_err(|e| array_error(e, &label()))?
                 .into_fixed()
                 .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
-            return place(&decoded, chunk_place);
+            self.place(&decoded, chunk_place, part);
+            return Ok(());
         }
-        let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-        let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+        let part_shape: Vec<u64> = lo.iter().zip(hi).map(|(l, h)| h - l).collect();
+        let part_subset = ArraySubset::from(lo.iter().zip(hi).map(|(&l, &h)| l..h));
         let bytes = byte_count(&part_shape, elsize)?;
         with_scratch(bytes, |scratch| -> FfiResult {
             let cells = unsafe_cell_slice::UnsafeCellSlice::new(scratch);
@@ -374,34 +402,16 @@ pub fn read_chunkwise(
                 unsafe { ArrayBytesFixedDisjointView::new(cells, elsize, &part_shape, whole) }
                     .map_err(|e| array_error(ArrayError::Other(e.to_string()), "scratch view"))?;
             array
-                .retrieve_array_subset_into_opt(&part, (&mut view).into(), &options)
-                .map_err(|e| array_error(e, &label(indices)))?;
-            place(
-                scratch,
-                Placed {
-                    origin: &lo,
-                    shape: &part_shape,
-                },
-            )
+                .retrieve_array_subset_into_opt(&part_subset, (&mut view).into(), &self.options)
+                .map_err(|e| array_error(e, &label()))?;
+            let from = Placed {
+                origin: lo,
+                shape: &part_shape,
+            };
+            self.place(scratch, from, part);
+            Ok(())
         })
-    };
-    if let Some(plan) = plan.as_ref().filter(|_| row_groups::streams(out.len())) {
-        read_by_row_groups(array, plan, &chunks, region, out_ptr, elsize, &read_chunk)?;
-        return Ok(true);
     }
-    let spread = match &plan {
-        // Reading a few parts of uncompressed files takes less time than waking a helper.
-        Some(plan) if plan.chunks_are_raw_files() && out.len() < SMALL_RAW_READ => Spread::Caller,
-        Some(_) => Spread::WithCaller,
-        None => Spread::InPool,
-    };
-    run_tasks(
-        spread,
-        &chunks,
-        |indices| label(indices),
-        |indices| read_chunk(indices),
-    )?;
-    Ok(true)
 }
 
 /// `read_chunkwise` into a large output of a planned array: by row groups (`row_groups`); the
@@ -454,7 +464,7 @@ fn read_by_row_groups(
 /// covered chunks are stored directly, partly covered ones read-modify-write their part.
 /// Returns Ok(false) (and does nothing) when the region lies in one chunk.
 pub fn write_chunkwise(
-    array: &RwArray,
+    array: &ArrayHandle,
     start: &[u64],
     shape: &[u64],
     data: &[u8],
@@ -470,7 +480,7 @@ pub fn write_chunkwise(
         shape,
     };
     let options = codec_options().with_concurrent_target(1);
-    let encode = crate::encode::plan(array);
+    let encode = array.encode_plan();
     let label = |indices: &[u64]| chunk_label(array, indices);
     run_tasks(
         Spread::InPool,
@@ -557,55 +567,72 @@ fn shard_is_absent(array: &RwArray, at: &[u64]) -> bool {
     crate::safety::chunk_is_absent(array, &shard)
 }
 
-/// The sharded variant of `read_chunkwise`: tasks are inner chunks, so a shard's inner chunks
-/// decode in parallel and each shard index is read once. Planned arrays (`direct`) group the
-/// tasks by shard and read a shard file whole when the region covers most of it; others go
-/// through zarrs' partial shard decoding with one shard-index cache for the call.
-fn read_subchunkwise(
-    array: &RwArray,
-    subset: &ArraySubset,
+/// The sharded variant of `read_chunkwise` (`ReadStrategy::InnerChunks`): tasks are the inner
+/// chunks `units`, so a shard's inner chunks decode in parallel and each shard index is read once.
+/// Planned arrays (`direct`) group the tasks by shard and read a shard file whole when the region
+/// covers most of it; others go through zarrs' partial shard decoding with one shard-index cache
+/// for the call.
+pub fn read_subchunkwise(
+    array: &ArrayHandle,
+    plan: Option<&direct::Plan>,
+    units: Vec<Vec<u64>>,
     start: &[u64],
     shape: &[u64],
     out: &mut [u8],
-) -> FfiResult<bool> {
+) -> FfiResult {
     let grid = array.subchunk_grid();
-    let plan = direct::plan(array);
-    // One inner chunk too when planned: zarrs' partial shard decoder would read it into fresh
-    // memory (a random 8^3 region of the benchmark's sharded array, uncached: 243 us a read).
-    let least = if plan.is_some() { 1 } else { 2 };
-    let units = match grid.chunks_in_array_subset(subset) {
-        Ok(Some(units)) if units.num_elements() >= least => units,
-        _ => return Ok(false),
+    let read = SubchunkwiseRead {
+        array,
+        grid: &grid,
+        region: Placed {
+            origin: start,
+            shape,
+        },
+        out: SharedPtr(out.as_mut_ptr()),
+        elsize: crate::args::element_size(array)?,
     };
-    let mut units: Vec<Vec<u64>> = units.indices().into_iter().map(|i| i.to_vec()).collect();
-    let elsize = crate::args::element_size(array)?;
-    let out_ptr = SharedPtr(out.as_mut_ptr());
-    let region = Placed {
-        origin: start,
-        shape,
-    };
-    let label = |indices: &[u64]| inner_chunk_label(array, indices);
-    // Decode one inner chunk (full inner-chunk shape, `bytes` long) with `decode`, then copy its
-    // part of the region into place.
-    let place_unit = |indices: &[u64], decode: &dyn Fn(&mut [u8]) -> FfiResult| -> FfiResult {
+    match plan {
+        Some(plan) => read.units_directly(plan, units),
+        None => read.units_through_zarrs(&units),
+    }
+}
+
+/// One inner-chunk-by-inner-chunk read of a sharded array: what each inner chunk's task needs.
+struct SubchunkwiseRead<'a> {
+    array: &'a ArrayHandle,
+    grid: &'a zarrs::array::ChunkGrid,
+    region: Placed<'a>,
+    /// The region's output buffer; inner chunks are disjoint, so tasks write disjoint boxes.
+    out: SharedPtr,
+    elsize: usize,
+}
+
+impl SubchunkwiseRead<'_> {
+    fn label(&self, indices: &[u64]) -> String {
+        inner_chunk_label(self.array, indices)
+    }
+
+    /// Decode one inner chunk (full inner-chunk shape) with `decode` into scratch, then copy its
+    /// part of the region into place.
+    fn place_unit(&self, indices: &[u64], decode: &dyn Fn(&mut [u8]) -> FfiResult) -> FfiResult {
         let unit =
-            grid.subset(indices).ok().flatten().ok_or_else(|| {
+            self.grid.subset(indices).ok().flatten().ok_or_else(|| {
                 FfiError::invalid(format!("inner chunk {indices:?} has no subset"))
             })?;
-        let unit_shape = unit.shape().to_vec();
         let unit_place = Placed {
             origin: unit.start(),
-            shape: &unit_shape,
+            shape: unit.shape(),
         };
-        let Some((lo, hi)) = intersect(unit_place, region) else {
+        let Some((lo, hi)) = intersect(unit_place, self.region) else {
             return Ok(());
         };
-        let bytes = byte_count(&unit_shape, elsize)?;
-        if bytes >= direct::CHECK_ABSENT_FROM && shard_is_absent(array, unit.start()) {
+        let (out, region) = (self.out.get(), self.region);
+        let bytes = byte_count(unit.shape(), self.elsize)?;
+        if bytes >= direct::CHECK_ABSENT_FROM && shard_is_absent(self.array, unit.start()) {
             // A huge inner chunk of a missing shard is just fill: no buffer for it.
-            let fill = array.fill_value().as_ne_bytes();
+            let fill = self.array.fill_value().as_ne_bytes();
             // SAFETY: the box lies inside the region; no other task writes it (as below).
-            unsafe { crate::boxcopy::fill_box(out_ptr.get(), region, &lo, &hi, fill) };
+            unsafe { crate::boxcopy::fill_box(out, region, &lo, &hi, fill) };
             return Ok(());
         }
         with_scratch(bytes, |scratch| -> FfiResult {
@@ -616,23 +643,24 @@ fn read_subchunkwise(
                 copy_box(
                     scratch.as_ptr(),
                     unit_place,
-                    out_ptr.get(),
+                    out,
                     region,
                     &lo,
                     &hi,
-                    elsize,
+                    self.elsize,
                 )
             };
             Ok(())
         })
-    };
-    if let Some(plan) = plan {
-        // Group by shard, so each task walks one shard after another and a shard's bytes can be
-        // dropped as soon as its last inner chunk is decoded.
-        units.sort_by_cached_key(|unit| direct::ShardReader::locate(&plan, unit));
+    }
+
+    /// The direct decoder, grouped by shard: each task walks one shard after another, and a
+    /// shard's bytes are dropped as soon as its last inner chunk is decoded.
+    fn units_directly(&self, plan: &direct::Plan, mut units: Vec<Vec<u64>>) -> FfiResult {
+        units.sort_by_cached_key(|unit| direct::ShardReader::locate(plan, unit));
         let mut remaining: HashMap<Vec<u64>, AtomicUsize> = HashMap::new();
         for unit in &units {
-            let shard = direct::ShardReader::locate(&plan, unit).0;
+            let shard = direct::ShardReader::locate(plan, unit).0;
             *remaining.entry(shard).or_default().get_mut() += 1;
         }
         let whole_files = units.len() * 2 >= remaining.len() * plan.units_per_shard();
@@ -642,43 +670,45 @@ fn read_subchunkwise(
         run_tasks(
             Spread::WithCaller,
             &units,
-            |i: &Vec<u64>| label(i),
+            |indices| self.label(indices),
             |indices| {
-                let decoded = place_unit(indices, &|dest| {
-                    reader.decode_unit(array, &plan, indices, dest, &|| label(indices))
+                let label = || self.label(indices);
+                let decoded = self.place_unit(indices, &|dest| {
+                    reader.decode_unit(self.array, plan, indices, dest, &label)
                 });
-                let shard = direct::ShardReader::locate(&plan, indices).0;
+                let shard = direct::ShardReader::locate(plan, indices).0;
                 if remaining[&shard].fetch_sub(1, Ordering::AcqRel) == 1 {
                     reader.release(&shard);
                 }
                 decoded
             },
-        )?;
-        return Ok(true);
+        )
     }
-    let readable = crate::array_io::readable_view(array)?;
-    let index_cache = ArrayShardedReadableExtCache::new(&readable);
-    let options = codec_options().with_concurrent_target(1);
-    run_tasks(
-        Spread::InPool,
-        &units,
-        |i: &Vec<u64>| label(i),
-        |indices| {
-            place_unit(indices, &|dest| {
-                let decoded = readable
-                    .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
-                    .map_err(|e| array_error(e, &label(indices)))?
-                    .into_fixed()
-                    .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
-                check_length(
-                    decoded.len(),
-                    dest.len(),
-                    &format!("decoded {}", label(indices)),
-                )?;
-                dest.copy_from_slice(&decoded);
-                Ok(())
-            })
-        },
-    )?;
-    Ok(true)
+
+    /// zarrs' partial shard decoding, with one shard-index cache for the call.
+    fn units_through_zarrs(&self, units: &[Vec<u64>]) -> FfiResult {
+        let readable = crate::array_io::readable_view(self.array)?;
+        let index_cache = ArrayShardedReadableExtCache::new(&readable);
+        let options = codec_options().with_concurrent_target(1);
+        run_tasks(
+            Spread::InPool,
+            units,
+            |indices| self.label(indices),
+            |indices| {
+                self.place_unit(indices, &|dest| {
+                    let decoded = readable
+                        .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
+                        .map_err(|e| array_error(e, &self.label(indices)))?
+                        .into_fixed()
+                        .map_err(|_| {
+                            FfiError::invalid("variable-size data types are not supported")
+                        })?;
+                    let what = format!("decoded {}", self.label(indices));
+                    check_length(decoded.len(), dest.len(), &what)?;
+                    dest.copy_from_slice(&decoded);
+                    Ok(())
+                })
+            },
+        )
+    }
 }

@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use zarrs::array::ArraySubset;
-use zarrs_ffi::ZarrsArray;
 
-use crate::args::{RwArray, array_arg, byte_count, element_size, out_bytes_arg, slice_arg};
+use crate::args::{RwArray, byte_count, element_size, out_bytes_arg, slice_arg};
 use crate::array_io::{check_length, decode_region};
 use crate::error::{FfiError, FfiResult, guard};
+use crate::handle::{ArrayHandle, ZarrsCffiArray, array_arg};
 
 /// The unit selected elements are grouped by (`read_unit_shape`), or an error for irregular grids.
 fn unit_shape(array: &RwArray) -> FfiResult<Vec<u64>> {
@@ -23,7 +23,7 @@ fn unit_shape(array: &RwArray) -> FfiResult<Vec<u64>> {
 }
 
 /// Decode the box `lo..=hi` of the array into a new buffer.
-fn decode_box(array: &RwArray, lo: &[u64], hi: &[u64], element: usize) -> FfiResult<Vec<u8>> {
+fn decode_box(array: &ArrayHandle, lo: &[u64], hi: &[u64], element: usize) -> FfiResult<Vec<u8>> {
     let shape: Vec<u64> = std::iter::zip(lo, hi).map(|(l, h)| h - l + 1).collect();
     let bytes = byte_count(&shape, element)?;
     let mut buffer = Vec::new();
@@ -286,7 +286,12 @@ fn parse_axes<'a>(
     Ok(axes)
 }
 
-fn read_orthogonal(array: &RwArray, axes: &[Axis], counts: &[usize], out: &mut [u8]) -> FfiResult {
+fn read_orthogonal(
+    array: &ArrayHandle,
+    axes: &[Axis],
+    counts: &[usize],
+    out: &mut [u8],
+) -> FfiResult {
     let element = element_size(array)?;
     let unit = unit_shape(array)?;
     let per_axis: Vec<Vec<Vec<Segment>>> = std::iter::zip(axes, &unit)
@@ -324,7 +329,7 @@ fn read_orthogonal(array: &RwArray, axes: &[Axis], counts: &[usize], out: &mut [
 /// `indexCount`; `pOut` `outBytes` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrieveOrthogonalInto(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     pCounts: *const usize,
     pStarts: *const u64,
@@ -358,7 +363,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveOrthogonalInto(
 
 // -- coordinates ----------------------------------------------------------------------------------
 
-fn read_points(array: &RwArray, dims: usize, coords: &[u64], out: &mut [u8]) -> FfiResult {
+fn read_points(array: &ArrayHandle, dims: usize, coords: &[u64], out: &mut [u8]) -> FfiResult {
     let element = element_size(array)?;
     let unit = unit_shape(array)?;
     let shape = array.shape();
@@ -412,7 +417,7 @@ fn read_points(array: &RwArray, dims: usize, coords: &[u64], out: &mut [u8]) -> 
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiArrayRetrievePointsInto(
-    array: ZarrsArray,
+    array: ZarrsCffiArray,
     dimensionality: usize,
     nPoints: usize,
     pCoords: *const u64,

@@ -1,7 +1,7 @@
 //! Stores named by a URL plus options: local directories, zip files, named in-memory stores, and
 //! S3 / GCS / Azure / HTTP object stores through zarrs' store crates (`zarrs_object_store` over the
-//! `object_store` crate, `zarrs_zip`). Every store is handed to upstream as its read/write storage
-//! and registered (`atomic_store`) so that listing and direct decoding find it again.
+//! `object_store` crate, `zarrs_zip`). Every store goes into a `ZarrsCffiStorage` (`handle`), which
+//! keeps it listable and hands upstream its read/write view.
 //!
 //! Object stores are async; one tokio runtime per process drives them (`TokioBlockOn`), rebuilt in
 //! a forked child, whose inherited runtime threads do not exist.
@@ -29,8 +29,9 @@ use zarrs_storage::storage_adapter::async_to_sync::{
 };
 use zarrs_zip::ZipStorageAdapter;
 
-use crate::args::{str_arg, write_out};
+use crate::args::str_arg;
 use crate::error::{FfiError, FfiResult, guard};
+use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T};
 use crate::read_only::ReadOnly;
 
 /// Where a URL points.
@@ -480,7 +481,7 @@ fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
 pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
     url: *const c_char,
     optionsJson: *const c_char,
-    pStorage: *mut zarrs_ffi::ZarrsStorage,
+    pStorage: *mut ZarrsCffiStorage,
 ) -> i32 {
     guard(|| {
         let url = str_arg(url, "url")?;
@@ -500,14 +501,9 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
                 }
                 crate::hierarchy::filesystem_storage(&path.to_string_lossy())?
             }
-            _ => crate::atomic_store::storage_handle(open_store(&location, &options)?, None),
+            _ => ZarrsCffiStorage_T::new(open_store(&location, &options)?, None),
         };
-        if let Err(err) = write_out(pStorage, handle, "pStorage") {
-            // SAFETY: just created above and never shared.
-            drop(unsafe { Box::from_raw(handle) });
-            return Err(err);
-        }
-        Ok(())
+        handle.hand_out(pStorage)
     })
 }
 
