@@ -1,5 +1,6 @@
 """Two builds of zarrs_cffi side by side: the same workloads on the same datasets, the builds
-alternated round by round (each round in a fresh process per build), medians and new/old ratios.
+alternated round by round (each round in a fresh process per build), medians and new/old ratios
+(of the medians, and the median and middle half of the ratios within each round).
 
 Used to show that a change of the native core costs no speed. Each build is a directory that
 holds an importable ``zarrs_cffi`` package with its native library (a source tree after
@@ -125,8 +126,8 @@ def main() -> None:
     root = datasets.ensure(specs, quick=False)
     names = args.workloads.split(",")
     lines = [
-        "| dataset | workload | old (ms) | new (ms) | new/old |",
-        "|---|---|---|---|---|",
+        "| dataset | workload | old (ms) | new (ms) | new/old | paired new/old | middle half of paired |",
+        "|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory(dir=HERE) as scratch:
         for spec in specs:
@@ -138,7 +139,14 @@ def main() -> None:
                         times[label].setdefault(w, []).append(t)
             for w in names:
                 old, new = statistics.median(times["old"][w]), statistics.median(times["new"][w])
-                lines.append(f"| {spec.name} | {w} | {old * 1e3:.1f} | {new * 1e3:.1f} | {new / old:.2f} |")
+                # Each round runs both builds back to back: the ratio within a round cancels the
+                # machine's drift between rounds (page cache, balloon, other load).
+                paired = [n / o for o, n in zip(times["old"][w], times["new"][w])]
+                q1, _, q3 = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+                lines.append(
+                    f"| {spec.name} | {w} | {old * 1e3:.1f} | {new * 1e3:.1f} | {new / old:.2f} "
+                    f"| {statistics.median(paired):.2f} | {q1:.2f}-{q3:.2f} |"
+                )
                 print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:

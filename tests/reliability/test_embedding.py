@@ -380,3 +380,20 @@ def test_from_upstream_rejects_null(adopt: int) -> None:
     rc = lib.zarrsCffiArrayFromUpstream(ffi.NULL, adopt, ffi.NULL)
     assert rc == int(lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT)
     assert b"pArray is NULL" in ffi.string(lib.zarrsCffiLastError())
+
+
+def test_upstream_handle_by_address_needs_the_keyword(arange_zarr: str) -> None:
+    """An int address does not say which kind of handle it is: upstream=True says so."""
+    storage = ffi.new("ZarrsStorage *")
+    assert lib.zarrsCreateStorageFilesystem(arange_zarr.encode(), storage) == 0
+    out = ffi.new("ZarrsArray *")
+    try:
+        assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
+    finally:
+        lib.zarrsDestroyStorage(storage[0])
+    address = int(ffi.cast("uintptr_t", out[0]))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="upstream must be"):
+        zarrs_cffi.Array.from_handle(address, upstream=1)  # type: ignore[arg-type]
+    with zarrs_cffi.Array.from_handle(address, upstream=True, owned=True) as arr:
+        assert arr.owns_handle and arr.handle_address() != address  # ours, around it
+        np.testing.assert_array_equal(arr[6:8, 0:8], ARANGE[6:8, 0:8])

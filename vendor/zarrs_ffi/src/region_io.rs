@@ -77,22 +77,27 @@ fn for_each_limited<T: Sync>(items: &[T], task: impl Fn(&T) + Sync) {
     });
 }
 
-/// Run `body` on this thread's reused scratch buffer, `bytes` long (not re-entrant). A buffer
-/// that cannot be allocated (a huge chunk) is an error, not an abort of the process.
+/// Run `body` on this thread's reused scratch buffer, `bytes` long. The buffer is taken out of
+/// its slot for the call (`Buffer::with_taken`): `body` may call into zarrs, whose work stealing
+/// can run another read's task on this thread, which then uses a scratch buffer of its own. A
+/// buffer that cannot be allocated (a huge chunk) is an error, not an abort of the process.
 pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> FfiResult<T>) -> FfiResult<T> {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let have = scratch.len();
-        if have < bytes {
-            scratch.try_reserve_exact(bytes - have).map_err(|_| {
-                FfiError::upstream(
-                    ZarrsResult::ZARRS_ERROR_ARRAY,
-                    format!("a buffer of {bytes} bytes to decode a chunk into cannot be allocated"),
-                )
-            })?;
-            scratch.resize(bytes, 0);
-        }
-        body(&mut scratch[..bytes])
+    SCRATCH.with(|slot| {
+        slot.with_taken(|scratch| {
+            let have = scratch.len();
+            if have < bytes {
+                scratch.try_reserve_exact(bytes - have).map_err(|_| {
+                    FfiError::upstream(
+                        ZarrsResult::ZARRS_ERROR_ARRAY,
+                        format!(
+                            "a buffer of {bytes} bytes to decode a chunk into cannot be allocated"
+                        ),
+                    )
+                })?;
+                scratch.resize(bytes, 0);
+            }
+            body(&mut scratch[..bytes])
+        })
     })
 }
 

@@ -35,6 +35,26 @@ impl Buffer {
         BufferGuard(self.0.borrow_mut())
     }
 
+    /// Run `body` with the buffer moved out of its slot: no borrow is held while `body` runs, so a
+    /// zarrs call inside it that runs another task of this library on this thread (rayon's work
+    /// stealing) finds the slot empty and uses a buffer of its own, where a held borrow would
+    /// make that task fail. The larger of the two buffers goes back into the slot.
+    pub fn with_taken<T>(&self, body: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+        struct PutBack<'a>(&'a Buffer, Vec<u8>);
+        impl Drop for PutBack<'_> {
+            fn drop(&mut self) {
+                // (also on unwind: the buffer is kept, not leaked)
+                let mut slot = BufferGuard(self.0.0.borrow_mut());
+                if slot.capacity() < self.1.capacity() {
+                    *slot = std::mem::take(&mut self.1);
+                }
+            }
+        }
+        let taken = std::mem::take(&mut *self.0.borrow_mut());
+        let mut put_back = PutBack(self, taken);
+        body(&mut put_back.1)
+    }
+
     fn trim(&self) -> bool {
         match self.0.try_borrow_mut() {
             Ok(mut buffer) => {
@@ -102,5 +122,35 @@ pub fn trim_after_call() {
     trim_this_thread();
     if OVERSIZED_THREADS.load(Ordering::Relaxed) > 0 {
         crate::pool::on_every_pool_thread(trim_this_thread);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Buffer;
+
+    thread_local! {
+        static TEST: Buffer = const { Buffer::new() };
+    }
+
+    #[test]
+    fn a_taken_buffer_can_be_used_again_inside() {
+        let sum = TEST.with(|outer| {
+            outer.with_taken(|a| {
+                a.resize(64, 1);
+                // Re-entered on the same thread (as by work stealing): a buffer of its own.
+                let inner = TEST.with(|b| {
+                    b.with_taken(|b| {
+                        assert!(b.is_empty());
+                        b.resize(8, 2);
+                        b.iter().map(|&x| u64::from(x)).sum::<u64>()
+                    })
+                });
+                inner + a.iter().map(|&x| u64::from(x)).sum::<u64>()
+            })
+        });
+        assert_eq!(sum, 16 + 64);
+        // The larger buffer is the one kept.
+        TEST.with(|b| b.with_taken(|b| assert_eq!(b.len(), 64)));
     }
 }
