@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -341,16 +342,22 @@ def test_from_handle_of_an_upstream_opened_array(arange_zarr: str) -> None:
         assert int(again[7, 7]) == 1
 
 
-def test_unowned_upstream_handle_stays_the_callers(arange_zarr: str) -> None:
-    """An upstream handle wrapped without ownership: Python frees only its own wrapper, and the
-    caller's handle keeps working (upstream's functions, then upstream's destroy)."""
+def _open_with_upstream(root: str) -> Any:
+    """A ``ZarrsArray *`` holding an array opened with upstream's own functions only."""
     storage = ffi.new("ZarrsStorage *")
-    assert lib.zarrsCreateStorageFilesystem(arange_zarr.encode(), storage) == 0
+    assert lib.zarrsCreateStorageFilesystem(root.encode(), storage) == 0
     out = ffi.new("ZarrsArray *")
     try:
         assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
     finally:
         lib.zarrsDestroyStorage(storage[0])
+    return out
+
+
+def test_unowned_upstream_handle_stays_the_callers(arange_zarr: str) -> None:
+    """An upstream handle wrapped without ownership: Python frees only its own wrapper, and the
+    caller's handle keeps working (upstream's functions, then upstream's destroy)."""
+    out = _open_with_upstream(arange_zarr)
     for _ in range(3):
         arr = zarrs_cffi.Array.from_handle(out[0], root=arange_zarr)
         assert not arr.owns_handle
@@ -384,13 +391,7 @@ def test_from_upstream_rejects_null(adopt: int) -> None:
 
 def test_upstream_handle_by_address_needs_the_keyword(arange_zarr: str) -> None:
     """An int address does not say which kind of handle it is: upstream=True says so."""
-    storage = ffi.new("ZarrsStorage *")
-    assert lib.zarrsCreateStorageFilesystem(arange_zarr.encode(), storage) == 0
-    out = ffi.new("ZarrsArray *")
-    try:
-        assert lib.zarrsOpenArrayRW(storage[0], b"/", out) == 0
-    finally:
-        lib.zarrsDestroyStorage(storage[0])
+    out = _open_with_upstream(arange_zarr)
     address = int(ffi.cast("uintptr_t", out[0]))
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="upstream must be"):
         zarrs_cffi.Array.from_handle(address, upstream=1)  # type: ignore[arg-type]
