@@ -86,6 +86,7 @@ class FaultProxy:
         self.upstream_port = parts.port or 80
         self.plan: list[Fault] = []
         self.log: list[tuple[str, str, str | None]] = []
+        self.statuses: list[int] = []  # the upstream's status of each forwarded request
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.connections: set = set()
@@ -107,6 +108,7 @@ class FaultProxy:
         with self.lock:
             self.plan.clear()
             self.log.clear()
+            self.statuses.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -208,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             conn.endheaders(body or None)
             response = conn.getresponse()
             data = response.read()
+            with self.proxy.lock:
+                self.proxy.statuses.append(response.status)
             # A HEAD answer keeps the upstream Content-Length (the object's size); others get the
             # length of the body actually relayed.
             headers = [

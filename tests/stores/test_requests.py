@@ -100,6 +100,37 @@ def test_partial_shard_reads_fetch_the_index_once_and_ranges(proxy: FaultProxy, 
     assert 2 <= shard_gets <= 1 + 4, proxy.log  # the index, then at most one request per inner chunk
 
 
+def test_small_sharded_reads_keep_the_index(proxy: FaultProxy, moto_endpoint: str) -> None:
+    """A handle keeps each shard's index (tied to the shard's ETag): a small read of a shard it
+    read before is one request, not the index again and then the inner chunk."""
+    url = _array(moto_endpoint, chunks=(8, 8), shards=(32, 32))
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        np.testing.assert_array_equal(arr[0:8, 0:8], DATA[0:8, 0:8])
+        assert proxy.count("GET", "/c/0/0") == 2, proxy.log  # the index, then the inner chunk
+        proxy.clear()
+        for i in (8, 16, 24):
+            np.testing.assert_array_equal(arr[i : i + 8, 2:6], DATA[i : i + 8, 2:6])
+        assert proxy.count("GET", "/c/") == 3, proxy.log
+
+
+def test_a_kept_index_of_a_rewritten_shard_is_read_again(proxy: FaultProxy, moto_endpoint: str) -> None:
+    """Another handle rewrites the shard (its inner chunks move): the kept index no longer matches
+    the shard's ETag, the inner-chunk read is refused (412), that inner chunk comes from the whole
+    shard (one request, one version) and the next read loads the new index."""
+    url = _array(moto_endpoint, chunks=(8, 8), shards=(32, 32))
+    new = np.random.default_rng(7).integers(0, 2**16, (32, 32), dtype="uint16")  # other sizes
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as reader:
+        np.testing.assert_array_equal(reader[0:8, 0:8], DATA[0:8, 0:8])  # keeps shard (0, 0)'s index
+        with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(moto_endpoint)) as writer:
+            writer[0:32, 0:32] = new
+        proxy.clear()
+        for i in (8, 16):
+            np.testing.assert_array_equal(reader[i : i + 8, 0:8], new[i : i + 8, 0:8])
+    # 412 on the kept index and the whole shard; then the new index and the inner chunk.
+    assert proxy.count("GET", "/c/0/0") == 2 + 2, proxy.log
+    assert proxy.statuses.count(412) == 1, proxy.statuses
+
+
 def test_cached_whole_shard_reads_are_one_request_per_shard(proxy: FaultProxy, moto_endpoint: str) -> None:
     url = _array(moto_endpoint, chunks=(8, 8), shards=(32, 32))  # 4 shards of 16 inner chunks
     options = s3_options(proxy.endpoint)

@@ -26,7 +26,11 @@ use crate::args::{RwArray, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
 use crate::boxcopy::{Placed, copy_box, fill_box};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
-use crate::handle::{ZarrsCffiArray, array_arg};
+use crate::handle::{StoreAccess, ZarrsCffiArray, array_arg};
+use crate::object_reads::{Conditional, Versioned};
+use crate::url_store::TokioBlockOn;
+use object_store::GetRange;
+use zarrs_storage::storage_adapter::async_to_sync::AsyncToSyncBlockOn;
 
 /// The bytes-to-bytes codec after `bytes`, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +73,8 @@ pub struct Layout {
     pub fill: Vec<u8>,
     /// The store's files, when this library created the store.
     pub files: Option<Arc<AtomicFilesystemStore>>,
+    /// An object store's versioned reads (shards read as one version).
+    pub versioned: Option<Arc<Versioned>>,
 }
 
 /// What a read of this array can do without zarrs' pipeline.
@@ -133,8 +139,8 @@ pub fn enabled() -> bool {
 
 /// The plan for `array` stored in `files` (if this library's filesystem store holds it), or
 /// None if zarrs must decode it. Made once per handle (`handle`).
-pub fn plan_for(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Plan> {
-    let layout = layout(array, files.clone()).or_else(|| layout_v2(array, files))?;
+pub fn plan_for(array: &RwArray, access: StoreAccess) -> Option<Plan> {
+    let layout = layout(array, access.clone()).or_else(|| layout_v2(array, access))?;
     Some(Plan {
         chunks: chain(&layout.codecs)?,
         layout,
@@ -151,7 +157,7 @@ const PLAIN_V2_TYPES: &[&str] = &[
 /// stay with zarrs): C order, no filters, a plain little-endian data type and no compressor or
 /// one of zstd, gzip, blosc (numcodecs' formats are the codecs' own). Its `codecs` say the same
 /// in Zarr v3 terms (`bytes` + the compressor) for `chain`.
-fn layout_v2(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Layout> {
+fn layout_v2(array: &RwArray, access: StoreAccess) -> Option<Layout> {
     use zarrs::metadata::v2::{ArrayMetadataV2Order, DataTypeMetadataV2};
     if !cfg!(target_endian = "little") {
         return None;
@@ -188,14 +194,15 @@ fn layout_v2(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Opti
         codecs,
         sharding: None,
         fill,
-        files,
+        files: access.files,
+        versioned: access.versioned,
     })
 }
 
 /// The layout of `array`, or None if it is not stored the common way: Zarr v3, a regular grid,
 /// no storage transformer, a plain data type, at most one level of `sharding_indexed` (index
 /// `bytes` little endian + optional `crc32c`) with inner chunks dividing the shard.
-pub fn layout(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<Layout> {
+pub fn layout(array: &RwArray, access: StoreAccess) -> Option<Layout> {
     if !cfg!(target_endian = "little") {
         return None;
     }
@@ -227,14 +234,16 @@ pub fn layout(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Opt
             codecs,
             sharding: Some(sharding),
             fill,
-            files,
+            files: access.files,
+            versioned: access.versioned,
         });
     }
     Some(Layout {
         codecs: meta.codecs.clone(),
         sharding: None,
         fill,
-        files,
+        files: access.files,
+        versioned: access.versioned,
     })
 }
 
@@ -302,6 +311,12 @@ fn sharding(codec: &MetadataV3, shard_shape: &[u64]) -> Option<(Vec<MetadataV3>,
 }
 
 impl Plan {
+    /// Whether shard indexes may be kept across reads without a check first: an object store's
+    /// shards are read by version, each inner-chunk read conditional on it.
+    pub fn reads_shards_by_version(&self) -> bool {
+        self.layout.versioned.is_some() && self.layout.files.is_none()
+    }
+
     pub fn is_sharded(&self) -> bool {
         self.layout.sharding.is_some()
     }
@@ -1044,6 +1059,10 @@ enum ShardSource {
     Bytes(Bytes),
     File(std::fs::File),
     Store,
+    /// An object store version (ETag): inner chunks are read only while the object has it.
+    Object {
+        etag: String,
+    },
 }
 
 /// What a loaded shard (or its absence) came from, to tell whether a kept index still describes
@@ -1051,6 +1070,9 @@ enum ShardSource {
 /// A kept `Shard` holds its file open, so its inode cannot be reused by another file meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Identity {
+    /// An object store's shard read by version (`ShardSource::Object`): each use of the index
+    /// checks the version itself, so a kept index needs no check first.
+    Version,
     Absent,
     File {
         dev: u64,
@@ -1070,6 +1092,14 @@ impl Identity {
             mtime: (metadata.mtime(), metadata.mtime_nsec()),
         }
     }
+}
+
+/// Which inner chunk of a shard a read wants, and how to name it in errors.
+#[derive(Clone, Copy)]
+struct InnerChunk<'a> {
+    key: &'a StoreKey,
+    within: usize,
+    label: &'a dyn Fn() -> String,
 }
 
 /// A loaded shard (None: absent) with the identity it was loaded from (None: not a file of this
@@ -1153,10 +1183,47 @@ impl ShardReader {
             plan.fill(dest);
             return Ok(());
         };
-        let (offset, length) = (shard.index[2 * within], shard.index[2 * within + 1]);
+        let place = InnerChunk {
+            key: &key,
+            within,
+            label,
+        };
+        if self.decode_from(array, plan, &shard, place, dest)? {
+            return Ok(());
+        }
+        // Rewritten since its index was read (a kept index, or a writer racing this read): the
+        // kept index goes, and this inner chunk comes from the whole shard, read in one request
+        // (one version: a writer rewriting the shard in a loop cannot starve the read).
+        self.forget(&shard_indices, &shard);
+        match self.load(array, plan, &key, label, true)? {
+            (Some(whole), _) => self
+                .decode_from(array, plan, &whole, place, dest)
+                .map(|_| ()),
+            (None, _) => {
+                plan.fill(dest);
+                Ok(())
+            }
+        }
+    }
+
+    /// Decode inner chunk `place.within` of `shard` into `dest`; false if the shard (an object
+    /// read by version) has changed since its index was read.
+    fn decode_from(
+        &self,
+        array: &RwArray,
+        plan: &Plan,
+        shard: &Shard,
+        place: InnerChunk,
+        dest: &mut [u8],
+    ) -> FfiResult<bool> {
+        let (key, label) = (place.key, place.label);
+        let (offset, length) = (
+            shard.index[2 * place.within],
+            shard.index[2 * place.within + 1],
+        );
         if offset == u64::MAX && length == u64::MAX {
             plan.fill(dest);
-            return Ok(());
+            return Ok(true);
         }
         if length > max_encoded(dest.len()) || offset.checked_add(length).is_none() {
             return Err(corrupt(
@@ -1191,10 +1258,38 @@ impl ShardReader {
                 })
             }
             ShardSource::Store => plan
-                .with_stored(array, &key, Some((offset, length)), label, |encoded| {
+                .with_stored(array, key, Some((offset, length)), label, |encoded| {
                     decompress(plan.chunks, encoded, dest, label)
                 })?
                 .ok_or_else(|| corrupt(label, "the shard disappeared while it was read")),
+            ShardSource::Object { etag } => {
+                let versioned = plan.layout.versioned.as_ref().expect("read by version");
+                let read = TokioBlockOn.block_on(versioned.get_if_version(key, offset..end, etag));
+                match read.map_err(|e| storage_error(label, e))? {
+                    Conditional::Bytes(encoded) => decompress(plan.chunks, &encoded, dest, label),
+                    Conditional::Changed => return Ok(false),
+                }
+            }
+        }?;
+        Ok(true)
+    }
+
+    /// Forget `shard` (if it is still the one loaded for `shard_indices`).
+    fn forget(&self, shard_indices: &[u64], shard: &Arc<Shard>) {
+        let mut shards = self.lock();
+        let current = shards.get(shard_indices).is_some_and(
+            |slot| matches!(slot.get(), Some(Ok((Some(kept), _))) if Arc::ptr_eq(kept, shard)),
+        );
+        if current {
+            shards.remove(shard_indices);
+        }
+    }
+
+    /// Forget every kept shard if more than `max` are kept (bounds a handle's memory).
+    pub fn bound_to(&self, max: usize) {
+        let mut shards = self.lock();
+        if shards.len() > max {
+            shards.clear();
         }
     }
 
@@ -1216,13 +1311,14 @@ impl ShardReader {
             let loaded = slot
                 .get_or_init(|| {
                     loaded_here = true;
-                    self.load(array, plan, key, label)
+                    self.load(array, plan, key, label, self.whole_files)
                 })
                 .clone();
             let usable = match &loaded {
                 Err(_) => true, // reported; not kept (below)
                 Ok(_) if loaded_here || !self.across_reads => true,
                 Ok((_, None)) => true, // loaded by a concurrent read just now
+                Ok((_, Some(Identity::Version))) => true, // checked by each use (`decode_from`)
                 Ok((_, Some(identity))) => self.is_current(plan, key, *identity, label)?,
             };
             let keep = match &loaded {
@@ -1243,7 +1339,8 @@ impl ShardReader {
             }
             // The file at the key was replaced since the kept index was read: load it again.
         }
-        self.load(array, plan, key, label).map(|(shard, _)| shard)
+        self.load(array, plan, key, label, self.whole_files)
+            .map(|(shard, _)| shard)
     }
 
     /// Whether the file at `key` is still the one `identity` describes.
@@ -1263,12 +1360,15 @@ impl ShardReader {
         Ok(now == identity)
     }
 
+    /// Load the shard at `key`: `whole`, the whole value in one read; else its index (from the
+    /// open file, or by a range request, by version where the store has versions).
     fn load(
         &self,
         array: &RwArray,
         plan: &Plan,
         key: &StoreKey,
         label: &dyn Fn() -> String,
+        whole: bool,
     ) -> FfiResult<Loaded> {
         let sharding = plan.layout.sharding.as_ref().expect("a sharded plan");
         let index_bytes = sharding.index_bytes();
@@ -1279,7 +1379,7 @@ impl ShardReader {
                 size - index_bytes
             }
         };
-        let (encoded_index, size, source, identity) = if self.whole_files {
+        let (encoded_index, size, source, identity) = if whole {
             let Some(bytes) = plan.whole_value(array, key, label)? else {
                 return Ok((None, None));
             };
@@ -1302,6 +1402,11 @@ impl ShardReader {
                 .map_err(|e| storage_error(label, e.into()))?;
             let identity = Some(Identity::of(&metadata));
             (Bytes::from(index), size, ShardSource::File(file), identity)
+        } else if let Some(versioned) = &plan.layout.versioned {
+            let Some(found) = load_index_by_version(versioned, sharding, key, label)? else {
+                return Ok((None, None));
+            };
+            found
         } else {
             // One request, no size first (a HEAD would cost an object store a round trip): the
             // index by a suffix or prefix range. The shard's size stays unknown; an inner chunk
@@ -1329,6 +1434,43 @@ impl ShardReader {
             identity,
         ))
     }
+}
+
+/// A shard's encoded index, the shard's size (`u64::MAX`: unknown), where its inner chunks are
+/// read from, and what identifies the version read.
+type IndexRead = (Bytes, u64, ShardSource, Option<Identity>);
+
+/// A shard's index read by version (`Versioned`), with where its inner chunks are then read
+/// from; None if the shard is absent.
+fn load_index_by_version(
+    versioned: &Versioned,
+    sharding: &Sharding,
+    key: &StoreKey,
+    label: &dyn Fn() -> String,
+) -> FfiResult<Option<IndexRead>> {
+    let index_bytes = sharding.index_bytes();
+    // One request, no size first: the index with the object's version (ETag).
+    let range = if sharding.index_at_start {
+        GetRange::Bounded(0..index_bytes)
+    } else {
+        GetRange::Suffix(index_bytes)
+    };
+    let read = TokioBlockOn.block_on(versioned.get_with_version(key, range));
+    let Some((index, etag)) = read.map_err(|e| storage_error(label, e))? else {
+        return Ok(None);
+    };
+    if index.len() as u64 != index_bytes {
+        return Err(corrupt(label, "the shard is shorter than its index"));
+    }
+    Ok(Some(match etag {
+        Some(etag) => (
+            index,
+            u64::MAX,
+            ShardSource::Object { etag },
+            Some(Identity::Version),
+        ),
+        None => (index, u64::MAX, ShardSource::Store, None),
+    }))
 }
 
 fn check_index_fits(size: u64, index_bytes: u64, label: &dyn Fn() -> String) -> FfiResult {

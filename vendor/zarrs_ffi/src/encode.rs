@@ -12,18 +12,16 @@
 //! without an `EncodePlan` (blosc, other codecs, Zarr v2, ...) is encoded by zarrs.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::storage::{Bytes, StorageError, StoreKey};
 
 use crate::args::{RwArray, write_out};
-use crate::atomic_store::AtomicFilesystemStore;
 use crate::boxcopy::{Placed, copy_box, step_c_order};
 use crate::direct::{self, Layout, Sharding, is_little_bytes, layout};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
-use crate::handle::{ZarrsCffiArray, array_arg};
+use crate::handle::{StoreAccess, ZarrsCffiArray, array_arg};
 
 /// The bytes-to-bytes codec after `bytes`, with what encoding needs of its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,8 +71,8 @@ pub fn enabled() -> bool {
 
 /// The plan for `array` stored in `files` (if this library's filesystem store holds it), or
 /// None if zarrs must encode it. Made once per handle (`handle`).
-pub fn plan_for(array: &RwArray, files: Option<Arc<AtomicFilesystemStore>>) -> Option<EncodePlan> {
-    let layout = layout(array, files)?;
+pub fn plan_for(array: &RwArray, access: StoreAccess) -> Option<EncodePlan> {
+    let layout = layout(array, access)?;
     Some(EncodePlan {
         encoder: encoder(&layout.codecs)?,
         layout,

@@ -22,9 +22,10 @@ use zarrs_ffi::{
 
 use crate::args::{RwArray, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
-use crate::direct::Plan;
+use crate::direct::{Plan, ShardReader};
 use crate::encode::EncodePlan;
 use crate::error::{FfiError, FfiResult, guard};
+use crate::object_reads::Versioned;
 
 pub type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
@@ -35,6 +36,8 @@ pub struct ZarrsCffiStorage_T {
     listable: Listable,
     /// The files of this library's filesystem store, read by the direct decoder with `pread`.
     files: Option<Arc<AtomicFilesystemStore>>,
+    /// An object store's reads tied to an object's version (shards: `direct::ShardReader`).
+    versioned: Option<Arc<Versioned>>,
 }
 
 // SAFETY: `upstream` is an owned box of a `Send + Sync` store (zarrs' storage traits require both).
@@ -52,7 +55,13 @@ impl ZarrsCffiStorage_T {
             upstream,
             listable: store,
             files,
+            versioned: None,
         }
+    }
+
+    pub fn with_versioned(mut self, versioned: Arc<Versioned>) -> Self {
+        self.versioned = Some(versioned);
+        self
     }
 
     /// The store as zarrs' arrays hold it.
@@ -68,8 +77,12 @@ impl ZarrsCffiStorage_T {
         &self.listable
     }
 
-    pub fn files(&self) -> Option<&Arc<AtomicFilesystemStore>> {
-        self.files.as_ref()
+    /// Where the direct decoder reads stored bytes from, besides zarrs' storage API.
+    pub fn access(&self) -> StoreAccess {
+        StoreAccess {
+            files: self.files.clone(),
+            versioned: self.versioned.clone(),
+        }
     }
 
     /// Box it and write it to `out` (freed again if `out` is NULL).
@@ -89,6 +102,15 @@ impl Drop for ZarrsCffiStorage_T {
     }
 }
 
+/// What the direct decoder may read a store's bytes through besides zarrs' storage API: the
+/// files of this library's filesystem store (`pread` into reused buffers), or an object store's
+/// versioned reads (shards).
+#[derive(Clone, Default)]
+pub struct StoreAccess {
+    pub files: Option<Arc<AtomicFilesystemStore>>,
+    pub versioned: Option<Arc<Versioned>>,
+}
+
 /// An array: upstream's handle and what reads and writes of it need.
 pub struct ZarrsCffiArray_T {
     upstream: ZarrsArray,
@@ -100,6 +122,9 @@ pub struct ZarrsCffiArray_T {
     encode: Option<EncodePlan>,
     /// The store is not a local directory of this library's: requests in flight decide.
     io_bound: bool,
+    /// Shard indexes kept across reads, on object stores whose reads are versioned (each use of
+    /// one is conditional on the shard's ETag, so a rewritten shard is noticed and re-read).
+    shards: ShardReader,
 }
 
 // SAFETY: `upstream` points to a zarrs `Array` over a `Send + Sync` store, itself `Send + Sync`;
@@ -118,7 +143,7 @@ impl ZarrsCffiArray_T {
     pub fn new(array: RwArray, storage: &ZarrsCffiStorage_T) -> FfiResult<Self> {
         let upstream = Box::into_raw(Box::new(ZarrsArray_T(ZarrsArrayEnum::RW(array))));
         // SAFETY: just made, owned from here on.
-        unsafe { Self::around(upstream, true, storage.files().cloned()) }
+        unsafe { Self::around(upstream, true, storage.access()) }
     }
 
     /// A handle around upstream's `upstream` (owning it if `owns`). `files`: the store's files,
@@ -126,11 +151,7 @@ impl ZarrsCffiArray_T {
     ///
     /// # Safety
     /// `upstream` a live upstream handle that outlives the result (owned: freed with it).
-    unsafe fn around(
-        upstream: ZarrsArray,
-        owns: bool,
-        files: Option<Arc<AtomicFilesystemStore>>,
-    ) -> FfiResult<Self> {
+    unsafe fn around(upstream: ZarrsArray, owns: bool, access: StoreAccess) -> FfiResult<Self> {
         if upstream.is_null() {
             return Err(FfiError::upstream(
                 ZarrsResult::ZARRS_ERROR_NULL_PTR,
@@ -147,10 +168,11 @@ impl ZarrsCffiArray_T {
         Ok(Self {
             upstream,
             owns_upstream: owns,
-            decode: crate::direct::plan_for(array, files.clone()),
-            encode: crate::encode::plan_for(array, files.clone()),
-            io_bound: files.is_none(),
+            decode: crate::direct::plan_for(array, access.clone()),
+            encode: crate::encode::plan_for(array, access.clone()),
             // (an upstream handle's store is not known to be local: treated as remote)
+            io_bound: access.files.is_none(),
+            shards: ShardReader::kept_across_reads(),
         })
     }
 
@@ -166,6 +188,11 @@ impl ZarrsCffiArray_T {
 
     pub fn io_bound(&self) -> bool {
         self.io_bound
+    }
+
+    /// The shard reader kept across reads (used where shard reads are versioned).
+    pub fn kept_shards(&self) -> &ShardReader {
+        &self.shards
     }
 
     /// Box it and write it to `out` (freed again if `out` is NULL).
@@ -274,7 +301,8 @@ pub unsafe extern "C" fn zarrsCffiArrayFromUpstream(
             return Err(FfiError::invalid("pArray is NULL"));
         }
         // SAFETY: per the contract; on error nothing is taken over.
-        let handle = unsafe { ZarrsCffiArray_T::around(upstream, adopt != 0, None) }?;
+        let handle =
+            unsafe { ZarrsCffiArray_T::around(upstream, adopt != 0, StoreAccess::default()) }?;
         handle.hand_out(pArray)
     })
 }

@@ -187,6 +187,84 @@ impl AsyncListableStorageTraits for RangedReads {
     }
 }
 
+/// Reads of one object tied to one version of it (its ETag), for shards: the index is read with
+/// the object's ETag, its inner chunks only while the object still has that ETag (`If-Match`).
+/// A reader racing a writer then sees one version of a shard (never the index of one and the
+/// bytes of another), and an index kept across reads needs no request to check it: a changed
+/// shard answers the next inner-chunk read with 412, and the index is read again.
+pub struct Versioned {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// What a read conditional on a version found.
+pub enum Conditional {
+    Bytes(Bytes),
+    /// The object has another version now (or is gone).
+    Changed,
+}
+
+impl Versioned {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    /// `range` of the object at `key` and its ETag (None if the store gives none); None if
+    /// there is no such object.
+    pub async fn get_with_version(
+        &self,
+        key: &StoreKey,
+        range: GetRange,
+    ) -> Result<Option<(Bytes, Option<String>)>, StorageError> {
+        let options = GetOptions {
+            range: Some(range),
+            ..GetOptions::default()
+        };
+        match self
+            .store
+            .get_opts(&Path::from(key.as_str()), options)
+            .await
+        {
+            Ok(result) => {
+                let etag = result.meta.e_tag.clone();
+                Ok(Some((result.bytes().await.map_err(other)?, etag)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(other(e)),
+        }
+    }
+
+    /// `range` of the object at `key` if its ETag is still `etag`.
+    pub async fn get_if_version(
+        &self,
+        key: &StoreKey,
+        range: Range<u64>,
+        etag: &str,
+    ) -> Result<Conditional, StorageError> {
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: Some(etag.to_string()),
+            ..GetOptions::default()
+        };
+        match self
+            .store
+            .get_opts(&Path::from(key.as_str()), options)
+            .await
+        {
+            Ok(result) => {
+                let bytes = result.bytes().await.map_err(other)?;
+                Ok(Conditional::Bytes(check_length(
+                    bytes,
+                    range.end - range.start,
+                )?))
+            }
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok(Conditional::Changed),
+            Err(e) => Err(other(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +325,53 @@ mod tests {
         ))
         .unwrap();
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn versioned_reads_see_one_version() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let key = StoreKey::new("c/0").unwrap();
+        let path = Path::from("c/0");
+        block_on(async {
+            store
+                .put(&path, Bytes::from_static(b"0123456789").into())
+                .await
+                .unwrap();
+            let versioned = Versioned::new(store.clone());
+            let (tail, etag) = versioned
+                .get_with_version(&key, GetRange::Suffix(3))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&tail[..], b"789");
+            let etag = etag.expect("InMemory gives ETags");
+            let Conditional::Bytes(part) =
+                versioned.get_if_version(&key, 2..5, &etag).await.unwrap()
+            else {
+                panic!("same version");
+            };
+            assert_eq!(&part[..], b"234");
+            store
+                .put(&path, Bytes::from_static(b"abcdefghij").into())
+                .await
+                .unwrap();
+            assert!(matches!(
+                versioned.get_if_version(&key, 2..5, &etag).await.unwrap(),
+                Conditional::Changed
+            ));
+            store.delete(&path).await.unwrap();
+            assert!(matches!(
+                versioned.get_if_version(&key, 2..5, &etag).await.unwrap(),
+                Conditional::Changed
+            ));
+            let missing = StoreKey::new("c/1").unwrap();
+            assert!(
+                versioned
+                    .get_with_version(&missing, GetRange::Suffix(3))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        });
     }
 }

@@ -101,6 +101,10 @@ pub fn with_scratch<T>(bytes: usize, body: impl FnOnce(&mut [u8]) -> FfiResult<T
     })
 }
 
+/// Shard indexes an array handle keeps at most (`ShardReader::bound_to`): with 4,096 inner chunks
+/// per shard, 64 KiB each.
+const MAX_KEPT_SHARDS: usize = 1024;
+
 /// Where a call's tasks run.
 #[derive(Clone, Copy)]
 enum Spread {
@@ -669,7 +673,16 @@ impl SubchunkwiseRead<'_> {
             *remaining.entry(shard).or_default().get_mut() += 1;
         }
         let whole_files = units.len() * 2 >= remaining.len() * plan.units_per_shard();
-        let reader = direct::ShardReader::new(whole_files);
+        // On an object store a shard's index is kept by the handle (its reads are tied to the
+        // shard's version): a small read of a shard read before is one request, not two.
+        let keep = !whole_files && plan.reads_shards_by_version();
+        let per_read;
+        let reader = if keep {
+            self.array.kept_shards()
+        } else {
+            per_read = direct::ShardReader::new(whole_files);
+            &per_read
+        };
         // Row groups (`row_groups`) were measured here too and lost: 178 vs 154 ms for the
         // benchmark's sharded whole-array read (168 ms with plain stores).
         run_tasks(
@@ -682,12 +695,16 @@ impl SubchunkwiseRead<'_> {
                     reader.decode_unit(self.array, plan, indices, dest, &label)
                 });
                 let shard = direct::ShardReader::locate(plan, indices).0;
-                if remaining[&shard].fetch_sub(1, Ordering::AcqRel) == 1 {
+                if remaining[&shard].fetch_sub(1, Ordering::AcqRel) == 1 && !keep {
                     reader.release(&shard);
                 }
                 decoded
             },
-        )
+        )?;
+        if keep {
+            reader.bound_to(MAX_KEPT_SHARDS);
+        }
+        Ok(())
     }
 
     /// zarrs' partial shard decoding, with one shard-index cache for the call.

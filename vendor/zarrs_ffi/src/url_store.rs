@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::object_reads::RangedReads;
+use crate::object_reads::{RangedReads, Versioned};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -396,25 +396,31 @@ fn memory_store(name: &str) -> Arc<InMemory> {
         .clone()
 }
 
-/// `store` as zarrs storage, below `prefix`, driven by the process's runtime.
-fn synchronous(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<SyncObjectStore> {
+/// `store` below `prefix`: as zarrs storage driven by the process's runtime, and for reads tied
+/// to an object's version (`object_reads::Versioned`, the shard reader's).
+fn synchronous(
+    store: Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
     let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
         store
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    Arc::new(AsyncToSyncStorageAdapter::new(
-        Arc::new(RangedReads::new(store)),
+    let sync = Arc::new(AsyncToSyncStorageAdapter::new(
+        Arc::new(RangedReads::new(store.clone())),
         TokioBlockOn,
-    ))
+    ));
+    (sync, Arc::new(Versioned::new(store)))
 }
 
 type SyncObjectStore = AsyncToSyncStorageAdapter<RangedReads, TokioBlockOn>;
 
 type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
-/// Open the store `location` names (not a local directory: `hierarchy` opens those).
-fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
+/// Open the store `location` names (not a local directory: `hierarchy` opens those), with its
+/// versioned reads if it is an object store.
+fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStorage_T> {
     match location {
         Location::Directory(_) => unreachable!("directories are opened by the filesystem path"),
         Location::Memory(..) if !options.is_empty() => Err(FfiError::invalid(
@@ -422,22 +428,24 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<Listable> {
         )),
         Location::Memory(name, prefix) => {
             let store: Arc<dyn ObjectStore> = memory_store(name);
-            Ok(synchronous(store, prefix))
+            let (sync, versioned) = synchronous(store, prefix);
+            Ok(ZarrsCffiStorage_T::new(sync, None).with_versioned(versioned))
         }
         Location::Zip(path, inner) => {
             if !options.is_empty() {
                 return Err(FfiError::invalid("zip stores take no storage options"));
             }
-            open_zip(path, inner)
+            Ok(ZarrsCffiStorage_T::new(open_zip(path, inner)?, None))
         }
         Location::Object(parsed) => {
             let (store, prefix) = object_store_for(parsed, options)?;
-            let sync = synchronous(store, &prefix);
-            if matches!(parsed.scheme(), "http" | "https") {
-                Ok(Arc::new(ReadOnly::new(sync)))
+            let (sync, versioned) = synchronous(store, &prefix);
+            let listable: Listable = if matches!(parsed.scheme(), "http" | "https") {
+                Arc::new(ReadOnly::new(sync))
             } else {
-                Ok(sync)
-            }
+                sync
+            };
+            Ok(ZarrsCffiStorage_T::new(listable, None).with_versioned(versioned))
         }
     }
 }
@@ -501,7 +509,7 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
                 }
                 crate::hierarchy::filesystem_storage(&path.to_string_lossy())?
             }
-            _ => ZarrsCffiStorage_T::new(open_store(&location, &options)?, None),
+            _ => open_store(&location, &options)?,
         };
         handle.hand_out(pStorage)
     })
