@@ -884,7 +884,9 @@ class Array:
         if upstream is not None and not isinstance(upstream, bool):
             raise InvalidArgumentError(f"upstream must be True, False or None, got {upstream!r}")
         what = f"array {node!r} (handle from C)"
-        if upstream if upstream is not None else is_upstream:
+        if upstream is not None:
+            is_upstream = upstream
+        if is_upstream:
             return cls(_wrap_upstream(ptr, owned, what), root=root, node=node, read_only=read_only)
         ptr = ffi.cast("ZarrsCffiArray", ptr)
         wrapper: Handle = Handle(ptr, _destroy_array, what) if owned else _ForeignHandle(ptr, what)
