@@ -1419,9 +1419,6 @@ impl ShardReader {
             let Some(index) = get(array, key, range, label)? else {
                 return Ok((None, None));
             };
-            if index.len() as u64 != index_bytes {
-                return Err(corrupt(label, "the shard is shorter than its index"));
-            }
             (index, u64::MAX, ShardSource::Store, None)
         };
         let index = parse_shard_index(&encoded_index, sharding, label)?;
@@ -1459,9 +1456,6 @@ fn load_index_by_version(
     let Some((index, etag)) = read.map_err(|e| storage_error(label, e))? else {
         return Ok(None);
     };
-    if index.len() as u64 != index_bytes {
-        return Err(corrupt(label, "the shard is shorter than its index"));
-    }
     Ok(Some(match etag {
         Some(etag) => (
             index,
@@ -1487,6 +1481,19 @@ fn parse_shard_index(
     sharding: &Sharding,
     label: &dyn Fn() -> String,
 ) -> FfiResult<Vec<u64>> {
+    // A ranged read of a shard smaller than its index returns less; a server ignoring the range
+    // returns more.
+    check_index_fits(encoded.len() as u64, sharding.index_bytes(), label)?;
+    if encoded.len() as u64 != sharding.index_bytes() {
+        return Err(corrupt(
+            label,
+            format!(
+                "the shard index read is {} bytes, not {}",
+                encoded.len(),
+                sharding.index_bytes()
+            ),
+        ));
+    }
     let table = &encoded[..sharding.entries() as usize * 16];
     if sharding.index_crc {
         let stored = u32::from_le_bytes(encoded[table.len()..].try_into().expect("4 bytes"));
