@@ -166,6 +166,55 @@ def test_clear_chunk_cache_sees_other_writers(multichunk_path: tuple[str, np.nda
         np.testing.assert_array_equal(arr[:8, :6], np.full((8, 6), 99, data.dtype))
 
 
+def test_the_handle_owns_its_cache(multichunk_path: tuple[str, np.ndarray]) -> None:
+    """The cache lives in the native array handle: C callers of the plain read get it, and the
+    handle's own writes clear it, with no Python bookkeeping in between."""
+    from zarrs_cffi._native import ffi, lib
+
+    path, data = multichunk_path
+    with zarrs_cffi.open_array(path) as arr, arr._handle.use() as ptr:
+        count, size = ffi.new("size_t *"), ffi.new("size_t *")
+
+        def usage() -> tuple[int, int]:
+            assert lib.zarrsCffiArrayChunkCacheUsage(ptr, count, size) == 0
+            return int(count[0]), int(size[0])
+
+        def read(start: list[int], shape: list[int]) -> np.ndarray:
+            out = np.empty(shape, data.dtype)
+            buf = ffi.from_buffer("uint8_t[]", out, require_writable=True)
+            assert lib.zarrsCffiArrayRetrieveSubsetInto(ptr, 2, start, shape, out.nbytes, buf) == 0
+            return out
+
+        assert usage() == (0, 0)
+        assert lib.zarrsCffiArraySetChunkCache(ptr, 1 << 20) == 0
+        np.testing.assert_array_equal(read([1, 1], [4, 4]), data[1:5, 1:5])
+        assert usage() == (1, 8 * 6 * 4)  # one decoded chunk, held by the handle
+        new = np.full((8, 6), 77, data.dtype)
+        assert lib.zarrsCffiArrayStoreSubset(ptr, 2, [0, 0], [8, 6], new.nbytes, ffi.from_buffer(new)) == 0
+        assert usage() == (0, 0)  # cleared by the handle's own write
+        np.testing.assert_array_equal(read([1, 1], [4, 4]), new[1:5, 1:5])
+        assert lib.zarrsCffiArrayEraseChunk(ptr, 2, [0, 0]) == 0
+        np.testing.assert_array_equal(read([1, 1], [4, 4]), np.full((4, 4), -1, data.dtype))
+        assert lib.zarrsCffiArraySetChunkCache(ptr, 0) == 0  # removed: reads go uncached
+        np.testing.assert_array_equal(read([8, 6], [4, 4]), data[8:12, 6:10])
+        assert usage() == (0, 0)
+
+
+def test_a_cache_does_not_follow_its_array_to_another_handle(multichunk_path: tuple[str, np.ndarray]) -> None:
+    """Two handles of one array: each has its own cache (or none); writes through one clear its
+    own, the other's stays stale until cleared (documented)."""
+    path, data = multichunk_path
+    cached, plain = zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20), zarrs_cffi.open_array(path)
+    with cached, plain:
+        np.testing.assert_array_equal(cached[:8, :6], data[:8, :6])
+        assert plain.chunk_cache_usage() == (0, 0)
+        plain[:8, :6] = 5
+        np.testing.assert_array_equal(plain[:8, :6], np.full((8, 6), 5, data.dtype))
+        np.testing.assert_array_equal(cached[:8, :6], data[:8, :6])  # still its cached chunk
+        cached.clear_chunk_cache()
+        np.testing.assert_array_equal(cached[:8, :6], np.full((8, 6), 5, data.dtype))
+
+
 def test_usage_without_a_cache_and_after_close(multichunk_path: tuple[str, np.ndarray]) -> None:
     path, _ = multichunk_path
     arr = zarrs_cffi.open_array(path)

@@ -77,9 +77,13 @@ def test_c_comments_are_kept() -> None:
     codes = {m.name: m for m in enum.members}
     assert codes["ZARRS_CFFI_ERROR_CODEC"].signature == "ZARRS_CFFI_ERROR_CODEC = -104"
     assert "could not be decoded" in codes["ZARRS_CFFI_ERROR_CODEC"].doc
-    assert {"ZarrsArray", "ZarrsStorage", "ZarrsCffiArray", "ZarrsCffiStorage", "ZarrsCffiChunkCache"} <= set(
-        items
-    )
+    assert {
+        "ZarrsArray",
+        "ZarrsStorage",
+        "ZarrsCffiArray",
+        "ZarrsCffiStorage",
+        "zarrsCffiArraySetChunkCache",
+    } <= set(items)
 
 
 def test_rust_doc_markup_becomes_myst() -> None:

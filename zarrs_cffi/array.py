@@ -48,7 +48,6 @@ _from_buffer = ffi.from_buffer
 _BYTES = ffi.typeof("uint8_t[]")
 _NULL = ffi.NULL
 _retrieve_into = lib.zarrsCffiArrayRetrieveSubsetInto
-_retrieve_into_cached = lib.zarrsCffiArrayRetrieveSubsetIntoCached
 
 _NO_REGION = object()  # matches no region
 
@@ -120,7 +119,7 @@ class Array:
         # Stored chunks are shards when sharded: chunk I/O and the chunk grid are in those units.
         self._stored_chunk_shape = self.shards or self.chunks
         self._ndim_c = self.ndim
-        self._chunk_cache: Handle | None = None
+        self._chunk_cache_bytes = 0  # the handle's chunk cache capacity (0: none)
         self._last_box: tuple[Any, ...] = (_NO_REGION,)  # see _small_box
 
     @property
@@ -214,20 +213,16 @@ class Array:
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes < 2**64:
             raise InvalidArgumentError(f"max_bytes must be a positive int below 2**64, got {max_bytes!r}")
-        out = ffi.new("ZarrsCffiChunkCache *")
-        check(lib.zarrsCffiCreateChunkCache(max_bytes, out))
-        old, self._chunk_cache = (
-            self._chunk_cache,
-            Handle(out[0], lib.zarrsCffiDestroyChunkCache, "chunk cache"),
-        )
-        if old is not None:
-            old.close()
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArraySetChunkCache(ptr, max_bytes))
+        self._chunk_cache_bytes = max_bytes
 
     def disable_chunk_cache(self) -> None:
         """Drop the decoded-chunk cache (if any) and its memory."""
-        old, self._chunk_cache = self._chunk_cache, None
-        if old is not None:
-            old.close()
+        if self._chunk_cache_bytes and not self._handle.closed:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArraySetChunkCache(ptr, 0))
+        self._chunk_cache_bytes = 0
 
     def clear_chunk_cache(self) -> None:
         """Forget every cached chunk (no-op without a cache).
@@ -252,29 +247,25 @@ class Array:
             ClosedError: The array is closed.
         """
         self._check_open()
-        cache = self._chunk_cache
-        if cache is None:
-            return (0, 0)
         count, size = ffi.new("size_t *"), ffi.new("size_t *")
-        with cache.use() as ptr:
-            check(lib.zarrsCffiChunkCacheUsage(ptr, count, size))
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayChunkCacheUsage(ptr, count, size))
         return (int(count[0]), int(size[0]))
 
     def _invalidate_cache(self) -> None:
-        cache = self._chunk_cache
-        if cache is not None:
-            with cache.use() as ptr:
-                check(lib.zarrsCffiChunkCacheClear(ptr))
+        if self._chunk_cache_bytes:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArrayClearChunkCache(ptr))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the native handle (and the chunk cache).
+        """Release the native handle (and its chunk cache).
 
         Idempotent. Calls in flight on other threads finish first; later calls raise
         :class:`ClosedError`.
         """
         self._handle.close()
-        self.disable_chunk_cache()
+        self._chunk_cache_bytes = 0
 
     def __enter__(self) -> Array:
         return self
@@ -480,7 +471,7 @@ class Array:
         if box is not None:
             self._retrieve_box(box[0], box[1], keepdims)
             return
-        if self._chunk_cache is not None:  # box by box, through the cache
+        if self._chunk_cache_bytes:  # box by box, through the cache
             plan = OrthogonalPlan(sel.axes, self.chunks)
             chunked_io.read_orthogonal(
                 self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads()
@@ -525,7 +516,7 @@ class Array:
         if sel.is_empty:
             return
         flat = out.reshape(-1)
-        if self._chunk_cache is not None or not sel.coords:  # box by box, through the cache
+        if self._chunk_cache_bytes or not sel.coords:  # box by box, through the cache
             groups = point_groups(sel.coords, self.chunks)
             chunked_io.read_points(self._retrieve_box, flat, groups, self._chunk_nbytes, get_num_threads())
             return
@@ -613,11 +604,8 @@ class Array:
         c_coords = self._chunk_coords(coords)
         value = self._whole_chunk(data)
         buf = ffi.from_buffer("uint8_t[]", value)
-        try:
-            with self._handle.use() as ptr:
-                check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
-        finally:
-            self._invalidate_cache()
+        with self._handle.use() as ptr:  # (the handle clears its chunk cache)
+            check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
 
     def _whole_chunk(self, data: Any) -> np.ndarray:
         """``data`` as one whole chunk: C-contiguous, of the array's dtype; else InvalidArgumentError."""
@@ -644,11 +632,8 @@ class Array:
         """
         self._check_writable()
         c_coords = self._chunk_coords(coords)
-        try:
-            with self._handle.use() as ptr:
-                check(lib.zarrsCffiArrayEraseChunk(ptr, self._ndim_c, c_coords))
-        finally:
-            self._invalidate_cache()
+        with self._handle.use() as ptr:  # (the handle clears its chunk cache)
+            check(lib.zarrsCffiArrayEraseChunk(ptr, self._ndim_c, c_coords))
 
     def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
         """Read one chunk's stored (encoded) bytes, without decoding them.
@@ -916,17 +901,9 @@ class Array:
         # remembered box passes prebuilt ones); a 0-d array passes NULL either way.
         c_start = start if ndim else _NULL
         c_shape = shape if ndim else _NULL
-        cache = self._chunk_cache
         ptr = self._handle.acquire()
         try:
-            if cache is None:
-                rc = _retrieve_into(ptr, ndim, c_start, c_shape, out.nbytes, buf)
-            else:
-                cache_ptr = cache.acquire()
-                try:
-                    rc = _retrieve_into_cached(ptr, cache_ptr, ndim, c_start, c_shape, out.nbytes, buf)
-                finally:
-                    cache.release()
+            rc = _retrieve_into(ptr, ndim, c_start, c_shape, out.nbytes, buf)
         finally:
             self._handle.release()
         if rc:
@@ -936,11 +913,8 @@ class Array:
         buf = ffi.from_buffer("uint8_t[]", data)
         c_start = ffi.new("uint64_t[]", start) if self._ndim_c else ffi.NULL
         c_shape = ffi.new("uint64_t[]", shape) if self._ndim_c else ffi.NULL
-        try:
-            with self._handle.use() as ptr:
-                check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
-        finally:
-            self._invalidate_cache()
+        with self._handle.use() as ptr:  # (the handle clears its chunk cache)
+            check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
 
 
 def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:

@@ -59,11 +59,10 @@ int main(int argc, char **argv) {
 
   ZarrsCffiStorage storage;
   ZarrsCffiArray array;
-  ZarrsCffiChunkCache cache;
   int32_t rc;
   if ((rc = zarrsCffiCreateStorageFilesystem(argv[1], &storage))) return fail("storage", rc);
   if ((rc = zarrsCffiOpenArray(storage, argv[2], &array))) return fail("open", rc);
-  if ((rc = zarrsCffiCreateChunkCache((size_t)512 << 20, &cache))) return fail("cache", rc);
+  if ((rc = zarrsCffiArraySetChunkCache(array, (size_t)512 << 20))) return fail("cache", rc);
 
   size_t bytes = 0;
   if ((rc = zarrsArrayGetSubsetSize(zarrsCffiArrayUpstream(array), ndim, shape, &bytes))) return fail("size", rc);
@@ -72,13 +71,13 @@ int main(int argc, char **argv) {
 
   double per_call[BATCHES];
   for (long i = 0; i < 50; i++) { /* warm-up: fills the cache */
-    if ((rc = zarrsCffiArrayRetrieveSubsetIntoCached(array, cache, ndim, start, shape, bytes, out)))
+    if ((rc = zarrsCffiArrayRetrieveSubsetInto(array, ndim, start, shape, bytes, out)))
       return fail("read", rc);
   }
   for (int b = 0; b < BATCHES; b++) {
     double t0 = now_ns();
     for (long i = 0; i < iterations; i++) {
-      rc = zarrsCffiArrayRetrieveSubsetIntoCached(array, cache, ndim, start, shape, bytes, out);
+      rc = zarrsCffiArrayRetrieveSubsetInto(array, ndim, start, shape, bytes, out);
     }
     per_call[b] = (now_ns() - t0) / (double)iterations;
     if (rc) return fail("read", rc);
@@ -87,7 +86,6 @@ int main(int argc, char **argv) {
   printf("{\"ns_per_call\": %.1f}\n", per_call[BATCHES / 2]);
 
   free(out);
-  zarrsCffiDestroyChunkCache(cache);
   zarrsCffiDestroyArray(array);
   zarrsCffiDestroyStorage(storage);
   return 0;

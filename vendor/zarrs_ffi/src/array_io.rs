@@ -179,7 +179,8 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
 }
 
 /// Decode the region `[start, start + shape)` straight into `pOut` (C order, native endian,
-/// `outBytes` must equal the region's byte size). No intermediate full-size buffer.
+/// `outBytes` must equal the region's byte size). No intermediate full-size buffer. Through the
+/// array's chunk cache, if it has one (`zarrsCffiArraySetChunkCache`).
 ///
 /// # Safety
 /// `array` a live handle; `pStart`/`pShape` hold `dimensionality` values; `pOut` `outBytes` writable.
@@ -202,7 +203,12 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetInto(
         let out = out_bytes_arg(pOut, outBytes, "pOut")?;
         let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
         check_read_memory(array, &subset)?;
-        decode_region(array, &subset, start, shape, out)
+        match array.chunk_cache() {
+            Some(cache) if expected > 0 => {
+                crate::chunk_cache::read_through_cache(array, &cache, &subset, out)
+            }
+            _ => decode_region(array, &subset, start, shape, out),
+        }
     })
 }
 
@@ -400,23 +406,28 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
         }
         let data = slice_arg(pIn, inBytes, "pIn")?;
         check_chunk_memory(array)?;
-        if crate::region_io::write_chunkwise(array, start, shape, data)? {
-            return Ok(());
+        array.writing(|| store_region(array, start, shape, data))
+    })
+}
+
+/// Store `data` at the region `start`/`shape` (chunk by chunk where that is faster).
+fn store_region(array: &ArrayHandle, start: &[u64], shape: &[u64], data: &[u8]) -> FfiResult {
+    if crate::region_io::write_chunkwise(array, start, shape, data)? {
+        return Ok(());
+    }
+    // One chunk (write_chunkwise handles more): errors name its key.
+    let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+    let label = || match array.chunks_in_array_subset(&subset) {
+        Ok(Some(chunks)) if chunks.num_elements() == 1 => {
+            format!("storing {}", chunk_label(array, chunks.start()))
         }
-        // One chunk (write_chunkwise handles more): errors name its key.
-        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
-        let label = || match array.chunks_in_array_subset(&subset) {
-            Ok(Some(chunks)) if chunks.num_elements() == 1 => {
-                format!("storing {}", chunk_label(array, chunks.start()))
-            }
-            _ => format!("storing region {:?}", subset.to_ranges()),
-        };
-        catch_codec_panic(label, || {
-            in_pool(|| {
-                array
-                    .store_array_subset_opt(&subset, ArrayBytes::new_flen(data), &codec_options())
-                    .map_err(|e| array_error(e, &label()))
-            })
+        _ => format!("storing region {:?}", subset.to_ranges()),
+    };
+    catch_codec_panic(label, || {
+        in_pool(|| {
+            array
+                .store_array_subset_opt(&subset, ArrayBytes::new_flen(data), &codec_options())
+                .map_err(|e| array_error(e, &label()))
         })
     })
 }
@@ -442,11 +453,13 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
         check_length(inBytes, expected, "chunk buffer")?;
         let data = slice_arg(pIn, inBytes, "pIn")?;
         check_chunk_memory(array)?;
-        catch_codec_panic(context, || {
-            in_pool(|| {
-                array
-                    .store_chunk_opt(indices, ArrayBytes::new_flen(data), &codec_options())
-                    .map_err(|e| array_error(e, &format!("storing {}", context())))
+        array.writing(|| {
+            catch_codec_panic(context, || {
+                in_pool(|| {
+                    array
+                        .store_chunk_opt(indices, ArrayBytes::new_flen(data), &codec_options())
+                        .map_err(|e| array_error(e, &format!("storing {}", context())))
+                })
             })
         })
     })
@@ -482,11 +495,13 @@ pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
         let array = array_arg(array)?;
         let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
         check_chunk_indices(array, indices)?;
-        array.erase_chunk(indices).map_err(|e| {
-            FfiError::upstream(
-                ZarrsResult::ZARRS_ERROR_STORAGE,
-                format!("erasing {}: {e}", chunk_label(array, indices)),
-            )
+        array.writing(|| {
+            array.erase_chunk(indices).map_err(|e| {
+                FfiError::upstream(
+                    ZarrsResult::ZARRS_ERROR_STORAGE,
+                    format!("erasing {}: {e}", chunk_label(array, indices)),
+                )
+            })
         })
     })
 }

@@ -1,8 +1,8 @@
 //! A size-bounded LRU cache of decoded chunks for many small reads of one array.
 //!
-//! Each small read then costs a lookup and a copy instead of a chunk decode. The cache belongs to
-//! one array handle (checked) and must be cleared after writes through it
-//! (`zarrsCffiChunkCacheClear`): writes from other handles or processes are not seen while cached.
+//! Each small read then costs a lookup and a copy instead of a chunk decode. An array handle owns
+//! its cache (`zarrsCffiArraySetChunkCache`) and clears it after its own writes; writes from other
+//! handles or processes are not seen while cached (`zarrsCffiArrayClearChunkCache`).
 //! For sharded arrays it caches inner chunks, fetched with zarrs' partial shard decoding.
 
 use std::collections::HashSet;
@@ -15,9 +15,7 @@ use zarrs::array::{
 };
 use zarrs::storage::ReadableStorageTraits;
 
-use crate::args::{
-    RwArray, byte_count, check_region, element_size, out_bytes_arg, slice_arg, write_out,
-};
+use crate::args::{RwArray, byte_count, element_size, write_out};
 use crate::array_io::{array_error, check_length, create_error, decode_region, readable_view};
 use crate::boxcopy::{Placed, copy_box, fill_box, intersect};
 use crate::direct;
@@ -144,13 +142,12 @@ struct Bound {
     grid: Vec<u64>,
 }
 
-pub struct ZarrsCffiChunkCache_T {
+/// A decoded-chunk cache, owned by one array handle (`zarrsCffiArraySetChunkCache`).
+pub struct ChunkCache {
     shared: Arc<Shared>,
-    bound: Mutex<Option<Arc<Bound>>>,
+    /// None: the array has no unit the cache can hold, and its reads go uncached.
+    bound: Option<Arc<Bound>>,
 }
-
-/// An opaque handle to a decoded-chunk cache.
-pub type ZarrsCffiChunkCache = *mut ZarrsCffiChunkCache_T;
 
 /// Reads touching more cache units than this decode straight into the output instead.
 const MAX_CACHED_UNITS: u64 = 64;
@@ -449,29 +446,47 @@ fn covers_whole_shards(array: &RwArray, start: &[u64], shape: &[u64]) -> FfiResu
     Ok(shard.iter().enumerate().all(aligned))
 }
 
-impl Bound {
-    /// Whether `array` is the array this cache was bound to: the same store object (the cache's
-    /// own view holds it, so no other store can take its address meanwhile), path and metadata.
-    /// A handle's address proves nothing: a new handle may be allocated where a freed one was.
-    fn serves(&self, array: &RwArray) -> bool {
-        let store_of = |a: &RwArray| Arc::as_ptr(&a.storage()).cast::<()>();
-        store_of(&self.array) == store_of(array)
-            && self.array.path() == array.path()
-            && self.array.metadata() == array.metadata()
+impl ChunkCache {
+    /// An empty cache of `capacity` bytes for `array` (bound to it for good: the handle owns it).
+    pub fn new(array: &ArrayHandle, capacity: usize) -> FfiResult<Self> {
+        let shared = Arc::new(Shared {
+            capacity,
+            pid: crate::pool::process_id(),
+            entries: Mutex::new(Entries {
+                lru: LruCache::unbounded(),
+                used: 0,
+                in_flight: HashSet::new(),
+                generation: 0,
+                last_read: None,
+                spare: Vec::new(),
+                spare_bytes: 0,
+            }),
+            settled: Condvar::new(),
+        });
+        let bound = Bound::new(array)?.map(Arc::new);
+        Ok(Self { shared, bound })
+    }
+
+    /// Forget every cached unit and kept shard index.
+    pub fn clear(&self) {
+        if self.shared.pid == crate::pool::process_id() {
+            self.shared.clear(self.bound.as_deref());
+        }
+    }
+
+    /// How many units the cache holds, and their bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        if self.shared.pid != crate::pool::process_id() {
+            return (0, 0); // inherited across fork: unused here (see read_through_cache)
+        }
+        let entries = self.shared.lock();
+        (entries.lru.len(), entries.used)
     }
 }
 
-impl ZarrsCffiChunkCache_T {
-    fn bind(&self, array: &ArrayHandle) -> FfiResult<Option<Arc<Bound>>> {
-        let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = bound.as_ref() {
-            if !b.serves(array) {
-                return Err(FfiError::invalid(
-                    "this chunk cache belongs to another array handle",
-                ));
-            }
-            return Ok(Some(b.clone()));
-        }
+impl Bound {
+    /// What the cache needs of `array`; None if its reads have no unit to cache.
+    fn new(array: &ArrayHandle) -> FfiResult<Option<Self>> {
         let Some(unit_shape) = crate::args::read_unit_shape(array)? else {
             return Ok(None);
         };
@@ -494,7 +509,7 @@ impl ZarrsCffiChunkCache_T {
         )
         .map_err(|e| create_error(e, array.path().as_str()))?;
         let unit_bytes = byte_count(&unit_shape, element_size(array)?)?;
-        let b = Arc::new(Bound {
+        Ok(Some(Self {
             array: own,
             sharded,
             plan,
@@ -502,151 +517,74 @@ impl ZarrsCffiChunkCache_T {
             unit_shape,
             unit_bytes,
             grid,
-        });
-        *bound = Some(b.clone());
-        Ok(Some(b))
-    }
-
-    fn clear(&self) {
-        let bound = self.bound.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.shared.clear(bound.as_deref());
+        }))
     }
 }
 
-/// Create a decoded-chunk cache holding at most `capacityBytes` of decoded data. Use it with one
-/// array handle only; destroy it with `zarrsCffiDestroyChunkCache`.
+/// Give the array a decoded-chunk cache of at most `capacityBytes` of decoded data, replacing
+/// any cache it had (0: none). The handle owns it: `zarrsCffiArrayRetrieveSubsetInto` reads
+/// through it from then on (small regions are copied out of cached chunks, large ones, of more
+/// than 64 chunks, decode straight into `pOut`), writes through the handle clear it, and it goes
+/// with the handle. Writes by other handles or processes are not seen while a chunk stays cached:
+/// `zarrsCffiArrayClearChunkCache` forgets them.
 ///
 /// # Safety
-/// `pCache` must be a valid out-pointer.
+/// `array` a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiCreateChunkCache(
+pub unsafe extern "C" fn zarrsCffiArraySetChunkCache(
+    array: ZarrsCffiArray,
     capacityBytes: usize,
-    pCache: *mut ZarrsCffiChunkCache,
 ) -> i32 {
     guard(|| {
-        let cache = ZarrsCffiChunkCache_T {
-            shared: Arc::new(Shared {
-                capacity: capacityBytes,
-                pid: crate::pool::process_id(),
-                entries: Mutex::new(Entries {
-                    lru: LruCache::unbounded(),
-                    used: 0,
-                    in_flight: HashSet::new(),
-                    generation: 0,
-                    last_read: None,
-                    spare: Vec::new(),
-                    spare_bytes: 0,
-                }),
-                settled: Condvar::new(),
-            }),
-            bound: Mutex::new(None),
+        let array = array_arg(array)?;
+        let cache = match capacityBytes {
+            0 => None,
+            capacity => Some(ChunkCache::new(array, capacity)?),
         };
-        let raw = Box::into_raw(Box::new(cache));
-        if let Err(err) = write_out(pCache, raw, "pCache") {
-            // SAFETY: just created.
-            drop(unsafe { Box::from_raw(raw) });
-            return Err(err);
+        array.set_chunk_cache(cache);
+        Ok(())
+    })
+}
+
+/// Forget every chunk the array's cache holds (nothing to do without one): after another handle
+/// or process rewrote the array.
+///
+/// # Safety
+/// `array` a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayClearChunkCache(array: ZarrsCffiArray) -> i32 {
+    guard(|| {
+        if let Some(cache) = array_arg(array)?.chunk_cache() {
+            cache.clear();
         }
         Ok(())
     })
 }
 
-/// Destroy a chunk cache (NULL is ignored).
+/// How many units (decoded chunks, or inner chunks if sharded) the array's cache holds, and
+/// their bytes (0 and 0 without a cache).
 ///
 /// # Safety
-/// `cache` from `zarrsCffiCreateChunkCache`, destroyed once, not in use by another thread.
+/// `array` a live handle; `pCount` and `pBytes` valid out-pointers.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiDestroyChunkCache(cache: ZarrsCffiChunkCache) -> i32 {
-    guard(|| {
-        if !cache.is_null() {
-            // SAFETY: per the contract above.
-            drop(unsafe { Box::from_raw(cache) });
-        }
-        Ok(())
-    })
-}
-
-/// Drop every cached chunk (call after writing through the array the cache serves).
-///
-/// # Safety
-/// `cache` a live cache handle.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiChunkCacheClear(cache: ZarrsCffiChunkCache) -> i32 {
-    guard(|| {
-        cache_arg(cache)?.clear();
-        Ok(())
-    })
-}
-
-/// How many units (decoded chunks, or inner chunks if sharded) the cache holds, and their bytes.
-///
-/// # Safety
-/// `cache` a live cache handle; `pCount` and `pBytes` valid out-pointers.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiChunkCacheUsage(
-    cache: ZarrsCffiChunkCache,
+pub unsafe extern "C" fn zarrsCffiArrayChunkCacheUsage(
+    array: ZarrsCffiArray,
     pCount: *mut usize,
     pBytes: *mut usize,
 ) -> i32 {
     guard(|| {
-        let cache = cache_arg(cache)?;
-        let (count, bytes) = if cache.shared.pid == crate::pool::process_id() {
-            let entries = cache.shared.lock();
-            (entries.lru.len(), entries.used)
-        } else {
-            (0, 0) // inherited across fork: unused here (see zarrsCffiArrayRetrieveSubsetIntoCached)
-        };
+        let cache = array_arg(array)?.chunk_cache();
+        let (count, bytes) = cache.map_or((0, 0), |c| c.usage());
         write_out(pCount, count, "pCount")?;
         write_out(pBytes, bytes, "pBytes")
     })
 }
 
-fn cache_arg<'a>(cache: ZarrsCffiChunkCache) -> FfiResult<&'a ZarrsCffiChunkCache_T> {
-    if cache.is_null() {
-        return Err(FfiError::invalid("chunk cache handle is NULL"));
-    }
-    // SAFETY: not NULL; the caller promises a live cache handle.
-    Ok(unsafe { &*cache })
-}
-
-/// As `zarrsCffiArrayRetrieveSubsetInto`, through a decoded-chunk cache: small regions are copied
-/// out of cached chunks; large ones (more than 64 chunks) decode straight into `pOut` uncached.
-///
-/// # Safety
-/// As `zarrsCffiArrayRetrieveSubsetInto`; `cache` a live cache handle used with this array only.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn zarrsCffiArrayRetrieveSubsetIntoCached(
-    array: ZarrsCffiArray,
-    cache: ZarrsCffiChunkCache,
-    dimensionality: usize,
-    pStart: *const u64,
-    pShape: *const u64,
-    outBytes: usize,
-    pOut: *mut u8,
-) -> i32 {
-    guard(|| {
-        let array = array_arg(array)?;
-        let cache = cache_arg(cache)?;
-        let start = slice_arg(pStart, dimensionality, "pStart")?;
-        let shape = slice_arg(pShape, dimensionality, "pShape")?;
-        check_region(array, start, shape)?;
-        let expected = byte_count(shape, element_size(array)?)?;
-        check_length(outBytes, expected, "output buffer")?;
-        let out = out_bytes_arg(pOut, outBytes, "pOut")?;
-        if expected == 0 {
-            return Ok(());
-        }
-        let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
-        crate::safety::check_read_memory(array, &subset)?;
-        read_through_cache(array, cache, &subset, out)
-    })
-}
-
 /// The region `subset` into `out` through `cache`, or straight into `out` where the cache would
 /// not help.
-fn read_through_cache(
+pub fn read_through_cache(
     array: &ArrayHandle,
-    cache: &ZarrsCffiChunkCache_T,
+    cache: &ChunkCache,
     subset: &ArraySubset,
     out: &mut [u8],
 ) -> FfiResult {
@@ -656,7 +594,7 @@ fn read_through_cache(
         // Inherited across fork: its locks may be held by threads that do not exist here.
         return uncached(out);
     }
-    let Some(bound) = cache.bind(array)? else {
+    let Some(bound) = &cache.bound else {
         return uncached(out);
     };
     if crate::pool::io_bound() && covers_whole_shards(array, start, shape)? {
@@ -677,7 +615,7 @@ fn read_through_cache(
         return uncached(out);
     }
     if units == 1
-        && let Some(plan) = whole_uncached_unit(&cache.shared, &bound, &first, start, shape)
+        && let Some(plan) = whole_uncached_unit(&cache.shared, bound, &first, start, shape)
     {
         let label = || crate::region_io::chunk_label(array, &first);
         let read = catch_codec_panic(label, || {
@@ -694,18 +632,18 @@ fn read_through_cache(
     // read ahead.
     let raw_files = bound.plan.as_ref().filter(|p| p.chunks_are_raw_files());
     if raw_files.is_none() {
-        read_ahead(&cache.shared, &bound, &first, &last);
+        read_ahead(&cache.shared, bound, &first, &last);
     }
     let units_subset = ArraySubset::from(first.iter().zip(&last).map(|(&f, &l)| f..l + 1));
     if raw_files.is_none() && units > 1 {
-        decode_missing_in_parallel(&cache.shared, &bound, &units_subset)?;
+        decode_missing_in_parallel(&cache.shared, bound, &units_subset)?;
     }
     let region = Placed {
         origin: start,
         shape,
     };
     for indices in &units_subset.indices() {
-        copy_unit_part(array, cache, &bound, raw_files, &indices, region, out)?;
+        copy_unit_part(array, cache, bound, raw_files, &indices, region, out)?;
     }
     Ok(())
 }
@@ -714,7 +652,7 @@ fn read_through_cache(
 /// unit into it if missing) or, for uncompressed chunk files not cached, from the file.
 fn copy_unit_part(
     array: &ArrayHandle,
-    cache: &ZarrsCffiChunkCache_T,
+    cache: &ChunkCache,
     bound: &Bound,
     raw_files: Option<&direct::Plan>,
     indices: &[u64],

@@ -6,14 +6,16 @@
 //! derived once when the handle is made:
 //!
 //! * a store: the store itself (listable), and the files of this library's filesystem store;
-//! * an array: the direct decoder's and encoder's plans (metadata parsed once, not per read) and
-//!   whether its store is remote (reads then keep many requests in flight).
+//! * an array: the direct decoder's and encoder's plans (metadata parsed once, not per read),
+//!   whether its store is remote (reads then keep many requests in flight), kept shard indexes
+//!   and, when the caller asks for one, its decoded-chunk cache.
 //!
 //! Nothing is looked up by address and no global lock is taken on a call.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use zarrs::storage::{ReadableWritableListableStorageTraits, ReadableWritableStorageTraits};
 use zarrs_ffi::{
     ZarrsArray, ZarrsArray_T, ZarrsArrayEnum, ZarrsResult, ZarrsStorage, ZarrsStorage_T,
@@ -22,6 +24,7 @@ use zarrs_ffi::{
 
 use crate::args::{RwArray, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
+use crate::chunk_cache::ChunkCache;
 use crate::direct::{Plan, ShardReader};
 use crate::encode::EncodePlan;
 use crate::error::{FfiError, FfiResult, guard};
@@ -125,6 +128,9 @@ pub struct ZarrsCffiArray_T {
     /// Shard indexes kept across reads, on object stores whose reads are versioned (each use of
     /// one is conditional on the shard's ETag, so a rewritten shard is noticed and re-read).
     shards: ShardReader,
+    /// The decoded-chunk cache (`zarrsCffiArraySetChunkCache`); swapped without a lock, so a
+    /// read never waits for one and a forked child finds no lock held.
+    chunk_cache: ArcSwapOption<ChunkCache>,
 }
 
 // SAFETY: `upstream` points to a zarrs `Array` over a `Send + Sync` store, itself `Send + Sync`;
@@ -173,6 +179,7 @@ impl ZarrsCffiArray_T {
             // (an upstream handle's store is not known to be local: treated as remote)
             io_bound: access.files.is_none(),
             shards: ShardReader::kept_across_reads(),
+            chunk_cache: ArcSwapOption::empty(),
         })
     }
 
@@ -193,6 +200,26 @@ impl ZarrsCffiArray_T {
     /// The shard reader kept across reads (used where shard reads are versioned).
     pub fn kept_shards(&self) -> &ShardReader {
         &self.shards
+    }
+
+    /// The decoded-chunk cache, if the caller gave the handle one.
+    pub fn chunk_cache(&self) -> Option<Arc<ChunkCache>> {
+        self.chunk_cache.load_full()
+    }
+
+    /// Replace the decoded-chunk cache (None: no cache). Reads under way finish with the old one.
+    pub fn set_chunk_cache(&self, cache: Option<ChunkCache>) {
+        self.chunk_cache.store(cache.map(Arc::new));
+    }
+
+    /// Run `write`, then forget what the chunk cache holds, whatever the outcome (a failed write
+    /// may have stored part of its data).
+    pub fn writing<T>(&self, write: impl FnOnce() -> FfiResult<T>) -> FfiResult<T> {
+        let result = write();
+        if let Some(cache) = self.chunk_cache() {
+            cache.clear();
+        }
+        result
     }
 
     /// Box it and write it to `out` (freed again if `out` is NULL).
