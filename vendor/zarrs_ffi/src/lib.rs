@@ -21,6 +21,7 @@ pub mod hierarchy;
 mod object_reads;
 pub(crate) mod planner;
 pub mod pool;
+mod process_slot;
 #[cfg(test)]
 mod proptests;
 mod read_only;

@@ -15,13 +15,10 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use zarrs::array::CodecOptions;
 
 use crate::error::{FfiError, FfiResult, guard};
+use crate::process_slot::ProcessSlot;
 
-struct OwnedPool {
-    pid: u32,
-    pool: Arc<ThreadPool>,
-}
-
-static POOL: Mutex<Option<OwnedPool>> = Mutex::new(None);
+/// This process's decode pool, loaded without a lock by every parallel call.
+static POOL: ProcessSlot<ThreadPool> = ProcessSlot::new();
 /// Threads one call may use; 0 means the default (`default_threads()`).
 static THREADS_PER_CALL: AtomicUsize = AtomicUsize::new(0);
 
@@ -129,22 +126,23 @@ pub fn process_id() -> u32 {
 
 static KNOWN_PID: AtomicU32 = AtomicU32::new(0);
 
-/// The global locks a call may take (the pool's slot, the I/O runtime's, the named memory stores) are held across
-/// `fork()`: the forking thread takes them in `prepare` and releases them in the parent and in
-/// the child, so a child never inherits one locked by a thread that does not exist there (such a
-/// child hung in its first read, about 1 in 1,500 forks while another thread read in a loop).
+/// The global locks that making the pool or the I/O runtime, or opening a named memory store,
+/// takes are held across `fork()`: the forking thread takes them in `prepare` and releases them in
+/// the parent and in the child, so a child never inherits one locked by a thread that does not
+/// exist there (such a child hung in its first read, about 1 in 1,500 forks while another thread
+/// read in a loop). Reads themselves take none of them (`process_slot`).
 mod fork_safety {
     use std::cell::RefCell;
     use std::sync::MutexGuard;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use super::{KNOWN_PID, OwnedPool, POOL};
+    use super::{KNOWN_PID, POOL};
 
     static REGISTERED: AtomicBool = AtomicBool::new(false);
 
     type Held = (
-        MutexGuard<'static, Option<OwnedPool>>,
-        MutexGuard<'static, Option<crate::url_store::OwnedRuntime>>,
+        MutexGuard<'static, ()>,
+        MutexGuard<'static, ()>,
         MutexGuard<'static, crate::url_store::MemoryStores>,
     );
 
@@ -159,7 +157,7 @@ mod fork_safety {
 
     extern "C" fn prepare() {
         // Always in this order (no code path takes them the other way round).
-        let pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = POOL.lock_building();
         let runtime = crate::url_store::lock_runtime();
         let memory = crate::url_store::lock_memory_stores();
         HELD.with(|held| *held.borrow_mut() = Some((pool, runtime, memory)));
@@ -195,38 +193,22 @@ mod fork_safety {
 }
 
 fn current_pool() -> FfiResult<Arc<ThreadPool>> {
-    let pid = process_id();
     // The pool has at least as many threads as one call may use, and never fewer than the
     // default, so that calls from several caller threads run side by side.
     let wanted = threads_per_call().max(default_threads());
-    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(owned) = slot.as_ref()
-        && owned.pid == pid
-        && owned.pool.current_num_threads() >= wanted
-    {
-        return Ok(owned.pool.clone());
-    }
-    if let Some(stale) = slot.take()
-        && stale.pid != pid
-    {
-        // Inherited from the parent across fork: its threads do not exist here. Dropping it would
-        // wait on them forever, so it is leaked on purpose.
-        std::mem::forget(stale);
-    }
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(wanted)
-        .thread_name(|i| format!("zarrs-cffi-{i}"))
-        // A panic escaping a background task (read-ahead) must not abort the process; every task
-        // already catches its own, so this is only a backstop.
-        .panic_handler(|_| {})
-        .build()
-        .map_err(|e| FfiError::invalid(format!("cannot start the decode thread pool: {e}")))?;
-    let pool = Arc::new(pool);
-    *slot = Some(OwnedPool {
-        pid,
-        pool: pool.clone(),
-    });
-    Ok(pool)
+    POOL.get_or_make(
+        |pool| pool.current_num_threads() >= wanted,
+        || {
+            ThreadPoolBuilder::new()
+                .num_threads(wanted)
+                .thread_name(|i| format!("zarrs-cffi-{i}"))
+                // A panic escaping a background task (read-ahead) must not abort the process;
+                // every task already catches its own, so this is only a backstop.
+                .panic_handler(|_| {})
+                .build()
+                .map_err(|e| FfiError::invalid(format!("cannot start the decode thread pool: {e}")))
+        },
+    )
 }
 
 /// Run `task` on the pool in the background (read-ahead); it must catch its own panics.
@@ -237,12 +219,8 @@ pub fn spawn(task: impl FnOnce() + Send + 'static) -> FfiResult {
 
 /// Run `task` once on every thread of this process's pool (if it has one), waiting for all.
 pub fn on_every_pool_thread(task: fn()) {
-    let pool = {
-        let slot = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(owned) if owned.pid == process_id() => owned.pool.clone(),
-            _ => return,
-        }
+    let Some(pool) = POOL.get(|_| true) else {
+        return;
     };
     if rayon::current_thread_index().is_none() {
         pool.broadcast(|_| task());

@@ -32,6 +32,7 @@ use zarrs_zip::ZipStorageAdapter;
 use crate::args::str_arg;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T};
+use crate::process_slot::ProcessSlot;
 use crate::read_only::ReadOnly;
 
 /// Where a URL points.
@@ -331,42 +332,26 @@ fn object_store_for(
 /// Drives object_store's futures: one runtime per process (rebuilt after `fork`).
 pub struct TokioBlockOn;
 
-pub struct OwnedRuntime {
-    pid: u32,
-    runtime: Arc<tokio::runtime::Runtime>,
-}
+static RUNTIME: ProcessSlot<tokio::runtime::Runtime> = ProcessSlot::new();
 
-static RUNTIME: Mutex<Option<OwnedRuntime>> = Mutex::new(None);
-
-/// The runtime slot, locked (also by the `fork` handlers in `pool`).
-pub fn lock_runtime() -> MutexGuard<'static, Option<OwnedRuntime>> {
-    RUNTIME.lock().unwrap_or_else(|p| p.into_inner())
+/// The lock taken to make the runtime (also by the `fork` handlers in `pool`).
+pub fn lock_runtime() -> MutexGuard<'static, ()> {
+    RUNTIME.lock_building()
 }
 
 fn runtime() -> Arc<tokio::runtime::Runtime> {
-    let pid = crate::pool::process_id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(owned) = slot.as_ref()
-        && owned.pid == pid
-    {
-        return owned.runtime.clone();
-    }
-    if let Some(stale) = slot.take() {
-        // Inherited across fork: its threads do not exist here, and dropping it would wait on them.
-        std::mem::forget(stale);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("zarrs-cffi-io")
-        .enable_all()
-        .build()
-        .map(Arc::new)
-        .unwrap_or_else(|e| panic!("cannot start the I/O runtime: {e}"));
-    *slot = Some(OwnedRuntime {
-        pid,
-        runtime: runtime.clone(),
-    });
-    runtime
+    let made = RUNTIME.get_or_make(
+        |_| true,
+        || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("zarrs-cffi-io")
+                .enable_all()
+                .build()
+                .map_err(|e| FfiError::invalid(format!("cannot start the I/O runtime: {e}")))
+        },
+    );
+    made.unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 impl AsyncToSyncBlockOn for TokioBlockOn {
