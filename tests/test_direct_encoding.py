@@ -119,6 +119,32 @@ def test_direct_writes_read_back_like_zarrs_writes(tmp_path: pathlib.Path, layou
         assert ours_keys == theirs_keys  # same codec library, same settings: the same bytes
 
 
+@pytest.mark.parametrize("layout", [name for name in LAYOUTS if name.startswith("sharded")])
+def test_whole_shards_inside_a_larger_region(tmp_path: pathlib.Path, layout: str) -> None:
+    """A region that starts at a shard boundary away from the origin and covers whole shards (each
+    encoded from its place in the region's buffer) and partial ones (read-modify-written): the
+    same values and the same stored keys as zarrs' pipeline writes."""
+    data = contents()
+    region = (slice(CHUNKS[0], SHAPE[0]), slice(0, SHAPE[1]), slice(0, SHAPE[2]))
+    written = {}
+    for direct in (True, False):
+        path = tmp_path / f"direct-{direct}.zarr"
+        empty_array(path, layout)
+        previous = zarrs_cffi.set_direct_encoding(direct)
+        try:
+            with zarrs_cffi.open_array(path) as arr:
+                arr[region] = data[region]
+        finally:
+            zarrs_cffi.set_direct_encoding(previous)
+        expected = np.full(SHAPE, FILL, data.dtype)
+        expected[region] = data[region]
+        assert_values(np.asarray(zarr.open_array(str(path), mode="r")[...]), expected)
+        written[direct] = sorted(stored_keys(path))
+    assert written[True] == written[False]
+    assert "c/2/0/0" in written[True]  # a whole shard at (8, 0, 0), at (4, 0, 0) in the region
+    assert "c/1/0/0" not in written[True]  # a whole shard of fill values: not stored
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "int64", "float32", "float64", "complex64", "bool"])
 def test_every_plain_dtype_round_trips(tmp_path: pathlib.Path, dtype: str) -> None:
     fill: Any = True if dtype == "bool" else 3

@@ -184,6 +184,11 @@ fn at_least(buffer: &mut Vec<u8>, len: usize) -> &mut [u8] {
 }
 
 impl EncodePlan {
+    /// Whether chunks are shards (`store_shard_within` then encodes from the caller's region).
+    pub fn is_sharded(&self) -> bool {
+        self.layout.sharding.is_some()
+    }
+
     /// Encode and store the whole chunk `indices` (a shard, when sharded) from `data`: the full
     /// chunk `shape` in C order, native endian. A chunk equal to the fill value is erased.
     pub fn store_chunk(
@@ -194,60 +199,94 @@ impl EncodePlan {
         data: &[u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult {
+        let origin = vec![0; shape.len()];
+        let chunk = Placed {
+            origin: &origin,
+            shape,
+        };
+        if self.is_sharded() {
+            return self.store_shard_within(array, indices, chunk, data, chunk, label);
+        }
         if is_fill(data, &self.layout.fill) {
             return array
                 .erase_chunk(indices)
                 .map_err(|e| storage_error(label, e));
         }
         let key = array.chunk_key(indices);
-        match &self.layout.sharding {
-            None if self.encoder == Encoder::None => self.set(array, &key, data, label),
-            None => ENCODED.with(|encoded| {
-                let mut encoded = encoded.borrow_mut();
-                let length = encode_at(self.encoder, data, &mut encoded, 0, label)?;
-                self.set(array, &key, &encoded[..length], label)
-            }),
-            Some(sharding) => ENCODED.with(|shard| {
-                let mut shard = shard.borrow_mut();
-                let length = self.encode_shard(sharding, shape, data, &mut shard, label)?;
-                self.set(array, &key, &shard[..length], label)
-            }),
+        if self.encoder == Encoder::None {
+            return self.set(array, &key, data, label);
         }
+        ENCODED.with(|encoded| {
+            let mut encoded = encoded.borrow_mut();
+            let length = encode_at(self.encoder, data, &mut encoded, 0, label)?;
+            self.set(array, &key, &encoded[..length], label)
+        })
     }
 
-    /// Assemble the shard of `data` (shape `shape`) in `shard`: the non-fill inner chunks
-    /// encoded one after another, then the index (or the index first); returns its length.
+    /// Encode and store the whole shard `indices`, which lies at `shard` inside the C-order box
+    /// `source` that `data` holds: each inner chunk is gathered straight from `data` (copying the
+    /// shard out first cost a second pass over the data and a shard-sized scratch buffer per
+    /// thread). A shard whose inner chunks all equal the fill value is erased.
+    pub fn store_shard_within(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        shard: Placed,
+        data: &[u8],
+        source: Placed,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        let Some(sharding) = &self.layout.sharding else {
+            return Err(FfiError::invalid(
+                "store_shard_within: the array is not sharded",
+            ));
+        };
+        ENCODED.with(|encoded| {
+            let mut encoded = encoded.borrow_mut();
+            match self.encode_shard(sharding, shard, data, source, &mut encoded, label)? {
+                Some(length) => {
+                    let key = array.chunk_key(indices);
+                    self.set(array, &key, &encoded[..length], label)
+                }
+                None => array
+                    .erase_chunk(indices)
+                    .map_err(|e| storage_error(label, e)),
+            }
+        })
+    }
+
+    /// Assemble in `out` the shard at `shard` from `data` (the box `source`): the non-fill inner
+    /// chunks encoded one after another, then the index (or the index first). Returns its length,
+    /// or None if every inner chunk is the fill value.
     fn encode_shard(
         &self,
         sharding: &Sharding,
-        shape: &[u64],
+        shard: Placed,
         data: &[u8],
-        shard: &mut Vec<u8>,
+        source: Placed,
+        out: &mut Vec<u8>,
         label: &dyn Fn() -> String,
-    ) -> FfiResult<usize> {
+    ) -> FfiResult<Option<usize>> {
         let elsize = self.layout.fill.len();
-        let inner_shape: Vec<u64> = std::iter::zip(shape, &sharding.per_shard)
+        let inner_shape: Vec<u64> = std::iter::zip(shard.shape, &sharding.per_shard)
             .map(|(s, p)| s / p)
             .collect();
         let inner_bytes = inner_shape.iter().product::<u64>() as usize * elsize;
         let index_bytes = sharding.index_bytes() as usize;
         let mut index = vec![u64::MAX; 2 * sharding.entries() as usize];
-        let mut end = if sharding.index_at_start {
+        let first = if sharding.index_at_start {
             index_bytes
         } else {
             0
         };
-        let whole = Placed {
-            origin: &vec![0; shape.len()],
-            shape,
-        };
+        let mut end = first;
         INNER.with(|inner| -> FfiResult {
             let mut inner = inner.borrow_mut();
             let inner = at_least(&mut inner, inner_bytes);
-            let mut position = vec![0u64; shape.len()];
+            let mut position = vec![0u64; inner_shape.len()];
             for entry in 0..sharding.entries() as usize {
-                let lo: Vec<u64> = std::iter::zip(&position, &inner_shape)
-                    .map(|(p, n)| p * n)
+                let lo: Vec<u64> = (0..inner_shape.len())
+                    .map(|d| shard.origin[d] + position[d] * inner_shape[d])
                     .collect();
                 let hi: Vec<u64> = std::iter::zip(&lo, &inner_shape)
                     .map(|(l, n)| l + n)
@@ -256,11 +295,12 @@ impl EncodePlan {
                     origin: &lo,
                     shape: &inner_shape,
                 };
-                // SAFETY: the inner chunk lies inside the shard (`data`, only read) and `inner`.
+                // SAFETY: the inner chunk lies inside the shard, hence inside `source` (`data`,
+                // only read), and fills `inner`.
                 unsafe {
                     copy_box(
                         data.as_ptr(),
-                        whole,
+                        source,
                         inner.as_mut_ptr(),
                         place,
                         &lo,
@@ -272,24 +312,27 @@ impl EncodePlan {
                 if is_fill(inner, &self.layout.fill) {
                     continue; // empty in the index, as zarrs writes it
                 }
-                let length = encode_at(self.encoder, inner, shard, end, label)?;
+                let length = encode_at(self.encoder, inner, out, end, label)?;
                 index[2 * entry] = end as u64;
                 index[2 * entry + 1] = length as u64;
                 end += length;
             }
             Ok(())
         })?;
+        if end == first {
+            return Ok(None);
+        }
         let mut encoded_index: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
         if sharding.index_crc {
             let crc = crc32c::crc32c(&encoded_index);
             encoded_index.extend_from_slice(&crc.to_le_bytes());
         }
         if sharding.index_at_start {
-            shard[..index_bytes].copy_from_slice(&encoded_index);
-            Ok(end)
+            out[..index_bytes].copy_from_slice(&encoded_index);
+            Ok(Some(end))
         } else {
-            at_least(shard, end + index_bytes)[end..].copy_from_slice(&encoded_index);
-            Ok(end + index_bytes)
+            at_least(out, end + index_bytes)[end..].copy_from_slice(&encoded_index);
+            Ok(Some(end + index_bytes))
         }
     }
 

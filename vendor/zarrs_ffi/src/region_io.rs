@@ -508,6 +508,19 @@ pub fn write_chunkwise(
                 return Ok(());
             };
             let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+            let whole = part_shape == chunk_shape && lo == chunk.start();
+            if let (true, Some(encode)) = (whole, encode.filter(|e| e.is_sharded())) {
+                // Inner chunks straight from `data`, no shard-sized copy first.
+                let label = || label(indices);
+                return encode.store_shard_within(
+                    array,
+                    indices,
+                    chunk_place,
+                    data,
+                    region,
+                    &label,
+                );
+            }
             let bytes = byte_count(&part_shape, elsize)?;
             with_scratch(bytes, |scratch| -> FfiResult {
                 let part_place = Placed {
@@ -527,7 +540,6 @@ pub fn write_chunkwise(
                         elsize,
                     )
                 };
-                let whole = part_shape == chunk_shape && lo == chunk.start();
                 if let (true, Some(encode)) = (whole, &encode) {
                     return encode
                         .store_chunk(array, indices, &chunk_shape, scratch, &|| label(indices));
