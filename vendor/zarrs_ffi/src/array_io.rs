@@ -240,7 +240,7 @@ pub unsafe extern "C" fn zarrsCffiArrayRetrieveChunkInto(
 }
 
 fn retrieve_chunk_into(
-    array: &RwArray,
+    array: &ArrayHandle,
     indices: &[u64],
     shape: &[u64],
     expected: usize,
@@ -252,8 +252,13 @@ fn retrieve_chunk_into(
             .chunk_subset(indices)
             .map_err(|e| array_error(e, &context()))?;
         if crate::region_io::is_interior(array, &subset) {
-            // An interior chunk: decode straight into the caller's buffer.
-            return decode_into(array, &subset, shape, out).map_err(|e| array_error(e, &context()));
+            // An interior chunk is a region of the array: read as the planner says (directly
+            // decoded where planned: a 64^3 zstd chunk 0.69 ms, through zarrs' pipeline 1.27 ms).
+            return decode_region(array, &subset, subset.start(), shape, out);
+        }
+        if let Some(plan) = array.decode_plan().filter(|p| !p.is_sharded()) {
+            // An edge chunk at its full shape, as stored (fill value where absent).
+            return plan.decode_chunk(array, indices, out, &context);
         }
         // An edge chunk reaches past the array; decoding the chunk itself keeps its fill padding.
         let decoded = in_pool(|| {
