@@ -234,7 +234,8 @@ class Array:
             ClosedError: The array is closed.
         """
         self._check_open()
-        self._invalidate_cache()
+        with self._handle.use() as ptr:  # the handle's cache, whoever enabled it (none: no-op)
+            check(lib.zarrsCffiArrayClearChunkCache(ptr))
 
     def chunk_cache_usage(self) -> tuple[int, int]:
         """Report what the decoded-chunk cache holds.
@@ -251,11 +252,6 @@ class Array:
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArrayChunkCacheUsage(ptr, count, size))
         return (int(count[0]), int(size[0]))
-
-    def _invalidate_cache(self) -> None:
-        if self._chunk_cache_bytes:
-            with self._handle.use() as ptr:
-                check(lib.zarrsCffiArrayClearChunkCache(ptr))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:

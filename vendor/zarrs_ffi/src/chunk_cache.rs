@@ -157,6 +157,11 @@ const READ_AHEAD_BYTES: usize = 1 << 20;
 const MAX_READ_AHEAD_PER_THREAD: usize = 16;
 
 impl Shared {
+    /// False in a forked child: the cache's locks may be held by threads that do not exist here.
+    fn made_here(&self) -> bool {
+        self.pid == crate::pool::process_id()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -469,14 +474,14 @@ impl ChunkCache {
 
     /// Forget every cached unit and kept shard index.
     pub fn clear(&self) {
-        if self.shared.pid == crate::pool::process_id() {
+        if self.shared.made_here() {
             self.shared.clear(self.bound.as_deref());
         }
     }
 
     /// How many units the cache holds, and their bytes.
     pub fn usage(&self) -> (usize, usize) {
-        if self.shared.pid != crate::pool::process_id() {
+        if !self.shared.made_here() {
             return (0, 0); // inherited across fork: unused here (see read_through_cache)
         }
         let entries = self.shared.lock();
@@ -590,7 +595,7 @@ pub fn read_through_cache(
 ) -> FfiResult {
     let (start, shape) = (subset.start(), subset.shape());
     let uncached = |out: &mut [u8]| decode_region(array, subset, start, shape, out);
-    if cache.shared.pid != crate::pool::process_id() {
+    if !cache.shared.made_here() {
         // Inherited across fork: its locks may be held by threads that do not exist here.
         return uncached(out);
     }

@@ -199,12 +199,12 @@ impl EncodePlan {
         data: &[u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult {
-        let origin = vec![0; shape.len()];
-        let chunk = Placed {
-            origin: &origin,
-            shape,
-        };
         if self.is_sharded() {
+            let origin = vec![0; shape.len()];
+            let chunk = Placed {
+                origin: &origin,
+                shape,
+            };
             return self.store_shard_within(array, indices, chunk, data, chunk, label);
         }
         if is_fill(data, &self.layout.fill) {
