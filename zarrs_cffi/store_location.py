@@ -218,6 +218,21 @@ def _strip_aws(key: str) -> str:
 _OBSTORE_SCHEMES = {"S3Store": "s3", "GCSStore": "gs", "AzureStore": "az"}
 
 
+def _obstore_config(inner: Any, kind: str) -> dict[str, Any]:
+    """The store's configuration. obstore panics reading back some configurations it accepted
+    (an ``allow_http`` given in an AzureStore's ``config``): a Rust panic in Python is a
+    ``PanicException``, a ``BaseException`` no ``except Exception`` stops, so it becomes a typed error."""
+    try:
+        return dict(getattr(inner, "config", None) or {})
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as error:  # pyo3's PanicException derives from BaseException
+        raise UnsupportedStoreError(
+            f"obstore could not report the configuration of this {kind} ({type(error).__name__}: {error}); "
+            "client settings such as allow_http belong in its client_options"
+        ) from None
+
+
 def _from_obstore(inner: Any) -> StoreLocation:
     kind = type(inner).__name__
     options: dict[str, object] = {}
@@ -234,7 +249,7 @@ def _from_obstore(inner: Any) -> StoreLocation:
     if kind == "LocalStore":
         return StoreLocation(os.path.abspath((prefix and "/" + prefix) or "/"), (), False)
     if kind in _OBSTORE_SCHEMES:
-        config = dict(getattr(inner, "config", None) or {})
+        config = _obstore_config(inner, kind)
         container = config.pop("bucket", None) or config.pop("container_name", None)
         if not container:
             raise UnsupportedStoreError(f"cannot tell the bucket of obstore {kind} {inner!r}")

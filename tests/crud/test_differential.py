@@ -243,9 +243,9 @@ def assert_same_data(actual: Any, expected: Any, what: str = "") -> None:
 
 def store_files(root: Any) -> dict[str, bytes]:
     """Every file under ``root`` by store key (``/``-separated relative path); ``root`` may also be
-    an S3 location (tests/stores runs this machine on moto), listed with boto3."""
+    an object-store location (tests/stores runs this machine on moto's S3 and the GCS server)."""
     if isinstance(root, StoreLocation):
-        return _s3_objects(root)
+        return _remote_objects(root)
     files: dict[str, bytes] = {}
     if not os.path.isdir(root):
         return files
@@ -274,27 +274,18 @@ def is_array_doc(doc: Doc) -> bool:
     return doc.get("node_type") == "array" if doc["zarr_format"] == 3 else "shape" in doc
 
 
-def _s3_client(location: StoreLocation) -> Any:
-    import boto3
+def _remote_objects(location: StoreLocation) -> dict[str, bytes]:
+    """Every object under an object-store location (S3, GCS, ...), listed and read through obstore
+    (object_store's own client), keyed relative to the location."""
+    import obstore
 
-    options = location.options_dict()
-    return boto3.client(
-        "s3",
-        endpoint_url=options["endpoint"],
-        region_name=options["region"],
-        aws_access_key_id=options["access_key_id"],
-        aws_secret_access_key=options["secret_access_key"],
-    )
+    from zarrs_cffi.engines.zarr_stores import obstore_store
 
-
-def _s3_objects(location: StoreLocation) -> dict[str, bytes]:
-    bucket, _, prefix = location.url[len("s3://") :].partition("/")
-    client = _s3_client(location)
+    store = obstore_store(location)
     files: dict[str, bytes] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            files[item["Key"][len(prefix) + 1 :]] = body
+    for batch in obstore.list(store):
+        for item in batch:
+            files[item["path"]] = bytes(obstore.get(store, item["path"]).bytes())
     return files
 
 

@@ -2,7 +2,12 @@
 
 * ``moto_endpoint`` (session): moto's S3 server (``ThreadedMotoServer`` on 127.0.0.1, port 0);
   ``s3`` gives each test a fresh bucket as ``(url, storage_options)``.
-* ``store_kind``: each writable store kind in turn (local directory, ``memory://``, S3 on moto), as
+* ``gcs_server`` (session): a GCS XML API server on loopback (gcs_fake.py: GCS's emulators cannot
+  be installed here); ``gcs_options`` gives the storage_options that reach it.
+* ``azure_server`` (session): an Azure Blob server on loopback (azure_fake.py: Azurite cannot be
+  installed here); ``azure_options`` gives the storage_options that reach it.
+* ``place``: each writable store kind in turn (local directory, ``memory://``, S3 on moto, GCS,
+  Azure), as
   a :class:`Place` that also hands out a zarr-python store over the same data (the oracle).
 """
 
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from azure_fake import AzureFake, azure_options
+from gcs_fake import GcsFake, gcs_options
 
 import zarrs_cffi
 
@@ -36,6 +43,32 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsFake]:
+    """A GCS XML API server on loopback, for the whole session."""
+    with GcsFake() as server:
+        yield server
+
+
+def new_gcs_bucket(server: GcsFake) -> str:
+    name = f"bucket-{os.getpid()}-{next(_buckets)}"
+    server.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[AzureFake]:
+    """An Azure Blob server on loopback, for the whole session."""
+    with AzureFake() as server:
+        yield server
+
+
+def new_azure_container(server: AzureFake) -> str:
+    name = f"container-{os.getpid()}-{next(_buckets)}"
+    server.create_container(name)
+    return name
 
 
 def s3_options(endpoint: str, **extra: Any) -> dict[str, Any]:
@@ -106,6 +139,15 @@ class Place:
                     **CREDENTIALS,
                 )
             )
+        if self.kind == "gcs":
+            from obstore.store import GCSStore
+            from zarr.storage import ObjectStore
+
+            bucket, _, prefix = self.url[len("gs://") :].partition("/")
+            config = {k: v for k, v in self.options.items() if k != "allow_http"}
+            return ObjectStore(
+                GCSStore(bucket, prefix=prefix, config=config, client_options={"allow_http": True})
+            )
         return None
 
 
@@ -116,17 +158,25 @@ def make_place(kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest
         name = f"memory://test-{os.getpid()}-{next(_memories)}"
         request.addfinalizer(lambda: zarrs_cffi.forget_memory_store(name))
         return Place("memory", f"{name}/data.zarr")
+    if kind == "gcs":
+        server: GcsFake = request.getfixturevalue("gcs_server")
+        return Place("gcs", f"gs://{new_gcs_bucket(server)}/data.zarr", gcs_options(server), server.endpoint)
+    if kind == "azure":
+        azure: AzureFake = request.getfixturevalue("azure_server")
+        return Place(
+            "azure", f"az://{new_azure_container(azure)}/data.zarr", azure_options(azure), azure.endpoint
+        )
     endpoint = request.getfixturevalue("moto_endpoint")
     return Place("s3", f"s3://{new_bucket(endpoint)}/data.zarr", s3_options(endpoint), endpoint)
 
 
-@pytest.fixture(params=["local", "memory", "s3"])
+@pytest.fixture(params=["local", "memory", "s3", "gcs", "azure"])
 def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
     """Each writable store kind in turn."""
     return make_place(request.param, tmp_path, request)
 
 
-@pytest.fixture(params=["memory", "s3"])
+@pytest.fixture(params=["memory", "s3", "gcs", "azure"])
 def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
     """Each non-local writable store kind in turn."""
     return make_place(request.param, tmp_path, request)

@@ -1,4 +1,5 @@
-"""The C embedding example reads from store URLs: S3 on moto (with options JSON), and a zip file,
+"""The C embedding example reads from store URLs: S3 on moto, GCS and Azure on the loopback
+servers (with options JSON), and a zip file,
 whose write fails with ZARRS_CFFI_ERROR_READ_ONLY and changes nothing."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import pathlib
 import re
 import sys
 import zipfile
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +17,7 @@ import zarrs_cffi
 from zarrs_cffi._native import lib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from store_fixtures import make_place
 from test_c_example import build_example, run_example
 
 
@@ -32,8 +33,12 @@ def _region(stdout: str) -> list[int]:
     return [int(v) for v in re.findall(r"^region \d+ \d+ (\d+)$", stdout, flags=re.M)]
 
 
-def test_example_reads_and_writes_s3(example: pathlib.Path, s3: tuple[str, dict[str, Any]]) -> None:
-    url, options = s3
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_example_reads_and_writes_object_stores(
+    example: pathlib.Path, kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest
+) -> None:
+    place = make_place(kind, tmp_path, request)
+    url, options = place.url, place.options
     zarrs_cffi.create_array(url, shape=(8, 8), dtype="uint16", chunks=(4, 4), storage_options=options)[
         ...
     ] = DATA

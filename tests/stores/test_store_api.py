@@ -253,3 +253,86 @@ def test_crud_functions_take_storage_options(remote: Place, engine: str) -> None
     got = asyncio.run(aio.read_region(doc, remote.url, "v", np.s_[1:5], **opts))
     np.testing.assert_array_equal(got, [1, 2, 3, 4])
     assert crud.read_metadata(remote.url, "v", **opts)["shape"] == [6]
+
+
+@pytest.mark.parametrize("kind", ["gcs", "azure"])
+def test_denied_missing_and_secret_on_gcs_and_azure(
+    kind: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """On GCS and Azure: a 403 raises a PermissionError naming the URL, a missing node
+    NodeNotFoundError, and the secret (service-account key, account key) shows in no message or repr."""
+    from azure_fake import EMULATOR_ACCOUNT_KEY
+    from gcs_fake import PRIVATE_KEY
+    from store_fixtures import make_place
+
+    place = make_place(kind, tmp_path, request)
+    server = request.getfixturevalue(f"{kind}_server")
+    secret = PRIVATE_KEY if kind == "gcs" else EMULATOR_ACCOUNT_KEY
+    _create(place)[...] = DATA
+    with zarrs_cffi.Store(place.url, **place.options) as store:
+        assert secret not in repr(store) and secret not in repr(store.location)
+    with pytest.raises(zarrs_cffi.NodeNotFoundError):
+        zarrs_cffi.open_array(place.url, "/missing", storage_options=place.options)
+    server.deny = True
+    try:
+        with pytest.raises(PermissionError) as info:
+            zarrs_cffi.read(place.url + "/a", storage_options=place.options)
+    finally:
+        server.deny = False
+    assert place.url in str(info.value) and secret not in str(info.value)
+    assert not server.unexpected
+
+
+def test_gcs_listing_over_many_pages_and_anonymous_reads(
+    gcs_server: Any, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Listings follow GCS's continuation tokens (3 entries a page here), and a public bucket reads
+    with ``skip_signature`` and the base URL alone (no key)."""
+    from store_fixtures import make_place
+
+    place = make_place("gcs", tmp_path, request)
+    zarrs_cffi.create_group(place.url, "/g", storage_options=place.options)
+    for name in "abcdefg":
+        zarrs_cffi.create_group(place.url, f"/g/{name}", storage_options=place.options)
+    _create(place, "/g/arr")[...] = DATA
+    gcs_server.page_size = 3
+    try:
+        children = crud.list_children(place.url, "g", storage_options=place.options)
+        anonymous = {"google_base_url": gcs_server.endpoint, "skip_signature": True, "allow_http": True}
+        np.testing.assert_array_equal(zarrs_cffi.read(place.url + "/g/arr", storage_options=anonymous), DATA)
+    finally:
+        gcs_server.page_size = 1000
+    assert sorted(name for name, _ in children) == sorted(f"g/{n}" for n in [*"abcdefg", "arr"])
+    assert not gcs_server.unexpected
+
+
+def test_obstore_config_it_cannot_report_is_a_typed_error(azure_server: Any) -> None:
+    """obstore panics (a BaseException) reading back an AzureStore's config holding allow_http; the
+    mapping to a native store turns that into UnsupportedStoreError with the way out."""
+    from azure_fake import azure_options
+    from obstore.store import AzureStore
+
+    store = zarr.storage.ObjectStore(AzureStore("any", config=azure_options(azure_server)))
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="client_options"):
+        zarrs_cffi.Store(store)
+
+
+@pytest.mark.parametrize("kind, expected", [("gcs", ["GET", "GET"]), ("azure", ["HEAD", "GET", "GET"])])
+def test_requests_for_one_inner_chunk(
+    kind: str, expected: list[str], tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """One inner chunk of a shard: the index by a suffix range, then the chunk by a ranged GET (GCS);
+    Azure has no suffix ranges, so its index costs a HEAD (size, ETag) and a ranged GET of that
+    version."""
+    import urllib.parse
+
+    from store_fixtures import make_place
+
+    place = make_place(kind, tmp_path, request)
+    server = request.getfixturevalue(f"{kind}_server")
+    _create(place, chunks=(4, 4), shards=(8, 8))[...] = DATA
+    del server.requests[:]
+    with zarrs_cffi.open_array(place.url, "/a", storage_options=place.options) as arr:
+        np.testing.assert_array_equal(arr[9:11, 1:3], DATA[9:11, 1:3])
+    shard = [m for m, path in server.requests if urllib.parse.unquote(path).endswith("/a/c/1/0")]
+    assert shard == expected, server.requests

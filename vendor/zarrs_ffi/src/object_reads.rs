@@ -5,13 +5,16 @@
 //! read that takes one request per chunk or per inner chunk. Here a bounded range goes straight to
 //! object_store's `get_ranges` (which also merges nearby ranges into one request), and an open or
 //! suffix range (a shard index) is one GET with that range. Everything else is delegated.
+//!
+//! Some clients refuse suffix ranges (object_store's Azure client: the Blob service has none):
+//! there a suffix read is a HEAD for the size and ETag, then a bounded GET of that very version.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use futures::{StreamExt, stream};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore};
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
 use zarrs_object_store::AsyncObjectStore;
 use zarrs_storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs_storage::{
@@ -38,10 +41,47 @@ impl RangedReads {
             range: Some(range),
             ..GetOptions::default()
         };
-        match self.store.get_opts(path, options).await {
+        match get_opts(self.store.as_ref(), path, options).await {
             Ok(result) => Ok(Some(result.bytes().await.map_err(other)?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(other(e)),
+        }
+    }
+}
+
+/// `store.get_opts`, with a suffix range made bounded where the client refuses suffix ranges: a
+/// HEAD for the object's size and ETag, then the last bytes of that version (`If-Match`), again
+/// from the HEAD if the object changed in between (a caller's own `if_match` is kept instead).
+async fn get_opts(
+    store: &dyn ObjectStore,
+    path: &Path,
+    options: GetOptions,
+) -> object_store::Result<GetResult> {
+    let Some(GetRange::Suffix(length)) = options.range else {
+        return store.get_opts(path, options).await;
+    };
+    match store.get_opts(path, options.clone()).await {
+        // Refused by the client itself, before any request.
+        Err(object_store::Error::NotSupported { .. }) => {}
+        done => return done,
+    }
+    let mut attempts = 0;
+    loop {
+        let meta = store.head(path).await?;
+        let bounded = GetOptions {
+            range: Some(GetRange::Bounded(
+                meta.size.saturating_sub(length)..meta.size,
+            )),
+            if_match: options.if_match.clone().or(meta.e_tag),
+            ..options.clone()
+        };
+        match store.get_opts(path, bounded).await {
+            Err(object_store::Error::Precondition { .. })
+                if options.if_match.is_none() && attempts < 3 =>
+            {
+                attempts += 1
+            }
+            done => return done,
         }
     }
 }
@@ -219,11 +259,7 @@ impl Versioned {
             range: Some(range),
             ..GetOptions::default()
         };
-        match self
-            .store
-            .get_opts(&Path::from(key.as_str()), options)
-            .await
-        {
+        match get_opts(self.store.as_ref(), &Path::from(key.as_str()), options).await {
             Ok(result) => {
                 let etag = result.meta.e_tag.clone();
                 Ok(Some((result.bytes().await.map_err(other)?, etag)))
@@ -268,7 +304,6 @@ impl Versioned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
