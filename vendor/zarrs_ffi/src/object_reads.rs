@@ -409,4 +409,121 @@ mod tests {
             );
         });
     }
+
+    /// object_store's Azure client in miniature: an in-memory store that refuses suffix ranges
+    /// (before any request, as that client does) and counts HEADs.
+    #[derive(Debug)]
+    struct NoSuffixRanges {
+        inner: InMemory,
+        heads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::fmt::Display for NoSuffixRanges {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "NoSuffixRanges")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for NoSuffixRanges {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: object_store::PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            if let Some(GetRange::Suffix(_)) = options.range {
+                return Err(object_store::Error::NotSupported {
+                    source: "no suffix ranges here".into(),
+                });
+            }
+            if options.head {
+                self.heads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn suffix_ranges_where_the_client_refuses_them() {
+        let store = Arc::new(NoSuffixRanges {
+            inner: InMemory::new(),
+            heads: Default::default(),
+        });
+        let path = Path::from("s/0");
+        block_on(store.put(&path, Bytes::from_static(b"0123456789").into())).unwrap();
+        let key = StoreKey::new("s/0").unwrap();
+        // Through the versioned reads: the last bytes and the ETag of that version.
+        let versioned = Versioned::new(store.clone());
+        let (tail, etag) = block_on(versioned.get_with_version(&key, GetRange::Suffix(3)))
+            .unwrap()
+            .unwrap();
+        assert_eq!((&tail[..], etag.is_some()), (&b"789"[..], true));
+        // Through zarrs' storage API: a suffix longer than the value is the whole value.
+        let ranged = RangedReads::new(store.clone());
+        let parts = block_on(async {
+            let parts = ranged
+                .get_partial_many(&key, Box::new(vec![ByteRange::Suffix(20)].into_iter()))
+                .await
+                .unwrap()
+                .unwrap();
+            parts.collect::<Vec<_>>().await
+        });
+        assert_eq!(&parts[0].as_ref().unwrap()[..], b"0123456789");
+        assert_eq!(store.heads.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let missing = StoreKey::new("s/1").unwrap();
+        assert!(
+            block_on(versioned.get_with_version(&missing, GetRange::Suffix(3)))
+                .unwrap()
+                .is_none()
+        );
+    }
 }
