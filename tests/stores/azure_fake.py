@@ -892,7 +892,14 @@ class _CaseInsensitive:
 
 
 def azure_options(fake: AzureFake) -> dict[str, str]:
-    """storage_options for ``az://{container}/prefix`` URLs served by ``fake``.
+    """storage_options for ``az://{container}/prefix`` URLs served by ``fake``:
+    :func:`azure_options_at` its endpoint."""
+    return azure_options_at(fake.endpoint)
+
+
+def azure_options_at(endpoint: str) -> dict[str, str]:
+    """storage_options for ``az://{container}/prefix`` URLs served at ``endpoint`` (the fake's
+    ``http://127.0.0.1:PORT/devstoreaccount1``, or the same path on a proxy in front of it).
 
     The devstoreaccount1 account and its well-known key (SharedKey signing) with
     ``azure_storage_endpoint`` pointing at the fake: path-style URLs
@@ -902,8 +909,8 @@ def azure_options(fake: AzureFake) -> dict[str, str]:
     The same dict works as obstore's ``AzureStore(container, config=...)``.
     """
     return {
-        "azure_storage_account_name": fake.account,
+        "azure_storage_account_name": EMULATOR_ACCOUNT,
         "azure_storage_account_key": EMULATOR_ACCOUNT_KEY,
-        "azure_storage_endpoint": fake.endpoint,
+        "azure_storage_endpoint": endpoint,
         "allow_http": "true",
     }

@@ -1,4 +1,5 @@
-"""A loopback HTTP proxy in front of an S3 server (moto) that injects faults on request.
+"""A loopback HTTP proxy in front of an object store server (moto's S3, the GCS and Azure servers of
+gcs_fake.py and azure_fake.py) that injects faults on request.
 
 Requests are forwarded unchanged (method, path, query, headers including ``Authorization``, body) to
 the upstream server and its responses relayed, except where a :class:`Fault` of the plan matches:
@@ -14,7 +15,8 @@ the upstream server and its responses relayed, except where a :class:`Fault` of 
 * ``hang``: accept the request and send nothing until ``hang_seconds`` pass (or the proxy stops).
 
 A fault matches on method and/or a path substring and applies to its next ``times`` matching
-requests (``None``: every one). Every request is logged as ``(method, path, fault kind or None)``.
+requests (``None``: every one). Every request is logged as ``(method, path, fault kind or None)``,
+the path percent-decoded (faults match it decoded too).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 HOP_BY_HOP = {
     "connection",
@@ -111,6 +113,7 @@ class FaultProxy:
             self.statuses.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
+        path = unquote(path)  # GCS's client escapes every "/" and "." of a key
         with self.lock:
             fault = next((f for f in self.plan if f.matches(method, path)), None)
             if fault is not None:

@@ -288,14 +288,21 @@ PRIVATE_KEY = "fake-private-key-3f9c2a"
 
 
 def gcs_options(fake: GcsFake) -> dict[str, str]:
-    """storage_options for ``gs://bucket/...`` URLs served by ``fake``.
+    """storage_options for ``gs://bucket/...`` URLs served by ``fake``: :func:`gcs_options_at` its
+    endpoint."""
+    return gcs_options_at(fake.endpoint)
+
+
+def gcs_options_at(endpoint: str) -> dict[str, str]:
+    """storage_options for ``gs://bucket/...`` URLs served at ``endpoint`` (the GCS server, or a
+    proxy in front of it).
 
     A service-account key with ``gcs_base_url`` and ``disable_oauth`` is object_store's way to talk
     to an emulator: requests go to the fake, without OAuth tokens (``google_skip_signature`` alone
     is not enough: object_store 0.14.2 still fetches a token before a PUT).
     """
     key = {
-        "gcs_base_url": fake.endpoint,
+        "gcs_base_url": endpoint,
         "disable_oauth": True,
         "client_email": "",
         "private_key": PRIVATE_KEY,

@@ -1,6 +1,7 @@
-"""S3 stores under network faults: a loopback proxy in front of moto (``fault_proxy``) answers 500 /
-503 / 403, resets connections mid-body, truncates bodies or stops answering, and the library must
-retry, fail with the right exception within its timeouts, and never return or leave wrong data."""
+"""Object stores under network faults: a loopback proxy (``fault_proxy``) in front of moto's S3, the
+GCS server or the Azure server answers 500 / 503 / 403, resets connections mid-body, truncates
+bodies or stops answering, and the library must retry, fail with the right exception within its
+timeouts, and never return or leave wrong data — with each of object_store's clients."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pytest
+from azure_fake import EMULATOR_ACCOUNT, EMULATOR_ACCOUNT_KEY, azure_options_at
 from fault_proxy import FaultProxy
-from store_fixtures import CREDENTIALS, new_bucket, s3_options
+from gcs_fake import PRIVATE_KEY, gcs_options_at
+from store_fixtures import CREDENTIALS, new_azure_container, new_bucket, new_gcs_bucket, s3_options
 
 import zarrs_cffi
 
@@ -26,13 +30,54 @@ CHUNK = "c/0/0"  # the key of the first chunk, below the array's prefix
 EVERYTHING = (slice(None), slice(None))
 # Small budgets, so a failing read gives up quickly.
 FAST = {"max_retries": 2, "retry_timeout": 5, "timeout": 5, "connect_timeout": 2}
-SECRET = CREDENTIALS["secret_access_key"]
+
+
+@dataclass
+class Cloud:
+    """One object store server: where it listens, a fresh root on it, and the storage_options for
+    reaching it at an address (its own, or a proxy's in front of it)."""
+
+    kind: str
+    upstream: str
+    secret: str
+    new_root: Callable[[], str]
+    options_at: Callable[[str], dict[str, Any]]
+
+    def options(self) -> dict[str, Any]:
+        """storage_options reaching the server directly."""
+        return self.options_at(self.upstream)
+
+
+@pytest.fixture(params=["s3", "gcs", "azure"])
+def cloud(request: pytest.FixtureRequest) -> Cloud:
+    if request.param == "s3":
+        moto: str = request.getfixturevalue("moto_endpoint")
+        return Cloud(
+            "s3",
+            moto,
+            CREDENTIALS["secret_access_key"],
+            lambda: f"s3://{new_bucket(moto)}/data.zarr",
+            s3_options,
+        )
+    if request.param == "gcs":
+        gcs = request.getfixturevalue("gcs_server")
+        return Cloud(
+            "gcs", gcs.endpoint, PRIVATE_KEY, lambda: f"gs://{new_gcs_bucket(gcs)}/data.zarr", gcs_options_at
+        )
+    azure = request.getfixturevalue("azure_server")
+    return Cloud(
+        "azure",
+        azure.endpoint[: -len(f"/{EMULATOR_ACCOUNT}")],
+        EMULATOR_ACCOUNT_KEY,
+        lambda: f"az://{new_azure_container(azure)}/data.zarr",
+        lambda at: azure_options_at(f"{at}/{EMULATOR_ACCOUNT}"),
+    )
 
 
 @pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    """A fault proxy in front of moto, stopped (every thread joined) after the test."""
-    proxy = FaultProxy(moto_endpoint).start()
+def proxy(cloud: Cloud) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the server, stopped (every thread joined) after the test."""
+    proxy = FaultProxy(cloud.upstream).start()
     before = set(threading.enumerate())
     try:
         yield proxy
@@ -43,33 +88,39 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def url(moto_endpoint: str) -> str:
-    """``s3://`` URL of an array (chunks ``CHUNKS``, zstd) holding ``DATA``, written straight to moto."""
-    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+def url(cloud: Cloud) -> str:
+    """URL of an array (chunks ``CHUNKS``, zstd) holding ``DATA``, written straight to the server."""
+    root = cloud.new_root()
     with zarrs_cffi.create_array(
-        root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=s3_options(moto_endpoint)
+        root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=cloud.options()
     ) as arr:
         arr[...] = DATA
     return root + "/a"
 
 
-def via(proxy: FaultProxy, **extra: Any) -> dict[str, Any]:
-    """storage_options that go through the proxy, with the small retry budget unless overridden."""
-    return s3_options(proxy.endpoint, **{**FAST, **extra})
+@pytest.fixture
+def via(cloud: Cloud) -> Callable[..., dict[str, Any]]:
+    """``via(proxy, **extra)``: storage_options that go through the proxy, with the small retry
+    budget unless overridden."""
+
+    def options(proxy: FaultProxy, **extra: Any) -> dict[str, Any]:
+        return {**cloud.options_at(proxy.endpoint), **FAST, **extra}
+
+    return options
 
 
 def read(url: str, options: dict[str, Any]) -> np.ndarray:
     return zarrs_cffi.read(url, EVERYTHING, storage_options=options)
 
 
-def test_proxy_passes_everything_through(proxy: FaultProxy, url: str) -> None:
+def test_proxy_passes_everything_through(proxy: FaultProxy, url: str, via: Any) -> None:
     np.testing.assert_array_equal(read(url, via(proxy)), DATA)
     assert proxy.count("GET", "/c/") == 4
     assert proxy.count(kind=None) == len(proxy.log)
 
 
 # --- 1. server errors are retried ----------------------------------------------------------------
-def test_500_then_503_then_success(proxy: FaultProxy, url: str) -> None:
+def test_500_then_503_then_success(proxy: FaultProxy, url: str, via: Any) -> None:
     proxy.add("status", status=500, method="GET", path_contains=CHUNK)
     proxy.add("status", status=503, method="GET", path_contains=CHUNK)
     np.testing.assert_array_equal(read(url, via(proxy)), DATA)
@@ -84,7 +135,7 @@ def test_500_then_503_then_success(proxy: FaultProxy, url: str) -> None:
     assert proxy.count("GET", CHUNK) == 3 + 2
 
 
-def test_persistent_500_gives_up(proxy: FaultProxy, url: str) -> None:
+def test_persistent_500_gives_up(proxy: FaultProxy, url: str, via: Any) -> None:
     proxy.add("status", status=500, method="GET", path_contains=CHUNK, times=None)
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError) as info:
@@ -96,18 +147,20 @@ def test_persistent_500_gives_up(proxy: FaultProxy, url: str) -> None:
 
 
 # --- 2. connection reset mid-body ----------------------------------------------------------------
-def test_persistent_reset_mid_body_fails_naming_the_chunk(proxy: FaultProxy, url: str) -> None:
+def test_persistent_reset_mid_body_fails_naming_the_chunk(
+    proxy: FaultProxy, url: str, via: Any, cloud: Cloud
+) -> None:
     proxy.add("reset", method="GET", path_contains=CHUNK, times=None)
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError) as info:
         read(url, via(proxy))
     assert time.monotonic() - start < 30
     assert CHUNK in str(info.value)
-    assert SECRET not in str(info.value)
+    assert cloud.secret not in str(info.value)
     assert proxy.count("GET", CHUNK, kind="reset") == FAST["max_retries"] + 1  # retried, then gave up
 
 
-def test_one_reset_mid_body_is_retried(proxy: FaultProxy, url: str) -> None:
+def test_one_reset_mid_body_is_retried(proxy: FaultProxy, url: str, via: Any) -> None:
     proxy.add("reset", method="GET", path_contains=CHUNK, times=1)
     np.testing.assert_array_equal(read(url, via(proxy)), DATA)
     assert proxy.count("GET", CHUNK, kind="reset") == 1
@@ -118,9 +171,9 @@ def test_one_reset_mid_body_is_retried(proxy: FaultProxy, url: str) -> None:
 @pytest.mark.parametrize("compressors", ["zstd", None])
 @pytest.mark.parametrize("times", [1, None], ids=["once", "always"])
 def test_truncated_body_never_gives_wrong_data(
-    proxy: FaultProxy, moto_endpoint: str, compressors: Any, times: Any
+    proxy: FaultProxy, cloud: Cloud, via: Any, compressors: Any, times: Any
 ) -> None:
-    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+    root = cloud.new_root()
     with zarrs_cffi.create_array(
         root,
         "/a",
@@ -128,7 +181,7 @@ def test_truncated_body_never_gives_wrong_data(
         dtype=DATA.dtype,
         chunks=CHUNKS,
         compressors=compressors,
-        storage_options=s3_options(moto_endpoint),
+        storage_options=cloud.options(),
     ) as arr:
         arr[...] = DATA
     proxy.add("truncate", method="GET", path_contains=CHUNK, times=times)
@@ -146,7 +199,7 @@ def test_truncated_body_never_gives_wrong_data(
 
 # --- 4. no answer --------------------------------------------------------------------------------
 @pytest.mark.parametrize("target", [CHUNK, "zarr.json"], ids=["chunk", "metadata"])
-def test_no_answer_times_out(proxy: FaultProxy, url: str, target: str) -> None:
+def test_no_answer_times_out(proxy: FaultProxy, url: str, target: str, via: Any) -> None:
     proxy.add("hang", path_contains=target, times=None, hang_seconds=60)
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError) as info:
@@ -160,7 +213,7 @@ def test_no_answer_times_out(proxy: FaultProxy, url: str, target: str) -> None:
 
 
 # --- 5. access denied ----------------------------------------------------------------------------
-def test_403_everywhere_is_access_denied(proxy: FaultProxy, url: str) -> None:
+def test_403_everywhere_is_access_denied(proxy: FaultProxy, url: str, via: Any, cloud: Cloud) -> None:
     proxy.add("deny", times=None)
     options = via(proxy)
     with pytest.raises(zarrs_cffi.AccessDeniedError) as info:
@@ -169,27 +222,27 @@ def test_403_everywhere_is_access_denied(proxy: FaultProxy, url: str) -> None:
     assert isinstance(error, PermissionError)
     assert isinstance(error, zarrs_cffi.StorageError)
     message = str(error)
-    key = url[len("s3://") :].split("/", 1)[1]  # data.zarr/a
+    key = url.split("://", 1)[1].split("/", 1)[1]  # data.zarr/a
     assert key in message or url in message, message
-    assert SECRET not in message and SECRET not in repr(error)
+    assert cloud.secret not in message and cloud.secret not in repr(error)
     assert proxy.count(kind="deny") >= 1
     paths = [(method, path) for method, path, _ in proxy.log]
     assert len(set(paths)) == len(paths)  # a refusal is not retried
     store = zarrs_cffi.Store(url, **options)
     try:
-        assert SECRET not in repr(store) and SECRET not in str(store)
+        assert cloud.secret not in repr(store) and cloud.secret not in str(store)
     finally:
         store.close()
 
 
-def test_403_on_a_chunk_is_access_denied(proxy: FaultProxy, url: str) -> None:
+def test_403_on_a_chunk_is_access_denied(proxy: FaultProxy, url: str, via: Any, cloud: Cloud) -> None:
     proxy.add("deny", method="GET", path_contains=CHUNK, times=None)
     with zarrs_cffi.open_array(url, storage_options=via(proxy)) as arr:
         np.testing.assert_array_equal(arr.read_chunk((1, 1)), DATA[64:, 64:])
         with pytest.raises(zarrs_cffi.AccessDeniedError) as info:
             arr.read_chunk((0, 0))
     assert CHUNK in str(info.value)
-    assert SECRET not in str(info.value)
+    assert cloud.secret not in str(info.value)
     assert proxy.count("GET", CHUNK) == 1  # a refusal is not retried
 
 
@@ -202,8 +255,8 @@ WRITE_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", WRITE_FAULTS)
-def test_failed_write_keeps_the_old_chunk(proxy: FaultProxy, moto_endpoint: str, fault: str) -> None:
-    root = f"s3://{new_bucket(moto_endpoint)}/data.zarr"
+def test_failed_write_keeps_the_old_chunk(proxy: FaultProxy, cloud: Cloud, via: Any, fault: str) -> None:
+    root = cloud.new_root()
     options = via(proxy, **WRITE_FAULTS[fault])
     with zarrs_cffi.create_array(
         root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=options
@@ -223,22 +276,22 @@ def test_failed_write_keeps_the_old_chunk(proxy: FaultProxy, moto_endpoint: str,
             root + "/a", (slice(0, 64), slice(0, 64)), DATA[:64, :64] + 1, storage_options=options
         )
     assert proxy.count("PUT", CHUNK, kind=fault) >= 3
-    direct = zarrs_cffi.read(root + "/a", EVERYTHING, storage_options=s3_options(moto_endpoint))
+    direct = zarrs_cffi.read(root + "/a", EVERYTHING, storage_options=cloud.options())
     np.testing.assert_array_equal(direct, DATA)
 
 
 # --- 7. nobody listening ---------------------------------------------------------------------------
-def test_unreachable_endpoint(url: str) -> None:
+def test_unreachable_endpoint(url: str, cloud: Cloud) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    options = s3_options(f"http://127.0.0.1:{port}", **FAST)
+    options = {**cloud.options_at(f"http://127.0.0.1:{port}"), **FAST}
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError) as info:
         zarrs_cffi.open_array(url, storage_options=options)
     assert time.monotonic() - start < 30
     assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
-    assert SECRET not in str(info.value)
+    assert cloud.secret not in str(info.value)
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError):
         read(url, options)

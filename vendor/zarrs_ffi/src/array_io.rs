@@ -59,9 +59,10 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
                 ),
             )
         }
+        // Named by key: some clients' messages show it only percent-encoded in a URL (GCS).
         ArrayCreateError::StorageError(e) => FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_STORAGE,
-            format!("array {path:?}: {e}"),
+            format!("array {path:?}: reading its metadata (zarr.json or .zarray): {e}"),
         ),
         ArrayCreateError::NodePathError(e) => {
             FfiError::upstream(ZarrsResult::ZARRS_ERROR_NODE_PATH, format!("{path:?}: {e}"))
