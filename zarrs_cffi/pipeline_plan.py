@@ -81,14 +81,8 @@ def plan_chunk(origin: Sequence[int], chunk_selection: Any) -> ChunkBox | None:
     local: list[Any] = []
     exact = True
     for offset, item in zip(origin, selection):
-        index = _as_int(item)
-        if index is not None:
-            if has_array or index < 0:
-                # np.ix_ selections keep every axis as an array; an int beside them is not a form
-                # zarr produces, so do not guess its meaning.
-                raise UnsupportedSelection(f"integer {index} beside index arrays in {chunk_selection!r}")
-            region.append(offset + index)
-        elif isinstance(item, slice):
+        # Slices first: they are most items, and _as_int finds a slice out by an exception.
+        if isinstance(item, slice):
             start, stop, step = item.start or 0, item.stop, item.step or 1
             if stop is None or start < 0 or stop < 0 or step < 1:
                 raise UnsupportedSelection(f"slice {item!r} is not normalised")
@@ -102,6 +96,14 @@ def plan_chunk(origin: Sequence[int], chunk_selection: Any) -> ChunkBox | None:
             else:
                 local.append(slice(None, None, step))
                 exact = False
+            continue
+        index = _as_int(item)
+        if index is not None:
+            if has_array or index < 0:
+                # np.ix_ selections keep every axis as an array; an int beside them is not a form
+                # zarr produces, so do not guess its meaning.
+                raise UnsupportedSelection(f"integer {index} beside index arrays in {chunk_selection!r}")
+            region.append(offset + index)
         elif isinstance(item, np.ndarray) and item.dtype.kind in "iu":
             if item.size == 0:
                 return None
