@@ -139,14 +139,17 @@ class Place:
                     **CREDENTIALS,
                 )
             )
-        if self.kind == "gcs":
-            from obstore.store import GCSStore
+        if self.kind in ("gcs", "azure"):
+            from obstore.store import AzureStore, GCSStore
             from zarr.storage import ObjectStore
 
-            bucket, _, prefix = self.url[len("gs://") :].partition("/")
+            container, _, prefix = self.url.split("://", 1)[1].partition("/")
+            # allow_http is a client option to obstore (in an AzureStore's config it breaks the
+            # store's config read-back).
             config = {k: v for k, v in self.options.items() if k != "allow_http"}
+            kind = GCSStore if self.kind == "gcs" else AzureStore
             return ObjectStore(
-                GCSStore(bucket, prefix=prefix, config=config, client_options={"allow_http": True})
+                kind(container, prefix=prefix, config=config, client_options={"allow_http": True})
             )
         return None
 
