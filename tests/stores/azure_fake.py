@@ -38,9 +38,7 @@ import base64
 import binascii
 import datetime
 import hashlib
-import http.server
 import itertools
-import socket
 import threading
 import time
 import urllib.parse
@@ -50,6 +48,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any, Iterator
 from xml.sax.saxutils import escape, quoteattr
+
+from loopback_server import LoopbackServer, QuietHandler, Unsatisfiable, byte_range
 
 EMULATOR_ACCOUNT = "devstoreaccount1"
 # The well-known Azurite / Storage Emulator key (public; object_store has it built in too).
@@ -140,40 +140,7 @@ def _parse_date(text: str) -> float | None:
         return None
 
 
-def byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The half-open range ``[start, stop)`` a ``bytes=...`` header asks of a ``size``-byte blob.
-
-    None for a header this server ignores (malformed, several ranges, or ``first > last``: the
-    whole blob is returned, as HTTP says). Raises a 416 :class:`AzureError` when unsatisfiable.
-    """
-    text = header.strip()
-    if not text.startswith("bytes=") or "," in text:
-        return None
-    first, dash, last = text[len("bytes=") :].strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()):
-        return None
-    if last and not last.isdigit():
-        return None
-    unsatisfiable = AzureError(
-        416,
-        "InvalidRange",
-        "The range specified is invalid for the current size of the resource.",
-        {"Content-Range": f"bytes */{size}"},
-    )
-    if not first:  # suffix: the last N bytes
-        count = int(last)
-        if count == 0 or size == 0:
-            raise unsatisfiable
-        return max(size - count, 0), size
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        raise unsatisfiable
-    return start, (min(int(last) + 1, size) if last else size)
-
-
-class AzureFake:
+class AzureFake(LoopbackServer):
     """The Blob service of account ``devstoreaccount1`` in memory, on 127.0.0.1 (a free port).
 
     Start with ``AzureFake()``; :meth:`start` binds 127.0.0.1 port 0 and serves in a daemon thread,
@@ -193,8 +160,10 @@ class AzureFake:
     """
 
     account = EMULATOR_ACCOUNT
+    thread_name = "azure-fake"
 
     def __init__(self, page_size: int = 1000, allow_anonymous: bool = False) -> None:
+        super().__init__()
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.page_size = page_size
@@ -202,52 +171,14 @@ class AzureFake:
         self.deny = False
         self.unexpected: list[str] = []
         self.requests: list[tuple[str, str]] = []
-        self.endpoint = ""
         self._containers: dict[str, dict[str, StoredBlob]] = {}
         # Staged blocks by (container, blob name), then block id (base64 text).
         self._uncommitted: dict[tuple[str, str], dict[str, bytes]] = {}
         self._etags = itertools.count(0x8DC0000000000 + (time.time_ns() // 1000) % 0x1000000000)
         self._lock = threading.RLock()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> AzureFake:
-        """Bind 127.0.0.1 on a free port and serve in a daemon thread; sets :attr:`endpoint`."""
-        if self._server is not None:
-            return self
-        fake = self
-
-        class Handler(_AzureHandler):
-            server_fake = fake
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        host, port = server.server_address[:2]
-        self.endpoint = f"http://{host!s}:{port}/{self.account}"
-        self._server = server
-        # A short poll interval: shutdown() waits for the serving loop to notice (default 0.5 s).
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="azure-fake", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the socket and join the thread (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> AzureFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def endpoint_at(self, host: str, port: int) -> str:
+        return f"http://{host}:{port}/{self.account}"
 
     # -- for tests -----------------------------------------------------------------------------
     def create_container(self, name: str) -> None:
@@ -333,20 +264,10 @@ def _parse_head(block: bytes) -> tuple[str, dict[str, str]]:
     return lines[0], headers
 
 
-class _AzureHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _AzureHandler(QuietHandler):
     server_version = "Windows-Azure-Blob/1.0"
     sys_version = ""
     server_fake: AzureFake
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
-        # the client's delayed ACK hold the body back ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures
-        pass
 
     # -- plumbing ------------------------------------------------------------------------------
     def _read_body(self) -> bytes:
@@ -570,7 +491,15 @@ class _AzureHandler(http.server.BaseHTTPRequestHandler):
         headers = self._blob_headers(blob)
         size = len(blob.data)
         requested = self.headers.get("x-ms-range") or self.headers.get("Range")
-        span = byte_range(requested, size) if requested else None
+        try:
+            span = byte_range(requested, size) if requested else None
+        except Unsatisfiable:
+            raise AzureError(
+                416,
+                "InvalidRange",
+                "The range specified is invalid for the current size of the resource.",
+                {"Content-Range": f"bytes */{size}"},
+            ) from None
         if span is None:
             if blob.content_md5:
                 headers["Content-MD5"] = blob.content_md5
@@ -879,6 +808,9 @@ class _AzureHandler(http.server.BaseHTTPRequestHandler):
         except AzureError as error:
             body = _error_body(error.code, error.message, self._request_id)
             return error.status, error.message, {"x-ms-error-code": error.code}, body
+
+
+AzureFake.handler_class = _AzureHandler
 
 
 class _CaseInsensitive:

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import http.server
 import itertools
 import json
-import socket
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
 from xml.sax.saxutils import escape
+
+from loopback_server import LoopbackServer, QuietHandler, Unsatisfiable, byte_range
 
 
 @dataclass
@@ -40,30 +39,22 @@ class StoredObject:
         return '"' + hashlib.md5(self.data).hexdigest() + '"'
 
 
-def byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The half-open range an HTTP ``Range: bytes=...`` header asks for; None if unsatisfiable."""
-    first, _, last = header.strip()[len("bytes=") :].partition("-")
-    if not first:  # suffix: the last N bytes
-        count = int(last)
-        return (max(size - count, 0), size) if count > 0 and size > 0 else None
-    start = int(first)
-    stop = min(int(last) + 1, size) if last else size
-    return (start, stop) if start < size and start < stop else None
-
-
 def _xml_error(code: str, message: str) -> bytes:
     body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
     return (body + f"<Message>{escape(message)}</Message></Error>").encode()
 
 
-class GcsFake:
+class GcsFake(LoopbackServer):
     """GCS's XML API for objects in memory, on 127.0.0.1 (port chosen by the system).
 
     ``deny`` makes every request fail with 403 (a bucket the credentials may not use);
     ``unexpected`` collects requests this server does not implement (tests assert it stays empty).
     """
 
+    thread_name = "gcs-fake"
+
     def __init__(self, page_size: int = 1000) -> None:
+        super().__init__()
         self.page_size = page_size
         self.deny = False
         self.unexpected: list[str] = []
@@ -71,39 +62,6 @@ class GcsFake:
         self._buckets: dict[str, dict[str, StoredObject]] = {}
         self._generations = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.endpoint = ""
-
-    def start(self) -> GcsFake:
-        fake = self
-
-        class Handler(_GcsHandler):
-            server_fake = fake
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.endpoint = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = None
-
-    def __enter__(self) -> GcsFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def create_bucket(self, name: str) -> None:
         with self._lock:
@@ -123,18 +81,8 @@ class GcsFake:
         return stored
 
 
-class _GcsHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _GcsHandler(QuietHandler):
     server_fake: GcsFake
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
-        # the client's delayed ACK hold the body back ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows failures
-        pass
 
     # -- plumbing --------------------------------------------------------------------------
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
@@ -214,10 +162,13 @@ class _GcsHandler(http.server.BaseHTTPRequestHandler):
         if requested is None:
             self._send(200, stored.data, headers)
             return
-        span = byte_range(requested, len(stored.data))
-        if span is None:
-            headers["Content-Range"] = f"bytes */{len(stored.data)}"
+        try:
+            span = byte_range(requested, len(stored.data))
+        except Unsatisfiable:
             self._error(416, "InvalidRange", "The requested range cannot be satisfied.")
+            return
+        if span is None:  # a Range header servers ignore: the whole object
+            self._send(200, stored.data, headers)
             return
         start, stop = span
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(stored.data)}"
@@ -276,6 +227,9 @@ class _GcsHandler(http.server.BaseHTTPRequestHandler):
             parts.append(f"<NextContinuationToken>{escape(shown[-1])}</NextContinuationToken>")
         parts.append("</ListBucketResult>")
         self._send(200, "".join(parts).encode(), {"Content-Type": "application/xml"})
+
+
+GcsFake.handler_class = _GcsHandler
 
 
 def _iso_time(seconds: float) -> str:

@@ -9,7 +9,7 @@ import atexit
 import os
 import pathlib
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,7 +24,7 @@ from store_fixtures import new_azure_container, new_bucket, new_gcs_bucket, s3_o
 
 from zarrs_cffi.store_location import StoreLocation, locate
 
-_servers: dict[str, Any] = {}
+_servers: dict[Any, Any] = {}
 
 
 def _moto_endpoint() -> str:
@@ -40,19 +40,15 @@ def _moto_endpoint() -> str:
     return str(_servers["moto"])
 
 
-def _gcs_server() -> GcsFake:
-    if "gcs" not in _servers:
-        _servers["gcs"] = GcsFake().start()
-        atexit.register(_servers["gcs"].stop)
-    server: GcsFake = _servers["gcs"]
-    return server
+Fake = TypeVar("Fake", GcsFake, AzureFake)
 
 
-def _azure_server() -> AzureFake:
-    if "azure" not in _servers:
-        _servers["azure"] = AzureFake().start()
-        atexit.register(_servers["azure"].stop)
-    server: AzureFake = _servers["azure"]
+def _fake(kind: type[Fake]) -> Fake:
+    """One server of ``kind`` for this module's machine runs, stopped at exit."""
+    if kind not in _servers:
+        _servers[kind] = kind().start()
+        atexit.register(_servers[kind].stop)
+    server: Fake = _servers[kind]
     return server
 
 
@@ -62,12 +58,12 @@ def _s3_root(engine: str) -> StoreLocation:
 
 
 def _gcs_root(engine: str) -> StoreLocation:
-    server = _gcs_server()
+    server = _fake(GcsFake)
     return locate(f"gs://{new_gcs_bucket(server)}/{engine}.zarr", gcs_options(server))
 
 
 def _azure_root(engine: str) -> StoreLocation:
-    server = _azure_server()
+    server = _fake(AzureFake)
     return locate(f"az://{new_azure_container(server)}/{engine}.zarr", azure_options(server))
 
 
