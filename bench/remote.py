@@ -1078,9 +1078,12 @@ def notes(args) -> list[str]:
         + _version("moto")
         + ") served by "
         + (
-            "waitress (keep-alive connections, 64 worker threads, 0.5 ms GIL switch interval)"
-            if args.server == "waitress"
-            else "werkzeug (one connection per request)"
+            {
+                "cheroot": "cheroot (keep-alive connections, 64 worker threads; idle connections"
+                " wait in a selector and cost nothing)",
+                "waitress": "waitress (keep-alive connections, 64 worker threads, 0.5 ms GIL switch"
+                " interval; slows down while other clients hold idle connections)",
+            }.get(args.server, "werkzeug (one connection per request)")
         )
         + " in its own process, objects kept in memory; see bench/remote_servers.py.",
         "peers' own defaults are kept: zarr-python's async concurrency (`async.concurrency`, 10 in 3.1),"
@@ -1113,7 +1116,7 @@ def package_info() -> str:
     return f"{zarrs_cffi.native_version()}, libzarrs_cffi.so sha256 {digest}..., {state}"
 
 
-def machine_info() -> dict:
+def machine_info(args) -> dict:
     """What the run ran on."""
     lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
@@ -1131,7 +1134,7 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "moto": _version("moto"),
         "obstore": _version("obstore"),
-        "waitress": _version("waitress"),
+        "moto's HTTP server": f"{args.server} {_version(args.server)}",
         "zarrs_cffi measured": package_info(),
         "load average at start (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
@@ -1175,7 +1178,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--sweep", default="8,32,128", help="zarrs_cffi io_concurrency values ('' for none)")
     p.add_argument(
-        "--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server"
+        "--server", choices=("cheroot", "waitress", "werkzeug"), default="cheroot", help="moto's HTTP server"
     )
     p.add_argument("--out", type=Path, default=HERE / "RESULTS_REMOTE.md")
     p.add_argument("--json", type=Path, help="also save the raw results here")
@@ -1239,7 +1242,7 @@ def main(argv=None) -> int:
         "command": " ".join(
             shlex.quote(a) for a in [os.path.relpath(sys.executable), "bench/remote.py", *argv]
         ),
-        "machine": machine_info(),
+        "machine": machine_info(args),
         "engines": status,
         "quick": args.quick,
         "modes": {},

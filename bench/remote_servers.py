@@ -1,7 +1,8 @@
 """The two servers of the remote benchmark (`remote.py`), each run as its own process.
 
-* ``moto``: moto's S3 server (its WSGI app, served by waitress with keep-alive connections, or
-  by werkzeug as ``ThreadedMotoServer`` does) behind a small WSGI middleware that logs every request:
+* ``moto``: moto's S3 server (its WSGI app, served by cheroot or waitress with keep-alive
+  connections, or by werkzeug as ``ThreadedMotoServer`` does) behind a small WSGI middleware that
+  logs every request:
   method, server-side start and end (``time.monotonic``, which is the system-wide
   ``CLOCK_MONOTONIC`` on Linux, so the harness can compare it with its own clock), bytes in and
   out, and the client's port (one port per connection). ``GET /__zc_bench__/stats`` returns the
@@ -15,7 +16,7 @@
 
 Both print ``PORT <n>`` on standard output once they listen (port 0: the kernel picks a free one).
 
-    python bench/remote_servers.py moto [--port 0] [--server waitress|werkzeug] [--threads 64]
+    python bench/remote_servers.py moto [--port 0] [--server cheroot|waitress|werkzeug] [--threads 64]
     python bench/remote_servers.py proxy --upstream-port N --delay-ms 10 [--port 0]
 """
 
@@ -96,7 +97,12 @@ class _Counted:
 def serve_moto(port: int, server: str, threads: int) -> None:
     """moto's S3 server with the request log, until killed.
 
-    ``waitress`` (the default) keeps connections alive, as S3 does; werkzeug's server (the one
+    ``cheroot`` (the default) keeps connections alive, as S3 does, and parks idle ones in a
+    selector. ``waitress`` keeps them alive too, but its one I/O thread loops over every open
+    connection while workers write: each client holding idle connections slowed every other
+    client's reads (zarrs_cffi's whole-array read of u16_zstd took 0.7-1.0 s alone and 1.6-3.2 s
+    while 16-64 idle keep-alive connections from elsewhere were open; with cheroot 0.68-0.75 s
+    either way: bench/RESULTS.md, "The remote benchmark's server"). werkzeug's server (the one
     ``ThreadedMotoServer`` and ``python -m moto.server`` use) closes every connection after one
     response, so each request would pay a new connection (one more round trip behind the delay
     proxy). ``threads`` waitress workers: enough that every request in flight is being served
@@ -138,6 +144,15 @@ def serve_moto(port: int, server: str, threads: int) -> None:
         logging.getLogger("waitress").setLevel(logging.ERROR)
         print(f"PORT {httpd.effective_port}", flush=True)
         httpd.run()
+        return
+    if server == "cheroot":
+        from cheroot import wsgi
+
+        # request_queue_size: the listen backlog (every client connects at once).
+        httpd = wsgi.Server(("127.0.0.1", port), app, numthreads=threads, request_queue_size=4096)
+        httpd.prepare()
+        print(f"PORT {httpd.bind_addr[1]}", flush=True)
+        httpd.serve()
         return
     from werkzeug.serving import make_server
 
@@ -228,7 +243,7 @@ def main(argv=None) -> None:
     p.add_argument("--upstream-port", type=int)
     p.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay (proxy)")
     p.add_argument(
-        "--server", choices=("waitress", "werkzeug"), default="waitress", help="moto's HTTP server"
+        "--server", choices=("cheroot", "waitress", "werkzeug"), default="cheroot", help="moto's HTTP server"
     )
     p.add_argument("--threads", type=int, default=64, help="waitress worker threads (moto)")
     args = p.parse_args(argv)

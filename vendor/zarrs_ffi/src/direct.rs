@@ -317,6 +317,14 @@ impl Plan {
         self.layout.versioned.is_some() && self.layout.files.is_none()
     }
 
+    /// The object store this array's chunks are read from (not a local directory, not a zip).
+    pub fn object_store(&self) -> Option<&Versioned> {
+        self.layout
+            .versioned
+            .as_deref()
+            .filter(|_| self.layout.files.is_none())
+    }
+
     pub fn is_sharded(&self) -> bool {
         self.layout.sharding.is_some()
     }
@@ -557,6 +565,12 @@ impl Plan {
         body: impl FnOnce(&[u8]) -> FfiResult<T>,
     ) -> FfiResult<Option<T>> {
         let Some(files) = &self.layout.files else {
+            if range.is_none()
+                && let Some(fetched) = crate::prefetch::take_fetched(key)
+            {
+                let stored = fetched.map_err(|e| storage_error(label, e))?;
+                return stored.map(|b| body(&b)).transpose();
+            }
             let range = range.map_or(ByteRange::FromStart(0, None), |(offset, length)| {
                 ByteRange::FromStart(offset, Some(length))
             });

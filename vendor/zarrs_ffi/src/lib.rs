@@ -21,6 +21,7 @@ pub mod hierarchy;
 mod object_reads;
 pub(crate) mod planner;
 pub mod pool;
+mod prefetch;
 mod process_slot;
 #[cfg(test)]
 mod proptests;

@@ -248,6 +248,15 @@ impl Versioned {
         Self { store }
     }
 
+    /// The whole object at `key`; None if there is no such object.
+    pub async fn get(&self, key: &StoreKey) -> Result<Option<Bytes>, StorageError> {
+        match self.store.get(&Path::from(key.as_str())).await {
+            Ok(result) => Ok(Some(result.bytes().await.map_err(other)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(other(e)),
+        }
+    }
+
     /// `range` of the object at `key` and its ETag (None if the store gives none); None if
     /// there is no such object.
     pub async fn get_with_version(

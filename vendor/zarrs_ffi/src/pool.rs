@@ -39,14 +39,20 @@ fn default_threads() -> usize {
 /// threads mostly wait for responses (each fetches a chunk, then decodes it while the others'
 /// requests are in flight).
 pub fn threads_per_call() -> usize {
-    let threads = match THREADS_PER_CALL.load(Ordering::Relaxed) {
-        0 => default_threads(),
-        n => n,
-    };
+    let threads = decode_threads();
     if IO_BOUND.get() {
         threads.max(IO_CONCURRENCY.load(Ordering::Relaxed))
     } else {
         threads
+    }
+}
+
+/// Threads that decode at once in one call: `set_num_threads`, else the default (all cores),
+/// whatever the store.
+pub fn decode_threads() -> usize {
+    match THREADS_PER_CALL.load(Ordering::Relaxed) {
+        0 => default_threads(),
+        n => n,
     }
 }
 
@@ -73,6 +79,10 @@ pub fn io_bound() -> bool {
 /// Requests one read or write on a remote store (S3, GCS, Azure, HTTP, memory) keeps in flight.
 #[unsafe(no_mangle)]
 pub extern "C" fn zarrsCffiIoConcurrency() -> usize {
+    io_concurrency()
+}
+
+pub fn io_concurrency() -> usize {
     IO_CONCURRENCY.load(Ordering::Relaxed)
 }
 
@@ -478,6 +488,16 @@ pub fn in_original_process() -> bool {
     static FIRST_PID: OnceLock<u32> = OnceLock::new();
     let pid = process_id();
     *FIRST_PID.get_or_init(|| pid) == pid
+}
+
+/// Run `body` on the calling thread with a scope whose spawned jobs run in the fork-aware pool.
+pub fn scope_in_pool<'scope, T>(body: impl FnOnce(&rayon::Scope<'scope>) -> T) -> FfiResult<T> {
+    Ok(current_pool()?.in_place_scope(body))
+}
+
+/// Whether this thread already works for a call that spreads (`nested`).
+pub fn in_spread_call() -> bool {
+    nested()
 }
 
 /// Run `body` inside the fork-aware pool. The calling thread's remote-store mark goes along:

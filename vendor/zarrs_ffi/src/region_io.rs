@@ -22,6 +22,7 @@ use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::direct;
 use crate::error::{FfiError, FfiResult};
 use crate::handle::ArrayHandle;
+use crate::object_reads::Versioned;
 use crate::pool::{codec_options, in_pool};
 use crate::row_groups;
 use crate::safety::catch_codec_panic;
@@ -283,7 +284,21 @@ pub fn read_chunkwise(
     let spread = match read.plan {
         // Reading a few parts of uncompressed files takes less time than waking a helper.
         Some(plan) if plan.chunks_are_raw_files() && out.len() < SMALL_RAW_READ => Spread::Caller,
-        Some(_) => Spread::WithCaller,
+        Some(plan) => {
+            let first = array
+                .chunk_subset(&chunks[0])
+                .map_err(|e| array_error(e, "chunk grid"))?;
+            let chunk_bytes = byte_count(first.shape(), read.elsize)?;
+            return run_chunk_tasks(
+                array,
+                plan,
+                chunks,
+                std::slice::from_ref,
+                chunk_bytes,
+                |indices| chunk_label(array, indices),
+                |indices| read_chunk(indices),
+            );
+        }
         None => Spread::InPool,
     };
     run_tasks(
@@ -292,6 +307,38 @@ pub fn read_chunkwise(
         |indices| chunk_label(array, indices),
         |indices| read_chunk(indices),
     )
+}
+
+/// The object store whose chunks a read of `items` items (of `item_bytes` decoded bytes each)
+/// of `plan`'s array fetches ahead of its decoding threads (`prefetch`), if it does.
+fn fetches_ahead(plan: &direct::Plan, items: usize, item_bytes: usize) -> Option<&Versioned> {
+    plan.object_store()
+        .filter(|_| crate::prefetch::worth_it(items, item_bytes))
+}
+
+/// The tasks of a chunk-by-chunk read of a planned array, each reading the chunks `chunks(item)`
+/// (`item_bytes` decoded bytes in all): on an object store with the chunks fetched ahead of the
+/// decoding threads (`prefetch`), else spread over the calling thread and pool helpers.
+fn run_chunk_tasks<T: Sync>(
+    array: &RwArray,
+    plan: &direct::Plan,
+    items: &[T],
+    chunks: impl Fn(&T) -> &[Vec<u64>] + Sync,
+    item_bytes: usize,
+    label: impl Fn(&T) -> String + Sync,
+    task: impl Fn(&T) -> FfiResult + Sync,
+) -> FfiResult {
+    match fetches_ahead(plan, items.len(), item_bytes) {
+        Some(store) => crate::prefetch::fetch_then_run(
+            store,
+            items,
+            item_bytes,
+            |item| chunks(item).iter().map(|c| array.chunk_key(c)).collect(),
+            label,
+            task,
+        ),
+        None => run_tasks(Spread::WithCaller, items, label, task),
+    }
 }
 
 /// One chunk-by-chunk read of an unsharded array: what each chunk's task needs.
@@ -450,10 +497,19 @@ fn read_by_row_groups(
             plan.decode_chunk(array, indices, dest, &label)
         };
     let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
-    let groups = row_groups::row_groups(chunks, chunk_bytes, crate::pool::threads_per_call());
-    run_tasks(
-        Spread::WithCaller,
+    // Groups balance the threads that decode: with chunks fetched ahead, the decoding threads
+    // alone (`prefetch`), else every thread of the call.
+    let threads = match fetches_ahead(plan, chunks.len(), chunk_bytes) {
+        Some(_) => crate::pool::decode_threads(),
+        None => crate::pool::threads_per_call(),
+    };
+    let groups = row_groups::row_groups(chunks, chunk_bytes, threads);
+    run_chunk_tasks(
+        array,
+        plan,
         &groups,
+        |group| group,
+        chunk_bytes,
         |group| label(&group[0]),
         |group| {
             // SAFETY: `out` holds the region; chunks are disjoint, so no other task writes this
