@@ -12,6 +12,7 @@
 //! (`take_fetched`, asked by `direct::Plan` before it reads from the store).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -63,6 +64,18 @@ impl Drop for Given {
     }
 }
 
+type Receiver<T> = Mutex<tokio::sync::mpsc::Receiver<T>>;
+
+struct CloseOnUnwind<'a, T>(&'a Receiver<T>);
+
+impl<T> Drop for CloseOnUnwind<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).close();
+        }
+    }
+}
+
 /// Whether a read of `items` should go through `fetch_then_run`: more than one item, not inside
 /// another call's spread work (whose threads are taken), and each item's decoded bytes small
 /// enough that fetching a few ahead is no burden.
@@ -70,11 +83,11 @@ pub fn worth_it(items: usize, item_bytes: usize) -> bool {
     items > 1 && !crate::pool::in_spread_call() && item_bytes <= AHEAD_BYTES / 4
 }
 
-/// Run `task` for every item once the objects `keys(item)` names are fetched (whole), on
-/// `pool::decode_threads()` pool threads, while the calling thread drives the fetches of the
-/// next items; `label` names an item whose task panics, `item_bytes` is the decoded size of an
-/// item. Every task runs (a failed fetch is reported by its task); the first error is returned.
-/// Once one is known, no new fetch starts.
+/// Run `task` for every item once the objects `keys(item)` names (at least one) are fetched
+/// whole, on `pool::decode_threads()` pool threads, while the calling thread drives the fetches
+/// of the next items; `label` names an item whose task panics, `item_bytes` is the decoded size
+/// of an item. Every task runs (a failed fetch is reported by its task); the first error is
+/// returned. Once one is known, no new fetch starts.
 pub fn fetch_then_run<T: Sync>(
     versioned: &Versioned,
     items: &[T],
@@ -83,9 +96,19 @@ pub fn fetch_then_run<T: Sync>(
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
 ) -> FfiResult {
-    let objects_per_item = items.first().map_or(1, |item| keys(item).len().max(1));
-    let ahead = (crate::pool::io_concurrency() / objects_per_item)
-        .min(AHEAD_BYTES / item_bytes.max(1))
+    // Requests, not items, are kept in flight: an item of several objects waiting for its last
+    // one must not hold back the next items' requests.
+    let objects: Vec<(usize, StoreKey)> = items
+        .iter()
+        .enumerate()
+        .flat_map(|(i, item)| keys(item).into_iter().map(move |key| (i, key)))
+        .collect();
+    let mut wanted = vec![0usize; items.len()];
+    objects.iter().for_each(|(i, _)| wanted[*i] += 1);
+    let wanted = &wanted;
+    let object_bytes = item_bytes * items.len() / objects.len().max(1);
+    let in_flight = crate::pool::io_concurrency()
+        .min(AHEAD_BYTES / object_bytes.max(1))
         .max(1);
     let decoders = crate::pool::decode_threads().clamp(1, items.len().max(1));
     let (sender, receiver) =
@@ -101,6 +124,8 @@ pub fn fetch_then_run<T: Sync>(
             .get_or_insert(err);
     };
     let decode = || {
+        // A decoder that unwinds closes the channel: the fetcher must not wait for it for ever.
+        let _close = CloseOnUnwind(&receiver);
         loop {
             // One decoder waits for the next arrival at a time; the others wait for the lock.
             let next = receiver
@@ -121,20 +146,24 @@ pub fn fetch_then_run<T: Sync>(
     };
     let failed = &failed;
     let fetch = async move {
-        let fetches = stream::iter(0..items.len())
+        let fetches = stream::iter(objects)
             .take_while(|_| future::ready(!failed.load(Ordering::Relaxed)))
-            .map(|i| {
-                let keys = keys(&items[i]);
-                async move {
-                    let found = future::join_all(keys.iter().map(|key| versioned.get(key))).await;
-                    (i, keys.into_iter().zip(found).collect::<Vec<_>>())
-                }
+            .map(|(i, key)| async move {
+                let found = versioned.get(&key).await;
+                (i, key, found)
             })
-            .buffer_unordered(ahead);
+            .buffer_unordered(in_flight);
         let mut fetches = std::pin::pin!(fetches);
-        while let Some(done) = fetches.next().await {
-            if sender.send(done).await.is_err() {
-                break;
+        // Each item's objects so far; an item goes to the decoders once it has them all.
+        let mut arrived: HashMap<usize, Vec<(StoreKey, Fetched)>> = HashMap::new();
+        while let Some((i, key, found)) = fetches.next().await {
+            let fetched = arrived.entry(i).or_default();
+            fetched.push((key, found));
+            if fetched.len() == wanted[i] {
+                let done = arrived.remove(&i).unwrap_or_default();
+                if sender.send((i, done)).await.is_err() {
+                    return;
+                }
             }
         }
         // `sender` drops here: the decoders stop once they have drained the channel.
