@@ -76,22 +76,22 @@ impl<T> Drop for CloseOnUnwind<'_, T> {
     }
 }
 
-/// Whether a read of `items` should go through `fetch_then_run`: more than one item, not inside
-/// another call's spread work (whose threads are taken), and each item's decoded bytes small
-/// enough that fetching a few ahead is no burden.
-pub fn worth_it(items: usize, item_bytes: usize) -> bool {
-    items > 1 && !crate::pool::in_spread_call() && item_bytes <= AHEAD_BYTES / 4
+/// Whether a read of `items` items should go through `fetch_then_run`: more than one, not inside
+/// another call's spread work (whose threads are taken), and objects (`object_bytes` decoded
+/// bytes each) small enough that fetching a few ahead is no burden.
+pub fn worth_it(items: usize, object_bytes: usize) -> bool {
+    items > 1 && !crate::pool::in_spread_call() && object_bytes <= AHEAD_BYTES / 4
 }
 
 /// Run `task` for every item once the objects `keys(item)` names (at least one) are fetched
 /// whole, on `pool::decode_threads()` pool threads, while the calling thread drives the fetches
-/// of the next items; `label` names an item whose task panics, `item_bytes` is the decoded size
-/// of an item. Every task runs (a failed fetch is reported by its task); the first error is
+/// of the next items; `label` names an item whose task panics, `object_bytes` is the decoded
+/// size of one object (at most). Every task runs (a failed fetch is reported by its task); the first error is
 /// returned. Once one is known, no new fetch starts.
 pub fn fetch_then_run<T: Sync>(
     versioned: &Versioned,
     items: &[T],
-    item_bytes: usize,
+    object_bytes: usize,
     keys: impl Fn(&T) -> Vec<StoreKey> + Sync,
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
@@ -106,7 +106,6 @@ pub fn fetch_then_run<T: Sync>(
     let mut wanted = vec![0usize; items.len()];
     objects.iter().for_each(|(i, _)| wanted[*i] += 1);
     let wanted = &wanted;
-    let object_bytes = item_bytes * items.len() / objects.len().max(1);
     let in_flight = crate::pool::io_concurrency()
         .min(AHEAD_BYTES / object_bytes.max(1))
         .max(1);

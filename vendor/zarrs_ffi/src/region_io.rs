@@ -309,30 +309,30 @@ pub fn read_chunkwise(
     )
 }
 
-/// The object store whose chunks a read of `items` items (of `item_bytes` decoded bytes each)
-/// of `plan`'s array fetches ahead of its decoding threads (`prefetch`), if it does.
-fn fetches_ahead(plan: &direct::Plan, items: usize, item_bytes: usize) -> Option<&Versioned> {
+/// The object store whose chunks a read of `items` items (of chunks of `chunk_bytes` decoded
+/// bytes) of `plan`'s array fetches ahead of its decoding threads (`prefetch`), if it does.
+fn fetches_ahead(plan: &direct::Plan, items: usize, chunk_bytes: usize) -> Option<&Versioned> {
     plan.object_store()
-        .filter(|_| crate::prefetch::worth_it(items, item_bytes))
+        .filter(|_| crate::prefetch::worth_it(items, chunk_bytes))
 }
 
 /// The tasks of a chunk-by-chunk read of a planned array, each reading the chunks `chunks(item)`
-/// (`item_bytes` decoded bytes in all): on an object store with the chunks fetched ahead of the
+/// (`chunk_bytes` decoded bytes each): on an object store with the chunks fetched ahead of the
 /// decoding threads (`prefetch`), else spread over the calling thread and pool helpers.
 fn run_chunk_tasks<T: Sync>(
     array: &RwArray,
     plan: &direct::Plan,
     items: &[T],
     chunks: impl Fn(&T) -> &[Vec<u64>] + Sync,
-    item_bytes: usize,
+    chunk_bytes: usize,
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
 ) -> FfiResult {
-    match fetches_ahead(plan, items.len(), item_bytes) {
+    match fetches_ahead(plan, items.len(), chunk_bytes) {
         Some(store) => crate::prefetch::fetch_then_run(
             store,
             items,
-            item_bytes,
+            chunk_bytes,
             |item| chunks(item).iter().map(|c| array.chunk_key(c)).collect(),
             label,
             task,
