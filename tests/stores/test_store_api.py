@@ -5,6 +5,8 @@ package wrote, and this package reads what it wrote."""
 from __future__ import annotations
 
 import pickle
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -106,6 +108,40 @@ def test_chunk_cache_sees_other_writers(place: Place) -> None:
             np.testing.assert_array_equal(cached[4:8, 4:8], DATA[4:8, 4:8] + 1)
             cached.clear_chunk_cache()
             np.testing.assert_array_equal(cached[...], DATA + 1)
+
+
+@pytest.fixture(params=["chunk by chunk", "row groups"])
+def streaming(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Multi-chunk reads decoded chunk by chunk, or by row groups (as large outputs are)."""
+    previous = zarrs_cffi.set_streaming_threshold(0 if request.param == "row groups" else sys.maxsize)
+    yield
+    zarrs_cffi.set_streaming_threshold(previous)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_corrupt_chunk_fails_a_many_chunk_read_by_name(
+    place: Place, threads: int, restore_threads: None, streaming: None
+) -> None:
+    """Multi-chunk reads of remote stores fetch chunks ahead of the decoding threads: a chunk that
+    does not decode still fails the read with a CodecError naming its key, an absent one reads as
+    the fill value, and reads that avoid the bad chunk are right."""
+    zarrs_cffi.set_num_threads(threads)
+    with _create(place, fill_value=7) as arr:
+        arr[...] = DATA
+        arr.erase_chunk((0, 0))
+        with place.store() as store:
+            stored = store.get_key("a/c/1/1")
+            assert stored is not None
+            store.set_key("a/c/1/1", b"\x5a" * len(stored))
+        expected = DATA.copy()
+        expected[0:8, 0:8] = 7
+        out = np.empty_like(DATA)
+        with pytest.raises(zarrs_cffi.CodecError, match="c/1/1"):
+            arr.read_into(out, (slice(None), slice(None)))
+        with pytest.raises(zarrs_cffi.CodecError, match="c/1/1"):
+            arr[4:20, 2:18]
+        np.testing.assert_array_equal(arr[0:8, :], expected[0:8, :])
+        np.testing.assert_array_equal(arr[16:24, :], expected[16:24, :])
 
 
 def test_pickled_array_reopens_its_store(place: Place) -> None:
