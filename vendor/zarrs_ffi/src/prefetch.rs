@@ -48,19 +48,21 @@ pub fn take_fetched(key: &StoreKey) -> Option<Fetched> {
     })
 }
 
-/// Forgets what a task was given when it ends (also when it unwinds).
-struct Given;
+/// Forgets what a task was given when it ends (also when it unwinds), giving back what the
+/// thread held before: should a task of another read ever run nested on this thread (rayon's work
+/// stealing while this task waits), each sees its own objects.
+struct Given(Vec<(StoreKey, Fetched)>);
 
 impl Given {
     fn hand(objects: Vec<(StoreKey, Fetched)>) -> Self {
-        GIVEN.with(|given| *given.borrow_mut() = objects);
-        Given
+        Given(GIVEN.with(|given| std::mem::replace(&mut *given.borrow_mut(), objects)))
     }
 }
 
 impl Drop for Given {
     fn drop(&mut self) {
-        GIVEN.with(|given| given.borrow_mut().clear());
+        let before = std::mem::take(&mut self.0);
+        GIVEN.with(|given| *given.borrow_mut() = before);
     }
 }
 
@@ -238,6 +240,22 @@ mod tests {
             take_fetched(&key(0)).is_none(),
             "nothing is left for the caller"
         );
+    }
+
+    #[test]
+    fn a_nested_task_sees_its_own_objects_and_gives_back_the_outer_ones() {
+        let bytes = |b: u8| Ok(Some(Bytes::from(vec![b])));
+        let outer = Given::hand(vec![(key(0), bytes(0)), (key(1), bytes(1))]);
+        assert!(take_fetched(&key(0)).is_some());
+        {
+            let _inner = Given::hand(vec![(key(2), bytes(2))]);
+            assert!(take_fetched(&key(1)).is_none(), "not the outer task's");
+            assert!(take_fetched(&key(2)).is_some());
+        }
+        let left = take_fetched(&key(1)).expect("given back").unwrap();
+        assert_eq!(left.as_deref(), Some(&[1u8][..]));
+        drop(outer);
+        assert!(take_fetched(&key(1)).is_none());
     }
 
     #[test]
