@@ -98,15 +98,15 @@ def serve_moto(port: int, server: str, threads: int) -> None:
     """moto's S3 server with the request log, until killed.
 
     ``cheroot`` (the default) keeps connections alive, as S3 does, and parks idle ones in a
-    selector. ``waitress`` keeps them alive too, but its one I/O thread loops over every open
-    connection while workers write: each client holding idle connections slowed every other
-    client's reads (zarrs_cffi's whole-array read of u16_zstd took 0.7-1.0 s alone and 1.6-3.2 s
+    selector. ``waitress`` keeps them alive too, but idle connections slow it down for everyone
+    (measured, not profiled; likely its one I/O thread, which polls every open connection): each
+    client holding idle connections slowed every other client's reads (zarrs_cffi's whole-array read of u16_zstd took 0.7-1.0 s alone and 1.6-3.2 s
     while 16-64 idle keep-alive connections from elsewhere were open; with cheroot 0.68-0.75 s
     either way: bench/RESULTS.md, "The remote benchmark's server"). werkzeug's server (the one
     ``ThreadedMotoServer`` and ``python -m moto.server`` use) closes every connection after one
     response, so each request would pay a new connection (one more round trip behind the delay
-    proxy). ``threads`` waitress workers: enough that every request in flight is being served
-    (the request log's start is then its arrival), not queued.
+    proxy). ``threads`` worker threads (cheroot, waitress): enough that every request in flight
+    is being served (the request log's start is then its arrival), not queued.
     """
     # Keep every object in memory (moto spools objects above ~5 MiB to temporary files): the
     # shards are 17-34 MiB, and the benchmark is about the client, not the server's disk.
@@ -245,7 +245,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--server", choices=("cheroot", "waitress", "werkzeug"), default="cheroot", help="moto's HTTP server"
     )
-    p.add_argument("--threads", type=int, default=64, help="waitress worker threads (moto)")
+    p.add_argument("--threads", type=int, default=64, help="cheroot or waitress worker threads (moto)")
     args = p.parse_args(argv)
     if args.what == "moto":
         serve_moto(args.port, args.server, args.threads)
