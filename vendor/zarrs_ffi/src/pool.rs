@@ -341,7 +341,7 @@ pub fn for_each_piece_with_helpers<E: Send>(
 
 /// Whether this thread already works for a spread call: a pool thread, or the calling thread of
 /// a `for_each_with_helpers` call with helpers.
-fn nested() -> bool {
+pub fn nested() -> bool {
     rayon::current_thread_index().is_some() || SPREADING.get()
 }
 
@@ -493,11 +493,6 @@ pub fn in_original_process() -> bool {
 /// Run `body` on the calling thread with a scope whose spawned jobs run in the fork-aware pool.
 pub fn scope_in_pool<'scope, T>(body: impl FnOnce(&rayon::Scope<'scope>) -> T) -> FfiResult<T> {
     Ok(current_pool()?.in_place_scope(body))
-}
-
-/// Whether this thread already works for a call that spreads (`nested`).
-pub fn in_spread_call() -> bool {
-    nested()
 }
 
 /// Run `body` inside the fork-aware pool. The calling thread's remote-store mark goes along:

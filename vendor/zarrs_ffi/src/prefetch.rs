@@ -82,14 +82,14 @@ impl<T> Drop for CloseOnUnwind<'_, T> {
 /// another call's spread work (whose threads are taken), and objects (`object_bytes` decoded
 /// bytes each) small enough that fetching a few ahead is no burden.
 pub fn worth_it(items: usize, object_bytes: usize) -> bool {
-    items > 1 && !crate::pool::in_spread_call() && object_bytes <= AHEAD_BYTES / 4
+    items > 1 && !crate::pool::nested() && object_bytes <= AHEAD_BYTES / 4
 }
 
 /// Run `task` for every item once the objects `keys(item)` names (at least one) are fetched
 /// whole, on `pool::decode_threads()` pool threads, while the calling thread drives the fetches
 /// of the next items; `label` names an item whose task panics, `object_bytes` is the decoded
-/// size of one object (at most). Every task runs (a failed fetch is reported by its task); the first error is
-/// returned. Once one is known, no new fetch starts.
+/// size of one object (at most). Every task runs (a failed fetch is reported by its task); the
+/// first error is returned. Once one is known, no new fetch starts.
 pub fn fetch_then_run<T: Sync>(
     versioned: &Versioned,
     items: &[T],

@@ -291,7 +291,7 @@ pub fn read_chunkwise(
             let chunk_bytes = byte_count(first.shape(), read.elsize)?;
             return run_chunk_tasks(
                 array,
-                plan,
+                fetches_ahead(plan, chunks.len(), chunk_bytes),
                 chunks,
                 std::slice::from_ref,
                 chunk_bytes,
@@ -309,26 +309,27 @@ pub fn read_chunkwise(
     )
 }
 
-/// The object store whose chunks a read of `items` items (of chunks of `chunk_bytes` decoded
-/// bytes) of `plan`'s array fetches ahead of its decoding threads (`prefetch`), if it does.
-fn fetches_ahead(plan: &direct::Plan, items: usize, chunk_bytes: usize) -> Option<&Versioned> {
+/// The object store whose chunks a read of `chunks` chunks (of `chunk_bytes` decoded bytes) of
+/// `plan`'s array fetches ahead of its decoding threads (`prefetch`), if it does. Decided by the
+/// chunk count: grouping them (`row_groups`) never leaves fewer than two tasks for two chunks.
+fn fetches_ahead(plan: &direct::Plan, chunks: usize, chunk_bytes: usize) -> Option<&Versioned> {
     plan.object_store()
-        .filter(|_| crate::prefetch::worth_it(items, chunk_bytes))
+        .filter(|_| crate::prefetch::worth_it(chunks, chunk_bytes))
 }
 
 /// The tasks of a chunk-by-chunk read of a planned array, each reading the chunks `chunks(item)`
-/// (`chunk_bytes` decoded bytes each): on an object store with the chunks fetched ahead of the
-/// decoding threads (`prefetch`), else spread over the calling thread and pool helpers.
+/// (`chunk_bytes` decoded bytes each): with the chunks fetched ahead of the decoding threads from
+/// `store` (`fetches_ahead`), else spread over the calling thread and pool helpers.
 fn run_chunk_tasks<T: Sync>(
     array: &RwArray,
-    plan: &direct::Plan,
+    store: Option<&Versioned>,
     items: &[T],
     chunks: impl Fn(&T) -> &[Vec<u64>] + Sync,
     chunk_bytes: usize,
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
 ) -> FfiResult {
-    match fetches_ahead(plan, items.len(), chunk_bytes) {
+    match store {
         Some(store) => crate::prefetch::fetch_then_run(
             store,
             items,
@@ -499,14 +500,15 @@ fn read_by_row_groups(
     let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
     // Groups balance the threads that decode: with chunks fetched ahead, the decoding threads
     // alone (`prefetch`), else every thread of the call.
-    let threads = match fetches_ahead(plan, chunks.len(), chunk_bytes) {
+    let store = fetches_ahead(plan, chunks.len(), chunk_bytes);
+    let threads = match store {
         Some(_) => crate::pool::decode_threads(),
         None => crate::pool::threads_per_call(),
     };
     let groups = row_groups::row_groups(chunks, chunk_bytes, threads);
     run_chunk_tasks(
         array,
-        plan,
+        store,
         &groups,
         |group| group,
         chunk_bytes,
