@@ -285,6 +285,39 @@ def test_failed_write_keeps_the_old_chunk(proxy: FaultProxy, cloud: Cloud, via: 
     np.testing.assert_array_equal(direct, DATA)
 
 
+@pytest.mark.parametrize("fault", [*WRITE_FAULTS, "deny"])
+def test_a_many_chunk_write_failing_on_one_chunk(
+    proxy: FaultProxy, cloud: Cloud, via: Any, fault: str
+) -> None:
+    """A write of every chunk whose upload of one chunk fails: the typed error names that chunk,
+    that chunk keeps its old object, and every other chunk is old or new as a whole."""
+    root = cloud.new_root()
+    options = via(proxy, **WRITE_FAULTS.get(fault, {}))
+    new = DATA + 1
+    with zarrs_cffi.create_array(
+        root, "/a", shape=SHAPE, dtype=DATA.dtype, chunks=CHUNKS, storage_options=options
+    ) as arr:
+        arr[...] = DATA
+        proxy.add(fault, status=500, method="PUT", path_contains=CHUNK, times=None, hang_seconds=60)
+        start = time.monotonic()
+        expected = zarrs_cffi.AccessDeniedError if fault == "deny" else zarrs_cffi.StorageError
+        with pytest.raises(expected) as info:
+            arr[...] = new  # four whole chunks: encoded, then uploaded side by side
+        assert time.monotonic() - start < 30
+    assert CHUNK in str(info.value)
+    assert cloud.secret not in str(info.value)
+    assert (fault == "deny") == isinstance(info.value, zarrs_cffi.AccessDeniedError)
+    stored = zarrs_cffi.read(root + "/a", EVERYTHING, storage_options=cloud.options())
+    np.testing.assert_array_equal(stored[:64, :64], DATA[:64, :64])  # the failed chunk: as before
+    for rows, cols in [
+        (slice(0, 64), slice(64, 128)),
+        (slice(64, 128), slice(0, 64)),
+        (slice(64, 128), slice(64, 128)),
+    ]:
+        part = stored[rows, cols]
+        assert np.array_equal(part, DATA[rows, cols]) or np.array_equal(part, new[rows, cols])
+
+
 # --- 7. nobody listening ---------------------------------------------------------------------------
 def test_unreachable_endpoint(url: str, cloud: Cloud) -> None:
     with socket.socket() as sock:

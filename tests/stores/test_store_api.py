@@ -50,6 +50,30 @@ def test_write_then_read_everything(place: Place, layout: str) -> None:
         np.testing.assert_array_equal(zarr.open_array(zstore, path="a", mode="r")[...], DATA)
 
 
+@pytest.mark.parametrize("layout", ["plain", "sharded"])
+def test_a_many_chunk_write_stores_erases_and_merges(place: Place, layout: str) -> None:
+    """One write over many chunks: whole chunks of the fill value are erased (also where nothing
+    was stored), other whole chunks replaced, partly covered ones merged with what was there."""
+    chunks = {"plain": {"chunks": (8, 8)}, "sharded": {"chunks": (4, 4), "shards": (8, 8)}}[layout]
+    with _create(place, fill_value=5, **chunks) as arr:
+        arr[:16] = DATA[:16]  # rows 16-23 never written
+        region = (slice(4, 24), slice(0, 16))
+        new = np.full((20, 16), 5, DATA.dtype)  # rows 8-23: the fill value, whole chunks
+        new[:4] = -DATA[4:8, :16]  # rows 4-7: half of the first chunk row
+        arr[region] = new
+        expected = DATA.copy()
+        expected[16:] = 5
+        expected[region] = new
+        np.testing.assert_array_equal(arr[...], expected)
+        for row, col in [(1, 0), (1, 1), (2, 0), (2, 1)]:  # all fill: nothing stored
+            assert arr.read_encoded_chunk((row, col)) is None, (row, col)
+        assert arr.read_encoded_chunk((0, 0)) is not None  # merged, not the fill value
+        assert arr.read_encoded_chunk((1, 2)) is not None  # outside the region: kept
+    zstore = place.zarr_store()
+    if zstore is not None:
+        np.testing.assert_array_equal(zarr.open_array(zstore, path="a", mode="r")[...], expected)
+
+
 def test_one_shot_calls(place: Place) -> None:
     _create(place).close()
     url = place.url + "/a"

@@ -22,6 +22,7 @@ use crate::boxcopy::{Placed, copy_box, step_c_order};
 use crate::direct::{self, Layout, Sharding, is_little_bytes, layout};
 use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::handle::{StoreAccess, ZarrsCffiArray, array_arg};
+use crate::object_reads::Versioned;
 
 /// The bytes-to-bytes codec after `bytes`, with what encoding needs of its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,13 @@ enum Encoder {
     None,
     Zstd { level: i32, checksum: bool },
     Gzip { level: i32 },
+}
+
+/// A whole chunk (or shard) encoded: its stored bytes, or `Fill` when every element is the fill
+/// value (the chunk is then erased, not stored, as zarrs does).
+pub enum Encoded<'a> {
+    Bytes(&'a [u8]),
+    Fill,
 }
 
 /// What a write of whole chunks of this array can do without zarrs' pipeline.
@@ -189,6 +197,15 @@ impl EncodePlan {
         self.layout.sharding.is_some()
     }
 
+    /// The object store a write of many chunks hands its encoded chunks to, to be uploaded while
+    /// the next ones are encoded (`upload`); None for this library's files and read-only stores.
+    pub fn uploads_to(&self) -> Option<&Versioned> {
+        self.layout
+            .versioned
+            .as_deref()
+            .filter(|v| v.writable() && self.layout.files.is_none())
+    }
+
     /// Encode and store the whole chunk `indices` (a shard, when sharded) from `data`: the full
     /// chunk `shape` in C order, native endian. A chunk equal to the fill value is erased.
     pub fn store_chunk(
@@ -199,34 +216,43 @@ impl EncodePlan {
         data: &[u8],
         label: &dyn Fn() -> String,
     ) -> FfiResult {
+        self.encode_chunk(shape, data, label, |encoded| {
+            self.store(array, indices, encoded, label)
+        })
+    }
+
+    /// Encode the whole chunk (a shard, when sharded) `data` of `shape` (C order, native endian)
+    /// and give the result to `emit`.
+    pub fn encode_chunk<R>(
+        &self,
+        shape: &[u64],
+        data: &[u8],
+        label: &dyn Fn() -> String,
+        emit: impl FnOnce(Encoded<'_>) -> FfiResult<R>,
+    ) -> FfiResult<R> {
         if self.is_sharded() {
             let origin = vec![0; shape.len()];
             let chunk = Placed {
                 origin: &origin,
                 shape,
             };
-            return self.store_shard_within(array, indices, chunk, data, chunk, label);
+            return self.encode_shard_within(chunk, data, chunk, label, emit);
         }
         if is_fill(data, &self.layout.fill) {
-            return array
-                .erase_chunk(indices)
-                .map_err(|e| storage_error(label, e));
+            return emit(Encoded::Fill);
         }
-        let key = array.chunk_key(indices);
         if self.encoder == Encoder::None {
-            return self.set(array, &key, data, label);
+            return emit(Encoded::Bytes(data));
         }
         ENCODED.with(|encoded| {
             let mut encoded = encoded.borrow_mut();
             let length = encode_at(self.encoder, data, &mut encoded, 0, label)?;
-            self.set(array, &key, &encoded[..length], label)
+            emit(Encoded::Bytes(&encoded[..length]))
         })
     }
 
     /// Encode and store the whole shard `indices`, which lies at `shard` inside the C-order box
-    /// `source` that `data` holds: each inner chunk is gathered straight from `data` (copying the
-    /// shard out first cost a second pass over the data and a shard-sized scratch buffer per
-    /// thread). A shard whose inner chunks all equal the fill value is erased.
+    /// `source` that `data` holds (`encode_shard_within`).
     pub fn store_shard_within(
         &self,
         array: &RwArray,
@@ -236,23 +262,51 @@ impl EncodePlan {
         source: Placed,
         label: &dyn Fn() -> String,
     ) -> FfiResult {
+        self.encode_shard_within(shard, data, source, label, |encoded| {
+            self.store(array, indices, encoded, label)
+        })
+    }
+
+    /// Encode the whole shard at `shard` inside the C-order box `source` that `data` holds and
+    /// give the result to `emit`: each inner chunk is gathered straight from `data` (copying the
+    /// shard out first cost a second pass over the data and a shard-sized scratch buffer per
+    /// thread). A shard whose inner chunks all equal the fill value is `Encoded::Fill`.
+    pub fn encode_shard_within<R>(
+        &self,
+        shard: Placed,
+        data: &[u8],
+        source: Placed,
+        label: &dyn Fn() -> String,
+        emit: impl FnOnce(Encoded<'_>) -> FfiResult<R>,
+    ) -> FfiResult<R> {
         let Some(sharding) = &self.layout.sharding else {
             return Err(FfiError::invalid(
-                "store_shard_within: the array is not sharded",
+                "encode_shard_within: the array is not sharded",
             ));
         };
         ENCODED.with(|encoded| {
             let mut encoded = encoded.borrow_mut();
             match self.encode_shard(sharding, shard, data, source, &mut encoded, label)? {
-                Some(length) => {
-                    let key = array.chunk_key(indices);
-                    self.set(array, &key, &encoded[..length], label)
-                }
-                None => array
-                    .erase_chunk(indices)
-                    .map_err(|e| storage_error(label, e)),
+                Some(length) => emit(Encoded::Bytes(&encoded[..length])),
+                None => emit(Encoded::Fill),
             }
         })
+    }
+
+    /// Store what encoding chunk `indices` gave: its bytes, or nothing (the chunk is erased).
+    pub fn store(
+        &self,
+        array: &RwArray,
+        indices: &[u64],
+        encoded: Encoded<'_>,
+        label: &dyn Fn() -> String,
+    ) -> FfiResult {
+        match encoded {
+            Encoded::Bytes(value) => self.set(array, &array.chunk_key(indices), value, label),
+            Encoded::Fill => array
+                .erase_chunk(indices)
+                .map_err(|e| storage_error(label, e)),
+        }
     }
 
     /// Assemble in `out` the shard at `shard` from `data` (the box `source`): the non-fill inner
@@ -354,6 +408,6 @@ impl EncodePlan {
 }
 
 /// A storage failure while storing what `label` names.
-fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
+pub fn storage_error(label: &dyn Fn() -> String, e: StorageError) -> FfiError {
     direct::storage_error(&|| format!("storing {}", label()), e)
 }

@@ -6,6 +6,8 @@
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use zarrs_ffi::ZarrsResult;
 
@@ -138,4 +140,47 @@ pub extern "C" fn zarrsCffiLastError() -> *mut c_char {
     CString::new(message.replace('\0', "\\0"))
         .unwrap_or_default()
         .into_raw()
+}
+
+/// The first error (in time) that any of several threads reports; later ones are dropped.
+pub struct FirstError<E = FfiError> {
+    failed: AtomicBool,
+    error: Mutex<Option<E>>,
+}
+
+impl<E> Default for FirstError<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> FirstError<E> {
+    pub const fn new() -> Self {
+        Self {
+            failed: AtomicBool::new(false),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// Keep `error` unless one was recorded before.
+    pub fn record(&self, error: E) {
+        self.failed.store(true, Ordering::Relaxed);
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(error);
+    }
+
+    /// Whether an error was recorded (work not yet started may be skipped).
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Err(the first error) if one was recorded.
+    pub fn into_result(self) -> Result<(), E> {
+        match self.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
 }

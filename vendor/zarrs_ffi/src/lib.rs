@@ -31,5 +31,6 @@ pub(crate) mod row_groups;
 mod safety;
 mod scratch;
 mod selection_io;
+mod upload;
 pub mod url_store;
 pub mod version;

@@ -232,8 +232,12 @@ impl AsyncListableStorageTraits for RangedReads {
 /// A reader racing a writer then sees one version of a shard (never the index of one and the
 /// bytes of another), and an index kept across reads needs no request to check it: a changed
 /// shard answers the next inner-chunk read with 412, and the index is read again.
+///
+/// Writes of many chunks also go straight to the store (`put`, `erase`: `upload`), where the
+/// store takes them (not HTTP servers, `read_only`).
 pub struct Versioned {
     store: Arc<dyn ObjectStore>,
+    writable: bool,
 }
 
 /// What a read conditional on a version found.
@@ -245,7 +249,45 @@ pub enum Conditional {
 
 impl Versioned {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            writable: true,
+        }
+    }
+
+    /// The same store, with writes refused (`writable` false): an HTTP server, whose writes
+    /// must fail as the storage wrapper `read_only::ReadOnly` makes them fail.
+    pub fn read_only(self) -> Self {
+        Self {
+            writable: false,
+            ..self
+        }
+    }
+
+    /// Whether `put` and `erase` may be used.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Store `value` at `key` (one request: the object is replaced whole or not at all).
+    pub async fn put(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        if !self.writable {
+            return Err(StorageError::ReadOnly);
+        }
+        let path = Path::from(key.as_str());
+        self.store.put(&path, value.into()).await.map_err(other)?;
+        Ok(())
+    }
+
+    /// Delete the object at `key`; an absent object is not an error (as zarrs erases).
+    pub async fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        if !self.writable {
+            return Err(StorageError::ReadOnly);
+        }
+        match self.store.delete(&Path::from(key.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(other(e)),
+        }
     }
 
     /// The whole object at `key`; None if there is no such object.

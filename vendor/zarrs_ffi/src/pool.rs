@@ -304,19 +304,13 @@ pub fn try_for_each_with_helpers<T: Sync, E: Send>(
     items: &[T],
     task: impl Fn(&T) -> Result<(), E> + Sync,
 ) -> Result<(), E> {
-    let failure = Mutex::new(None);
+    let failure = crate::error::FirstError::new();
     for_each_with_helpers(items, |item| {
         if let Err(e) = task(item) {
-            failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(e);
+            failure.record(e);
         }
     });
-    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    failure.into_result()
 }
 
 /// Run `task(k, piece)` on every `piece_len`-byte piece `k` of `dest` (the last may be shorter),

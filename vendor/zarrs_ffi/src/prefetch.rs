@@ -14,12 +14,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, future, stream};
 use zarrs_storage::{Bytes, StorageError, StoreKey};
 
-use crate::error::{FfiError, FfiResult};
+use crate::error::{FfiResult, FirstError};
 use crate::object_reads::Versioned;
 use crate::safety::catch_codec_panic;
 use crate::url_store::TokioBlockOn;
@@ -115,15 +114,7 @@ pub fn fetch_then_run<T: Sync>(
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<(usize, Vec<(StoreKey, Fetched)>)>(decoders);
     let receiver = Mutex::new(receiver);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<FfiError>> = Mutex::new(None);
-    let record = |err: FfiError| {
-        failed.store(true, Ordering::Relaxed);
-        first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(err);
-    };
+    let first_error = FirstError::new();
     let decode = || {
         // A decoder that unwinds closes the channel: the fetcher must not wait for it for ever.
         let _close = CloseOnUnwind(&receiver);
@@ -136,19 +127,19 @@ pub fn fetch_then_run<T: Sync>(
             let Some((i, objects)) = next else {
                 return;
             };
-            if failed.load(Ordering::Relaxed) {
+            if first_error.failed() {
                 continue; // drain: the fetcher must not wait on a full channel
             }
             let _given = Given::hand(objects);
             if let Err(err) = catch_codec_panic(|| label(&items[i]), || task(&items[i])) {
-                record(err);
+                first_error.record(err);
             }
         }
     };
-    let failed = &failed;
+    let errors = &first_error;
     let fetch = async move {
         let fetches = stream::iter(objects)
-            .take_while(|_| future::ready(!failed.load(Ordering::Relaxed)))
+            .take_while(|_| future::ready(!errors.failed()))
             .map(|(i, key)| async move {
                 let found = versioned.get(&key).await;
                 (i, key, found)
@@ -175,22 +166,20 @@ pub fn fetch_then_run<T: Sync>(
         }
         TokioBlockOn.block_on(fetch);
     })?;
-    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    first_error.into_result()
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use object_store::memory::InMemory;
     use object_store::path::Path;
     use object_store::{ObjectStore, ObjectStoreExt};
 
     use super::*;
+    use crate::error::FfiError;
 
     /// Objects "k/0" .. "k/{n-1}", each holding its number; the odd ones absent when `holes`.
     fn store(n: usize, holes: bool) -> Versioned {

@@ -6,7 +6,6 @@
 //! per chunk; the codecs are zarrs' own.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
@@ -20,12 +19,14 @@ use crate::args::{RwArray, byte_count};
 use crate::array_io::{array_error, check_length};
 use crate::boxcopy::{Placed, copy_box, intersect};
 use crate::direct;
-use crate::error::{FfiError, FfiResult};
+use crate::encode::Encoded;
+use crate::error::{FfiError, FfiResult, FirstError};
 use crate::handle::ArrayHandle;
 use crate::object_reads::Versioned;
 use crate::pool::{codec_options, in_pool};
 use crate::row_groups;
 use crate::safety::catch_codec_panic;
+use crate::upload::Stored;
 use zarrs_ffi::ZarrsResult;
 
 thread_local! {
@@ -132,13 +133,10 @@ fn run_tasks<T: Sync>(
     label: impl Fn(&T) -> String + Sync,
     task: impl Fn(&T) -> FfiResult + Sync,
 ) -> FfiResult {
-    let error = Mutex::new(None);
+    let error = FirstError::new();
     let each = |item: &T| {
         if let Err(err) = catch_codec_panic(|| label(item), || task(item)) {
-            let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(err);
-            }
+            error.record(err);
         }
     };
     match spread {
@@ -149,10 +147,7 @@ fn run_tasks<T: Sync>(
             Ok(())
         })?,
     }
-    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    error.into_result()
 }
 
 pub fn chunk_label(array: &RwArray, indices: &[u64]) -> String {
@@ -549,70 +544,89 @@ pub fn write_chunkwise(
     let options = codec_options().with_concurrent_target(1);
     let encode = array.encode_plan();
     let label = |indices: &[u64]| chunk_label(array, indices);
-    run_tasks(
-        Spread::InPool,
-        &chunks,
-        |i: &Vec<u64>| label(i),
-        |indices| -> FfiResult {
-            let chunk = array
-                .chunk_subset(indices)
-                .map_err(|e| array_error(e, &label(indices)))?;
-            let chunk_shape = chunk.shape().to_vec();
-            let chunk_place = Placed {
-                origin: chunk.start(),
-                shape: &chunk_shape,
-            };
-            let Some((lo, hi)) = intersect(region, chunk_place) else {
-                return Ok(());
-            };
-            let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-            let whole = part_shape == chunk_shape && lo == chunk.start();
-            if let (true, Some(encode)) = (whole, encode.filter(|e| e.is_sharded())) {
-                // Inner chunks straight from `data`, no shard-sized copy first.
-                let label = || label(indices);
-                return encode.store_shard_within(
-                    array,
-                    indices,
-                    chunk_place,
-                    data,
-                    region,
-                    &label,
-                );
+    // Write chunk `indices`; a whole chunk encoded here is stored at once, or left to the
+    // caller to upload (`upload`: returned as `Stored`).
+    let write_chunk = |indices: &Vec<u64>, upload: bool| -> FfiResult<Stored> {
+        let chunk = array
+            .chunk_subset(indices)
+            .map_err(|e| array_error(e, &label(indices)))?;
+        let chunk_shape = chunk.shape().to_vec();
+        let chunk_place = Placed {
+            origin: chunk.start(),
+            shape: &chunk_shape,
+        };
+        let Some((lo, hi)) = intersect(region, chunk_place) else {
+            return Ok(Stored::Done);
+        };
+        let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
+        let whole = part_shape == chunk_shape && lo == chunk.start();
+        let chunk_label = || label(indices);
+        let emit = |encoded: Encoded<'_>| -> FfiResult<Stored> {
+            if upload {
+                return Ok(Stored::at(array.chunk_key(indices), encoded));
             }
-            let bytes = byte_count(&part_shape, elsize)?;
-            with_scratch(bytes, |scratch| -> FfiResult {
-                let part_place = Placed {
-                    origin: &lo,
-                    shape: &part_shape,
-                };
-                // SAFETY: the part lies inside the region (`data`) and the scratch buffer; `data` is
-                // only read.
-                unsafe {
-                    copy_box(
-                        data_ptr.get().cast_const(),
-                        region,
-                        scratch.as_mut_ptr(),
-                        part_place,
-                        &lo,
-                        &hi,
-                        elsize,
-                    )
-                };
-                if let (true, Some(encode)) = (whole, &encode) {
-                    return encode
-                        .store_chunk(array, indices, &chunk_shape, scratch, &|| label(indices));
-                }
-                let bytes = ArrayBytes::new_flen(&scratch[..]);
-                if whole {
-                    array.store_chunk_opt(indices, bytes, &options)
-                } else {
-                    let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
-                    array.store_array_subset_opt(&part, bytes, &options)
-                }
-                .map_err(|e| array_error(e, &format!("storing {}", label(indices))))
-            })
-        },
-    )?;
+            let plan = encode.as_ref().expect("encoded by the plan");
+            plan.store(array, indices, encoded, &chunk_label)
+                .map(|()| Stored::Done)
+        };
+        if let (true, Some(encode)) = (whole, encode.as_ref().filter(|e| e.is_sharded())) {
+            // Inner chunks straight from `data`, no shard-sized copy first.
+            return encode.encode_shard_within(chunk_place, data, region, &chunk_label, emit);
+        }
+        let bytes = byte_count(&part_shape, elsize)?;
+        with_scratch(bytes, |scratch| -> FfiResult<Stored> {
+            let part_place = Placed {
+                origin: &lo,
+                shape: &part_shape,
+            };
+            // SAFETY: the part lies inside the region (`data`) and the scratch buffer; `data` is
+            // only read.
+            unsafe {
+                copy_box(
+                    data_ptr.get().cast_const(),
+                    region,
+                    scratch.as_mut_ptr(),
+                    part_place,
+                    &lo,
+                    &hi,
+                    elsize,
+                )
+            };
+            if let (true, Some(encode)) = (whole, &encode) {
+                return encode.encode_chunk(&chunk_shape, scratch, &chunk_label, emit);
+            }
+            let bytes = ArrayBytes::new_flen(&scratch[..]);
+            if whole {
+                array.store_chunk_opt(indices, bytes, &options)
+            } else {
+                let part = ArraySubset::from(lo.iter().zip(&hi).map(|(&l, &h)| l..h));
+                array.store_array_subset_opt(&part, bytes, &options)
+            }
+            .map_err(|e| array_error(e, &format!("storing {}", chunk_label())))?;
+            Ok(Stored::Done)
+        })
+    };
+    // Regular grids only (`EncodePlan`): the first chunk is as large as any.
+    let chunk_bytes = crate::array_io::chunk_layout(array, &chunks[0])?.1;
+    let uploads = encode
+        .as_ref()
+        .and_then(|plan| plan.uploads_to())
+        .filter(|_| crate::upload::worth_it(chunks.len(), chunk_bytes));
+    match uploads {
+        Some(store) => crate::upload::encode_then_put(
+            store,
+            &chunks,
+            chunk_bytes,
+            |i: &Vec<u64>| label(i),
+            |indices| write_chunk(indices, true),
+        )?,
+        None => run_tasks(
+            Spread::InPool,
+            &chunks,
+            |i: &Vec<u64>| label(i),
+            |indices| write_chunk(indices, false).map(drop),
+        )?,
+    }
     Ok(true)
 }
 

@@ -386,6 +386,7 @@ fn memory_store(name: &str) -> Arc<InMemory> {
 fn synchronous(
     store: Arc<dyn ObjectStore>,
     prefix: &str,
+    writable: bool,
 ) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
     let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
         store
@@ -396,7 +397,13 @@ fn synchronous(
         Arc::new(RangedReads::new(store.clone())),
         TokioBlockOn,
     ));
-    (sync, Arc::new(Versioned::new(store)))
+    let versioned = Versioned::new(store);
+    let versioned = if writable {
+        versioned
+    } else {
+        versioned.read_only()
+    };
+    (sync, Arc::new(versioned))
 }
 
 type SyncObjectStore = AsyncToSyncStorageAdapter<RangedReads, TokioBlockOn>;
@@ -413,7 +420,7 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
         )),
         Location::Memory(name, prefix) => {
             let store: Arc<dyn ObjectStore> = memory_store(name);
-            let (sync, versioned) = synchronous(store, prefix);
+            let (sync, versioned) = synchronous(store, prefix, true);
             Ok(ZarrsCffiStorage_T::new(sync, None).with_versioned(versioned))
         }
         Location::Zip(path, inner) => {
@@ -424,8 +431,9 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
         }
         Location::Object(parsed) => {
             let (store, prefix) = object_store_for(parsed, options)?;
-            let (sync, versioned) = synchronous(store, &prefix);
-            let listable: Listable = if matches!(parsed.scheme(), "http" | "https") {
+            let read_only = matches!(parsed.scheme(), "http" | "https");
+            let (sync, versioned) = synchronous(store, &prefix, !read_only);
+            let listable: Listable = if read_only {
                 Arc::new(ReadOnly::new(sync))
             } else {
                 sync
