@@ -73,10 +73,32 @@ def test_writes_keep_requests_in_flight(
         proxy.add("delay", method="PUT", path_contains="/c/", times=None, hang_seconds=0.1)
         proxy.max_in_flight = 0
         arr[...] = written  # whole chunks: one PUT each, no read first
+        in_flight = proxy.max_in_flight  # before the read below, which has its own requests
         proxy.clear()
         np.testing.assert_array_equal(arr[...], written)
     # Writes once ran on the default thread count (2 requests in flight) whatever the setting.
-    assert proxy.max_in_flight >= requests // 2
+    assert in_flight >= requests // 2
+
+
+@pytest.mark.parametrize("requests", [4, 16])
+def test_partial_chunk_writes_keep_requests_in_flight(
+    proxy: FaultProxy, moto_endpoint: str, io_concurrency: None, requests: int
+) -> None:
+    """Chunks a write covers only in part are read, merged and written back: those reads stay in
+    flight side by side too (they once ran on the two encoding threads of the whole chunks)."""
+    url = _array(moto_endpoint, chunks=(4, 8))  # 128 chunks; [1:63, 1:7] covers 16 in part
+    zarrs_cffi.set_io_concurrency(requests)
+    written = DATA.copy()
+    written[1:63, 1:7] = DATA[1:63, 1:7][::-1]
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.add("delay", method="GET", path_contains="/c/", times=None, hang_seconds=0.1)
+        proxy.max_in_flight = 0
+        arr[1:63, 1:7] = written[1:63, 1:7]
+        in_flight = proxy.max_in_flight  # before the read below, which has its own requests
+        assert proxy.count("GET", "/c/") == 16  # each partly covered chunk is read once
+        proxy.clear()
+        np.testing.assert_array_equal(arr[...], written)
+    assert in_flight >= requests // 2
 
 
 def test_one_get_per_chunk_and_no_head(proxy: FaultProxy, moto_endpoint: str) -> None:

@@ -606,27 +606,53 @@ pub fn write_chunkwise(
             Ok(Stored::Done)
         })
     };
-    // Regular grids only (`EncodePlan`): the first chunk is as large as any.
-    let chunk_bytes = crate::array_io::chunk_layout(array, &chunks[0])?.1;
-    let uploads = encode
-        .as_ref()
-        .and_then(|plan| plan.uploads_to())
-        .filter(|_| crate::upload::worth_it(chunks.len(), chunk_bytes));
-    match uploads {
-        Some(store) => crate::upload::encode_then_put(
+    // Whole chunks encoded here are uploaded while the next ones are encoded (`upload`); the
+    // rest (partly covered chunks: a read, then a write each) keep their own threads, so their
+    // requests stay in flight side by side.
+    let (to_upload, rest) = match encode.as_ref().and_then(|plan| plan.uploads_to()) {
+        Some(store) => {
+            let covered = |indices: &Vec<u64>| {
+                array.chunk_subset(indices).is_ok_and(|chunk| {
+                    let ends = std::iter::zip(chunk.start(), chunk.shape());
+                    std::iter::zip(ends, std::iter::zip(start, shape))
+                        .all(|((&c, &n), (&r, &m))| c >= r && c + n <= r + m)
+                })
+            };
+            let (whole, partial): (Vec<_>, Vec<_>) = chunks.into_iter().partition(covered);
+            // Regular grids only (`EncodePlan`): the first chunk is as large as any.
+            let chunk_bytes = match whole.first() {
+                Some(first) => crate::array_io::chunk_layout(array, first)?.1,
+                None => 0,
+            };
+            if crate::upload::worth_it(whole.len(), chunk_bytes) {
+                (Some((store, whole, chunk_bytes)), partial)
+            } else {
+                (None, [whole, partial].concat())
+            }
+        }
+        None => (None, chunks),
+    };
+    let written = if rest.is_empty() {
+        Ok(())
+    } else {
+        run_tasks(
+            Spread::InPool,
+            &rest,
+            |i: &Vec<u64>| label(i),
+            |indices| write_chunk(indices, false).map(drop),
+        )
+    };
+    let uploaded = match to_upload {
+        Some((store, whole, chunk_bytes)) => crate::upload::encode_then_put(
             store,
-            &chunks,
+            &whole,
             chunk_bytes,
             |i: &Vec<u64>| label(i),
             |indices| write_chunk(indices, true),
-        )?,
-        None => run_tasks(
-            Spread::InPool,
-            &chunks,
-            |i: &Vec<u64>| label(i),
-            |indices| write_chunk(indices, false).map(drop),
-        )?,
-    }
+        ),
+        None => Ok(()),
+    };
+    written.and(uploaded)?;
     Ok(true)
 }
 
