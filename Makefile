@@ -71,14 +71,14 @@ test-matrix: build $(MATRIX_VENV)/.installed
 
 lint: build
 	$(VENV)/bin/ruff check zarrs_cffi tests tools build_ffi.py setup.py bench docs/conf.py docs/tools
-	$(VENV)/bin/ruff format --check zarrs_cffi tests tools build_ffi.py setup.py docs/conf.py docs/tools
+	$(VENV)/bin/ruff format --check zarrs_cffi tests tools build_ffi.py setup.py bench docs/conf.py docs/tools
 	$(VENV)/bin/mypy zarrs_cffi
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_docstrings.py
 	cargo fmt --check --manifest-path $(CRATE)/Cargo.toml
 	cargo clippy $(CARGO_FLAGS) --release --all-targets -- -D warnings
 
 fmt: venv
-	$(VENV)/bin/ruff format zarrs_cffi tests tools build_ffi.py setup.py docs/conf.py docs/tools
+	$(VENV)/bin/ruff format zarrs_cffi tests tools build_ffi.py setup.py bench docs/conf.py docs/tools
 	cargo fmt --manifest-path $(CRATE)/Cargo.toml
 
 # The docs site (Sphinx + MyST + furo) into docs/_build/html; any warning fails the build. The API

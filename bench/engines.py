@@ -293,7 +293,8 @@ class TensorStore(Engine):
 
 
 ENGINES = {
-    cls.name: cls for cls in (ZarrsCffi, ZarrPython, ZarrsPython, Zarrista, TensorStore, ZarrPythonCffiPipeline)
+    cls.name: cls
+    for cls in (ZarrsCffi, ZarrPython, ZarrsPython, Zarrista, TensorStore, ZarrPythonCffiPipeline)
 }
 # Peers of the zarrs_cffi rows; the pipeline row is this package too (compared with zarrs-python's
 # pipeline in its own table: bench/run.py --engines zarr+zarrs_cffi,zarrs-python,zarr-python).

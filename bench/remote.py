@@ -1282,7 +1282,9 @@ def main(argv=None) -> int:
             report.splice_remote(HERE / "RESULTS.md", args.out)
         else:  # a partial remote run: its own section
             name = f"partial run {args.out.stem}"
-            report.splice(HERE / "RESULTS.md", report.copied_section(args.out, name, "Partial remote run"), name)
+            report.splice(
+                HERE / "RESULTS.md", report.copied_section(args.out, name, "Partial remote run"), name
+            )
     log("\ntargets:")
     for row in targets(run):
         log(f"  {row['status']:4s} {row['target']} [{row['dataset']}] {row['value']}")
