@@ -42,6 +42,14 @@ pub fn intersect(a: Placed, b: Placed) -> Option<(Vec<u64>, Vec<u64>)> {
     (0..lo.len()).all(|d| lo[d] < hi[d]).then_some((lo, hi))
 }
 
+/// Whether the box `inner` lies wholly inside the box `outer`.
+pub fn contains(outer: Placed, inner: Placed) -> bool {
+    (0..outer.origin.len()).all(|d| {
+        inner.origin[d] >= outer.origin[d]
+            && inner.origin[d] + inner.shape[d] <= outer.origin[d] + outer.shape[d]
+    })
+}
+
 /// Copy the elements of the box `[lo, hi)` from `src` to `dst`.
 ///
 /// # Safety

@@ -77,6 +77,13 @@ pub struct Layout {
     pub versioned: Option<Arc<Versioned>>,
 }
 
+impl Layout {
+    /// The object store the chunks live in (not a local directory of this library's, not a zip).
+    pub fn object_store(&self) -> Option<&Versioned> {
+        self.versioned.as_deref().filter(|_| self.files.is_none())
+    }
+}
+
 /// What a read of this array can do without zarrs' pipeline.
 #[derive(Clone)]
 pub struct Plan {
@@ -314,15 +321,12 @@ impl Plan {
     /// Whether shard indexes may be kept across reads without a check first: an object store's
     /// shards are read by version, each inner-chunk read conditional on it.
     pub fn reads_shards_by_version(&self) -> bool {
-        self.layout.versioned.is_some() && self.layout.files.is_none()
+        self.layout.object_store().is_some()
     }
 
     /// The object store this array's chunks are read from (not a local directory, not a zip).
     pub fn object_store(&self) -> Option<&Versioned> {
-        self.layout
-            .versioned
-            .as_deref()
-            .filter(|_| self.layout.files.is_none())
+        self.layout.object_store()
     }
 
     pub fn is_sharded(&self) -> bool {

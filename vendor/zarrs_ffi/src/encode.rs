@@ -200,10 +200,7 @@ impl EncodePlan {
     /// The object store a write of many chunks hands its encoded chunks to, to be uploaded while
     /// the next ones are encoded (`upload`); None for this library's files and read-only stores.
     pub fn uploads_to(&self) -> Option<&Versioned> {
-        self.layout
-            .versioned
-            .as_deref()
-            .filter(|v| v.writable() && self.layout.files.is_none())
+        self.layout.object_store().filter(|v| v.writable())
     }
 
     /// Encode and store the whole chunk `indices` (a shard, when sharded) from `data`: the full

@@ -106,6 +106,26 @@ pub extern "C" fn zarrsCffiSetIoConcurrency(requests: usize) -> i32 {
     })
 }
 
+/// Bytes (decoded when read, encoded when written) a remote call may hold between its requests
+/// and its decoding or encoding threads (`prefetch`, `upload`).
+const AHEAD_BYTES: usize = 256 << 20;
+
+/// Whether a remote call over `items` objects (`object_bytes` bytes each at most) should run its
+/// requests apart from its decoding or encoding threads (`prefetch`, `upload`): more than one
+/// object, not inside another call's spread work (whose threads are taken), and objects small
+/// enough that a few of them may wait between the two.
+pub fn overlaps_requests(items: usize, object_bytes: usize) -> bool {
+    items > 1 && !nested() && object_bytes <= AHEAD_BYTES / 4
+}
+
+/// Requests such a call keeps in flight: `io_concurrency()`, fewer when objects of
+/// `object_bytes` would hold more than `AHEAD_BYTES`.
+pub fn requests_in_flight(object_bytes: usize) -> usize {
+    io_concurrency()
+        .min(AHEAD_BYTES / object_bytes.max(1))
+        .max(1)
+}
+
 /// Codec options for one call: its concurrency capped at `threads_per_call()`.
 pub fn codec_options() -> CodecOptions {
     let threads = threads_per_call();

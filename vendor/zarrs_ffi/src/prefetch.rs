@@ -28,10 +28,6 @@ use zarrs_storage::storage_adapter::async_to_sync::AsyncToSyncBlockOn;
 /// by the task that needs the object, with the task's own label).
 type Fetched = Result<Option<Bytes>, StorageError>;
 
-/// Decoded bytes the fetched-but-not-yet-decoded objects of one read may stand for: the objects
-/// in flight are bounded by this as well as by `io_concurrency()`.
-const AHEAD_BYTES: usize = 256 << 20;
-
 thread_local! {
     /// The objects fetched for the task this thread runs.
     static GIVEN: RefCell<Vec<(StoreKey, Fetched)>> = const { RefCell::new(Vec::new()) };
@@ -77,13 +73,6 @@ impl<T> Drop for CloseOnUnwind<'_, T> {
     }
 }
 
-/// Whether a read of `items` items should go through `fetch_then_run`: more than one, not inside
-/// another call's spread work (whose threads are taken), and objects (`object_bytes` decoded
-/// bytes each) small enough that fetching a few ahead is no burden.
-pub fn worth_it(items: usize, object_bytes: usize) -> bool {
-    items > 1 && !crate::pool::nested() && object_bytes <= AHEAD_BYTES / 4
-}
-
 /// Run `task` for every item once the objects `keys(item)` names (at least one) are fetched
 /// whole, on `pool::decode_threads()` pool threads, while the calling thread drives the fetches
 /// of the next items; `label` names an item whose task panics, `object_bytes` is the decoded
@@ -107,9 +96,7 @@ pub fn fetch_then_run<T: Sync>(
     let mut wanted = vec![0usize; items.len()];
     objects.iter().for_each(|(i, _)| wanted[*i] += 1);
     let wanted = &wanted;
-    let in_flight = crate::pool::io_concurrency()
-        .min(AHEAD_BYTES / object_bytes.max(1))
-        .max(1);
+    let in_flight = crate::pool::requests_in_flight(object_bytes);
     let decoders = crate::pool::decode_threads().clamp(1, items.len().max(1));
     let (sender, receiver) =
         tokio::sync::mpsc::channel::<(usize, Vec<(StoreKey, Fetched)>)>(decoders);

@@ -17,7 +17,7 @@ use zarrs::array::{
 
 use crate::args::{RwArray, byte_count};
 use crate::array_io::{array_error, check_length};
-use crate::boxcopy::{Placed, copy_box, intersect};
+use crate::boxcopy::{Placed, contains, copy_box, intersect};
 use crate::direct;
 use crate::encode::Encoded;
 use crate::error::{FfiError, FfiResult, FirstError};
@@ -309,7 +309,7 @@ pub fn read_chunkwise(
 /// chunk count: grouping them (`row_groups`) never leaves fewer than two tasks for two chunks.
 fn fetches_ahead(plan: &direct::Plan, chunks: usize, chunk_bytes: usize) -> Option<&Versioned> {
     plan.object_store()
-        .filter(|_| crate::prefetch::worth_it(chunks, chunk_bytes))
+        .filter(|_| crate::pool::overlaps_requests(chunks, chunk_bytes))
 }
 
 /// The tasks of a chunk-by-chunk read of a planned array, each reading the chunks `chunks(item)`
@@ -559,7 +559,7 @@ pub fn write_chunkwise(
             return Ok(Stored::Done);
         };
         let part_shape: Vec<u64> = lo.iter().zip(&hi).map(|(l, h)| h - l).collect();
-        let whole = part_shape == chunk_shape && lo == chunk.start();
+        let whole = contains(region, chunk_place);
         let chunk_label = || label(indices);
         let emit = |encoded: Encoded<'_>| -> FfiResult<Stored> {
             if upload {
@@ -613,9 +613,11 @@ pub fn write_chunkwise(
         Some(store) => {
             let covered = |indices: &Vec<u64>| {
                 array.chunk_subset(indices).is_ok_and(|chunk| {
-                    let ends = std::iter::zip(chunk.start(), chunk.shape());
-                    std::iter::zip(ends, std::iter::zip(start, shape))
-                        .all(|((&c, &n), (&r, &m))| c >= r && c + n <= r + m)
+                    let chunk_place = Placed {
+                        origin: chunk.start(),
+                        shape: chunk.shape(),
+                    };
+                    contains(region, chunk_place)
                 })
             };
             let (whole, partial): (Vec<_>, Vec<_>) = chunks.into_iter().partition(covered);
@@ -624,7 +626,7 @@ pub fn write_chunkwise(
                 Some(first) => crate::array_io::chunk_layout(array, first)?.1,
                 None => 0,
             };
-            if crate::upload::worth_it(whole.len(), chunk_bytes) {
+            if crate::pool::overlaps_requests(whole.len(), chunk_bytes) {
                 (Some((store, whole, chunk_bytes)), partial)
             } else {
                 (None, [whole, partial].concat())

@@ -20,9 +20,6 @@ use crate::safety::catch_codec_panic;
 use crate::url_store::TokioBlockOn;
 use zarrs_storage::storage_adapter::async_to_sync::AsyncToSyncBlockOn;
 
-/// Encoded bytes of one write that may wait for their upload or be in flight at once.
-const AHEAD_BYTES: usize = 256 << 20;
-
 /// What a task of `encode_then_put` leaves to upload.
 pub enum Stored {
     /// Store these bytes at this key.
@@ -43,13 +40,6 @@ impl Stored {
     }
 }
 
-/// Whether a write of `items` items (of `object_bytes` bytes at most, encoded) should go through
-/// `encode_then_put`: more than one, not inside another call's spread work (whose threads are
-/// taken), and small enough that a few of them may wait for their upload.
-pub fn worth_it(items: usize, object_bytes: usize) -> bool {
-    items > 1 && !crate::pool::nested() && object_bytes <= AHEAD_BYTES / 4
-}
-
 /// Run `encode` for every item on `pool::decode_threads()` pool threads while the calling thread
 /// uploads what they give (`Stored`) to `store`, up to `io_concurrency()` requests in flight
 /// (fewer when `object_bytes`, the largest encoded size, is large). `label` names an item whose
@@ -62,9 +52,7 @@ pub fn encode_then_put<T: Sync>(
     label: impl Fn(&T) -> String + Sync,
     encode: impl Fn(&T) -> FfiResult<Stored> + Sync,
 ) -> FfiResult {
-    let in_flight = crate::pool::io_concurrency()
-        .min(AHEAD_BYTES / object_bytes.max(1))
-        .max(1);
+    let in_flight = crate::pool::requests_in_flight(object_bytes);
     let encoders = crate::pool::decode_threads().clamp(1, items.len().max(1));
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Stored)>(encoders);
     let next = AtomicUsize::new(0);
