@@ -113,3 +113,25 @@ def test_concurrent_callers_each_with_helpers(tmp_path: pathlib.Path, restore_th
                 np.testing.assert_array_equal(out, expected[region])
 
         run_readers(reader)
+
+
+@pytest.mark.parametrize(
+    "value, threads, warns",
+    [("3", 3, False), ("+5", 5, False), ("abc", None, True), ("0", None, True), (" 4", None, True)],
+)
+def test_num_threads_environment_variable(value: str, threads: int | None, warns: bool) -> None:
+    """ZARRS_CFFI_NUM_THREADS sets the default thread count; a value the native library ignores
+    (not a positive integer as Rust parses one) warns instead of passing silently."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import zarrs_cffi; print(zarrs_cffi.get_num_threads())"
+    env = {**os.environ, "ZARRS_CFFI_NUM_THREADS": value}
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    expected = threads if threads is not None else len(os.sched_getaffinity(0))  # one per core
+    assert int(done.stdout) == expected, done
+    assert ("ZARRS_CFFI_NUM_THREADS" in done.stderr and "RuntimeWarning" in done.stderr) == warns, done.stderr

@@ -69,7 +69,9 @@ def int_arg(value: object, what: str, upper: int, upper_text: str | None = None)
         n = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise errors.InvalidArgumentError(f"{what} must be an int, got {type(value).__name__}") from None
-    if isinstance(value, bool) or not 0 <= n <= upper:
+    if isinstance(value, bool):
+        raise errors.InvalidArgumentError(f"{what} must be an int, not a bool: got {value!r}")
+    if not 0 <= n <= upper:
         bound = upper_text or str(upper)
         raise errors.InvalidArgumentError(f"{what} must be between 0 and {bound}, got {value!r}")
     return n

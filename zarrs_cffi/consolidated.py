@@ -88,6 +88,7 @@ def consolidate(store: Store) -> dict[str, Document]:
     Returns:
         The consolidated documents by node path.
     """
+    store.check_writable()  # before the listing (which an HTTP server cannot answer)
     root = store.read_metadata("/")
     if root.get("node_type", "group" if "shape" not in root else "array") != "group":
         raise InvalidArgumentError(f"the root of {store.root!r} is an array: only groups consolidate")

@@ -7,7 +7,6 @@ from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
-from .errors import ReadOnlyError
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
 from .store import Store, node_path
@@ -75,7 +74,7 @@ def create_array(
     backend = get_backend(engine)
     node = node_path(node)
     with Store(path, **(storage_options or {})) as store:
-        _check_writable(store)
+        store.check_writable()
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
@@ -115,13 +114,8 @@ def create_group(
     backend = get_backend(engine)
     document = group_document(attributes)
     with Store(path, **(storage_options or {})) as store:
-        _check_writable(store)
+        store.check_writable()
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
             backend.create_group(document, store.location, node_path(node).strip("/"), overwrite=overwrite)
-
-
-def _check_writable(store: Store) -> None:
-    if store.read_only:
-        raise ReadOnlyError(f"{store.root!r} is a read-only store (zip files and HTTP servers are read-only)")

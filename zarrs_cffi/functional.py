@@ -34,9 +34,10 @@ from .store_location import locate
 def _array_at(path: Any, storage_options: Mapping[str, Any] | None) -> Iterator[Array]:
     """The array at ``path``: a cached handle for local directories (see the module's docstring);
     for URLs and stores a handle opened for this call (a remote array's metadata cannot be checked
-    for changes more cheaply than it is read)."""
+    for changes more cheaply than it is read), also for a store opened read-only (a
+    ``LocalStore(root, read_only=True)``): its handle refuses writes."""
     location = locate(path, storage_options)
-    if location.local:
+    if location.local and not location.read_only:
         yield cached_array(location.url)
         return
     with open_array(location, engine="cffi") as array:
@@ -153,7 +154,9 @@ def read_into(
         out: A writable, C-contiguous ndarray of the array's dtype and the result's shape.
         path: The array's own directory (``"data.zarr/temperature"``), or its URL
             (``"s3://bucket/data.zarr/temperature"``) or store (see :class:`Store`).
-        region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything.
+        region: numpy basic indexing (ints, slices with any step, one Ellipsis); ``()`` is everything;
+            or an orthogonal selection as :attr:`Array.oindex` takes it (integer arrays and lists,
+            1-D boolean masks, each indexing its own axis).
         storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:
@@ -165,7 +168,7 @@ def read_into(
         OutputBufferError: ``out`` has another shape than the result, is not C-contiguous, or is
             read-only (a ValueError).
         InvalidIndicesError: The region is out of bounds (an IndexError).
-        InvalidSelectionError: The region is not basic indexing (a TypeError).
+        InvalidSelectionError: The region is neither basic nor orthogonal indexing (a TypeError).
         CodecError: A stored chunk is corrupt or truncated (names its key).
     """
     with _array_at(path, storage_options) as array:

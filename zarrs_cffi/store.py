@@ -13,7 +13,7 @@ from typing import Any
 
 from ._native import check, encode_str, ffi, lib, take_string
 from .consolidated import children_from, read_consolidated, update_consolidated
-from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError
+from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError, ReadOnlyError
 from .handles import Handle
 from .store_location import StoreLocation, locate
 
@@ -108,6 +108,24 @@ class Store:
         """True for stores that cannot be written (zip files, HTTP servers, read-only zarr stores)."""
         return self.location.read_only
 
+    def check_writable(self) -> None:
+        """Raise :class:`ReadOnlyError` (a PermissionError) if this store cannot be written.
+
+        Zip files and HTTP servers refuse writes in the native library too; a zarr store opened
+        read-only (``LocalStore(root, read_only=True)``) maps to a location the native library
+        could write, so every write through this class checks here first.
+        """
+        if self.read_only:
+            scheme = self.location.scheme
+            why = (
+                "zip files are read-only"
+                if scheme == "zip"
+                else "HTTP servers are read-only"
+                if scheme in ("http", "https")
+                else "it was opened read-only"
+            )
+            raise ReadOnlyError(f"cannot write to {self.root!r}: {why}")
+
     @property
     def storage_options(self) -> dict[str, str]:
         """The options this store was opened with (a copy; may hold credentials)."""
@@ -185,10 +203,12 @@ class Store:
             NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
             InvalidMetadataError: ``document`` is not a valid, serialisable document.
             InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ReadOnlyError: The store is read-only (a PermissionError).
             ClosedError: The store is closed.
         """
         path = node_path(node)
         text = _dump_json(document)
+        self.check_writable()
         with self._handle.use() as ptr:
             check(
                 lib.zarrsCffiCreateNode(ptr, path.encode(), text, bool(overwrite)),
@@ -206,9 +226,11 @@ class Store:
         Raises:
             NodeNotFoundError: No node at ``node`` (a FileNotFoundError).
             InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).
+            ReadOnlyError: The store is read-only (a PermissionError).
             ClosedError: The store is closed.
         """
         path = node_path(node)
+        self.check_writable()
         with self._handle.use() as ptr:
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
         if path != "/":
@@ -298,6 +320,7 @@ class Store:
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise InvalidArgumentError(f"value must be bytes, got {type(value).__name__}")
         data = bytes(value)
+        self.check_writable()
         with self._handle.use() as ptr:
             check(
                 lib.zarrsCffiStorageSet(ptr, encode_str(key, "key"), data, len(data)),

@@ -186,14 +186,20 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
         path = os.fspath(target)
         if isinstance(path, str):
             return _from_text(path, options)
-    if not type(target).__name__.endswith("Store"):
+    if type(target).__module__ == "builtins":  # None, bytes, a number...: not a path
         raise InvalidArgumentError(f"path must be str or os.PathLike, got {type(target).__name__}")
     if options:
         raise InvalidArgumentError("storage_options apply to a path or URL, not to a store object")
     return _from_zarr_store(target)
 
 
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def _from_zarr_store(store: Any) -> StoreLocation:
+    """The native location of a store object (zarr's, or anything else: UnsupportedStoreError)."""
     kind = type(store).__name__
     read_only = bool(getattr(store, "read_only", False))
     if kind == "LocalStore" and hasattr(store, "root"):
@@ -206,7 +212,7 @@ def _from_zarr_store(store: Any) -> StoreLocation:
     if kind == "FsspecStore" and hasattr(store, "fs"):
         return _from_fsspec(store, read_only)
     raise UnsupportedStoreError(
-        f"cannot use a store of type {type(store).__module__}.{kind} natively: pass a path or URL, a "
+        f"cannot use a store of type {_type_name(store)} natively: pass a path or URL, a "
         "zarrs_cffi.Store, or a zarr LocalStore, ZipStore, ObjectStore (S3/GCS/Azure/HTTP) or FsspecStore (http/s3)"
     )
 
@@ -264,31 +270,67 @@ def _from_obstore(inner: Any) -> StoreLocation:
 # s3fs' option names and their object_store equivalents.
 _S3FS_OPTIONS = {
     "key": "access_key_id",
+    "username": "access_key_id",
     "secret": "secret_access_key",
+    "password": "secret_access_key",
     "token": "session_token",
     "endpoint_url": "endpoint",
 }
+_S3FS_CLIENT_OPTIONS = {"endpoint_url": "endpoint", "region_name": "region"}
+# fsspec options that change only fsspec's own caching, buffering or event loop: without meaning
+# for the native store. Any other option (headers, a profile, requester-pays, an SSL setting...)
+# would be dropped silently, so it makes the store unsupported instead.
+_FSSPEC_LOCAL_OPTIONS = frozenset(
+    {
+        "asynchronous",
+        "loop",
+        "skip_instance_cache",
+        "use_listings_cache",
+        "listings_expiry_time",
+        "max_paths",
+        "block_size",
+        "default_block_size",
+        "cache_type",
+        "default_cache_type",
+        "cache_options",
+        "default_fill_cache",
+        "simple_links",
+        "same_scheme",
+        "size_policy",
+        "encoded",
+        "max_concurrency",
+        "batch_size",
+    }
+)
 
 
 def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
     protocol = store.fs.protocol
     protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
     path = str(getattr(store, "path", "")).strip("/")
+    given = dict(getattr(store.fs, "storage_options", None) or {})
     if protocol in ("http", "https"):
+        _refuse_fsspec_options(protocol, [key for key in given if key not in _FSSPEC_LOCAL_OPTIONS])
         url = path if "://" in path else f"{protocol}://{path}"
         return StoreLocation(url.rstrip("/"), (), True)
     if protocol in ("s3", "s3a"):
-        given = dict(getattr(store.fs, "storage_options", None) or {})
         options: dict[str, object] = {}
+        dropped: list[str] = []
         for key, value in given.items():
             if key in _S3FS_OPTIONS:
                 options[_S3FS_OPTIONS[key]] = value
-            elif key == "anon" and value:
-                options["skip_signature"] = True
+            elif key == "anon":
+                if value:
+                    options["skip_signature"] = True
             elif key == "client_kwargs" and isinstance(value, Mapping):
-                for inner_key in ("endpoint_url", "region_name"):
-                    if inner_key in value:
-                        options["endpoint" if inner_key == "endpoint_url" else "region"] = value[inner_key]
+                for inner_key, inner_value in value.items():
+                    if inner_key in _S3FS_CLIENT_OPTIONS:
+                        options[_S3FS_CLIENT_OPTIONS[inner_key]] = inner_value
+                    else:
+                        dropped.append(f"client_kwargs[{inner_key!r}]")
+            elif key not in _FSSPEC_LOCAL_OPTIONS:
+                dropped.append(key)
+        _refuse_fsspec_options(protocol, dropped)
         endpoint = str(options.get("endpoint", ""))
         if endpoint.startswith("http://"):
             options["allow_http"] = True
@@ -296,3 +338,12 @@ def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
     raise UnsupportedStoreError(
         f"cannot use an FsspecStore over {protocol!r} natively (http, https and s3 work)"
     )
+
+
+def _refuse_fsspec_options(protocol: str, names: list[str]) -> None:
+    if names:
+        raise UnsupportedStoreError(
+            f"cannot use this FsspecStore over {protocol!r} natively: its fsspec options "
+            f"{', '.join(sorted(names))} have no native equivalent (they would be dropped); pass the "
+            "URL with storage_options instead (see zarrs_cffi.Store), or use zarr's own pipeline"
+        )

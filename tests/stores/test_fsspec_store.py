@@ -6,9 +6,11 @@ from __future__ import annotations
 import functools
 import http.server
 import pathlib
+import re
 import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,3 +76,55 @@ def test_fsspec_s3_options_are_translated() -> None:
         "allow_http": "true",
     }
     assert "s3cr3t-value" not in repr(location)
+
+
+def _fsspec_store(protocol: Any, path: str, options: dict[str, Any]) -> Any:
+    """A stand-in with the attributes zarr's FsspecStore has (fsspec's filesystems need not be
+    installed to check the mapping)."""
+    FsspecStore = type("FsspecStore", (), {})
+    store = FsspecStore()
+    store.fs = SimpleNamespace(protocol=protocol, storage_options=options)
+    store.path, store.read_only = path, False
+    return store
+
+
+@pytest.mark.parametrize(
+    "protocol, options, named",
+    [
+        ("https", {"headers": {"Authorization": "Bearer x"}}, "headers"),
+        ("http", {"client_kwargs": {"auth": "x"}, "block_size": 0}, "client_kwargs"),
+        (("s3", "s3a"), {"profile": "prod", "anon": False}, "profile"),
+        (("s3", "s3a"), {"requester_pays": True}, "requester_pays"),
+        (("s3", "s3a"), {"client_kwargs": {"verify": False}}, "client_kwargs['verify']"),
+    ],
+)
+def test_fsspec_options_without_native_equivalent_are_refused(
+    protocol: Any, options: dict, named: str
+) -> None:
+    """An option the native store cannot carry (request headers, a credentials profile...) is
+    never dropped silently: the store is unsupported, naming the option."""
+    store = _fsspec_store(protocol, "host.example/data.zarr", options)
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match=re.escape(named)):
+        locate(store)
+
+
+def test_fsspec_options_of_fsspec_itself_are_ignored() -> None:
+    """Options that only tune fsspec's own caching, buffering or event loop change nothing natively."""
+    store = _fsspec_store(
+        ("s3", "s3a"),
+        "bucket/data.zarr",
+        {"asynchronous": True, "default_block_size": 1 << 20, "username": "AK", "password": "pw-secret"},
+    )
+    assert locate(store).options_dict() == {"access_key_id": "AK", "secret_access_key": "pw-secret"}
+    http = _fsspec_store("https", "https://host.example/data.zarr", {"asynchronous": True, "block_size": 0})
+    assert locate(http).url == "https://host.example/data.zarr"
+
+
+def test_fsspec_http_store_with_headers_is_not_read_without_them(served: str) -> None:
+    """zarr-python's FsspecStore with request headers: reading it natively would drop them."""
+    pytest.importorskip("aiohttp")
+    from zarr.storage import FsspecStore
+
+    store = FsspecStore.from_url(served, storage_options={"headers": {"X-Token": "t"}}, read_only=True)
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="headers"):
+        zarrs_cffi.open_array(store, "/a")

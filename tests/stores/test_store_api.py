@@ -284,6 +284,40 @@ def test_zarr_store_objects_map_to_native_stores(place: Place) -> None:
         zarrs_cffi.open_array(zarr.storage.MemoryStore(), "/a")
 
 
+class _Thing:
+    pass
+
+
+class _WrappingBackend(zarr.storage.WrapperStore):  # a user's store class whose name does not say so
+    pass
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda target: zarrs_cffi.Store(target),
+        lambda target: zarrs_cffi.open_array(target, "/a"),
+        lambda target: zarrs_cffi.create_group(target, "/g"),
+        lambda target: zarrs_cffi.create_array(target, "/b", shape=(2,), dtype="u1", chunks=(2,)),
+        lambda target: zarrs_cffi.read(target),
+        lambda target: zarrs_cffi.read_into(np.empty(2, "u1"), target),
+        lambda target: zarrs_cffi.write(target, (), 1),
+        lambda target: zarrs_cffi.consolidate(target),
+        lambda target: zarrs_cffi.crud.read_metadata(target, ""),
+        lambda target: zarrs_cffi.crud.list_children(target, ""),
+    ],
+)
+def test_any_other_object_is_an_unsupported_store_naming_its_type(tmp_path: Any, call: Any) -> None:
+    """Objects that are neither a path, a URL, a Store nor a store zarrs_cffi maps natively raise
+    UnsupportedStoreError naming the type, whatever the class is called (None, numbers and bytes
+    are bad paths: InvalidArgumentError, tests/reliability/test_bad_inputs.py)."""
+    wrapped = _WrappingBackend(zarr.storage.LocalStore(str(tmp_path)))
+    for target, name in ((_Thing(), "_Thing"), (wrapped, "_WrappingBackend")):
+        with pytest.raises(zarrs_cffi.UnsupportedStoreError, match=name):
+            call(target)
+    assert not any(tmp_path.iterdir())
+
+
 def test_memory_stores_are_shared_by_name_until_forgotten() -> None:
     url = "memory://shared-by-name"
     try:

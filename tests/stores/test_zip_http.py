@@ -275,6 +275,8 @@ def write_ops(target: Any, options: dict[str, Any] | None = None) -> list[tuple[
         ),
         ("Store.delete_node", on_store(lambda s: s.delete_node("/plain/int16"))),
         ("Store.delete_node root", on_store(lambda s: s.delete_node("/"))),
+        ("Store.set_key", on_store(lambda s: s.set_key("plain/extra", b"x"))),
+        ("consolidate", lambda: zarrs_cffi.consolidate(target, **kw)),
     ]
     crud_store = target  # the CRUD API takes the URL or store object itself
     with zarrs_cffi.Store(target, **opts) as store:
@@ -581,6 +583,35 @@ def test_zip_writes_raise_read_only_and_change_nothing(zips: Zips, kind: str, ac
     with zarrs_cffi.open_array(target, "/plain/int16") as arr:  # still the old data
         np.testing.assert_array_equal(arr[...], zips.data["plain/int16"])
     assert issubclass(zarrs_cffi.ReadOnlyError, PermissionError)
+
+
+@pytest.mark.parametrize("kind", ["LocalStore", "ObjectStore"])
+def test_read_only_store_objects_refuse_every_write(tmp_path: pathlib.Path, kind: str) -> None:
+    """A zarr store opened read-only maps to a directory the native library could write: every
+    write through zarrs_cffi (store, array, one-shot, CRUD, consolidate) still raises ReadOnlyError
+    and changes nothing."""
+    directory = tmp_path / "tree.zarr"
+    data = build_tree(str(directory))
+    before = tree_digest(directory)
+
+    def read_only(path: pathlib.Path) -> Any:
+        if kind == "LocalStore":
+            return zarr.storage.LocalStore(str(path), read_only=True)
+        from obstore.store import LocalStore as ObstoreLocal
+
+        return zarr.storage.ObjectStore(ObstoreLocal(str(path)), read_only=True)
+
+    target = read_only(directory)
+    array_target = read_only(directory / "plain" / "int16")  # the one-shot calls take the array's own store
+    ops = [
+        *write_ops(target),
+        ("one-shot write", lambda: zarrs_cffi.write(array_target, (slice(0, 2),), 7)),
+        ("one-shot write all", lambda: zarrs_cffi.write(array_target, (), 0)),
+    ]
+    failures = collect_failures(ops, zarrs_cffi.ReadOnlyError)
+    assert not failures, "\n".join(failures)
+    assert tree_digest(directory) == before
+    np.testing.assert_array_equal(zarrs_cffi.read(array_target), data["plain/int16"])  # reads still work
 
 
 @pytest.mark.parametrize("mode", ["a", "w"])
