@@ -78,9 +78,12 @@ def test_readme_examples_run_alone(
 ) -> None:
     """Each README example works when copied on its own into an empty directory."""
     monkeypatch.chdir(tmp_path)
+    saved_config = copy.deepcopy(zarr.config.config)  # an example may set zarr's global config
     try:
         exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__doc_example__"})
     finally:
+        zarr.config.config.clear()
+        zarr.config.config.update(saved_config)
         zarrs_cffi.clear_cache()
 
 
