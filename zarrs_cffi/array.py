@@ -40,6 +40,7 @@ from .forksafe import object_lock
 from .handles import Handle
 from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
 from .metadata import chunks_and_shards, parse_fill_value
+from .secrets import redact
 from .selection import Selection, check_chunk_coords, normalize_selection, simple_box
 from .store_location import StoreLocation, locate
 from .threads import get_num_threads
@@ -166,7 +167,7 @@ class Array:
     def __repr__(self) -> str:
         where = f"{self.root!r}, node={self.node!r}" if self.root else f"node={self.node!r}"
         state = ", closed" if self.closed else ""
-        return f"<zarrs_cffi.Array {where} shape={self.shape} dtype={self.dtype}{state}>"
+        return redact(f"<zarrs_cffi.Array {where} shape={self.shape} dtype={self.dtype}{state}>")
 
     @property
     def decodes_directly(self) -> bool:

@@ -6,14 +6,17 @@ the matching builtin, so ``except FileNotFoundError`` works for a missing array.
 
 from __future__ import annotations
 
+from .secrets import redact
+
 
 class ZarrsError(Exception):
-    """Base class of every error raised by zarrs_cffi. ``code`` is the native result code (0 if none)."""
+    """Base class of every error raised by zarrs_cffi. ``code`` is the native result code (0 if none).
+    Its message never shows a secret of a store URL or its options (:mod:`zarrs_cffi.secrets`)."""
 
     code: int = 0
 
     def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(str(message)))
         if code is not None:
             self.code = code
 

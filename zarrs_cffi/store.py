@@ -15,6 +15,7 @@ from ._native import check, encode_str, ffi, lib, take_string
 from .consolidated import children_from, read_consolidated, update_consolidated
 from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError, ReadOnlyError
 from .handles import Handle
+from .secrets import redact
 from .store_location import StoreLocation, locate
 
 
@@ -97,10 +98,7 @@ class Store:
             check(lib.zarrsCffiCreateStorageFilesystem(encode_str(self.root, "path"), out), context)
         else:
             options = json.dumps(dict(self.location.options)).encode()
-            try:
-                check(lib.zarrsCffiCreateStorageFromUrl(encode_str(self.root, "url"), options, out), context)
-            except Exception as exc:
-                raise type(exc)(self.location.redact(str(exc))) from None
+            check(lib.zarrsCffiCreateStorageFromUrl(encode_str(self.root, "url"), options, out), context)
         self._handle = Handle(out[0], lib.zarrsCffiDestroyStorage, context)
 
     @property
@@ -148,7 +146,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.root!r}{', closed' if self.closed else ''})"
+        return redact(f"Store({self.root!r}{', closed' if self.closed else ''})")
 
     # -- nodes -------------------------------------------------------------------------------------
     def node_exists(self, node: str) -> bool:

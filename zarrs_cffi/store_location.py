@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from ._native import encode_str
 from .errors import InvalidArgumentError, UnsupportedStoreError
+from .secrets import hide, redact
 
 Options = Tuple[Tuple[str, str], ...]  # typing.Tuple: evaluated at runtime (3.8)
 
@@ -40,7 +41,6 @@ SCHEMES = (
     "https",
 )
 READ_ONLY_SCHEMES = ("zip", "http", "https")
-_SECRET_WORDS = ("secret", "token", "password", "key", "sas", "credential", "signature")
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,12 @@ class StoreLocation:
         """The options as a dict (a copy)."""
         return dict(self.options)
 
-    def redact(self, text: str) -> str:
-        """``text`` with every secret option value replaced by ``***``."""
-        for key, value in self.options:
-            if value and len(value) >= 3 and any(word in key for word in _SECRET_WORDS):
-                text = text.replace(value, "***")
-        return text
+    def __post_init__(self) -> None:
+        hide(self.url, self.options)
 
     def __repr__(self) -> str:
         keys = ", ".join(key for key, _ in self.options)
-        return f"StoreLocation({self.url!r}{', options: ' + keys if keys else ''})"
+        return redact(f"StoreLocation({self.url!r}{', options: ' + keys if keys else ''})")
 
 
 def _option_text(key: str, value: object) -> str:
@@ -111,17 +107,29 @@ def _options(storage_options: Mapping[str, object] | None) -> Options:
     return tuple(sorted(pairs))
 
 
+def _accepted() -> str:
+    return "accepted: a path, " + ", ".join(f"{s}://" for s in SCHEMES)
+
+
 def _from_text(text: str, options: Options) -> StoreLocation:
     encode_str(text, "store URL" if "://" in text else "path")
+    hide(text, options)  # before any message quotes the URL
     if not text:
         raise InvalidArgumentError("store path is empty")
     if "://" not in text:
+        head = text.split(":", 1)[0]
+        if ":" in text and head.lower() in SCHEMES:  # "s3:bucket/x" is a mistyped URL, not a directory
+            raise InvalidArgumentError(
+                f"malformed store URL {text!r}: {head} URLs look like {head}://...; {_accepted()}"
+            )
         return _local(os.path.abspath(text), options)
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
+        raise InvalidArgumentError(f"unsupported store URL scheme {scheme!r} in {text!r}; {_accepted()}")
+    if scheme not in ("http", "https") and ("?" in text or "#" in text):
+        # Only an HTTP server is asked with the query (a signed URL); other stores would drop it.
         raise InvalidArgumentError(
-            f"unsupported store URL scheme {scheme!r} in {text!r}; accepted: a path, "
-            + ", ".join(f"{s}://" for s in SCHEMES)
+            f"store URL {text!r} has a query or fragment, which {scheme}:// URLs do not take"
         )
     if scheme == "file":
         parsed = urlparse(text)

@@ -210,7 +210,7 @@ def test_no_answer_times_out(proxy: FaultProxy, url: str, target: str, via: Any)
     with pytest.raises(zarrs_cffi.StorageError) as info:
         read(url, via(proxy, timeout=1, max_retries=1, retry_timeout=10))
     elapsed = time.monotonic() - start
-    assert elapsed < 30
+    assert elapsed < (1 + 1) * 1 + 5  # (max_retries + 1) x timeout, plus back-off (docs/guide/stores.md)
     assert elapsed >= 1  # it did wait for the timeout
     assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
     assert target in str(info.value)

@@ -5,6 +5,7 @@ package wrote, and this package reads what it wrote."""
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -256,11 +257,67 @@ def test_store_repr_and_errors_hide_secrets(s3: tuple[str, dict[str, Any]]) -> N
         ("memory://", "name"),
         ("file://remote/x", "remote host"),
         ("s3://b/x\0y", "NUL"),
+        ("s3:bucket/x", "malformed store URL 's3:bucket/x': s3 URLs look like s3://"),
+        ("S3:/bucket/x", "malformed store URL"),
+        ("gs:b", "malformed store URL"),
+        ("s3://bucket/x?versionId=3", "query or fragment"),
+        ("memory://m/x#part", "query or fragment"),
     ],
 )
 def test_malformed_urls_raise_invalid_argument(url: str, word: str) -> None:
-    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=word):
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=re.escape(word)):
         zarrs_cffi.Store(url)
+
+
+@pytest.mark.parametrize("url", ["s3:bucket/x", "s3:/bucket/x", "gs:b", "s3://bucket/x?y=1"])
+def test_mistyped_urls_create_nothing_here_in_python_or_c(
+    url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped URL is an error, not a local directory made in the working directory — through
+    the Python API and through the C function alike."""
+    from zarrs_cffi._native import ffi, lib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError):
+        zarrs_cffi.create_group(url)
+    out = ffi.new("ZarrsCffiStorage *")
+    code = lib.zarrsCffiCreateStorageFromUrl(url.encode(), ffi.NULL, out)
+    assert code == lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT, code
+    assert not any(tmp_path.iterdir())
+
+
+def test_secrets_in_urls_never_reach_messages_or_reprs() -> None:
+    """A URL's password and its query's values (a signed URL) are masked in every message: the
+    native library's own (object_store quotes request URLs) and this package's, and in reprs."""
+    from zarrs_cffi._native import ffi, lib, take_string
+
+    url = "http://reader:Pw-in-url-7@127.0.0.1:1/d.zarr?sig=Query-secret-8&v=1"
+    secrets = ("Pw-in-url-7", "Query-secret-8")
+    with zarrs_cffi.Store(url, max_retries=0) as store:
+        shown = [repr(store), repr(store.location)]
+        with pytest.raises(zarrs_cffi.StorageError) as info:
+            store.read_metadata("/")
+        shown.append(str(info.value))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError) as bad:
+        zarrs_cffi.Store("ftp://user:Pw-in-url-7@host/x")
+    shown.append(str(bad.value))
+    # The C API's message, unfiltered by Python.
+    out = ffi.new("ZarrsCffiStorage *")
+    assert lib.zarrsCffiCreateStorageFromUrl(url.encode(), b'{"max_retries": 0}', out) == 0
+    try:
+        document = ffi.new("char **")
+        assert lib.zarrsCffiReadNodeMetadata(out[0], b"/", document) != 0
+        shown.append(take_string(lib.zarrsCffiLastError()))
+    finally:
+        lib.zarrsCffiDestroyStorage(out[0])
+    for text in shown:
+        assert not any(secret in text for secret in secrets), text
+    assert ":***@127.0.0.1:1" in shown[2] and "sig=***" in shown[2], shown[2]
+
+
+def test_an_option_value_object_store_cannot_parse_is_named() -> None:
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="storage option allow_http"):
+        zarrs_cffi.Store("s3://bucket/x", allow_http=5, region="eu-west-1")
 
 
 def test_options_are_checked() -> None:

@@ -92,7 +92,7 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
         }
         Ok(Err(err)) => {
             let code = refined_code(&err);
-            set_last_error(err.message);
+            set_last_error(crate::secrets::redact(err.message));
             code
         }
         Err(panic) => {
@@ -101,9 +101,9 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
                 .map(|s| (*s).to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            set_last_error(format!(
+            set_last_error(crate::secrets::redact(format!(
                 "internal error (panic caught in zarrs-cffi): {what}"
-            ));
+            )));
             ZarrsCffiResult::ZARRS_CFFI_ERROR_PANIC as i32
         }
     }

@@ -22,7 +22,7 @@ use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T, storage_arg};
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
 /// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes,
 /// and its writes are atomic (temporary file, then rename): a failed write leaves the old value.
-/// Destroy it with `zarrsDestroyStorage`.
+/// Destroy it with `zarrsCffiDestroyStorage`.
 ///
 /// # Safety
 /// `path` a NUL-terminated string or NULL; `pStorage` a valid out-pointer.
@@ -350,7 +350,8 @@ pub unsafe extern "C" fn zarrsCffiDeleteNode(
 /// List the direct children of the node at `path` as JSON `[[child_path, document], ...]`, with
 /// zarr-style child paths ("a/b", no leading "/"), sorted. A missing node returns
 /// `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`; an array has no children. Needs a store from
-/// `zarrsCffiCreateStorageFilesystem`. Free `*pJson` with `zarrsFreeString`.
+/// `zarrsCffiCreateStorageFilesystem` or `zarrsCffiCreateStorageFromUrl` (an HTTP server lists only
+/// through consolidated metadata or WebDAV). Free `*pJson` with `zarrsFreeString`.
 ///
 /// # Safety
 /// `storage` a live handle; `path` a NUL-terminated string or NULL; `pJson` a valid out-pointer.

@@ -30,6 +30,7 @@ pub(crate) mod region_io;
 pub(crate) mod row_groups;
 mod safety;
 mod scratch;
+mod secrets;
 mod selection_io;
 mod upload;
 pub mod url_store;

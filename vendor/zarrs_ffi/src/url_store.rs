@@ -51,6 +51,11 @@ pub enum Location {
 
 const SCHEMES: &str =
     "a path, file://, zip://, memory://, s3://, gs://, az://, abfs://, http://, https://";
+/// Every scheme a store URL may have.
+const URL_SCHEMES: [&str; 14] = [
+    "file", "zip", "memory", "s3", "s3a", "gs", "gcs", "az", "adl", "azure", "abfs", "abfss",
+    "http", "https",
+];
 
 /// Parse `url` into the kind of store it names (no I/O).
 pub fn parse_location(url: &str) -> FfiResult<Location> {
@@ -58,11 +63,29 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
         return Err(FfiError::invalid("store URL is empty"));
     }
     let Some((scheme, _)) = url.split_once("://") else {
+        // "s3:bucket/x" or "s3:/bucket/x" is a mistyped URL, not a directory to create here.
+        if let Some((head, _)) = url.split_once(':')
+            && URL_SCHEMES.contains(&head.to_ascii_lowercase().as_str())
+        {
+            return Err(FfiError::invalid(format!(
+                "malformed store URL {url:?}: {head} URLs look like {head}://...; accepted: {SCHEMES}"
+            )));
+        }
         return Ok(local(PathBuf::from(url)));
     };
     let parsed = url::Url::parse(url)
         .map_err(|e| FfiError::invalid(format!("malformed store URL {url:?}: {e}")))?;
-    match scheme.to_ascii_lowercase().as_str() {
+    let scheme = scheme.to_ascii_lowercase();
+    // Only an HTTP server is asked with the URL's query (a signed URL); other stores would drop
+    // it, and the fragment, without a word.
+    if !matches!(scheme.as_str(), "http" | "https")
+        && (parsed.query().is_some() || parsed.fragment().is_some())
+    {
+        return Err(FfiError::invalid(format!(
+            "store URL {url:?} has a query or fragment, which {scheme}:// URLs do not take"
+        )));
+    }
+    match scheme.as_str() {
         "file" => Ok(local(local_path(&parsed, url)?)),
         "zip" => {
             let path = local_path(&parsed, url)?;
@@ -247,9 +270,22 @@ fn unknown_option(scheme: &str, key: &str) -> FfiError {
     ))
 }
 
-fn build_error(url: &url::Url, e: object_store::Error) -> FfiError {
+/// object_store's configuration errors quote the value they could not parse, not its key: name
+/// the options holding that value.
+fn build_error(url: &url::Url, options: &Options, e: object_store::Error) -> FfiError {
+    let message = e.to_string();
+    let culprits: Vec<&str> = options
+        .iter()
+        .filter(|(_, value)| message.contains(&format!("\"{value}\"")))
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let named = if culprits.is_empty() {
+        String::new()
+    } else {
+        format!(" (storage option {})", culprits.join(", "))
+    };
     FfiError::invalid(format!(
-        "cannot configure the store for {}: {e}",
+        "cannot configure the store for {}{named}: {message}",
         redacted(url)
     ))
 }
@@ -291,7 +327,7 @@ fn object_store_for(
             let builder = configure(builder, &scheme, options, |b, k: AmazonS3ConfigKey, v| {
                 b.with_config(k, v)
             })?;
-            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+            Arc::new(builder.build().map_err(|e| build_error(url, options, e))?)
         }
         "gs" | "gcs" => {
             let builder = GoogleCloudStorageBuilder::from_env()
@@ -300,7 +336,7 @@ fn object_store_for(
             let builder = configure(builder, &scheme, options, |b, k: GoogleConfigKey, v| {
                 b.with_config(k, v)
             })?;
-            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+            Arc::new(builder.build().map_err(|e| build_error(url, options, e))?)
         }
         "http" | "https" => {
             let mut builder = HttpBuilder::new().with_url(text).with_retry(retry);
@@ -311,7 +347,7 @@ fn object_store_for(
                 b.with_config(k, v)
             })?;
             // The URL's path is the store's root already.
-            let store = builder.build().map_err(|e| build_error(url, e))?;
+            let store = builder.build().map_err(|e| build_error(url, options, e))?;
             return Ok((Arc::new(store), String::new()));
         }
         _ => {
@@ -321,7 +357,7 @@ fn object_store_for(
             let builder = configure(builder, &scheme, options, |b, k: AzureConfigKey, v| {
                 b.with_config(k, v)
             })?;
-            Arc::new(builder.build().map_err(|e| build_error(url, e))?)
+            Arc::new(builder.build().map_err(|e| build_error(url, options, e))?)
         }
     };
     // The bucket / container comes from the URL's host (abfs: its user part); the path below it
@@ -473,7 +509,9 @@ fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
 /// `abfs://…`, `http(s)://host/path` (read-only). `optionsJson` is NULL or a JSON object of
 /// `object_store` configuration keys (`endpoint`, `region`, `access_key_id`, `allow_http`,
 /// `timeout` …) plus `max_retries` and `retry_timeout`; `AWS_*`, `GOOGLE_*` and `AZURE_*`
-/// environment variables apply too. No request is made until the store is used.
+/// environment variables apply too. No request is made until the store is used. Only `http(s)`
+/// URLs take a query; a mistyped URL (`s3:bucket/x`) is an error, not a directory. From now on no
+/// error message shows the URL's password, its query's values or a credential option's value.
 /// Destroy the handle with `zarrsCffiDestroyStorage`.
 ///
 /// # Safety
@@ -486,11 +524,13 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
 ) -> i32 {
     guard(|| {
         let url = str_arg(url, "url")?;
+        crate::secrets::hide(url, std::iter::empty()); // before any message can quote the URL
         let options = if optionsJson.is_null() {
             Options::new()
         } else {
             parse_options(Some(str_arg(optionsJson, "optionsJson")?))?
         };
+        crate::secrets::hide(url, &options);
         let location = parse_location(url)?;
         let handle = match &location {
             Location::Directory(path) => {
@@ -559,6 +599,67 @@ mod tests {
             let err = parse_location(bad).unwrap_err();
             assert_eq!(err.code, -102, "{bad:?}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn mistyped_urls_are_not_local_directories() {
+        for bad in [
+            "s3:bucket/x",
+            "S3:/bucket/x",
+            "gs:b",
+            "https:/host/x",
+            "memory:name",
+        ] {
+            let err = parse_location(bad).unwrap_err();
+            assert_eq!(err.code, -102, "{bad:?}");
+            assert!(
+                err.message.contains("malformed store URL"),
+                "{}",
+                err.message
+            );
+        }
+        // A directory whose name merely has a colon is still one.
+        assert_eq!(
+            parse_location("run:1/x.zarr").unwrap(),
+            Location::Directory("run:1/x.zarr".into())
+        );
+    }
+
+    #[test]
+    fn only_http_urls_take_a_query() {
+        for bad in [
+            "s3://bucket/x?versionId=3",
+            "s3://bucket/x#frag",
+            "gs://b/x?a=b",
+            "memory://m/x?y",
+            "zip:///data/x.zip?z",
+        ] {
+            let err = parse_location(bad).unwrap_err();
+            assert!(
+                err.message.contains("query or fragment"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+        assert!(matches!(
+            parse_location("https://host/x.zarr?sig=abc").unwrap(),
+            Location::Object(_)
+        ));
+    }
+
+    #[test]
+    fn a_value_object_store_cannot_parse_names_its_option() {
+        let url = url::Url::parse("s3://bucket/prefix").unwrap();
+        let mut options = Options::new();
+        options.insert("allow_http".into(), "5".into());
+        options.insert("region".into(), "eu-west-1".into());
+        let err = object_store_for(&url, &options).err().unwrap();
+        assert!(
+            err.message.contains("storage option allow_http"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("region"), "{}", err.message);
     }
 
     #[test]
