@@ -47,19 +47,20 @@ def check_upstream(rc: int, context: str | None = None) -> None:
         _raise(rc, take_string(lib.zarrsLastError()), context)
 
 
-def encode_str(value: object, what: str) -> bytes:
+def encode_str(value: object, what: str, *, quote: bool = True) -> bytes:
     """UTF-8 bytes for a C string argument: upstream aborts on NUL or invalid UTF-8, so reject
-    them here with a typed error."""
+    them here with a typed error (quoting the value unless ``quote`` is False: a credential)."""
     if isinstance(value, bytes):
         raise errors.InvalidArgumentError(f"{what} must be str, not bytes")
     if not isinstance(value, str):
         raise errors.InvalidArgumentError(f"{what} must be str, not {type(value).__name__}")
+    shown = f": {value!r}" if quote else ""
     if "\0" in value:
-        raise errors.InvalidArgumentError(f"{what} contains a NUL character: {value!r}")
+        raise errors.InvalidArgumentError(f"{what} contains a NUL character{shown}")
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise errors.InvalidArgumentError(f"{what} is not valid UTF-8 ({exc.reason}): {value!r}") from None
+        raise errors.InvalidArgumentError(f"{what} is not valid UTF-8 ({exc.reason}){shown}") from None
 
 
 def int_arg(value: object, what: str, upper: int, upper_text: str | None = None) -> int:

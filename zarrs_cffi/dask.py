@@ -218,7 +218,9 @@ class ArrayLocation:
                 array._check_writable()  # raises ReadOnlyError
             return cls(array.location, array.node, json.dumps(array.metadata), writable)
         root = store_location(array_or_url, storage_options)
-        with open_array(root, node) as array:
+        with open_array(root, node) as array:  # read-only if the store is (a zip, LocalStore(read_only=True))
+            if writable and array.read_only:
+                array._check_writable()  # raises ReadOnlyError
             return cls(root, array.node, json.dumps(array.metadata), writable)
 
     def open(self) -> Array:
@@ -231,7 +233,7 @@ class ArrayLocation:
                 if array is None or array.closed:
                     with Store(self.root) as opened:
                         handle = opened.array_handle_from_metadata(self.node, json.loads(self.document_json))
-                    array = Array(handle, root=self.root, node=self.node)
+                    array = Array(handle, root=self.root, node=self.node, read_only=self.root.read_only)
                     _OPEN[key] = array
         return array
 

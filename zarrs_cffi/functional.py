@@ -31,13 +31,15 @@ from .store_location import locate
 
 
 @contextmanager
-def _array_at(path: Any, storage_options: Mapping[str, Any] | None) -> Iterator[Array]:
+def _array_at(
+    path: Any, storage_options: Mapping[str, Any] | None, *, writing: bool = False
+) -> Iterator[Array]:
     """The array at ``path``: a cached handle for local directories (see the module's docstring);
     for URLs and stores a handle opened for this call (a remote array's metadata cannot be checked
-    for changes more cheaply than it is read), also for a store opened read-only (a
-    ``LocalStore(root, read_only=True)``): its handle refuses writes."""
+    for changes more cheaply than it is read), and for writes to a store opened read-only (a
+    ``LocalStore(root, read_only=True)``): its handle refuses them."""
     location = locate(path, storage_options)
-    if location.local and not location.read_only:
+    if location.local and not (writing and location.read_only):
         yield cached_array(location.url)
         return
     with open_array(location, engine="cffi") as array:
@@ -215,5 +217,5 @@ def write(path: Any, region: Region, data: Any, *, storage_options: Mapping[str,
         CodecError: A stored chunk is corrupt or truncated (names its key).
         ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
     """
-    with _array_at(path, storage_options) as array:
+    with _array_at(path, storage_options, writing=True) as array:
         array.write(region, data)

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class StoreLocation:
     def __post_init__(self) -> None:
         hide(self.url, self.options)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Unpickled (a dask worker, a pickled Array) through __init__, so its secrets are hidden there too.
+        return (StoreLocation, (self.url, self.options, self.read_only))
+
     def __repr__(self) -> str:
         keys = ", ".join(key for key, _ in self.options)
         return redact(f"StoreLocation({self.url!r}{', options: ' + keys if keys else ''})")
@@ -102,7 +107,7 @@ def _options(storage_options: Mapping[str, object] | None) -> Options:
             raise InvalidArgumentError(f"storage option names must be str, got {key!r}")
         encode_str(key, "storage option name")
         text = _option_text(key, value)
-        encode_str(text, f"storage option {key!r}")
+        encode_str(text, f"storage option {key!r}", quote=False)  # its value may be a credential
         pairs.append((key.lower(), text))
     return tuple(sorted(pairs))
 
@@ -112,13 +117,15 @@ def _accepted() -> str:
 
 
 def _from_text(text: str, options: Options) -> StoreLocation:
-    encode_str(text, "store URL" if "://" in text else "path")
     hide(text, options)  # before any message quotes the URL
+    encode_str(text, "store URL" if "://" in text else "path")
     if not text:
         raise InvalidArgumentError("store path is empty")
     if "://" not in text:
-        head = text.split(":", 1)[0]
-        if ":" in text and head.lower() in SCHEMES:  # "s3:bucket/x" is a mistyped URL, not a directory
+        head, colon, rest = text.partition(":")
+        if colon and head.lower() == "file" and rest.startswith("/"):  # file:/abs/path (RFC 8089)
+            return _from_text(unquote(rest), options)
+        if colon and head.lower() in SCHEMES:  # "s3:bucket/x" is a mistyped URL, not a directory
             raise InvalidArgumentError(
                 f"malformed store URL {text!r}: {head} URLs look like {head}://...; {_accepted()}"
             )
@@ -194,7 +201,9 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
         path = os.fspath(target)
         if isinstance(path, str):
             return _from_text(path, options)
-    if type(target).__module__ == "builtins":  # None, bytes, a number...: not a path
+    # None, numbers and bytes (numpy's too), a PathLike giving bytes, a dict...: a bad path, not a store.
+    not_a_path = (bytes, bytearray, memoryview, numbers.Number, os.PathLike)
+    if target is None or isinstance(target, not_a_path) or type(target).__module__ == "builtins":
         raise InvalidArgumentError(f"path must be str or os.PathLike, got {type(target).__name__}")
     if options:
         raise InvalidArgumentError("storage_options apply to a path or URL, not to a store object")

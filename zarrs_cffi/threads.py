@@ -13,7 +13,7 @@ def _warn_if_unusable(variable: str = "ZARRS_CFFI_NUM_THREADS") -> None:
     """The native library ignores a value that is not a positive integer (it uses every core): say
     so once, at import, rather than silently."""
     value = os.environ.get(variable)
-    if value is not None and not (re.fullmatch(r"\+?[0-9]+", value) and int(value) > 0):  # Rust's usize
+    if value is not None and not (re.fullmatch(r"\+?[0-9]+", value) and 0 < int(value) < 2**64):  # a usize
         warnings.warn(
             f"{variable}={value!r} is not a positive integer; ignored (one thread per core is used)",
             RuntimeWarning,

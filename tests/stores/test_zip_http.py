@@ -608,6 +608,9 @@ def test_read_only_store_objects_refuse_every_write(tmp_path: pathlib.Path, kind
         ("one-shot write", lambda: zarrs_cffi.write(array_target, (slice(0, 2),), 7)),
         ("one-shot write all", lambda: zarrs_cffi.write(array_target, (), 0)),
     ]
+    da = pytest.importorskip("dask.array")
+    blocks = da.zeros(SHAPE, dtype="int16", chunks=(5, 4))  # the stored chunks' shape
+    ops.append(("dask store", lambda: zarrs_cffi.store(blocks, target, "/plain/int16")))
     failures = collect_failures(ops, zarrs_cffi.ReadOnlyError)
     assert not failures, "\n".join(failures)
     assert tree_digest(directory) == before

@@ -63,6 +63,12 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
         return Err(FfiError::invalid("store URL is empty"));
     }
     let Some((scheme, _)) = url.split_once("://") else {
+        if let Some((head, path)) = url.split_once(':')
+            && head.eq_ignore_ascii_case("file")
+            && path.starts_with('/')
+        {
+            return parse_location(&format!("file://{path}")); // file:/abs/path (RFC 8089)
+        }
         // "s3:bucket/x" or "s3:/bucket/x" is a mistyped URL, not a directory to create here.
         if let Some((head, _)) = url.split_once(':')
             && URL_SCHEMES.contains(&head.to_ascii_lowercase().as_str())
@@ -510,8 +516,9 @@ fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
 /// `object_store` configuration keys (`endpoint`, `region`, `access_key_id`, `allow_http`,
 /// `timeout` …) plus `max_retries` and `retry_timeout`; `AWS_*`, `GOOGLE_*` and `AZURE_*`
 /// environment variables apply too. No request is made until the store is used. Only `http(s)`
-/// URLs take a query; a mistyped URL (`s3:bucket/x`) is an error, not a directory. From now on no
-/// error message shows the URL's password, its query's values or a credential option's value.
+/// URLs take a query; a mistyped URL (`s3:bucket/x`) is an error, not a directory. No message of a
+/// `zarrsCffi*` function shows a URL's password or query values, nor a credential option's value
+/// (upstream's `zarrs*` functions report through `zarrsLastError`, unmasked).
 /// Destroy the handle with `zarrsCffiDestroyStorage`.
 ///
 /// # Safety
@@ -618,10 +625,14 @@ mod tests {
                 err.message
             );
         }
-        // A directory whose name merely has a colon is still one.
+        // A directory whose name merely has a colon is still one; file:/abs is RFC 8089's form.
         assert_eq!(
             parse_location("run:1/x.zarr").unwrap(),
             Location::Directory("run:1/x.zarr".into())
+        );
+        assert_eq!(
+            parse_location("file:/data/x.zarr").unwrap(),
+            Location::Directory("/data/x.zarr".into())
         );
     }
 

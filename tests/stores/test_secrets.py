@@ -1,0 +1,139 @@
+"""Secrets in store URLs and options never reach a message or a repr (docs/guide/stores.md): a
+URL's password (an http(s) URL's whole user info), its query's values, credential options — in
+this package's messages, in the native library's (object_store quotes request URLs, re-encoded),
+in malformed-URL errors, after pickling, from many threads."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import zarrs_cffi
+from zarrs_cffi import secrets
+from zarrs_cffi._native import ffi, lib, take_string
+
+DEAD = "127.0.0.1:1"  # nothing listens: every request fails at once
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with no remembered secret in Python (the native registry cannot be reset:
+    each test uses secrets of its own)."""
+    monkeypatch.setattr(secrets, "_secrets", ())
+    monkeypatch.setattr(secrets, "_longest_first", ())
+    yield
+
+
+def unique(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+def native_message(url: str, options: bytes = b'{"max_retries": 0}') -> str:
+    """The C API's own message for a failed read through ``url`` (or for opening it), unfiltered
+    by Python."""
+    out = ffi.new("ZarrsCffiStorage *")
+    if lib.zarrsCffiCreateStorageFromUrl(url.encode(), options, out) != 0:
+        return take_string(lib.zarrsCffiLastError())
+    try:
+        assert lib.zarrsCffiReadNodeMetadata(out[0], b"/", ffi.new("char **")) != 0
+        return take_string(lib.zarrsCffiLastError())
+    finally:
+        lib.zarrsCffiDestroyStorage(out[0])
+
+
+def test_url_secrets_are_masked_in_python_and_native_messages_and_reprs() -> None:
+    password, signature = unique("Pw|x^"), unique('Sig<"')  # characters object_store percent-encodes
+    url = f"http://reader:{password}@{DEAD}/d.zarr?sig={signature}&v=1"
+    encoded = [password.replace("|", "%7C").replace("^", "%5E"), signature.replace("<", "%3C")]
+    with zarrs_cffi.Store(url, max_retries=0) as store:
+        shown = [repr(store), repr(store.location)]
+        with pytest.raises(zarrs_cffi.StorageError) as info:
+            store.read_metadata("/")
+        shown.append(str(info.value))
+    native = native_message(url)
+    shown.append(native)
+    for text in shown:
+        for secret in (password, signature, *encoded, password[:10], signature[:10]):
+            assert secret not in text, text
+    assert f"***@{DEAD}" in native and "sig=***" in native, native
+
+
+def test_a_token_given_as_the_user_name_is_masked() -> None:
+    token = unique("ghp")
+    native = native_message(f"https://{token}@{DEAD}/d.zarr")
+    assert token not in native and f"***@{DEAD}" in native, native
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "bogus"])
+def test_malformed_urls_do_not_quote_their_secrets(scheme: str) -> None:
+    python_secret, native_secret = unique("py-pw"), unique("c-pw")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError) as info:
+        zarrs_cffi.Store(f"{scheme}://user:{python_secret}@host/x")
+    assert python_secret not in str(info.value), info.value
+    native = native_message(f"{scheme}://user:{native_secret}@host/x", b"")
+    assert "unsupported store URL scheme" in native and native_secret not in native, native
+
+
+def test_a_nul_in_a_url_or_a_credential_is_refused_without_quoting_it() -> None:
+    password, key = unique("nul-pw"), unique("nul-key")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="NUL") as url_error:
+        zarrs_cffi.Store(f"http://u:{password}@host/x\0y")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="NUL") as option_error:
+        zarrs_cffi.Store("s3://bucket/x", secret_access_key=key + "\0")
+    assert password not in str(url_error.value) and key not in str(option_error.value)
+
+
+def test_short_credentials_and_key_ids_do_not_mask_ordinary_text() -> None:
+    """LocalStack's and MinIO's well-known keys ("test", "minioadmin") are no secrets worth
+    making every message containing those words unreadable; an access key id is no secret."""
+    with zarrs_cffi.Store("s3://bucket/x", access_key_id="AKIAEXAMPLE0001", secret_access_key="test"):
+        pass
+    text = "array '/latest' in '/tmp/pytest-1/test_data.zarr', key AKIAEXAMPLE0001"
+    assert secrets.redact(text) == text
+
+
+def test_a_credential_option_is_masked_wherever_quoted() -> None:
+    key = unique("opt-secret")
+    with zarrs_cffi.Store("s3://bucket/x", access_key_id="AKIAEXAMPLE0002", secret_access_key=key):
+        pass
+    assert secrets.redact(f"quoted: {key!r}") == "quoted: '***'"
+
+
+def test_an_unpickled_location_hides_its_secrets_in_a_fresh_process() -> None:
+    key = unique("pickled-secret")
+    location = zarrs_cffi.Store(
+        "s3://bucket/x", access_key_id="AKIAEXAMPLE0002", secret_access_key=key
+    ).location
+    code = (
+        "import pickle, sys, zarrs_cffi.secrets as s\n"
+        "location = pickle.loads(sys.stdin.buffer.read())\n"
+        f"print(s.redact('value {key}'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(location), capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == "value ***"
+
+
+def test_secrets_named_from_many_threads_are_all_remembered() -> None:
+    names = [[unique(f"thread{t}-sig") for _ in range(50)] for t in range(8)]
+
+    def name_all(batch: list[str]) -> None:
+        for signature in batch:
+            secrets.hide(f"https://host/x?sig={signature}", {})
+
+    threads = [threading.Thread(target=name_all, args=(batch,)) for batch in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for batch in names:
+        for signature in batch:
+            assert secrets.redact(signature) == "***", signature
