@@ -106,3 +106,21 @@ def test_xarray_with_chunks_on_two_worker_processes(cluster_client, big_array):
     assert int(total) == ref.sum(dtype="i8")
     plane = cluster_client.compute(ds.data.isel(z=[5, 300]).max("x"), sync=True)
     np.testing.assert_array_equal(plane.values, ref[[5, 300]].max(axis=2))
+
+
+def test_a_memory_store_on_worker_processes_is_a_typed_error(cluster_client) -> None:
+    """A memory:// store lives in one process: a worker process reopening it by name would find an
+    empty store of its own and read fill values. The task fails with UnsupportedStoreError instead;
+    the creating process (and a threaded scheduler) still reads it."""
+    url = "memory://dask-distributed-test"
+    values = np.arange(1, 65, dtype="i4").reshape(8, 8)
+    try:
+        zarrs_cffi.create_array(url, "/a", shape=(8, 8), dtype="int32", chunks=(4, 4))[...] = values
+        x = zarrs_cffi.to_dask(url, "/a")
+        np.testing.assert_array_equal(x.compute(scheduler="threads"), values)
+        with pytest.raises(zarrs_cffi.UnsupportedStoreError, match="in-memory store of process"):
+            cluster_client.compute(x).result()
+        location = pickle.loads(pickle.dumps(zarrs_cffi.Store(url).location))  # in this process: fine
+        assert zarrs_cffi.Store(location).node_exists("/a")
+    finally:
+        zarrs_cffi.forget_memory_store(url)

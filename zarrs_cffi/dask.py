@@ -197,7 +197,12 @@ class ArrayLocation:
         document = json.loads(document_json)
         self.shape = tuple(document["shape"])
         self.ndim = len(self.shape)
-        self.dtype = self.open().dtype
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The array's dtype (opening it: a worker opens it in its first task, not when unpickling,
+        so that an error such as another process's memory:// store fails that task)."""
+        return self.open().dtype
 
     @classmethod
     def of(

@@ -85,6 +85,7 @@ class Store:
 
     def __init__(self, root: object, *, consolidated: bool | None = None, **storage_options: Any) -> None:
         self.location: StoreLocation = locate(root, storage_options or None)
+        self.location.check_reachable()
         if consolidated not in (None, True, False):
             raise InvalidArgumentError(f"consolidated must be None, True or False, got {consolidated!r}")
         self.consolidated = consolidated

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Tuple
 from urllib.parse import unquote, urlparse
 
@@ -52,6 +52,19 @@ class StoreLocation:
     url: str
     options: Options = ()
     read_only: bool = False
+    # For a memory:// store that was pickled: the process whose store it names (only that one can
+    # open it; see check_reachable).
+    owner_pid: int | None = field(default=None, compare=False)
+
+    def check_reachable(self) -> None:
+        """Raise UnsupportedStoreError for a ``memory://`` store of another process (pickled to a dask
+        worker process): there its name would open an empty store and read fill values."""
+        if self.owner_pid is not None and self.owner_pid != os.getpid():
+            raise UnsupportedStoreError(
+                f"{self.url!r} is an in-memory store of process {self.owner_pid}; this process "
+                f"({os.getpid()}, e.g. a dask worker) cannot reach it: use a directory or an object "
+                "store, or dask's threaded scheduler"
+            )
 
     @property
     def local(self) -> bool:
@@ -77,7 +90,8 @@ class StoreLocation:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Unpickled (a dask worker, a pickled Array) through __init__, so its secrets are hidden there too.
-        return (StoreLocation, (self.url, self.options, self.read_only))
+        owner = (self.owner_pid or os.getpid()) if self.scheme == "memory" else None  # data of one process
+        return (StoreLocation, (self.url, self.options, self.read_only, owner))
 
     def __repr__(self) -> str:
         keys = ", ".join(key for key, _ in self.options)
