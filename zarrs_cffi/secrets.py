@@ -102,6 +102,8 @@ def hide(url: str, options: Mapping[str, str] | Iterable[tuple[str, str]]) -> No
     """Mask the secrets of the store URL ``url`` (a local path has none) and of its ``options`` in
     every later message, wherever they are quoted."""
     global _secrets, _longest_first
+    if not options and "://" not in url:  # a local path: nothing to hide (every one-shot read names one)
+        return
     pairs = list(options.items() if isinstance(options, Mapping) else options)
     texts = (_url_secrets(url) if "://" in url else []) + _option_secrets(pairs)
     if not texts:

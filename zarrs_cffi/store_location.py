@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 from ._native import encode_str
 from .errors import InvalidArgumentError, UnsupportedStoreError
 from .secrets import hide, redact
+from .selection import type_name
 
 Options = Tuple[Tuple[str, str], ...]  # typing.Tuple: evaluated at runtime (3.8)
 
@@ -224,11 +225,6 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
     return _from_zarr_store(target)
 
 
-def _type_name(value: object) -> str:
-    kind = type(value)
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
-
 def _from_zarr_store(store: Any) -> StoreLocation:
     """The native location of a store object (zarr's, or anything else: UnsupportedStoreError)."""
     kind = type(store).__name__
@@ -243,7 +239,7 @@ def _from_zarr_store(store: Any) -> StoreLocation:
     if kind == "FsspecStore" and hasattr(store, "fs"):
         return _from_fsspec(store, read_only)
     raise UnsupportedStoreError(
-        f"cannot use a store of type {_type_name(store)} natively: pass a path or URL, a "
+        f"cannot use a store of type {type_name(store)} natively: pass a path or URL, a "
         "zarrs_cffi.Store, or a zarr LocalStore, ZipStore, ObjectStore (S3/GCS/Azure/HTTP) or FsspecStore (http/s3)"
     )
 

@@ -63,19 +63,16 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
         return Err(FfiError::invalid("store URL is empty"));
     }
     let Some((scheme, _)) = url.split_once("://") else {
-        if let Some((head, path)) = url.split_once(':')
-            && head.eq_ignore_ascii_case("file")
-            && path.starts_with('/')
-        {
-            return parse_location(&format!("file://{path}")); // file:/abs/path (RFC 8089)
-        }
-        // "s3:bucket/x" or "s3:/bucket/x" is a mistyped URL, not a directory to create here.
-        if let Some((head, _)) = url.split_once(':')
-            && URL_SCHEMES.contains(&head.to_ascii_lowercase().as_str())
-        {
-            return Err(FfiError::invalid(format!(
-                "malformed store URL {url:?}: {head} URLs look like {head}://...; accepted: {SCHEMES}"
-            )));
+        if let Some((head, path)) = url.split_once(':') {
+            if head.eq_ignore_ascii_case("file") && path.starts_with('/') {
+                return parse_location(&format!("file://{path}")); // file:/abs/path (RFC 8089)
+            }
+            // "s3:bucket/x" or "s3:/bucket/x" is a mistyped URL, not a directory to create here.
+            if URL_SCHEMES.contains(&head.to_ascii_lowercase().as_str()) {
+                return Err(FfiError::invalid(format!(
+                    "malformed store URL {url:?}: {head} URLs look like {head}://...; accepted: {SCHEMES}"
+                )));
+            }
         }
         return Ok(local(PathBuf::from(url)));
     };
@@ -531,13 +528,12 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
 ) -> i32 {
     guard(|| {
         let url = str_arg(url, "url")?;
-        crate::secrets::hide(url, std::iter::empty()); // before any message can quote the URL
         let options = if optionsJson.is_null() {
             Options::new()
         } else {
             parse_options(Some(str_arg(optionsJson, "optionsJson")?))?
         };
-        crate::secrets::hide(url, &options);
+        crate::secrets::hide(url, &options); // before any message can quote the URL
         let location = parse_location(url)?;
         let handle = match &location {
             Location::Directory(path) => {
