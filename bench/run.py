@@ -143,7 +143,7 @@ def machine_info() -> dict:
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = models[0] if models else platform.processor() or "?"
     # The family tells AMD Zen generations apart (17h Zen 1-2, 19h Zen 3-4, 1Ah Zen 5); the
-    # kernel's file copy has a misalignment penalty on some of them (zarrs_cffi's direct.rs).
+    # kernel's file copy has a misalignment penalty on some of them (zarrs_cffi's src/direct/file_reads.rs).
     family = [line.split(":", 1)[1].strip() for line in lines if line.startswith("cpu family")]
     if family:
         cpu += f" (family {int(family[0]):X}h)"
