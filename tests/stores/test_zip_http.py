@@ -848,8 +848,12 @@ def test_http_listing_is_a_typed_error(ranged: Served) -> None:
     """A plain HTTP server cannot list (object_store lists with WebDAV PROPFIND): a StorageError."""
     with zarrs_cffi.Store(ranged.url, **OPTS, max_retries=0) as store:
         for node in ("/", "/plain", "/nested/deeper"):
-            with pytest.raises(zarrs_cffi.StorageError, match="PROPFIND"):
+            with pytest.raises(zarrs_cffi.StorageError, match="PROPFIND") as raised:
                 store.list_children(node)
+            # The message says what to do, without the server's HTML error page.
+            message = str(raised.value)
+            assert "consolidated metadata" in message and "501" in message, message
+            assert "<html" not in message.lower() and "<!doctype" not in message.lower(), message
         with pytest.raises(zarrs_cffi.StorageError):
             crud.list_children(store, "")
         assert store.node_exists("/plain")  # the store still works

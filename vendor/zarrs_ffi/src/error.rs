@@ -92,7 +92,7 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
         }
         Ok(Err(err)) => {
             let code = refined_code(&err);
-            set_last_error(crate::secrets::redact(err.message));
+            set_last_error(crate::secrets::redact(without_html_page(err.message)));
             code
         }
         Err(panic) => {
@@ -127,6 +127,29 @@ fn refined_code(err: &FfiError) -> i32 {
     } else {
         err.code
     }
+}
+
+/// Servers answer errors with an HTML page, which object_store quotes whole after the status line
+/// (`501 Not Implemented: <!DOCTYPE HTML>` and a dozen lines of markup that only repeat it): the
+/// page is cut from the message, what follows it kept.
+fn without_html_page(message: String) -> String {
+    let lower = message.to_ascii_lowercase(); // same byte offsets: ASCII letters only change
+    let start = ["<!doctype html", "<html"]
+        .iter()
+        .filter_map(|tag| lower.find(tag))
+        .min();
+    let Some(start) = start else {
+        return message;
+    };
+    let end = lower[start..]
+        .find("</html>")
+        .map_or(message.len(), |at| start + at + "</html>".len());
+    let rest = message[end..].trim();
+    let separator = if rest.is_empty() { "" } else { " " };
+    format!(
+        "{} (the server's HTML page left out){separator}{rest}",
+        message[..start].trim_end()
+    )
 }
 
 /// The message of the last failed zarrs-cffi call on this thread ("" after a success).
@@ -182,5 +205,28 @@ impl<E> FirstError<E> {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_pages_quoted_from_servers_are_cut() {
+        let quoted = "listing \"/\": Server returned non-2xx status code: 501 Not Implemented: \
+                      <!DOCTYPE HTML>\n<html lang=\"en\">\n<head>...</head></HTML>\n (a hint)";
+        assert_eq!(
+            without_html_page(quoted.to_string()),
+            "listing \"/\": Server returned non-2xx status code: 501 Not Implemented: \
+             (the server's HTML page left out) (a hint)"
+        );
+        let unended = "500 Internal Server Error: <html><body>oops";
+        assert_eq!(
+            without_html_page(unended.to_string()),
+            "500 Internal Server Error: (the server's HTML page left out)"
+        );
+        let plain = "reading \"c/0\": 403 Forbidden: <Error><Code>AccessDenied</Code></Error>";
+        assert_eq!(without_html_page(plain.to_string()), plain);
     }
 }

@@ -375,7 +375,11 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
             let listing = list.list_dir(&node.store_prefix()?).map_err(|e| {
                 FfiError::upstream(
                     ZarrsResult::ZARRS_ERROR_STORAGE,
-                    format!("listing {:?}: {e}", node.path),
+                    format!(
+                        "listing {:?}: {e}{}",
+                        node.path,
+                        listing_hint(&e.to_string())
+                    ),
                 )
             })?;
             let mut prefixes: Vec<String> = listing
@@ -396,6 +400,17 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
         }
         return_string(Value::Array(children).to_string(), pJson)
     })
+}
+
+/// Why a listing failed, when the store's message alone does not say: object_store lists an HTTP
+/// server with WebDAV's PROPFIND, which plain HTTP servers refuse.
+fn listing_hint(message: &str) -> &'static str {
+    if message.contains("PROPFIND") {
+        " (this HTTP server does not list directories (WebDAV PROPFIND); an HTTP store lists \
+         through consolidated metadata: consolidate the store where it is written)"
+    } else {
+        ""
+    }
 }
 
 /// Total stored bytes below the node at `path` (metadata and chunks).
