@@ -42,6 +42,7 @@ HOP_BY_HOP = {
     "upgrade",
 }
 S3_ERRORS = {
+    401: ("Unauthorized", "Unauthorized"),
     403: ("AccessDenied", "Access Denied"),
     500: ("InternalError", "We encountered an internal error. Please try again."),
     503: ("SlowDown", "Please reduce your request rate."),

@@ -213,3 +213,23 @@ def test_zarrs_cffi_round_trip(fake: AzureFake) -> None:
     with zarrs_cffi.Store("az://data/x.zarr", **options) as store:
         store.delete_node("/a")
     assert fake.keys("data") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "az://data/forms.zarr",
+        "azure://data/forms.zarr",
+        "adl://data/forms.zarr",
+        "abfs://data/forms.zarr",  # fsspec's form: abfs://<container>/<path>
+        "abfss://data/forms.zarr",
+        "abfs://data@devstoreaccount1.dfs.core.windows.net/forms.zarr",  # Hadoop's form
+    ],
+)
+def test_every_azure_url_form_names_the_container_and_prefix(fake: AzureFake, url: str) -> None:
+    options: dict[str, Any] = dict(azure_options(fake))
+    values = np.arange(20, dtype="int16").reshape(4, 5)
+    zarrs_cffi.create_array(url, shape=(4, 5), chunks=(2, 5), dtype="int16", storage_options=options).close()
+    zarrs_cffi.write(url, (slice(None), slice(None)), values, storage_options=options)
+    assert fake.keys("data") == ["forms.zarr/c/0/0", "forms.zarr/c/1/0", "forms.zarr/zarr.json"]
+    assert np.array_equal(zarrs_cffi.read(url, (slice(None), slice(None)), storage_options=options), values)

@@ -240,13 +240,17 @@ def test_403_everywhere_is_access_denied(proxy: FaultProxy, url: str, via: Any, 
         store.close()
 
 
-def test_403_on_a_chunk_is_access_denied(proxy: FaultProxy, url: str, via: Any, cloud: Cloud) -> None:
-    proxy.add("deny", method="GET", path_contains=CHUNK, times=None)
+@pytest.mark.parametrize("status", [401, 403])
+def test_401_or_403_on_a_chunk_is_access_denied(
+    proxy: FaultProxy, url: str, via: Any, cloud: Cloud, status: int
+) -> None:
+    proxy.add("status", status=status, method="GET", path_contains=CHUNK, times=None)
     with zarrs_cffi.open_array(url, storage_options=via(proxy)) as arr:
         np.testing.assert_array_equal(arr.read_chunk((1, 1)), DATA[64:, 64:])
         with pytest.raises(zarrs_cffi.AccessDeniedError) as info:
             arr.read_chunk((0, 0))
-    assert CHUNK in str(info.value)
+    assert isinstance(info.value, PermissionError)
+    assert CHUNK in str(info.value) and str(status) in str(info.value)
     assert cloud.secret not in str(info.value)
     assert proxy.count("GET", CHUNK) == 1  # a refusal is not retried
 
@@ -330,6 +334,8 @@ def test_unreachable_endpoint(url: str, cloud: Cloud) -> None:
     assert time.monotonic() - start < 30
     assert not isinstance(info.value, zarrs_cffi.AccessDeniedError)
     assert cloud.secret not in str(info.value)
+    # The message names the key and why the request failed (every cause of the client's error).
+    assert "zarr.json" in str(info.value) and "Connection refused" in str(info.value), info.value
     start = time.monotonic()
     with pytest.raises(zarrs_cffi.StorageError):
         read(url, options)

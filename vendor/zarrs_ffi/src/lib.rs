@@ -16,6 +16,7 @@ mod codec_fixes;
 pub(crate) mod direct;
 pub(crate) mod encode;
 pub mod error;
+mod explained_errors;
 pub(crate) mod handle;
 pub mod hierarchy;
 mod object_reads;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::explained_errors::ExplainedErrors;
 use crate::object_reads::{RangedReads, Versioned};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -428,9 +429,9 @@ fn synchronous(
     writable: bool,
 ) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
     let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-        store
+        Arc::new(ExplainedErrors(store))
     } else {
-        Arc::new(PrefixStore::new(store, prefix))
+        Arc::new(ExplainedErrors(PrefixStore::new(store, prefix)))
     };
     let sync = Arc::new(AsyncToSyncStorageAdapter::new(
         Arc::new(RangedReads::new(store.clone())),
