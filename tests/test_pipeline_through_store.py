@@ -5,6 +5,7 @@ codec calls of ``Array`` (``decode_chunk`` / ``encode_chunk``) with their bad in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,6 +174,42 @@ def test_user_store_bytes_go_through_it(ours: None, counted: dict[str, int]) -> 
     seen.clear()
     np.testing.assert_array_equal(z[4:, :4], np.arange(64).reshape(8, 8)[4:, :4])
     assert seen == ["c/1/0"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+def test_async_concurrency_bounds_the_fetches_through_a_python_store(
+    ours: None, counted: dict[str, int], concurrency: int
+) -> None:
+    """zarr's ``async.concurrency`` caps the chunk gets (and sets) in flight on a Python store."""
+    in_flight = {"now": 0, "most": 0}
+
+    class SlowStore(MemoryStore):
+        async def _held(self, call: Any) -> Any:
+            in_flight["now"] += 1
+            in_flight["most"] = max(in_flight["most"], in_flight["now"])
+            try:
+                await asyncio.sleep(0.005)  # long enough for every allowed request to start
+                return await call
+            finally:
+                in_flight["now"] -= 1
+
+        async def get(self, key: str, *args: Any, **kwargs: Any) -> Any:
+            return await self._held(super().get(key, *args, **kwargs))
+
+        async def set(self, key: str, value: Any) -> None:
+            await self._held(super().set(key, value))
+
+    data = np.arange(32 * 32, dtype="int32").reshape(32, 32)
+    with zarr.config.set({"async.concurrency": concurrency}):
+        z = zarr.create_array(SlowStore(), shape=data.shape, chunks=(4, 4), dtype="int32")
+        in_flight["most"] = 0
+        z[:] = data  # 64 chunks
+        most_writing = in_flight["most"]
+        in_flight["most"] = 0
+        np.testing.assert_array_equal(z[:], data)
+    assert in_flight["most"] == concurrency  # reached, never passed
+    assert most_writing == concurrency
+    assert counted["decode"] == 64 and counted["encode"] == 64
 
 
 def test_corrupt_chunk_bytes_raise_codec_error(ours: None) -> None:

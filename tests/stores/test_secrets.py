@@ -137,3 +137,28 @@ def test_secrets_named_from_many_threads_are_all_remembered() -> None:
     for batch in names:
         for signature in batch:
             assert secrets.redact(signature) == "***", signature
+
+
+def test_no_secret_reaches_a_log_or_stderr(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Everything logged at DEBUG (the zarr pipeline's fallback lines included) and everything the
+    native library writes to stderr, while failing requests quote URLs and credentials."""
+    zarr = pytest.importorskip("zarr")
+    password, token, key = unique("LogPw"), unique("LogTok"), unique("LogKey")
+    url = f"http://reader:{password}@{DEAD}/d.zarr?token={token}"
+    capfd.readouterr()
+    with caplog.at_level("DEBUG"):
+        with pytest.raises(zarrs_cffi.StorageError):
+            zarrs_cffi.read(url, (), storage_options={"max_retries": 0})
+        s3 = {"endpoint": f"http://{DEAD}", "allow_http": True, "secret_access_key": key, "max_retries": 0}
+        with pytest.raises(zarrs_cffi.StorageError):
+            zarrs_cffi.open_array("s3://bucket/d.zarr", storage_options={**s3, "access_key_id": "id"})
+        # The pipeline on an array the native library cannot handle logs why it falls back.
+        with zarr.config.set({"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline"}):
+            strings = zarr.create_array(zarr.storage.MemoryStore(), shape=(2,), dtype=str)
+            strings[:] = ["a", "b"]
+    logged, written = caplog.text, capfd.readouterr()
+    assert "zarrs_cffi pipeline" in logged  # the capture works: the fallback line is there
+    for secret in (password, token, key):
+        assert secret not in logged and secret not in written.err and secret not in written.out, secret

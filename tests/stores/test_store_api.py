@@ -465,3 +465,32 @@ def test_the_short_file_url_names_the_directory(tmp_path: Any) -> None:
     zarrs_cffi.create_array(f"file:{tmp_path}/a.zarr", shape=(3,), dtype="u1", chunks=(3,))[...] = 4
     np.testing.assert_array_equal(zarrs_cffi.read(str(tmp_path / "a.zarr")), [4, 4, 4])
     assert zarrs_cffi.Store(f"file:{tmp_path}").location.url == str(tmp_path)
+
+
+def test_a_store_object_works_in_every_api(place: Place) -> None:
+    """A ``Store`` (not a URL) given to create_group / create_array / the one-shot calls /
+    open_array / consolidate, on every store kind: what one call writes, the others read."""
+    data = np.arange(6 * 7, dtype="int16").reshape(6, 7)
+    with place.store() as store:
+        zarrs_cffi.create_group(store, attributes={"made": "by a Store"})
+        with zarrs_cffi.create_array(store, "/a", shape=data.shape, dtype="int16", chunks=(4, 4)) as a:
+            a[...] = data
+    with place.store() as store:
+        with zarrs_cffi.open_array(store, "/a") as a:
+            out = np.empty_like(data)
+            a.read_into(out)
+            np.testing.assert_array_equal(out, data)
+        zarrs_cffi.consolidate(store)
+        assert [path for path, _ in store.list_children("/", consolidated=True)] == ["a"]
+        assert store.read_metadata("/")["attributes"] == {"made": "by a Store"}
+    with place.store() as root:  # a Store of the array itself, for the one-shot calls
+        array_url = place.url.rstrip("/") + "/a"
+        with zarrs_cffi.Store(array_url, **place.options) as store:
+            zarrs_cffi.write(store, (slice(0, 2), slice(0, 3)), -data[:2, :3])
+            expected = data.copy()
+            expected[:2, :3] *= -1
+            np.testing.assert_array_equal(zarrs_cffi.read(store, ()), expected)
+            out = np.empty((2, 7), "int16")
+            zarrs_cffi.read_into(out, store, (slice(4, 6), slice(None)))
+            np.testing.assert_array_equal(out, expected[4:6])
+        assert root.node_exists("/a")

@@ -186,12 +186,18 @@ impl Shared {
             entries.in_flight.insert(indices.to_vec());
             entries.generation
         };
-        self.decode_and_store(bound, indices, generation)
+        self.decode_and_store(bound, indices, generation, None)
     }
 
     /// Decode a unit marked in flight, store it (unless the cache was cleared meanwhile) and wake
-    /// the waiters, whatever happens.
-    fn decode_and_store(&self, bound: &Bound, indices: &[u64], generation: u64) -> FfiResult<Unit> {
+    /// the waiters, whatever happens. `spans`: the inner chunks of a read fetched together.
+    fn decode_and_store(
+        &self,
+        bound: &Bound,
+        indices: &[u64],
+        generation: u64,
+        spans: Option<&direct::ReadSpans>,
+    ) -> FfiResult<Unit> {
         struct Settle<'a>(&'a Shared, &'a [u64]);
         impl Drop for Settle<'_> {
             fn drop(&mut self) {
@@ -202,7 +208,7 @@ impl Shared {
         let _settle = Settle(self, indices);
         let unit = catch_codec_panic(
             || format!("chunk {indices:?}"),
-            || self.decode_unit(bound, indices),
+            || self.decode_unit(bound, indices, spans),
         )?;
         let mut entries = self.lock();
         if unit.len() <= self.capacity && entries.generation == generation {
@@ -234,7 +240,12 @@ impl Shared {
     }
 
     /// Decode one unit (at full unit shape, edge units padded with the fill value).
-    fn decode_unit(&self, bound: &Bound, indices: &[u64]) -> FfiResult<Unit> {
+    fn decode_unit(
+        &self,
+        bound: &Bound,
+        indices: &[u64],
+        spans: Option<&direct::ReadSpans>,
+    ) -> FfiResult<Unit> {
         let array = &bound.array;
         let context = || {
             if array.is_sharded() {
@@ -250,7 +261,7 @@ impl Shared {
             if plan.is_sharded() {
                 bound
                     .shards
-                    .decode_unit(array, plan, indices, &mut buffer, &context)?;
+                    .decode_unit(array, plan, indices, &mut buffer, &context, spans)?;
             } else {
                 plan.decode_chunk(array, indices, &mut buffer, &context)?;
             }
@@ -358,7 +369,7 @@ fn read_ahead(shared: &Arc<Shared>, bound: &Arc<Bound>, first: &[u64], last: &[u
         let queued = crate::pool::spawn(move || {
             // Errors are dropped: the read that wants this unit decodes it again and reports them.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                task_shared.decode_and_store(&task_bound, &indices, generation)
+                task_shared.decode_and_store(&task_bound, &indices, generation, None)
             }));
         });
         if queued.is_err() {
@@ -404,10 +415,16 @@ fn decode_missing_in_parallel(
         entries.in_flight.extend(missing.iter().cloned());
         (missing, entries.generation)
     };
+    // On an object store, the inner chunks claimed of a shard are fetched together (merged ranges).
+    let spans = bound
+        .plan
+        .as_ref()
+        .filter(|plan| plan.is_sharded() && plan.reads_shards_by_version())
+        .map(|plan| direct::ReadSpans::of(&bound.array, plan, &claimed));
     // Every claimed unit is decoded by someone: the caller takes whatever helpers do not.
     crate::pool::try_for_each_with_helpers(&claimed, |indices| {
         shared
-            .decode_and_store(bound, indices, generation)
+            .decode_and_store(bound, indices, generation, spans.as_ref())
             .map(drop)
     })
 }

@@ -788,6 +788,8 @@ impl SubchunkwiseRead<'_> {
         // On an object store a shard's index is kept by the handle (its reads are tied to the
         // shard's version): a small read of a shard read before is one request, not two.
         let keep = !whole_files && plan.reads_shards_by_version();
+        // There, too, the inner chunks this read wants of a shard are fetched together.
+        let spans = keep.then(|| direct::ReadSpans::of(self.array, plan, &units));
         let per_read;
         let reader = if keep {
             self.array.kept_shards()
@@ -804,7 +806,7 @@ impl SubchunkwiseRead<'_> {
             |indices| {
                 let label = || self.label(indices);
                 let decoded = self.place_unit(indices, &|dest| {
-                    reader.decode_unit(self.array, plan, indices, dest, &label)
+                    reader.decode_unit(self.array, plan, indices, dest, &label, spans.as_ref())
                 });
                 let shard = direct::ShardReader::locate(plan, indices).0;
                 if remaining[&shard].fetch_sub(1, Ordering::AcqRel) == 1 && !keep {

@@ -35,12 +35,14 @@ use zarrs_storage::storage_adapter::async_to_sync::AsyncToSyncBlockOn;
 mod decompress;
 mod file_reads;
 mod shard;
+mod spans;
 
 pub use decompress::decompress;
 pub(crate) use file_reads::ENCODED;
 pub use file_reads::{PAGE, page_aligned_window};
 use file_reads::{RawPart, read_at, read_exact_into, read_window};
 pub use shard::{Identity, ShardReader};
+pub use spans::ReadSpans;
 
 /// The bytes-to-bytes codec after `bytes`, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,8 +14,8 @@ fn max_encoded(decoded: usize) -> u64 {
 /// store. Reading the index and the inner chunks from one open file makes a shard read one
 /// snapshot: a writer renaming a new shard over it meanwhile is not seen (old data, not a mix).
 pub(super) struct Shard {
-    index: Vec<u64>,
-    size: u64,
+    pub(super) index: Vec<u64>,
+    pub(super) size: u64,
     source: ShardSource,
 }
 
@@ -64,6 +64,8 @@ pub(super) struct InnerChunk<'a> {
     key: &'a StoreKey,
     within: usize,
     label: &'a dyn Fn() -> String,
+    /// The read's inner chunks fetched together (`ReadSpans`), if it has them.
+    spans: Option<&'a ReadSpans>,
 }
 
 /// A loaded shard (None: absent) with the identity it was loaded from (None: not a file of this
@@ -132,7 +134,8 @@ impl ShardReader {
         (shard, within as usize)
     }
 
-    /// Decode inner chunk `unit` (full inner-chunk shape) into `dest`.
+    /// Decode inner chunk `unit` (full inner-chunk shape) into `dest`; from `spans` when the read
+    /// fetches its inner chunks of the shard together.
     pub fn decode_unit(
         &self,
         array: &RwArray,
@@ -140,6 +143,7 @@ impl ShardReader {
         unit: &[u64],
         dest: &mut [u8],
         label: &dyn Fn() -> String,
+        spans: Option<&ReadSpans>,
     ) -> FfiResult {
         let (shard_indices, within) = Self::locate(plan, unit);
         let key = array.chunk_key(&shard_indices);
@@ -151,6 +155,7 @@ impl ShardReader {
             key: &key,
             within,
             label,
+            spans,
         };
         if self.decode_from(array, plan, &shard, place, dest)? {
             return Ok(());
@@ -228,8 +233,16 @@ impl ShardReader {
                 .ok_or_else(|| corrupt(label, "the shard disappeared while it was read")),
             ShardSource::Object { etag } => {
                 let versioned = plan.layout.versioned.as_ref().expect("read by version");
-                let read = TokioBlockOn.block_on(versioned.get_if_version(key, offset..end, etag));
-                match read.map_err(|e| storage_error(label, e))? {
+                let together = place
+                    .spans
+                    .and_then(|spans| spans.take(versioned, key, shard, etag, place.within, label));
+                let read = match together {
+                    Some(read) => read?,
+                    None => TokioBlockOn
+                        .block_on(versioned.get_if_version(key, offset..end, etag))
+                        .map_err(|e| storage_error(label, e))?,
+                };
+                match read {
                     Conditional::Bytes(encoded) => decompress(plan.chunks, &encoded, dest, label),
                     Conditional::Changed => return Ok(false),
                 }
