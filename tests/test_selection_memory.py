@@ -218,7 +218,7 @@ def test_strided_read_memory_is_the_result_plus_a_chunk_per_thread(
 
 
 def test_an_orthogonal_read_is_one_native_call(long_array: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Index runs spanning many chunks, strides and a list: the native library plans and reads the
+    """Index runs spanning many chunks, strides, a list, blocks: the native library plans and reads the
     whole selection (no box-by-box reads from Python)."""
     a, data = long_array
     boxes = []
@@ -241,6 +241,10 @@ def test_an_orthogonal_read_is_one_native_call(long_array: Any, monkeypatch: pyt
         np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(a.vindex[[7, 2**22, 7]], data[[7, 2**22, 7]])
     assert boxes == []
+    # A block selection is a box of the array: one native region read each.
+    np.testing.assert_array_equal(a.blocks[3], data[3 * CHUNK : 4 * CHUNK])
+    np.testing.assert_array_equal(a.blocks[2:70], data[2 * CHUNK : 70 * CHUNK])
+    assert len(boxes) == 2
 
 
 def test_strided_write_memory_is_the_value_plus_a_chunk(long_array: Any, tmp_path: pathlib.Path) -> None:

@@ -134,6 +134,43 @@ def test_basic_selection_decodes_straight_into_the_out_buffer(tmp_path: Path, ou
     np.testing.assert_array_equal(target, data[5:55, 3:33])
 
 
+def test_local_store_chunks_go_natively_into_the_out_buffer(
+    tmp_path: Path, ours: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No chunk key goes through zarr's LocalStore (the native library reads and writes the files),
+    and the native read's destination is zarr's ``out`` buffer itself (its memory, not a copy)."""
+    data = np.arange(60 * 40, dtype="u2").reshape(60, 40)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(7, 9), dtype="u2")
+    through_python: list[str] = []
+    get, set_ = LocalStore.get, LocalStore.set
+
+    async def spy_get(self: LocalStore, key: str, *args: Any, **kwargs: Any) -> Any:
+        through_python.append(key)
+        return await get(self, key, *args, **kwargs)
+
+    async def spy_set(self: LocalStore, key: str, value: Any) -> None:
+        through_python.append(key)
+        await set_(self, key, value)
+
+    destinations: list[int] = []
+    read_into = zarrs_cffi.Array.read_into
+
+    def spy_read_into(self: zarrs_cffi.Array, out: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        destinations.append(out.__array_interface__["data"][0])
+        return read_into(self, out, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get", spy_get)
+    monkeypatch.setattr(LocalStore, "set", spy_set)
+    monkeypatch.setattr(zarrs_cffi.Array, "read_into", spy_read_into)
+    z[:] = data
+    out = default_buffer_prototype().nd_buffer.create(shape=(50, 30), dtype=np.dtype("u2"), fill_value=0)
+    target = out.as_ndarray_like()
+    z.get_basic_selection((slice(5, 55), slice(3, 33)), out=out)
+    np.testing.assert_array_equal(target, data[5:55, 3:33])
+    assert [key for key in through_python if "c/" in key] == []
+    assert destinations == [target.__array_interface__["data"][0]]
+
+
 def test_missing_chunks_read_as_the_fill_value(tmp_path: Path, ours: None) -> None:
     z = zarr.create_array(
         str(tmp_path / "a.zarr"), shape=(10, 10), chunks=(3, 3), dtype="f4", fill_value=np.nan

@@ -7,6 +7,7 @@ Building the wheel runs cargo (incremental) and the cffi build: tens of seconds,
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import pathlib
@@ -94,6 +95,14 @@ def test_wheel_contents_and_metadata(wheel: pathlib.Path) -> None:
             for line in zf.read(metadata).decode().splitlines()
             if line.startswith("Requires-Dist:")
         ]
+        entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    # `pip install` registers the codec pipeline and the xarray backend (their entry points).
+    groups = configparser.ConfigParser()
+    groups.read_string(entry_points)
+    assert groups["zarr.codec_pipeline"]["zarrs_cffi"] == "zarrs_cffi.zarr_pipeline:ZarrsCffiCodecPipeline", (
+        entry_points
+    )
+    assert "xarray.backends" in groups, entry_points
     assert "zarrs_cffi/lib/libzarrs_cffi.so" in names
     assert "zarrs_cffi/include/zarrs_cffi.h" in names
     assert any(n.startswith("zarrs_cffi/_zarrs_cffi.") and n.endswith(".so") for n in names)

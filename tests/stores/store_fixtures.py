@@ -83,18 +83,22 @@ def s3_options(endpoint: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def new_bucket(endpoint: str) -> str:
-    """Create a fresh bucket on the moto server and return its name."""
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client of the moto server at ``endpoint``, with the dummy credentials."""
     boto3 = pytest.importorskip("boto3")
-    name = f"bucket-{os.getpid()}-{next(_buckets)}"
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id=CREDENTIALS["access_key_id"],
         aws_secret_access_key=CREDENTIALS["secret_access_key"],
     )
-    client.create_bucket(Bucket=name)
+
+
+def new_bucket(endpoint: str) -> str:
+    """Create a fresh bucket on the moto server and return its name."""
+    name = f"bucket-{os.getpid()}-{next(_buckets)}"
+    s3_client(endpoint).create_bucket(Bucket=name)
     return name
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from fault_proxy import FaultProxy
-from store_fixtures import new_bucket, s3_options
+from store_fixtures import new_bucket, s3_client, s3_options
 
 import zarrs_cffi
 
@@ -40,6 +41,19 @@ def _array(moto_endpoint: str, **layout: object) -> str:
     ) as arr:
         arr[...] = DATA
     return url
+
+
+def test_the_default_keeps_many_requests_in_flight(
+    proxy: FaultProxy, moto_endpoint: str, io_concurrency: None
+) -> None:
+    zarrs_cffi.set_io_concurrency(0)  # the default (docs/guide/stores.md: 32)
+    assert zarrs_cffi.get_io_concurrency() == 32
+    url = _array(moto_endpoint, chunks=(8, 8))  # 64 chunks
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.add("delay", method="GET", path_contains="/c/", times=None, hang_seconds=0.1)
+        proxy.max_in_flight = 0
+        np.testing.assert_array_equal(arr[...], DATA)
+    assert proxy.max_in_flight >= 16
 
 
 @pytest.mark.parametrize("requests", [4, 16])
@@ -100,6 +114,23 @@ def test_partial_chunk_writes_keep_requests_in_flight(
         proxy.clear()
         np.testing.assert_array_equal(arr[...], written)
     assert in_flight >= requests // 2
+
+
+def test_chunks_are_decoded_while_later_ones_are_still_arriving(
+    proxy: FaultProxy, moto_endpoint: str
+) -> None:
+    """The last chunk is held 5 s at the proxy and the first is corrupt: the read fails with the
+    first chunk's CodecError long before the last arrives (it decodes what has arrived, and the
+    first error ends the read)."""
+    url = _array(moto_endpoint, chunks=(8, 8))  # 64 chunks
+    bucket = url.split("/")[2]
+    s3_client(moto_endpoint).put_object(Bucket=bucket, Key="data.zarr/a/c/0/0", Body=b"not zstd" * 8)
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        proxy.add("delay", method="GET", path_contains="/c/7/7", times=None, hang_seconds=5)
+        start = time.monotonic()
+        with pytest.raises(zarrs_cffi.CodecError, match="c/0/0"):
+            arr.read_into(np.empty_like(DATA))
+        assert time.monotonic() - start < 4
 
 
 def test_one_get_per_chunk_and_no_head(proxy: FaultProxy, moto_endpoint: str) -> None:

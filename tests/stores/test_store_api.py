@@ -494,3 +494,22 @@ def test_a_store_object_works_in_every_api(place: Place) -> None:
             zarrs_cffi.read_into(out, store, (slice(4, 6), slice(None)))
             np.testing.assert_array_equal(out, expected[4:6])
         assert root.node_exists("/a")
+
+
+@pytest.mark.parametrize(
+    "url, options, accepted",
+    [
+        ("ftp://host/x", {}, ["file://", "s3://", "gs://", "az://", "http://", "zip://", "memory://"]),
+        ("s3:/bucket/x", {}, ["s3://", "abfs://", "https://"]),
+        ("s3://bucket/x", {"endpoit": "http://x"}, ["endpoint", "region", "access_key_id", "max_retries"]),
+    ],
+)
+def test_bad_urls_and_unknown_options_list_what_is_accepted(
+    url: str, options: dict[str, Any], accepted: list[str]
+) -> None:
+    with pytest.raises(zarrs_cffi.InvalidArgumentError) as raised:
+        zarrs_cffi.Store(url, **options)
+    message = str(raised.value)
+    listed = message.split("accepted:", 1)[1]
+    assert all(name in listed for name in accepted), message
+    assert "endpoit" in message or not options  # the unknown option is named
