@@ -8,7 +8,7 @@ it (``zarrs_cffi.ZarrsCffiCodecPipeline`` is resolved lazily).
 How a request is served:
 
 * Arrays in a store the native library opens itself (``LocalStore``; ``ObjectStore`` over S3, GCS,
-  Azure, HTTP; a read-only ``ZipStore``) are read and written by it straight from and to the
+  Azure, HTTP; ``FsspecStore`` over http(s) or s3; a read-only ``ZipStore``) are read and written by it straight from and to the
   store: no Python per chunk beyond translating zarr's chunk selections (``pipeline_plan``). A
   request whose chunks form one box of the array (basic indexing) is a single native call
   decoding straight into zarr's ``out`` buffer; other selections (strides, ``oindex``,
@@ -47,7 +47,7 @@ from zarr.abc.codec import Codec, CodecPipeline
 from zarr.core.codec_pipeline import BatchedCodecPipeline
 from zarr.core.config import config
 from zarr.registry import register_pipeline
-from zarr.storage import LocalStore, ObjectStore, StorePath, ZipStore
+from zarr.storage import FsspecStore, LocalStore, ObjectStore, StorePath, ZipStore
 
 from .array import Array
 from .errors import ZarrsError
@@ -119,7 +119,8 @@ def _json_default(value: object) -> object:
 def native_root(store: ZarrStore) -> str | StoreLocation | None:
     """Where the native library reads and writes a zarr store itself, else None: a ``LocalStore``'s
     directory, an ``ObjectStore``'s object store rebuilt from its obstore configuration (S3, GCS,
-    Azure, HTTP), a read-only ``ZipStore``'s archive.
+    Azure, HTTP), an ``FsspecStore``'s over http(s) or s3 rebuilt from its URL and options, a
+    read-only ``ZipStore``'s archive.
 
     Exact types only: a subclass may change how keys map to objects or add behaviour per request,
     which the native library would bypass. A zip archive zarr opened for writing stays with zarr
@@ -127,10 +128,10 @@ def native_root(store: ZarrStore) -> str | StoreLocation | None:
     """
     if type(store) is LocalStore:
         return str(store.root)
-    if type(store) is ObjectStore or (type(store) is ZipStore and store.read_only):
+    if type(store) in (ObjectStore, FsspecStore) or (type(store) is ZipStore and store.read_only):
         try:
             return locate(store)
-        except ZarrsError:  # e.g. obstore's MemoryStore: no native counterpart
+        except ZarrsError:  # e.g. obstore's MemoryStore, fsspec's gcs: no native counterpart
             return None
     return None
 

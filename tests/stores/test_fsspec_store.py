@@ -21,6 +21,10 @@ from zarrs_cffi.store_location import locate
 zarr = pytest.importorskip("zarr")
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog (set before the constructor listens)
+
+
 @pytest.fixture
 def served(tmp_path: pathlib.Path) -> Iterator[str]:
     root = tmp_path / "served"
@@ -28,8 +32,7 @@ def served(tmp_path: pathlib.Path) -> Iterator[str]:
         np.arange(60).reshape(10, 6)
     )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.request_queue_size = 128
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -51,6 +54,41 @@ def test_fsspec_http_store_reads_natively(served: str) -> None:
         np.testing.assert_array_equal(arr[...], np.arange(60).reshape(10, 6))
     with pytest.raises(zarrs_cffi.ReadOnlyError):
         zarrs_cffi.open_array(store, "/a").write((0, 0), 1)
+
+
+def test_the_pipeline_reads_an_fsspec_http_store_natively(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zarr.open_array on an FsspecStore over HTTP, with the pipeline in strict mode: the native
+    library opens the array at the store's URL (no chunk bytes through fsspec)."""
+    pytest.importorskip("aiohttp")
+    from zarr.storage import FsspecStore
+
+    from zarrs_cffi import zarr_pipeline
+
+    opened: list[str] = []
+    real = zarr_pipeline._open_native
+
+    def spy(root: Any, *args: Any) -> Any:
+        opened.append(repr(root))
+        return real(root, *args)
+
+    monkeypatch.setattr(zarr_pipeline, "_open_native", spy)
+    fetched: list[str] = []
+    get = FsspecStore.get
+
+    async def spy_get(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+        fetched.append(key)
+        return await get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(FsspecStore, "get", spy_get)
+    pipeline = {"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline", "codec_pipeline.strict": True}
+    with zarr.config.set(pipeline):
+        z = zarr.open_array(FsspecStore.from_url(served, read_only=True), path="a", mode="r")
+        np.testing.assert_array_equal(z[...], np.arange(60).reshape(10, 6))
+        np.testing.assert_array_equal(z[3:9:2, 1], np.arange(60).reshape(10, 6)[3:9:2, 1])
+    assert any(root.startswith(f"StoreLocation('{served}") for root in opened), opened
+    assert [key for key in fetched if "/c/" in key] == []  # zarr read only the metadata
 
 
 def test_fsspec_s3_options_are_translated() -> None:
