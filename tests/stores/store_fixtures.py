@@ -187,3 +187,19 @@ def place(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
 def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Place:
     """Each non-local writable store kind in turn."""
     return make_place(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def native_opens(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The roots the pipeline opens native arrays on (it falls back to zarr's pipeline otherwise)."""
+    from zarrs_cffi import zarr_pipeline
+
+    opened: list[Any] = []
+    real = zarr_pipeline._open_native
+
+    def spy(root: Any, *args: Any) -> Any:
+        opened.append(repr(root))
+        return real(root, *args)
+
+    monkeypatch.setattr(zarr_pipeline, "_open_native", spy)
+    return opened

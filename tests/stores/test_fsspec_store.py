@@ -57,23 +57,13 @@ def test_fsspec_http_store_reads_natively(served: str) -> None:
 
 
 def test_the_pipeline_reads_an_fsspec_http_store_natively(
-    served: str, monkeypatch: pytest.MonkeyPatch
+    served: str, monkeypatch: pytest.MonkeyPatch, native_opens: list[str]
 ) -> None:
     """zarr.open_array on an FsspecStore over HTTP, with the pipeline in strict mode: the native
     library opens the array at the store's URL (no chunk bytes through fsspec)."""
     pytest.importorskip("aiohttp")
     from zarr.storage import FsspecStore
 
-    from zarrs_cffi import zarr_pipeline
-
-    opened: list[str] = []
-    real = zarr_pipeline._open_native
-
-    def spy(root: Any, *args: Any) -> Any:
-        opened.append(repr(root))
-        return real(root, *args)
-
-    monkeypatch.setattr(zarr_pipeline, "_open_native", spy)
     fetched: list[str] = []
     get = FsspecStore.get
 
@@ -87,7 +77,7 @@ def test_the_pipeline_reads_an_fsspec_http_store_natively(
         z = zarr.open_array(FsspecStore.from_url(served, read_only=True), path="a", mode="r")
         np.testing.assert_array_equal(z[...], np.arange(60).reshape(10, 6))
         np.testing.assert_array_equal(z[3:9:2, 1], np.arange(60).reshape(10, 6)[3:9:2, 1])
-    assert any(root.startswith(f"StoreLocation('{served}") for root in opened), opened
+    assert any(root.startswith(f"StoreLocation('{served}") for root in native_opens), native_opens
     assert [key for key in fetched if "/c/" in key] == []  # zarr read only the metadata
 
 

@@ -17,22 +17,6 @@ PIPELINE = {"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline", "codec_p
 DATA = np.arange(40 * 30, dtype="float32").reshape(40, 30)
 
 
-@pytest.fixture
-def native_opens(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The roots the pipeline opens native arrays on (it falls back to zarr's pipeline otherwise)."""
-    from zarrs_cffi import zarr_pipeline
-
-    opened: list[Any] = []
-    real = zarr_pipeline._open_native
-
-    def spy(root: Any, *args: Any) -> Any:
-        opened.append(repr(root))
-        return real(root, *args)
-
-    monkeypatch.setattr(zarr_pipeline, "_open_native", spy)
-    return opened
-
-
 @pytest.mark.parametrize("layout", [{"chunks": (8, 8)}, {"chunks": (4, 4), "shards": (8, 8)}])
 def test_pipeline_on_object_stores(remote: Place, layout: dict[str, Any], native_opens: list[Any]) -> None:
     zstore = remote.zarr_store()
