@@ -90,6 +90,7 @@ class FaultProxy:
         self.plan: list[Fault] = []
         self.log: list[tuple[str, str, str | None]] = []
         self.statuses: list[int] = []  # the upstream's status of each forwarded request
+        self.header_names: list[set[str]] = []  # each request's header names, lower case
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.connections: set = set()
@@ -112,6 +113,7 @@ class FaultProxy:
             self.plan.clear()
             self.log.clear()
             self.statuses.clear()
+            self.header_names.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
         path = unquote(path)  # GCS's client escapes every "/" and "." of a key
@@ -253,6 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _handle(self) -> None:
+        with self.proxy.lock:
+            self.proxy.header_names.append({name.lower() for name in self.headers})
         fault = self.proxy.take(self.command, self.path)
         kind = fault.kind if fault is not None else None
         length = int(self.headers.get("Content-Length") or 0)

@@ -251,3 +251,18 @@ def test_concurrent_callers_share_the_store(moto_endpoint: str) -> None:
         for thread in threads:
             thread.join(60)
     assert results == [True] * 6
+
+
+def test_a_session_token_goes_with_every_request(proxy: FaultProxy, moto_endpoint: str) -> None:
+    """Temporary credentials: ``session_token`` is sent as S3's X-Amz-Security-Token header."""
+    url = _array(moto_endpoint, chunks=(16, 16))
+    options = s3_options(proxy.endpoint, session_token="temporary-session-token-value")
+    proxy.clear()
+    with zarrs_cffi.open_array(url, "/a", storage_options=options) as arr:
+        np.testing.assert_array_equal(arr[...], DATA)
+    assert len(proxy.header_names) >= 1 + 16
+    assert all("x-amz-security-token" in names for names in proxy.header_names)
+    proxy.clear()
+    with zarrs_cffi.open_array(url, "/a", storage_options=s3_options(proxy.endpoint)) as arr:
+        np.testing.assert_array_equal(arr[0:4, 0:4], DATA[0:4, 0:4])
+    assert not any("x-amz-security-token" in names for names in proxy.header_names)

@@ -513,3 +513,23 @@ def test_bad_urls_and_unknown_options_list_what_is_accepted(
     listed = message.split("accepted:", 1)[1]
     assert all(name in listed for name in accepted), message
     assert "endpoit" in message or not options  # the unknown option is named
+
+
+@pytest.mark.parametrize("virtual_hosted", [False, True])
+def test_virtual_hosted_style_requests_follow_the_option(virtual_hosted: bool) -> None:
+    """Path style puts the bucket in the request's path; virtual-hosted style sends requests to the
+    endpoint as given (object_store: then it is the bucket's own endpoint). The request URL shows in
+    the error of a dead endpoint."""
+    options = {
+        "endpoint": "http://127.0.0.1:1",
+        "allow_http": True,
+        "region": "us-east-1",
+        "skip_signature": True,
+        "max_retries": 0,
+        "virtual_hosted_style_request": virtual_hosted,
+    }
+    with pytest.raises(zarrs_cffi.StorageError) as raised:
+        zarrs_cffi.read("s3://vhbucket/x.zarr", (), storage_options=options)
+    path_style = "http://127.0.0.1:1/vhbucket/x.zarr/zarr.json"
+    hosted_style = "http://127.0.0.1:1/x.zarr/zarr.json"
+    assert (hosted_style if virtual_hosted else path_style) in str(raised.value), raised.value
