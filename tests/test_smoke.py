@@ -42,7 +42,7 @@ def upstream_functions() -> set[str]:
 def cffi_functions_in_rust() -> set[str]:
     """Every ``zarrsCffi*`` function the crate exports (``#[unsafe(no_mangle)]`` + ``extern "C" fn``)."""
     names: set[str] = set()
-    for source in RUST_SOURCES.glob("*.rs"):
+    for source in RUST_SOURCES.rglob("*.rs"):
         names |= set(re.findall(r'extern\s+"C"\s+fn\s+(zarrsCffi\w+)\s*\(', source.read_text()))
     return names
 
