@@ -359,22 +359,39 @@ def test_memory_stores_are_shared_by_name_until_forgotten() -> None:
 
 @pytest.mark.parametrize("engine", ["cffi", "zarr"])
 def test_crud_functions_take_storage_options(remote: Place, engine: str) -> None:
+    """Every function of the CRUD contract, given the store's URL and its storage_options."""
     if engine == "zarr" and remote.kind == "memory":
         pytest.skip("zarr-python cannot reach zarrs_cffi's memory:// stores")
     import asyncio
 
     import zarrs_cffi.crud.aio as aio
 
-    opts = {"engine": engine, "storage_options": remote.options}
+    url, opts = remote.url, {"engine": engine, "storage_options": remote.options}
     doc = zarr.create_array(
         zarr.storage.MemoryStore(), shape=(6,), dtype="int8", chunks=(3,)
     ).metadata.to_dict()
-    crud.create_new_array(doc, remote.url, "v", **opts)
-    crud.write_region(doc, remote.url, "v", np.s_[...], np.arange(6, dtype="int8"), **opts)
-    np.testing.assert_array_equal(crud.read_chunk(doc, remote.url, "v", (1,), **opts), [3, 4, 5])
-    got = asyncio.run(aio.read_region(doc, remote.url, "v", np.s_[1:5], **opts))
-    np.testing.assert_array_equal(got, [1, 2, 3, 4])
-    assert crud.read_metadata(remote.url, "v", **opts)["shape"] == [6]
+    group = {"zarr_format": 3, "node_type": "group", "attributes": {"n": 1}}
+    crud.create_new_group(group, url, "", **opts)
+    crud.create_overwrite_group({**group, "attributes": {"n": 2}}, url, "", **opts)
+    crud.create_new_array(doc, url, "v", **opts)
+    crud.create_overwrite_array(doc, url, "v", **opts)
+    crud.write_region(doc, url, "v", np.s_[...], np.arange(6, dtype="int8"), **opts)
+    np.testing.assert_array_equal(crud.read_region(doc, url, "v", np.s_[1:5], **opts), [1, 2, 3, 4])
+    out = np.empty(2, "int8")
+    crud.read_region_into(out, doc, url, "v", np.s_[4:6], **opts)
+    np.testing.assert_array_equal(out, [4, 5])
+    crud.write_chunk(doc, url, "v", (0,), np.array([7, 8, 9], "int8"), **opts)
+    np.testing.assert_array_equal(crud.read_chunk(doc, url, "v", (0,), **opts), [7, 8, 9])
+    assert crud.read_encoded_chunk(doc, url, "v", (1,), **opts) is not None
+    got = asyncio.run(aio.read_region(doc, url, "v", np.s_[1:5], **opts))
+    np.testing.assert_array_equal(got, [8, 9, 3, 4])
+    crud.delete_chunk(doc, url, "v", (1,), **opts)
+    assert crud.read_encoded_chunk(doc, url, "v", (1,), **opts) is None
+    assert crud.read_metadata(url, "", **opts)["attributes"] == {"n": 2}
+    assert crud.read_metadata(url, "v", **opts)["shape"] == [6]
+    assert [name for name, _ in crud.list_children(url, "", **opts)] == ["v"]
+    crud.delete_node(url, "v", **opts)
+    assert crud.list_children(url, "", **opts) == []
 
 
 @pytest.mark.parametrize("kind", ["gcs", "azure"])
