@@ -1,11 +1,18 @@
 """What the object store servers of the tests (gcs_fake.py, azure_fake.py) share: serving a handler
-on 127.0.0.1 in a daemon thread, the handler's plumbing, and HTTP ``Range`` parsing."""
+on 127.0.0.1 in a daemon thread, the handler's plumbing, and HTTP ``Range`` parsing; and
+:func:`serve`, a directory store served over HTTP (or HTTPS) by Python's static file handler."""
 
 from __future__ import annotations
 
+import functools
 import http.server
+import pathlib
 import socket
+import ssl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Server = TypeVar("Server", bound="LoopbackServer")
@@ -109,3 +116,57 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- a directory served over HTTP(S) ----------------------------------------------------------
+class DirectoryServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    # Reads run up to get_io_concurrency() requests at once: with socketserver's backlog of 5 the
+    # kernel drops the surplus SYNs and each retransmit costs the client a second.
+    request_queue_size = 128
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.seen: list[tuple[str, str, int]] = []  # (method, path, status) of every request
+
+
+class PlainHandler(http.server.SimpleHTTPRequestHandler):
+    """http.server's static file handler (no Range support), quiet, recording every request."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        status = int(code) if isinstance(code, int) or str(code).isdigit() else -1
+        getattr(self.server, "seen", []).append((str(self.command), self.path, status))
+
+
+@dataclass
+class Served:
+    url: str  # of the directory store on the server
+    server: DirectoryServer
+    directory: pathlib.Path  # the directory store behind it
+
+    @property
+    def seen(self) -> list[tuple[str, str, int]]:
+        return self.server.seen
+
+
+@contextmanager
+def serve(directory: pathlib.Path, handler: type, tls: ssl.SSLContext | None = None) -> Iterator[Served]:
+    """Serve ``directory``'s parent on 127.0.0.1 (an ephemeral port) until the block ends; over
+    HTTPS with the server context ``tls``."""
+    server = DirectoryServer(functools.partial(handler, directory=str(directory.parent)))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-http-server", daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        scheme = "https" if tls is not None else "http"
+        yield Served(f"{scheme}://127.0.0.1:{port}/{directory.name}", server, directory)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the HTTP server thread is still running"

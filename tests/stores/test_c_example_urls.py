@@ -4,13 +4,10 @@ whose writes fail with ZARRS_CFFI_ERROR_READ_ONLY and changes nothing."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import pathlib
 import re
 import sys
-import threading
 import zipfile
 
 import numpy as np
@@ -20,6 +17,7 @@ import zarrs_cffi
 from zarrs_cffi._native import lib
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from loopback_server import PlainHandler, serve
 from store_fixtures import make_place
 from test_c_example import build_example, run_example
 
@@ -78,29 +76,12 @@ def test_example_reads_a_zip_file_and_cannot_write_it(example: pathlib.Path, tmp
     assert archive.read_bytes() == before
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # the listen backlog (set before the constructor listens)
-    daemon_threads = True
-
-
 def test_example_reads_over_http_and_cannot_write(example: pathlib.Path, tmp_path: pathlib.Path) -> None:
     directory = tmp_path / "d.zarr"
     zarrs_cffi.create_array(directory, shape=(8, 8), dtype="uint16", chunks=(4, 4))[...] = DATA
     before = {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
-    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        result = run_example(example, f"http://127.0.0.1:{server.server_address[1]}/", "/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(directory, PlainHandler) as served:
+        result = run_example(example, served.url, "/")
     assert _region(result.stdout) == DATA[:4, :4].ravel().tolist()
     assert result.returncode == 1
     code = int(lib.ZARRS_CFFI_ERROR_READ_ONLY)

@@ -3,26 +3,20 @@ filesystem, served from a loopback server), and over S3 (s3fs' option names tran
 
 from __future__ import annotations
 
-import functools
-import http.server
 import pathlib
 import re
-import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from loopback_server import PlainHandler, serve
 
 import zarrs_cffi
 from zarrs_cffi.store_location import locate
 
 zarr = pytest.importorskip("zarr")
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # the listen backlog (set before the constructor listens)
 
 
 @pytest.fixture
@@ -31,16 +25,8 @@ def served(tmp_path: pathlib.Path) -> Iterator[str]:
     zarr.create_array(str(root / "data.zarr"), name="a", shape=(10, 6), dtype="int16", chunks=(4, 4))[...] = (
         np.arange(60).reshape(10, 6)
     )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/data.zarr"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(root / "data.zarr", PlainHandler) as served:
+        yield served.url
 
 
 def test_fsspec_http_store_reads_natively(served: str) -> None:

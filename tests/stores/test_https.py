@@ -7,19 +7,17 @@ An untrusted certificate is a StorageError that says so; the certificate is trus
 from __future__ import annotations
 
 import datetime
-import functools
-import http.server
 import ipaddress
 import os
 import pathlib
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from loopback_server import PlainHandler, serve
 
 import zarrs_cffi
 
@@ -59,18 +57,6 @@ def _self_signed(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     return cert_file, key_file
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # every request of a read connects at once
-    daemon_threads = True
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, pathlib.Path]]:
     """(https URL of an array, the certificate file)."""
@@ -80,18 +66,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, path
     ) as a:
         a[...] = DATA
     cert_file, key_file = _self_signed(directory)
-    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/a.zarr", cert_file
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(directory / "a.zarr", PlainHandler, tls=context) as served:
+        yield served.url, cert_file
 
 
 def test_an_untrusted_certificate_is_a_storage_error_saying_so(served: tuple[str, pathlib.Path]) -> None:

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http.server
 import io
 import os
 import pathlib
 import re
 import socket
-import threading
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pytest
+from loopback_server import PlainHandler, Served, serve
 
 import zarrs_cffi
 import zarrs_cffi.crud as crud
@@ -676,28 +674,6 @@ def test_zarr_engine_reads_zip_files(zips: Zips, kind: str, access: str) -> None
 
 
 # --- HTTP -------------------------------------------------------------------------------------------
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    # Reads run up to get_io_concurrency() requests at once: with socketserver's backlog of 5 the
-    # kernel drops the surplus SYNs and each retransmit costs the client a second.
-    request_queue_size = 128
-
-    def __init__(self, handler: Any) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.seen: list[tuple[str, str, int]] = []  # (method, path, status) of every request
-
-
-class PlainHandler(http.server.SimpleHTTPRequestHandler):
-    """http.server's static file handler (no Range support), quiet, recording every request."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        status = int(code) if isinstance(code, int) or str(code).isdigit() else -1
-        getattr(self.server, "seen", []).append((str(self.command), self.path, status))
-
-
 class RangeHandler(PlainHandler):
     """Also answers ``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` with 206 Partial Content."""
 
@@ -732,33 +708,6 @@ class RangeHandler(PlainHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         return io.BytesIO(body)
-
-
-@dataclass
-class Served:
-    url: str  # of the store (data.zarr) on the server
-    server: _Server
-    directory: pathlib.Path  # the directory store behind it
-
-    @property
-    def seen(self) -> list[tuple[str, str, int]]:
-        return self.server.seen
-
-
-@contextmanager
-def serve(directory: pathlib.Path, handler: type) -> Iterator[Served]:
-    """Serve ``directory``'s parent on 127.0.0.1 (an ephemeral port) until the block ends."""
-    server = _Server(functools.partial(handler, directory=str(directory.parent)))
-    thread = threading.Thread(target=server.serve_forever, name="test-http-server", daemon=True)
-    thread.start()
-    try:
-        port = server.server_address[1]
-        yield Served(f"http://127.0.0.1:{port}/{directory.name}", server, directory)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "the HTTP server thread is still running"
 
 
 @dataclass
