@@ -54,6 +54,7 @@ pub fn explained(error: Error) -> Error {
 /// there is none.
 fn explain(source: Source) -> Source {
     let mut text = source.to_string();
+    let own = text.len();
     let mut cause = source.source();
     while let Some(inner) = cause {
         let part = inner.to_string();
@@ -63,7 +64,7 @@ fn explain(source: Source) -> Source {
         }
         cause = inner.source();
     }
-    if text == source.to_string() {
+    if text.len() == own {
         source
     } else {
         Box::new(Explained {

@@ -91,7 +91,7 @@ pub fn decompress(
 /// whole gzip array in 257 ms against 322-334 ms with flate2 over zlib-rs. libdeflater's wrapper
 /// does not say where a member ends, so a value of several members (RFC 1952 allows a series;
 /// numcodecs and `cat` write them) needs the `_ex` call.
-pub(super) struct Inflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
+struct Inflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
 
 impl Inflater {
     fn new() -> Option<Self> {

@@ -42,13 +42,13 @@ impl RawPart {
 /// - Intel (Xeon, family 6 model 167 host): the kernel's copy dominates (37 % of the regions
 ///   workload in `_copy_to_iter`); the 2,000 regions took 40.6-58.0 ms read span by span against
 ///   53.5-69.6 ms in one read each (two sessions of 3 alternations of library builds): 4 KiB.
-pub(super) fn skip_gap() -> usize {
+fn skip_gap() -> usize {
     if cpu().amd { 8192 } else { 4096 }
 }
 
 /// The byte ranges to read of `count` (>= 1) slabs of `slab_bytes` each, when each slab's wanted
 /// bytes are `in_slab`: one range per slab, or a single one when the gaps between them are small.
-pub(super) fn spans(
+fn spans(
     count: usize,
     slab_bytes: usize,
     in_slab: std::ops::Range<usize>,
@@ -74,7 +74,7 @@ pub(super) fn spans(
 pub const PAGE: usize = 4096;
 
 /// True if copying file bytes at `offset` to `dest` hits the slow relative alignment.
-pub(super) fn misaligned(dest: *const u8, offset: u64) -> bool {
+fn misaligned(dest: *const u8, offset: u64) -> bool {
     let relative = (dest as usize).wrapping_sub(offset as usize) % PAGE;
     (1..32).contains(&relative) && slow_misaligned_copy()
 }
@@ -83,7 +83,7 @@ pub(super) fn misaligned(dest: *const u8, offset: u64) -> bool {
 /// and 2, not measured: kept on the safe side) and 19h (Zen 3 and 4). The environment variable
 /// `ZARRS_CFFI_ALIGNED_FILE_READS` (`1` or `0`, read once) overrides the CPU check, so that the
 /// test suite covers both ways on every CPU.
-pub(super) fn slow_misaligned_copy() -> bool {
+fn slow_misaligned_copy() -> bool {
     static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
     let forced =
         FORCED.get_or_init(
@@ -100,12 +100,12 @@ pub(super) fn slow_misaligned_copy() -> bool {
 }
 
 /// The CPU's vendor and family, which decide how file bytes are best copied (read once).
-pub(super) struct Cpu {
+struct Cpu {
     amd: bool,
     family: u32,
 }
 
-pub(super) fn cpu() -> &'static Cpu {
+fn cpu() -> &'static Cpu {
     static CPU: std::sync::OnceLock<Cpu> = std::sync::OnceLock::new();
     CPU.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
@@ -179,7 +179,7 @@ pub fn page_aligned_window(buffer: &mut Vec<u8>, len: usize) -> std::io::Result<
 }
 
 /// Pieces a large read of an uncompressed chunk is split into (`read_exact_into`).
-pub(super) const READ_PIECE: usize = 128 * 1024;
+const READ_PIECE: usize = 128 * 1024;
 
 /// Read the start of `file` into `dest` (exactly its length). A large read is split into pieces
 /// that the calling thread and pool helpers read at once: the kernel's copy out of the page cache
@@ -196,11 +196,7 @@ pub(super) fn read_exact_into(file: &std::fs::File, dest: &mut [u8]) -> std::io:
 
 /// Read `dest.len()` bytes at `offset` of `file` into `dest`, through an aligned per-thread
 /// buffer when `dest` sits at the slow relative alignment (a userspace copy has no such penalty).
-pub(super) fn read_piece(
-    file: &std::fs::File,
-    offset: u64,
-    dest: &mut [u8],
-) -> std::io::Result<()> {
+fn read_piece(file: &std::fs::File, offset: u64, dest: &mut [u8]) -> std::io::Result<()> {
     if !misaligned(dest.as_ptr(), offset) {
         return std::os::unix::fs::FileExt::read_exact_at(file, dest, offset);
     }
@@ -213,14 +209,14 @@ pub(super) fn read_piece(
 
 /// Below this many bytes glibc's `memcpy` copies with vector loads and stores, not `rep movsb`
 /// (its threshold is 2112 bytes on CPUs with fast short `rep movsb`, more on the others).
-pub(super) const SMALL_COPY: usize = 2048;
+const SMALL_COPY: usize = 2048;
 
 /// `dest.copy_from_slice(src)` in `SMALL_COPY` blocks. The copy out of the aligned buffer is
 /// relatively misaligned by construction, and on the CPUs where that matters (`misaligned`)
 /// `rep movsb` is as slow in user space as in the kernel: one 128 KiB `memcpy` per piece made a
 /// chunk scan on two threads take 141-162 ms a pass against 77-83 ms on one thread, whose
 /// 512 KiB copies glibc runs with vector loops (Zen 3 host, family 19h).
-pub(super) fn copy_in_small_blocks(dest: &mut [u8], src: &[u8]) {
+fn copy_in_small_blocks(dest: &mut [u8], src: &[u8]) {
     for (to, from) in dest.chunks_mut(SMALL_COPY).zip(src.chunks(SMALL_COPY)) {
         to.copy_from_slice(from);
     }

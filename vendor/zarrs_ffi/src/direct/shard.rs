@@ -19,7 +19,7 @@ pub(super) struct Shard {
     source: ShardSource,
 }
 
-pub(super) enum ShardSource {
+enum ShardSource {
     Bytes(Bytes),
     File(std::fs::File),
     Store,
@@ -60,7 +60,7 @@ impl Identity {
 
 /// Which inner chunk of a shard a read wants, and how to name it in errors.
 #[derive(Clone, Copy)]
-pub(super) struct InnerChunk<'a> {
+struct InnerChunk<'a> {
     key: &'a StoreKey,
     within: usize,
     label: &'a dyn Fn() -> String,
@@ -70,9 +70,9 @@ pub(super) struct InnerChunk<'a> {
 
 /// A loaded shard (None: absent) with the identity it was loaded from (None: not a file of this
 /// library's store, so it cannot be checked later).
-pub(super) type Loaded = (Option<Arc<Shard>>, Option<Identity>);
+type Loaded = (Option<Arc<Shard>>, Option<Identity>);
 
-pub(super) type ShardSlot = Arc<OnceLock<Result<Loaded, FfiError>>>;
+type ShardSlot = Arc<OnceLock<Result<Loaded, FfiError>>>;
 
 /// Reads inner chunks of a sharded array, loading each shard's index once.
 pub struct ShardReader {
@@ -412,11 +412,11 @@ impl ShardReader {
 
 /// A shard's encoded index, the shard's size (`u64::MAX`: unknown), where its inner chunks are
 /// read from, and what identifies the version read.
-pub(super) type IndexRead = (Bytes, u64, ShardSource, Option<Identity>);
+type IndexRead = (Bytes, u64, ShardSource, Option<Identity>);
 
 /// A shard's index read by version (`Versioned`), with where its inner chunks are then read
 /// from; None if the shard is absent.
-pub(super) fn load_index_by_version(
+fn load_index_by_version(
     versioned: &Versioned,
     sharding: &Sharding,
     key: &StoreKey,
@@ -444,11 +444,7 @@ pub(super) fn load_index_by_version(
     }))
 }
 
-pub(super) fn check_index_fits(
-    size: u64,
-    index_bytes: u64,
-    label: &dyn Fn() -> String,
-) -> FfiResult {
+fn check_index_fits(size: u64, index_bytes: u64, label: &dyn Fn() -> String) -> FfiResult {
     if size < index_bytes {
         return Err(corrupt(label, "the shard is shorter than its index"));
     }
@@ -457,7 +453,7 @@ pub(super) fn check_index_fits(
 
 /// The (offset, length) pairs of an encoded shard index (`index_bytes` long), its crc32c
 /// checked when the index has one.
-pub(super) fn parse_shard_index(
+fn parse_shard_index(
     encoded: &[u8],
     sharding: &Sharding,
     label: &dyn Fn() -> String,

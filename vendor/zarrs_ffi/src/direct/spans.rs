@@ -111,7 +111,6 @@ fn fetch(
         })
         .collect();
     parts.sort_unstable();
-    parts.dedup_by_key(|part| part.2);
     let spans = merged(&parts);
     let requests = spans.iter().map(|span| async move {
         let (start, end) = (
