@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
-from store_fixtures import new_bucket, s3_options
+import pytest
+from store_fixtures import Place, make_place
 
 import zarrs_cffi
 
@@ -26,9 +28,14 @@ def _blocks(region: np.ndarray, origin: tuple[int, int]) -> list[tuple[tuple[int
     ]
 
 
-def test_reads_racing_a_rewritten_shard_see_whole_inner_chunks(moto_endpoint: str) -> None:
-    url = f"s3://{new_bucket(moto_endpoint)}/race.zarr"
-    options = s3_options(moto_endpoint)
+@pytest.fixture(params=["s3", "gcs", "azure"])
+def bucket(request: pytest.FixtureRequest, tmp_path: Any) -> Place:
+    """A fresh bucket on S3 (moto), GCS and Azure (their loopback servers) in turn."""
+    return make_place(request.param, tmp_path, request)
+
+
+def test_reads_racing_a_rewritten_shard_see_whole_inner_chunks(bucket: Place) -> None:
+    url, options = bucket.url, bucket.options
     with zarrs_cffi.create_array(
         url, "/a", shape=SHAPE, dtype="uint16", chunks=(8, 8), shards=SHAPE, storage_options=options
     ) as arr:

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, stream};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 use zarrs_object_store::AsyncObjectStore;
 use zarrs_storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs_storage::{
@@ -41,32 +41,33 @@ impl RangedReads {
             range: Some(range),
             ..GetOptions::default()
         };
-        match get_opts(self.store.as_ref(), path, options).await {
-            Ok(result) => Ok(Some(result.bytes().await.map_err(other)?)),
+        match get_bytes(self.store.as_ref(), path, options).await {
+            Ok((bytes, _)) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(other(e)),
         }
     }
 }
 
-/// `store.get_opts`, with a suffix range made bounded where the client refuses suffix ranges: a
-/// HEAD for the object's size and ETag, then the last bytes of that version (`If-Match`), again
-/// from the HEAD if the object changed in between (a caller's own `if_match` is kept instead).
-async fn get_opts(
+/// The bytes `options` asks for and the object's metadata. A suffix range is made bounded where
+/// the client refuses suffix ranges: a HEAD for the object's size and ETag, then the last bytes of
+/// that version (`If-Match`), again from a new HEAD if the object changed in between (a caller's
+/// own `if_match` is kept instead, and its 412 returned). An object rewritten between every HEAD
+/// and GET is read whole (one request, one version) and its last bytes kept.
+async fn get_bytes(
     store: &dyn ObjectStore,
     path: &Path,
     options: GetOptions,
-) -> object_store::Result<GetResult> {
+) -> object_store::Result<(Bytes, ObjectMeta)> {
     let Some(GetRange::Suffix(length)) = options.range else {
-        return store.get_opts(path, options).await;
+        return into_bytes(store.get_opts(path, options).await?).await;
     };
     match store.get_opts(path, options.clone()).await {
         // Refused by the client itself, before any request.
         Err(object_store::Error::NotSupported { .. }) => {}
-        done => return done,
+        done => return into_bytes(done?).await,
     }
-    let mut attempts = 0;
-    loop {
+    for _ in 0..3 {
         let meta = store.head(path).await?;
         let bounded = GetOptions {
             range: Some(GetRange::Bounded(
@@ -76,14 +77,24 @@ async fn get_opts(
             ..options.clone()
         };
         match store.get_opts(path, bounded).await {
-            Err(object_store::Error::Precondition { .. })
-                if options.if_match.is_none() && attempts < 3 =>
-            {
-                attempts += 1
-            }
-            done => return done,
+            Err(object_store::Error::Precondition { .. }) if options.if_match.is_none() => {}
+            done => return into_bytes(done?).await,
         }
     }
+    let whole = GetOptions {
+        range: None,
+        ..options
+    };
+    let (bytes, meta) = into_bytes(store.get_opts(path, whole).await?).await?;
+    let start = bytes
+        .len()
+        .saturating_sub(usize::try_from(length).unwrap_or(usize::MAX));
+    Ok((bytes.slice(start..), meta))
+}
+
+async fn into_bytes(result: GetResult) -> object_store::Result<(Bytes, ObjectMeta)> {
+    let meta = result.meta.clone();
+    Ok((result.bytes().await?, meta))
 }
 
 fn other(e: object_store::Error) -> StorageError {
@@ -310,11 +321,8 @@ impl Versioned {
             range: Some(range),
             ..GetOptions::default()
         };
-        match get_opts(self.store.as_ref(), &Path::from(key.as_str()), options).await {
-            Ok(result) => {
-                let etag = result.meta.e_tag.clone();
-                Ok(Some((result.bytes().await.map_err(other)?, etag)))
-            }
+        match get_bytes(self.store.as_ref(), &Path::from(key.as_str()), options).await {
+            Ok((bytes, meta)) => Ok(Some((bytes, meta.e_tag))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(other(e)),
         }
@@ -467,6 +475,8 @@ mod tests {
     struct NoSuffixRanges {
         inner: InMemory,
         heads: std::sync::atomic::AtomicUsize,
+        /// Rewrite the object answered on every HEAD (a writer always one step ahead).
+        rewrite_on_head: bool,
     }
 
     impl std::fmt::Display for NoSuffixRanges {
@@ -504,11 +514,20 @@ mod tests {
                     source: "no suffix ranges here".into(),
                 });
             }
-            if options.head {
-                self.heads
+            let head = options.head;
+            let result = self.inner.get_opts(location, options).await;
+            if head {
+                let heads = self
+                    .heads
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if self.rewrite_on_head {
+                    let version = format!("version {heads}");
+                    self.inner
+                        .put(location, Bytes::from(version.into_bytes()).into())
+                        .await?;
+                }
             }
-            self.inner.get_opts(location, options).await
+            result
         }
 
         fn delete_stream(
@@ -548,6 +567,7 @@ mod tests {
         let store = Arc::new(NoSuffixRanges {
             inner: InMemory::new(),
             heads: Default::default(),
+            rewrite_on_head: false,
         });
         let path = Path::from("s/0");
         block_on(store.put(&path, Bytes::from_static(b"0123456789").into())).unwrap();
@@ -576,5 +596,27 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn suffix_of_an_object_rewritten_between_every_head_and_get() {
+        let store = Arc::new(NoSuffixRanges {
+            inner: InMemory::new(),
+            heads: Default::default(),
+            rewrite_on_head: true,
+        });
+        let path = Path::from("s/0");
+        block_on(store.put(&path, Bytes::from_static(b"first").into())).unwrap();
+        let key = StoreKey::new("s/0").unwrap();
+        let versioned = Versioned::new(store.clone());
+        // Every bounded GET after a HEAD finds another version (412): after three HEADs the object
+        // is read whole, and the tail and ETag are of that one version.
+        let (tail, etag) = block_on(versioned.get_with_version(&key, GetRange::Suffix(3)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&tail[..], b"n 2"); // "version 2", written after the third HEAD
+        assert_eq!(store.heads.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let now = block_on(store.inner.head(&path)).unwrap();
+        assert_eq!(etag, now.e_tag);
     }
 }
