@@ -18,6 +18,7 @@ import pytest
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from s3_paths import as_location, zarr_store_at
 from zarr.codecs import (
     BloscCodec,
     BytesCodec,
@@ -240,14 +241,14 @@ def test_v2_nested_dimension_separator(tmp_path: pathlib.Path) -> None:
         zarr_format=2,
         chunk_key_encoding={"name": "v2", "separator": "/"},
     )
-    assert (pathlib.Path(path) / "0" / "0").is_file()
+    assert (as_location(path) / "0" / "0").is_file()
     check_every_read_path(path, expected, stored_chunk=CHUNKS, fill=np.int16(-1))
 
 
 # --- nested nodes, 1-D / 3-D / 0-d ----------------------------------------------------------------------
 def test_array_inside_group(tmp_path: pathlib.Path) -> None:
     root = tmp_path / "root.zarr"
-    group = zarr.open_group(str(root), mode="w")
+    group = zarr.open_group(zarr_store_at(root), mode="w")
     z = group.create_array("sub/temperature", shape=(6, 5), chunks=(4, 4), dtype="float32", fill_value=1.5)
     data = sample_data("float32", (6, 5))
     z[:3] = data[:3]
@@ -277,7 +278,7 @@ def test_other_dimensionalities(
 
 def test_zero_dimensional(tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / "scalar.zarr")
-    z = zarr.create_array(store=path, shape=(), dtype="float64", fill_value=0.0)
+    z = zarr.create_array(store=zarr_store_at(path), shape=(), dtype="float64", fill_value=0.0)
     z[()] = 42.5
     with zarrs_cffi.open_array(path) as arr:
         assert arr.shape == ()
@@ -288,7 +289,7 @@ def test_zero_dimensional(tmp_path: pathlib.Path) -> None:
 
 def test_zero_size_array(tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / "empty.zarr")
-    zarr.create_array(store=path, shape=(0, 4), chunks=(2, 2), dtype="int8")
+    zarr.create_array(store=zarr_store_at(path), shape=(0, 4), chunks=(2, 2), dtype="int8")
     with zarrs_cffi.open_array(path) as arr:
         assert arr.shape == (0, 4)
         assert_same(arr.read(), np.zeros((0, 4), "int8"))

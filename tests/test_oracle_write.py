@@ -13,6 +13,7 @@ import pytest
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from s3_paths import as_location, zarr_store_at
 from zarr_oracle import DTYPES, IX, SELECTIONS_2D, assert_values, sample_data, sel_id
 
 import zarrs_cffi
@@ -22,14 +23,15 @@ CHUNKS = (4, 3)
 
 
 def zarr_read(path: str | pathlib.Path, node: str = "") -> Any:
-    z = zarr.open_array(store=str(path), path=node, mode="r")
+    z = zarr.open_array(store=zarr_store_at(path), path=node, mode="r")
     return z
 
 
-def chunk_keys(path: pathlib.Path) -> set[str]:
-    """Chunk keys stored under a v3 array directory (default encoding: "c/i/j")."""
-    root = path / "c"
-    return {str(p.relative_to(path)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+def chunk_keys(path: pathlib.Path | str) -> set[str]:
+    """Chunk keys stored under a v3 array (default encoding: "c/i/j"), in a directory or a bucket."""
+    array = as_location(path)
+    root = array / "c"
+    return {str(p.relative_to(array)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
 
 
 COMPRESSORS: dict[str, Any] = {
@@ -168,7 +170,7 @@ def test_node_inside_group(tmp_path: pathlib.Path) -> None:
     zarrs_cffi.create_group(root, attributes={"kind": "root"})
     with zarrs_cffi.create_array(root, "/grp/arr", shape=(6,), dtype="int64", chunks=(4,)) as arr:
         arr[...] = np.arange(6) - 3
-    group = zarr.open_group(str(root), mode="r")
+    group = zarr.open_group(zarr_store_at(root), mode="r")
     assert dict(group.attrs) == {"kind": "root"}
     assert_values(np.asarray(group["grp/arr"][...]), np.arange(6) - 3)
 
@@ -217,7 +219,7 @@ def test_write_into_zarr_python_v2_arrays(tmp_path: pathlib.Path) -> None:
     """zarrs_cffi writing into v2 arrays zarr-python made (big-endian, F order, zlib)."""
     path = tmp_path / "v2.zarr"
     z = zarr.create_array(
-        store=str(path),
+        store=zarr_store_at(path),
         shape=SHAPE,
         chunks=CHUNKS,
         dtype=">f8",

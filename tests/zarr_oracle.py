@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from s3_paths import zarr_store_at
 
 # The contents of the ``arange_path`` fixture (8x8 uint16, 4x4 chunks).
 ARANGE_8X8 = np.arange(64, dtype="uint16").reshape(8, 8)
@@ -137,7 +138,7 @@ def zarr_write(
     import zarr  # here: the helpers without zarr-python also serve the legacy interpreters' suite
 
     z = zarr.create_array(
-        store=str(path),
+        store=zarr_store_at(path),
         shape=data.shape,
         dtype=kwargs.pop("dtype", data.dtype),
         chunks=tuple(chunks),

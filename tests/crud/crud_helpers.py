@@ -9,11 +9,12 @@ import pathlib
 from typing import Any
 
 import numpy as np
+from s3_paths import S3Path, as_location, zarr_store_at
 
 
 def stored_doc(root: pathlib.Path | str, path: str) -> dict[str, Any]:
     """A node's metadata document read straight from the files (v2: ``.zattrs`` under "attributes")."""
-    node = pathlib.Path(root, path)
+    node = as_location(root) / path
     if (node / "zarr.json").is_file():
         doc: dict[str, Any] = json.loads((node / "zarr.json").read_text())
         return doc
@@ -28,7 +29,7 @@ def stored_doc(root: pathlib.Path | str, path: str) -> dict[str, Any]:
 
 def chunk_file(
     root: pathlib.Path | str, path: str, doc: dict[str, Any], coords: tuple[int, ...]
-) -> pathlib.Path:
+) -> pathlib.Path | S3Path:
     """The file holding a chunk (default / v2 chunk key encodings)."""
     if doc["zarr_format"] == 2:
         sep = doc.get("dimension_separator") or "."
@@ -40,7 +41,7 @@ def chunk_file(
             key = sep.join(["c", *map(str, coords)])
         else:
             key = sep.join(map(str, coords)) or "0"
-    return pathlib.Path(root, path, key)
+    return as_location(root) / path / key
 
 
 def make_array(
@@ -62,7 +63,9 @@ def make_array(
     if dtype is None:
         assert data is not None
         dtype = data.dtype
-    arr = zarr.create_array(store=str(root), name=path, shape=shape, chunks=chunks, dtype=dtype, **kwargs)
+    arr = zarr.create_array(
+        store=zarr_store_at(root), name=path, shape=shape, chunks=chunks, dtype=dtype, **kwargs
+    )
     if data is not None:
         arr[...] = data
     return stored_doc(root, path)
@@ -72,7 +75,7 @@ def open_zarr(root: pathlib.Path | str, path: str) -> Any:
     """Open an array with zarr-python (the oracle)."""
     import zarr
 
-    return zarr.open_array(store=str(root), path=path, mode="r+")
+    return zarr.open_array(store=zarr_store_at(root), path=path, mode="r+")
 
 
 ARANGE = np.arange(64, dtype="uint16").reshape(8, 8)
