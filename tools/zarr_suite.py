@@ -23,6 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 EXPECTED_DIFFERENCES = REPO / "docs" / "zarr-suite.md"
@@ -117,6 +118,24 @@ def expected_differences() -> dict[str, str]:
     return listed
 
 
+class Comparison(NamedTuple):
+    worse: list[str]  # passed with the default pipeline, not with ours (failed, error, skipped, missing)
+    unlisted: list[str]  # those of ``worse`` docs/zarr-suite.md does not list: the run fails
+    better: list[str]  # passed with ours, not with the default
+    stale: list[str]  # listed, but no longer worse
+
+
+def compare(default: dict[str, str], ours: dict[str, str], listed: dict[str, str]) -> Comparison:
+    """The two runs' outcomes (test id -> outcome) against the listed expected differences."""
+    worse = sorted(t for t, o in default.items() if o == "passed" and ours.get(t) != "passed")
+    return Comparison(
+        worse=worse,
+        unlisted=[t for t in worse if t not in listed],
+        better=sorted(t for t, o in ours.items() if o == "passed" and default.get(t) not in (None, "passed")),
+        stale=sorted(t for t in listed if t in default and t not in worse),
+    )
+
+
 def summary(label: str, results: dict[str, str], seconds: float) -> str:
     counts = Counter(results.values())
     parts = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "error", "skipped"))
@@ -166,22 +185,18 @@ def main(argv: list[str] | None = None) -> int:
 
     default, ours = reports[False], reports[True]
     listed = expected_differences()
-    worse = sorted(t for t, o in default.items() if o == "passed" and ours.get(t) != "passed")
-    unlisted = [t for t in worse if t not in listed]
-    better = sorted(t for t, o in ours.items() if o == "passed" and default.get(t) not in (None, "passed"))
+    found = compare(default, ours, listed)
     print(
-        f"passing with the default pipeline but not with ours: {len(worse)} ({len(worse) - len(unlisted)} listed)"
+        f"passing with the default pipeline but not with ours: {len(found.worse)}"
+        f" ({len(found.worse) - len(found.unlisted)} listed)"
     )
-    for test in worse:
+    for test in found.worse:
         print(f"  {'listed  ' if test in listed else 'UNLISTED'} {test}: {ours.get(test, 'missing')}")
-    if better:
-        print(f"passing with ours but not with the default: {len(better)}")
-    stale = sorted(
-        t for t in listed if t in default and not (default[t] == "passed" and ours.get(t) != "passed")
-    )
-    for test in stale:
+    if found.better:
+        print(f"passing with ours but not with the default: {len(found.better)}")
+    for test in found.stale:
         print(f"  note: listed in {EXPECTED_DIFFERENCES.name} but no longer differs: {test}")
-    return 1 if unlisted else 0
+    return 1 if found.unlisted else 0
 
 
 if __name__ == "__main__":
