@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from oracle_data import oracle_dir_from_env
+from s3_paths import zarr_store_at
 from zarr_oracle import ARANGE_8X8, ZARR_MISSING
 
 import zarrs_cffi
@@ -86,7 +87,9 @@ def arange_path(tmp_path: pathlib.Path) -> str:
     import zarr
 
     path = tmp_path / "arange.zarr"
-    z = zarr.create_array(store=str(path), shape=(8, 8), chunks=(4, 4), dtype="uint16", fill_value=0)
+    z = zarr.create_array(
+        store=zarr_store_at(path), shape=(8, 8), chunks=(4, 4), dtype="uint16", fill_value=0
+    )
     z[...] = ARANGE_8X8
     return str(path)
 
@@ -101,7 +104,9 @@ def multichunk_path(tmp_path: pathlib.Path) -> tuple[str, np.ndarray]:
     import zarr
 
     path = tmp_path / "multichunk.zarr"
-    z = zarr.create_array(store=str(path), shape=data.shape, chunks=(8, 6), dtype="int32", fill_value=-1)
+    z = zarr.create_array(
+        store=zarr_store_at(path), shape=data.shape, chunks=(8, 6), dtype="int32", fill_value=-1
+    )
     z[...] = data
     return str(path), data
 

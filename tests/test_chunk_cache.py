@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import zarr
+from s3_paths import zarr_store_at
 from zarr_oracle import run_forked_child
 
 import zarrs_cffi
@@ -52,7 +53,9 @@ def sharded_path(tmp_path: pathlib.Path) -> tuple[str, np.ndarray]:
     """A 20x18 uint16 array: 10x9 shards of 5x3 inner chunks, zstd."""
     path = tmp_path / "sharded.zarr"
     data = (np.arange(20 * 18, dtype="uint16").reshape(20, 18) * 3) % 1000
-    z = zarr.create_array(store=str(path), shape=data.shape, chunks=(5, 3), shards=(10, 9), dtype="uint16")
+    z = zarr.create_array(
+        store=zarr_store_at(path), shape=data.shape, chunks=(5, 3), shards=(10, 9), dtype="uint16"
+    )
     z[...] = data
     return str(path), data
 
@@ -159,7 +162,7 @@ def test_clear_chunk_cache_sees_other_writers(multichunk_path: tuple[str, np.nda
     path, data = multichunk_path
     with zarrs_cffi.open_array(path, chunk_cache_bytes=2**20) as arr:
         np.testing.assert_array_equal(arr[:8, :6], data[:8, :6])
-        zarr.open_array(path, mode="r+")[:8, :6] = 99
+        zarr.open_array(zarr_store_at(path), mode="r+")[:8, :6] = 99
         np.testing.assert_array_equal(arr[:8, :6], data[:8, :6])  # documented: still cached
         arr.clear_chunk_cache()
         assert arr.chunk_cache_usage() == (0, 0)
@@ -294,11 +297,20 @@ def test_cached_array_survives_fork(multichunk_path: tuple[str, np.ndarray], two
 def test_large_units_in_page_aligned_buffers(tmp_path: pathlib.Path, compressors: str | None) -> None:
     """Units of 64 KiB and more sit in page-aligned buffers (uncompressed files are read into
     them with the kernel's fast copy): chunk-by-chunk scans into buffers at several offsets,
-    small regions, an absent chunk and a truncated one all read right."""
+    small regions, an absent chunk and a truncated one all read right. Uncompressed chunk files
+    are read from the files, not cached, nor is the absent edge chunk (its absence would go
+    stale)."""
+    read_large_units(tmp_path / "big.zarr", compressors, cached_units=0 if compressors is None else 3)
+
+
+def read_large_units(path: pathlib.Path, compressors: str | None, *, cached_units: int) -> None:
+    """The reads of test_large_units_in_page_aligned_buffers on an array written at ``path``;
+    ``cached_units``: the units the cache holds after the scans."""
     shape, chunks = (40, 64, 64), (16, 64, 64)  # 128 KiB int16 chunks, an edge chunk
     data = (np.arange(np.prod(shape), dtype=np.int64).reshape(shape) % 30011 - 15000).astype("int16")
-    path = tmp_path / "big.zarr"
-    z = zarr.create_array(store=str(path), shape=shape, chunks=chunks, dtype="int16", compressors=compressors)
+    z = zarr.create_array(
+        store=zarr_store_at(path), shape=shape, chunks=chunks, dtype="int16", compressors=compressors
+    )
     z[:32] = data[:32]
     expected = np.asarray(z[...])  # the edge chunk stays absent: fill value 0
     with zarrs_cffi.open_array(path, chunk_cache_bytes=8 << 20) as arr:
@@ -309,9 +321,7 @@ def test_large_units_in_page_aligned_buffers(tmp_path: pathlib.Path, compressors
                 out = raw[offset:].view("int16").reshape([s.stop - s.start for s in region])
                 arr.read_into(out, region)
                 np.testing.assert_array_equal(out, expected[region])
-        # Uncompressed chunks are read from their files, not cached, nor is the absent edge chunk
-        # (that it is absent would go stale).
-        assert arr.chunk_cache_usage()[0] == (0 if compressors is None else 3)
+        assert arr.chunk_cache_usage()[0] == cached_units
         for start in [(0, 0, 0), (15, 60, 3), (30, 1, 62)]:
             region = tuple(slice(s, min(s + 5, n)) for s, n in zip(start, shape, strict=True))
             np.testing.assert_array_equal(arr[region], expected[region])
@@ -378,7 +388,7 @@ def test_damaged_unit_among_missing_ones_raises(tmp_path: pathlib.Path, two_thre
     nothing in its place, and leaves the others readable."""
     path = tmp_path / "damaged.zarr"
     data = np.arange(32 * 32, dtype="int32").reshape(32, 32)
-    zarr.create_array(store=str(path), shape=data.shape, chunks=(8, 8), dtype="int32")[...] = data
+    zarr.create_array(store=zarr_store_at(path), shape=data.shape, chunks=(8, 8), dtype="int32")[...] = data
     chunk = path / "c" / "1" / "2"
     chunk.write_bytes(chunk.read_bytes()[:7])
     with zarrs_cffi.open_array(str(path), chunk_cache_bytes=2**20) as arr:

@@ -66,10 +66,19 @@ def test_cached_handle_sees_uncompressed_chunks_written_after_their_absence(tmp_
 @pytest.mark.parametrize("compressors", [None, "zstd"])
 @pytest.mark.parametrize("cache", [0, 1 << 20], ids=["uncached", "cached"])
 def test_reader_racing_a_shard_rewriter(tmp_path: pathlib.Path, compressors: str | None, cache: int) -> None:
-    """Write n stores elements n * 1000 + noise (noise or none, alternately, so inner chunks
-    change size and their offsets move); every inner chunk a read returns must come from one
-    write, and an uncached read of one shard from one write (old or new) altogether."""
-    path = str(tmp_path / "a.zarr")
+    """Every inner chunk a read returns comes from one write, and an uncached read of one shard
+    file from one write (old or new) altogether: its index and inner chunks are read from one open
+    file."""
+    race_a_shard_rewriter(str(tmp_path / "a.zarr"), compressors, cache, one_write_per_read=not cache)
+
+
+def race_a_shard_rewriter(
+    path: str, compressors: str | None, cache: int, *, one_write_per_read: bool
+) -> None:
+    """Read regions of up to four inner chunks of one shard while another handle rewrites it: write
+    n stores elements n * 1000 + noise (noise or none, alternately, so inner chunks change size and
+    their offsets move). Every inner chunk a read returns must come from one write; with
+    ``one_write_per_read``, the whole read too."""
     zarrs_cffi.create_array(
         path, shape=(64, 64), dtype="uint32", chunks=(8, 8), shards=(64, 64), compressors=compressors
     )
@@ -97,8 +106,8 @@ def test_reader_racing_a_shard_rewriter(tmp_path: pathlib.Path, compressors: str
             for _ in range(1500):
                 r0, c0 = rng.integers(0, 56, size=2)
                 part = reader[r0 : r0 + 9, c0 : c0 + 9] // 1000  # spans up to four inner chunks
-                if cache:
-                    # Inner chunks cached at different times may come from different writes.
+                if not one_write_per_read:
+                    # e.g. inner chunks cached at different times.
                     split_r, split_c = 8 - r0 % 8, 8 - c0 % 8
                     for rows in (part[:split_r], part[split_r:]):
                         for piece in (rows[:, :split_c], rows[:, split_c:]):
