@@ -5,10 +5,12 @@ non-ndarray, naming the check that failed."""
 from __future__ import annotations
 
 import pathlib
+import tempfile
 from typing import Any, Callable  # typing.Callable: Reader below is evaluated at runtime (3.8)
 
 import numpy as np
 import pytest
+from s3_paths import as_location
 from zarr_oracle import ARANGE_8X8
 
 import zarrs_cffi
@@ -110,11 +112,16 @@ def test_not_an_ndarray(arange_path: str, reader: Reader, out: Any) -> None:
         reader(out, arange_path)
 
 
-def test_ndarray_subclass_memmap(arange_path: str, reader: Reader, tmp_path: pathlib.Path) -> None:
-    mm = np.memmap(tmp_path / "out.bin", dtype="uint16", mode="w+", shape=(4, 6))
-    assert reader(mm, arange_path) is mm
-    mm.flush()
-    np.testing.assert_array_equal(np.fromfile(tmp_path / "out.bin", dtype="uint16").reshape(4, 6), EXPECTED)
+def test_ndarray_subclass_memmap(arange_path: str, reader: Reader) -> None:
+    # A directory of its own for the file behind the buffer (tmp_path is the store's place, which
+    # tests/stores/test_out_buffer_s3.py makes a bucket).
+    with tempfile.TemporaryDirectory() as scratch:
+        backing = pathlib.Path(scratch, "out.bin")
+        mm = np.memmap(backing, dtype="uint16", mode="w+", shape=(4, 6))
+        assert reader(mm, arange_path) is mm
+        mm.flush()
+        np.testing.assert_array_equal(np.fromfile(backing, dtype="uint16").reshape(4, 6), EXPECTED)
+        del mm
 
 
 def test_view_of_larger_contiguous_buffer(arange_path: str, reader: Reader) -> None:
@@ -157,7 +164,7 @@ def test_zero_length_region_does_no_io(
 
 def test_zero_length_region_survives_corrupt_chunks(arange_path: str) -> None:
     """No chunk is touched for an empty region, even when every chunk is garbage."""
-    for chunk in pathlib.Path(arange_path, "c").rglob("*"):
+    for chunk in (as_location(arange_path) / "c").rglob("*"):
         if chunk.is_file():
             chunk.write_bytes(b"garbage")
     with zarrs_cffi.open_array(arange_path) as arr:
