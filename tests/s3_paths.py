@@ -55,10 +55,12 @@ class S3Path(str):
         return S3Store(self.bucket)
 
     def _keys_below(self) -> list[str]:
+        """The keys of the objects below, relative to this location."""
         import obstore
 
         prefix = f"{self.key}/" if self.key else ""
-        return [str(meta["path"]) for batch in obstore.list(self._client(), prefix or None) for meta in batch]
+        listing = obstore.list(self._client(), prefix or None)
+        return [str(meta["path"])[len(prefix) :] for batch in listing for meta in batch]
 
     def is_file(self) -> bool:
         import obstore
@@ -77,15 +79,13 @@ class S3Path(str):
 
     def iterdir(self) -> Iterator[S3Path]:
         """The objects and "directories" directly below, each once, sorted."""
-        prefix = f"{self.key}/" if self.key else ""
-        names = {key[len(prefix) :].partition("/")[0] for key in self._keys_below()}
+        names = {key.partition("/")[0] for key in self._keys_below()}
         return iter(self / name for name in sorted(names))
 
     def rglob(self, pattern: str) -> Iterator[S3Path]:
         """Every object below (the batteries only ask for ``"*"``)."""
         assert pattern == "*", pattern
-        prefix = f"{self.key}/" if self.key else ""
-        return iter(self / key[len(prefix) :] for key in self._keys_below())
+        return iter(self / key for key in self._keys_below())
 
     def relative_to(self, other: str) -> pathlib.PurePosixPath:
         return pathlib.PurePosixPath(self[len(other) :].lstrip("/"))
