@@ -398,7 +398,7 @@ def _dump_json(document: object) -> bytes:
         raise InvalidMetadataError(f"metadata must be a dict, got {type(document).__name__}")
     try:
         text = json.dumps(document, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from None
     return encode_str(text, "metadata")
 

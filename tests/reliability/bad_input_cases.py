@@ -28,6 +28,19 @@ huge = zarrs_cffi.create_array(
 )
 
 
+def nested(depth):
+    """A list nested ``depth`` deep ([[[...]]])."""
+    outer = inner = []
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+circular = {}
+circular["self"] = circular
+
+
 def C(**kw):
     """create_array of an 8x8 uint16 array at n.zarr, with ``kw`` overriding the defaults."""
     args = {"shape": (8, 8), "dtype": "uint16", "chunks": (4, 4), "overwrite": True, **kw}
@@ -75,6 +88,9 @@ CASES = {
     "create attributes list": lambda: C(attributes=[1]),
     "create attributes nan": lambda: C(attributes={"a": float("nan")}),
     "create attributes object": lambda: C(attributes={"a": object()}),
+    "create attributes circular": lambda: C(attributes=circular),
+    "create attributes nested 5000": lambda: C(attributes={"a": nested(5000)}),
+    "create attributes nested 200": lambda: C(attributes={"a": nested(200)}),
     "create attributes NUL ok": lambda: C(attributes={"k\0": "v\0"}).attrs,
     "create dimension names int": lambda: C(dimension_names=[1, 2]),
     "create dimension names rank": lambda: C(dimension_names=["a"]),

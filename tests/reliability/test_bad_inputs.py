@@ -71,6 +71,17 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     "create attributes list": (*ARG, r"attributes must be a dict, got list"),
     "create attributes nan": ("InvalidMetadataError", "ValueError", r"not JSON-serialisable"),
     "create attributes object": ("InvalidMetadataError", "ValueError", r"not JSON-serialisable"),
+    "create attributes circular": ("InvalidMetadataError", "ValueError", r"not JSON-serialisable: Circular"),
+    "create attributes nested 5000": (
+        "InvalidMetadataError",
+        "ValueError",
+        r"not JSON-serialisable: maximum recursion",
+    ),
+    "create attributes nested 200": (
+        "InvalidMetadataError",
+        "ValueError",
+        r"nested more than 128 levels deep",
+    ),
     "create attributes NUL ok": (None, None, r"'k\\x00': 'v\\x00'"),  # JSON escapes NUL: legal
     "create dimension names int": (*ARG, r"one str or None per dimension"),
     "create dimension names rank": (*ARG, r"one str or None per dimension"),

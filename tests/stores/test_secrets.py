@@ -6,6 +6,7 @@ in malformed-URL errors, after pickling, from many threads."""
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -13,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import zarrs_cffi
 from zarrs_cffi import secrets
@@ -162,3 +165,28 @@ def test_no_secret_reaches_a_log_or_stderr(
     assert "zarrs_cffi pipeline" in logged  # the capture works: the fallback line is there
     for secret in (password, token, key):
         assert secret not in logged and secret not in written.err and secret not in written.out, secret
+
+
+@pytest.mark.parametrize("word", ["i" * 1_000_000, "a1" * 500_000, "1." * 500_000])
+def test_a_url_after_a_very_long_word_is_masked_and_the_word_kept(word: str) -> None:
+    """A long word (a node path of 100,000 characters quoted in an error) once took quadratic time
+    to scan for URLs — 18 s for 200,000 characters; a million characters would not finish."""
+    message = f"node {word}1s3://user:pw-123456@bucket/x?sig=abcdef done"
+    assert secrets.redact(message) == f"node {word}1s3://user:***@bucket/x?sig=*** done"
+
+
+_OLD_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"`<>]*")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab1+.-:/@?=&# '\"hts", max_size=40))
+def test_urls_are_found_where_a_plain_scheme_pattern_finds_them(text: str) -> None:
+    """The URL pattern, tried only at the start of a run of scheme characters, finds the URLs the
+    plain pattern (tried at every letter) finds."""
+
+    def masked(plain: re.Match[str]) -> str:
+        url = secrets._URL.match(plain.group(0))  # the same URL, masked as redact masks it
+        assert url is not None and url.group(0) == plain.group(0)
+        return secrets._mask_url(url)
+
+    assert secrets.redact(text) == _OLD_URL.sub(masked, text)

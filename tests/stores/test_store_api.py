@@ -4,6 +4,7 @@ package wrote, and this package reads what it wrote."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import sys
@@ -530,6 +531,56 @@ def test_bad_urls_and_unknown_options_list_what_is_accepted(
     listed = message.split("accepted:", 1)[1]
     assert all(name in listed for name in accepted), message
     assert "endpoit" in message or not options  # the unknown option is named
+
+
+def test_object_keys_up_to_the_object_stores_limit_work_and_longer_ones_are_refused_unsent(
+    remote: Place, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """S3 and GCS take keys of up to 1,024 bytes, Azure 1,024 characters: a key up to that (the
+    URL's path included) is stored, a longer one is an invalid argument before any request — once
+    a panic in object_store (a URL past its HTTP client's 64 KiB), now on memory:// too."""
+    prefix = remote.url.split("://", 1)[1].partition("/")[2]  # "data.zarr"
+    room = 1024 - len(prefix) - len("/") - len("/zarr.json")
+    longest, too_long = "g" * room, "h" * (room + 1)
+    zarrs_cffi.create_group(remote.url, storage_options=remote.options)
+    zarrs_cffi.create_group(remote.url, longest, storage_options=remote.options)
+    for name in (too_long, "i" * 100_000):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="longer than object stores accept"):
+            zarrs_cffi.create_group(remote.url, name, storage_options=remote.options)
+    with remote.store() as store:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"has 100010 characters"):
+            store.node_exists("j" * 100_000)
+        assert [path for path, _ in store.list_children("/")] == [longest]
+    assert "panicked" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url, options, named",
+    [
+        ("s3://bucket/" + "p" * 9000, {}, 'store URL "s3://bucket/ppp'),
+        ("s3://" + "b" * 9000, {}, 'store URL "s3://bbb'),
+        ("https://host/" + "p" * 9000, {}, 'store URL "https://host/ppp'),
+        ("s3://bucket/x", {"endpoint": "http://127.0.0.1:1/" + "e" * 9000}, 'storage option "endpoint"'),
+        ("s3://bucket/x", {"secret_access_key": "s" * 9000}, 'storage option "secret_access_key"'),
+        ("s3://bucket/" + "p" * 1024, {}, "the store's path"),
+        ("memory://m/" + "p" * 1024, {}, "the store's path"),
+    ],
+)
+def test_over_long_urls_and_option_values_are_invalid_arguments_in_python_and_c(
+    url: str, options: dict[str, Any], named: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Longer than an HTTP request line servers accept (8 KiB): refused when the store is made,
+    naming the URL's start or the option, never the option's value."""
+    from zarrs_cffi._native import ffi, lib
+
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=re.escape(named)) as raised:
+        zarrs_cffi.Store(url, **options)
+    assert "s" * 100 not in str(raised.value)
+    out = ffi.new("ZarrsCffiStorage *")
+    document = json.dumps(options).encode() if options else ffi.NULL
+    code = lib.zarrsCffiCreateStorageFromUrl(url.encode(), document, out)
+    assert code == lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT, code
+    assert "panicked" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("virtual_hosted", [False, True])

@@ -72,7 +72,7 @@ class CffiBackend(CrudBackend):
         doc = check_metadata_doc(metadata)
         try:
             doc_key = json.dumps(doc, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidMetadataError(f"metadata is not a JSON document: {exc}") from None
         key = (handle_store.root, path, doc_key)
         with self._lock:

@@ -114,7 +114,7 @@ def _to_buffer(data: bytes) -> Any:
 def _dump(doc: dict[str, Any], what: str) -> bytes:
     try:
         return json.dumps(doc, indent=2, allow_nan=False).encode()
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, RecursionError) as err:  # RecursionError: nested too deep
         raise InvalidMetadataError(f"{what} is not JSON-serialisable: {err}") from err
 
 

@@ -110,7 +110,7 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
 }
 
 /// Storage errors reach this layer as text (zarrs' `StorageError::Other` carries object_store's
-/// message), from many call sites; the two a caller must tell apart get their own codes here.
+/// message), from many call sites; those a caller must tell apart get their own codes here.
 fn refined_code(err: &FfiError) -> i32 {
     let message = err.message.as_str();
     let read_only = "a write operation was attempted on a read only store";
@@ -122,6 +122,8 @@ fn refined_code(err: &FfiError) -> i32 {
     ];
     if message.contains(read_only) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_READ_ONLY as i32
+    } else if message.contains(crate::explained_errors::KEY_TOO_LONG) {
+        ZarrsCffiResult::ZARRS_CFFI_ERROR_INVALID_ARGUMENT as i32
     } else if denied.iter().any(|d| message.contains(d)) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_PERMISSION as i32
     } else {

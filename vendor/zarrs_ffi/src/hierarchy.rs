@@ -230,7 +230,17 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
             format!("metadata for {path:?}: {why}"),
         )
     };
-    let doc: Value = serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(json).map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with("recursion limit exceeded") {
+            // zarrs reads metadata with serde_json's limit too, so it could not be opened again.
+            invalid(format!(
+                "nested more than 128 levels deep, which zarrs cannot read ({text})"
+            ))
+        } else {
+            invalid(format!("not JSON: {text}"))
+        }
+    })?;
     let Value::Object(map) = doc else {
         return Err(invalid("not a JSON object".to_string()));
     };

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::explained_errors::ExplainedErrors;
+use crate::explained_errors::{ExplainedErrors, MAX_KEY_CHARS};
 use crate::object_reads::{RangedReads, Versioned};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -369,6 +369,44 @@ fn object_store_for(
     Ok((store, url.path().trim_matches('/').to_string()))
 }
 
+/// The longest object store URL and option value taken: the request line that common HTTP
+/// servers accept (nginx and Apache: 8 KiB). It also keeps every URL object_store builds below
+/// its HTTP client's limit (64 KiB), past which it panics.
+const MAX_URL_BYTES: usize = 8192;
+
+fn check_sizes(url: &url::Url, options: &Options) -> FfiResult {
+    let too_long = |what: String, length: usize| {
+        FfiError::invalid(format!(
+            "{what} is {length} bytes long; at most {MAX_URL_BYTES} are accepted"
+        ))
+    };
+    let length = url.as_str().len();
+    if length > MAX_URL_BYTES {
+        let start: String = redacted(url).chars().take(60).collect();
+        return Err(too_long(format!("store URL \"{start}…\""), length));
+    }
+    match options
+        .iter()
+        .find(|(_, value)| value.len() > MAX_URL_BYTES)
+    {
+        Some((key, value)) => Err(too_long(format!("storage option {key:?}"), value.len())),
+        None => Ok(()),
+    }
+}
+
+/// A store's path below its bucket counts toward every key's length (`MAX_KEY_CHARS`).
+fn check_prefix(prefix: &str) -> FfiResult {
+    let length = prefix.chars().count();
+    if length < MAX_KEY_CHARS {
+        return Ok(());
+    }
+    let start: String = prefix.chars().take(60).collect();
+    Err(FfiError::invalid(format!(
+        "the store's path \"{start}…\" has {length} characters; object keys, this path \
+         included, have at most {MAX_KEY_CHARS}"
+    )))
+}
+
 /// Drives object_store's futures: one runtime per process (rebuilt after `fork`).
 pub struct TokioBlockOn;
 
@@ -428,10 +466,14 @@ fn synchronous(
     prefix: &str,
     writable: bool,
 ) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
+    // Keys are limited on memory:// too, so that it behaves as the object stores it stands in for.
     let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-        Arc::new(ExplainedErrors(store))
+        Arc::new(ExplainedErrors::with_key_limit(store, prefix))
     } else {
-        Arc::new(ExplainedErrors(PrefixStore::new(store, prefix)))
+        Arc::new(ExplainedErrors::with_key_limit(
+            PrefixStore::new(store, prefix),
+            prefix,
+        ))
     };
     let sync = Arc::new(AsyncToSyncStorageAdapter::new(
         Arc::new(RangedReads::new(store.clone())),
@@ -459,6 +501,7 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
             "memory:// stores take no storage options",
         )),
         Location::Memory(name, prefix) => {
+            check_prefix(prefix)?;
             let store: Arc<dyn ObjectStore> = memory_store(name);
             let (sync, versioned) = synchronous(store, prefix, true);
             Ok(ZarrsCffiStorage_T::new(sync, None).with_versioned(versioned))
@@ -470,7 +513,9 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
             Ok(ZarrsCffiStorage_T::new(open_zip(path, inner)?, None))
         }
         Location::Object(parsed) => {
+            check_sizes(parsed, options)?;
             let (store, prefix) = object_store_for(parsed, options)?;
+            check_prefix(&prefix)?;
             let read_only = matches!(parsed.scheme(), "http" | "https");
             let (sync, versioned) = synchronous(store, &prefix, !read_only);
             let listable: Listable = if read_only {
