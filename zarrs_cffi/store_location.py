@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Tuple
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from ._native import encode_str
 from .errors import InvalidArgumentError, UnsupportedStoreError
@@ -287,7 +287,8 @@ def _from_obstore(inner: Any) -> StoreLocation:
         if not container:
             raise UnsupportedStoreError(f"cannot tell the bucket of obstore {kind} {inner!r}")
         options.update({_strip_aws(key.lower()): value for key, value in config.items()})
-        url = f"{_OBSTORE_SCHEMES[kind]}://{container}" + (f"/{prefix}" if prefix else "")
+        # obstore's prefix is the key prefix itself; a URL's path is percent-decoded.
+        url = f"{_OBSTORE_SCHEMES[kind]}://{container}" + (f"/{quote(prefix)}" if prefix else "")
         return StoreLocation(url, _options(options), False)
     raise UnsupportedStoreError(
         f"cannot use obstore's {kind} natively (S3Store, GCSStore, AzureStore, HTTPStore, LocalStore)"
@@ -361,7 +362,7 @@ def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
         endpoint = str(options.get("endpoint", ""))
         if endpoint.startswith("http://"):
             options["allow_http"] = True
-        return StoreLocation(f"s3://{path}", _options(options), read_only)
+        return StoreLocation(f"s3://{quote(path)}", _options(options), read_only)  # s3fs: bucket/key
     raise UnsupportedStoreError(
         f"cannot use an FsspecStore over {protocol!r} natively (http, https and s3 work)"
     )

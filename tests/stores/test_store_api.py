@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from store_fixtures import Place
+from store_fixtures import CREDENTIALS, Place, make_place, s3_client
 
 import zarrs_cffi
 import zarrs_cffi.crud as crud
@@ -531,6 +531,69 @@ def test_bad_urls_and_unknown_options_list_what_is_accepted(
     listed = message.split("accepted:", 1)[1]
     assert all(name in listed for name in accepted), message
     assert "endpoit" in message or not options  # the unknown option is named
+
+
+# Node names object_store's Path::from would percent-encode (non-ASCII, %, ~, #, ?, *, ")
+SPECIAL_NAMES = ["ü", "日本", "x%41", "a b", "t~", "a#b", "a?b", "star*", 'dq"', "p+q"]
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "azure"])
+def test_special_node_names_are_the_keys_zarr_python_uses(
+    kind: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """A node named "ü" is the object "ü/zarr.json", as zarr-python (obstore) and every other client
+    name it — once stored as "%C3%BC/zarr.json" (object_store's Path::from spelling), which
+    zarr-python could not find and our own listing dropped. Both ways, with listings."""
+    place = make_place(kind, tmp_path, request)
+    zstore = place.zarr_store()
+    zarrs_cffi.create_group(place.url, storage_options=place.options)
+    for i, name in enumerate(SPECIAL_NAMES):
+        values = np.arange(6, dtype="int16") + i
+        zarrs_cffi.create_array(
+            place.url, name, shape=(6,), chunks=(4,), dtype="int16", storage_options=place.options
+        )[...] = values
+        np.testing.assert_array_equal(zarr.open_array(zstore, path=name, mode="r")[...], values)
+        zarr.create_array(zstore, name=f"{name}_z", shape=(6,), chunks=(4,), dtype="int16")[...] = -values
+        with zarrs_cffi.open_array(place.url, f"{name}_z", storage_options=place.options) as arr:
+            np.testing.assert_array_equal(arr[...], -values)
+    expected = sorted(SPECIAL_NAMES + [f"{name}_z" for name in SPECIAL_NAMES])
+    with place.store() as store:
+        assert [path for path, _ in store.list_children("/")] == expected
+    assert sorted(zarr.open_group(zstore, mode="r").keys()) == expected
+    crud.delete_node(place.url, "ü", storage_options=place.options)
+    assert sorted(zarr.open_group(zstore, mode="r").keys()) == [n for n in expected if n != "ü"]
+
+
+def test_a_special_prefix_is_the_key_prefix_zarr_python_uses(s3: tuple[str, dict[str, Any]]) -> None:
+    """A URL's path is percent-decoded (as obstore's from_url reads it), and an obstore store's
+    prefix (the key prefix itself) is quoted on its way into a URL: "dätä x%41.zarr" stays itself."""
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore
+
+    url, options = s3
+    bucket = url[len("s3://") :].split("/")[0]
+    prefix = "dätä x%41.zarr"
+    zstore = ObjectStore(
+        S3Store(
+            bucket,
+            prefix=prefix,
+            endpoint=options["endpoint"],
+            region="us-east-1",
+            client_options={"allow_http": True},
+            virtual_hosted_style_request=False,
+            **CREDENTIALS,
+        )
+    )
+    zarr.create_array(zstore, name="a", shape=(3,), dtype="uint8")[...] = [1, 2, 3]
+    with zarrs_cffi.open_array(zstore, "a") as arr:  # the zarr-python store object, mapped natively
+        np.testing.assert_array_equal(arr[...], [1, 2, 3])
+    quoted = f"s3://{bucket}/d%C3%A4t%C3%A4%20x%2541.zarr"
+    with zarrs_cffi.open_array(quoted, "a", storage_options=options) as arr:
+        np.testing.assert_array_equal(arr[...], [1, 2, 3])
+    zarrs_cffi.create_group(f"s3://{bucket}/dätä.zarr", storage_options=options)
+    listed = s3_client(options["endpoint"]).list_objects_v2(Bucket=bucket)["Contents"]
+    keys = {item["Key"] for item in listed}
+    assert keys == {f"{prefix}/zarr.json", f"{prefix}/a/zarr.json", f"{prefix}/a/c/0", "dätä.zarr/zarr.json"}
 
 
 def test_object_keys_up_to_the_object_stores_limit_work_and_longer_ones_are_refused_unsent(

@@ -988,3 +988,19 @@ def test_servers_are_on_loopback_only(ranged: Served, plain: Served) -> None:
     for served in (ranged, plain):
         assert served.server.server_address[0] == "127.0.0.1"
         assert served.url.startswith("http://127.0.0.1:")
+
+
+def test_http_special_node_names_and_paths_are_requested_as_they_are(tmp_path: pathlib.Path) -> None:
+    """Node names and a URL path that object_store's Path::from would percent-encode twice ("ü"
+    requested as "%25C3%25BC"): the server is asked for the files themselves."""
+    root = tmp_path / "dätä x.zarr"
+    names = ["ü", "日本", "x%41", "a b", "t~#?", 'dq"*']
+    for i, name in enumerate(names):
+        zarr.create_array(str(root), name=name, shape=(5,), chunks=(2,), dtype="int16")[...] = (
+            np.arange(5) + i
+        )
+    with serve(tmp_path, RangeHandler) as served:
+        url = f"{served.url}/d%C3%A4t%C3%A4%20x.zarr"
+        for i, name in enumerate(names):
+            with zarrs_cffi.open_array(url, name) as arr:
+                np.testing.assert_array_equal(arr[...], np.arange(5) + i, err_msg=name)

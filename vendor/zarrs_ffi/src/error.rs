@@ -122,7 +122,7 @@ fn refined_code(err: &FfiError) -> i32 {
     ];
     if message.contains(read_only) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_READ_ONLY as i32
-    } else if message.contains(crate::explained_errors::KEY_TOO_LONG) {
+    } else if message.contains(crate::object_keys::KEY_REFUSED) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_INVALID_ARGUMENT as i32
     } else if denied.iter().any(|d| message.contains(d)) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_PERMISSION as i32

@@ -6,10 +6,6 @@
 //! store and puts every cause of each error into its message ("... error sending request: client
 //! error (Connect): tcp connect error: Connection refused (os error 111)"), keeping the variant
 //! (NotFound, Precondition, ...) that callers match on.
-//!
-//! It also refuses, before any request, an object key longer than object stores accept
-//! ([`MAX_KEY_CHARS`]): object_store panics when a URL it builds exceeds the HTTP client's limit
-//! (64 KiB), so a node path of 100,000 characters would otherwise end as a caught panic.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -99,75 +95,13 @@ impl fmt::Debug for Explained {
 
 impl StdError for Explained {}
 
-/// The longest object key (the URL's path below the bucket plus the key, in characters) that is
-/// sent: S3 and GCS accept 1,024 bytes, Azure 1,024 characters.
-pub const MAX_KEY_CHARS: usize = 1024;
-
-/// The text that marks a key refused for its length (`error::refined_code` makes it an invalid
-/// argument, not a storage failure).
-pub const KEY_TOO_LONG: &str = "longer than object stores accept";
-
-/// A store whose errors are `explained` and whose keys are checked for length; everything else
-/// is the inner store's.
+/// A store whose errors are `explained`; everything else is the inner store's.
 #[derive(Debug)]
-pub struct ExplainedErrors<S> {
-    inner: S,
-    /// Characters a key below the store may have.
-    key_room: usize,
-}
-
-impl<S> ExplainedErrors<S> {
-    /// `inner`, an object store below `prefix`, whose keys (with the prefix) may have at most
-    /// [`MAX_KEY_CHARS`] characters.
-    pub fn with_key_limit(inner: S, prefix: &str) -> Self {
-        let used = match prefix.chars().count() {
-            0 => 0,
-            n => n + 1, // "prefix/"
-        };
-        Self {
-            inner,
-            key_room: MAX_KEY_CHARS.saturating_sub(used),
-        }
-    }
-
-    fn check(&self, location: &Path) -> Result<()> {
-        check_length(self.key_room, location)
-    }
-
-    fn check_all(&self, locations: &[&Path]) -> Result<()> {
-        locations
-            .iter()
-            .try_for_each(|location| self.check(location))
-    }
-}
-
-/// An error, before any request, if `location` is longer than `room` characters.
-fn check_length(room: usize, location: &Path) -> Result<()> {
-    // object_store keeps a key percent-encoded ("é" as "%C3%A9"); the store sees it decoded.
-    let key = percent_encoding::percent_decode_str(location.as_ref()).decode_utf8_lossy();
-    let length = key.chars().count();
-    if length <= room {
-        return Ok(());
-    }
-    let start: String = key.chars().take(60).collect();
-    let limit = if room == MAX_KEY_CHARS {
-        format!("{MAX_KEY_CHARS}")
-    } else {
-        format!("{room} below the store's prefix, {MAX_KEY_CHARS} in all")
-    };
-    Err(Error::Generic {
-        store: "zarrs-cffi",
-        source: format!(
-            "the object key \"{start}…\" has {length} characters, {KEY_TOO_LONG} ({limit}); \
-             no request was made"
-        )
-        .into(),
-    })
-}
+pub struct ExplainedErrors<S>(pub S);
 
 impl<S: fmt::Display> fmt::Display for ExplainedErrors<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        self.0.fmt(f)
     }
 }
 
@@ -179,8 +113,7 @@ impl<S: ObjectStore> ObjectStore for ExplainedErrors<S> {
         payload: PutPayload,
         opts: PutOptions,
     ) -> Result<PutResult> {
-        self.check(location)?;
-        self.inner
+        self.0
             .put_opts(location, payload, opts)
             .await
             .map_err(explained)
@@ -191,9 +124,8 @@ impl<S: ObjectStore> ObjectStore for ExplainedErrors<S> {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        self.check(location)?;
         let upload = self
-            .inner
+            .0
             .put_multipart_opts(location, opts)
             .await
             .map_err(explained)?;
@@ -201,9 +133,8 @@ impl<S: ObjectStore> ObjectStore for ExplainedErrors<S> {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.check(location)?;
         let mut result = self
-            .inner
+            .0
             .get_opts(location, options)
             .await
             .map_err(explained)?;
@@ -217,32 +148,18 @@ impl<S: ObjectStore> ObjectStore for ExplainedErrors<S> {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.check(location)?;
-        self.inner
-            .get_ranges(location, ranges)
-            .await
-            .map_err(explained)
+        self.0.get_ranges(location, ranges).await.map_err(explained)
     }
 
     fn delete_stream(
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        let room = self.key_room;
-        let checked = locations.and_then(move |location| async move {
-            check_length(room, &location).map(|()| location)
-        });
-        self.inner
-            .delete_stream(checked.boxed())
-            .map_err(explained)
-            .boxed()
+        self.0.delete_stream(locations).map_err(explained).boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        if let Err(e) = self.check_all(&prefix.into_iter().collect::<Vec<_>>()) {
-            return futures::stream::once(async { Err(e) }).boxed();
-        }
-        self.inner.list(prefix).map_err(explained).boxed()
+        self.0.list(prefix).map_err(explained).boxed()
     }
 
     fn list_with_offset(
@@ -250,36 +167,22 @@ impl<S: ObjectStore> ObjectStore for ExplainedErrors<S> {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        let mut locations: Vec<&Path> = prefix.into_iter().collect();
-        locations.push(offset);
-        if let Err(e) = self.check_all(&locations) {
-            return futures::stream::once(async { Err(e) }).boxed();
-        }
-        self.inner
+        self.0
             .list_with_offset(prefix, offset)
             .map_err(explained)
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.check_all(&prefix.into_iter().collect::<Vec<_>>())?;
-        self.inner
-            .list_with_delimiter(prefix)
-            .await
-            .map_err(explained)
+        self.0.list_with_delimiter(prefix).await.map_err(explained)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.check_all(&[from, to])?;
-        self.inner
-            .copy_opts(from, to, options)
-            .await
-            .map_err(explained)
+        self.0.copy_opts(from, to, options).await.map_err(explained)
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        self.check_all(&[from, to])?;
-        self.inner
+        self.0
             .rename_opts(from, to, options)
             .await
             .map_err(explained)
@@ -355,63 +258,5 @@ mod tests {
             missing.to_string(),
             "Object at location a/zarr.json not found: 404 Not Found"
         );
-    }
-
-    fn refused(result: Result<impl fmt::Debug>) -> String {
-        match result {
-            Err(e @ Error::Generic { .. }) => e.to_string(),
-            other => panic!("not refused: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn keys_longer_than_object_stores_accept_are_refused_before_any_request() {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(refuse_long_keys());
-    }
-
-    async fn refuse_long_keys() {
-        use object_store::ObjectStoreExt;
-        use object_store::memory::InMemory;
-        use object_store::prefix::PrefixStore;
-        use std::sync::Arc;
-
-        let memory = Arc::new(InMemory::new());
-        // "data.zarr/" leaves 1014 characters for keys below it.
-        let store = ExplainedErrors::with_key_limit(
-            PrefixStore::new(memory.clone(), "data.zarr"),
-            "data.zarr",
-        );
-        let longest = Path::from("k".repeat(1014));
-        let too_long = Path::from("é".repeat(1015)); // characters, not bytes, are counted
-        store.put(&longest, "x".into()).await.unwrap();
-        assert_eq!(memory.list(None).count().await, 1);
-        let message = refused(store.put(&too_long, "x".into()).await);
-        assert!(message.contains(KEY_TOO_LONG), "{message}");
-        assert!(message.contains("1015 characters"), "{message}");
-        assert!(
-            message.contains("1014 below the store's prefix, 1024 in all"),
-            "{message}"
-        );
-        refused(store.get(&too_long).await);
-        refused(store.get_ranges(&too_long, &[0..1, 2..3]).await);
-        refused(store.list_with_delimiter(Some(&too_long)).await);
-        refused(store.copy(&longest, &too_long).await);
-        refused(store.rename(&too_long, &longest).await);
-        let listed: Vec<_> = store.list(Some(&too_long)).collect().await;
-        assert!(matches!(listed.as_slice(), [Err(Error::Generic { .. })]));
-        let deleted: Vec<_> = store
-            .delete_stream(futures::stream::iter([Ok(too_long.clone())]).boxed())
-            .collect()
-            .await;
-        assert!(matches!(deleted.as_slice(), [Err(Error::Generic { .. })]));
-        assert_eq!(
-            memory.list(None).count().await,
-            1,
-            "nothing stored or deleted"
-        );
-        store.get(&longest).await.unwrap();
     }
 }

@@ -19,6 +19,7 @@ pub mod error;
 mod explained_errors;
 pub(crate) mod handle;
 pub mod hierarchy;
+mod object_keys;
 mod object_reads;
 pub(crate) mod planner;
 pub mod pool;

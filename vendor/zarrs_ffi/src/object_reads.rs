@@ -13,6 +13,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use futures::{StreamExt, stream};
+
+use crate::object_keys::decoded;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 use zarrs_object_store::AsyncObjectStore;
@@ -222,20 +224,41 @@ impl AsyncWritableStorageTraits for RangedReads {
 #[async_trait::async_trait]
 impl AsyncListableStorageTraits for RangedReads {
     async fn list(&self) -> Result<StoreKeys, StorageError> {
-        self.inner.list().await
+        raw_keys(self.inner.list().await?)
     }
 
     async fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        self.inner.list_prefix(prefix).await
+        raw_keys(self.inner.list_prefix(prefix).await?)
     }
 
     async fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        self.inner.list_dir(prefix).await
+        let listed = self.inner.list_dir(prefix).await?;
+        let mut prefixes = listed
+            .prefixes()
+            .iter()
+            .map(|p| StorePrefix::new(decoded(p.as_str())).map_err(StorageError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        prefixes.sort();
+        Ok(StoreKeysPrefixes::new(
+            raw_keys(listed.keys().clone())?,
+            prefixes,
+        ))
     }
 
     async fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
         self.inner.size_prefix(prefix).await
     }
+}
+
+/// The keys zarrs_object_store listed, as they are (it lists paths as `Path::from` spells them:
+/// `object_keys`).
+fn raw_keys(listed: StoreKeys) -> Result<StoreKeys, StorageError> {
+    let mut keys = listed
+        .iter()
+        .map(|k| StoreKey::new(decoded(k.as_str())).map_err(StorageError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    keys.sort();
+    Ok(keys)
 }
 
 /// Reads of one object tied to one version of it (its ETag), for shards: the index is read with

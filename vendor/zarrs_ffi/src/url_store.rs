@@ -13,7 +13,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::explained_errors::{ExplainedErrors, MAX_KEY_CHARS};
+use crate::explained_errors::ExplainedErrors;
+use crate::object_keys::{MAX_KEY_CHARS, RawKeys};
 use crate::object_reads::{RangedReads, Versioned};
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
@@ -44,7 +45,8 @@ pub enum Location {
     /// A local zip file (`zip:///path/data.zip`, or a path ending in `.zip`), and a prefix inside
     /// it (`zip:///path/data.zip/group`).
     Zip(PathBuf, String),
-    /// A named in-memory store of this process (`memory://name/prefix`): the name and the prefix.
+    /// A named in-memory store of this process (`memory://name/prefix`): the name and the prefix
+    /// (percent-encoded, as in the URL).
     Memory(String, String),
     /// An object store (`s3://`, `gs://`, `az://`, `abfs://`, `http(s)://` …).
     Object(url::Url),
@@ -394,17 +396,31 @@ fn check_sizes(url: &url::Url, options: &Options) -> FfiResult {
     }
 }
 
-/// A store's path below its bucket counts toward every key's length (`MAX_KEY_CHARS`).
-fn check_prefix(prefix: &str) -> FfiResult {
-    let length = prefix.chars().count();
-    if length < MAX_KEY_CHARS {
-        return Ok(());
+/// The key prefix a URL's path names: percent-decoded, as object_store and obstore read URLs
+/// (`s3://b/d%C3%A4t%C3%A4.zarr` and `s3://b/dätä.zarr` are the prefix `dätä.zarr`). It counts
+/// toward every key's length (`MAX_KEY_CHARS`).
+fn key_prefix(url_path: &str) -> FfiResult<object_store::path::Path> {
+    let shown = || -> String {
+        crate::object_keys::decoded(url_path)
+            .chars()
+            .take(60)
+            .collect()
+    };
+    let prefix = object_store::path::Path::from_url_path(url_path).map_err(|e| {
+        FfiError::invalid(format!(
+            "the store's path \"{}\" cannot be an object store key prefix ({e})",
+            shown()
+        ))
+    })?;
+    let length = prefix.as_ref().chars().count();
+    if length >= MAX_KEY_CHARS {
+        return Err(FfiError::invalid(format!(
+            "the store's path \"{}…\" has {length} characters; object keys, this path \
+             included, have at most {MAX_KEY_CHARS}",
+            shown()
+        )));
     }
-    let start: String = prefix.chars().take(60).collect();
-    Err(FfiError::invalid(format!(
-        "the store's path \"{start}…\" has {length} characters; object keys, this path \
-         included, have at most {MAX_KEY_CHARS}"
-    )))
+    Ok(prefix)
 }
 
 /// Drives object_store's futures: one runtime per process (rebuilt after `fork`).
@@ -460,21 +476,20 @@ fn memory_store(name: &str) -> Arc<InMemory> {
 }
 
 /// `store` below `prefix`: as zarrs storage driven by the process's runtime, and for reads tied
-/// to an object's version (`object_reads::Versioned`, the shard reader's).
+/// to an object's version (`object_reads::Versioned`, the shard reader's). Keys are stored as
+/// they are (`object_keys`), on memory:// too, so that it behaves as the stores it stands in for.
 fn synchronous(
     store: Arc<dyn ObjectStore>,
-    prefix: &str,
+    prefix: object_store::path::Path,
     writable: bool,
 ) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
-    // Keys are limited on memory:// too, so that it behaves as the object stores it stands in for.
-    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-        Arc::new(ExplainedErrors::with_key_limit(store, prefix))
+    let shown = prefix.to_string();
+    let below: Arc<dyn ObjectStore> = if shown.is_empty() {
+        store
     } else {
-        Arc::new(ExplainedErrors::with_key_limit(
-            PrefixStore::new(store, prefix),
-            prefix,
-        ))
+        Arc::new(PrefixStore::new(store, prefix))
     };
+    let store: Arc<dyn ObjectStore> = Arc::new(ExplainedErrors(RawKeys::new(below, &shown)));
     let sync = Arc::new(AsyncToSyncStorageAdapter::new(
         Arc::new(RangedReads::new(store.clone())),
         TokioBlockOn,
@@ -501,7 +516,7 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
             "memory:// stores take no storage options",
         )),
         Location::Memory(name, prefix) => {
-            check_prefix(prefix)?;
+            let prefix = key_prefix(prefix)?;
             let store: Arc<dyn ObjectStore> = memory_store(name);
             let (sync, versioned) = synchronous(store, prefix, true);
             Ok(ZarrsCffiStorage_T::new(sync, None).with_versioned(versioned))
@@ -515,9 +530,9 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
         Location::Object(parsed) => {
             check_sizes(parsed, options)?;
             let (store, prefix) = object_store_for(parsed, options)?;
-            check_prefix(&prefix)?;
+            let prefix = key_prefix(&prefix)?;
             let read_only = matches!(parsed.scheme(), "http" | "https");
-            let (sync, versioned) = synchronous(store, &prefix, !read_only);
+            let (sync, versioned) = synchronous(store, prefix, !read_only);
             let listable: Listable = if read_only {
                 Arc::new(ReadOnly::new(sync))
             } else {
