@@ -8,11 +8,14 @@ import json
 import pickle
 import re
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from store_fixtures import CREDENTIALS, Place, make_place, s3_client
 
 import zarrs_cffi
@@ -664,3 +667,60 @@ def test_virtual_hosted_style_requests_follow_the_option(virtual_hosted: bool) -
     path_style = "http://127.0.0.1:1/vhbucket/x.zarr/zarr.json"
     hosted_style = "http://127.0.0.1:1/x.zarr/zarr.json"
     assert (hosted_style if virtual_hosted else path_style) in str(raised.value), raised.value
+
+
+_NAME_CHARACTERS = "aZ09 -_.%~#?*\"'+=&;:,@!$()[]{}<>|^`üé日本\u00a0€"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    names=st.lists(
+        # "." and ".." are no names; "__..." is reserved by the Zarr v3 spec (NodePathError)
+        st.text(alphabet=_NAME_CHARACTERS, min_size=1, max_size=6).filter(
+            lambda n: n not in (".", "..") and not n.startswith("__")
+        ),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    ),
+    doomed=st.integers(min_value=0, max_value=7),
+)
+def test_any_node_name_lists_reads_and_deletes_as_itself(names: list[str], doomed: int) -> None:
+    """Object keys are turned into object_store paths and back on every call (object_keys.rs); any
+    name survives the round trip: listed as itself, read, and deleted without touching a name it
+    prefixes ("a" beside "a b")."""
+    url = f"memory://names-{uuid.uuid4().hex}/r.zarr"
+    try:
+        zarrs_cffi.create_group(url)
+        for i, name in enumerate(names):
+            zarrs_cffi.create_array(url, name, shape=(2,), chunks=(1,), dtype="int32")[...] = i
+        with zarrs_cffi.Store(url) as store:
+            assert [path for path, _ in store.list_children("/")] == sorted(names)
+            for i, name in enumerate(names):
+                with zarrs_cffi.open_array(store, name) as arr:
+                    assert arr[...].tolist() == [i, i], name
+            gone = names[doomed % len(names)]
+            crud.delete_node(store, gone)
+            assert [path for path, _ in store.list_children("/")] == sorted(set(names) - {gone})
+    finally:
+        zarrs_cffi.forget_memory_store(url)
+
+
+def test_children_are_listed_in_path_order_by_every_engine_and_from_consolidated_metadata(
+    place: Place,
+) -> None:
+    """Sorted by path ("a" before "a b", "0" before "0." and "0-"), as the zarr engine and the
+    consolidated listing always did; the store's own listing came in prefix order ("a b/" < "a/")."""
+    names = ["a b", "a", "0.", "0", "0-", "ü"]
+    zarrs_cffi.create_group(place.url, storage_options=place.options)
+    for name in names:
+        zarrs_cffi.create_group(place.url, name, storage_options=place.options)
+    with place.store() as store:
+        assert [path for path, _ in store.list_children("/")] == sorted(names)
+        zarrs_cffi.consolidate(store)
+        assert [path for path, _ in store.list_children("/", consolidated=True)] == sorted(names)
+    engines = ["cffi", "zarr"] if place.zarr_store() is not None else ["cffi"]
+    for engine in engines:
+        target = place.zarr_store() if engine == "zarr" else place.store()
+        listed = crud.list_children(target, "", engine=engine)
+        assert [path for path, _ in listed] == sorted(names), engine

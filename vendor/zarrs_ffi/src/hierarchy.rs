@@ -358,7 +358,7 @@ pub unsafe extern "C" fn zarrsCffiDeleteNode(
 }
 
 /// List the direct children of the node at `path` as JSON `[[child_path, document], ...]`, with
-/// zarr-style child paths ("a/b", no leading "/"), sorted. A missing node returns
+/// zarr-style child paths ("a/b", no leading "/"), sorted by path. A missing node returns
 /// `ZARRS_CFFI_ERROR_NODE_NOT_FOUND`; an array has no children. Needs a store from
 /// `zarrsCffiCreateStorageFilesystem` or `zarrsCffiCreateStorageFromUrl` (an HTTP server lists only
 /// through consolidated metadata or WebDAV). Free `*pJson` with `zarrsFreeString`.
@@ -392,14 +392,15 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
                     ),
                 )
             })?;
-            let mut prefixes: Vec<String> = listing
+            // Sorted by path, not by prefix: "a b/" sorts before "a/", "a" before "a b".
+            let mut paths: Vec<&str> = listing
                 .prefixes()
                 .iter()
-                .map(|p| p.as_str().to_string())
+                .map(|p| p.as_str().trim_end_matches('/'))
                 .collect();
-            prefixes.sort();
-            for prefix in prefixes {
-                let child = Node::parse(&format!("/{}", prefix.trim_end_matches('/')))?;
+            paths.sort_unstable();
+            for path in paths {
+                let child = Node::parse(&format!("/{path}"))?;
                 if let Some(doc) = read_document(store.as_ref(), &child)? {
                     children.push(Value::Array(vec![
                         Value::String(child.zarr_path().to_string()),

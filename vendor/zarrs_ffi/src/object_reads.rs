@@ -8,6 +8,9 @@
 //!
 //! Some clients refuse suffix ranges (object_store's Azure client: the Blob service has none):
 //! there a suffix read is a HEAD for the size and ETag, then a bounded GET of that very version.
+//!
+//! Paths here are spelled as zarrs_object_store spells them (`Path::from(key)`); the store below
+//! (`object_keys::RawKeys`) turns them into the keys themselves.
 
 use std::ops::Range;
 use std::sync::Arc;
