@@ -258,6 +258,46 @@ def test_thread_count_follows_set_num_threads(tmp_path: Path, ours: None, restor
         np.testing.assert_array_equal(z[:], data)
 
 
+def _pool_cpu_ticks() -> int:
+    """CPU time (clock ticks, user + system) spent so far by the native decode pool's threads
+    (named "zarrs-cffi-<n>"; the I/O runtime's are "zarrs-cffi-io")."""
+    ticks = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith("zarrs-cffi-") and name[len("zarrs-cffi-") :].isdigit():
+            fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_pipeline_reads_use_the_pool_threads_set_num_threads_allows(
+    tmp_path: Path, ours: None, no_batched: None, restore_threads: None
+) -> None:
+    """With one thread a pipeline read decodes on its calling thread alone: the pool's threads
+    spend no CPU time; with two, the pool's thread decodes part of the chunks."""
+    data = np.random.default_rng(3).integers(0, 4000, size=(256, 256, 256), dtype="int32")
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=data.shape, chunks=(32, 32, 32), dtype="int32")
+    z[:] = data
+    out = np.empty_like(data)
+    spent = {}
+    for threads in (1, 2):
+        zarrs_cffi.set_num_threads(threads)
+        z.get_basic_selection(..., out=default_buffer_prototype().nd_buffer.from_numpy_array(out))
+        before = _pool_cpu_ticks()
+        for _ in range(3):
+            out[...] = 0
+            z.get_basic_selection(..., out=default_buffer_prototype().nd_buffer.from_numpy_array(out))
+            np.testing.assert_array_equal(out, data)
+        spent[threads] = _pool_cpu_ticks() - before
+    assert spent[1] == 0, spent
+    assert spent[2] > 0, spent
+
+
 def test_large_strided_requests_run_chunks_on_threads(
     tmp_path: Path, ours: None, no_batched: None, restore_threads: None
 ) -> None:
