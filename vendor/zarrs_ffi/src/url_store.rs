@@ -756,6 +756,26 @@ mod tests {
     }
 
     #[test]
+    fn a_urls_path_is_the_key_prefix_it_spells() {
+        for (path, prefix) in [
+            ("d%C3%A4t%C3%A4%20x.zarr", "dätä x.zarr"),
+            ("dätä x.zarr", "dätä x.zarr"),
+            ("x%2541/y", "x%41/y"),
+            ("", ""),
+        ] {
+            assert_eq!(key_prefix(path).unwrap().as_ref(), prefix, "{path}");
+        }
+        for (path, why) in [
+            ("a//b", "empty path segment"),
+            ("a%09b", "illegal character"),
+            (&"p".repeat(1024), "1024 characters"),
+        ] {
+            let message = key_prefix(path).unwrap_err().message;
+            assert!(message.contains(why), "{path}: {message}");
+        }
+    }
+
+    #[test]
     fn urls_are_redacted() {
         let url = url::Url::parse("https://user:secret@host/p?sig=abc").unwrap();
         assert_eq!(redacted(&url), "https://host/p");
