@@ -39,7 +39,10 @@ class Handle:
         """Borrow the pointer for one call; always pair with :meth:`release`."""
         self._tokens.append(None)
         if self.closed:
-            self.release()
+            # This class's own release, not a subclass's: a subclass undoes its own part of the
+            # acquire itself when this raises (undone twice, _ForeignHandle's count of calls in
+            # flight lost another thread's call, and close() returned during that call).
+            Handle.release(self)
             raise ClosedError(f"{self.what} is closed")
         return self._ptr
 

@@ -245,3 +245,36 @@ def test_close_races_calls_on_a_c_owned_handle(shared: str) -> None:
 
     _run_threads([reader, reader, reader, reader, closer])
     assert ended == ["closed"] * 4
+
+
+def test_a_call_refused_after_close_does_not_hide_another_threads_call_in_flight() -> None:
+    """A call refused because the handle is closed undid its count of calls in flight twice, the
+    second time taking off another thread's: close() of a C-owned handle then returned while that
+    thread was still in its call, and the owner destroyed the handle under it (seen once on PyPy as
+    InternalPanicError "entered unreachable code" in test_close_races_calls_on_a_c_owned_handle)."""
+    from zarrs_cffi.array import _ForeignHandle
+
+    handle = _ForeignHandle(object(), "array")
+    in_call, call_done = threading.Event(), threading.Event()
+
+    def caller() -> None:  # a call in flight on another thread
+        handle.acquire()
+        in_call.set()
+        call_done.wait()
+        handle.release()
+
+    calling = threading.Thread(target=caller)
+    calling.start()
+    in_call.wait()
+    closing = threading.Thread(target=handle.close)  # waits for the call in flight
+    closing.start()
+    while not handle.closed:
+        time.sleep(0.001)
+    with pytest.raises(zarrs_cffi.ClosedError):
+        handle.acquire()  # refused: must not count off the caller's call
+    closing.join(0.5)
+    still_waiting = closing.is_alive()
+    call_done.set()
+    calling.join()
+    closing.join()
+    assert still_waiting, "close() returned while another thread was in a call"

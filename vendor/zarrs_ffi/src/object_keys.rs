@@ -2,12 +2,13 @@
 //!
 //! zarrs' object store adapter (`zarrs_object_store`) turns a store key into a path with
 //! `Path::from`, which percent-encodes non-ASCII bytes and `%`, `~`, `#`, `?`, `*`, `"`, `\` ...;
-//! the store then holds the encoded text as the key: a node `ü` written as the object `%C3%BC/zarr.json`,
-//! which zarr-python (obstore), tensorstore or any S3 client looks for as `ü/zarr.json`.
-//! `RawKeys` sits between that adapter and the store: every path coming down is decoded to the
-//! key it stands for (refused if object stores cannot take it), and every path a listing sends up
-//! is encoded again, so that what the adapter lists it can hand back (`erase_prefix` deletes what it
-//! lists). `object_reads::RangedReads` decodes the keys the adapter lists for zarrs.
+//! the store then holds the encoded text as the key: a node `ü` written as the object
+//! `%C3%BC/zarr.json`, which zarr-python (obstore), tensorstore or any S3 client looks for as
+//! `ü/zarr.json`. `RawKeys` sits between that adapter and the store: every path coming down is
+//! decoded to the key it stands for (refused if object stores cannot take it), and every path a
+//! listing sends up is encoded again, so that what the adapter lists it can hand back
+//! (`erase_prefix` deletes what it lists). `object_reads::RangedReads` decodes the keys the adapter
+//! lists for zarrs.
 //!
 //! Keys are refused before any request when longer than object stores accept ([`MAX_KEY_CHARS`];
 //! object_store panics building a URL past its HTTP client's 64 KiB), or when they hold what
@@ -291,7 +292,9 @@ mod tests {
             let too_long = Path::from("é".repeat(1015)); // characters, not bytes, are counted
             store.put(&longest, "x".into()).await.unwrap();
             let message = refused(store.put(&too_long, "x".into()).await);
-            assert!(message.contains("1015 characters, longer than object stores accept (1014 below the store's prefix, 1024 in all)"), "{message}");
+            let expected = "1015 characters, longer than object stores accept \
+                            (1014 below the store's prefix, 1024 in all)";
+            assert!(message.contains(expected), "{message}");
             assert!(message.ends_with(KEY_REFUSED), "{message}");
             let control = refused(store.put(&Path::from("tab\tx/zarr.json"), "x".into()).await);
             assert!(

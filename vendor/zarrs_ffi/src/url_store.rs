@@ -483,13 +483,13 @@ fn synchronous(
     prefix: object_store::path::Path,
     writable: bool,
 ) -> (Arc<SyncObjectStore>, Arc<Versioned>) {
-    let shown = prefix.to_string();
-    let below: Arc<dyn ObjectStore> = if shown.is_empty() {
+    let prefix_text = prefix.to_string();
+    let below: Arc<dyn ObjectStore> = if prefix_text.is_empty() {
         store
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    let store: Arc<dyn ObjectStore> = Arc::new(ExplainedErrors(RawKeys::new(below, &shown)));
+    let store: Arc<dyn ObjectStore> = Arc::new(ExplainedErrors(RawKeys::new(below, &prefix_text)));
     let sync = Arc::new(AsyncToSyncStorageAdapter::new(
         Arc::new(RangedReads::new(store.clone())),
         TokioBlockOn,
