@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_fixtures import CREDENTIALS, Place, make_place, s3_client
+from store_fixtures import Place, make_place, s3_client
 
 import zarrs_cffi
 import zarrs_cffi.crud as crud
@@ -570,23 +570,11 @@ def test_special_node_names_are_the_keys_zarr_python_uses(
 def test_a_special_prefix_is_the_key_prefix_zarr_python_uses(s3: tuple[str, dict[str, Any]]) -> None:
     """A URL's path is percent-decoded (as obstore's from_url reads it), and an obstore store's
     prefix (the key prefix itself) is quoted on its way into a URL: "dätä x%41.zarr" stays itself."""
-    from obstore.store import S3Store
-    from zarr.storage import ObjectStore
-
     url, options = s3
     bucket = url[len("s3://") :].split("/")[0]
     prefix = "dätä x%41.zarr"
-    zstore = ObjectStore(
-        S3Store(
-            bucket,
-            prefix=prefix,
-            endpoint=options["endpoint"],
-            region="us-east-1",
-            client_options={"allow_http": True},
-            virtual_hosted_style_request=False,
-            **CREDENTIALS,
-        )
-    )
+    # zarr-python's ObjectStore over obstore's S3Store with that prefix, as the fixtures make it
+    zstore = Place("s3", f"s3://{bucket}/{prefix}", options, options["endpoint"]).zarr_store()
     zarr.create_array(zstore, name="a", shape=(3,), dtype="uint8")[...] = [1, 2, 3]
     with zarrs_cffi.open_array(zstore, "a") as arr:  # the zarr-python store object, mapped natively
         np.testing.assert_array_equal(arr[...], [1, 2, 3])

@@ -15,9 +15,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use futures::{StreamExt, stream};
-
 use crate::object_keys::decoded;
+use futures::{StreamExt, stream};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 use zarrs_object_store::AsyncObjectStore;
