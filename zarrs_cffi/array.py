@@ -99,8 +99,8 @@ class Array:
         self.node = node
         self.read_only = bool(read_only)
         with handle.use() as ptr:
-            ptr = lib.zarrsCffiArrayUpstream(ptr)  # upstream's getters take upstream's handle
             self.metadata: dict[str, Any] = _metadata_of(ptr)
+            ptr = lib.zarrsCffiArrayUpstream(ptr)  # upstream's getters take upstream's handle
             ndim_p = ffi.new("size_t *")
             check_upstream(lib.zarrsArrayGetDimensionality(ptr, ndim_p))
             self.ndim: int = int(ndim_p[0])
@@ -1040,7 +1040,8 @@ def _forget(ptr: Any) -> None:
 
 def _metadata_of(ptr: Any) -> dict[str, Any]:
     out = ffi.new("char **")
-    check_upstream(lib.zarrsArrayGetMetadataString(ptr, False, out))
+    check(lib.zarrsCffiArrayGetMetadata(ptr, out), "array metadata")
+    # json reads the bare NaN / Infinity zarr-python writes in attributes (handed back as stored).
     doc = json.loads(take_string(out[0]))
     return doc if isinstance(doc, dict) else {}
 

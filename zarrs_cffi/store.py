@@ -387,17 +387,21 @@ class Store:
         out = ffi.new("ZarrsCffiArray *")
         with self._handle.use() as ptr:
             check(
-                lib.zarrsCffiArrayFromMetadata(ptr, path.encode(), _dump_json(document), out),
+                lib.zarrsCffiArrayFromMetadata(
+                    ptr, path.encode(), _dump_json(document, allow_non_finite=True), out
+                ),
                 f"array {path!r} in {self.root!r}",
             )
         return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
 
 
-def _dump_json(document: object) -> bytes:
+def _dump_json(document: object, *, allow_non_finite: bool = False) -> bytes:
+    """``document`` as JSON. ``allow_non_finite``: NaN / Infinity as the bare tokens zarr-python
+    writes in attributes, for documents read from a store (the native library reads them)."""
     if not isinstance(document, dict):
         raise InvalidMetadataError(f"metadata must be a dict, got {type(document).__name__}")
     try:
-        text = json.dumps(document, allow_nan=False)
+        text = json.dumps(document, allow_nan=allow_non_finite)
     except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from None
     return encode_str(text, "metadata")

@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 
+import zarrs_cffi
 import zarrs_cffi.crud as crud
 import zarrs_cffi.crud.aio as aio
 from zarrs_cffi.crud import registry
@@ -184,6 +186,33 @@ def test_parents_are_implied(engine: str, root: pathlib.Path, store: str) -> Non
     assert not (root / "x" / "zarr.json").exists()
     assert not (root / "zarr.json").exists()
     assert crud.read_metadata(store, "x/y/a", engine=engine) == doc
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+@pytest.mark.parametrize("create", ["group", "array"])
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new", "overwrite"])
+@pytest.mark.parametrize("array_at", ["a", ""], ids=["array", "root array"])
+def test_nodes_below_an_array_are_refused_and_its_chunks_kept(
+    engine: str, root: pathlib.Path, store: str, fmt: int, create: str, overwrite: bool, array_at: str
+) -> None:
+    """Only groups have children (zarr-python refuses the rest too): a node below an array would sit
+    among its chunk keys ("a/c/..." in v3), and overwriting one erased the array's chunks."""
+    make_array(root, array_at, ARANGE, zarr_format=fmt)
+    before = stored_doc(root, array_at)
+    doc = V3_GROUP if create == "group" else _v3_doc(root, "n", shape=(2,), chunks=(2,), dtype="int8")
+    kind = "group" if create == "group" else "array"
+    fn = getattr(crud, f"create_{'overwrite' if overwrite else 'new'}_{kind}")
+    below = [f"{array_at}/c" if array_at else "c", f"{array_at}/x/y" if array_at else "x/y"]
+    for path in below:
+        with pytest.raises(NodeExistsError, match="only groups have children") as info:
+            fn(doc, store, path, engine=engine)
+        assert re.search(f"the array ['\"]/?{re.escape(array_at)}['\"]", str(info.value)), info.value
+    with pytest.raises(NodeExistsError, match="only groups have children"):
+        zarrs_cffi.create_group(store, f"/{below[0]}", engine=engine)
+    assert stored_doc(root, array_at) == before
+    np.testing.assert_array_equal(open_zarr(root, array_at)[...], ARANGE)
+    with pytest.raises(NodeNotFoundError):
+        crud.read_metadata(store, below[0], engine=engine)
 
 
 def test_read_metadata_equals_stored_json(engine: str, root: pathlib.Path, store: str) -> None:

@@ -71,7 +71,8 @@ class CffiBackend(CrudBackend):
             require_writable(store)
         doc = check_metadata_doc(metadata)
         try:
-            doc_key = json.dumps(doc, sort_keys=True, allow_nan=False)
+            # NaN / Infinity: in attributes of documents zarr-python wrote (read back as stored).
+            doc_key = json.dumps(doc, sort_keys=True)
         except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidMetadataError(f"metadata is not a JSON document: {exc}") from None
         key = (handle_store.root, path, doc_key)

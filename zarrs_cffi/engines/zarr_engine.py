@@ -206,6 +206,25 @@ def _existing_node_key(store: Store, path: str) -> str | None:
     return None
 
 
+def _array_above(store: Store, path: str) -> str | None:
+    """The path of an array above ``path`` ("" is the root), if there is one. Only groups have
+    children: a node below an array would sit among its chunk keys (zarr-python refuses it too)."""
+    parts = path.split("/") if path else []
+    for depth in range(len(parts)):
+        ancestor = "/".join(parts[:depth])
+        raw = _get(store, _key(ancestor, ZARR_JSON))
+        if raw is not None:
+            try:
+                is_array = json.loads(raw).get("node_type") == "array"
+            except (ValueError, AttributeError):  # not a JSON object: not a node this can tell
+                is_array = False
+            if is_array:
+                return ancestor
+        elif _sync(store.exists(_key(ancestor, ZARRAY))):
+            return ancestor
+    return None
+
+
 def _validate_group_doc(doc: dict[str, Any]) -> None:
     from zarr.core.group import GroupMetadata
 
@@ -356,6 +375,11 @@ class ZarrBackend(CrudBackend):
             _parse_array_doc(doc)
         node_file = ZGROUP if group else ZARRAY
         files = _node_files(doc, node_file)  # serialise before touching the store
+        array = _array_above(_read_store(root), path)
+        if array is not None:
+            raise NodeExistsError(
+                f"cannot create {path!r}: the array {array!r} is above it, and only groups have children"
+            )
         zstore = _write_store(root)
         if overwrite:
             self._erase(zstore, root, path)

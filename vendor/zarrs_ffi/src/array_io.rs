@@ -5,8 +5,10 @@ use std::ffi::c_char;
 
 use zarrs::array::{
     Array, ArrayBytes, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError, ArrayMetadata,
-    ArraySubset,
+    ArrayMetadataV2, ArraySubset,
 };
+use zarrs::node::{NodePath, meta_key_v2_array, meta_key_v2_attributes, meta_key_v3};
+use zarrs::storage::{ReadableWritableStorageTraits, StorageError, StoreKey};
 use zarrs_ffi::ZarrsResult;
 
 use crate::args::{
@@ -17,6 +19,7 @@ use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::handle::{
     ArrayHandle, ZarrsCffiArray, ZarrsCffiArray_T, ZarrsCffiStorage, array_arg, storage_arg,
 };
+use crate::lenient_json::{self, Document};
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
@@ -143,11 +146,47 @@ pub unsafe extern "C" fn zarrsCffiOpenArray(
     guard(|| {
         let storage = storage_arg(storage)?;
         let path = str_arg(path, "path")?;
-        let array = Array::open(storage.readable_writable().clone(), path)
+        let store = storage.readable_writable().clone();
+        let array = open_metadata(store.as_ref(), path)
+            .and_then(|metadata| Array::new_with_metadata(store, path, metadata))
             .map_err(|e| create_error(e, path))?;
         check_sharding(&array, path)?;
         ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
     })
+}
+
+/// The array metadata at `path`, read as zarrs' `Array::open` reads it (`zarr.json`, else `.zarray`
+/// with `.zattrs`: the same requests and errors) but through `lenient_json`, so that what
+/// zarr-python writes in attributes (bare NaN / Infinity, integers beyond 64 bits) reads as stored.
+fn open_metadata(
+    store: &dyn ReadableWritableStorageTraits,
+    path: &str,
+) -> Result<ArrayMetadata, ArrayCreateError> {
+    let node = NodePath::new(path)?;
+    let key = meta_key_v3(&node);
+    if let Some(bytes) = store.get(&key)? {
+        return Ok(ArrayMetadata::V3(from_stored(&bytes, key, Document::Node)?));
+    }
+    let key = meta_key_v2_array(&node);
+    let Some(bytes) = store.get(&key)? else {
+        return Err(ArrayCreateError::MissingMetadata);
+    };
+    let mut metadata: ArrayMetadataV2 = from_stored(&bytes, key, Document::Node)?;
+    let key = meta_key_v2_attributes(&node);
+    if let Some(bytes) = store.get(&key)? {
+        metadata.attributes = from_stored(&bytes, key, Document::Attributes)?;
+    }
+    Ok(ArrayMetadata::V2(metadata))
+}
+
+/// A stored document as `T`; errors as zarrs reports them (the key and serde_json's message).
+fn from_stored<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    key: StoreKey,
+    kind: Document,
+) -> Result<T, StorageError> {
+    lenient_json::parse_as(bytes, kind)
+        .map_err(|err| StorageError::InvalidMetadata(key, err.to_string()))
 }
 
 /// Make an array handle from a metadata document (v3 `zarr.json` or v2 `.zarray` JSON) without
@@ -166,16 +205,41 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
         let storage = storage_arg(storage)?;
         let path = str_arg(path, "path")?;
         let metadata = str_arg(metadata, "metadata")?;
-        let metadata = ArrayMetadata::try_from(metadata).map_err(|e| {
-            FfiError::upstream(
-                ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
-                format!("array metadata for {path:?} is not valid: {e}"),
-            )
-        })?;
+        let metadata = lenient_json::parse_as::<ArrayMetadata>(metadata.as_bytes(), Document::Node)
+            .map_err(|e| {
+                FfiError::upstream(
+                    ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+                    format!("array metadata for {path:?} is not valid: {e}"),
+                )
+            })?;
         let array = Array::new_with_metadata(storage.readable_writable().clone(), path, metadata)
             .map_err(|e| create_error(e, path))?;
         check_sharding(&array, path)?;
         ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
+    })
+}
+
+/// Write the array's metadata document as JSON to `*pJson` (free with `zarrsFreeString`): v3
+/// `zarr.json`, or v2 `.zarray` with the `.zattrs` under "attributes". Unlike upstream's
+/// `zarrsArrayGetMetadataString`, non-finite attribute values come back as stored: the bare tokens
+/// `NaN`, `Infinity` and `-Infinity` that zarr-python writes (not JSON; Python's `json` reads them).
+///
+/// # Safety
+/// `array` a live handle; `pJson` a valid out-pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayGetMetadata(
+    array: ZarrsCffiArray,
+    pJson: *mut *mut c_char,
+) -> i32 {
+    guard(|| {
+        let array = array_arg(array)?;
+        let doc = serde_json::to_value(array.metadata()).map_err(|e| {
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
+                format!("array metadata cannot be written as JSON: {e}"),
+            )
+        })?;
+        crate::hierarchy::return_string(lenient_json::to_text(&doc), pJson)
     })
 }
 

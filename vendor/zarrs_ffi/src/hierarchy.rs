@@ -18,6 +18,7 @@ use crate::args::{str_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T, storage_arg};
+use crate::lenient_json::{self, Document};
 
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
 /// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes,
@@ -101,6 +102,18 @@ impl Node {
             .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORE_PREFIX, e.to_string()))
     }
 
+    /// The nodes above this one, the root first ("/a/b/c": "/", "/a", "/a/b").
+    fn ancestors(&self) -> FfiResult<Vec<Node>> {
+        let parts: Vec<&str> = self
+            .zarr_path()
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect();
+        (0..parts.len())
+            .map(|depth| Node::parse(&format!("/{}", parts[..depth].join("/"))))
+            .collect()
+    }
+
     /// Zarr-style path: "" for the root, "a/b" below it.
     fn zarr_path(&self) -> &str {
         self.prefix.trim_end_matches('/')
@@ -123,7 +136,13 @@ fn get_json(store: &dyn ReadableWritableStorageTraits, key: &StoreKey) -> FfiRes
     let Some(bytes) = store.get(key).map_err(|e| storage_error(key, e))? else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+    // `.zattrs` is all attributes: no fill value of the node's in it.
+    let kind = if key.as_str().ends_with(V2_ATTRS_KEY) {
+        Document::Attributes
+    } else {
+        Document::Node
+    };
+    lenient_json::parse(&bytes, kind).map(Some).map_err(|e| {
         FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
             format!("key {:?} is not valid JSON: {e}", key.as_str()),
@@ -166,7 +185,7 @@ fn node_exists(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiRes
     Ok(false)
 }
 
-fn return_string(value: String, out: *mut *mut c_char) -> FfiResult {
+pub(crate) fn return_string(value: String, out: *mut *mut c_char) -> FfiResult {
     let c = CString::new(value).map_err(|e| FfiError::invalid(e.to_string()))?;
     let raw = c.into_raw();
     if let Err(err) = write_out(out, raw, "pJson") {
@@ -195,7 +214,7 @@ pub unsafe extern "C" fn zarrsCffiReadNodeMetadata(
         let node = Node::parse(str_arg(path, "path")?)?;
         let doc = read_document(store.as_ref(), &node)?
             .ok_or_else(|| FfiError::not_found(format!("no node at {:?}", node.path)))?;
-        return_string(doc.to_string(), pJson)
+        return_string(lenient_json::to_text(&doc), pJson)
     })
 }
 
@@ -290,7 +309,9 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
 /// Write the metadata document of a new array or group at `path` (v3 `zarr.json`, or v2
 /// `.zarray`/`.zgroup` with "attributes" split into `.zattrs`). The JSON is validated first
 /// (an array document must be one zarrs can open). If a node exists there: with `overwrite` it and
-/// everything below it is deleted first, else `ZARRS_CFFI_ERROR_NODE_EXISTS`.
+/// everything below it is deleted first, else `ZARRS_CFFI_ERROR_NODE_EXISTS`. Parents are implied,
+/// but none may be an array (only groups have children): `ZARRS_CFFI_ERROR_NODE_EXISTS`, nothing
+/// written or deleted.
 ///
 /// # Safety
 /// `storage` a live handle; `path`/`json` NUL-terminated strings or NULL.
@@ -306,6 +327,7 @@ pub unsafe extern "C" fn zarrsCffiCreateNode(
         let store = handle.readable_writable();
         let node = Node::parse(str_arg(path, "path")?)?;
         let documents = documents_to_write(str_arg(json, "json")?, &node.path)?;
+        check_parents_are_groups(store.as_ref(), &node)?;
         if overwrite {
             // Everything under the path goes, whether or not a node document is there: an
             // implied group's descendants are part of what is overwritten.
@@ -324,6 +346,34 @@ pub unsafe extern "C" fn zarrsCffiCreateNode(
         }
         Ok(())
     })
+}
+
+/// Only groups have children: a node below an array would sit among the array's chunk keys, and
+/// overwriting it would erase them (zarr-python refuses it too).
+fn check_parents_are_groups(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult {
+    for ancestor in node.ancestors()? {
+        if is_array(store, &ancestor)? {
+            return Err(FfiError::exists(format!(
+                "cannot create {:?}: the array {:?} is above it, and only groups have children",
+                node.path, ancestor.path
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_array(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult<bool> {
+    let key = node.key(V3_KEY)?;
+    if let Some(bytes) = store.get(&key).map_err(|e| storage_error(&key, e))? {
+        // A document this cannot read is not an array it can tell about.
+        let doc = lenient_json::parse(&bytes, Document::Node).unwrap_or(Value::Null);
+        return Ok(doc.get("node_type").and_then(Value::as_str) == Some("array"));
+    }
+    let key = node.key(V2_ARRAY_KEY)?;
+    Ok(store
+        .size_key(&key)
+        .map_err(|e| storage_error(&key, e))?
+        .is_some())
 }
 
 fn erase_node(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult {
@@ -409,7 +459,7 @@ pub unsafe extern "C" fn zarrsCffiListChildren(
                 }
             }
         }
-        return_string(Value::Array(children).to_string(), pJson)
+        return_string(lenient_json::to_text(&Value::Array(children)), pJson)
     })
 }
 

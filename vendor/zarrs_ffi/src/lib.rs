@@ -19,6 +19,7 @@ pub mod error;
 mod explained_errors;
 pub(crate) mod handle;
 pub mod hierarchy;
+pub(crate) mod lenient_json;
 mod object_keys;
 mod object_reads;
 pub(crate) mod planner;

@@ -1,0 +1,167 @@
+"""Attributes as zarr-python writes them with Python's ``json``: NaN / Infinity as the bare tokens
+``NaN``, ``Infinity`` and ``-Infinity`` (not JSON: zarrs' parser refuses them), and integers of any
+size (serde_json reads those beyond 64 bits as floats).
+
+Such arrays and groups open, read and list like any other; their attributes read back as stored
+(float NaN / inf and exact integers, as zarr-python reads them); a v2 ``.zarray`` whose fill value is
+a bare token reads it as that value. New metadata with non-finite attributes is still refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+import zarrs_cffi
+from zarrs_cffi import crud
+from zarrs_cffi._native import ffi, lib, take_string
+
+ATTRS = {
+    "valid_min": float("nan"),
+    "range": [float("-inf"), 1, float("inf")],
+    "nested": {"x": float("nan"), "text": "NaN Infinity", "list": [{"y": float("-inf")}]},
+    "plain": "ok",
+    "big": [10**30, -(10**30), 2**64, -(2**63) - 1, 2**64 - 1, -(2**63), 12345678901234567890123],
+}
+
+
+def canonical(value: Any) -> str:
+    """Compare documents holding NaN (NaN != NaN): their JSON text, with the bare tokens."""
+    return json.dumps(value, sort_keys=True)
+
+
+def stored_text(node: pathlib.Path, zarr_format: int) -> str:
+    return (node / ("zarr.json" if zarr_format == 3 else ".zattrs")).read_text()
+
+
+@pytest.fixture(params=[2, 3], ids=["v2", "v3"])
+def zarr_format(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
+
+
+@pytest.fixture
+def written(tmp_path: pathlib.Path, zarr_format: int) -> pathlib.Path:
+    """A root group, a group and an array below it, each with non-finite attributes (zarr-python)."""
+    root = tmp_path / "nonfinite.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=zarr_format, attributes=ATTRS)
+    group.create_group("g", attributes=ATTRS)
+    arr = group.create_array("g/a", shape=(6, 5), chunks=(4, 2), dtype="f4", attributes=ATTRS)
+    arr[...] = np.arange(30, dtype="f4").reshape(6, 5)
+    arr2 = group.create_array("b", shape=(3,), chunks=(2,), dtype="i2", attributes={"v": float("nan")})
+    arr2[...] = [1, 2, 3]
+    # What the test is about: the stored documents hold the bare tokens, not JSON strings.
+    assert "NaN," in stored_text(root / "g" / "a", zarr_format)
+    assert "-Infinity" in stored_text(root / "g" / "a", zarr_format)
+    return root
+
+
+def test_arrays_with_non_finite_attributes_open_and_read_like_zarr_python(written: pathlib.Path) -> None:
+    expected = zarr.open_array(written / "g" / "a", mode="r")
+    with zarrs_cffi.open_array(written, "/g/a") as arr:
+        assert canonical(arr.attrs) == canonical(expected.attrs.asdict()) == canonical(ATTRS)
+        assert math.isnan(arr.attrs["valid_min"])
+        assert arr.attrs["range"] == [float("-inf"), 1, float("inf")]
+        assert arr.attrs["nested"]["text"] == "NaN Infinity"  # a string stays a string
+        assert arr.attrs["big"] == ATTRS["big"]  # exact ints, not floats
+        assert all(type(value) is int for value in arr.attrs["big"])
+        np.testing.assert_array_equal(arr.read(), expected[...])
+        np.testing.assert_array_equal(arr[1:5, 2], expected[1:5, 2])
+    # An array made from a document (the zarr engine's, xarray's, dask's): the same attributes.
+    with zarrs_cffi.open_array(written, "/g/a", engine="zarr") as arr:
+        assert canonical(arr.attrs) == canonical(ATTRS)
+        np.testing.assert_array_equal(arr.read(), expected[...])
+    np.testing.assert_array_equal(zarrs_cffi.read(f"{written}/g/a"), expected[...])
+    out = np.empty((6, 5), dtype="f4")
+    zarrs_cffi.read_into(out, f"{written}/g/a")
+    np.testing.assert_array_equal(out, expected[...])
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_crud_reads_and_lists_nodes_with_non_finite_attributes(written: pathlib.Path, engine: str) -> None:
+    for node in ("", "g", "g/a", "b"):
+        doc = crud.read_metadata(str(written), node, engine=engine)
+        expected = ATTRS if node != "b" else {"v": float("nan")}
+        assert canonical(doc["attributes"]) == canonical(expected), (node, engine)
+    children = crud.list_children(str(written), "", engine=engine)
+    assert [path for path, _ in children] == ["b", "g"]
+    assert canonical(dict(children)["g"]["attributes"]) == canonical(ATTRS)
+    # Chunk I/O takes the document read back, NaN attributes and all.
+    doc = crud.read_metadata(str(written), "g/a", engine=engine)
+    chunk = crud.read_chunk(doc, str(written), "g/a", (1, 2), engine=engine)
+    expected_chunk = np.zeros((4, 2), dtype="f4")  # the whole chunk: beyond the edge, the fill value
+    expected_chunk[:2, :1] = np.arange(30, dtype="f4").reshape(6, 5)[4:6, 4:5]
+    np.testing.assert_array_equal(chunk, expected_chunk)
+    region = crud.read_region(doc, str(written), "g/a", np.s_[2:6, 1:4], engine=engine)
+    np.testing.assert_array_equal(region, np.arange(30, dtype="f4").reshape(6, 5)[2:6, 1:4])
+
+
+def test_store_listing_and_consolidated_metadata_keep_non_finite_attributes(written: pathlib.Path) -> None:
+    with zarrs_cffi.Store(str(written)) as store:
+        assert canonical(store.read_metadata("/g")["attributes"]) == canonical(ATTRS)
+        listed = dict(store.list_children("/g"))
+        assert canonical(listed["g/a"]["attributes"]) == canonical(ATTRS)
+        zarrs_cffi.consolidate(store)
+    with zarrs_cffi.Store(str(written), consolidated=True) as store:
+        listed = dict(store.list_children("/g"))
+        assert canonical(listed["g/a"]["attributes"]) == canonical(ATTRS)
+        with zarrs_cffi.open_array(store, "/g/a") as arr:
+            assert canonical(arr.attrs) == canonical(ATTRS)
+            np.testing.assert_array_equal(arr.read(), np.arange(30, dtype="f4").reshape(6, 5))
+    # zarr-python reads the consolidated metadata written here.
+    group = zarr.open_consolidated(written, mode="r")
+    assert canonical(group["g/a"].attrs.asdict()) == canonical(ATTRS)
+
+
+def test_the_c_metadata_getter_hands_back_the_tokens_as_stored(written: pathlib.Path) -> None:
+    with zarrs_cffi.open_array(written, "/g/a") as arr, arr.borrow_handle() as ptr:
+        out = ffi.new("char **")
+        assert lib.zarrsCffiArrayGetMetadata(ptr, out) == 0
+        text = take_string(out[0])
+    assert '"valid_min":NaN' in text and '"range":[-Infinity,1,Infinity]' in text
+    assert '"big":[1000000000000000000000000000000,-1000000000000000000000000000000,' in text
+    assert canonical(json.loads(text)["attributes"]) == canonical(ATTRS)
+
+
+def test_a_v2_fill_value_written_as_a_bare_token_reads_as_that_value(tmp_path: pathlib.Path) -> None:
+    for token, value in (("NaN", float("nan")), ("-Infinity", float("-inf"))):
+        path = tmp_path / f"{token}.zarr"
+        zarr.create_array(path, shape=(4,), chunks=(2,), dtype="f8", zarr_format=2)[:2] = 1
+        doc = json.loads((path / ".zarray").read_text())
+        doc["fill_value"] = value
+        (path / ".zarray").write_text(json.dumps(doc))  # the bare token, as json.dumps writes it
+        assert f'"fill_value": {token}' in (path / ".zarray").read_text()
+        expected = zarr.open_array(path, mode="r")[...]
+        with zarrs_cffi.open_array(path) as arr:
+            np.testing.assert_array_equal(arr.read(), expected)
+            assert canonical(arr.fill_value.item()) == canonical(value)
+
+
+def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(
+    tmp_path: pathlib.Path, zarr_format: int
+) -> None:
+    xr = pytest.importorskip("xarray")
+    path = tmp_path / "ds.zarr"
+    ds = xr.Dataset(
+        {"a": (("x",), np.arange(3.0), {"valid_max": float("inf"), "m": float("nan"), "id": 2**70})}
+    )
+    ds.to_zarr(path, zarr_format=zarr_format, consolidated=True)
+    ours = xr.open_dataset(path, engine="zarrs_cffi").load()
+    xr.testing.assert_identical(ours, xr.open_dataset(path, engine="zarr").load())
+    assert math.isnan(ours["a"].attrs["m"]) and ours["a"].attrs["valid_max"] == float("inf")
+    assert ours["a"].attrs["id"] == 2**70
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_new_metadata_with_non_finite_attributes_is_still_refused(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    doc = {"zarr_format": 3, "node_type": "group", "attributes": {"a": float("nan")}}
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match="JSON"):
+        crud.create_new_group(doc, str(tmp_path / "g.zarr"), "", engine=engine)
+    assert not (tmp_path / "g.zarr" / "zarr.json").exists()

@@ -1,0 +1,269 @@
+//! Metadata documents as zarr-python writes them, read without loss. Python's `json` writes
+//! non-finite numbers in user attributes as the bare tokens `NaN`, `Infinity` and `-Infinity`,
+//! which JSON and serde_json refuse (an array or group with `{"valid_min": NaN}` could not be
+//! opened, nor a group holding one listed), and integers of any size, which serde_json reads as
+//! floats past 64 bits (`10**30` came back as `1e30`). Such literals are read here as marker strings
+//! (a JSON value can hold neither) and written out again by [`to_text`] as they were stored, so
+//! callers see the attributes zarr-python sees. A node's own `fill_value` written as a bare
+//! non-finite token (v2) becomes the spec's string ("NaN", "Infinity", "-Infinity") for zarrs.
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::{Map, Value};
+
+/// The bare non-finite tokens, longest first ("-Infinity" before "Infinity").
+const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+
+/// Integers with fewer digits than this fit in 64 bits: documents without a longer digit run are
+/// parsed as they are.
+const SAFE_DIGITS: usize = 19;
+
+/// The marker string standing for a literal inside a parsed document. It starts with NUL, which no
+/// attribute written by a person or by zarr-python's own encoder begins with.
+fn marker(literal: &str) -> String {
+    format!("\u{0}{literal}")
+}
+
+/// The literal a marker string stands for: a non-finite token or an integer.
+fn literal_of(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('\u{0}')?;
+    let digits = rest.strip_prefix('-').unwrap_or(rest);
+    let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    (integer || TOKENS.contains(&rest)).then_some(rest)
+}
+
+/// What a stored document is: a node's own (`zarr.json`, `.zarray`, `.zgroup`), whose `fill_value`
+/// written as a bare token becomes the spec's string for zarrs, or v2 `.zattrs` (all attributes).
+#[derive(Clone, Copy)]
+pub enum Document {
+    Node,
+    Attributes,
+}
+
+/// Parse a metadata document, reading bare non-finite tokens and integers beyond 64 bits as
+/// markers; what serde_json cannot read even so fails with its own error.
+pub fn parse(bytes: &[u8], kind: Document) -> Result<Value, serde_json::Error> {
+    parse_as(bytes, kind)
+}
+
+/// A metadata document as `T`, read as [`parse`] reads it: straight from the bytes (as zarrs
+/// itself parses them) unless they hold literals that need markers.
+pub fn parse_as<T: DeserializeOwned>(bytes: &[u8], kind: Document) -> Result<T, serde_json::Error> {
+    match (parse_marked(bytes), kind) {
+        (Some(doc), Document::Node) => serde_json::from_value(node_document(doc)),
+        (Some(doc), Document::Attributes) => serde_json::from_value(doc),
+        (None, _) => serde_json::from_slice(bytes),
+    }
+}
+
+/// The document parsed with markers, if it holds literals that need them (and parses so);
+/// None for a document serde_json reads as it is, or cannot read at all.
+fn parse_marked(bytes: &[u8]) -> Option<Value> {
+    let plain =
+        !has_digit_run(bytes, SAFE_DIGITS) && serde_json::from_slice::<IgnoredAny>(bytes).is_ok();
+    if plain {
+        return None;
+    }
+    let quoted = quote_literals(std::str::from_utf8(bytes).ok()?)?;
+    serde_json::from_str(&quoted).ok()
+}
+
+fn has_digit_run(bytes: &[u8], length: usize) -> bool {
+    bytes
+        .split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() >= length)
+}
+
+/// `text` with each bare non-finite token and each integer beyond 64 bits outside strings quoted
+/// as its marker; None if it has none.
+fn quote_literals(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut found = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(literal) = bare_literal(rest) {
+            out.push_str(&serde_json::to_string(&marker(literal)).expect("a string serialises"));
+            rest = &rest[literal.len()..];
+            found = true;
+            continue;
+        } else if c == '-' || c.is_ascii_digit() {
+            // Any other number: copied whole (a token's digits are not the start of another).
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+                .unwrap_or(rest.len());
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    found.then_some(out)
+}
+
+/// The literal at the start of `rest` that needs a marker: a non-finite token, or an integer that
+/// fits neither i64 nor u64 (not followed by a fraction or exponent, which make it a float).
+fn bare_literal(rest: &str) -> Option<&str> {
+    if let Some(token) = TOKENS.into_iter().find(|t| rest.starts_with(t)) {
+        return Some(&rest[..token.len()]);
+    }
+    let sign = usize::from(rest.starts_with('-'));
+    let digits = rest[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    let end = sign + digits;
+    if digits < SAFE_DIGITS || rest[end..].starts_with(['.', 'e', 'E']) {
+        return None;
+    }
+    let literal = &rest[..end];
+    let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
+    (!fits).then_some(literal)
+}
+
+/// A node document (`zarr.json`, `.zarray`, `.zgroup`) for zarrs: a fill value written as a bare
+/// token (v2) becomes the spec's string. Every other marker stays (attributes, the documents of
+/// consolidated metadata), to be written back as stored.
+fn node_document(mut doc: Value) -> Value {
+    if let Some(Value::String(text)) = doc.get_mut("fill_value")
+        && let Some(token) = literal_of(text).filter(|literal| TOKENS.contains(literal))
+    {
+        *text = token.to_string();
+    }
+    doc
+}
+
+/// JSON text of `value`, with markers written as the bare tokens they stand for.
+pub fn to_text(value: &Value) -> String {
+    let mut out = String::new();
+    write(&mut out, value);
+    out
+}
+
+fn write(out: &mut String, value: &Value) {
+    match value {
+        Value::String(text) => match literal_of(text) {
+            Some(literal) => out.push_str(literal),
+            None => out.push_str(&Value::String(text.clone()).to_string()),
+        },
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(out, map),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) {
+    out.push('{');
+    for (i, (key, item)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.clone()).to_string());
+        out.push(':');
+        write(out, item);
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bare_non_finite_tokens_parse_and_are_written_back_as_stored() {
+        let stored = r#"{"a": NaN, "b": [Infinity, 1, -Infinity], "c": {"d": -Infinity}}"#;
+        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        assert_eq!(doc["a"], json!("\u{0}NaN"));
+        assert_eq!(doc["b"][2], json!("\u{0}-Infinity"));
+        assert_eq!(
+            to_text(&doc),
+            r#"{"a":NaN,"b":[Infinity,1,-Infinity],"c":{"d":-Infinity}}"#
+        );
+    }
+
+    #[test]
+    fn tokens_inside_strings_and_valid_json_are_left_alone() {
+        let stored = r#"{"s": "NaN \" Infinity", "k\\": "-Infinity", "n": null, "x": 1.5}"#;
+        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        assert_eq!(doc["s"], json!("NaN \" Infinity"));
+        assert_eq!(doc["k\\"], json!("-Infinity"));
+        assert_eq!(serde_json::from_str::<Value>(&to_text(&doc)).unwrap(), doc);
+        let mixed = r#"{"s": "a\"NaN", "v": NaN}"#;
+        let doc = parse(mixed.as_bytes(), Document::Attributes).unwrap();
+        assert_eq!(doc["s"], json!("a\"NaN"));
+        assert_eq!(to_text(&doc), r#"{"s":"a\"NaN","v":NaN}"#);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_kept_digit_for_digit() {
+        let stored = r#"{"big": 1000000000000000000000000000000, "u": 18446744073709551615,
+            "i": -9223372036854775808, "over": 18446744073709551616, "under": -9223372036854775809,
+            "f": 1000000000000000000000.5, "e": 10000000000000000000000e2, "s": "100000000000000000000000"}"#;
+        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        assert_eq!(doc["big"], json!("\u{0}1000000000000000000000000000000"));
+        assert_eq!(doc["u"], json!(u64::MAX));
+        assert_eq!(doc["i"], json!(i64::MIN));
+        assert_eq!(doc["s"], json!("100000000000000000000000"));
+        assert!(doc["f"].is_f64() && doc["e"].is_f64());
+        let text = to_text(&doc);
+        for kept in [
+            r#""big":1000000000000000000000000000000"#,
+            r#""over":18446744073709551616"#,
+            r#""under":-9223372036854775809"#,
+            r#""u":18446744073709551615"#,
+        ] {
+            assert!(text.contains(kept), "{kept} in {text}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_even_with_the_tokens_is_still_refused() {
+        for text in [
+            "{\"a\": nan}",
+            "{\"a\": NaNx}",
+            "{\"a\": +Infinity}",
+            "{\"a\": NaN",
+            "NaN NaN",
+        ] {
+            let err = parse(text.as_bytes(), Document::Node).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                serde_json::from_str::<Value>(text).unwrap_err().to_string(),
+                "{text}: the strict parser's error"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_fill_value_becomes_the_spec_string_and_other_tokens_stay() {
+        let stored =
+            r#"{"fill_value": -Infinity, "x": {"fill_value": NaN}, "attributes": {"v": NaN}}"#;
+        let doc = parse(stored.as_bytes(), Document::Node).unwrap();
+        assert_eq!(doc["fill_value"], json!("-Infinity"));
+        assert_eq!(doc["attributes"]["v"], json!("\u{0}NaN"));
+        // In `.zattrs` an attribute named "fill_value" is an attribute like any other.
+        let attrs = parse(br#"{"fill_value": NaN}"#, Document::Attributes).unwrap();
+        assert_eq!(attrs["fill_value"], json!("\u{0}NaN"));
+        assert_eq!(
+            to_text(&doc),
+            r#"{"fill_value":"-Infinity","x":{"fill_value":NaN},"attributes":{"v":NaN}}"#
+        );
+    }
+}
