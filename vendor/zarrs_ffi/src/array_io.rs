@@ -19,7 +19,7 @@ use crate::error::{FfiError, FfiResult, ZarrsCffiResult, guard};
 use crate::handle::{
     ArrayHandle, ZarrsCffiArray, ZarrsCffiArray_T, ZarrsCffiStorage, array_arg, storage_arg,
 };
-use crate::lenient_json::{self, Document};
+use crate::lenient_json;
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
@@ -165,28 +165,31 @@ fn open_metadata(
     let node = NodePath::new(path)?;
     let key = meta_key_v3(&node);
     if let Some(bytes) = store.get(&key)? {
-        return Ok(ArrayMetadata::V3(from_stored(&bytes, key, Document::Node)?));
+        return Ok(ArrayMetadata::V3(from_stored(
+            &bytes,
+            key,
+            lenient_json::parse_for_zarrs,
+        )?));
     }
     let key = meta_key_v2_array(&node);
     let Some(bytes) = store.get(&key)? else {
         return Err(ArrayCreateError::MissingMetadata);
     };
-    let mut metadata: ArrayMetadataV2 = from_stored(&bytes, key, Document::Node)?;
+    let mut metadata: ArrayMetadataV2 = from_stored(&bytes, key, lenient_json::parse_for_zarrs)?;
     let key = meta_key_v2_attributes(&node);
     if let Some(bytes) = store.get(&key)? {
-        metadata.attributes = from_stored(&bytes, key, Document::Attributes)?;
+        metadata.attributes = from_stored(&bytes, key, lenient_json::parse_as)?;
     }
     Ok(ArrayMetadata::V2(metadata))
 }
 
 /// A stored document as `T`; errors as zarrs reports them (the key and serde_json's message).
-fn from_stored<T: serde::de::DeserializeOwned>(
+fn from_stored<T>(
     bytes: &[u8],
     key: StoreKey,
-    kind: Document,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> Result<T, StorageError> {
-    lenient_json::parse_as(bytes, kind)
-        .map_err(|err| StorageError::InvalidMetadata(key, err.to_string()))
+    parse(bytes).map_err(|err| StorageError::InvalidMetadata(key, err.to_string()))
 }
 
 /// Make an array handle from a metadata document (v3 `zarr.json` or v2 `.zarray` JSON) without
@@ -205,7 +208,7 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
         let storage = storage_arg(storage)?;
         let path = str_arg(path, "path")?;
         let metadata = str_arg(metadata, "metadata")?;
-        let metadata = lenient_json::parse_as::<ArrayMetadata>(metadata.as_bytes(), Document::Node)
+        let metadata = lenient_json::parse_for_zarrs::<ArrayMetadata>(metadata.as_bytes())
             .map_err(|e| {
                 FfiError::upstream(
                     ZarrsResult::ZARRS_ERROR_INVALID_METADATA,

@@ -18,7 +18,7 @@ use crate::args::{str_arg, write_out};
 use crate::atomic_store::AtomicFilesystemStore;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T, storage_arg};
-use crate::lenient_json::{self, Document};
+use crate::lenient_json;
 
 /// Create a filesystem store rooted at `path` (the directory need not exist yet). The handle works
 /// with every upstream function and, unlike `zarrsCreateStorageFilesystem`'s, can also list nodes,
@@ -136,13 +136,7 @@ fn get_json(store: &dyn ReadableWritableStorageTraits, key: &StoreKey) -> FfiRes
     let Some(bytes) = store.get(key).map_err(|e| storage_error(key, e))? else {
         return Ok(None);
     };
-    // `.zattrs` is all attributes: no fill value of the node's in it.
-    let kind = if key.as_str().ends_with(V2_ATTRS_KEY) {
-        Document::Attributes
-    } else {
-        Document::Node
-    };
-    lenient_json::parse(&bytes, kind).map(Some).map_err(|e| {
+    lenient_json::parse(&bytes).map(Some).map_err(|e| {
         FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
             format!("key {:?} is not valid JSON: {e}", key.as_str()),
@@ -366,7 +360,7 @@ fn is_array(store: &dyn ReadableWritableStorageTraits, node: &Node) -> FfiResult
     let key = node.key(V3_KEY)?;
     if let Some(bytes) = store.get(&key).map_err(|e| storage_error(&key, e))? {
         // A document this cannot read is not an array it can tell about.
-        let doc = lenient_json::parse(&bytes, Document::Node).unwrap_or(Value::Null);
+        let doc = lenient_json::parse(&bytes).unwrap_or(Value::Null);
         return Ok(doc.get("node_type").and_then(Value::as_str) == Some("array"));
     }
     let key = node.key(V2_ARRAY_KEY)?;

@@ -5,7 +5,8 @@
 //! floats past 64 bits (`10**30` came back as `1e30`). Such literals are read here as marker strings
 //! (a JSON value can hold neither) and written out again by [`to_text`] as they were stored, so
 //! callers see the attributes zarr-python sees. A node's own `fill_value` written as a bare
-//! non-finite token (v2) becomes the spec's string ("NaN", "Infinity", "-Infinity") for zarrs.
+//! non-finite token (v2) becomes the spec's string ("NaN", "Infinity", "-Infinity") for zarrs,
+//! and a v2 complex fill value of null (tensorstore's default) zero.
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
@@ -31,28 +32,24 @@ fn literal_of(text: &str) -> Option<&str> {
     (integer || TOKENS.contains(&rest)).then_some(rest)
 }
 
-/// What a stored document is: a node's own (`zarr.json`, `.zarray`, `.zgroup`), whose `fill_value`
-/// written as a bare token becomes the spec's string for zarrs, or v2 `.zattrs` (all attributes).
-#[derive(Clone, Copy)]
-pub enum Document {
-    Node,
-    Attributes,
-}
-
-/// Parse a metadata document, reading bare non-finite tokens and integers beyond 64 bits as
-/// markers; what serde_json cannot read even so fails with its own error.
-pub fn parse(bytes: &[u8], kind: Document) -> Result<Value, serde_json::Error> {
-    parse_as(bytes, kind)
-}
-
-/// A metadata document as `T`, read as [`parse`] reads it: straight from the bytes (as zarrs
-/// itself parses them) unless they hold literals that need markers.
-pub fn parse_as<T: DeserializeOwned>(bytes: &[u8], kind: Document) -> Result<T, serde_json::Error> {
-    match (parse_marked(bytes), kind) {
-        (Some(doc), Document::Node) => serde_json::from_value(node_document(doc)),
-        (Some(doc), Document::Attributes) => serde_json::from_value(doc),
-        (None, _) => serde_json::from_slice(bytes),
+/// Parse a metadata document as stored, reading bare non-finite tokens and integers beyond 64
+/// bits as markers; what serde_json cannot read even so fails with its own error.
+pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    match parse_marked(bytes) {
+        Some(doc) => Ok(doc),
+        None => serde_json::from_slice(bytes),
     }
+}
+
+/// A metadata document as `T`, read as [`parse`] reads it.
+pub fn parse_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_value(parse(bytes)?)
+}
+
+/// An array's own document (`zarr.json`, `.zarray`) as `T`, read as [`parse`] reads it and made
+/// what zarrs accepts where other writers differ ([`for_zarrs`]).
+pub fn parse_for_zarrs<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_value(for_zarrs(parse(bytes)?))
 }
 
 /// The document parsed with markers, if it holds literals that need them (and parses so);
@@ -128,14 +125,28 @@ fn bare_literal(rest: &str) -> Option<&str> {
     (!fits).then_some(literal)
 }
 
-/// A node document (`zarr.json`, `.zarray`, `.zgroup`) for zarrs: a fill value written as a bare
-/// token (v2) becomes the spec's string. Every other marker stays (attributes, the documents of
-/// consolidated metadata), to be written back as stored.
-fn node_document(mut doc: Value) -> Value {
-    if let Some(Value::String(text)) = doc.get_mut("fill_value")
-        && let Some(token) = literal_of(text).filter(|literal| TOKENS.contains(literal))
-    {
-        *text = token.to_string();
+/// An array document (`zarr.json`, `.zarray`) as zarrs reads it: a fill value written as
+/// a bare token (v2) becomes the spec's string, and a v2 complex array's fill value of null
+/// (tensorstore's default; zero to zarr-python), which zarrs refuses, becomes zero. Every other
+/// marker stays (attributes), to be written back as stored.
+fn for_zarrs(mut doc: Value) -> Value {
+    let complex_v2 = doc.get("zarr_format") == Some(&Value::from(2))
+        && doc
+            .get("dtype")
+            .and_then(Value::as_str)
+            .is_some_and(|dtype| {
+                dtype
+                    .trim_start_matches(['<', '>', '|', '='])
+                    .starts_with('c')
+            });
+    match doc.get_mut("fill_value") {
+        Some(Value::String(text)) => {
+            if let Some(token) = literal_of(text).filter(|literal| TOKENS.contains(literal)) {
+                *text = token.to_string();
+            }
+        }
+        Some(fill @ Value::Null) if complex_v2 => *fill = serde_json::json!([0.0, 0.0]),
+        _ => {}
     }
     doc
 }
@@ -189,7 +200,7 @@ mod tests {
     #[test]
     fn bare_non_finite_tokens_parse_and_are_written_back_as_stored() {
         let stored = r#"{"a": NaN, "b": [Infinity, 1, -Infinity], "c": {"d": -Infinity}}"#;
-        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        let doc = parse(stored.as_bytes()).unwrap();
         assert_eq!(doc["a"], json!("\u{0}NaN"));
         assert_eq!(doc["b"][2], json!("\u{0}-Infinity"));
         assert_eq!(
@@ -201,12 +212,12 @@ mod tests {
     #[test]
     fn tokens_inside_strings_and_valid_json_are_left_alone() {
         let stored = r#"{"s": "NaN \" Infinity", "k\\": "-Infinity", "n": null, "x": 1.5}"#;
-        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        let doc = parse(stored.as_bytes()).unwrap();
         assert_eq!(doc["s"], json!("NaN \" Infinity"));
         assert_eq!(doc["k\\"], json!("-Infinity"));
         assert_eq!(serde_json::from_str::<Value>(&to_text(&doc)).unwrap(), doc);
         let mixed = r#"{"s": "a\"NaN", "v": NaN}"#;
-        let doc = parse(mixed.as_bytes(), Document::Attributes).unwrap();
+        let doc = parse(mixed.as_bytes()).unwrap();
         assert_eq!(doc["s"], json!("a\"NaN"));
         assert_eq!(to_text(&doc), r#"{"s":"a\"NaN","v":NaN}"#);
     }
@@ -216,7 +227,7 @@ mod tests {
         let stored = r#"{"big": 1000000000000000000000000000000, "u": 18446744073709551615,
             "i": -9223372036854775808, "over": 18446744073709551616, "under": -9223372036854775809,
             "f": 1000000000000000000000.5, "e": 10000000000000000000000e2, "s": "100000000000000000000000"}"#;
-        let doc = parse(stored.as_bytes(), Document::Attributes).unwrap();
+        let doc = parse(stored.as_bytes()).unwrap();
         assert_eq!(doc["big"], json!("\u{0}1000000000000000000000000000000"));
         assert_eq!(doc["u"], json!(u64::MAX));
         assert_eq!(doc["i"], json!(i64::MIN));
@@ -234,6 +245,21 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_complex_fill_value_of_null_becomes_zero() {
+        let doc = |dtype: &str, format: u8| {
+            format!(r#"{{"zarr_format": {format}, "dtype": "{dtype}", "fill_value": null}}"#)
+        };
+        for dtype in ["<c8", ">c16", "|c8"] {
+            let read = for_zarrs(parse(doc(dtype, 2).as_bytes()).unwrap());
+            assert_eq!(read["fill_value"], json!([0.0, 0.0]), "{dtype}");
+        }
+        for (dtype, format) in [("<f8", 2), ("<c8", 3)] {
+            let read = for_zarrs(parse(doc(dtype, format).as_bytes()).unwrap());
+            assert_eq!(read["fill_value"], Value::Null, "{dtype} v{format}");
+        }
+    }
+
+    #[test]
     fn what_is_not_json_even_with_the_tokens_is_still_refused() {
         for text in [
             "{\"a\": nan}",
@@ -242,7 +268,7 @@ mod tests {
             "{\"a\": NaN",
             "NaN NaN",
         ] {
-            let err = parse(text.as_bytes(), Document::Node).unwrap_err();
+            let err = parse(text.as_bytes()).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 serde_json::from_str::<Value>(text).unwrap_err().to_string(),
@@ -255,12 +281,12 @@ mod tests {
     fn a_bare_fill_value_becomes_the_spec_string_and_other_tokens_stay() {
         let stored =
             r#"{"fill_value": -Infinity, "x": {"fill_value": NaN}, "attributes": {"v": NaN}}"#;
-        let doc = parse(stored.as_bytes(), Document::Node).unwrap();
+        let doc = for_zarrs(parse(stored.as_bytes()).unwrap());
         assert_eq!(doc["fill_value"], json!("-Infinity"));
         assert_eq!(doc["attributes"]["v"], json!("\u{0}NaN"));
-        // In `.zattrs` an attribute named "fill_value" is an attribute like any other.
-        let attrs = parse(br#"{"fill_value": NaN}"#, Document::Attributes).unwrap();
-        assert_eq!(attrs["fill_value"], json!("\u{0}NaN"));
+        // As stored (node metadata, `.zattrs`), it stays the token.
+        let stored = parse(br#"{"fill_value": NaN}"#).unwrap();
+        assert_eq!(to_text(&stored), r#"{"fill_value":NaN}"#);
         assert_eq!(
             to_text(&doc),
             r#"{"fill_value":"-Infinity","x":{"fill_value":NaN},"attributes":{"v":NaN}}"#

@@ -1,6 +1,7 @@
-"""Attributes as zarr-python writes them with Python's ``json``: NaN / Infinity as the bare tokens
-``NaN``, ``Infinity`` and ``-Infinity`` (not JSON: zarrs' parser refuses them), and integers of any
-size (serde_json reads those beyond 64 bits as floats).
+"""Metadata as other writers write it. zarr-python writes attributes with Python's ``json``:
+NaN / Infinity as the bare tokens ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON: zarrs' parser
+refuses them), and integers of any size (serde_json reads those beyond 64 bits as floats).
+tensorstore writes v2 arrays with a ``null`` fill value, which zarrs refuses for complex types.
 
 Such arrays and groups open, read and list like any other; their attributes read back as stored
 (float NaN / inf and exact integers, as zarr-python reads them); a v2 ``.zarray`` whose fill value is
@@ -140,6 +141,32 @@ def test_a_v2_fill_value_written_as_a_bare_token_reads_as_that_value(tmp_path: p
         with zarrs_cffi.open_array(path) as arr:
             np.testing.assert_array_equal(arr.read(), expected)
             assert canonical(arr.fill_value.item()) == canonical(value)
+
+
+@pytest.mark.parametrize("dtype", ["<c8", ">c16"])
+def test_a_v2_complex_array_with_a_null_fill_value_reads_like_zarr_python(
+    tmp_path: pathlib.Path, dtype: str
+) -> None:
+    """tensorstore writes v2 arrays with ``"fill_value": null`` by default; zarr-python reads it as
+    zero, and zarrs refused it for complex data types ("invalid fill value metadata")."""
+    path = tmp_path / "c.zarr"
+    z = zarr.create_array(path, shape=(5,), chunks=(2,), dtype=dtype, zarr_format=2, fill_value=1 + 1j)
+    z[:2] = [1 + 2j, 3 - 4j]
+    doc = json.loads((path / ".zarray").read_text())
+    doc["fill_value"] = None
+    (path / ".zarray").write_text(json.dumps(doc))
+    expected = zarr.open_array(path, mode="r")[...]
+    np.testing.assert_array_equal(expected, [1 + 2j, 3 - 4j, 0, 0, 0])
+    with zarrs_cffi.open_array(path) as arr:
+        np.testing.assert_array_equal(arr.read(), expected)
+        assert arr.fill_value == 0
+    # The document read back is the stored one; chunk reads with it decode alike.
+    stored = crud.read_metadata(str(path), "", engine="cffi")
+    assert stored["fill_value"] is None
+    for engine in ("cffi", "zarr"):
+        np.testing.assert_array_equal(
+            crud.read_region(stored, str(path), "", np.s_[...], engine=engine), expected
+        )
 
 
 def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(
