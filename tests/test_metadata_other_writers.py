@@ -169,6 +169,47 @@ def test_a_v2_complex_array_with_a_null_fill_value_reads_like_zarr_python(
         )
 
 
+@pytest.mark.parametrize(
+    ("member", "readable"),
+    [
+        ({"must_understand": False, "note": "optional"}, True),
+        ({"must_understand": True}, False),
+        ({"some": "config"}, False),  # must_understand absent: true
+        (1, False),
+    ],
+)
+def test_v3_extensions_a_reader_must_understand_are_refused(
+    tmp_path: pathlib.Path, member: Any, readable: bool
+) -> None:
+    """The Zarr v3 spec: a member the reader does not know must make it fail unless it says
+    ``"must_understand": false`` (it could change what the data means); zarr-python refuses too."""
+    path = tmp_path / "ext.zarr"
+    zarr.create_array(path, shape=(4,), chunks=(2,), dtype="i2")[...] = [1, 2, 3, 4]
+    doc = json.loads((path / "zarr.json").read_text())
+    doc["future_extension"] = member
+    (path / "zarr.json").write_text(json.dumps(doc))
+    calls = [
+        lambda: zarrs_cffi.read(path),
+        lambda: zarrs_cffi.open_array(path, engine="zarr").read(),
+        lambda: crud.read_region(doc, str(path), "", np.s_[...], engine="cffi"),
+    ]
+    for call in calls:
+        if readable:
+            np.testing.assert_array_equal(call(), [1, 2, 3, 4])
+        else:
+            with pytest.raises(
+                zarrs_cffi.InvalidMetadataError, match='unsupported extension "future_extension"'
+            ):
+                call()
+    # New metadata with it is refused alike (it could not be opened again).
+    create = lambda: crud.create_new_array(doc, str(tmp_path / "new.zarr"), "", engine="cffi")  # noqa: E731
+    if readable:
+        create()
+    else:
+        with pytest.raises(zarrs_cffi.InvalidMetadataError, match="future_extension"):
+            create()
+
+
 def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(
     tmp_path: pathlib.Path, zarr_format: int
 ) -> None:

@@ -271,11 +271,12 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
         _ => return Err(invalid("zarr_format must be 2 or 3".to_string())),
     };
     if matches!(kind, Kind::Array) {
-        ArrayMetadata::try_from(json).map_err(|e| invalid(e.to_string()))?;
-        // Build the array once to reject what zarrs cannot read (unknown codecs, data types).
+        // Read as an opened array's would be (extensions it must understand refused), then built
+        // once to reject what zarrs cannot read (unknown codecs, data types).
+        let metadata = lenient_json::parse_for_zarrs::<ArrayMetadata>(json.as_bytes())
+            .map_err(|e| invalid(e.to_string()))?;
         let store: Arc<dyn ReadableWritableStorageTraits> =
             Arc::new(zarrs::storage::store::MemoryStore::new());
-        let metadata = ArrayMetadata::try_from(json).map_err(|e| invalid(e.to_string()))?;
         zarrs::array::Array::new_with_metadata(store, "/", metadata)
             .map_err(|e| crate::array_io::create_error(e, path))?;
         check_sharding_shapes(&map).map_err(invalid)?;

@@ -47,9 +47,46 @@ pub fn parse_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Erro
 }
 
 /// An array's own document (`zarr.json`, `.zarray`) as `T`, read as [`parse`] reads it and made
-/// what zarrs accepts where other writers differ ([`for_zarrs`]).
+/// what zarrs accepts where other writers differ ([`for_zarrs`]); refused if it has an extension
+/// the reader must understand ([`unknown_extension`]).
 pub fn parse_for_zarrs<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_value(for_zarrs(parse(bytes)?))
+    let doc = parse(bytes)?;
+    if let Some(name) = unknown_extension(&doc) {
+        return Err(serde::de::Error::custom(format!(
+            "unsupported extension {name:?}: it does not say \"must_understand\": false, so \
+             reading the array without understanding it could give wrong data (Zarr v3 spec)"
+        )));
+    }
+    serde_json::from_value(for_zarrs(doc))
+}
+
+/// The members a v3 array document may have without declaring themselves optional.
+const V3_ARRAY_MEMBERS: [&str; 11] = [
+    "zarr_format",
+    "node_type",
+    "shape",
+    "data_type",
+    "chunk_grid",
+    "chunk_key_encoding",
+    "fill_value",
+    "codecs",
+    "attributes",
+    "dimension_names",
+    "storage_transformers",
+];
+
+/// A member of a v3 array document that is none of the spec's and not marked
+/// `"must_understand": false`: the spec requires readers that do not know it to fail (zarrs
+/// ignores it).
+fn unknown_extension(doc: &Value) -> Option<&str> {
+    if doc.get("zarr_format") != Some(&Value::from(3)) {
+        return None;
+    }
+    let optional = |value: &Value| value.get("must_understand") == Some(&Value::Bool(false));
+    doc.as_object()?
+        .iter()
+        .find(|(name, value)| !V3_ARRAY_MEMBERS.contains(&name.as_str()) && !optional(value))
+        .map(|(name, _)| name.as_str())
 }
 
 /// The document parsed with markers, if it holds literals that need them (and parses so);
@@ -257,6 +294,35 @@ mod tests {
             let read = for_zarrs(parse(doc(dtype, format).as_bytes()).unwrap());
             assert_eq!(read["fill_value"], Value::Null, "{dtype} v{format}");
         }
+    }
+
+    #[test]
+    fn unknown_v3_members_are_refused_unless_marked_optional() {
+        let doc = |extra: &str| {
+            format!(
+                r#"{{"zarr_format": 3, "node_type": "array", "shape": [2], "data_type": "uint8",
+                "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": [2]}}}},
+                "chunk_key_encoding": {{"name": "default"}}, "fill_value": 0,
+                "codecs": [{{"name": "bytes"}}]{extra}}}"#
+            )
+        };
+        let read = |extra: &str| parse_for_zarrs::<Value>(doc(extra).as_bytes());
+        assert!(read("").is_ok());
+        assert!(read(r#", "ext": {"must_understand": false, "x": 1}"#).is_ok());
+        for refused in [
+            r#", "ext": {"must_understand": true}"#,
+            r#", "ext": {}"#,
+            r#", "ext": 1"#,
+        ] {
+            let err = read(refused).unwrap_err().to_string();
+            assert!(
+                err.contains(r#"unsupported extension "ext""#),
+                "{refused}: {err}"
+            );
+        }
+        // v2 documents have no such rule (zarr-python writes extra members there).
+        let v2 = r#"{"zarr_format": 2, "shape": [2], "extra": 1}"#;
+        assert!(parse_for_zarrs::<Value>(v2.as_bytes()).is_ok());
     }
 
     #[test]
