@@ -6,10 +6,11 @@
 //! (a JSON value can hold neither) and written out again by [`to_text`] as they were stored, so
 //! callers see the attributes zarr-python sees. A node's own `fill_value` written as a bare
 //! non-finite token (v2) becomes the spec's string ("NaN", "Infinity", "-Infinity") for zarrs,
-//! and a v2 complex fill value of null (tensorstore's default) zero.
+//! and a v2 complex fill value of null (tensorstore's default) zero. Array documents are also
+//! checked for what zarrs would silently ignore: extensions a reader must understand.
 
 use serde::de::{DeserializeOwned, IgnoredAny};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The bare non-finite tokens, longest first ("-Infinity" before "Infinity").
 const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
@@ -83,9 +84,15 @@ fn unknown_extension(doc: &Value) -> Option<&str> {
         return None;
     }
     let optional = |value: &Value| value.get("must_understand") == Some(&Value::Bool(false));
+    // An empty "extensions" list: how drafts of the v3 spec said "none" (early writers kept it).
+    let no_extensions = |name: &str, value: &Value| name == "extensions" && value == &json!([]);
     doc.as_object()?
         .iter()
-        .find(|(name, value)| !V3_ARRAY_MEMBERS.contains(&name.as_str()) && !optional(value))
+        .find(|(name, value)| {
+            !V3_ARRAY_MEMBERS.contains(&name.as_str())
+                && !optional(value)
+                && !no_extensions(name, value)
+        })
         .map(|(name, _)| name.as_str())
 }
 
@@ -182,7 +189,7 @@ fn for_zarrs(mut doc: Value) -> Value {
                 *text = token.to_string();
             }
         }
-        Some(fill @ Value::Null) if complex_v2 => *fill = serde_json::json!([0.0, 0.0]),
+        Some(fill @ Value::Null) if complex_v2 => *fill = json!([0.0, 0.0]),
         _ => {}
     }
     doc
@@ -232,7 +239,6 @@ fn write_object(out: &mut String, map: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn bare_non_finite_tokens_parse_and_are_written_back_as_stored() {
@@ -309,6 +315,8 @@ mod tests {
         let read = |extra: &str| parse_for_zarrs::<Value>(doc(extra).as_bytes());
         assert!(read("").is_ok());
         assert!(read(r#", "ext": {"must_understand": false, "x": 1}"#).is_ok());
+        assert!(read(r#", "extensions": []"#).is_ok());
+        assert!(read(r#", "extensions": [{"name": "x"}]"#).is_err());
         for refused in [
             r#", "ext": {"must_understand": true}"#,
             r#", "ext": {}"#,
