@@ -210,6 +210,29 @@ def test_v3_extensions_a_reader_must_understand_are_refused(
             create()
 
 
+@pytest.mark.parametrize("zarr_format_", [2, 3], ids=["v2", "v3"])
+@pytest.mark.parametrize(
+    ("dtype", "fill"),
+    [("i4", 3.0), ("i4", -0.0), ("u1", 255.0), ("f4", "nan"), ("f8", "-inf"), ("f4", "INF"), ("bool", 1)],
+)
+def test_fill_values_spelled_as_zarr_python_reads_them(
+    tmp_path: pathlib.Path, zarr_format_: int, dtype: str, fill: Any
+) -> None:
+    """Writers spell fill values in ways zarr-python reads and zarrs refused ("invalid fill value
+    metadata"): integers as floats, "nan" / "inf" in another case, bools as 0 / 1."""
+    path = tmp_path / "f.zarr"
+    zarr.create_array(path, shape=(4,), chunks=(2,), dtype=dtype, zarr_format=zarr_format_)[:2] = 1
+    key = path / (".zarray" if zarr_format_ == 2 else "zarr.json")
+    doc = json.loads(key.read_text())
+    doc["fill_value"] = fill
+    key.write_text(json.dumps(doc))
+    expected = zarr.open_array(path, mode="r")[...]
+    with zarrs_cffi.open_array(path) as arr:
+        np.testing.assert_array_equal(arr.read(), expected)
+        assert canonical(arr.fill_value.item()) == canonical(expected[-1].item())
+    assert crud.read_metadata(str(path), "", engine="cffi")["fill_value"] == fill  # as stored
+
+
 def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(
     tmp_path: pathlib.Path, zarr_format: int
 ) -> None:

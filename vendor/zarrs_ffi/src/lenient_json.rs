@@ -169,30 +169,79 @@ fn bare_literal(rest: &str) -> Option<&str> {
     (!fits).then_some(literal)
 }
 
-/// An array document (`zarr.json`, `.zarray`) as zarrs reads it: a fill value written as
-/// a bare token (v2) becomes the spec's string, and a v2 complex array's fill value of null
-/// (tensorstore's default; zero to zarr-python), which zarrs refuses, becomes zero. Every other
-/// marker stays (attributes), to be written back as stored.
+/// The kind of an array document's data type: numpy's kind letter of a v2 `dtype` ("<i4": 'i'),
+/// or of a v3 `data_type` name ("uint8": 'u'); None for others (extension data types).
+fn kind_of(doc: &Value) -> Option<char> {
+    if let Some(dtype) = doc.get("dtype").and_then(Value::as_str) {
+        return dtype
+            .trim_start_matches(['<', '>', '|', '='])
+            .chars()
+            .next();
+    }
+    let name = doc.get("data_type").and_then(Value::as_str)?;
+    [
+        ("bool", 'b'),
+        ("int", 'i'),
+        ("uint", 'u'),
+        ("float", 'f'),
+        ("complex", 'c'),
+    ]
+    .into_iter()
+    .filter(|(prefix, _)| {
+        name.strip_prefix(prefix)
+            .is_some_and(|bits| bits.is_empty() || bits.bytes().all(|b| b.is_ascii_digit()))
+    })
+    .map(|(_, kind)| kind)
+    .next()
+}
+
+/// An array document (`zarr.json`, `.zarray`) as zarrs reads it, where writers spell a fill value
+/// in ways zarr-python reads and zarrs refuses: a bare non-finite token (v2) or "nan" / "inf" in
+/// another case becomes the spec's string; an integer written as a float (`0.0` for an int32
+/// array) the integer; a bool written as 0 / 1 the bool; a v2 complex fill value of null
+/// (tensorstore's default; zero to zarr-python) zero. Every other marker stays (attributes), to be
+/// written back as stored.
 fn for_zarrs(mut doc: Value) -> Value {
-    let complex_v2 = doc.get("zarr_format") == Some(&Value::from(2))
-        && doc
-            .get("dtype")
-            .and_then(Value::as_str)
-            .is_some_and(|dtype| {
-                dtype
-                    .trim_start_matches(['<', '>', '|', '='])
-                    .starts_with('c')
-            });
-    match doc.get_mut("fill_value") {
-        Some(Value::String(text)) => {
-            if let Some(token) = literal_of(text).filter(|literal| TOKENS.contains(literal)) {
-                *text = token.to_string();
-            }
-        }
-        Some(fill @ Value::Null) if complex_v2 => *fill = json!([0.0, 0.0]),
-        _ => {}
+    let kind = kind_of(&doc);
+    let v2 = doc.get("zarr_format") == Some(&Value::from(2));
+    let Some(fill) = doc.get_mut("fill_value") else {
+        return doc;
+    };
+    let spelled = match (&*fill, kind) {
+        (Value::String(text), _) => literal_of(text)
+            .filter(|literal| TOKENS.contains(literal))
+            .or_else(|| non_finite_spelling(text))
+            .map(Value::from),
+        (Value::Number(number), Some('i' | 'u')) => number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && !number.is_i64() && !number.is_u64())
+            .and_then(|value| {
+                let integer = value as i128; // saturating; checked against the value below
+                (integer as f64 == value).then(|| serde_json::Number::from_i128(integer))?
+            })
+            .map(Value::Number),
+        (Value::Number(number), Some('b')) => match number.as_u64() {
+            Some(0) => Some(Value::Bool(false)),
+            Some(1) => Some(Value::Bool(true)),
+            _ => None,
+        },
+        (Value::Null, Some('c')) if v2 => Some(json!([0.0, 0.0])),
+        _ => None,
+    };
+    if let Some(value) = spelled {
+        *fill = value;
     }
     doc
+}
+
+/// The spec's string for a non-finite float spelled in another case ("nan", "inf", "-Infinity").
+fn non_finite_spelling(text: &str) -> Option<&'static str> {
+    match text.to_ascii_lowercase().as_str() {
+        "nan" => Some("NaN"),
+        "inf" | "infinity" | "+inf" | "+infinity" => Some("Infinity"),
+        "-inf" | "-infinity" => Some("-Infinity"),
+        _ => None,
+    }
 }
 
 /// JSON text of `value`, with markers written as the bare tokens they stand for.
@@ -331,6 +380,47 @@ mod tests {
         // v2 documents have no such rule (zarr-python writes extra members there).
         let v2 = r#"{"zarr_format": 2, "shape": [2], "extra": 1}"#;
         assert!(parse_for_zarrs::<Value>(v2.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn fill_values_spelled_as_zarr_python_reads_them_become_what_zarrs_reads() {
+        let fill = |format: u8, dtype: &str, fill: &str| {
+            let member = if format == 2 { "dtype" } else { "data_type" };
+            let text = format!(
+                r#"{{"zarr_format": {format}, "{member}": "{dtype}", "fill_value": {fill}}}"#
+            );
+            for_zarrs(parse(text.as_bytes()).unwrap())["fill_value"].clone()
+        };
+        for format in [2, 3] {
+            let (int32, uint8, float32, bool_) = if format == 2 {
+                ("<i4", "|u1", "<f4", "|b1")
+            } else {
+                ("int32", "uint8", "float32", "bool")
+            };
+            assert_eq!(fill(format, int32, "3.0"), json!(3));
+            assert_eq!(fill(format, int32, "-0.0"), json!(0));
+            assert_eq!(fill(format, uint8, "255.0"), json!(255));
+            assert_eq!(
+                fill(format, int32, "3.5"),
+                json!(3.5),
+                "not an integer: left to zarrs"
+            );
+            assert_eq!(fill(format, int32, "7"), json!(7));
+            assert_eq!(fill(format, float32, r#""nan""#), json!("NaN"));
+            assert_eq!(fill(format, float32, r#""-inf""#), json!("-Infinity"));
+            assert_eq!(
+                fill(format, float32, "1.0"),
+                json!(1.0),
+                "a float's float stays"
+            );
+            assert_eq!(fill(format, bool_, "1"), json!(true));
+            assert_eq!(
+                fill(format, bool_, "2"),
+                json!(2),
+                "not a bool: left to zarrs"
+            );
+        }
+        assert_eq!(fill(3, "float64", "1e300"), json!(1e300));
     }
 
     #[test]
