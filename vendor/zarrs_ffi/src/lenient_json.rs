@@ -9,7 +9,7 @@
 //! and a v2 complex fill value of null (tensorstore's default) zero. Array documents are also
 //! checked for what zarrs would silently ignore: extensions a reader must understand.
 
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 /// The bare non-finite tokens, longest first ("-Infinity" before "Infinity").
@@ -36,9 +36,14 @@ fn literal_of(text: &str) -> Option<&str> {
 /// Parse a metadata document as stored, reading bare non-finite tokens and integers beyond 64
 /// bits as markers; what serde_json cannot read even so fails with its own error.
 pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    match parse_marked(bytes) {
-        Some(doc) => Ok(doc),
-        None => serde_json::from_slice(bytes),
+    let strict = serde_json::from_slice(bytes);
+    if strict.is_ok() && !has_digit_run(bytes, SAFE_DIGITS) {
+        return strict;
+    }
+    // Bare tokens (the strict parse failed) or long integers (it read them as floats): quoted.
+    match std::str::from_utf8(bytes).ok().and_then(quote_literals) {
+        Some(quoted) => serde_json::from_str(&quoted).or(strict),
+        None => strict,
     }
 }
 
@@ -94,18 +99,6 @@ fn unknown_extension(doc: &Value) -> Option<&str> {
                 && !no_extensions(name, value)
         })
         .map(|(name, _)| name.as_str())
-}
-
-/// The document parsed with markers, if it holds literals that need them (and parses so);
-/// None for a document serde_json reads as it is, or cannot read at all.
-fn parse_marked(bytes: &[u8]) -> Option<Value> {
-    let plain =
-        !has_digit_run(bytes, SAFE_DIGITS) && serde_json::from_slice::<IgnoredAny>(bytes).is_ok();
-    if plain {
-        return None;
-    }
-    let quoted = quote_literals(std::str::from_utf8(bytes).ok()?)?;
-    serde_json::from_str(&quoted).ok()
 }
 
 fn has_digit_run(bytes: &[u8], length: usize) -> bool {
