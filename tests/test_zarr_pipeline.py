@@ -345,6 +345,31 @@ def test_unsupported_codec_falls_back(tmp_path: Path, ours: None) -> None:
     assert "codec delta is not supported" in pipeline_of(z).fallback_reason
 
 
+@pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_numcodecs_lz4_and_crc32_are_native(
+    tmp_path: Path, ours: None, no_batched: None, zarr_format: int
+) -> None:
+    # Once fallbacks, now codecs of the native library (src/numcodecs_codecs.rs).
+    import numcodecs
+    import zarr.codecs.numcodecs as nc
+
+    codecs: dict[str, Any] = (
+        {"compressors": numcodecs.LZ4(), "filters": [numcodecs.CRC32()]}
+        if zarr_format == 2
+        else {"compressors": [nc.LZ4(), nc.CRC32()]}
+    )
+    path = str(tmp_path / "a.zarr")
+    z = zarr.create_array(path, shape=(9, 5), chunks=(4, 3), dtype="i4", zarr_format=zarr_format, **codecs)
+    data = np.arange(45, dtype="i4").reshape(9, 5)
+    z[...] = data
+    z[1:3, 2:4] = -7
+    data[1:3, 2:4] = -7
+    assert pipeline_of(z).fallback_reason is None
+    np.testing.assert_array_equal(z[...], data)
+    np.testing.assert_array_equal(zarrs_cffi.read(path), data)
+
+
 def test_strict_mode_raises_for_unsupported_data_types(tmp_path: Path, ours: None) -> None:
     strict = zarr.config.set({"codec_pipeline.strict": True})
     with strict, pytest.raises(zarrs_cffi.UnsupportedDataTypeError) as err:

@@ -9,6 +9,8 @@
 //! * bitround (Zarr v2, numcodecs filter `{"id": "bitround", "keepbits": N}`): zarrs registers it
 //!   for Zarr v3 only. Decoding is the identity (rounding is lossy encoding), so it reads as is.
 //!
+//! numcodecs codecs zarrs lacks (`numcodecs_codecs`) are registered from here too.
+//!
 //! They are registered in zarrs' runtime codec registry, which takes precedence over its built-in
 //! codecs, when the library is loaded (`.init_array`), so upstream's C functions get them too.
 //! Encoding is zarrs' own, unchanged.
@@ -29,7 +31,7 @@ use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
 
 /// What a wrapped codec does differently when decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Repair {
+pub(crate) enum Repair {
     /// Decode every gzip member, not only the first.
     GzipMembers,
     /// Drop bytes after the blosc frame.
@@ -139,7 +141,7 @@ pub fn blosc_frame_len(encoded: &[u8]) -> Option<usize> {
     (cbytes >= 16 && cbytes < encoded.len()).then_some(cbytes)
 }
 
-fn repaired(codec: Codec, repair: Repair) -> Codec {
+pub(crate) fn repaired(codec: Codec, repair: Repair) -> Codec {
     match codec {
         Codec::BytesToBytes(inner) => Codec::BytesToBytes(Arc::new(Repaired { inner, repair })),
         other => other,
@@ -193,6 +195,7 @@ fn register() {
             Ok(Codec::ArrayToArray(Arc::new(codec)))
         },
     ));
+    crate::numcodecs_codecs::register();
 }
 
 extern "C" fn register_at_load() {

@@ -20,6 +20,7 @@ mod explained_errors;
 pub(crate) mod handle;
 pub mod hierarchy;
 pub(crate) mod lenient_json;
+mod numcodecs_codecs;
 mod object_keys;
 mod object_reads;
 pub(crate) mod planner;

@@ -1,0 +1,233 @@
+"""numcodecs codecs zarrs lacks, as zarr-python writes them.
+
+Zarr v3 arrays written with ``zarr.codecs.numcodecs`` name their codecs ``numcodecs.<id>``;
+``zstd``, ``gzip``, ``blosc``, ``crc32c``, ``crc32`` and ``lz4`` under those names could not be
+opened. Zarr v2 arrays with numcodecs' ``LZ4`` compressor or the ``crc32`` / ``crc32c`` filters
+could not either. Each now reads what zarr-python wrote, and what zarrs-cffi writes reads back in
+zarr-python (the oracle), through both CRUD engines.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import numcodecs
+import numpy as np
+import pytest
+import zarr
+import zarr.codecs.numcodecs as nc
+
+import zarrs_cffi
+from zarrs_cffi import crud
+
+pytestmark = pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
+
+V3_CODECS = {
+    "zstd": lambda: nc.Zstd(),
+    "zstd-level-checksum": lambda: nc.Zstd(level=7, checksum=True),
+    "gzip": lambda: nc.GZip(),
+    "gzip-level": lambda: nc.GZip(level=9),
+    "blosc": lambda: nc.Blosc(),
+    "blosc-zstd-bitshuffle": lambda: nc.Blosc(cname="zstd", clevel=3, shuffle=2),
+    "blosc-autoshuffle": lambda: nc.Blosc(shuffle=-1),
+    "crc32c": lambda: nc.CRC32C(),
+    "crc32c-start": lambda: nc.CRC32C(location="start"),
+    "crc32": lambda: nc.CRC32(),
+    "crc32-end": lambda: nc.CRC32(location="end"),
+    "lz4": lambda: nc.LZ4(),
+    "lz4-acceleration": lambda: nc.LZ4(acceleration=10),
+    # zarrs' own numcodecs names, for the documented list.
+    "zlib": lambda: nc.Zlib(level=3),
+    "bz2": lambda: nc.BZ2(level=2),
+    "adler32": lambda: nc.Adler32(),
+    "fletcher32": lambda: nc.Fletcher32(),
+    "shuffle": lambda: nc.Shuffle(elementsize=4),
+}
+
+V2_COMPRESSORS = {
+    "lz4": lambda: numcodecs.LZ4(),
+    "lz4-acceleration": lambda: numcodecs.LZ4(acceleration=5),
+    "crc32c": lambda: numcodecs.CRC32C(),
+    "crc32": lambda: numcodecs.CRC32(),
+    "crc32-end": lambda: numcodecs.CRC32(location="end"),
+}
+
+SHAPE, CHUNKS = (30, 20), (8, 7)
+
+
+def sample(dtype: str = "int32") -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(7)
+    return (rng.integers(0, 50, size=SHAPE) * np.arange(SHAPE[1])).astype(dtype)
+
+
+def written_by_zarr(
+    path: pathlib.Path, zarr_format: int, codec: Any, dtype: str = "int32"
+) -> np.ndarray[Any, Any]:
+    arr = zarr.create_array(
+        str(path), shape=SHAPE, chunks=CHUNKS, dtype=dtype, zarr_format=zarr_format,
+        compressors=[codec], filters=None, fill_value=0,
+    )  # fmt: skip
+    data = sample(dtype)
+    arr[...] = data
+    return data
+
+
+@pytest.mark.parametrize("name", V3_CODECS)
+def test_v3_numcodecs_names_read_and_write(tmp_path: pathlib.Path, name: str) -> None:
+    path = tmp_path / "a.zarr"
+    data = written_by_zarr(path, 3, V3_CODECS[name]())
+    stored = json.loads((path / "zarr.json").read_text())["codecs"][-1]["name"]
+    assert stored.startswith("numcodecs."), stored
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), data)
+    with zarrs_cffi.open_array(str(path)) as arr:
+        np.testing.assert_array_equal(arr[3:17, 5:], data[3:17, 5:])
+        # A partial write (read-modify-write of the chunks it touches) and a whole-chunk one.
+        arr[2:11, 4:9] = -1
+        arr[8:16, 7:14] = 5
+    data[2:11, 4:9] = -1
+    data[8:16, 7:14] = 5
+    np.testing.assert_array_equal(zarr.open_array(str(path))[...], data)
+
+
+def test_v3_numcodecs_bitround_filter(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    arr = zarr.create_array(
+        str(path), shape=SHAPE, chunks=CHUNKS, dtype="float32", filters=[nc.BitRound(keepbits=6)]
+    )
+    arr[...] = sample("float32") / 7
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
+    zarrs_cffi.write(str(path), (slice(0, 4), slice(None)), np.float32(1 / 3))
+    np.testing.assert_array_equal(zarr.open_array(str(path))[:4], zarrs_cffi.read(str(path), (slice(0, 4),)))
+    assert zarrs_cffi.read(str(path), (0, 0)) != np.float32(1 / 3)  # rounded to 6 mantissa bits
+
+
+@pytest.mark.parametrize(("dtype", "astype"), [("float32", "int16"), ("<f4", "<i2"), ("f4", "u1")])
+def test_v3_fixedscaleoffset_with_numpy_type_names(tmp_path: pathlib.Path, dtype: str, astype: str) -> None:
+    """zarr-python stores the names the user passed; numpy's names ("float32") read as type strings."""
+    path = tmp_path / "a.zarr"
+    arr = zarr.create_array(
+        str(path), shape=(20,), chunks=(7,), dtype="float32",
+        filters=[nc.FixedScaleOffset(offset=1, scale=10, dtype=dtype, astype=astype)],
+    )  # fmt: skip
+    arr[...] = np.linspace(1, 5, 20)
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
+    zarrs_cffi.write(str(path), (slice(0, 3),), np.float32(2.345))
+    np.testing.assert_array_equal(zarr.open_array(str(path))[:3], np.float32(2.3))
+
+
+@pytest.mark.parametrize("name", V2_COMPRESSORS)
+def test_v2_numcodecs_compressors_read_and_write(tmp_path: pathlib.Path, name: str) -> None:
+    path = tmp_path / "a.zarr"
+    data = written_by_zarr(path, 2, V2_COMPRESSORS[name]())
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), data)
+    zarrs_cffi.write(str(path), (slice(20, 25), slice(None)), np.full((5, 20), 9, dtype="int32"))
+    data[20:25] = 9
+    np.testing.assert_array_equal(zarr.open_array(str(path))[...], data)
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), data)
+
+
+def test_v2_lz4_chunks_are_numcodecs_lz4(tmp_path: pathlib.Path) -> None:
+    """A chunk zarrs-cffi writes decodes with numcodecs' own LZ4 into the chunk's bytes."""
+    path = tmp_path / "a.zarr"
+    written_by_zarr(path, 2, numcodecs.LZ4())
+    block = np.arange(56, dtype="int32").reshape(CHUNKS)
+    zarrs_cffi.write(str(path), (slice(0, 8), slice(0, 7)), block)
+    raw = numcodecs.LZ4().decode((path / "0.0").read_bytes())
+    assert bytes(raw) == block.tobytes()
+
+
+def test_v3_lz4_inside_shards(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    arr = zarr.create_array(
+        str(path), shape=SHAPE, chunks=(4, 7), shards=(8, 14), dtype="int32", compressors=[nc.LZ4()]
+    )
+    data = sample()
+    arr[...] = data
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), data)
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path), (slice(5, 6), 3)), data[5:6, 3])
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_crud_engines_agree_on_numcodecs_arrays(tmp_path: pathlib.Path, engine: str) -> None:
+    """Created by the engine from a document with numcodecs codecs; zarr-python reads the result."""
+    metadata = {
+        "zarr_format": 3, "node_type": "array", "shape": list(SHAPE), "data_type": "int32",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(CHUNKS)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0,
+        "codecs": [
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "numcodecs.lz4", "configuration": {"acceleration": 1}},
+            {"name": "numcodecs.crc32", "configuration": {}},
+        ],
+        "attributes": {},
+    }  # fmt: skip
+    store = str(tmp_path / "s.zarr")
+    crud.create_new_array(metadata, store, "a", engine=engine)
+    data = sample()
+    crud.write_region(metadata, store, "a", np.s_[:, :], data, engine=engine)
+    np.testing.assert_array_equal(
+        crud.read_region(metadata, store, "a", np.s_[1:29, 2:], engine=engine), data[1:29, 2:]
+    )
+    assert crud.read_metadata(store, "a", engine=engine)["codecs"] == metadata["codecs"]
+    np.testing.assert_array_equal(zarr.open_array(store, path="a")[...], data)
+
+
+@pytest.mark.parametrize("name", ["crc32", "crc32-end", "crc32c", "crc32c-start"])
+def test_checksums_catch_a_flipped_byte(tmp_path: pathlib.Path, name: str) -> None:
+    path = tmp_path / "a.zarr"
+    written_by_zarr(path, 3, V3_CODECS[name]())
+    chunk = path / "c" / "0" / "0"
+    value = bytearray(chunk.read_bytes())
+    value[len(value) // 2] ^= 0x5A
+    chunk.write_bytes(bytes(value))
+    with pytest.raises(zarrs_cffi.CodecError, match="checksum"):
+        zarrs_cffi.read(str(path))
+    chunk.write_bytes(bytes(value[:3]))  # shorter than the checksum
+    with pytest.raises(zarrs_cffi.CodecError):
+        zarrs_cffi.read(str(path))
+
+
+def test_truncated_lz4_chunks_raise_a_typed_error(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    written_by_zarr(path, 3, nc.LZ4())
+    chunk = path / "c" / "0" / "0"
+    value = chunk.read_bytes()
+    for cut in (value[:3], value[:-5]):  # shorter than its header; a block cut short
+        chunk.write_bytes(cut)
+        with pytest.raises(zarrs_cffi.CodecError, match="lz4"):
+            zarrs_cffi.read(str(path))
+
+
+def test_lz4_header_claiming_a_huge_chunk_is_refused(tmp_path: pathlib.Path) -> None:
+    """The stated length is data: it must not decide an allocation (nor a crash)."""
+    path = tmp_path / "a.zarr"
+    written_by_zarr(path, 2, numcodecs.LZ4())
+    chunk = path / "0.0"
+    chunk.write_bytes((2**32 - 1).to_bytes(4, "little") + chunk.read_bytes()[4:])
+    with pytest.raises(zarrs_cffi.CodecError, match="lz4"):
+        zarrs_cffi.read(str(path))
+
+
+@pytest.mark.parametrize(
+    ("codec", "why"),
+    [
+        ({"name": "numcodecs.zstd", "configuration": {"level": "high"}}, "numcodecs.zstd"),
+        ({"name": "numcodecs.blosc", "configuration": {"cname": "nope"}}, "numcodecs.blosc"),
+        ({"name": "numcodecs.crc32", "configuration": {"location": "middle"}}, "numcodecs.crc32"),
+        ({"name": "numcodecs.lzma", "configuration": {}}, "numcodecs.lzma"),
+        ({"name": "numcodecs.jenkins_lookup3", "configuration": {}}, "numcodecs.jenkins_lookup3"),
+    ],
+)
+def test_bad_or_unknown_numcodecs_configurations_name_the_codec(
+    tmp_path: pathlib.Path, codec: Any, why: str
+) -> None:
+    path = tmp_path / "a.zarr"
+    written_by_zarr(path, 3, nc.Zstd())
+    document = json.loads((path / "zarr.json").read_text())
+    document["codecs"][-1] = codec
+    (path / "zarr.json").write_text(json.dumps(document))
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match=why):
+        zarrs_cffi.open_array(str(path))
