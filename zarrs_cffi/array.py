@@ -505,9 +505,10 @@ class Array:
             self._store_box(box[0], box[1], keepdims)
             return
         plan = OrthogonalPlan(sel.axes, self.chunks)
-        chunked_io.write_orthogonal(
-            self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
-        )
+        with self._exclusive_write():
+            chunked_io.write_orthogonal(
+                self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
+            )
 
     def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
         if sel.is_empty:
@@ -535,7 +536,22 @@ class Array:
             return
         groups = point_groups(sel.coords, self.chunks)
         flat = np.ascontiguousarray(value).reshape(-1)
-        chunked_io.write_points(self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape)
+        with self._exclusive_write():
+            chunked_io.write_points(
+                self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape
+            )
+
+    @contextmanager
+    def _exclusive_write(self) -> Iterator[None]:
+        """Hold the array's write lock across a write made of several native calls (chunks read,
+        changed and stored here), so that no other thread's write of the array comes between
+        (native ``write_locks``; this thread's calls go ahead under it)."""
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArrayBeginWrite(ptr))
+            try:
+                yield
+            finally:
+                check(lib.zarrsCffiArrayEndWrite(ptr))
 
     @property
     def _chunk_nbytes(self) -> int:

@@ -23,6 +23,7 @@ use crate::lenient_json;
 use crate::pool::{codec_options, in_pool};
 use crate::region_io::chunk_label;
 use crate::safety::{catch_codec_panic, check_chunk_memory, check_read_memory};
+use crate::write_locks::Covers;
 
 /// Map a zarrs array error to a result code; `context` says which chunk or region it concerns.
 pub fn array_error(err: ArrayError, context: &str) -> FfiError {
@@ -479,8 +480,29 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreSubset(
         }
         let data = slice_arg(pIn, inBytes, "pIn")?;
         check_chunk_memory(array)?;
-        array.writing(|| store_region(array, start, shape, data))
+        array.writing(covers(array, start, shape), || {
+            store_region(array, start, shape, data)
+        })
     })
+}
+
+/// Whether the region `start`/`shape` is whole chunks (shards) of the array, or covers some only
+/// partly (an edge chunk reaching past the array's end included: its stored part is kept).
+fn covers(array: &ArrayHandle, start: &[u64], shape: &[u64]) -> Covers {
+    let subset = ArraySubset::from(std::iter::zip(start, shape).map(|(&s, &n)| s..s + n));
+    let whole = || -> Option<bool> {
+        let chunks = array.chunks_in_array_subset(&subset).ok()??;
+        let last: Vec<u64> = std::iter::zip(chunks.start(), chunks.shape())
+            .map(|(first, count)| first + count.saturating_sub(1))
+            .collect();
+        let first = array.chunk_subset(chunks.start()).ok()?;
+        let last = array.chunk_subset(&last).ok()?;
+        Some(first.start() == subset.start() && last.end_exc() == subset.end_exc())
+    };
+    match whole() {
+        Some(true) => Covers::WholeChunks,
+        _ => Covers::PartsOfChunks,
+    }
 }
 
 /// Store `data` at the region `start`/`shape` (chunk by chunk where that is faster).
@@ -526,7 +548,7 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
         check_length(inBytes, expected, "chunk buffer")?;
         let data = slice_arg(pIn, inBytes, "pIn")?;
         check_chunk_memory(array)?;
-        array.writing(|| {
+        array.writing(Covers::WholeChunks, || {
             catch_codec_panic(context, || {
                 in_pool(|| {
                     array
@@ -554,6 +576,30 @@ pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsCffiArray) -> i32 {
     })
 }
 
+/// Hold the array's write lock exclusively on this thread until `zarrsCffiArrayEndWrite`, for a
+/// write made of several calls (read chunks, change them, store them) that other threads' writes
+/// of the array must not come between. This thread's writes of the array go ahead meanwhile;
+/// other threads' wait. Calls nest; each needs its `zarrsCffiArrayEndWrite` on the same thread.
+///
+/// # Safety
+/// `array` a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayBeginWrite(array: ZarrsCffiArray) -> i32 {
+    guard(|| {
+        crate::write_locks::begin_write(array_arg(array)?.write_lock_name());
+        Ok(())
+    })
+}
+
+/// End this thread's innermost `zarrsCffiArrayBeginWrite` of the array (an error if none is open).
+///
+/// # Safety
+/// `array` a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zarrsCffiArrayEndWrite(array: ZarrsCffiArray) -> i32 {
+    guard(|| crate::write_locks::end_write(array_arg(array)?.write_lock_name()))
+}
+
 /// Erase one chunk (no error if it does not exist). Reads of it then return the fill value.
 ///
 /// # Safety
@@ -568,7 +614,7 @@ pub unsafe extern "C" fn zarrsCffiArrayEraseChunk(
         let array = array_arg(array)?;
         let indices = slice_arg(pChunkIndices, dimensionality, "pChunkIndices")?;
         check_chunk_indices(array, indices)?;
-        array.writing(|| {
+        array.writing(Covers::WholeChunks, || {
             array.erase_chunk(indices).map_err(|e| {
                 FfiError::upstream(
                     ZarrsResult::ZARRS_ERROR_STORAGE,

@@ -29,6 +29,7 @@ use crate::direct::{Plan, ShardReader};
 use crate::encode::EncodePlan;
 use crate::error::{FfiError, FfiResult, guard};
 use crate::object_reads::Versioned;
+use crate::write_locks::{self, Covers};
 
 pub type Listable = Arc<dyn ReadableWritableListableStorageTraits>;
 
@@ -41,6 +42,9 @@ pub struct ZarrsCffiStorage_T {
     files: Option<Arc<AtomicFilesystemStore>>,
     /// An object store's reads tied to an object's version (shards: `direct::ShardReader`).
     versioned: Option<Arc<Versioned>>,
+    /// The store's name (`file:` and its canonical path, or its URL), which names its arrays'
+    /// write locks (`write_locks`). None: this handle's own.
+    identity: Option<Arc<str>>,
 }
 
 // SAFETY: `upstream` is an owned box of a `Send + Sync` store (zarrs' storage traits require both).
@@ -59,7 +63,14 @@ impl ZarrsCffiStorage_T {
             listable: store,
             files,
             versioned: None,
+            identity: None,
         }
+    }
+
+    /// Name the store (see `identity`).
+    pub fn with_identity(mut self, identity: String) -> Self {
+        self.identity = Some(identity.into());
+        self
     }
 
     pub fn with_versioned(mut self, versioned: Arc<Versioned>) -> Self {
@@ -85,6 +96,7 @@ impl ZarrsCffiStorage_T {
         StoreAccess {
             files: self.files.clone(),
             versioned: self.versioned.clone(),
+            identity: self.identity.clone(),
         }
     }
 
@@ -112,6 +124,8 @@ impl Drop for ZarrsCffiStorage_T {
 pub struct StoreAccess {
     pub files: Option<Arc<AtomicFilesystemStore>>,
     pub versioned: Option<Arc<Versioned>>,
+    /// The store's name, if known (see `ZarrsCffiStorage_T::identity`).
+    pub identity: Option<Arc<str>>,
 }
 
 /// An array: upstream's handle and what reads and writes of it need.
@@ -131,6 +145,8 @@ pub struct ZarrsCffiArray_T {
     /// The decoded-chunk cache (`zarrsCffiArraySetChunkCache`); swapped without a lock, so a
     /// read never waits for one and a forked child finds no lock held.
     chunk_cache: ArcSwapOption<ChunkCache>,
+    /// The array's name in this process, which its write lock goes by (`write_locks`).
+    name: String,
 }
 
 // SAFETY: `upstream` points to a zarrs `Array` over a `Send + Sync` store, itself `Send + Sync`;
@@ -180,6 +196,11 @@ impl ZarrsCffiArray_T {
             io_bound: access.files.is_none(),
             shards: ShardReader::kept_across_reads(),
             chunk_cache: ArcSwapOption::empty(),
+            name: match &access.identity {
+                Some(store) => write_locks::array_name(store, array.path().as_str()),
+                // A store without a name: this handle's writes lock among themselves only.
+                None => format!("handle:{upstream:p}"),
+            },
         })
     }
 
@@ -212,10 +233,16 @@ impl ZarrsCffiArray_T {
         self.chunk_cache.store(cache.map(Arc::new));
     }
 
-    /// Run `write`, then forget what the chunk cache holds, whatever the outcome (a failed write
-    /// may have stored part of its data).
-    pub fn writing<T>(&self, write: impl FnOnce() -> FfiResult<T>) -> FfiResult<T> {
-        let result = write();
+    /// The name the array's write lock goes by (`write_locks`).
+    pub fn write_lock_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Run `write` under the array's write lock (`write_locks`; `covers`: what it stores), then
+    /// forget what the chunk cache holds, whatever the outcome (a failed write may have stored
+    /// part of its data).
+    pub fn writing<T>(&self, covers: Covers, write: impl FnOnce() -> FfiResult<T>) -> FfiResult<T> {
+        let result = write_locks::with_write_lock(&self.name, covers, write);
         if let Some(cache) = self.chunk_cache() {
             cache.clear();
         }

@@ -49,7 +49,13 @@ pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsCffiStorage_T> {
     let store = FilesystemStore::new(path)
         .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
     let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
-    Ok(ZarrsCffiStorage_T::new(store.clone(), Some(store)))
+    // One name for the directory however it is spelled (write locks go by it).
+    let canonical = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+    let identity = format!(
+        "file:{}",
+        canonical.as_deref().unwrap_or(path.as_ref()).display()
+    );
+    Ok(ZarrsCffiStorage_T::new(store.clone(), Some(store)).with_identity(identity))
 }
 
 /// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's

@@ -39,3 +39,4 @@ mod selection_io;
 mod upload;
 pub mod url_store;
 pub mod version;
+pub(crate) mod write_locks;

@@ -174,6 +174,7 @@ mod fork_safety {
         MutexGuard<'static, ()>,
         MutexGuard<'static, ()>,
         MutexGuard<'static, crate::url_store::MemoryStores>,
+        MutexGuard<'static, crate::write_locks::Locks>,
     );
 
     thread_local! {
@@ -190,7 +191,9 @@ mod fork_safety {
         let pool = POOL.lock_building();
         let runtime = crate::url_store::lock_runtime();
         let memory = crate::url_store::lock_memory_stores();
-        HELD.with(|held| *held.borrow_mut() = Some((pool, runtime, memory)));
+        // (never held with the others: taken and released before a write enters the pool)
+        let write_locks = crate::write_locks::lock_registry();
+        HELD.with(|held| *held.borrow_mut() = Some((pool, runtime, memory, write_locks)));
     }
 
     extern "C" fn parent() {

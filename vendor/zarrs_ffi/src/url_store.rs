@@ -606,7 +606,7 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
                 }
                 crate::hierarchy::filesystem_storage(&path.to_string_lossy())?
             }
-            _ => open_store(&location, &options)?,
+            _ => open_store(&location, &options)?.with_identity(url.to_string()),
         };
         handle.hand_out(pStorage)
     })
