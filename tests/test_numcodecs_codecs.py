@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 from typing import Any
 
 import numcodecs
@@ -41,6 +42,9 @@ V3_CODECS = {
     # zarrs' own numcodecs names, for the documented list.
     "zlib": lambda: nc.Zlib(level=3),
     "bz2": lambda: nc.BZ2(level=2),
+    # Stored as {} (numcodecs' default level): zarrs' own codecs refused that.
+    "zlib-default": lambda: nc.Zlib(),
+    "bz2-default": lambda: nc.BZ2(),
     "adler32": lambda: nc.Adler32(),
     "fletcher32": lambda: nc.Fletcher32(),
     "shuffle": lambda: nc.Shuffle(elementsize=4),
@@ -103,7 +107,10 @@ def test_v3_numcodecs_bitround_filter(tmp_path: pathlib.Path) -> None:
     assert zarrs_cffi.read(str(path), (0, 0)) != np.float32(1 / 3)  # rounded to 6 mantissa bits
 
 
-@pytest.mark.parametrize(("dtype", "astype"), [("float32", "int16"), ("<f4", "<i2"), ("f4", "u1")])
+@pytest.mark.parametrize(
+    ("dtype", "astype"),
+    [("float32", "int16"), ("<f4", "<i2"), ("f4", "u1"), ("<f4", "|u1"), ("float32", "uint8")],
+)
 def test_v3_fixedscaleoffset_with_numpy_type_names(tmp_path: pathlib.Path, dtype: str, astype: str) -> None:
     """zarr-python stores the names the user passed; numpy's names ("float32") read as type strings."""
     path = tmp_path / "a.zarr"
@@ -115,6 +122,75 @@ def test_v3_fixedscaleoffset_with_numpy_type_names(tmp_path: pathlib.Path, dtype
     np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
     zarrs_cffi.write(str(path), (slice(0, 3),), np.float32(2.345))
     np.testing.assert_array_equal(zarr.open_array(str(path))[:3], np.float32(2.3))
+
+
+def test_v2_fixedscaleoffset_to_uint8(tmp_path: pathlib.Path) -> None:
+    """numcodecs stores astype uint8 as "|u1" (zarrs read only "u1"); int8 is refused by name."""
+    path = tmp_path / "a.zarr"
+    fso = numcodecs.FixedScaleOffset(offset=1, scale=10, dtype="<f4", astype="u1")
+    arr = zarr.create_array(str(path), shape=(20,), chunks=(7,), dtype="f4", zarr_format=2, filters=[fso])
+    arr[...] = np.linspace(1, 5, 20)
+    assert json.loads((path / ".zarray").read_text())["filters"][0]["astype"] == "|u1"
+    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
+    document = json.loads((path / ".zarray").read_text())
+    document["filters"][0]["astype"] = "|i1"
+    (path / ".zarray").write_text(json.dumps(document))
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match="int8"):
+        zarrs_cffi.read(str(path))
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize(
+    ("dtype", "astype"),
+    [
+        ("<i8", None),
+        ("<i8", "<i2"),
+        ("|u1", None),
+        ("<u4", "<i1"),
+        ("<f4", None),
+        ("<f8", None),
+        ("int16", None),
+    ],
+)
+def test_delta_filter(tmp_path: pathlib.Path, zarr_format: int, dtype: str, astype: str | None) -> None:
+    """numcodecs' Delta: first element, then differences (wrapping for integers), as astype.
+    Float deltas round, so the oracle is zarr-python making the same write on a copy."""
+    ours, theirs = tmp_path / "ours.zarr", tmp_path / "theirs.zarr"
+    array_dtype = np.dtype(dtype)
+    config: dict[str, Any] = {"dtype": dtype} if astype is None else {"dtype": dtype, "astype": astype}
+    delta = numcodecs.Delta(**config) if zarr_format == 2 else nc.Delta(**config)
+    arr = zarr.create_array(
+        str(ours), shape=SHAPE, chunks=CHUNKS, dtype=array_dtype, zarr_format=zarr_format,
+        filters=[delta], compressors=None, fill_value=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    if array_dtype.kind == "f":
+        data = rng.normal(size=SHAPE).astype(array_dtype)
+    else:  # small steps when astype is narrower than dtype
+        data = np.cumsum(rng.integers(0, 4 if astype else 200, size=SHAPE), axis=1).astype(array_dtype)
+    arr[...] = data
+    shutil.copytree(ours, theirs)
+    np.testing.assert_array_equal(zarrs_cffi.read(str(ours)), arr[...])
+    value = np.ascontiguousarray(arr[3:9, 2:16][::-1])
+    zarrs_cffi.write(str(ours), (slice(3, 9), slice(2, 16)), value)
+    zarr.open_array(str(theirs))[3:9, 2:16] = value
+    np.testing.assert_array_equal(zarr.open_array(str(ours))[...], zarr.open_array(str(theirs))[...])
+    np.testing.assert_array_equal(zarrs_cffi.read(str(ours)), zarr.open_array(str(theirs))[...])
+
+
+def test_delta_pairs_numcodecs_does_differently_are_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    arr = zarr.create_array(
+        str(path),
+        shape=(8,),
+        chunks=(4,),
+        dtype="f8",
+        zarr_format=2,
+        filters=[numcodecs.Delta("f8", astype="f4")],
+    )
+    arr[...] = 1.5
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match=r"numcodecs\.delta"):
+        zarrs_cffi.read(str(path))
 
 
 @pytest.mark.parametrize("name", V2_COMPRESSORS)
@@ -219,6 +295,7 @@ def test_lz4_header_claiming_a_huge_chunk_is_refused(tmp_path: pathlib.Path) -> 
         ({"name": "numcodecs.crc32", "configuration": {"location": "middle"}}, "numcodecs.crc32"),
         ({"name": "numcodecs.lzma", "configuration": {}}, "numcodecs.lzma"),
         ({"name": "numcodecs.jenkins_lookup3", "configuration": {}}, "numcodecs.jenkins_lookup3"),
+        ({"name": "numcodecs.delta", "configuration": {"dtype": ">i4"}}, "numcodecs.delta"),
     ],
 )
 def test_bad_or_unknown_numcodecs_configurations_name_the_codec(

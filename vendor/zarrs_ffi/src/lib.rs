@@ -21,6 +21,7 @@ pub(crate) mod handle;
 pub mod hierarchy;
 pub(crate) mod lenient_json;
 mod numcodecs_codecs;
+mod numcodecs_delta;
 mod object_keys;
 mod object_reads;
 pub(crate) mod planner;

@@ -4,11 +4,13 @@
 //!   codecs `numcodecs.<id>` and store numcodecs' own configuration (without `id`, defaults
 //!   omitted). zarrs reads `numcodecs.zlib`, `.bz2`, `.adler32`, `.fletcher32`, `.shuffle`, but not
 //!   `numcodecs.zstd`, `.gzip`, `.blosc`, `.crc32c`, `.crc32` or `.lz4`, so those arrays could not
-//!   be opened.
+//!   be opened, nor `numcodecs.zlib` and `.bz2` at their default level (stored as `{}`).
 //!   Here each of them is created from its numcodecs configuration the way zarrs creates the Zarr v2
 //!   codec of the same id (`{"id": "zstd", ...}`), with numcodecs' defaults for omitted members.
-//! * `numcodecs.fixedscaleoffset` whose `dtype` / `astype` are numpy names (`"float32"`; zarr-python
-//!   stores what the user passed), which zarrs reads only as type strings (`"<f4"`).
+//! * numcodecs' fixedscaleoffset (v2 and v3) whose `dtype` / `astype` are numpy names
+//!   (`"float32"`; zarr-python stores what the user passed) or `"|u1"` (what numcodecs writes for
+//!   uint8, the usual `astype`), which zarrs could not read.
+//! * numcodecs' `delta` filter (v2 `delta`, v3 `numcodecs.delta`): `numcodecs_delta`.
 //! * Zarr v2 `crc32c` (zarrs registers it for v3 only), `crc32` and `lz4` (numcodecs' `LZ4`, a
 //!   common v2 compressor), which zarrs lacks.
 //!
@@ -28,7 +30,9 @@ use zarrs::array::codec::api::{
     PartialDecoderCapability, PartialEncoderCapability, RecommendedConcurrency, register_codec_v2,
     register_codec_v3,
 };
-use zarrs::array::codec::{BloscCodec, Crc32cCodec, FixedScaleOffsetCodec, GzipCodec, ZstdCodec};
+use zarrs::array::codec::{
+    BloscCodec, Bz2Codec, Crc32cCodec, FixedScaleOffsetCodec, GzipCodec, ZlibCodec, ZstdCodec,
+};
 use zarrs::array::{ArrayBytesRaw, BytesRepresentation};
 use zarrs::metadata::v2::MetadataV2;
 use zarrs::metadata::v3::MetadataV3;
@@ -47,7 +51,7 @@ use crate::codec_fixes::{Repair, repaired};
 fn numcodecs_defaults(id: &str) -> Option<Value> {
     Some(match id {
         "zstd" => serde_json::json!({"level": 0, "checksum": false}),
-        "gzip" => serde_json::json!({"level": 1}),
+        "gzip" | "zlib" | "bz2" => serde_json::json!({"level": 1}),
         "blosc" => serde_json::json!({"cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}),
         "crc32c" => serde_json::json!({"location": "end"}),
         "crc32" => serde_json::json!({"location": "start"}),
@@ -132,6 +136,8 @@ fn create(id: &str, v2: &MetadataV2) -> Result<Codec, PluginCreateError> {
         "gzip" => <GzipCodec as CodecTraitsV2>::create(v2)
             .map(|codec| repaired(codec, Repair::GzipMembers)),
         "blosc" => blosc_from_numcodecs(v2),
+        "zlib" => <ZlibCodec as CodecTraitsV2>::create(v2),
+        "bz2" => <Bz2Codec as CodecTraitsV2>::create(v2),
         "crc32c" => crc32c_from_numcodecs(v2),
         "crc32" => Crc32Codec::from_v2(v2),
         "lz4" => Lz4Codec::from_v2(v2),
@@ -147,45 +153,71 @@ fn create(id: &str, v2: &MetadataV2) -> Result<Codec, PluginCreateError> {
     })
 }
 
-/// numpy's name of a numeric data type as a type string (`"float32"` -> `"<f4"`), for the names
-/// zarrs' fixedscaleoffset does not read.
-fn numpy_type_string(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "int8" => "|i1",
-        "uint8" => "|u1",
+/// A `dtype` / `astype` of numcodecs' fixedscaleoffset as zarrs' reads it: numpy's names
+/// (`"float32"`, which zarr-python stores as the user passed it) as type strings, and the 8-bit
+/// types without the `|` numpy writes (`"|u1"`: zarrs adds a `<` to any string without `<`/`>`
+/// and reads only a bare `"u1"`). None: zarrs cannot read the type (int8, whatever the spelling).
+fn fixedscaleoffset_type(text: &str) -> Option<&str> {
+    let text = match text {
         "int16" => "<i2",
         "uint16" => "<u2",
         "int32" => "<i4",
         "uint32" => "<u4",
         "int64" => "<i8",
         "uint64" => "<u8",
-        "float16" => "<f2",
         "float32" => "<f4",
         "float64" => "<f8",
-        _ => return None,
-    })
+        "uint8" | "|u1" => "u1",
+        "int8" | "|i1" | "i1" => return None,
+        other => other,
+    };
+    Some(text)
 }
 
-/// zarrs' `numcodecs.fixedscaleoffset`, its `dtype` / `astype` given as numpy names read too.
-fn fixedscaleoffset_with_numpy_names(metadata: &MetadataV3) -> Result<Codec, PluginCreateError> {
-    let mut configuration: Map<String, Value> =
-        metadata.configuration().cloned().unwrap_or_default().into();
+/// A fixedscaleoffset configuration with its types spelled as zarrs reads them.
+fn fixedscaleoffset_configuration(
+    configuration: impl IntoIterator<Item = (String, Value)>,
+) -> Result<Map<String, Value>, PluginCreateError> {
+    let mut configuration: Map<String, Value> = configuration.into_iter().collect();
     for key in ["dtype", "astype"] {
-        let type_string = configuration
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(numpy_type_string);
-        if let Some(type_string) = type_string {
-            configuration.insert(key.to_string(), type_string.into());
+        if let Some(Value::String(text)) = configuration.get(key) {
+            let spelled = fixedscaleoffset_type(text).ok_or_else(|| {
+                invalid(
+                    "fixedscaleoffset",
+                    format!("{key} {text:?}: int8 is not supported (zarrs' fixedscaleoffset)"),
+                )
+            })?;
+            configuration.insert(key.to_string(), spelled.into());
         }
     }
-    let renamed = MetadataV3::new_with_configuration(metadata.name(), configuration);
-    <FixedScaleOffsetCodec as CodecTraitsV3>::create(&renamed)
+    Ok(configuration)
 }
 
-const V3_NAMES: [&str; 6] = [
+/// zarrs' `numcodecs.fixedscaleoffset`, its types spelled as numcodecs and zarr-python write them.
+fn fixedscaleoffset_v3(metadata: &MetadataV3) -> Result<Codec, PluginCreateError> {
+    let configuration: Map<String, Value> =
+        metadata.configuration().cloned().unwrap_or_default().into();
+    let configuration = fixedscaleoffset_configuration(configuration)?;
+    let respelled = MetadataV3::new_with_configuration(metadata.name(), configuration);
+    <FixedScaleOffsetCodec as CodecTraitsV3>::create(&respelled)
+}
+
+/// The same for Zarr v2's `{"id": "fixedscaleoffset", ...}` (numcodecs writes `"|u1"`).
+fn fixedscaleoffset_v2(metadata: &MetadataV2) -> Result<Codec, PluginCreateError> {
+    let configuration: Map<String, Value> = metadata.configuration().clone().into();
+    let mut configuration = fixedscaleoffset_configuration(configuration)?;
+    configuration.insert("id".to_string(), metadata.id().into());
+    let respelled: MetadataV2 = serde_json::from_value(Value::Object(configuration))
+        .map_err(|e| invalid("fixedscaleoffset", e))?;
+    <FixedScaleOffsetCodec as CodecTraitsV2>::create(&respelled)
+}
+
+const V3_NAMES: [&str; 8] = [
     "numcodecs.zstd",
     "numcodecs.gzip",
+    // zarrs knows these two, but not with numcodecs' default configuration ({}).
+    "numcodecs.zlib",
+    "numcodecs.bz2",
     "numcodecs.blosc",
     "numcodecs.crc32c",
     "numcodecs.crc32",
@@ -507,8 +539,20 @@ pub(crate) fn register() {
         create_v3,
     ));
     register_codec_v3(CodecRuntimePluginV3::new(
+        |name| name == "numcodecs.delta",
+        crate::numcodecs_delta::DeltaCodec::create_v3,
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "delta",
+        crate::numcodecs_delta::DeltaCodec::create_v2,
+    ));
+    register_codec_v3(CodecRuntimePluginV3::new(
         |name| name == "numcodecs.fixedscaleoffset",
-        fixedscaleoffset_with_numpy_names,
+        fixedscaleoffset_v3,
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "fixedscaleoffset",
+        fixedscaleoffset_v2,
     ));
     register_codec_v2(CodecRuntimePluginV2::new(
         |id| V2_IDS.contains(&id),
@@ -544,6 +588,9 @@ mod tests {
             r#"{"name": "numcodecs.zstd", "configuration": {}}"#,
             r#"{"name": "numcodecs.zstd", "configuration": {"level": 5, "checksum": true}}"#,
             r#"{"name": "numcodecs.gzip"}"#,
+            r#"{"name": "numcodecs.zlib", "configuration": {}}"#,
+            r#"{"name": "numcodecs.bz2", "configuration": {}}"#,
+            r#"{"name": "numcodecs.bz2", "configuration": {"level": 9}}"#,
             r#"{"name": "numcodecs.blosc", "configuration": {"cname": "zstd", "shuffle": 2}}"#,
             r#"{"name": "numcodecs.blosc", "configuration": {"shuffle": -1}}"#,
             r#"{"name": "numcodecs.crc32c", "configuration": {"location": "start"}}"#,
@@ -581,7 +628,7 @@ mod tests {
         let numpy = r#"{"name": "numcodecs.fixedscaleoffset", "configuration":
             {"offset": 1, "scale": 10, "dtype": "float32", "astype": "int16"}}"#;
         let strings = numpy.replace("float32", "<f4").replace("int16", "<i2");
-        let codec = fixedscaleoffset_with_numpy_names(&v3(numpy)).unwrap();
+        let codec = fixedscaleoffset_v3(&v3(numpy)).unwrap();
         let reference = <FixedScaleOffsetCodec as CodecTraitsV3>::create(&v3(&strings)).unwrap();
         let configuration = |codec: &Codec| match codec {
             Codec::ArrayToArray(c) => c.configuration(ZarrVersion::V3, &Default::default()),
@@ -590,7 +637,12 @@ mod tests {
         assert!(configuration(&codec).is_some());
         assert_eq!(configuration(&codec), configuration(&reference));
         let unknown = numpy.replace("float32", "float99");
-        assert!(fixedscaleoffset_with_numpy_names(&v3(&unknown)).is_err());
+        assert!(fixedscaleoffset_v3(&v3(&unknown)).is_err());
+        let uint8 = numpy.replace("int16", "|u1");
+        assert!(fixedscaleoffset_v3(&v3(&uint8)).is_ok());
+        let int8 = numpy.replace("int16", "|i1");
+        let error = fixedscaleoffset_v3(&v3(&int8)).err().map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("int8")));
     }
 
     #[test]
