@@ -146,6 +146,22 @@ def test_writes_made_of_several_calls_beside_partial_writes(array_path: str, how
             np.testing.assert_array_equal(zarrs_cffi.read(array_path), want, err_msg=f"trial {trial}")
 
 
+def test_read_modify_writes_of_your_own_under_write_lock(array_path: str) -> None:
+    """Increments from several threads, each a read and a write: none is lost under write_lock()."""
+    with zarrs_cffi.open_array(array_path) as arr:
+        arr[...] = 0
+
+        def increment_many() -> None:
+            for _ in range(40):
+                with arr.write_lock(), arr.write_lock():  # blocks nest
+                    arr[0:4, 0:4] = arr[0:4, 0:4] + 1
+
+        race([increment_many] * 4)
+        assert (arr[0:4, 0:4] == 160).all()
+    with pytest.raises(zarrs_cffi.ClosedError), arr.write_lock():
+        pass
+
+
 def test_begin_and_end_write_pair_up(array_path: str) -> None:
     from zarrs_cffi._native import lib
 

@@ -505,7 +505,7 @@ class Array:
             self._store_box(box[0], box[1], keepdims)
             return
         plan = OrthogonalPlan(sel.axes, self.chunks)
-        with self._exclusive_write():
+        with self.write_lock():
             chunked_io.write_orthogonal(
                 self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
             )
@@ -536,16 +536,29 @@ class Array:
             return
         groups = point_groups(sel.coords, self.chunks)
         flat = np.ascontiguousarray(value).reshape(-1)
-        with self._exclusive_write():
+        with self.write_lock():
             chunked_io.write_points(
                 self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape
             )
 
     @contextmanager
-    def _exclusive_write(self) -> Iterator[None]:
-        """Hold the array's write lock across a write made of several native calls (chunks read,
-        changed and stored here), so that no other thread's write of the array comes between
-        (native ``write_locks``; this thread's calls go ahead under it)."""
+    def write_lock(self) -> Iterator[None]:
+        """Hold the array's write lock for a read-modify-write of your own, so that no other
+        thread's write of the array comes between. Writes on this thread go ahead under it; other
+        threads' writes (through any ``Array`` of the same array in this process) wait; reads do not.
+        Blocks nest. Other processes are not coordinated.
+
+        >>> with arr.write_lock():  # doctest: +SKIP
+        ...     arr[0:10] = arr[0:10] + 1   # no update from another thread is lost in between
+
+        Strided, ``oindex`` and ``vindex`` writes take it themselves.
+
+        Yields:
+            None, while the lock is held.
+
+        Raises:
+            ClosedError: The array is closed.
+        """
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArrayBeginWrite(ptr))
             try:
