@@ -153,12 +153,12 @@ fn create(id: &str, v2: &MetadataV2) -> Result<Codec, PluginCreateError> {
     })
 }
 
-/// A `dtype` / `astype` of numcodecs' fixedscaleoffset as zarrs' reads it: numpy's names
-/// (`"float32"`, which zarr-python stores as the user passed it) as type strings, and the 8-bit
-/// types without the `|` numpy writes (`"|u1"`: zarrs adds a `<` to any string without `<`/`>`
-/// and reads only a bare `"u1"`). None: zarrs cannot read the type (int8, whatever the spelling).
-fn fixedscaleoffset_type(text: &str) -> Option<&str> {
-    let text = match text {
+/// numpy's name of a numeric type as numcodecs' type string (`"float32"` -> `"<f4"`; zarr-python
+/// stores a filter's `dtype` / `astype` as the user passed them); any other text as it is.
+pub(crate) fn numpy_type_string(text: &str) -> &str {
+    match text {
+        "int8" => "|i1",
+        "uint8" => "|u1",
         "int16" => "<i2",
         "uint16" => "<u2",
         "int32" => "<i4",
@@ -167,11 +167,20 @@ fn fixedscaleoffset_type(text: &str) -> Option<&str> {
         "uint64" => "<u8",
         "float32" => "<f4",
         "float64" => "<f8",
-        "uint8" | "|u1" => "u1",
-        "int8" | "|i1" | "i1" => return None,
         other => other,
-    };
-    Some(text)
+    }
+}
+
+/// A `dtype` / `astype` of numcodecs' fixedscaleoffset as zarrs' reads it: numpy's names as type
+/// strings, and the 8-bit types without the `|` numpy writes (`"|u1"`: zarrs adds a `<` to any
+/// string without `<`/`>` and reads only a bare `"u1"`). None: zarrs cannot read the type (int8,
+/// whatever the spelling).
+fn fixedscaleoffset_type(text: &str) -> Option<&str> {
+    match numpy_type_string(text) {
+        "|u1" => Some("u1"),
+        "|i1" | "i1" => None,
+        other => Some(other),
+    }
 }
 
 /// A fixedscaleoffset configuration with its types spelled as zarrs reads them.

@@ -33,19 +33,8 @@ enum Elem {
 impl Elem {
     /// numcodecs' type string (`"<i8"`, `"|u1"`, `"f4"`) or numpy's name (`"int64"`).
     fn parse(text: &str) -> Option<Self> {
-        let named = match text {
-            "int8" => "i1",
-            "uint8" => "u1",
-            "int16" => "i2",
-            "uint16" => "u2",
-            "int32" => "i4",
-            "uint32" => "u4",
-            "int64" => "i8",
-            "uint64" => "u8",
-            "float32" => "f4",
-            "float64" => "f8",
-            other => other.trim_start_matches(['<', '|', '=']),
-        };
+        let named =
+            crate::numcodecs_codecs::numpy_type_string(text).trim_start_matches(['<', '|', '=']);
         let (kind, bytes) = named.split_at_checked(1)?;
         let bytes: usize = bytes.parse().ok()?;
         match (kind, bytes) {

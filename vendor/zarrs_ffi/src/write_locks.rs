@@ -63,7 +63,7 @@ pub fn lock_registry() -> MutexGuard<'static, Locks> {
 
 /// The lock of the array named `array` in this process.
 fn lock_of(array: &str) -> Arc<RwLock<()>> {
-    let mut locks = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut locks = lock_registry();
     let pid = process_id();
     if locks.pid != pid {
         // Inherited across fork: some may be held by threads that are not here. Leaked.
@@ -113,18 +113,17 @@ pub fn with_write_lock<T>(array: &str, covers: Covers, write: impl FnOnce() -> T
 
 /// Hold the lock of the array named `array` exclusively on this thread until `end_write`.
 pub fn begin_write(array: &str) {
-    let lock = if held_here(array) {
-        HELD.with(|held| {
-            let held = held.borrow();
-            let (_, lock) = held.iter().find(|(name, _)| name == array).expect("held");
-            lock.clone()
-        })
-    } else {
+    let held = HELD.with(|held| {
+        let held = held.borrow();
+        let found = held.iter().find(|(name, _)| name == array);
+        found.map(|(_, lock)| lock.clone())
+    });
+    let lock = held.unwrap_or_else(|| {
         let lock = lock_of(array);
         // Released by `end_write` (`force_unlock_write`), on this thread.
         std::mem::forget(lock.write());
         lock
-    };
+    });
     HELD.with(|held| held.borrow_mut().push((array.to_string(), lock)));
 }
 
