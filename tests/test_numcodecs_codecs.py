@@ -193,6 +193,111 @@ def test_delta_pairs_numcodecs_does_differently_are_refused(tmp_path: pathlib.Pa
         zarrs_cffi.read(str(path))
 
 
+def stored_files(path: pathlib.Path) -> dict[str, bytes]:
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*")) if f.is_file()}
+
+
+CAST_FILTERS = {
+    # Quantize: round to a power-of-two fraction keeping `digits` decimals, then store as astype.
+    "quantize-f8": ("f8", lambda v: numcodecs.Quantize(digits=2, dtype="f8"), lambda: nc.Quantize(digits=2)),
+    "quantize-f4": ("f4", lambda v: numcodecs.Quantize(digits=4, dtype="f4"), lambda: nc.Quantize(digits=4)),
+    "quantize-f8-as-f4": (
+        "f8",
+        lambda v: numcodecs.Quantize(digits=1, dtype="f8", astype="f4"),
+        None,  # zarr-python's v3 wrapper keeps the array's type after quantize: astype is lost
+    ),
+    "quantize-negative-digits": ("f8", lambda v: numcodecs.Quantize(digits=-1, dtype="f8"), None),
+    # AsType: numpy's astype both ways.
+    "astype-f8-as-f4": (
+        "f8",
+        lambda v: numcodecs.AsType(encode_dtype="f4", decode_dtype="f8"),
+        lambda: nc.AsType(encode_dtype="f4", decode_dtype="f8"),
+    ),
+    "astype-i8-as-i2": (
+        "i8",
+        lambda v: numcodecs.AsType(encode_dtype="i2", decode_dtype="i8"),
+        lambda: nc.AsType(encode_dtype="i2", decode_dtype="i8"),
+    ),
+    "astype-f4-as-u1": (
+        "f4",
+        lambda v: numcodecs.AsType(encode_dtype="u1", decode_dtype="f4"),
+        lambda: nc.AsType(encode_dtype="u1", decode_dtype="f4"),
+    ),
+    "astype-u8-as-f8": ("u8", lambda v: numcodecs.AsType(encode_dtype="f8", decode_dtype="u8"), None),
+}
+
+
+def cast_sample(dtype: str) -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(11)
+    if np.dtype(dtype).kind == "f":
+        values = rng.normal(scale=40, size=SHAPE)
+        values[0, :4] = [0.5, 1.5, -2.5, 300.7]  # halves to even; out of uint8's range
+        return values.astype(dtype)
+    if dtype == "u8":
+        return (rng.integers(0, 2**62, size=SHAPE).astype("u8") * 3) | 1
+    return rng.integers(-20000, 20000, size=SHAPE).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("name", "zarr_format"),
+    # zarr-python's v3 wrappers cannot write the filters without a v3 constructor here.
+    [(name, 2) for name in CAST_FILTERS] + [(name, 3) for name, f in CAST_FILTERS.items() if f[2]],
+)
+def test_quantize_and_astype_filters(tmp_path: pathlib.Path, name: str, zarr_format: int) -> None:
+    """Lossy filters: what zarr-python reads back of its own write is the oracle, and a write
+    here stores the very bytes zarr-python stores for the same data (same casts, same rounding)."""
+    dtype, v2_filter, v3_filter = CAST_FILTERS[name]
+    ours, theirs = tmp_path / "ours.zarr", tmp_path / "theirs.zarr"
+    arr = zarr.create_array(
+        str(theirs), shape=SHAPE, chunks=CHUNKS, dtype=dtype, zarr_format=zarr_format,
+        filters=[v2_filter(None) if zarr_format == 2 else v3_filter()],  # type: ignore[misc]
+        compressors=None, fill_value=0,
+    )  # fmt: skip
+    data = cast_sample(dtype)
+    shutil.copytree(theirs, ours)
+    arr[...] = data
+    expected = arr[...]
+    assert not np.array_equal(expected, data) or dtype == "i8"  # the filter changed something
+    np.testing.assert_array_equal(zarrs_cffi.read(str(theirs)), expected)
+    zarrs_cffi.write(str(ours), ..., data)
+    assert stored_files(ours) == stored_files(theirs)
+    # A partial write: read-modify-write through the filter both ways, as zarr-python does it.
+    value = np.ascontiguousarray(data[3:9, 2:16][::-1])
+    zarrs_cffi.write(str(ours), (slice(3, 9), slice(2, 16)), value)
+    zarr.open_array(str(theirs), mode="r+")[3:9, 2:16] = value
+    assert stored_files(ours) == stored_files(theirs)
+
+
+def test_cast_filters_refuse_what_numcodecs_refuses(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "a.zarr"
+    zarr.create_array(
+        str(path), shape=(8,), chunks=(4,), dtype="f8", zarr_format=2,
+        filters=[numcodecs.Quantize(digits=2, dtype="f8")], compressors=None,
+    )  # fmt: skip
+    document = json.loads((path / ".zarray").read_text())
+    for bad, message in [
+        ({"id": "quantize", "dtype": "<i4", "digits": 2}, "only floating point"),
+        ({"id": "quantize", "dtype": "<f8"}, "digits is missing"),
+        ({"id": "astype", "encode_dtype": ">f4", "decode_dtype": "<f8"}, "unsupported data type"),
+        ({"id": "astype", "decode_dtype": "<f8"}, "encode_dtype is missing"),
+    ]:
+        document["filters"] = [bad]
+        (path / ".zarray").write_text(json.dumps(document))
+        with pytest.raises(zarrs_cffi.InvalidMetadataError, match=rf"numcodecs\.{bad['id']}.*{message}"):
+            zarrs_cffi.read(str(path))
+    # A filter for another type than the array's: found when a stored chunk is decoded or encoded.
+    document["filters"] = [{"id": "quantize", "dtype": "<f4", "digits": 2}]
+    (path / ".zarray").write_text(json.dumps(document))
+    (path / "0").write_bytes(np.arange(4, dtype="f4").tobytes())
+    with pytest.raises(
+        zarrs_cffi.CodecError, match=r"numcodecs\.quantize: .*float64 is not the filter's float32"
+    ):
+        zarrs_cffi.read(str(path))
+    with pytest.raises(zarrs_cffi.CodecError, match=r"float64 is not the filter's float32"):
+        zarrs_cffi.write(str(path), (slice(0, 4),), np.ones(4))
+    assert (path / "0").read_bytes() == np.arange(4, dtype="f4").tobytes()  # left as it was
+
+
 @pytest.mark.parametrize("name", V2_COMPRESSORS)
 def test_v2_numcodecs_compressors_read_and_write(tmp_path: pathlib.Path, name: str) -> None:
     path = tmp_path / "a.zarr"

@@ -333,16 +333,16 @@ def test_unsupported_data_type_falls_back_naming_the_reason(tmp_path: Path, ours
 
 
 def test_unsupported_codec_falls_back(tmp_path: Path, ours: None) -> None:
-    # numcodecs' quantize filter is not among the native library's codecs.
+    # numcodecs' LZMA compressor is not among the native library's codecs.
     import numcodecs
 
     z = zarr.create_array(
         str(tmp_path / "a.zarr"), shape=(6,), chunks=(4,), dtype="f4", zarr_format=2,
-        filters=[numcodecs.Quantize(digits=3, dtype="f4")],
+        compressors=numcodecs.LZMA(),
     )  # fmt: skip
     z[:] = np.arange(6)
     assert z[:].tolist() == list(range(6))
-    assert "codec quantize is not supported" in pipeline_of(z).fallback_reason
+    assert "codec lzma is not supported" in pipeline_of(z).fallback_reason
 
 
 @pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
@@ -370,6 +370,36 @@ def test_numcodecs_lz4_and_crc32_are_native(
     np.testing.assert_array_equal(zarrs_cffi.read(path), data)
 
 
+@pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3")
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_numcodecs_quantize_and_astype_are_native(
+    tmp_path: Path, ours: None, no_batched: None, zarr_format: int
+) -> None:
+    # Once fallbacks, now codecs of the native library (src/numcodecs_cast.rs).
+    import numcodecs
+    import zarr.codecs.numcodecs as nc
+
+    filters: list[Any] = (
+        [numcodecs.AsType(encode_dtype="f4", decode_dtype="f8"), numcodecs.Quantize(digits=2, dtype="f4")]
+        if zarr_format == 2
+        else [nc.Quantize(digits=2), nc.AsType(encode_dtype="f4", decode_dtype="f8")]
+    )
+    path = str(tmp_path / "a.zarr")
+    z = zarr.create_array(
+        path, shape=(9, 5), chunks=(4, 3), dtype="f8", zarr_format=zarr_format, filters=filters
+    )
+    data = np.linspace(-3, 3, 45).reshape(9, 5)
+    z[...] = data
+    z[1:3, 2:4] = 0.125
+    assert pipeline_of(z).fallback_reason is None
+    expected = data.copy()
+    expected[1:3, 2:4] = 0.125
+    got = z[...]
+    np.testing.assert_allclose(got, expected, atol=0.01)
+    assert not np.array_equal(got, expected)  # quantized
+    np.testing.assert_array_equal(zarrs_cffi.read(path), got)
+
+
 def test_strict_mode_raises_for_unsupported_data_types(tmp_path: Path, ours: None) -> None:
     strict = zarr.config.set({"codec_pipeline.strict": True})
     with strict, pytest.raises(zarrs_cffi.UnsupportedDataTypeError) as err:
@@ -384,9 +414,9 @@ def test_strict_mode_raises_for_unsupported_codecs(tmp_path: Path, ours: None) -
     with strict, pytest.raises(zarrs_cffi.InvalidMetadataError) as err:
         zarr.create_array(
             str(tmp_path / "a.zarr"), shape=(6,), chunks=(4,), dtype="f4", zarr_format=2,
-            filters=[numcodecs.Quantize(digits=3, dtype="f4")],
+            compressors=numcodecs.LZMA(),
         )  # fmt: skip
-    assert "codec quantize is not supported" in str(err.value)
+    assert "codec lzma is not supported" in str(err.value)
 
 
 def test_strict_mode_from_the_environment(tmp_path: Path) -> None:

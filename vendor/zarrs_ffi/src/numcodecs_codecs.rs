@@ -11,6 +11,7 @@
 //!   (`"float32"`; zarr-python stores what the user passed) or `"|u1"` (what numcodecs writes for
 //!   uint8, the usual `astype`), which zarrs could not read.
 //! * numcodecs' `delta` filter (v2 `delta`, v3 `numcodecs.delta`): `numcodecs_delta`.
+//! * numcodecs' `quantize` and `astype` filters (v2 and v3): `numcodecs_cast`.
 //! * Zarr v2 `crc32c` (zarrs registers it for v3 only), `crc32` and `lz4` (numcodecs' `LZ4`, a
 //!   common v2 compressor), which zarrs lacks.
 //!
@@ -554,6 +555,14 @@ pub(crate) fn register() {
     register_codec_v2(CodecRuntimePluginV2::new(
         |id| id == "delta",
         crate::numcodecs_delta::DeltaCodec::create_v2,
+    ));
+    register_codec_v3(CodecRuntimePluginV3::new(
+        |name| ["numcodecs.quantize", "numcodecs.astype"].contains(&name),
+        crate::numcodecs_cast::CastCodec::create_v3,
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| ["quantize", "astype"].contains(&id),
+        crate::numcodecs_cast::CastCodec::create_v2,
     ));
     register_codec_v3(CodecRuntimePluginV3::new(
         |name| name == "numcodecs.fixedscaleoffset",
