@@ -1,6 +1,8 @@
 """Metadata as other writers write it. zarr-python writes attributes with Python's ``json``:
 NaN / Infinity as the bare tokens ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON: zarrs' parser
-refuses them), and integers of any size (serde_json reads those beyond 64 bits as floats).
+refuses them), integers of any size (serde_json reads those beyond 64 bits as floats), and a
+string holding a lone UTF-16 surrogate (a Python ``str`` may) as the escape ``"\\ud800"``, which
+serde_json refuses.
 tensorstore writes v2 arrays with a ``null`` fill value, which zarrs refuses for complex types.
 
 Such arrays and groups open, read and list like any other; their attributes read back as stored
@@ -20,7 +22,7 @@ import pytest
 import zarr
 
 import zarrs_cffi
-from zarrs_cffi import crud
+from zarrs_cffi import _native, crud
 from zarrs_cffi._native import ffi, lib, take_string
 
 ATTRS = {
@@ -29,6 +31,7 @@ ATTRS = {
     "nested": {"x": float("nan"), "text": "NaN Infinity", "list": [{"y": float("-inf")}]},
     "plain": "ok",
     "big": [10**30, -(10**30), 2**64, -(2**63) - 1, 2**64 - 1, -(2**63), 12345678901234567890123],
+    "surrogates": {"lone": "x\ud800y", "\udfff": ["\ud83d\ude00 is a pair", "\udbff", "\\ud800"]},
 }
 
 
@@ -248,6 +251,37 @@ def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(
     assert ours["a"].attrs["id"] == 2**70
 
 
+NEW_ATTRS = {"lone": "x\ud800y", "\udc00": 1, "big": [10**30, -(2**63) - 1]}
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_new_nodes_keep_lone_surrogates_and_big_integers(
+    tmp_path: pathlib.Path, zarr_format: int, engine: str
+) -> None:
+    """What zarr-python writes, written here too (v2 .zattrs and v3 zarr.json alike): a lone
+    surrogate was refused ("not JSON: unexpected end of hex escape") and a v2 integer beyond 64 bits
+    stored as a float."""
+    template = tmp_path / "template.zarr"
+    zarr.create_array(template, shape=(4,), chunks=(2,), dtype="i2", zarr_format=zarr_format)
+    array_doc = crud.read_metadata(str(template), "", engine=engine)
+    array_doc["attributes"] = NEW_ATTRS
+    group_doc: dict[str, Any] = {"zarr_format": zarr_format, "attributes": NEW_ATTRS}
+    if zarr_format == 3:
+        group_doc["node_type"] = "group"
+    root = str(tmp_path / "new.zarr")
+    crud.create_new_array(array_doc, root, "a", engine=engine)
+    crud.create_new_group(group_doc, root, "g", engine=engine)
+    assert zarr.open_array(f"{root}/a", mode="r").attrs.asdict() == NEW_ATTRS
+    assert zarr.open_group(f"{root}/g", mode="r").attrs.asdict() == NEW_ATTRS
+    for node in ("a", "g"):
+        assert crud.read_metadata(root, node, engine=engine)["attributes"] == NEW_ATTRS
+    with zarrs_cffi.create_array(
+        root, "/b", shape=(4,), chunks=(2,), dtype="i2", attributes=NEW_ATTRS, engine=engine
+    ) as arr:
+        assert arr.attrs == NEW_ATTRS
+    assert zarr.open_array(f"{root}/b", mode="r").attrs.asdict() == NEW_ATTRS
+
+
 @pytest.mark.parametrize("engine", ["cffi", "zarr"])
 def test_new_metadata_with_non_finite_attributes_is_still_refused(
     tmp_path: pathlib.Path, engine: str
@@ -256,3 +290,14 @@ def test_new_metadata_with_non_finite_attributes_is_still_refused(
     with pytest.raises(zarrs_cffi.InvalidMetadataError, match="JSON"):
         crud.create_new_group(doc, str(tmp_path / "g.zarr"), "", engine=engine)
     assert not (tmp_path / "g.zarr" / "zarr.json").exists()
+
+
+def test_the_c_node_creator_refuses_bare_non_finite_tokens(tmp_path: pathlib.Path) -> None:
+    """C callers hand JSON text: a bare NaN is not JSON (reading such documents is lenient)."""
+    with zarrs_cffi.Store(str(tmp_path / "g.zarr")) as store, store._handle.use() as ptr:
+        rc = lib.zarrsCffiCreateNode(ptr, b"/g", b'{"zarr_format": 3, "node_type": "group", '
+                                     b'"attributes": {"a": [1, NaN]}}', False)  # fmt: skip
+        assert rc != 0
+        with pytest.raises(zarrs_cffi.InvalidMetadataError, match="bare NaN / Infinity"):
+            _native.check(rc)
+    assert not (tmp_path / "g.zarr" / "g").exists()

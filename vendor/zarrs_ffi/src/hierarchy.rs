@@ -249,7 +249,9 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
             format!("metadata for {path:?}: {why}"),
         )
     };
-    let doc: Value = serde_json::from_str(json).map_err(|e| {
+    // Read as stored documents are (lone surrogates, which Python's json writes, and integers
+    // beyond 64 bits kept as they are); bare NaN / Infinity are refused: not JSON.
+    let doc: Value = lenient_json::parse(json.as_bytes()).map_err(|e| {
         let text = e.to_string();
         if text.starts_with("recursion limit exceeded") {
             // zarrs reads metadata with serde_json's limit too, so it could not be opened again.
@@ -260,6 +262,11 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
             invalid(format!("not JSON: {text}"))
         }
     })?;
+    if lenient_json::has_non_finite(&doc) {
+        return Err(invalid(
+            "not JSON: bare NaN / Infinity (write them as strings)".to_string(),
+        ));
+    }
     let Value::Object(map) = doc else {
         return Err(invalid("not a JSON object".to_string()));
     };
@@ -297,12 +304,15 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
     } else {
         V2_GROUP_KEY
     };
-    let mut out = vec![(main_key, Value::Object(map).to_string().into_bytes())];
+    let mut out = vec![(
+        main_key,
+        lenient_json::to_text(&Value::Object(map)).into_bytes(),
+    )];
     if let Some(attrs) = attributes {
         if !attrs.is_object() {
             return Err(invalid("attributes must be a JSON object".to_string()));
         }
-        out.push((V2_ATTRS_KEY, attrs.to_string().into_bytes()));
+        out.push((V2_ATTRS_KEY, lenient_json::to_text(&attrs).into_bytes()));
     }
     Ok(out)
 }

@@ -6,8 +6,11 @@
 //! (a JSON value can hold neither) and written out again by [`to_text`] as they were stored, so
 //! callers see the attributes zarr-python sees. A node's own `fill_value` written as a bare
 //! non-finite token (v2) becomes the spec's string ("NaN", "Infinity", "-Infinity") for zarrs,
-//! and a v2 complex fill value of null (tensorstore's default) zero. Array documents are also
-//! checked for what zarrs would silently ignore: extensions a reader must understand.
+//! and a v2 complex fill value of null (tensorstore's default) zero. Python's `json` also writes a
+//! lone UTF-16 surrogate in a string (`"\ud800"`: a `str` may hold one) as an escape serde_json
+//! refuses; it is read as [`SURROGATE`] and its hex digits, and written back as the escape. Array
+//! documents are also checked for what zarrs would silently ignore: extensions a reader must
+//! understand.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -18,6 +21,10 @@ const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
 /// Integers with fewer digits than this fit in 64 bits: documents without a longer digit run are
 /// parsed as they are.
 const SAFE_DIGITS: usize = 19;
+
+/// Stands, with the four hex digits after it, for a lone surrogate escape inside a string: a
+/// noncharacter, which Unicode sets aside for such internal use.
+const SURROGATE: char = '\u{FDD0}';
 
 /// The marker string standing for a literal inside a parsed document. It starts with NUL, which no
 /// attribute written by a person or by zarr-python's own encoder begins with.
@@ -44,6 +51,16 @@ pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     match std::str::from_utf8(bytes).ok().and_then(quote_literals) {
         Some(quoted) => serde_json::from_str(&quoted).or(strict),
         None => strict,
+    }
+}
+
+/// Whether `value` holds a bare non-finite number as [`parse`] reads it (not JSON).
+pub fn has_non_finite(value: &Value) -> bool {
+    match value {
+        Value::String(text) => literal_of(text).is_some_and(|literal| TOKENS.contains(&literal)),
+        Value::Array(items) => items.iter().any(has_non_finite),
+        Value::Object(map) => map.values().any(has_non_finite),
+        _ => false,
     }
 }
 
@@ -117,6 +134,27 @@ fn quote_literals(text: &str) -> Option<String> {
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
         if in_string {
+            if escaped && c == 'u' {
+                match surrogate_escape(rest) {
+                    Some(SurrogateEscape::Pair(pair)) => {
+                        out.push_str(pair);
+                        rest = &rest[pair.len()..];
+                    }
+                    Some(SurrogateEscape::Lone(hex)) => {
+                        out.pop(); // the backslash
+                        out.push(SURROGATE);
+                        out.push_str(hex);
+                        rest = &rest[1 + hex.len()..];
+                        found = true;
+                    }
+                    None => {
+                        out.push(c);
+                        rest = &rest[1..];
+                    }
+                }
+                escaped = false;
+                continue;
+            }
             match (escaped, c) {
                 (true, _) => escaped = false,
                 (false, '\\') => escaped = true,
@@ -143,6 +181,36 @@ fn quote_literals(text: &str) -> Option<String> {
         rest = &rest[c.len_utf8()..];
     }
     found.then_some(out)
+}
+
+/// The UTF-16 unit four hex digits spell, if it is a surrogate.
+fn surrogate(hex: &str) -> Option<u16> {
+    u16::from_str_radix(hex, 16)
+        .ok()
+        .filter(|unit| (0xD800..0xE000).contains(unit))
+}
+
+/// A surrogate escape in a JSON string: a high and a low one (`uD83D\\uDE00`, one character)
+/// or the hex digits of one without its other half.
+enum SurrogateEscape<'a> {
+    Pair(&'a str),
+    Lone(&'a str),
+}
+
+/// The surrogate escape `rest` starts with, `rest` being an escape after its backslash (`u...`).
+fn surrogate_escape(rest: &str) -> Option<SurrogateEscape<'_>> {
+    let hex = rest.get(1..5)?;
+    let unit = surrogate(hex)?;
+    let low_follows = rest
+        .get(5..11)
+        .filter(|next| next.starts_with("\\u"))
+        .and_then(|next| surrogate(&next[2..]))
+        .is_some_and(|next| next >= 0xDC00);
+    Some(if unit < 0xDC00 && low_follows {
+        SurrogateEscape::Pair(&rest[..11])
+    } else {
+        SurrogateEscape::Lone(hex)
+    })
 }
 
 /// The literal at the start of `rest` that needs a marker: a non-finite token, or an integer that
@@ -248,7 +316,7 @@ fn write(out: &mut String, value: &Value) {
     match value {
         Value::String(text) => match literal_of(text) {
             Some(literal) => out.push_str(literal),
-            None => out.push_str(&Value::String(text.clone()).to_string()),
+            None => write_string(out, text),
         },
         Value::Array(items) => {
             out.push('[');
@@ -265,13 +333,37 @@ fn write(out: &mut String, value: &Value) {
     }
 }
 
+/// A JSON string, with each lone surrogate read by [`parse`] escaped again as it was stored.
+fn write_string(out: &mut String, text: &str) {
+    let quoted = Value::String(text.to_string()).to_string();
+    if !quoted.contains(SURROGATE) {
+        out.push_str(&quoted);
+        return;
+    }
+    let mut rest = quoted.as_str();
+    while let Some(at) = rest.find(SURROGATE) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + SURROGATE.len_utf8()..];
+        let hex = rest.get(..4).filter(|hex| surrogate(hex).is_some());
+        match hex {
+            Some(hex) => {
+                out.push_str("\\u");
+                out.push_str(hex);
+                rest = &rest[4..];
+            }
+            None => out.push(SURROGATE),
+        }
+    }
+    out.push_str(rest);
+}
+
 fn write_object(out: &mut String, map: &Map<String, Value>) {
     out.push('{');
     for (i, (key, item)) in map.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&Value::String(key.clone()).to_string());
+        write_string(out, key);
         out.push(':');
         write(out, item);
     }
@@ -292,6 +384,23 @@ mod tests {
             to_text(&doc),
             r#"{"a":NaN,"b":[Infinity,1,-Infinity],"c":{"d":-Infinity}}"#
         );
+    }
+
+    #[test]
+    fn lone_surrogates_parse_and_are_written_back_as_stored() {
+        // What Python's json.dumps writes for {"a": "x\ud800y", "\udfff": ["\ud83d\ude00"]}.
+        let stored = r#"{"a": "x\ud800y", "\udfff": ["\ud83d\ude00", "\uDBFF\u0041"]}"#;
+        assert!(serde_json::from_str::<Value>(stored).is_err());
+        let doc = parse(stored.as_bytes()).unwrap();
+        assert_eq!(doc["a"], json!("x\u{FDD0}d800y"));
+        assert_eq!(doc["\u{FDD0}dfff"][0], json!("\u{1F600}")); // a pair is a character
+        assert_eq!(
+            to_text(&doc),
+            r#"{"a":"x\ud800y","\udfff":["😀","\uDBFFA"]}"#
+        );
+        // A valid document is parsed as is; an escaped backslash before "u" is no escape.
+        let plain = r#"{"a": "\\ud800"}"#;
+        assert_eq!(parse(plain.as_bytes()).unwrap()["a"], json!("\\ud800"));
     }
 
     #[test]
