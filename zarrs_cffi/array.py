@@ -546,7 +546,9 @@ class Array:
         """Hold the array's write lock for a read-modify-write of your own, so that no other
         thread's write of the array comes between. Writes on this thread go ahead under it; other
         threads' writes (through any ``Array`` of the same array in this process) wait; reads do not.
-        Blocks nest. Other processes are not coordinated.
+        Blocks nest. Other processes are not coordinated. Writing another array inside the block
+        waits for that array's lock: take several arrays' locks in one fixed order in every thread,
+        or two threads can wait for each other forever.
 
         >>> with arr.write_lock():  # doctest: +SKIP
         ...     arr[0:10] = arr[0:10] + 1   # no update from another thread is lost in between

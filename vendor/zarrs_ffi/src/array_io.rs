@@ -580,6 +580,8 @@ pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsCffiArray) -> i32 {
 /// write made of several calls (read chunks, change them, store them) that other threads' writes
 /// of the array must not come between. This thread's writes of the array go ahead meanwhile;
 /// other threads' wait. Calls nest; each needs its `zarrsCffiArrayEndWrite` on the same thread.
+/// Writing another array meanwhile waits for that array's lock: threads holding several arrays'
+/// locks must take them in one order, or they can wait for each other forever.
 ///
 /// # Safety
 /// `array` a live handle.
