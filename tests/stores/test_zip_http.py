@@ -6,8 +6,9 @@
   a ``ZipStore`` object. Every write raises :class:`zarrs_cffi.ReadOnlyError` and leaves the archive's
   bytes as they were.
 * HTTP: the same hierarchy served on loopback by ``http.server`` (a server per fixture, shut down at
-  teardown), both as is (no Range support) and by a handler that answers ``Range: bytes=...`` with
-  206. Listing (PROPFIND) is not available on such a server: it must fail with a typed error.
+  teardown), both as is (no Range support: partial reads are cut from whole objects) and by a
+  handler that answers ``Range: bytes=...`` with 206. Listing (PROPFIND) is not available on such a
+  server: it must fail with a typed error.
 """
 
 from __future__ import annotations
@@ -964,24 +965,45 @@ def test_plain_server_zarr_python_reads_unsharded_arrays(plain: Served, tree: Tr
         np.testing.assert_array_equal(zarr.open_array(zstore, path=node, mode="r")[...], tree.data[node])
 
 
-def test_plain_server_failures_are_typed(plain: Served, tree: Tree) -> None:
-    """Without Range support, a read either succeeds or raises a StorageError: never wrong data, a
-    crash or an untyped error."""
+def test_plain_server_reads_every_array(plain: Served, tree: Tree) -> None:
+    """A server that ignores Range answers a partial read with the whole object; the part is cut
+    from it. Sharded arrays (index and inner chunks are ranges) raised StorageError "Range request
+    not supported" before."""
     with zarrs_cffi.Store(plain.url, **OPTS, max_retries=0) as store:
         assert store.node_exists("/plain/int16")  # HEAD needs no Range
         assert not store.node_exists("/nope")
     for node in array_nodes():
-        expected = tree.oracle[node]
         with zarrs_cffi.open_array(plain.url, node, storage_options={**OPTS, "max_retries": 0}) as arr:
-            for region in regions_for(expected.shape)[:3]:
-                try:
-                    values = arr[region]
-                except zarrs_cffi.StorageError as exc:  # a partial read of a shard needs a Range
-                    assert "Range" in str(exc), exc
-                    assert node.startswith("sharded/"), exc
-                else:
-                    np.testing.assert_array_equal(values, expected[region], err_msg=f"{node} {region}")
+            assert_reads_like(arr, tree.oracle[node], node)
     assert {method for method, _, _ in plain.seen} <= {"GET", "HEAD"}
+
+
+def test_plain_server_sharded_reads_ask_for_whole_objects_after_a_refusal(tree: Tree) -> None:
+    """Once the server has answered a Range request with the whole object, the store asks it for
+    whole objects only: no request per part that the server would answer whole anyway."""
+    ranges: list[str | None] = []
+
+    class RecordingHandler(PlainHandler):
+        def do_GET(self) -> None:
+            ranges.append(self.headers.get("Range"))
+            super().do_GET()
+
+    node = "sharded/int16"
+    expected = tree.oracle[node]
+    with serve(tree.directory, RecordingHandler) as served, zarrs_cffi.Store(served.url, **OPTS) as store:
+        with zarrs_cffi.open_array(store, node) as arr:
+            np.testing.assert_array_equal(arr[1:3, 1:3], expected[1:3, 1:3])
+            assert any(ranges), "the first partial read tries a Range request"
+            before = len(ranges)
+            for region in REGIONS_2D:
+                np.testing.assert_array_equal(arr[region], expected[region], err_msg=str(region))
+            assert len(ranges) > before and not any(ranges[before:]), ranges[before:]
+        with zarrs_cffi.open_array(store, node, chunk_cache_bytes=1 << 20) as cached:
+            np.testing.assert_array_equal(cached[5:7, 2:9], expected[5:7, 2:9])
+        doc = crud.read_metadata(store, node)
+        np.testing.assert_array_equal(
+            crud.read_region(doc, store, node, np.s_[3:12, 4:6]), expected[3:12, 4:6]
+        )
 
 
 def test_servers_are_on_loopback_only(ranged: Served, plain: Served) -> None:

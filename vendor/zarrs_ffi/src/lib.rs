@@ -42,4 +42,5 @@ mod selection_io;
 mod upload;
 pub mod url_store;
 pub mod version;
+mod whole_gets;
 pub(crate) mod write_locks;

@@ -354,6 +354,7 @@ fn object_store_for(
             })?;
             // The URL's path is the store's root already.
             let store = builder.build().map_err(|e| build_error(url, options, e))?;
+            let store = crate::whole_gets::WholeGets::new(Arc::new(store));
             return Ok((Arc::new(store), String::new()));
         }
         _ => {
