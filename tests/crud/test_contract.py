@@ -322,6 +322,27 @@ def test_list_children_missing_or_array_raises(engine: str, root: pathlib.Path, 
         crud.list_children(store, "a", engine=engine)
 
 
+@pytest.mark.parametrize("group_doc", [V3_GROUP, V2_GROUP], ids=["v3", "v2"])
+def test_chunk_io_with_a_group_document_names_the_mistake(engine: str, store: str, group_doc: Doc) -> None:
+    """A group's document where an array's belongs: "the node is a group, not an array" (the
+    native engine said "data did not match any variant of untagged enum ArrayMetadata", the zarr
+    engine "'dtype'"), and nothing is written."""
+    crud.create_new_group(group_doc, store, "g", engine=engine)
+    doc = crud.read_metadata(store, "g", engine=engine)
+    calls: list[Callable[[], Any]] = [
+        lambda: crud.read_chunk(doc, store, "g", (0,), engine=engine),
+        lambda: crud.read_region(doc, store, "g", IX[0:1], engine=engine),
+        lambda: crud.write_chunk(doc, store, "g", (0,), np.zeros(1), engine=engine),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidMetadataError, match="the node is a group, not an array"):
+            call()
+    assert crud.read_metadata(store, "g", engine=engine) == doc
+    if group_doc["zarr_format"] == 3:
+        with pytest.raises(InvalidMetadataError, match="the node is a group, not an array"):
+            zarrs_cffi.open_array(store, "/g")
+
+
 def test_v2_group_lifecycle(engine: str, root: pathlib.Path, store: str) -> None:
     crud.create_new_group(V2_GROUP, store, "g", engine=engine)
     assert (root / "g" / ".zgroup").is_file()

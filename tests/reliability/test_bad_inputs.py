@@ -39,7 +39,7 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     "open node empty seg": (*ARG, r"empty, '\.' or '\.\.' segment"),
     "open node trailing": (*ARG, r"must not end with '/'"),
     "open missing": ("NodeNotFoundError", "FileNotFoundError", r"no array at node .*zarr\.json or \.zarray"),
-    "open group": ("InvalidMetadataError", "ValueError", r'zarr\.json.*expected string "array"'),
+    "open group": ("InvalidMetadataError", "ValueError", r"zarr\.json.*the node is a group, not an array"),
     "open cache str": (*ARG, r"max_bytes must be a positive int"),
     "open cache neg": (*ARG, r"max_bytes must be a positive int"),
     "open cache 2**64": (*ARG, r"below 2\*\*64"),

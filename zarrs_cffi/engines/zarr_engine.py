@@ -244,6 +244,11 @@ def _validate_group_doc(doc: dict[str, Any]) -> None:
 def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
     from zarr.core.array import parse_array_metadata
 
+    fmt = doc.get("zarr_format")
+    if (fmt == 3 and doc.get("node_type") == "group") or (
+        fmt == 2 and "shape" not in doc and "dtype" not in doc
+    ):
+        raise InvalidMetadataError("invalid array metadata: the node is a group, not an array")
     try:
         return parse_array_metadata(copy.deepcopy(doc))
     except Exception as err:  # zarr raises several types (ValueError, KeyError, TypeError, ...)

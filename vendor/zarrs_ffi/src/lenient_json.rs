@@ -74,6 +74,12 @@ pub fn parse_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Erro
 /// the reader must understand ([`unknown_extension`]).
 pub fn parse_for_zarrs<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     let doc = parse(bytes)?;
+    if is_group(&doc) {
+        // serde's own words would be "data did not match any variant of untagged enum".
+        return Err(serde::de::Error::custom(
+            "the node is a group, not an array",
+        ));
+    }
     if let Some(name) = unknown_extension(&doc) {
         return Err(serde::de::Error::custom(format!(
             "unsupported extension {name:?}: it does not say \"must_understand\": false, so \
@@ -81,6 +87,16 @@ pub fn parse_for_zarrs<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_jso
         )));
     }
     serde_json::from_value(for_zarrs(doc))
+}
+
+/// Whether `doc` is a group's document: v3 `"node_type": "group"`, or v2 (`.zgroup`) without the
+/// members every array document has.
+fn is_group(doc: &Value) -> bool {
+    match doc.get("zarr_format").and_then(Value::as_u64) {
+        Some(3) => doc.get("node_type") == Some(&json!("group")),
+        Some(2) => doc.get("shape").is_none() && doc.get("dtype").is_none(),
+        _ => false,
+    }
 }
 
 /// The members a v3 array document may have without declaring themselves optional.
@@ -384,6 +400,19 @@ mod tests {
             to_text(&doc),
             r#"{"a":NaN,"b":[Infinity,1,-Infinity],"c":{"d":-Infinity}}"#
         );
+    }
+
+    #[test]
+    fn group_documents_are_named_as_such_when_an_array_is_expected() {
+        for doc in [
+            r#"{"zarr_format": 3, "node_type": "group", "attributes": {}}"#,
+            r#"{"zarr_format": 2}"#,
+        ] {
+            let err = parse_for_zarrs::<Value>(doc.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("a group, not an array"), "{err}");
+        }
+        let array = r#"{"zarr_format": 2, "shape": [1], "dtype": "<i4"}"#;
+        assert!(parse_for_zarrs::<Value>(array.as_bytes()).is_ok());
     }
 
     #[test]
