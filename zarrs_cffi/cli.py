@@ -18,6 +18,12 @@ from .open import open_array
 from .store import Store
 
 
+def _shown(value: object) -> str:
+    """A fill value as a user writes it (``0.0``, ``nan``, ``'x'``), not numpy's repr
+    (``np.float64(0.0)``)."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _info(path: str, node: str) -> int:
     with open_array(path, node, read_only=True) as arr, Store(path) as store:
         stored = store.stored_bytes(node)
@@ -30,7 +36,7 @@ def _info(path: str, node: str) -> int:
             ("shards", str(arr.shards)),
             ("chunk grid", str(arr.chunk_grid_shape)),
             ("codecs", ", ".join(codec_names(arr.metadata)) or "(none)"),
-            ("fill value", repr(arr.fill_value)),
+            ("fill value", _shown(arr.fill_value)),
             ("size", f"{arr.nbytes:,} bytes decoded"),
             ("stored", f"{stored:,} bytes ({arr.nbytes / stored:.2f}x)" if stored else "0 bytes"),
         ]
