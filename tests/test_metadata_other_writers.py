@@ -283,6 +283,21 @@ def test_new_nodes_keep_lone_surrogates_and_big_integers(
 
 
 @pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_new_nodes_keep_strings_that_start_with_nul(
+    tmp_path: pathlib.Path, zarr_format: int, engine: str
+) -> None:
+    """Strings that look like the native library's internal markers (NUL, then digits or NaN) are
+    stored as the strings they are, not as a number or a bare NaN."""
+    attrs = {"digits": "\x00123", "token": "\x00NaN"}
+    doc: dict[str, Any] = {"zarr_format": zarr_format, "attributes": attrs}
+    if zarr_format == 3:
+        doc["node_type"] = "group"
+    root = str(tmp_path / "nul.zarr")
+    crud.create_new_group(doc, root, "g", engine=engine)
+    assert zarr.open_group(f"{root}/g", mode="r").attrs.asdict() == attrs
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
 def test_new_metadata_with_non_finite_attributes_is_still_refused(
     tmp_path: pathlib.Path, engine: str
 ) -> None:

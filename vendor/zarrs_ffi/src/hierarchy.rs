@@ -251,7 +251,7 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
     };
     // Read as stored documents are (lone surrogates, which Python's json writes, and integers
     // beyond 64 bits kept as they are); bare NaN / Infinity are refused: not JSON.
-    let doc: Value = lenient_json::parse(json.as_bytes()).map_err(|e| {
+    let (doc, marked) = lenient_json::parse_marked(json.as_bytes()).map_err(|e| {
         let text = e.to_string();
         if text.starts_with("recursion limit exceeded") {
             // zarrs reads metadata with serde_json's limit too, so it could not be opened again.
@@ -262,7 +262,7 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
             invalid(format!("not JSON: {text}"))
         }
     })?;
-    if lenient_json::has_non_finite(&doc) {
+    if marked && lenient_json::has_non_finite(&doc) {
         return Err(invalid(
             "not JSON: bare NaN / Infinity (write them as strings)".to_string(),
         ));
@@ -304,15 +304,21 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
     } else {
         V2_GROUP_KEY
     };
-    let mut out = vec![(
-        main_key,
-        lenient_json::to_text(&Value::Object(map)).into_bytes(),
-    )];
+    // Markers written back as stored; a plain document as serde_json writes it (a string of the
+    // user's that starts with NUL stays a string).
+    let text = |value: &Value| {
+        if marked {
+            lenient_json::to_text(value)
+        } else {
+            value.to_string()
+        }
+    };
+    let mut out = vec![(main_key, text(&Value::Object(map)).into_bytes())];
     if let Some(attrs) = attributes {
         if !attrs.is_object() {
             return Err(invalid("attributes must be a JSON object".to_string()));
         }
-        out.push((V2_ATTRS_KEY, lenient_json::to_text(&attrs).into_bytes()));
+        out.push((V2_ATTRS_KEY, text(&attrs).into_bytes()));
     }
     Ok(out)
 }

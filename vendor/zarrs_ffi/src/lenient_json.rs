@@ -43,14 +43,22 @@ fn literal_of(text: &str) -> Option<&str> {
 /// Parse a metadata document as stored, reading bare non-finite tokens and integers beyond 64
 /// bits as markers; what serde_json cannot read even so fails with its own error.
 pub fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    parse_marked(bytes).map(|(value, _)| value)
+}
+
+/// [`parse`], and whether the document may hold markers: false when it is plain JSON that
+/// serde_json reads exactly (a string of its own that starts with NUL is then no marker).
+pub fn parse_marked(bytes: &[u8]) -> Result<(Value, bool), serde_json::Error> {
     let strict = serde_json::from_slice(bytes);
     if strict.is_ok() && !has_digit_run(bytes, SAFE_DIGITS) {
-        return strict;
+        return strict.map(|value| (value, false));
     }
     // Bare tokens (the strict parse failed) or long integers (it read them as floats): quoted.
     match std::str::from_utf8(bytes).ok().and_then(quote_literals) {
-        Some(quoted) => serde_json::from_str(&quoted).or(strict),
-        None => strict,
+        Some(quoted) => serde_json::from_str(&quoted)
+            .map(|value| (value, true))
+            .or(strict.map(|value| (value, false))),
+        None => strict.map(|value| (value, false)),
     }
 }
 
