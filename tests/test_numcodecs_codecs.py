@@ -199,31 +199,31 @@ def stored_files(path: pathlib.Path) -> dict[str, bytes]:
 
 CAST_FILTERS = {
     # Quantize: round to a power-of-two fraction keeping `digits` decimals, then store as astype.
-    "quantize-f8": ("f8", lambda v: numcodecs.Quantize(digits=2, dtype="f8"), lambda: nc.Quantize(digits=2)),
-    "quantize-f4": ("f4", lambda v: numcodecs.Quantize(digits=4, dtype="f4"), lambda: nc.Quantize(digits=4)),
+    "quantize-f8": ("f8", lambda: numcodecs.Quantize(digits=2, dtype="f8"), lambda: nc.Quantize(digits=2)),
+    "quantize-f4": ("f4", lambda: numcodecs.Quantize(digits=4, dtype="f4"), lambda: nc.Quantize(digits=4)),
     "quantize-f8-as-f4": (
         "f8",
-        lambda v: numcodecs.Quantize(digits=1, dtype="f8", astype="f4"),
+        lambda: numcodecs.Quantize(digits=1, dtype="f8", astype="f4"),
         None,  # zarr-python's v3 wrapper keeps the array's type after quantize: astype is lost
     ),
-    "quantize-negative-digits": ("f8", lambda v: numcodecs.Quantize(digits=-1, dtype="f8"), None),
+    "quantize-negative-digits": ("f8", lambda: numcodecs.Quantize(digits=-1, dtype="f8"), None),
     # AsType: numpy's astype both ways.
     "astype-f8-as-f4": (
         "f8",
-        lambda v: numcodecs.AsType(encode_dtype="f4", decode_dtype="f8"),
+        lambda: numcodecs.AsType(encode_dtype="f4", decode_dtype="f8"),
         lambda: nc.AsType(encode_dtype="f4", decode_dtype="f8"),
     ),
     "astype-i8-as-i2": (
         "i8",
-        lambda v: numcodecs.AsType(encode_dtype="i2", decode_dtype="i8"),
+        lambda: numcodecs.AsType(encode_dtype="i2", decode_dtype="i8"),
         lambda: nc.AsType(encode_dtype="i2", decode_dtype="i8"),
     ),
     "astype-f4-as-u1": (
         "f4",
-        lambda v: numcodecs.AsType(encode_dtype="u1", decode_dtype="f4"),
+        lambda: numcodecs.AsType(encode_dtype="u1", decode_dtype="f4"),
         lambda: nc.AsType(encode_dtype="u1", decode_dtype="f4"),
     ),
-    "astype-u8-as-f8": ("u8", lambda v: numcodecs.AsType(encode_dtype="f8", decode_dtype="u8"), None),
+    "astype-u8-as-f8": ("u8", lambda: numcodecs.AsType(encode_dtype="f8", decode_dtype="u8"), None),
 }
 
 
@@ -250,7 +250,7 @@ def test_quantize_and_astype_filters(tmp_path: pathlib.Path, name: str, zarr_for
     ours, theirs = tmp_path / "ours.zarr", tmp_path / "theirs.zarr"
     arr = zarr.create_array(
         str(theirs), shape=SHAPE, chunks=CHUNKS, dtype=dtype, zarr_format=zarr_format,
-        filters=[v2_filter(None) if zarr_format == 2 else v3_filter()],  # type: ignore[misc]
+        filters=[v2_filter() if zarr_format == 2 else v3_filter()],  # type: ignore[misc]
         compressors=None, fill_value=0,
     )  # fmt: skip
     data = cast_sample(dtype)

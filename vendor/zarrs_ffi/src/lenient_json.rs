@@ -360,10 +360,6 @@ fn write(out: &mut String, value: &Value) {
 /// A JSON string, with each lone surrogate read by [`parse`] escaped again as it was stored.
 fn write_string(out: &mut String, text: &str) {
     let quoted = Value::String(text.to_string()).to_string();
-    if !quoted.contains(SURROGATE) {
-        out.push_str(&quoted);
-        return;
-    }
     let mut rest = quoted.as_str();
     while let Some(at) = rest.find(SURROGATE) {
         out.push_str(&rest[..at]);

@@ -26,6 +26,7 @@ use zarrs::metadata::v2::MetadataV2;
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
 
+use crate::numcodecs_codecs::{check_members, invalid, string_member};
 use crate::numcodecs_elem::{Elem, cast};
 
 /// What the filter does before the cast when encoding.
@@ -71,15 +72,10 @@ fn quantize_scale(digits: i64) -> Option<f64> {
 }
 
 impl CastCodec {
-    fn invalid(id: &str, e: impl std::fmt::Display) -> PluginCreateError {
-        PluginCreateError::Other(format!("numcodecs.{id}: invalid configuration: {e}"))
-    }
-
     fn from_configuration(
         id: &str,
         configuration: Map<String, Value>,
     ) -> Result<Codec, PluginCreateError> {
-        let invalid = |e: String| Self::invalid(id, e);
         let (decoded_key, encoded_key, allowed): (_, _, &[&str]) = match id {
             "astype" => (
                 "decode_dtype",
@@ -88,41 +84,34 @@ impl CastCodec {
             ),
             _ => ("dtype", "astype", &["id", "digits", "dtype", "astype"]),
         };
-        if let Some(unknown) = configuration
-            .keys()
-            .find(|k| !allowed.contains(&k.as_str()))
-        {
-            return Err(invalid(format!("unknown member {unknown:?}")));
-        }
+        check_members(id, &configuration, allowed)?;
         let elem = |key: &str| -> Result<Option<Elem>, PluginCreateError> {
-            match configuration.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(text)) => Elem::parse(text)
-                    .map(Some)
-                    .ok_or_else(|| invalid(format!("unsupported data type {text:?} ({key})"))),
-                Some(other) => Err(invalid(format!("{key} must be a string, not {other}"))),
-            }
+            string_member(id, &configuration, key)?
+                .map(|text| {
+                    Elem::parse(text).ok_or_else(|| {
+                        invalid(id, format!("unsupported data type {text:?} ({key})"))
+                    })
+                })
+                .transpose()
         };
         let decoded = elem(decoded_key)?;
         let encoded = elem(encoded_key)?;
         let kind = if id == "astype" {
             if encoded.is_none() {
-                return Err(invalid("encode_dtype is missing".to_string()));
+                return Err(invalid(id, "encode_dtype is missing"));
             }
             Kind::AsType
         } else {
             let digits = configuration
                 .get("digits")
-                .ok_or_else(|| invalid("digits is missing".to_string()))?;
-            let scale = digits
-                .as_i64()
-                .and_then(quantize_scale)
-                .ok_or_else(|| invalid(format!("digits must be a small integer, not {digits}")))?;
+                .ok_or_else(|| invalid(id, "digits is missing"))?;
+            let scale = digits.as_i64().and_then(quantize_scale).ok_or_else(|| {
+                invalid(id, format!("digits must be a small integer, not {digits}"))
+            })?;
             for (key, elem) in [(decoded_key, decoded), (encoded_key, encoded)] {
                 if matches!(elem, Some(Elem::Int { .. })) {
-                    return Err(invalid(format!(
-                        "{key}: only floating point data types are supported"
-                    )));
+                    let why = format!("{key}: only floating point data types are supported");
+                    return Err(invalid(id, why));
                 }
             }
             Kind::Quantize { scale }
@@ -172,16 +161,9 @@ impl CastCodec {
         Ok((decoded, self.encoded.unwrap_or(decoded)))
     }
 
-    fn count(&self, bytes: &[u8], elem: Elem) -> Result<usize, CodecError> {
-        if !bytes.len().is_multiple_of(elem.bytes()) {
-            return Err(self.error("a chunk of a partial element"));
-        }
-        Ok(bytes.len() / elem.bytes())
-    }
-
     fn encode_bytes(&self, data_type: &DataType, bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
         let (decoded, encoded) = self.types(data_type)?;
-        let count = self.count(bytes, decoded)?;
+        let count = decoded.count(self.kind.id(), bytes)?;
         match self.kind {
             Kind::AsType => Ok(cast(decoded, encoded, bytes, count)),
             Kind::Quantize { scale } => {
@@ -193,7 +175,7 @@ impl CastCodec {
 
     fn decode_bytes(&self, data_type: &DataType, bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
         let (decoded, encoded) = self.types(data_type)?;
-        let count = self.count(bytes, encoded)?;
+        let count = encoded.count(self.kind.id(), bytes)?;
         Ok(cast(encoded, decoded, bytes, count))
     }
 }

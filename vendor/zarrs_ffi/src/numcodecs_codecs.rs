@@ -92,8 +92,37 @@ fn create_v2(metadata: &MetadataV2) -> Result<Codec, PluginCreateError> {
     create(id, &with_defaults(id, metadata.configuration().iter())?)
 }
 
-fn invalid(id: &str, e: impl std::fmt::Display) -> PluginCreateError {
+/// The error for a configuration of numcodecs' codec `id` that cannot be used.
+pub(crate) fn invalid(id: &str, e: impl std::fmt::Display) -> PluginCreateError {
     PluginCreateError::Other(format!("numcodecs.{id}: invalid configuration: {e}"))
+}
+
+/// An error naming the first member of `configuration` that codec `id` does not have.
+pub(crate) fn check_members(
+    id: &str,
+    configuration: &Map<String, Value>,
+    allowed: &[&str],
+) -> Result<(), PluginCreateError> {
+    match configuration
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()))
+    {
+        Some(unknown) => Err(invalid(id, format!("unknown member {unknown:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// The string member `key` of codec `id`'s configuration; None if absent or null.
+pub(crate) fn string_member<'a>(
+    id: &str,
+    configuration: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, PluginCreateError> {
+    match configuration.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.as_str())),
+        Some(other) => Err(invalid(id, format!("{key} must be a string, not {other}"))),
+    }
 }
 
 /// A v3 `numcodecs.blosc` codec. numcodecs compresses the chunk's bytes (item size 1) under this

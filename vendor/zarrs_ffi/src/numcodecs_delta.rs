@@ -23,6 +23,7 @@ use zarrs::metadata::v2::MetadataV2;
 use zarrs::metadata::v3::MetadataV3;
 use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
 
+use crate::numcodecs_codecs::{check_members, string_member};
 use crate::numcodecs_elem::Elem;
 
 /// numcodecs' `Delta`.
@@ -35,8 +36,9 @@ pub struct DeltaCodec {
     astype_text: Option<String>,
 }
 
+/// The error for a configuration of the delta filter that cannot be used.
 fn invalid(e: impl std::fmt::Display) -> PluginCreateError {
-    PluginCreateError::Other(format!("numcodecs.delta: invalid configuration: {e}"))
+    crate::numcodecs_codecs::invalid("delta", e)
 }
 
 impl DeltaCodec {
@@ -68,18 +70,9 @@ impl DeltaCodec {
     fn from_configuration(
         configuration: &serde_json::Map<String, Value>,
     ) -> Result<Codec, PluginCreateError> {
-        let text = |key: &str| match configuration.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.as_str())),
-            Some(other) => Err(invalid(format!("{key} must be a string, not {other}"))),
-        };
+        let text = |key: &str| string_member("delta", configuration, key);
         let dtype = text("dtype")?.ok_or_else(|| invalid("dtype is missing"))?;
-        if let Some(unknown) = configuration
-            .keys()
-            .find(|k| !["id", "dtype", "astype"].contains(&k.as_str()))
-        {
-            return Err(invalid(format!("unknown member {unknown:?}")));
-        }
+        check_members("delta", configuration, &["id", "dtype", "astype"])?;
         Ok(Codec::ArrayToArray(Arc::new(Self::new(
             dtype,
             text("astype")?,
@@ -106,17 +99,8 @@ impl DeltaCodec {
         }
     }
 
-    fn elements(&self, bytes: &[u8], elem: Elem) -> Result<usize, CodecError> {
-        if !bytes.len().is_multiple_of(elem.bytes()) {
-            return Err(CodecError::Other(
-                "numcodecs.delta: a chunk of a partial element".to_string(),
-            ));
-        }
-        Ok(bytes.len() / elem.bytes())
-    }
-
     fn encode_bytes(&self, decoded: &[u8]) -> Result<Vec<u8>, CodecError> {
-        let count = self.elements(decoded, self.dtype)?;
+        let count = self.dtype.count("delta", decoded)?;
         let mut out = vec![0u8; count * self.astype.bytes()];
         match self.dtype {
             Elem::Int { .. } => {
@@ -154,7 +138,7 @@ impl DeltaCodec {
     }
 
     fn decode_bytes(&self, encoded: &[u8]) -> Result<Vec<u8>, CodecError> {
-        let count = self.elements(encoded, self.astype)?;
+        let count = self.astype.count("delta", encoded)?;
         let mut out = vec![0u8; count * self.dtype.bytes()];
         match self.dtype {
             Elem::Int { .. } => {

@@ -2,6 +2,7 @@
 //! `dtype` / `astype` strings name, element access in native-endian bytes, and numpy's casts.
 
 use zarrs::array::DataType;
+use zarrs::array::codec::api::CodecError;
 
 /// An element type of a filter: integer (signed or not) or float, and its width in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,17 @@ impl Elem {
         match self {
             Self::Int { bytes, .. } | Self::Float { bytes } => bytes,
         }
+    }
+
+    /// How many elements `bytes` holds; an error naming numcodecs' codec `id` if the last is
+    /// partial.
+    pub(crate) fn count(self, id: &str, bytes: &[u8]) -> Result<usize, CodecError> {
+        if !bytes.len().is_multiple_of(self.bytes()) {
+            return Err(CodecError::Other(format!(
+                "numcodecs.{id}: a chunk of a partial element"
+            )));
+        }
+        Ok(bytes.len() / self.bytes())
     }
 
     /// The Zarr v3 name of the data type.
