@@ -13,7 +13,7 @@ import pytest
 from zarr_oracle import import_zarr_or_skip
 
 import zarrs_cffi
-from zarrs_cffi import _native, errors
+from zarrs_cffi import _native, crud, errors
 from zarrs_cffi._native import ffi, lib
 
 RESULT_CODE_NAMES = sorted(n for n in dir(lib) if n.startswith(("ZARRS_ERROR_", "ZARRS_CFFI_ERROR_")))
@@ -313,6 +313,27 @@ def test_unsupported_dtype_from_zarr_python(tmp_path: pathlib.Path) -> None:
     with pytest.raises(zarrs_cffi.UnsupportedDataTypeError, match="not supported") as info:
         zarrs_cffi.open_array(path)
     assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("dtype", ["i4,f8", [("x", "<u2"), ("y", ">f4")]], ids=["str", "fields"])
+def test_v2_structured_dtype_is_unsupported_not_invalid(tmp_path: pathlib.Path, dtype: object) -> None:
+    """zarrs' v2 parser rejects a structured dtype (a list of fields) as malformed metadata; the
+    document is valid Zarr, so it is reported as the unsupported data type it is, named, and with the
+    code of the native unsupported-data-type error."""
+    zarr = import_zarr_or_skip()
+    path = tmp_path / "records.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr-python warns that structured types are not in the spec
+        zarr.create_array(store=str(path), shape=(3,), chunks=(2,), dtype=dtype, zarr_format=2)
+    stored = json.loads((path / ".zarray").read_text())["dtype"]
+    with pytest.raises(zarrs_cffi.UnsupportedDataTypeError, match="structured data type") as info:
+        zarrs_cffi.open_array(path)
+    assert json.dumps(stored) in str(info.value) and "records.zarr" in str(info.value)
+    assert isinstance(info.value, TypeError)
+    assert info.value.code == _code("ZARRS_ERROR_UNSUPPORTED_DATA_TYPE")
+    document = crud.read_metadata(str(path), "")
+    with pytest.raises(zarrs_cffi.UnsupportedDataTypeError, match="structured data type"):
+        crud.read_region(document, str(path), "", ..., engine="cffi")  # the same from a document
 
 
 def test_read_only_array_rejects_writes(arange_path: str) -> None:

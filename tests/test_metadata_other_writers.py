@@ -316,3 +316,31 @@ def test_the_c_node_creator_refuses_bare_non_finite_tokens(tmp_path: pathlib.Pat
         with pytest.raises(zarrs_cffi.InvalidMetadataError, match="bare NaN / Infinity"):
             _native.check(rc)
     assert not (tmp_path / "g.zarr" / "g").exists()
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_names_starting_with_two_underscores(tmp_path: pathlib.Path, engine: str) -> None:
+    """The v3 spec reserves names starting with "__"; zarr-python writes them anyway, and stray
+    directories such as __pycache__ are common. Both engines list, read, create and delete such
+    nodes alike (a stray directory is no node), and listing the parent does not fail. Only an
+    array with such a name cannot be opened by zarrs: a NodePathError saying why."""
+    root = str(tmp_path / "g.zarr")
+    group = zarr.open_group(root, mode="w")
+    group.create_array("data", shape=(2,), dtype="int8")
+    group.create_array("__x", shape=(2,), dtype="int8")[...] = [4, 5]
+    (tmp_path / "g.zarr" / "__pycache__").mkdir()
+    assert [name for name, _ in crud.list_children(root, "", engine=engine)] == ["__x", "data"]
+    assert crud.read_metadata(root, "__x", engine=engine)["shape"] == [2]
+    crud.create_new_group({"zarr_format": 3, "node_type": "group"}, root, "__g", engine=engine)
+    assert [name for name, _ in crud.list_children(root, "", engine=engine)] == ["__g", "__x", "data"]
+    crud.delete_node(root, "__g", engine=engine)
+    with pytest.raises(zarrs_cffi.NodeNotFoundError):
+        crud.read_metadata(root, "__nope", engine=engine)
+    assert sorted(zarrs_cffi.consolidate(root)) == ["__x", "data"]
+    metadata = crud.read_metadata(root, "__x", engine=engine)
+    if engine == "zarr":
+        region = crud.read_region(metadata, root, "__x", (slice(0, 2),), engine=engine)
+        np.testing.assert_array_equal(region, [4, 5])
+    else:
+        with pytest.raises(zarrs_cffi.NodePathError, match='name that starts with "__"'):
+            crud.read_region(metadata, root, "__x", (slice(0, 2),), engine=engine)

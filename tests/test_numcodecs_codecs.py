@@ -124,19 +124,16 @@ def test_v3_fixedscaleoffset_with_numpy_type_names(tmp_path: pathlib.Path, dtype
     np.testing.assert_array_equal(zarr.open_array(str(path))[:3], np.float32(2.3))
 
 
-def test_v2_fixedscaleoffset_to_uint8(tmp_path: pathlib.Path) -> None:
-    """numcodecs stores astype uint8 as "|u1" (zarrs read only "u1"); int8 is refused by name."""
-    path = tmp_path / "a.zarr"
-    fso = numcodecs.FixedScaleOffset(offset=1, scale=10, dtype="<f4", astype="u1")
-    arr = zarr.create_array(str(path), shape=(20,), chunks=(7,), dtype="f4", zarr_format=2, filters=[fso])
-    arr[...] = np.linspace(1, 5, 20)
-    assert json.loads((path / ".zarray").read_text())["filters"][0]["astype"] == "|u1"
-    np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
-    document = json.loads((path / ".zarray").read_text())
-    document["filters"][0]["astype"] = "|i1"
-    (path / ".zarray").write_text(json.dumps(document))
-    with pytest.raises(zarrs_cffi.InvalidMetadataError, match="int8"):
-        zarrs_cffi.read(str(path))
+def test_v2_fixedscaleoffset_to_uint8_and_int8(tmp_path: pathlib.Path) -> None:
+    """numcodecs stores astype uint8 as "|u1" (zarrs read only "u1") and int8 as "|i1" (zarrs'
+    own fixedscaleoffset lacks int8): both read as zarr-python reads them."""
+    for astype, spelled in [("u1", "|u1"), ("i1", "|i1")]:
+        path = tmp_path / f"{astype}.zarr"
+        fso = numcodecs.FixedScaleOffset(offset=1, scale=10, dtype="<f4", astype=astype)
+        arr = zarr.create_array(str(path), shape=(20,), chunks=(7,), dtype="f4", zarr_format=2, filters=[fso])
+        arr[...] = np.linspace(1, 5, 20)
+        assert json.loads((path / ".zarray").read_text())["filters"][0]["astype"] == spelled
+        np.testing.assert_array_equal(zarrs_cffi.read(str(path)), arr[...])
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
@@ -149,6 +146,7 @@ def test_v2_fixedscaleoffset_to_uint8(tmp_path: pathlib.Path) -> None:
         ("<u4", "<i1"),
         ("<f4", None),
         ("<f8", None),
+        ("<f2", None),  # differences and sums rounded in float16, as numpy computes them
         ("int16", None),
     ],
 )
@@ -176,6 +174,27 @@ def test_delta_filter(tmp_path: pathlib.Path, zarr_format: int, dtype: str, asty
     zarr.open_array(str(theirs))[3:9, 2:16] = value
     np.testing.assert_array_equal(zarr.open_array(str(ours))[...], zarr.open_array(str(theirs))[...])
     np.testing.assert_array_equal(zarrs_cffi.read(str(ours)), zarr.open_array(str(theirs))[...])
+
+
+def test_delta_refuses_a_first_value_astype_cannot_hold(tmp_path: pathlib.Path) -> None:
+    """numcodecs stores a chunk's first value as astype with numpy's item assignment, which raises
+    OverflowError for 300 into int8: the write is refused here too (it stored 44 and read 44)."""
+    path = tmp_path / "a.zarr"
+    arr = zarr.create_array(
+        str(path), shape=(4,), chunks=(2,), dtype="i8", zarr_format=2, compressors=None,
+        filters=[numcodecs.Delta(dtype="i8", astype="i1")],
+    )  # fmt: skip
+    with pytest.raises(OverflowError):
+        arr[:2] = [300, 301]  # the oracle
+    with pytest.raises(zarrs_cffi.CodecError, match="first value 300 is out of bounds for astype int8"):
+        zarrs_cffi.write(str(path), (slice(0, 2),), np.array([300, 301]))
+    assert not (path / "0").exists()
+    data = np.array([100, 400, -128, 127])
+    zarrs_cffi.write(str(path), (slice(0, 4),), data)  # the differences wrap (lossy, as numcodecs)
+    delta = numcodecs.Delta(dtype="i8", astype="i1")
+    expected = np.concatenate([delta.decode(delta.encode(data[:2])), delta.decode(delta.encode(data[2:]))])
+    np.testing.assert_array_equal(zarr.open_array(str(path))[...], expected)
+    assert expected.tolist() == [100, 144, -128, -129]
 
 
 def test_delta_pairs_numcodecs_does_differently_are_refused(tmp_path: pathlib.Path) -> None:
@@ -224,6 +243,51 @@ CAST_FILTERS = {
         lambda: nc.AsType(encode_dtype="u1", decode_dtype="f4"),
     ),
     "astype-u8-as-f8": ("u8", lambda: numcodecs.AsType(encode_dtype="f8", decode_dtype="u8"), None),
+    # float16: quantized in float16 arithmetic (as numpy multiplies a float16 array), and cast to
+    # and from it.
+    "quantize-f2": ("f2", lambda: numcodecs.Quantize(digits=1, dtype="f2"), lambda: nc.Quantize(digits=1)),
+    "astype-f8-as-f2": (
+        "f8",
+        lambda: numcodecs.AsType(encode_dtype="f2", decode_dtype="f8"),
+        lambda: nc.AsType(encode_dtype="f2", decode_dtype="f8"),
+    ),
+    "astype-f2-as-i1": (
+        "f2",
+        lambda: numcodecs.AsType(encode_dtype="i1", decode_dtype="f2"),
+        lambda: nc.AsType(encode_dtype="i1", decode_dtype="f2"),
+    ),
+    # FixedScaleOffset: np.around((x - offset) * scale) (half to even) cast to astype, wrapping;
+    # decoded in float64 from integers, in the float type itself from floats.
+    "fixedscaleoffset-f8-as-i4-ties": (
+        "f8",
+        lambda: numcodecs.FixedScaleOffset(offset=0, scale=1, dtype="f8", astype="i4"),
+        lambda: nc.FixedScaleOffset(offset=0, scale=1, dtype="f8", astype="i4"),
+    ),
+    "fixedscaleoffset-f4-as-u1": (
+        "f4",
+        lambda: numcodecs.FixedScaleOffset(offset=1, scale=10, dtype="f4", astype="u1"),
+        lambda: nc.FixedScaleOffset(offset=1, scale=10, dtype="f4", astype="u1"),
+    ),
+    "fixedscaleoffset-f8-as-i1": (
+        "f8",
+        lambda: numcodecs.FixedScaleOffset(offset=-2.5, scale=0.5, dtype="f8", astype="i1"),
+        lambda: nc.FixedScaleOffset(offset=-2.5, scale=0.5, dtype="f8", astype="i1"),
+    ),
+    "fixedscaleoffset-f2-as-i2": (
+        "f2",
+        lambda: numcodecs.FixedScaleOffset(offset=0.1, scale=100, dtype="f2", astype="i2"),
+        lambda: nc.FixedScaleOffset(offset=0.1, scale=100, dtype="f2", astype="i2"),
+    ),
+    "fixedscaleoffset-i4-as-i2": (
+        "i4",
+        lambda: numcodecs.FixedScaleOffset(offset=100, scale=2, dtype="i4", astype="i2"),
+        lambda: nc.FixedScaleOffset(offset=100, scale=2, dtype="i4", astype="i2"),
+    ),
+    "fixedscaleoffset-i2-as-f4": (
+        "i2",
+        lambda: numcodecs.FixedScaleOffset(offset=0.5, scale=3.3, dtype="i2", astype="f4"),
+        lambda: nc.FixedScaleOffset(offset=0.5, scale=3.3, dtype="i2", astype="f4"),
+    ),
 }
 
 

@@ -146,6 +146,78 @@ def test_every_dtype_and_fill_value(tmp_path: pathlib.Path, dtype: str) -> None:
     assert_values(np.asarray(z[...]), expected)
 
 
+# (dtype, fill_value, the value it stands for): other spellings of a value the dtype holds exactly.
+FITTING_FILLS = [
+    ("bool", 1, True),
+    ("bool", np.False_, False),
+    ("int8", 3.0, 3),
+    ("int8", True, 1),
+    ("int16", "-5", -5),
+    ("uint8", b"7", 7),
+    ("uint8", -0.0, 0),
+    ("int64", np.int64(-(2**63)), -(2**63)),
+    ("uint64", 2**64 - 1, 2**64 - 1),
+    ("uint64", np.uint64(2**64 - 1), 2**64 - 1),
+    ("float16", "Infinity", np.inf),
+    ("float32", 0.1, np.float32(0.1)),  # rounded to the nearest float32, as numpy does
+    ("float32", np.float64("nan"), np.nan),
+    ("float64", "-Infinity", -np.inf),
+    ("float64", 2**70, float(2**70)),
+    ("complex64", 1 + 2j, 1 + 2j),
+    ("complex128", complex(np.nan, -np.inf), complex(np.nan, -np.inf)),
+    ("complex64", 3, 3 + 0j),
+]
+
+
+@pytest.mark.parametrize(("dtype", "fill", "value"), FITTING_FILLS, ids=lambda x: repr(x)[:20])
+def test_fill_value_the_dtype_holds_is_stored_unchanged(
+    tmp_path: pathlib.Path, dtype: str, fill: Any, value: Any
+) -> None:
+    path = tmp_path / "fill.zarr"
+    with zarrs_cffi.create_array(path, shape=(3,), dtype=dtype, chunks=(2,), fill_value=fill) as arr:
+        assert_values(np.asarray(arr.fill_value), np.asarray(value, dtype=dtype))
+        assert_values(arr[...], np.full(3, value, dtype=dtype))
+    assert_values(np.asarray(zarr_read(path).fill_value, dtype=dtype), np.asarray(value, dtype=dtype))
+
+
+# (dtype, fill_value): values zarr-python 3.1.6 refuses too (OverflowError / ValueError), which a
+# cast would wrap around (70000 -> 4464, -1 -> 255) or truncate (NaN -> 0, 1e20 -> 0).
+UNFITTING_FILLS = [
+    ("int16", 70000),
+    ("uint8", -1),
+    ("int16", float("nan")),
+    ("int8", 1e20),
+    ("int64", 2**63),
+    ("uint64", 2**64),
+    ("int32", "2.5"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "fill"), UNFITTING_FILLS, ids=lambda x: repr(x)[:20])
+def test_fill_value_the_dtype_cannot_hold_is_refused_like_zarr_python(
+    tmp_path: pathlib.Path, dtype: str, fill: Any
+) -> None:
+    path = tmp_path / "fill.zarr"
+    with pytest.raises(zarrs_cffi.InvalidArgumentError) as info:
+        zarrs_cffi.create_array(path, shape=(3,), dtype=dtype, chunks=(2,), fill_value=fill)
+    assert f"fill_value {fill!r} does not fit dtype {dtype}" in str(info.value)
+    assert not path.exists(), "nothing is created"
+    with pytest.raises((OverflowError, ValueError)):  # the oracle refuses it too (in memory: any tmp_path)
+        zarr.create_array(zarr.storage.MemoryStore(), shape=(3,), dtype=dtype, chunks=(2,), fill_value=fill)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fill"), [("int16", np.float64("nan")), ("float16", 1e10), ("bool", 2), ("int8", 1.5)]
+)
+def test_fill_value_zarr_python_casts_lossily_is_refused_too(
+    tmp_path: pathlib.Path, dtype: str, fill: Any
+) -> None:
+    """zarr-python 3.1.6 stores these as 0, inf, True and 1; a fill value other than the one asked
+    for is refused here whatever the spelling."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f"does not fit dtype {dtype}"):
+        zarrs_cffi.create_array(tmp_path / "f.zarr", shape=(3,), dtype=dtype, chunks=(2,), fill_value=fill)
+
+
 def test_attributes_and_dimension_names(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "meta.zarr"
     attrs = {"title": "zarrs-cffi", "nested": {"list": [1, 2.5, None, "x"]}, "unicode": "µ°C"}

@@ -17,6 +17,7 @@ from zarr.storage import MemoryStore
 
 import zarrs_cffi
 from zarrs_cffi.array import Array
+from zarrs_cffi.errors import NotAnArrayError
 
 OURS = "zarrs_cffi.ZarrsCffiCodecPipeline"
 ZARRS_IO = (BatchedCodecPipeline.read, BatchedCodecPipeline.write)  # before any test patches them
@@ -262,20 +263,26 @@ def test_encode_then_decode_round_trips_and_matches_the_store(array: zarrs_cffi.
         (lambda a: a.decode_chunk((0, 0), b"garbage"), zarrs_cffi.CodecError, "decoding chunk"),
         (lambda a: a.decode_chunk((0, 0), 42), zarrs_cffi.InvalidArgumentError, "bytes-like"),
         (
-            lambda a: a.decode_chunk((0, 0), b"", out=np.empty((4, 5), "uint16")),
+            lambda a: a.decode_chunk((0, 0), np.zeros(64, "uint8")[::2]),
             zarrs_cffi.InvalidArgumentError,
+            "encoded must be a C-contiguous buffer, got a non-contiguous ndarray",
+        ),
+        (
+            lambda a: a.decode_chunk((0, 0), b"", out=np.empty((4, 5), "uint16")),
+            zarrs_cffi.OutputBufferError,
             "shape",
         ),
         (
             lambda a: a.decode_chunk((0, 0), b"", out=np.empty((4, 6), "int16")),
-            zarrs_cffi.InvalidArgumentError,
+            zarrs_cffi.DataTypeMismatchError,
             "dtype",
         ),
         (
             lambda a: a.decode_chunk((0, 0), b"", out=np.empty((6, 4), "uint16").T),
-            zarrs_cffi.InvalidArgumentError,
+            zarrs_cffi.OutputBufferError,
             "C-contiguous",
         ),
+        (lambda a: a.decode_chunk((0, 0), b"", out=[0] * 24), NotAnArrayError, "numpy.ndarray"),
         (lambda a: a.decode_chunk((3, 0), b""), zarrs_cffi.InvalidIndicesError, "outside"),
         (lambda a: a.decode_chunk((0,), b""), zarrs_cffi.ChunkCoordsLengthError, None),
         (lambda a: a.encode_chunk((0, 0), np.zeros((4, 5))), zarrs_cffi.InvalidArgumentError, "shape"),
@@ -287,6 +294,37 @@ def test_bad_input_raises_typed_errors(
 ) -> None:
     with pytest.raises(error, match=match):
         call(array)
+
+
+def _read_only_chunk() -> np.ndarray:
+    out = np.empty((4, 6), "uint16")
+    out.setflags(write=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        np.empty((4, 6), "int32"),
+        np.empty((4, 6), "uint16", order="F"),
+        np.empty((4, 12), "uint16")[:, ::2],
+        _read_only_chunk(),
+        np.empty((6, 4), "uint16"),
+        [0] * 24,
+        bytearray(48),
+    ],
+    ids=["dtype", "fortran", "strided", "read-only", "shape", "list", "bytearray"],
+)
+def test_decode_chunk_checks_out_as_read_chunk_does(array: zarrs_cffi.Array, out: Any) -> None:
+    """Both decode one whole chunk into ``out``: the same check, the same class and message."""
+    encoded = array.encode_chunk((0, 0), np.ones((4, 6)))
+    with pytest.raises(zarrs_cffi.ZarrsError) as read_error:
+        array.read_chunk((0, 0), out=out)
+    with pytest.raises(zarrs_cffi.ZarrsError) as decode_error:
+        array.decode_chunk((0, 0), encoded, out=out)
+    assert type(decode_error.value) is type(read_error.value)
+    assert str(decode_error.value) == str(read_error.value)
+    assert isinstance(decode_error.value, (zarrs_cffi.OutputBufferError, zarrs_cffi.DataTypeMismatchError))
 
 
 def test_closed_array_raises(array: zarrs_cffi.Array) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from zarrs_cffi.errors import InvalidSelectionError
 from zarrs_cffi.selection import Selection, normalize_selection
 
 
@@ -261,6 +262,21 @@ def test_unsupported_types(entry: Any, type_name: str) -> None:
             continue  # a bare tuple is the selection tuple itself, not an entry
         with pytest.raises(TypeError, match=type_name):
             normalize_selection(selection, (8, 8))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [IX[1.0:3], IX["x":], IX[:2.5], IX[0:4:1.5], IX[np.float64(1) :], IX[None : np.array([1, 2])]],
+    ids=repr,
+)
+def test_non_integer_slice_bounds(key: slice) -> None:
+    """Like a float or str index (not a bare TypeError from slice.indices): InvalidSelectionError
+    naming the slice; bounds with __index__ (numpy ints) keep working."""
+    for selection in (key, (0, key), (key, ...)):
+        with pytest.raises(InvalidSelectionError, match=r"slice bounds must be integers or None") as info:
+            normalize_selection(selection, (8, 8))
+        assert isinstance(info.value, TypeError) and repr(key) in str(info.value)
+    assert normalize_selection(IX[np.int64(1) : np.uint8(3)], (8,)).out_shape == (2,)
 
 
 def test_unsupported_message() -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -210,6 +210,73 @@ def test_sharded_and_edge_chunks(tmp_path: Path, ours: None, no_batched: None, s
     data[17:, 3:19:5] = -1
     np.testing.assert_array_equal(z[:], data)
     np.testing.assert_array_equal(z[1:18:3, 20], data[1:18:3, 20])
+
+
+@pytest.mark.parametrize(
+    ("zarr_format", "shards"), [(3, None), (3, (4, 6)), (2, None)], ids=["v3", "v3-sharded", "v2"]
+)
+def test_arrays_grown_by_resize_and_append_are_read_and_written_whole(
+    tmp_path: Path, zarr_format: int, shards: Any
+) -> None:
+    """zarr keeps an array's pipeline through resize() and append(): the chunks beyond the shape
+    the pipeline was made for are written and read (they were dropped and refused). The same steps
+    with zarr's own pipeline are the oracle, step by step."""
+    arrays = {}
+    for name in (OURS, "zarr.core.codec_pipeline.BatchedCodecPipeline"):
+        with zarr.config.set({"codec_pipeline.path": name}):
+            arrays[name] = zarr.create_array(
+                str(tmp_path / f"{name}.zarr"), shape=(5, 6), chunks=(2, 3), shards=shards, dtype="i4",
+                fill_value=0, zarr_format=zarr_format,
+            )  # fmt: skip
+    assert isinstance(pipeline_of(arrays[OURS]), ZarrsCffiCodecPipeline)
+    steps: list[Callable[[zarr.Array], Any]] = [
+        lambda z: z.__setitem__(slice(None), 1),
+        lambda z: z.resize((11, 8)),
+        lambda z: z.__setitem__(slice(None), 7),  # the whole grown array
+        lambda z: z.__setitem__((10, 7), 3),
+        lambda z: z.append(np.arange(16, dtype="i4").reshape(2, 8)),
+        lambda z: z.resize((3, 4)),  # shrink, then grow again
+        lambda z: z.resize((6, 9)),
+        lambda z: z.__setitem__((slice(2, 6), slice(3, 9)), 5),
+    ]
+    for number, step in enumerate(steps):
+        results = []
+        for name, z in arrays.items():
+            with zarr.config.set({"codec_pipeline.path": name}):
+                step(z)
+                results.append(z[:])
+        np.testing.assert_array_equal(results[0], results[1], err_msg=f"after step {number}")
+    assert results[0].shape == (6, 9) and (results[0] == 7).any() and (results[0] == 5).any()
+    with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.BatchedCodecPipeline"}):
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / f"{OURS}.zarr"))[:], results[1])
+
+
+@pytest.mark.parametrize(
+    ("data_type", "fill_value"),
+    [("float32", "0xffc00000"), ("float64", "0x7ff8000000000001"), ("float16", "0xfe01"),
+     ("complex64", ["0x7fc00001", 1.5])],
+)  # fmt: skip
+def test_nan_fill_values_keep_their_bits(tmp_path: Path, data_type: str, fill_value: Any) -> None:
+    """A NaN fill value stored in hex (sign and payload) reads back with its exact bits, as with
+    zarr's own pipeline (zarr's metadata.to_dict() spells every NaN "NaN")."""
+    (tmp_path / "zarr.json").write_text(
+        json.dumps({
+            "zarr_format": 3, "node_type": "array", "shape": [3], "data_type": data_type,
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}},
+            "chunk_key_encoding": {"name": "default"}, "fill_value": fill_value,
+            "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+        })
+    )  # fmt: skip
+    results = []
+    for name in (OURS, "zarr.core.codec_pipeline.BatchedCodecPipeline"):
+        with zarr.config.set({"codec_pipeline.path": name}):
+            z = zarr.open_array(str(tmp_path), mode="r")
+            if name == OURS:
+                assert pipeline_of(z).fallback_reason is None  # read natively
+            values = z[:]
+            assert np.isnan(values).all()
+            results.append(values.view(f"u{z.dtype.itemsize}"))
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 def test_zero_dimensional_array(tmp_path: Path, ours: None, no_batched: None) -> None:

@@ -699,16 +699,19 @@ class Array:
 
         Args:
             coords: Chunk-grid coordinates of the chunk (a shard, if sharded), one int per dimension.
-            encoded: The chunk's stored bytes (any buffer: bytes, memoryview, a uint8 array).
-            out: A C-contiguous array of :meth:`chunk_shape` and the array's dtype to decode into;
-                None allocates one.
+            encoded: The chunk's stored bytes (any C-contiguous buffer: bytes, memoryview, a uint8
+                array).
+            out: Optional buffer to decode into (writable, C-contiguous, the array's dtype and
+                :meth:`chunk_shape`, as for :meth:`read_chunk`); None allocates a new array.
 
         Returns:
             The decoded chunk (``out`` if given).
 
         Raises:
-            InvalidArgumentError: ``encoded`` is not a buffer, or ``out`` has the wrong shape, dtype
-                or layout (a ValueError).
+            InvalidArgumentError: ``encoded`` is not a C-contiguous buffer (a ValueError).
+            NotAnArrayError: ``out`` is not a numpy.ndarray (a TypeError and a ValueError).
+            DataTypeMismatchError: ``out`` has another dtype (a TypeError).
+            OutputBufferError: ``out`` has the wrong shape or layout, or is read-only (a ValueError).
             CodecError: The bytes do not decode with this array's codecs.
             ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
             ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
@@ -717,15 +720,9 @@ class Array:
         """
         c_coords = self._chunk_coords(coords)
         source = _byte_buffer(encoded, "encoded")
-        if out is None:
-            out = np.empty(self.chunk_shape(), dtype=self.dtype)
-        elif not isinstance(out, np.ndarray) or out.shape != self.chunk_shape() or out.dtype != self.dtype:
-            raise InvalidArgumentError(
-                f"out must be a numpy array of shape {self.chunk_shape()} and dtype {self.dtype}, "
-                f"got {getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}".rstrip()
-            )
-        elif not (out.flags.c_contiguous and out.flags.writeable):
-            raise InvalidArgumentError("out must be C-contiguous and writeable")
+        # The same checks (and errors) as read_chunk's: both decode one whole chunk into ``out``.
+        shape = self.chunk_shape()
+        out = allocate_result(shape, self.dtype) if out is None else check_out(out, self.dtype, shape)
         target = ffi.from_buffer("uint8_t[]", out, require_writable=True)
         with self._handle.use() as ptr:
             check(
@@ -1087,10 +1084,25 @@ def _as_uint64(indices: Any) -> np.ndarray:
 
 
 def _byte_buffer(data: Any, name: str) -> Any:
-    """A cffi view of the bytes of any buffer (read-only ones too), else InvalidArgumentError."""
+    """A cffi view of the bytes of any C-contiguous buffer (read-only ones too), else
+    InvalidArgumentError saying whether ``data`` is no buffer at all or a non-contiguous one."""
     try:
         return ffi.from_buffer("uint8_t[]", data)
     except (TypeError, ValueError):  # not a buffer, or not a contiguous one
-        raise InvalidArgumentError(
-            f"{name} must be a bytes-like object (bytes, memoryview, a numpy array), got {type(data).__name__}"
-        ) from None
+        raise InvalidArgumentError(_not_a_byte_buffer(data, name)) from None
+
+
+def _not_a_byte_buffer(data: Any, name: str) -> str:
+    """Why ``data`` cannot be read as bytes in place: no buffer, or one that is not C-contiguous
+    (its bytes are not in one run; copying it is left to the caller, who knows the order meant)."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        return (
+            f"{name} must be a bytes-like object (bytes, memoryview, a C-contiguous numpy array), "
+            f"got {type(data).__name__}"
+        )
+    return (
+        f"{name} must be a C-contiguous buffer, got a non-contiguous {type(data).__name__} of shape "
+        f"{view.shape} (pass np.ascontiguousarray(...) or bytes(...))"
+    )

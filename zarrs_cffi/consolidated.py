@@ -127,6 +127,18 @@ def _v2_flat(store: Store, documents: Mapping[str, Document]) -> Document:
     return {"zarr_consolidated_format": 1, "metadata": flat}
 
 
+def _parents_are_groups(inline: Mapping[str, Document], path: str) -> bool:
+    """Whether every group above ``path`` (below the root) is in the consolidated ``inline`` block.
+
+    A node under an implied parent (a group with no document) is left out, as :func:`consolidate`
+    leaves it out (the listing does not reach it) and zarr-python does: zarr-python refuses to open
+    consolidated metadata that holds ``x/y`` but no ``x``."""
+    parts = path.split("/")
+    return all(
+        inline.get("/".join(parts[:depth]), {}).get("node_type") == "group" for depth in range(1, len(parts))
+    )
+
+
 def update_consolidated(store: Store, path: str, document: Document | None) -> None:
     """Keep the store's consolidated metadata (if it has any) true after this package created
     (``document``) or deleted (None) the node at ``path`` and everything below it."""
@@ -141,7 +153,7 @@ def update_consolidated(store: Store, path: str, document: Document | None) -> N
             for key, doc in block["metadata"].items()
             if key != path and not key.startswith(path + "/")
         }
-        if document is not None:
+        if document is not None and _parents_are_groups(inline, path):
             doc = dict(document)
             if doc.get("node_type") == "group":
                 doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}

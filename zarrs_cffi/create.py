@@ -9,7 +9,7 @@ from .array import Array
 from .crud.registry import get_backend
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
-from .store import Store, node_path
+from .store import node_path, writable_store
 
 
 def create_array(
@@ -42,7 +42,8 @@ def create_array(
         shards: A shard shape (a multiple of ``chunks``) to store chunks inside shards, or None.
         compressors: None, ``"zstd"`` (the default), ``"gzip"``, ``"blosc"``, or a list of codec
             JSON dicts.
-        fill_value: The value of never-written elements.
+        fill_value: The value of never-written elements; one the dtype holds exactly (``3.0`` or
+            ``"3"`` for an integer type, ``"NaN"`` for a float type; floats round to float16/32).
         attributes: User attributes stored in the metadata.
         dimension_names: One name (or None) per dimension.
         overwrite: Delete any node at ``node`` (and everything below it) first.
@@ -55,10 +56,11 @@ def create_array(
 
     Raises:
         NodeExistsError: A node exists at ``node`` and ``overwrite`` is False (a ValueError).
-        InvalidMetadataError: Inconsistent arguments (shapes, codecs, fill value).
+        InvalidMetadataError: Inconsistent arguments (shapes, codecs).
         UnsupportedDataTypeError: ``dtype`` is not supported (a TypeError).
         UnknownEngineError: ``engine`` names no registered engine (a ValueError).
-        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
+        InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes), or a
+            ``fill_value`` the dtype cannot hold exactly (70000 for int16, NaN for an integer type).
         ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
     """
     document = array_document(
@@ -73,8 +75,7 @@ def create_array(
     )
     backend = get_backend(engine)
     node = node_path(node)
-    with Store(path, **(storage_options or {})) as store:
-        store.check_writable()
+    with writable_store(path, storage_options) as store:
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
@@ -113,8 +114,7 @@ def create_group(
     """
     backend = get_backend(engine)
     document = group_document(attributes)
-    with Store(path, **(storage_options or {})) as store:
-        store.check_writable()
+    with writable_store(path, storage_options) as store:
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:

@@ -75,12 +75,60 @@ def compressor_codecs(compressors: object, dtype: np.dtype) -> list[Json]:
     return codecs
 
 
+def _fill_number(value: object, dtype: np.dtype) -> Any:
+    """``value`` as an exact Python bool, int, float or complex (a string parsed as ``dtype``'s kind
+    of number), before any cast to ``dtype`` can wrap, truncate or overflow it."""
+    item = np.asarray(value).item()  # a numpy scalar or 0-d array -> its Python value, losslessly
+    if isinstance(item, bytes):
+        item = item.decode("ascii")
+    if isinstance(item, str):  # parsed as numpy parses it when casting: "5", "NaN", "Infinity"
+        parse = {"b": None, "i": int, "u": int, "f": float, "c": complex}[dtype.kind]
+        if parse is None:
+            raise TypeError("a string is not a bool")
+        return parse(item)
+    if isinstance(item, (bool, int, float, complex)):
+        return item
+    raise TypeError(f"{type(value).__name__} is not a number")
+
+
+def _fill_problem(number: Any, dtype: np.dtype) -> str | None:
+    """Why ``number`` cannot be a fill value of ``dtype`` without changing it, or None if it can.
+    Rounding a float to a narrower float is fine (as in numpy); overflowing to infinity is not."""
+    if isinstance(number, complex) and dtype.kind != "c":
+        if number.imag:
+            return "a complex number with a non-zero imaginary part"
+        number = number.real
+    if dtype.kind == "b":
+        return None if number in (0, 1) else "only True/False (or 0/1) fit a bool"
+    if dtype.kind in "iu":
+        if isinstance(number, float) and not (math.isfinite(number) and number.is_integer()):
+            return "not an integer"
+        info = np.iinfo(dtype)
+        return None if info.min <= int(number) <= info.max else f"outside [{info.min}, {info.max}]"
+    parts = [number.real, number.imag] if isinstance(number, complex) else [number]
+    with np.errstate(over="ignore"):  # the overflow to infinity is reported below
+        cast = [np.dtype(f"f{dtype.itemsize // len(parts)}").type(part) for part in parts]
+    if any(math.isfinite(part) and not np.isfinite(c) for part, c in zip(parts, cast)):
+        return "too large (it would become infinity)"
+    return None
+
+
 def fill_value_to_json(value: object, dtype: np.dtype) -> Any:
-    """Encode a fill value the way Zarr v3 metadata spells it (NaN/Infinity as strings)."""
+    """Encode a fill value the way Zarr v3 metadata spells it (NaN/Infinity as strings).
+
+    A value ``dtype`` cannot hold exactly (70000 for int16, -1 for uint8, NaN or 1.5 for an integer
+    type, 1e10 for float16) raises InvalidArgumentError, as zarr-python refuses it: casting would
+    silently store another fill value than the one asked for."""
     try:
-        scalar = np.array(value).astype(dtype, casting="unsafe").item()
+        number = _fill_number(value, dtype)
+        problem = _fill_problem(number, dtype)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgumentError(f"fill_value {value!r} does not fit dtype {dtype}: {exc}") from None
+        problem = str(exc)
+    if problem is not None:
+        raise InvalidArgumentError(f"fill_value {value!r} does not fit dtype {dtype}: {problem}")
+    if isinstance(number, complex) and dtype.kind != "c":
+        number = number.real
+    scalar = dtype.type(number).item()
 
     def real(x: float) -> Any:
         if math.isnan(x):

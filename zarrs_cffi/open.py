@@ -11,6 +11,7 @@ from .crud.protocol import CrudBackend
 from .crud.registry import get_backend, list_backends
 from .errors import InvalidArgumentError
 from .store import Store, node_path
+from .store_location import storage_kwargs
 
 Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
 StoreTarget = Union[str, "os.PathLike[str]", Store, Any]
@@ -70,7 +71,7 @@ def open_array(
         StorageError: The store could not be reached (after the configured retries).
     """
     backend = get_backend(engine)
-    with Store(path, **(storage_options or {})) as store:
+    with Store(path, **storage_kwargs(storage_options)) as store:
         node = node_path(node)
         read_only = read_only or store.read_only
         if backend.name == "cffi":

@@ -167,6 +167,17 @@ def _coerce(item: object) -> int:
         raise _unsupported(item) from None
 
 
+def _slice_indices(key: slice, n: int) -> tuple[int, int, int]:
+    """``key.indices(n)``, but a bound that is not an int-like (``1.0:3``, ``'x':``) raises
+    InvalidSelectionError (a TypeError), as a float or string index does, not a bare TypeError."""
+    try:
+        return key.indices(n)
+    except TypeError:
+        raise InvalidSelectionError(
+            f"slice bounds must be integers or None (basic indexing); got {key!r}"
+        ) from None
+
+
 def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
     """Normalize a basic numpy selection against ``shape``.
 
@@ -221,7 +232,7 @@ def normalize_selection(selection: object, shape: tuple[int, ...]) -> Selection:
             # slice.indices clamps like numpy and raises ValueError for a zero step.
             if key.step == 0:
                 raise InvalidArgumentError("slice step cannot be zero")
-            first, stop, step = key.indices(n)
+            first, stop, step = _slice_indices(key, n)
             c = len(range(first, stop, step))
             if c == 0:
                 starts.append(0)

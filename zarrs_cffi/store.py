@@ -13,10 +13,17 @@ from typing import Any
 
 from ._native import check, encode_str, ffi, lib, take_string
 from .consolidated import children_from, read_consolidated, update_consolidated
-from .errors import InvalidArgumentError, InvalidMetadataError, NodeNotFoundError, ReadOnlyError
+from .dtypes import SUPPORTED
+from .errors import (
+    InvalidArgumentError,
+    InvalidMetadataError,
+    NodeNotFoundError,
+    UnsupportedDataTypeError,
+    ZarrsError,
+)
 from .handles import Handle
 from .secrets import redact
-from .store_location import StoreLocation, locate
+from .store_location import StoreLocation, locate, storage_kwargs
 
 
 def node_path(node: object) -> str:
@@ -114,16 +121,7 @@ class Store:
         read-only (``LocalStore(root, read_only=True)``) maps to a location the native library
         could write, so every write through this class checks here first.
         """
-        if self.read_only:
-            scheme = self.location.scheme
-            why = (
-                "zip files are read-only"
-                if scheme == "zip"
-                else "HTTP servers are read-only"
-                if scheme in ("http", "https")
-                else "it was opened read-only"
-            )
-            raise ReadOnlyError(f"cannot write to {self.root!r}: {why}")
+        self.location.check_writable()
 
     @property
     def storage_options(self) -> dict[str, str]:
@@ -364,9 +362,21 @@ class Store:
         """
         path = node_path(node)
         out = ffi.new("ZarrsCffiArray *")
-        with self._handle.use() as ptr:
-            check(lib.zarrsCffiOpenArray(ptr, path.encode(), out), f"array {path!r} in {self.root!r}")
-        return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
+        context = f"array {path!r} in {self.root!r}"
+        try:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiOpenArray(ptr, path.encode(), out), context)
+        except InvalidMetadataError:
+            _check_not_structured(self._stored_document(path), context)
+            raise
+        return Handle(out[0], lib.zarrsCffiDestroyArray, context)
+
+    def _stored_document(self, path: str) -> dict[str, Any]:
+        """The node's stored document, or {} if it cannot be read (for error messages only)."""
+        try:
+            return self.read_metadata(path)
+        except ZarrsError:
+            return {}
 
     def array_handle_from_metadata(self, node: str, document: dict[str, Any]) -> Handle:
         """Make an array handle defined by ``document`` alone (nothing is read from the store).
@@ -385,14 +395,30 @@ class Store:
         """
         path = node_path(node)
         out = ffi.new("ZarrsCffiArray *")
-        with self._handle.use() as ptr:
-            check(
-                lib.zarrsCffiArrayFromMetadata(
-                    ptr, path.encode(), _dump_json(document, allow_non_finite=True), out
-                ),
-                f"array {path!r} in {self.root!r}",
-            )
-        return Handle(out[0], lib.zarrsCffiDestroyArray, f"array {path!r} in {self.root!r}")
+        context = f"array {path!r} in {self.root!r}"
+        text = _dump_json(document, allow_non_finite=True)
+        try:
+            with self._handle.use() as ptr:
+                check(lib.zarrsCffiArrayFromMetadata(ptr, path.encode(), text, out), context)
+        except InvalidMetadataError:
+            _check_not_structured(document, context)
+            raise
+        return Handle(out[0], lib.zarrsCffiDestroyArray, context)
+
+
+def _check_not_structured(document: dict[str, Any], context: str) -> None:
+    """Raise UnsupportedDataTypeError if ``document`` is a Zarr v2 array with a structured dtype.
+
+    zarrs has no structured (record) data types, and its v2 parser rejects a dtype given as a list
+    of fields as malformed metadata ("did not match any variant of untagged enum"), although the
+    document is valid Zarr: report it as the unsupported data type it is, like any other type
+    zarrs lacks."""
+    dtype = document.get("dtype")
+    if document.get("zarr_format") == 2 and isinstance(dtype, list):
+        raise UnsupportedDataTypeError(
+            f"{context}: structured data type {json.dumps(dtype)} is not supported (supported: {SUPPORTED})",
+            int(lib.ZARRS_ERROR_UNSUPPORTED_DATA_TYPE),
+        ) from None
 
 
 def _dump_json(document: object, *, allow_non_finite: bool = False) -> bytes:
@@ -446,5 +472,16 @@ def consolidate(store: object, *, storage_options: Any = None) -> dict[str, dict
     """
     from .consolidated import consolidate as write_consolidated
 
-    with Store(store, **(storage_options or {})) as opened:
+    with writable_store(store, storage_options) as opened:
         return write_consolidated(opened)
+
+
+def writable_store(target: object, storage_options: object = None) -> Store:
+    """``Store(target, **storage_options)`` to write to, or ReadOnlyError (a PermissionError).
+
+    Checked before the native store opens: a zip file a writer means to create (a zarr-python
+    ``ZipStore(path, mode="w")``) would otherwise fail there as a missing file, hiding the reason.
+    """
+    options = storage_kwargs(storage_options)
+    locate(target, options or None).check_writable()
+    return Store(target, **options)

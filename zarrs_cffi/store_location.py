@@ -20,7 +20,7 @@ from typing import Any, Tuple
 from urllib.parse import quote, unquote, urlparse
 
 from ._native import encode_str
-from .errors import InvalidArgumentError, UnsupportedStoreError
+from .errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
 from .secrets import hide, redact
 from .selection import type_name
 
@@ -78,6 +78,23 @@ class StoreLocation:
         return self.url.startswith("zip://")
 
     @property
+    def read_only_reason(self) -> str:
+        """Why this location refuses writes (for the ReadOnlyError of a read-only one)."""
+        if self.is_zip:  # even a zarr-python ZipStore opened with mode="w" or "a"
+            return "zip stores are read-only in zarrs_cffi (write a directory store, then zip it)"
+        if self.scheme in ("http", "https"):
+            return "HTTP servers are read-only"
+        return "it was opened read-only"
+
+    def check_writable(self) -> None:
+        """Raise ReadOnlyError (a PermissionError) naming the reason if this location is read-only.
+
+        Writers call this before the native store opens: opening a zip file that a writer means to
+        create would fail first, as a missing file, hiding that zip stores cannot be written."""
+        if self.read_only:
+            raise ReadOnlyError(f"cannot write to {self.url!r}: {self.read_only_reason}")
+
+    @property
     def scheme(self) -> str:
         """The URL scheme (``"file"`` for local paths)."""
         return self.url.split("://", 1)[0].lower() if "://" in self.url else "file"
@@ -111,15 +128,30 @@ def _option_text(key: str, value: object) -> str:
     )
 
 
-def _options(storage_options: Mapping[str, object] | None) -> Options:
+def storage_kwargs(storage_options: object) -> dict[str, Any]:
+    """``storage_options`` (None or a mapping of option names) as keyword arguments for ``Store``.
+
+    Checked here because ``Store(root, **options)`` would otherwise fail in Python's own argument
+    unpacking, with a bare TypeError that does not say which argument was wrong.
+
+    >>> storage_kwargs(None)
+    {}
+    """
     if storage_options is None:
-        return ()
+        return {}
     if not isinstance(storage_options, Mapping):
-        raise InvalidArgumentError(f"storage_options must be a mapping, got {type(storage_options).__name__}")
-    pairs = []
-    for key, value in storage_options.items():
+        raise InvalidArgumentError(
+            f"storage_options must be a mapping of option names to values, got {type_name(storage_options)}"
+        )
+    for key in storage_options:
         if not isinstance(key, str):
-            raise InvalidArgumentError(f"storage option names must be str, got {key!r}")
+            raise InvalidArgumentError(f"storage_options keys (option names) must be str, got {key!r}")
+    return dict(storage_options)
+
+
+def _options(storage_options: Mapping[str, object] | None) -> Options:
+    pairs = []
+    for key, value in storage_kwargs(storage_options).items():
         encode_str(key, "storage option name")
         text = _option_text(key, value)
         encode_str(text, f"storage option {key!r}", quote=False)  # its value may be a credential

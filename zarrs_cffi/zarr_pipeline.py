@@ -105,7 +105,32 @@ def native_document(metadata: ArrayMetadata) -> dict[str, Any]:
     them, and they need not be valid JSON)."""
     document = metadata.to_dict()
     document.pop("attributes", None)
+    if document.get("zarr_format") == 3:
+        exact = _nan_fill_bits(getattr(metadata, "fill_value", None))
+        if exact is not None:
+            document["fill_value"] = exact
     return document
+
+
+def _nan_fill_bits(fill: object) -> str | list[str] | None:
+    """A v3 NaN fill value in the spec's hex form (its exact bits), else None.
+
+    zarr's ``to_dict`` writes every NaN as ``"NaN"``, the canonical one: a fill value stored as
+    ``"0xffc00000"`` (sign and payload) would read back as another NaN than zarr's own pipeline
+    gives."""
+    if not isinstance(fill, np.inexact):
+        return None
+    if isinstance(fill, np.complexfloating):
+        parts = [fill.real, fill.imag]
+        if not any(np.isnan(part) for part in parts):
+            return None
+        return [_hex_bits(part) for part in parts]
+    return _hex_bits(fill) if np.isnan(fill) else None
+
+
+def _hex_bits(value: np.inexact[Any]) -> str:
+    size = value.dtype.itemsize
+    return f"0x{int(np.asarray(value).view(f'u{size}')):0{2 * size}x}"
 
 
 def _json_default(value: object) -> object:
@@ -381,15 +406,30 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
             elif chunk_path != path:
                 raise _Fallback("the batch spans several arrays")
             origins.append(tuple(c * n for c, n in zip(coords, self._chunk_shape)))
-        return self._array_at(path or ""), origins
+        # zarr keeps an array's pipeline through resize() and append(), so the array may have grown
+        # since the native one was opened: the batch's chunks say how far it reaches at least.
+        extent = tuple(
+            max(origin[axis] + self._chunk_shape[axis] for origin in origins)
+            for axis in range(len(self._chunk_shape))
+        )
+        return self._array_at(path or "", extent), origins
 
-    def _array_at(self, path: str) -> Array:
+    def _array_at(self, path: str, extent: tuple[int, ...]) -> Array:
+        """The native array at ``path``, reopened larger if it does not reach ``extent``."""
+        if self._root is None:
+            return self._arrays[""]  # codecs only: chunk I/O through zarr's store is shape-free
         array = self._arrays.get(path)
-        if array is None:
+        if array is None or not _reaches(array.shape, self._chunk_shape, extent):
             with self._lock:
                 array = self._arrays.get(path)
-                if array is None:
+                if array is None or not _reaches(array.shape, self._chunk_shape, extent):
                     assert self._root is not None and self._document is not None
+                    if array is not None:
+                        # Grown: the chunks that now exist are addressed; elements past the real
+                        # shape in an edge chunk are never selected by zarr.
+                        grown = [max(n, e) for n, e in zip(array.shape, extent)]
+                        self._document = {**self._document, "shape": grown}
+                    # The array a running task holds stays open until that task drops it.
                     array = _open_native(self._root, path, self._document)
                     self._arrays[path] = array
         return array
@@ -445,6 +485,11 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if region is not None:
             return (lambda: array.write(region, data)), nbytes
         return (lambda: _write_chunks(array, planned, data, drop_axes, nbytes)), nbytes
+
+
+def _reaches(shape: tuple[int, ...], chunk_shape: tuple[int, ...], extent: tuple[int, ...]) -> bool:
+    """Whether the chunks of an array of ``shape`` cover ``extent`` (a multiple of the chunk shape)."""
+    return all(-(-n // max(c, 1)) * max(c, 1) >= e for n, c, e in zip(shape, chunk_shape, extent))
 
 
 def _read_region(array: Array, region: tuple[Any, ...], target: np.ndarray) -> None:

@@ -43,6 +43,7 @@ from zarrs_cffi.errors import (
     NodeNotFoundError,
     OutputBufferError,
     ReadOnlyError,
+    UnsupportedDataTypeError,
     UnsupportedStoreError,
     ZarrsError,
 )
@@ -373,8 +374,67 @@ def test_invalid_paths_rejected(engine: str, store: str, arange_doc: Doc, path: 
 
 
 def test_non_str_path_rejected(engine: str, store: str) -> None:
-    with pytest.raises(TypeError):
+    """As open_array rejects a non-str node: an InvalidArgumentError naming the type, on every engine."""
+    with pytest.raises(InvalidArgumentError, match="a node path must be a str, got int"):
         crud.read_metadata(store, 3, engine=engine)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="got bytes"):
+        crud.delete_node(store, b"a", engine=engine)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("metadata", ["x", 5, None, [("zarr_format", 3)], {1: "a"}], ids=repr)
+def test_metadata_not_a_str_keyed_dict_rejected(
+    engine: str, store: str, arange_doc: Doc, metadata: Any
+) -> None:
+    """The same InvalidMetadataError on every engine (and as Store.create_node raises), never a bare
+    TypeError."""
+    for call in (
+        lambda: crud.read_region(metadata, store, "a", IX[...], engine=engine),
+        lambda: crud.read_chunk(metadata, store, "a", (0, 0), engine=engine),
+        lambda: crud.create_new_array(metadata, store, "n", engine=engine),
+        lambda: crud.create_new_group(metadata, store, "n", engine=engine),
+    ):
+        with pytest.raises(InvalidMetadataError, match=r"metadata must be a dict|metadata keys must be str"):
+            call()
+
+
+@pytest.mark.parametrize("data_type", ["nope", {"name": "nope", "configuration": {}}, "structured"], ids=repr)
+def test_unknown_data_type_is_unsupported_on_every_engine(
+    engine: str, root: pathlib.Path, store: str, data_type: Any
+) -> None:
+    """A well-formed data type name no engine knows: UnsupportedDataTypeError (a TypeError) naming it,
+    on the zarr engine as on the native one; a malformed entry stays invalid metadata."""
+    doc = {**_v3_doc(root, "a", shape=(4,), chunks=(2,), dtype="int8"), "data_type": data_type}
+    for call in (
+        lambda: crud.read_region(doc, store, "a", IX[...], engine=engine),
+        lambda: crud.create_new_array(doc, store, "a", engine=engine),
+    ):
+        with pytest.raises(UnsupportedDataTypeError, match=r"nope|structured") as info:
+            call()
+        assert isinstance(info.value, TypeError)
+    assert not (root / "a").exists()
+    with pytest.raises(InvalidMetadataError):
+        crud.read_region({**doc, "data_type": 5}, store, "a", IX[...], engine=engine)
+
+
+@pytest.mark.parametrize("mode", ["w", "a"])
+def test_zipstore_opened_for_writing_is_read_only(engine: str, tmp_path: pathlib.Path, mode: str) -> None:
+    """zarrs_cffi writes no zip files: a zarr-python ZipStore opened for writing (its file not created
+    yet) raises ReadOnlyError saying so on every engine, not a missing-file error; create_array too."""
+    from zarr.storage import ZipStore
+
+    path = tmp_path / "new.zip"
+    target = ZipStore(path, mode=mode)
+    for call in (
+        lambda: crud.create_new_group(V3_GROUP, target, "", engine=engine),
+        lambda: crud.create_overwrite_group(V3_GROUP, target, "g", engine=engine),
+        lambda: crud.delete_node(target, "g", engine=engine),
+        lambda: zarrs_cffi.create_array(target, "/x", shape=(2,), dtype="int8", chunks=(2,), engine=engine),
+        lambda: zarrs_cffi.create_group(target, "/g", engine=engine),
+        lambda: zarrs_cffi.consolidate(target),
+    ):
+        with pytest.raises(ReadOnlyError, match="zip stores are read-only in zarrs_cffi"):
+            call()
+    assert not path.exists()
 
 
 def test_invalid_metadata_rejected(engine: str, root: pathlib.Path, store: str) -> None:
@@ -1215,7 +1275,7 @@ def test_zarr_path_helpers() -> None:
     ]:
         with pytest.raises(InvalidArgumentError, match=word):
             zarr_path_to_node(bad)
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidArgumentError, match="must be a str, got bytes"):
         check_zarr_path(b"a")
 
 

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 
 import zarrs_cffi
+from zarrs_cffi import crud
 
 root = pathlib.Path(sys.argv[1])
 A = str(root / "a.zarr")
@@ -23,6 +24,9 @@ closed = zarrs_cffi.open_array(A)
 closed.close()
 closed_store = zarrs_cffi.Store(root / "c.zarr")
 closed_store.close()
+encoded = arr.encode_chunk((0, 0), np.ones((4, 4), "uint16"))
+ro_chunk = np.empty((4, 4), "uint16")
+ro_chunk.setflags(write=False)
 huge = zarrs_cffi.create_array(
     root / "huge.zarr", shape=(2**40, 2**40), dtype="float64", chunks=(2**20, 2**20)
 )
@@ -85,6 +89,16 @@ CASES = {
     "create compressor native unknown": lambda: C(compressors=[{"name": "nope"}]),
     "create fill str": lambda: C(fill_value="abc"),
     "create fill overflow": lambda: C(fill_value=2**70),
+    "create fill out of int16": lambda: C(dtype="int16", fill_value=70000),
+    "create fill negative unsigned": lambda: C(dtype="uint8", fill_value=-1),
+    "create fill NaN integer": lambda: C(dtype="int16", fill_value=float("nan")),
+    "create fill numpy NaN integer": lambda: C(dtype="int16", fill_value=np.float32("nan")),
+    "create fill huge float integer": lambda: C(dtype="int8", fill_value=1e20),
+    "create fill fraction integer": lambda: C(dtype="int32", fill_value=2.5),
+    "create fill int64 overflow": lambda: C(dtype="int64", fill_value=2**63),
+    "create fill float16 overflow": lambda: C(dtype="float16", fill_value=1e10),
+    "create fill complex into float": lambda: C(dtype="float32", fill_value=1 + 2j),
+    "create fill 2 into bool": lambda: C(dtype="bool", fill_value=2),
     "create attributes list": lambda: C(attributes=[1]),
     "create attributes nan": lambda: C(attributes={"a": float("nan")}),
     "create attributes object": lambda: C(attributes={"a": object()}),
@@ -116,6 +130,11 @@ CASES = {
     "index None": lambda: arr[None],
     "index str": lambda: arr["a"],
     "index step zero": lambda: arr[::0],
+    "index float slice": lambda: arr[1.0:3],
+    "index str slice": lambda: arr["x":],
+    "index float step": lambda: arr[0:4:1.5],
+    "write float slice": lambda: arr.__setitem__(slice(0.5, 2), 1),
+    "read_into float slice": lambda: arr.read_into(np.empty((2, 8), "uint16"), (slice(0.0, 2),)),
     "index two ellipsis": lambda: arr[..., ...],
     "index too many": lambda: arr[0, 0, 0],
     "write str": lambda: arr.write((0, 0), "abc"),
@@ -141,6 +160,15 @@ CASES = {
     "write_chunk outside": lambda: arr.write_chunk((0, 9), np.ones((4, 4))),
     "erase_chunk outside": lambda: arr.erase_chunk((5, 5)),
     "read_encoded_chunk negative": lambda: arr.read_encoded_chunk((0, -1)),
+    "decode_chunk out dtype": lambda: arr.decode_chunk((0, 0), encoded, out=np.empty((4, 4), "f8")),
+    "decode_chunk out list": lambda: arr.decode_chunk((0, 0), encoded, out=[0] * 16),
+    "decode_chunk out Fortran": lambda: arr.decode_chunk(
+        (0, 0), encoded, out=np.empty((4, 4), "uint16", order="F")
+    ),
+    "decode_chunk out readonly": lambda: arr.decode_chunk((0, 0), encoded, out=ro_chunk),
+    "decode_chunk out shape": lambda: arr.decode_chunk((0, 0), encoded, out=np.empty((2, 8), "uint16")),
+    "decode_chunk encoded strided": lambda: arr.decode_chunk((0, 0), np.frombuffer(encoded * 2, "u1")[::2]),
+    "decode_chunk encoded int": lambda: arr.decode_chunk((0, 0), 42),
     "cache zero": lambda: arr.enable_chunk_cache(0),
     "cache str": lambda: arr.enable_chunk_cache("1"),
     "cache bool": lambda: arr.enable_chunk_cache(True),
@@ -161,6 +189,14 @@ CASES = {
     "store list missing": lambda: store.list_children("/missing"),
     "store exists int": lambda: store.node_exists(5),
     "store bytes NUL": lambda: store.stored_bytes("/a\0"),
+    "storage_options list": lambda: zarrs_cffi.open_array(A, storage_options=[("region", "x")]),
+    "storage_options int key": lambda: zarrs_cffi.open_array("s3://b/x", storage_options={1: "x"}),
+    "storage_options list create": lambda: C(storage_options=[("region", "x")]),
+    "storage_options list crud": lambda: crud.read_metadata(A, "", storage_options=[("a", "b")]),
+    "crud path int": lambda: crud.read_metadata(A, 5),
+    "crud path bytes": lambda: crud.read_chunk(crud.read_metadata(A, ""), A, b"", (0, 0)),
+    "crud metadata str": lambda: crud.read_region("x", A, "", ...),
+    "crud metadata int keys": lambda: crud.create_new_array({1: 2}, A, "x"),
     "from_handle str": lambda: zarrs_cffi.Array.from_handle("0x10"),
     "from_handle zero": lambda: zarrs_cffi.Array.from_handle(0),
     "read huge region": lambda: huge[0 : 2**20, 0 : 2**20],

@@ -107,6 +107,35 @@ def test_consolidate_refuses_an_array_root(place: Place) -> None:
         zarrs_cffi.consolidate(place.url, **kwargs)
 
 
+def test_a_node_under_an_implied_group_is_not_consolidated(place: Place) -> None:
+    """Parents are implied: creating /x/y leaves /x without a document. Consolidated metadata keeps
+    to what listing reaches (consolidate() does not reach x/y either), so zarr-python still opens
+    the store: it refuses consolidated metadata that holds x/y but no x."""
+    _hierarchy(place)
+    zarrs_cffi.consolidate(place.url, storage_options=place.options)
+    zarrs_cffi.create_array(
+        place.url, "/x/y", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
+    )
+    zarrs_cffi.create_array(
+        place.url, "/g/z", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
+    )
+    with place.store() as store:
+        root = json.loads(store.get_key("zarr.json") or b"")
+        assert sorted(root["consolidated_metadata"]["metadata"]) == ["a", "g", "g/b", "g/z"]
+        assert store.list_children("/", consolidated=True) == store.list_children("/", consolidated=False)
+        np.testing.assert_array_equal(zarrs_cffi.open_array(store, "/x/y")[...], [0, 0])
+    assert sorted(zarrs_cffi.consolidate(place.url, storage_options=place.options)) == [
+        "a",
+        "g",
+        "g/b",
+        "g/z",
+    ]
+    zstore = place.zarr_store()
+    if zstore is not None:
+        group = zarr.open_consolidated(zstore, mode="r")
+        assert sorted(name for name, _ in group.members(max_depth=None)) == ["a", "g", "g/b", "g/z"]
+
+
 def test_listing_uses_consolidated_metadata_and_our_writes_keep_it_true(place: Place) -> None:
     _hierarchy(place)
     zarrs_cffi.consolidate(place.url, storage_options=place.options)

@@ -5,6 +5,7 @@ package wrote, and this package reads what it wrote."""
 from __future__ import annotations
 
 import json
+import pathlib
 import pickle
 import re
 import sys
@@ -145,6 +146,24 @@ def streaming(request: pytest.FixtureRequest) -> Iterator[None]:
     previous = zarrs_cffi.set_streaming_threshold(0 if request.param == "row groups" else sys.maxsize)
     yield
     zarrs_cffi.set_streaming_threshold(previous)
+
+
+@pytest.mark.parametrize("key", ["../outside.txt", "a/../../outside.txt", "a//b", "./zarr.json", "a/.", ""])
+def test_store_keys_cannot_leave_the_store(tmp_path: pathlib.Path, key: str) -> None:
+    """A key with an empty, "." or ".." segment would name a file outside a local store's directory
+    (or another key than its text on an object store): refused by get_key and set_key alike."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (tmp_path / "outside.txt").write_bytes(b"not in the store")
+    with zarrs_cffi.Store(root) as store:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="invalid store key"):
+            store.get_key(key)
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="invalid store key"):
+            store.set_key(key, b"escaped")
+        store.set_key("a/b", b"inside")  # an ordinary key still works
+        assert store.get_key("a/b") == b"inside"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.txt", "store"]
+    assert (tmp_path / "outside.txt").read_bytes() == b"not in the store"
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -302,6 +321,32 @@ def test_options_are_checked() -> None:
         zarrs_cffi.Store("memory://x", region="eu")
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="max_retries"):
         zarrs_cffi.Store("s3://bucket/x", max_retries="many")
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "why"),
+    [
+        ({"endpoint": "ht!tp://x"}, "endpoint", "must be an http:// or https:// URL"),
+        ({"endpoint": "ftp://127.0.0.1"}, "endpoint", "must be an http:// or https:// URL"),
+        ({"aws_endpoint_url": "not a url"}, "aws_endpoint_url", "must be an http:// or https:// URL"),
+        ({"session_token": "tok\nen-SECRET"}, "session_token", "holds a control character"),
+        ({"secret_access_key": "abc\x07SECRET"}, "secret_access_key", "holds a control character"),
+    ],
+)
+def test_option_values_object_store_would_panic_on_are_refused(
+    options: dict[str, str], named: str, why: str
+) -> None:
+    """object_store unwraps these when it builds a request (a panic, caught as InternalPanicError):
+    they are refused up front, naming the option and not showing its value."""
+    base = {"endpoint": "http://127.0.0.1:1", "region": "us-east-1", "max_retries": 0}
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f'storage option "{named}" {why}') as raised:
+        zarrs_cffi.open_array("s3://bucket/x", storage_options={**base, **options})
+    assert "SECRET" not in str(raised.value)
+    from zarrs_cffi._native import ffi, lib
+
+    out = ffi.new("ZarrsCffiStorage *")
+    code = lib.zarrsCffiCreateStorageFromUrl(b"s3://bucket/x", json.dumps({**base, **options}).encode(), out)
+    assert code == lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT, code
 
 
 def test_zarr_store_objects_map_to_native_stores(place: Place) -> None:

@@ -68,3 +68,53 @@ def test_every_compression_method_of_zipfile(tmp_path: pathlib.Path, method: int
                 zf.write(file, file.relative_to(directory).as_posix())
     np.testing.assert_array_equal(zarrs_cffi.read(f"zip://{path}"), data)
     np.testing.assert_array_equal(zarrs_cffi.read(str(path), (slice(5, 7), slice(3, 14))), data[5:7, 3:14])
+
+
+def test_an_lzma_member_is_named_with_its_method(tmp_path: pathlib.Path) -> None:
+    """zipfile's ZIP_LZMA members cannot be decompressed here; the error names the member and its
+    method (rc-zip's own message, "invalid local file header", read as a damaged archive). The
+    other members of the same archive stay readable."""
+    directory = tmp_path / "l.zarr"
+    zarrs_cffi.create_array(directory, "/a", shape=(4,), dtype="int16", chunks=(2,))[...] = [1, 2, 3, 4]
+    path = tmp_path / "l.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                name = file.relative_to(directory).as_posix()
+                # Only chunk (0,) of a is LZMA; the metadata and chunk (1,) are deflated.
+                method = zipfile.ZIP_LZMA if name == "a/c/0" else zipfile.ZIP_DEFLATED
+                zf.write(file, name, compress_type=method)
+    np.testing.assert_array_equal(zarrs_cffi.read(f"{path}/a", (slice(2, 4),)), [3, 4])
+    with pytest.raises(
+        zarrs_cffi.StorageError, match=r"zip member a/c/0 of .*l\.zip is compressed with LZMA"
+    ):
+        zarrs_cffi.read(f"{path}/a")
+    with zarrs_cffi.Store(f"{path}/a") as store, pytest.raises(
+        zarrs_cffi.StorageError, match=r"zip member a/c/0 .* ZIP_STORED or ZIP_DEFLATED"
+    ):
+        zarrs_cffi.open_array(store).read()
+
+
+def test_a_stored_member_that_fails_its_crc_is_a_storage_error(tmp_path: pathlib.Path) -> None:
+    """Stored (uncompressed) members are read straight from the file: a whole-member read is checked
+    against the CRC-32 the archive records, as zipfile and zarr-python's ZipStore check it; the other
+    chunks still read."""
+    directory = tmp_path / "c.zarr"
+    arr = zarrs_cffi.create_array(directory, "/", shape=(8,), dtype="int32", chunks=(4,), compressors=None)
+    arr[...] = np.full(8, 0x11111111, "int32")
+    arr[4:] = 0x33333333
+    path = tmp_path / "c.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for file in sorted(directory.rglob("*")):
+            if file.is_file():
+                zf.write(file, file.relative_to(directory).as_posix())
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"\x11\x11\x11\x11")] = 0x22  # one byte of chunk 0's data; its recorded CRC stays
+    path.write_bytes(bytes(raw))
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+        zipfile.ZipFile(path).read("c/0")  # the oracle
+    with pytest.raises(zarrs_cffi.StorageError, match=r"zip member c/0 of .*c\.zip is corrupt: its CRC-32"):
+        zarrs_cffi.read(path)
+    with pytest.raises(zarrs_cffi.StorageError, match="is corrupt"):
+        zarrs_cffi.read(path, (slice(0, 2),))
+    np.testing.assert_array_equal(zarrs_cffi.read(path, (slice(4, 8),)), np.full(4, 0x33333333, "int32"))

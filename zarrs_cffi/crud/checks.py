@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from zarrs_cffi._compat import zip_strict
 from zarrs_cffi.buffers import check_out_buffer, region_value
-from zarrs_cffi.errors import InvalidArgumentError
+from zarrs_cffi.errors import InvalidArgumentError, InvalidMetadataError
 from zarrs_cffi.selection import check_chunk_coords, type_name
 
 __all__ = [
@@ -39,12 +39,13 @@ def native_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
 
 
 def check_metadata_doc(metadata: Any) -> dict[str, Any]:
-    """Return ``metadata`` as a plain dict; TypeError if it is not a mapping with str keys."""
+    """Return ``metadata`` as a plain dict; InvalidMetadataError (a ValueError) if it is not a mapping
+    with str keys, as ``Store.create_node`` rejects such a document."""
     if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a dict (the JSON document), got {type_name(metadata)}")
+        raise InvalidMetadataError(f"metadata must be a dict (the JSON document), got {type_name(metadata)}")
     doc = dict(metadata)
     if not all(isinstance(k, str) for k in doc):
-        raise TypeError("metadata keys must be str")
+        raise InvalidMetadataError("metadata keys must be str")
     return doc
 
 

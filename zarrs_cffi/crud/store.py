@@ -126,14 +126,22 @@ def is_read_only(store: object) -> bool:
 
 
 def require_writable(store: object) -> None:
-    """Raise :class:`~zarrs_cffi.errors.ReadOnlyError` (a PermissionError) if ``store`` was opened
-    read-only.
+    """Raise :class:`~zarrs_cffi.errors.ReadOnlyError` (a PermissionError) if ``store`` cannot be
+    written, saying why: opened read-only, a zip file (a zarr-python ``ZipStore`` opened for writing
+    too), an HTTP server.
 
     A ``LocalStore(root, read_only=True)`` is reduced to its root directory, which the native side
     could write to; this check keeps the store's read-only promise.
     """
     if is_read_only(store):
-        raise ReadOnlyError(f"the store {store!r} was opened read-only; cannot write to it")
+        raise ReadOnlyError(f"cannot write to the store {store!r}: {_read_only_reason(store)}")
+
+
+def _read_only_reason(store: object) -> str:
+    try:
+        return str(resolve_location(store).read_only_reason)
+    except UnsupportedStoreError:
+        return "it was opened read-only"
 
 
 def check_zarr_path(path: Any) -> str:
@@ -141,7 +149,8 @@ def check_zarr_path(path: Any) -> str:
 
     ``""`` is the root, ``"a/b"`` a descendant. Rejected with
     :class:`~zarrs_cffi.errors.InvalidArgumentError` (a ValueError): a leading or trailing ``/``,
-    empty, ``.`` or ``..`` segments, NUL characters. A non-``str`` path raises TypeError.
+    empty, ``.`` or ``..`` segments, NUL characters, and a non-``str`` path (as ``open_array`` rejects a
+    non-``str`` node).
 
     >>> check_zarr_path("a/b")
     'a/b'
@@ -151,7 +160,7 @@ def check_zarr_path(path: Any) -> str:
     zarrs_cffi.errors.InvalidArgumentError: invalid node path '/a': ...
     """
     if not isinstance(path, str):
-        raise TypeError(f"a node path must be a str, got {type_name(path)}")
+        raise InvalidArgumentError(f"a node path must be a str, got {type_name(path)}")
     if path == "":
         return path
     problem: str | None = None

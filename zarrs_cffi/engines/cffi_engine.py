@@ -65,10 +65,11 @@ class CffiBackend(CrudBackend):
             return cached
 
     def _array(self, metadata: Any, store: StoreLike, path: str, *, write: bool = False) -> Array:
-        handle_store = self._store(store)
+        location = resolve_location(store)
         path = check_zarr_path(path)
         if write:
-            require_writable(store)
+            require_writable(store)  # before the native store opens (see _create)
+        handle_store = self._store(location)
         doc = check_metadata_doc(metadata)
         try:
             # NaN / Infinity: in attributes of documents zarr-python wrote (read back as stored).
@@ -103,9 +104,12 @@ class CffiBackend(CrudBackend):
 
     # --- node lifecycle ---------------------------------------------------------------------------
     def _create(self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool) -> None:
-        handle_store = self._store(store)
+        location = resolve_location(store)
         path = check_zarr_path(path)
+        # Before the native store opens: a zip file to be created (a zarr-python ZipStore opened
+        # with mode="w") would fail there as missing, where the error is that zips are read-only.
         require_writable(store)
+        handle_store = self._store(location)
         doc = check_metadata_doc(metadata)
         kind = _node_kind(doc)
         if kind != ("group" if group else "array"):
@@ -131,9 +135,10 @@ class CffiBackend(CrudBackend):
 
     def delete_node(self, store: StoreLike, path: str) -> None:
         """Implements :meth:`CrudBackend.delete_node` through the native library."""
-        handle_store = self._store(store)
+        location = resolve_location(store)
         path = check_zarr_path(path)
-        require_writable(store)
+        require_writable(store)  # before the native store opens (see _create)
+        handle_store = self._store(location)
         handle_store.delete_node(zarr_path_to_node(path))
         self._forget_arrays_under(handle_store.root, path)
 

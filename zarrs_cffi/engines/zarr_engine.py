@@ -47,6 +47,7 @@ from zarrs_cffi.errors import (
     NodeExistsError,
     NodeNotFoundError,
     StorageError,
+    UnsupportedDataTypeError,
 )
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store_location import StoreLocation
@@ -252,7 +253,42 @@ def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
     try:
         return parse_array_metadata(copy.deepcopy(doc))
     except Exception as err:  # zarr raises several types (ValueError, KeyError, TypeError, ...)
+        name = _unknown_data_type(doc)
+        if name is not None:  # as the native engine reports a data type it lacks
+            raise UnsupportedDataTypeError(
+                f"data type {name!r} is not supported by zarr-python: {err}"
+            ) from err
         raise InvalidMetadataError(f"invalid array metadata: {err}") from err
+
+
+def _unknown_data_type(doc: dict[str, Any]) -> str | None:
+    """The name of ``doc``'s data type if it is well-formed (a name, or a ``{"name": ...}`` object) but
+    zarr-python has no data type by that name (``"nope"``, ``"<x8"``); else None: a known type, or an
+    entry too malformed to name one (invalid metadata, as on the native engine)."""
+    from zarr.core.dtype import get_data_type_from_json
+    from zarr.core.metadata.v2 import get_object_codec_id
+
+    fmt = doc.get("zarr_format")
+    spec: Any
+    if fmt == 3:
+        spec = doc.get("data_type")
+        name = spec.get("name") if isinstance(spec, dict) else spec
+    elif fmt == 2:
+        name = doc.get("dtype")
+        # zarr-python resolves a v2 object dtype by the object codec among the filters/compressor.
+        codecs = [*(doc.get("filters") or []), doc.get("compressor")]
+        spec = {"name": name, "object_codec_id": get_object_codec_id(codecs)}
+    else:
+        return None
+    if not isinstance(name, str):
+        return None
+    try:
+        get_data_type_from_json(spec, zarr_format=fmt)
+    except ValueError:  # "No Zarr data type found that matches ..."
+        return name
+    except Exception:  # malformed in some other way: left to the metadata error
+        return None
+    return None
 
 
 def _node_files(doc: dict[str, Any], node: str) -> dict[str, bytes]:

@@ -69,7 +69,17 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
             format!("array {path:?}: reading its metadata (zarr.json or .zarray): {e}"),
         ),
         ArrayCreateError::NodePathError(e) => {
-            FfiError::upstream(ZarrsResult::ZARRS_ERROR_NODE_PATH, format!("{path:?}: {e}"))
+            let reserved = path.split('/').any(|name| name.starts_with("__"));
+            let why = if reserved {
+                ": zarrs cannot open an array with a name that starts with \"__\" (the Zarr v3 \
+                 spec reserves such names); zarr-python can (engine=\"zarr\")"
+            } else {
+                ""
+            };
+            FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_NODE_PATH,
+                format!("{path:?}: {e}{why}"),
+            )
         }
         ArrayCreateError::DataTypeCreateError(e) => FfiError::upstream(
             ZarrsResult::ZARRS_ERROR_UNSUPPORTED_DATA_TYPE,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use zarrs::array::ArrayMetadata;
 use zarrs::filesystem::FilesystemStore;
-use zarrs::node::NodePath;
 use zarrs::storage::{ReadableWritableStorageTraits, StoreKey, StorePrefix};
 use zarrs_ffi::ZarrsResult;
 
@@ -82,10 +81,23 @@ struct Node {
 }
 
 impl Node {
+    /// A node path by the rules of zarrs' `NodePath` but one: a name may start with "__" (the
+    /// v3 spec reserves such names, zarr-python writes them, and this module only reads and
+    /// writes documents; arrays with such a name cannot be opened, see `array_io`).
     fn parse(path: &str) -> FfiResult<Self> {
-        NodePath::new(path).map_err(|e| {
-            FfiError::upstream(ZarrsResult::ZARRS_ERROR_NODE_PATH, format!("{path:?}: {e}"))
-        })?;
+        let names = path.strip_prefix('/').filter(|rest| !rest.ends_with('/'));
+        let valid = names.is_some_and(|names| {
+            names.is_empty()
+                || names
+                    .split('/')
+                    .all(|name| !name.is_empty() && !name.chars().all(|c| c == '.'))
+        });
+        if !valid {
+            return Err(FfiError::upstream(
+                ZarrsResult::ZARRS_ERROR_NODE_PATH,
+                format!("{path:?}: invalid node path {path}"),
+            ));
+        }
         let trimmed = path.trim_start_matches('/');
         let prefix = if trimmed.is_empty() {
             String::new()
@@ -559,6 +571,15 @@ pub fn check_sharding_shapes(doc: &Map<String, Value>) -> Result<(), String> {
 
 fn key_arg(key: *const c_char) -> FfiResult<StoreKey> {
     let key = str_arg(key, "key")?;
+    // StoreKey takes ".." segments, which on a local directory would reach outside the store.
+    if key
+        .split('/')
+        .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(FfiError::invalid(format!(
+            "invalid store key {key:?}: a key's segments cannot be empty, \".\" or \"..\""
+        )));
+    }
     StoreKey::new(key).map_err(|e| FfiError::invalid(format!("invalid store key {key:?}: {e}")))
 }
 

@@ -1,5 +1,6 @@
-//! numcodecs' `quantize` and `astype` filters (Zarr v2 ids `quantize` / `astype`, v3
-//! `numcodecs.quantize` / `numcodecs.astype`), which zarrs lacks.
+//! numcodecs' `quantize`, `astype` and `fixedscaleoffset` filters (Zarr v2 ids `quantize` /
+//! `astype` / `fixedscaleoffset`, v3 `numcodecs.<id>`): zarrs lacks the first two, and its
+//! fixedscaleoffset rounds and casts otherwise than numcodecs (see `numcodecs_scale_offset`).
 //!
 //! Both store each element cast to another numeric type, and decode by casting back:
 //! * `astype` (`encode_dtype`, `decode_dtype`): numpy's `astype`, both ways.
@@ -28,14 +29,20 @@ use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
 
 use crate::numcodecs_codecs::{check_members, invalid, string_member};
 use crate::numcodecs_elem::{Elem, cast};
+use crate::numcodecs_scale_offset::{self as scale_offset, Scalar};
 
-/// What the filter does before the cast when encoding.
+/// What the filter does around the cast.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     AsType,
     /// Round to a multiple of `1 / scale` (a power of two).
     Quantize {
         scale: f64,
+    },
+    /// fixedscaleoffset: `(x - offset) * scale`, rounded (`numcodecs_scale_offset`).
+    ScaleOffset {
+        offset: Scalar,
+        scale: Scalar,
     },
 }
 
@@ -44,6 +51,7 @@ impl Kind {
         match self {
             Self::AsType => "astype",
             Self::Quantize { .. } => "quantize",
+            Self::ScaleOffset { .. } => "fixedscaleoffset",
         }
     }
 }
@@ -82,6 +90,11 @@ impl CastCodec {
                 "encode_dtype",
                 &["id", "encode_dtype", "decode_dtype"],
             ),
+            "fixedscaleoffset" => (
+                "dtype",
+                "astype",
+                &["id", "offset", "scale", "dtype", "astype"],
+            ),
             _ => ("dtype", "astype", &["id", "digits", "dtype", "astype"]),
         };
         check_members(id, &configuration, allowed)?;
@@ -101,6 +114,19 @@ impl CastCodec {
                 return Err(invalid(id, "encode_dtype is missing"));
             }
             Kind::AsType
+        } else if id == "fixedscaleoffset" {
+            let scalar = |key: &str| {
+                let value = configuration
+                    .get(key)
+                    .ok_or_else(|| invalid(id, format!("{key} is missing")))?;
+                Scalar::from_json(value).ok_or_else(|| {
+                    invalid(id, format!("{key} must be a finite number, not {value}"))
+                })
+            };
+            Kind::ScaleOffset {
+                offset: scalar("offset")?,
+                scale: scalar("scale")?,
+            }
         } else {
             let digits = configuration
                 .get("digits")
@@ -170,30 +196,34 @@ impl CastCodec {
                 let rounded = quantize(decoded, bytes, count, scale);
                 Ok(cast(decoded, encoded, &rounded, count))
             }
+            Kind::ScaleOffset { offset, scale } => {
+                scale_offset::encode_cast(decoded, encoded, bytes, count, offset, scale)
+                    .map_err(|e| self.error(e))
+            }
         }
     }
 
     fn decode_bytes(&self, data_type: &DataType, bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
         let (decoded, encoded) = self.types(data_type)?;
         let count = encoded.count(self.kind.id(), bytes)?;
-        Ok(cast(encoded, decoded, bytes, count))
+        Ok(match self.kind {
+            Kind::ScaleOffset { offset, scale } => {
+                scale_offset::decode_cast(decoded, encoded, bytes, count, offset, scale)
+            }
+            _ => cast(encoded, decoded, bytes, count),
+        })
     }
 }
 
-/// `np.around(scale * x) / scale` in the float type of `elem` (numpy multiplies a float32 array
-/// by a Python float in float32).
-#[allow(clippy::cast_possible_truncation)]
+/// `np.around(scale * x) / scale` in the float type of `elem`: numpy multiplies a float32 or
+/// float16 array by a Python float in that type (float16 holds no scale above 65504: the scale
+/// is then infinite and the result NaN, as numcodecs gives).
 fn quantize(elem: Elem, bytes: &[u8], count: usize, scale: f64) -> Vec<u8> {
     let mut out = vec![0u8; bytes.len()];
+    let scale = elem.round(scale);
     for i in 0..count {
-        let value = elem.float_at(bytes, i);
-        let rounded = if elem.bytes() == 4 {
-            let scale = scale as f32;
-            f64::from(((value as f32) * scale).round_ties_even() / scale)
-        } else {
-            (value * scale).round_ties_even() / scale
-        };
-        elem.put_float(&mut out, i, rounded);
+        let scaled = elem.round(elem.float_at(bytes, i) * scale);
+        elem.put_float(&mut out, i, scaled.round_ties_even() / scale);
     }
     out
 }
@@ -205,6 +235,8 @@ impl ExtensionName for CastCodec {
             (ZarrVersion::V2, Kind::Quantize { .. }) => "quantize",
             (ZarrVersion::V3, Kind::AsType) => "numcodecs.astype",
             (ZarrVersion::V3, Kind::Quantize { .. }) => "numcodecs.quantize",
+            (ZarrVersion::V2, Kind::ScaleOffset { .. }) => "fixedscaleoffset",
+            (ZarrVersion::V3, Kind::ScaleOffset { .. }) => "numcodecs.fixedscaleoffset",
         }))
     }
 }
@@ -324,6 +356,86 @@ mod tests {
         // Decoding is the cast back: the quantized values are kept.
         let decoded = q2.decode_bytes(&data_type("float64"), &encoded).unwrap();
         assert_eq!(decoded, encoded);
+    }
+
+    fn f16_bits(values: &[f64]) -> Vec<u8> {
+        values
+            .iter()
+            .flat_map(|v| half::f16::from_f64(*v).to_ne_bytes())
+            .collect()
+    }
+
+    fn as_u16s(bytes: &[u8]) -> Vec<u16> {
+        bytes
+            .chunks(2)
+            .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn float16_is_quantized_and_cast_in_float16_as_numcodecs_does() {
+        // numcodecs 0.16.6 on numpy 2.4.6: Quantize(digits, dtype="f2").encode(x).view("u2").
+        // The product overflows float16 (inf), and from digits=5 on the scale itself does
+        // (2**17): every value is then NaN (0 * inf, inf / inf).
+        let x = [
+            0.1,
+            1.2345,
+            -3.140625, // -3.14159 as float16
+            64.5,
+            100.0,
+            1000.5,
+            65504.0,
+            -0.0,
+            f64::INFINITY,
+        ];
+        let expected: [(i64, [u16; 9]); 4] = [
+            (
+                1,
+                [
+                    12288, 15616, 49728, 21512, 22080, 25553, 31744, 32768, 31744,
+                ],
+            ),
+            (
+                2,
+                [
+                    11904, 15600, 49736, 21512, 22080, 31744, 31744, 32768, 31744,
+                ],
+            ),
+            (
+                3,
+                [
+                    11872, 15600, 49736, 31744, 31744, 31744, 31744, 32768, 31744,
+                ],
+            ),
+            (5, [65024; 9]),
+        ];
+        for (digits, bits) in expected {
+            let json = format!(r#"{{"digits": {digits}, "dtype": "f2"}}"#);
+            let q = codec("quantize", &json).unwrap();
+            let encoded = q
+                .encode_bytes(&data_type("float16"), &f16_bits(&x))
+                .unwrap();
+            assert_eq!(as_u16s(&encoded), bits, "digits {digits}");
+        }
+        // AsType("f2", decode_dtype="f8"): rounded to nearest; beyond 65504 infinite.
+        let a = codec("astype", r#"{"encode_dtype": "f2", "decode_dtype": "<f8"}"#).unwrap();
+        let encoded = a
+            .encode_bytes(&data_type("float64"), &f64s(&[1.0 / 3.0, 70000.0, 1e-8]))
+            .unwrap();
+        assert_eq!(as_u16s(&encoded), [13653, 31744, 0]);
+        // AsType("i1", decode_dtype="f2"): through a 32-bit integer, wrapped (inf: 0).
+        let a = codec(
+            "astype",
+            r#"{"encode_dtype": "|i1", "decode_dtype": "float16"}"#,
+        )
+        .unwrap();
+        let encoded = a
+            .encode_bytes(&data_type("float16"), &f16_bits(&x))
+            .unwrap();
+        assert_eq!(
+            encoded.iter().map(|b| *b as i8).collect::<Vec<_>>(),
+            [0, 1, -3, 64, 100, -24, -32, 0, 0]
+        );
     }
 
     #[test]

@@ -7,11 +7,9 @@
 //!   be opened, nor `numcodecs.zlib` and `.bz2` at their default level (stored as `{}`).
 //!   Here each of them is created from its numcodecs configuration the way zarrs creates the Zarr v2
 //!   codec of the same id (`{"id": "zstd", ...}`), with numcodecs' defaults for omitted members.
-//! * numcodecs' fixedscaleoffset (v2 and v3) whose `dtype` / `astype` are numpy names
-//!   (`"float32"`; zarr-python stores what the user passed) or `"|u1"` (what numcodecs writes for
-//!   uint8, the usual `astype`), which zarrs could not read.
 //! * numcodecs' `delta` filter (v2 `delta`, v3 `numcodecs.delta`): `numcodecs_delta`.
-//! * numcodecs' `quantize` and `astype` filters (v2 and v3): `numcodecs_cast`.
+//! * numcodecs' `quantize`, `astype` and `fixedscaleoffset` filters (v2 and v3):
+//!   `numcodecs_cast` (zarrs' own fixedscaleoffset rounds and casts otherwise than numcodecs).
 //! * Zarr v2 `crc32c` (zarrs registers it for v3 only), `crc32` and `lz4` (numcodecs' `LZ4`, a
 //!   common v2 compressor), which zarrs lacks.
 //!
@@ -24,16 +22,13 @@ use std::ffi::c_int;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use zarrs::array::codec::api::CodecTraitsV3;
 use zarrs::array::codec::api::{
     BytesToBytesCodecTraits, Codec, CodecError, CodecMetadataOptions, CodecOptions,
     CodecRuntimePluginV2, CodecRuntimePluginV3, CodecTraits, CodecTraitsV2,
     PartialDecoderCapability, PartialEncoderCapability, RecommendedConcurrency, register_codec_v2,
     register_codec_v3,
 };
-use zarrs::array::codec::{
-    BloscCodec, Bz2Codec, Crc32cCodec, FixedScaleOffsetCodec, GzipCodec, ZlibCodec, ZstdCodec,
-};
+use zarrs::array::codec::{BloscCodec, Bz2Codec, Crc32cCodec, GzipCodec, ZlibCodec, ZstdCodec};
 use zarrs::array::{ArrayBytesRaw, BytesRepresentation};
 use zarrs::metadata::v2::MetadataV2;
 use zarrs::metadata::v3::MetadataV3;
@@ -199,56 +194,6 @@ pub(crate) fn numpy_type_string(text: &str) -> &str {
         "float64" => "<f8",
         other => other,
     }
-}
-
-/// A `dtype` / `astype` of numcodecs' fixedscaleoffset as zarrs' reads it: numpy's names as type
-/// strings, and the 8-bit types without the `|` numpy writes (`"|u1"`: zarrs adds a `<` to any
-/// string without `<`/`>` and reads only a bare `"u1"`). None: zarrs cannot read the type (int8,
-/// whatever the spelling).
-fn fixedscaleoffset_type(text: &str) -> Option<&str> {
-    match numpy_type_string(text) {
-        "|u1" => Some("u1"),
-        "|i1" | "i1" => None,
-        other => Some(other),
-    }
-}
-
-/// A fixedscaleoffset configuration with its types spelled as zarrs reads them.
-fn fixedscaleoffset_configuration(
-    configuration: impl IntoIterator<Item = (String, Value)>,
-) -> Result<Map<String, Value>, PluginCreateError> {
-    let mut configuration: Map<String, Value> = configuration.into_iter().collect();
-    for key in ["dtype", "astype"] {
-        if let Some(Value::String(text)) = configuration.get(key) {
-            let spelled = fixedscaleoffset_type(text).ok_or_else(|| {
-                invalid(
-                    "fixedscaleoffset",
-                    format!("{key} {text:?}: int8 is not supported (zarrs' fixedscaleoffset)"),
-                )
-            })?;
-            configuration.insert(key.to_string(), spelled.into());
-        }
-    }
-    Ok(configuration)
-}
-
-/// zarrs' `numcodecs.fixedscaleoffset`, its types spelled as numcodecs and zarr-python write them.
-fn fixedscaleoffset_v3(metadata: &MetadataV3) -> Result<Codec, PluginCreateError> {
-    let configuration: Map<String, Value> =
-        metadata.configuration().cloned().unwrap_or_default().into();
-    let configuration = fixedscaleoffset_configuration(configuration)?;
-    let respelled = MetadataV3::new_with_configuration(metadata.name(), configuration);
-    <FixedScaleOffsetCodec as CodecTraitsV3>::create(&respelled)
-}
-
-/// The same for Zarr v2's `{"id": "fixedscaleoffset", ...}` (numcodecs writes `"|u1"`).
-fn fixedscaleoffset_v2(metadata: &MetadataV2) -> Result<Codec, PluginCreateError> {
-    let configuration: Map<String, Value> = metadata.configuration().clone().into();
-    let mut configuration = fixedscaleoffset_configuration(configuration)?;
-    configuration.insert("id".to_string(), metadata.id().into());
-    let respelled: MetadataV2 = serde_json::from_value(Value::Object(configuration))
-        .map_err(|e| invalid("fixedscaleoffset", e))?;
-    <FixedScaleOffsetCodec as CodecTraitsV2>::create(&respelled)
 }
 
 const V3_NAMES: [&str; 8] = [
@@ -586,20 +531,19 @@ pub(crate) fn register() {
         crate::numcodecs_delta::DeltaCodec::create_v2,
     ));
     register_codec_v3(CodecRuntimePluginV3::new(
-        |name| ["numcodecs.quantize", "numcodecs.astype"].contains(&name),
+        |name| {
+            [
+                "numcodecs.quantize",
+                "numcodecs.astype",
+                "numcodecs.fixedscaleoffset",
+            ]
+            .contains(&name)
+        },
         crate::numcodecs_cast::CastCodec::create_v3,
     ));
     register_codec_v2(CodecRuntimePluginV2::new(
-        |id| ["quantize", "astype"].contains(&id),
+        |id| ["quantize", "astype", "fixedscaleoffset"].contains(&id),
         crate::numcodecs_cast::CastCodec::create_v2,
-    ));
-    register_codec_v3(CodecRuntimePluginV3::new(
-        |name| name == "numcodecs.fixedscaleoffset",
-        fixedscaleoffset_v3,
-    ));
-    register_codec_v2(CodecRuntimePluginV2::new(
-        |id| id == "fixedscaleoffset",
-        fixedscaleoffset_v2,
     ));
     register_codec_v2(CodecRuntimePluginV2::new(
         |id| V2_IDS.contains(&id),
@@ -668,28 +612,6 @@ mod tests {
                 "{json}: {error}"
             );
         }
-    }
-
-    #[test]
-    fn fixedscaleoffset_reads_numpy_type_names() {
-        let numpy = r#"{"name": "numcodecs.fixedscaleoffset", "configuration":
-            {"offset": 1, "scale": 10, "dtype": "float32", "astype": "int16"}}"#;
-        let strings = numpy.replace("float32", "<f4").replace("int16", "<i2");
-        let codec = fixedscaleoffset_v3(&v3(numpy)).unwrap();
-        let reference = <FixedScaleOffsetCodec as CodecTraitsV3>::create(&v3(&strings)).unwrap();
-        let configuration = |codec: &Codec| match codec {
-            Codec::ArrayToArray(c) => c.configuration(ZarrVersion::V3, &Default::default()),
-            _ => None,
-        };
-        assert!(configuration(&codec).is_some());
-        assert_eq!(configuration(&codec), configuration(&reference));
-        let unknown = numpy.replace("float32", "float99");
-        assert!(fixedscaleoffset_v3(&v3(&unknown)).is_err());
-        let uint8 = numpy.replace("int16", "|u1");
-        assert!(fixedscaleoffset_v3(&v3(&uint8)).is_ok());
-        let int8 = numpy.replace("int16", "|i1");
-        let error = fixedscaleoffset_v3(&v3(&int8)).err().map(|e| e.to_string());
-        assert!(error.is_some_and(|e| e.contains("int8")));
     }
 
     #[test]

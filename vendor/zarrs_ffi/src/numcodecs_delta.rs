@@ -101,6 +101,18 @@ impl DeltaCodec {
 
     fn encode_bytes(&self, decoded: &[u8]) -> Result<Vec<u8>, CodecError> {
         let count = self.dtype.count("delta", decoded)?;
+        // numcodecs sets the first element with `enc[0] = arr[0]`, which numpy refuses for a value
+        // astype cannot hold (OverflowError); the differences after it wrap.
+        if count > 0 && matches!(self.dtype, Elem::Int { .. }) {
+            let first = self.dtype.exact_int(decoded, 0);
+            if !self.astype.holds(first) {
+                return Err(CodecError::Other(format!(
+                    "numcodecs.delta: a chunk's first value {first} is out of bounds for astype {} \
+                     (numcodecs raises OverflowError)",
+                    self.astype.v3_name()
+                )));
+            }
+        }
         let mut out = vec![0u8; count * self.astype.bytes()];
         match self.dtype {
             Elem::Int { .. } => {
@@ -118,16 +130,15 @@ impl DeltaCodec {
                     before = value;
                 }
             }
-            Elem::Float { bytes } => {
+            Elem::Float { .. } => {
                 let mut before = 0f64;
                 for i in 0..count {
                     let value = self.dtype.float_at(decoded, i);
-                    // np.diff subtracts in the float type (f32: one rounding, not two).
-                    #[allow(clippy::cast_possible_truncation)]
-                    let delta = match (i, bytes) {
-                        (0, _) => value,
-                        (_, 4) => f64::from(value as f32 - before as f32),
-                        _ => value - before,
+                    // np.diff subtracts in the float type.
+                    let delta = if i == 0 {
+                        value
+                    } else {
+                        self.dtype.round(value - before)
                     };
                     self.astype.put_float(&mut out, i, delta);
                     before = value;
@@ -148,17 +159,12 @@ impl DeltaCodec {
                     self.dtype.put_int(&mut out, i, sum);
                 }
             }
-            Elem::Float { bytes } => {
+            Elem::Float { .. } => {
                 // The running sum in the float type, as np.cumsum adds.
                 let mut sum = 0f64;
                 for i in 0..count {
                     let term = self.astype.float_at(encoded, i);
-                    sum = if bytes == 4 {
-                        #[allow(clippy::cast_possible_truncation)]
-                        f64::from(sum as f32 + term as f32)
-                    } else {
-                        sum + term
-                    };
+                    sum = self.dtype.round(sum + term);
                     self.dtype.put_float(&mut out, i, sum);
                 }
             }
@@ -285,6 +291,44 @@ mod tests {
             .collect();
         assert_eq!(stored, [1000, 3, -2, 0, -1006]);
         assert_eq!(delta.decode_bytes(&encoded).unwrap(), data);
+    }
+
+    #[test]
+    fn float16_differences_and_sums_round_in_float16() {
+        // numcodecs 0.16.6: Delta(dtype="f2") on [1.0, 1.001, 1000.0, 0.3] (as float16) stores
+        // [1.0, 0.0009765625, 999.0, -999.5], and np.cumsum in float16 gives back
+        // [1.0, 1.0009765625, 1000.0, 0.5]: lossy, as numcodecs is.
+        let f16s = |values: &[f64]| -> Vec<u8> {
+            values
+                .iter()
+                .flat_map(|v| half::f16::from_f64(*v).to_ne_bytes())
+                .collect()
+        };
+        let delta = codec("<f2", None);
+        let encoded = delta
+            .encode_bytes(&f16s(&[1.0, 1.001, 1000.0, 0.3]))
+            .unwrap();
+        assert_eq!(encoded, f16s(&[1.0, 0.000_976_562_5, 999.0, -999.5]));
+        let decoded = delta.decode_bytes(&encoded).unwrap();
+        assert_eq!(decoded, f16s(&[1.0, 1.000_976_562_5, 1000.0, 0.5]));
+    }
+
+    #[test]
+    fn a_first_value_astype_cannot_hold_is_refused_as_numpy_refuses_it() {
+        let delta = codec("<i8", Some("|i1"));
+        let error = delta
+            .encode_bytes(&i64s(&[300, 301]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("first value 300 is out of bounds for astype int8"),
+            "{error}"
+        );
+        // The differences after it wrap (numpy's unsafe array assignment).
+        let encoded = delta.encode_bytes(&i64s(&[100, 400])).unwrap();
+        assert_eq!(encoded, [100, 44]);
+        let unsigned = codec("<u8", None);
+        assert!(unsigned.encode_bytes(&u64::MAX.to_ne_bytes()).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The element types of numcodecs' numeric filters (delta, quantize, astype): what their
 //! `dtype` / `astype` strings name, element access in native-endian bytes, and numpy's casts.
 
+use half::f16;
 use zarrs::array::DataType;
 use zarrs::array::codec::api::CodecError;
 
@@ -12,11 +13,14 @@ pub(crate) enum Elem {
 }
 
 impl Elem {
-    /// numcodecs' type string (`"<i8"`, `"|u1"`, `"f4"`) or numpy's name (`"int64"`).
+    /// numcodecs' type string (`"<i8"`, `"|u1"`, `"f2"`) or numpy's name (`"int64"`).
     /// Big-endian (`">i4"`) and other types are None.
     pub(crate) fn parse(text: &str) -> Option<Self> {
-        let named =
-            crate::numcodecs_codecs::numpy_type_string(text).trim_start_matches(['<', '|', '=']);
+        let named = match text {
+            "float16" => "f2",
+            other => crate::numcodecs_codecs::numpy_type_string(other),
+        }
+        .trim_start_matches(['<', '|', '=']);
         let (kind, bytes) = named.split_at_checked(1)?;
         let bytes: usize = bytes.parse().ok()?;
         match (kind, bytes) {
@@ -28,7 +32,7 @@ impl Elem {
                 signed: false,
                 bytes,
             }),
-            ("f", 4 | 8) => Some(Self::Float { bytes }),
+            ("f", 2 | 4 | 8) => Some(Self::Float { bytes }),
             _ => None,
         }
     }
@@ -90,6 +94,7 @@ impl Elem {
 
     pub(crate) fn float_at(self, bytes: &[u8], i: usize) -> f64 {
         match self.bytes() {
+            2 => f16::from_ne_bytes(bytes[i * 2..i * 2 + 2].try_into().expect("2")).to_f64(),
             4 => f64::from(f32::from_ne_bytes(
                 bytes[i * 4..i * 4 + 4].try_into().expect("4"),
             )),
@@ -97,11 +102,68 @@ impl Elem {
         }
     }
 
+    /// Write `value` rounded to this float type (to nearest, ties to even, as numpy's casts).
     #[allow(clippy::cast_possible_truncation)]
     pub(crate) fn put_float(self, bytes: &mut [u8], i: usize, value: f64) {
         match self.bytes() {
+            2 => bytes[i * 2..i * 2 + 2].copy_from_slice(&f16::from_f64(value).to_ne_bytes()),
             4 => bytes[i * 4..i * 4 + 4].copy_from_slice(&(value as f32).to_ne_bytes()),
             _ => bytes[i * 8..i * 8 + 8].copy_from_slice(&value.to_ne_bytes()),
+        }
+    }
+}
+
+impl Elem {
+    /// Whether this integer type holds `value` (numpy refuses a Python integer it does not).
+    pub(crate) fn holds(self, value: i128) -> bool {
+        let Self::Int { signed, bytes } = self else {
+            return true;
+        };
+        let bits = u32::try_from(bytes * 8).unwrap_or(64);
+        let (lo, hi) = if signed {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        } else {
+            (0, (1i128 << bits) - 1)
+        };
+        (lo..=hi).contains(&value)
+    }
+
+    /// Integer element `i` as it is (uint64 beyond i64 included).
+    #[allow(clippy::cast_sign_loss)]
+    pub(crate) fn exact_int(self, bytes: &[u8], i: usize) -> i128 {
+        let value = self.int_at(bytes, i);
+        match self {
+            Self::Int {
+                signed: false,
+                bytes: 8,
+            } => i128::from(value as u64),
+            _ => i128::from(value),
+        }
+    }
+
+    /// Integer element `i` as float64, rounded once (uint64 beyond i64 included), as numpy
+    /// converts it.
+    #[allow(clippy::cast_precision_loss, clippy::cast_sign_loss)]
+    pub(crate) fn exact_f64(self, bytes: &[u8], i: usize) -> f64 {
+        let value = self.int_at(bytes, i);
+        match self {
+            Self::Int {
+                signed: false,
+                bytes: 8,
+            } => value as u64 as f64,
+            _ => value as f64,
+        }
+    }
+
+    /// `value` rounded to this float type. An operation in f64 on values of a narrower type,
+    /// rounded once to that type, gives numpy's result in the type (f64 has more than twice
+    /// the digits, so rounding twice cannot differ from rounding once).
+    #[allow(clippy::cast_possible_truncation)]
+    pub(crate) fn round(self, value: f64) -> f64 {
+        match self.bytes() {
+            2 => f16::from_f64(value).to_f64(),
+            4 => f64::from(value as f32),
+            _ => value,
         }
     }
 }
@@ -154,6 +216,8 @@ pub(crate) fn cast(from: Elem, to: Elem, src: &[u8], count: usize) -> Vec<u8> {
 #[allow(clippy::cast_precision_loss)]
 fn put_rounded(to: Elem, out: &mut [u8], i: usize, value: i128) {
     match to.bytes() {
+        // Integers beyond f64's 53 bits are beyond float16's range (infinity) too.
+        2 => to.put_float(out, i, value as f64),
         4 => out[i * 4..i * 4 + 4].copy_from_slice(&(value as f32).to_ne_bytes()),
         _ => out[i * 8..i * 8 + 8].copy_from_slice(&(value as f64).to_ne_bytes()),
     }

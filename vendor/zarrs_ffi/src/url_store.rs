@@ -36,6 +36,7 @@ use crate::error::{FfiError, FfiResult, guard};
 use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T};
 use crate::process_slot::ProcessSlot;
 use crate::read_only::ReadOnly;
+use crate::zip_members::ZipMembers;
 
 /// Where a URL points.
 #[derive(Debug, PartialEq, Eq)]
@@ -181,9 +182,33 @@ pub fn parse_options(json: Option<&str>) -> FfiResult<Options> {
                     )));
                 }
             };
-            Ok((key.to_ascii_lowercase(), text))
+            let key = key.to_ascii_lowercase();
+            check_option_value(&key, &text)?;
+            Ok((key, text))
         })
         .collect()
+}
+
+/// Refuse values object_store would panic on when it sends a request (it builds headers and
+/// URIs with `unwrap`): a control character (a header value cannot hold one; credentials go
+/// into headers), or an endpoint that is not an http(s) URL. The value is not shown: it may be a
+/// secret.
+fn check_option_value(key: &str, value: &str) -> FfiResult<()> {
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(FfiError::invalid(format!(
+            "storage option {key:?} holds a control character (such as a line break)"
+        )));
+    }
+    if key.ends_with("endpoint") || key.ends_with("endpoint_url") {
+        let parsed = url::Url::parse(value).ok();
+        let uri_ok = value.parse::<http::Uri>().is_ok();
+        if !uri_ok || !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(FfiError::invalid(format!(
+                "storage option {key:?} must be an http:// or https:// URL"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Options this library reads itself (beside `object_store`'s configuration keys).
@@ -559,13 +584,14 @@ fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
     } else {
         format!("{}/", inner.trim_matches('/'))
     };
-    let zip = ZipStorageAdapter::new_with_path(Arc::new(files), key, inner).map_err(|e| {
-        FfiError::upstream(
-            zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
-            format!("{} is not a readable zip file: {e}", path.display()),
-        )
-    })?;
-    Ok(Arc::new(ReadOnly::new(zip)))
+    let zip =
+        ZipStorageAdapter::new_with_path(Arc::new(files), key, inner.clone()).map_err(|e| {
+            FfiError::upstream(
+                zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
+                format!("{} is not a readable zip file: {e}", path.display()),
+            )
+        })?;
+    Ok(Arc::new(ReadOnly::new(ZipMembers::new(zip, path, &inner))))
 }
 
 /// Create a storage handle for a store named by URL: a path or `file://` URL (a directory),
