@@ -44,6 +44,27 @@ def test_gzip_of_several_members(tmp_path: pathlib.Path, direct: bool) -> None:
         np.testing.assert_array_equal(arr[2:5, 1:3], data[2:5, 1:3])
 
 
+def test_gzip_followed_by_zero_padding_reads_and_updates(tmp_path: pathlib.Path, direct: bool) -> None:
+    """Zero bytes after a gzip value (padding; Python's gzip, so zarr-python, ignores them) are
+    ignored by reads and by the read-modify-write of a partial chunk write (which decodes through
+    zarrs' pipeline whatever the read path)."""
+    path = tmp_path / "a.zarr"
+    data = np.arange(16, dtype="int32")
+    z = zarr.create_array(store=str(path), shape=(16,), chunks=(8,), dtype="int32", compressors=zarr.codecs.GzipCodec())
+    z[...] = data
+    chunk = path / "c" / "0"
+    chunk.write_bytes(chunk.read_bytes() + bytes(4))
+    np.testing.assert_array_equal(zarr.open_array(str(path))[...], data)  # the oracle reads it
+    with zarrs_cffi.open_array(str(path)) as arr:
+        np.testing.assert_array_equal(arr[...], data)
+        arr[0] = 99
+    data[0] = 99
+    np.testing.assert_array_equal(zarr.open_array(str(path))[...], data)
+    chunk.write_bytes(gzip.compress(data[:8].tobytes()) + bytes(3) + b"\x01")  # not padding
+    with zarrs_cffi.open_array(str(path)) as arr, pytest.raises(zarrs_cffi.CodecError):
+        arr[:8]
+
+
 def test_gzip_members_that_decode_to_too_much_are_corrupt(tmp_path: pathlib.Path, direct: bool) -> None:
     path = tmp_path / "a.zarr"
     z = zarr.create_array(
@@ -156,3 +177,4 @@ def test_bitround_filter_v2(tmp_path: pathlib.Path, direct: bool) -> None:
     np.testing.assert_array_equal(expected, rounded)
     with zarrs_cffi.open_array(str(path)) as arr:
         np.testing.assert_array_equal(arr[...], expected)
+

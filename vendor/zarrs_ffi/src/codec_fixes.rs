@@ -113,10 +113,19 @@ impl BytesToBytesCodecTraits for Repaired {
     ) -> Result<ArrayBytesRaw<'a>, CodecError> {
         match self.repair {
             Repair::GzipMembers => {
+                // Member after member; zero bytes after the last (padding, which Python's gzip
+                // ignores and flate2's MultiGzDecoder reads as a broken header) end the value,
+                // as in the direct decoder (`direct::decompress`).
                 let mut decoded = Vec::new();
-                let mut members = flate2::read::MultiGzDecoder::new(&encoded_value[..]);
-                std::io::Read::read_to_end(&mut members, &mut decoded)?;
-                Ok(Cow::Owned(decoded))
+                let mut rest: &[u8] = &encoded_value;
+                loop {
+                    let mut member = flate2::bufread::GzDecoder::new(rest);
+                    std::io::Read::read_to_end(&mut member, &mut decoded)?;
+                    rest = member.into_inner();
+                    if rest.iter().all(|b| *b == 0) {
+                        return Ok(Cow::Owned(decoded));
+                    }
+                }
             }
             Repair::BloscPadding => {
                 let frame = blosc_frame_len(&encoded_value).unwrap_or(encoded_value.len());
@@ -249,5 +258,20 @@ mod tests {
             .unwrap();
         assert_eq!(&decoded[..32], &[1u8; 32]);
         assert_eq!(&decoded[32..], &[2u8; 32]);
+        let decoded = decoded.into_owned();
+        two.extend([0u8; 4]); // zero padding after the last member is ignored
+        let padded = codec.decode(
+            Cow::Borrowed(&two),
+            &BytesRepresentation::FixedSize(64),
+            &CodecOptions::default(),
+        );
+        assert_eq!(padded.unwrap(), decoded);
+        two.push(1); // anything else is not
+        let garbage = codec.decode(
+            Cow::Borrowed(&two),
+            &BytesRepresentation::FixedSize(64),
+            &CodecOptions::default(),
+        );
+        assert!(garbage.is_err());
     }
 }
