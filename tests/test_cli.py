@@ -10,6 +10,8 @@ import sys
 import numpy as np
 from zarr_oracle import import_zarr_or_skip, stored_file_bytes
 
+import zarrs_cffi
+
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -123,3 +125,29 @@ def test_demo(tmp_path: pathlib.Path) -> None:
     data = np.asarray(z[...])
     assert 1000 < float(data.mean()) < 3000
     assert dict(zarr.open_group(str(out_dir), mode="r").attrs) == {"title": "zarrs-cffi demo"}
+
+
+def test_demo_keeps_a_directory_it_did_not_write(tmp_path: pathlib.Path) -> None:
+    """The demo replaces its directory's contents: a non-empty directory that holds no earlier demo
+    (a user's files, another store) is refused and left as it was; an earlier demo is replaced."""
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "sub" / "data.csv").write_text("1,2")
+    result = run_cli("demo", str(mine), "--size", "8")
+    assert result.returncode == 1, result.stdout
+    assert "InvalidArgumentError" in result.stderr and "is not empty" in result.stderr
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
+        "notes.txt",
+        "sub",
+        "sub/data.csv",
+    ]
+    store = tmp_path / "store.zarr"
+    zarrs_cffi.create_group(store)
+    zarrs_cffi.create_array(store, "/a", shape=(2,), dtype="u1", chunks=(2,))
+    assert run_cli("demo", str(store), "--size", "8").returncode == 1
+    assert (store / "a" / "zarr.json").exists()
+    demo = tmp_path / "demo"
+    for _ in range(2):  # an earlier demo (and an empty directory) may be replaced
+        result = run_cli("demo", str(demo), "--size", "8")
+        assert result.returncode == 0, result.stderr

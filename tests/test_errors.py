@@ -453,3 +453,42 @@ def test_chunk_coords_errors_same_in_every_api(
             assert "chunk" in str(info.value)
     # Nothing was written or erased by the rejected calls.
     assert (zarr.open_array(str(root), path="a", mode="r")[...] == 1).all()
+
+
+def test_thread_counts_the_pool_cannot_start_are_refused_by_the_c_function() -> None:
+    """zarrsCffiSetThreadCount(SIZE_MAX) was accepted, and the next read started threads until the
+    process was killed: above 4096 (Python's own limit) it is an invalid argument, nothing changed."""
+    before = lib.zarrsCffiThreadCount()
+    for threads in (2**64 - 1, 4097):
+        assert lib.zarrsCffiSetThreadCount(threads) == lib.ZARRS_CFFI_ERROR_INVALID_ARGUMENT
+        with pytest.raises(
+            zarrs_cffi.InvalidArgumentError, match=f"thread count {threads} is above the limit of 4096"
+        ):
+            _native.check(lib.zarrsCffiSetThreadCount(threads))
+        assert lib.zarrsCffiThreadCount() == before
+
+
+@pytest.mark.parametrize(("shape", "chunk"), [(2**64 - 1, 2**23), (2**64 - 5, 8), (2**63 + 1, 2**63)])
+def test_a_chunk_grid_ending_beyond_2_64_is_refused(tmp_path: pathlib.Path, shape: int, chunk: int) -> None:
+    """The last chunk of such a shape ends past 2^64: zarrs' u64 chunk arithmetic wrapped and a read
+    of it crashed the process (SIGSEGV). Opening, creating and reading from a document refuse it."""
+    doc = {
+        "zarr_format": 3, "node_type": "array", "shape": [shape], "data_type": "uint8",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [chunk]}},
+        "chunk_key_encoding": {"name": "default"}, "fill_value": 0,
+        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+    }  # fmt: skip
+    (tmp_path / "zarr.json").write_text(json.dumps(doc))
+    why = "the last chunk would end beyond 2\\^64 elements"
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match=why):
+        zarrs_cffi.open_array(str(tmp_path))
+    with pytest.raises(zarrs_cffi.ZarrsError, match=why):
+        crud.read_region(doc, str(tmp_path), "", (slice(shape - 1, shape),))
+    with pytest.raises(zarrs_cffi.ZarrsError, match=why):
+        crud.create_new_array(doc, str(tmp_path), "new")
+    assert not (tmp_path / "new" / "zarr.json").exists()
+    # The largest shape whose chunks end within 2^64 opens and reads its last element.
+    doc["shape"] = [(2**64 - 1) // chunk * chunk]
+    (tmp_path / "zarr.json").write_text(json.dumps(doc))
+    with zarrs_cffi.open_array(str(tmp_path)) as arr:
+        assert arr[arr.shape[0] - 1] == 0

@@ -50,7 +50,9 @@ def test_gzip_followed_by_zero_padding_reads_and_updates(tmp_path: pathlib.Path,
     zarrs' pipeline whatever the read path)."""
     path = tmp_path / "a.zarr"
     data = np.arange(16, dtype="int32")
-    z = zarr.create_array(store=str(path), shape=(16,), chunks=(8,), dtype="int32", compressors=zarr.codecs.GzipCodec())
+    z = zarr.create_array(
+        store=str(path), shape=(16,), chunks=(8,), dtype="int32", compressors=zarr.codecs.GzipCodec()
+    )
     z[...] = data
     chunk = path / "c" / "0"
     chunk.write_bytes(chunk.read_bytes() + bytes(4))
@@ -177,4 +179,3 @@ def test_bitround_filter_v2(tmp_path: pathlib.Path, direct: bool) -> None:
     np.testing.assert_array_equal(expected, rounded)
     with zarrs_cffi.open_array(str(path)) as arr:
         np.testing.assert_array_equal(arr[...], expected)
-

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 import time
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .create import create_array, create_group
-from .errors import ZarrsError
+from .errors import InvalidArgumentError, ZarrsError
 from .functional import read_into
 from .metadata import codec_names
 from .open import open_array
@@ -48,11 +50,33 @@ def _info(path: str, node: str) -> int:
     return 0
 
 
+_DEMO_TITLE = "zarrs-cffi demo"
+
+
+def _check_demo_target(directory: str) -> None:
+    """The demo replaces what is at ``directory`` (overwrite=True): only a new or empty directory,
+    or an earlier demo's store, may be replaced; anything else is the user's and is kept."""
+    if not os.path.isdir(directory) or not os.listdir(directory):
+        return
+    try:
+        with open(os.path.join(directory, "zarr.json"), encoding="utf-8") as file:
+            title = json.load(file).get("attributes", {}).get("title")
+    except (OSError, ValueError, AttributeError):
+        title = None
+    if title != _DEMO_TITLE:
+        raise InvalidArgumentError(
+            f"{directory!r} is not empty and holds no earlier demo: the demo replaces its directory's "
+            "contents, so give it a new or empty directory"
+        )
+
+
 def _demo(directory: str | None, size: int) -> int:
+    if directory is not None:
+        _check_demo_target(directory)
     root = directory or tempfile.mkdtemp(prefix="zarrs-cffi-demo-")
     shape = (size, size, 16)
     print(f"zarrs-cffi demo in {root}")
-    create_group(root, attributes={"title": "zarrs-cffi demo"}, overwrite=True)
+    create_group(root, attributes={"title": _DEMO_TITLE}, overwrite=True)
     arr = create_array(
         root, "/temperature", shape=shape, dtype="uint16", chunks=(128, 128, 4), compressors="zstd"
     )
@@ -102,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     info.add_argument("path", help="store root (or the array directory itself)")
     info.add_argument("node", nargs="?", default="/", help="array node inside the store (default /)")
     demo = sub.add_parser("demo", help="write a small generated dataset and read it back with read_into")
-    demo.add_argument("directory", nargs="?", help="where to write (default: a new temporary directory)")
+    demo.add_argument(
+        "directory",
+        nargs="?",
+        help="where to write: new, empty or an earlier demo (default: a new temporary directory)",
+    )
     demo.add_argument("--size", type=int, default=512, help="edge length of the demo array (default 512)")
     args = parser.parse_args(argv)
     try:

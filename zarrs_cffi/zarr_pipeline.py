@@ -409,7 +409,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         # zarr keeps an array's pipeline through resize() and append(), so the array may have grown
         # since the native one was opened: the batch's chunks say how far it reaches at least.
         extent = tuple(
-            max(origin[axis] + self._chunk_shape[axis] for origin in origins)
+            max((origin[axis] + self._chunk_shape[axis] for origin in origins), default=0)
             for axis in range(len(self._chunk_shape))
         )
         return self._array_at(path or "", extent), origins

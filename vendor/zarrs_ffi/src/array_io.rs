@@ -127,9 +127,9 @@ fn name_failing_chunk(array: &RwArray, subset: &ArraySubset, err: ArrayError) ->
     array_error(err, &format!("region {:?}", subset.to_ranges()))
 }
 
-fn check_sharding(array: &RwArray, path: &str) -> FfiResult {
+fn check_document(array: &RwArray, path: &str) -> FfiResult {
     if let Ok(serde_json::Value::Object(doc)) = serde_json::to_value(array.metadata()) {
-        crate::hierarchy::check_sharding_shapes(&doc).map_err(|why| {
+        crate::hierarchy::check_array_document(&doc).map_err(|why| {
             FfiError::upstream(
                 ZarrsResult::ZARRS_ERROR_INVALID_METADATA,
                 format!("array {path:?}: invalid metadata: {why}"),
@@ -161,7 +161,7 @@ pub unsafe extern "C" fn zarrsCffiOpenArray(
         let array = open_metadata(store.as_ref(), path)
             .and_then(|metadata| Array::new_with_metadata(store, path, metadata))
             .map_err(|e| create_error(e, path))?;
-        check_sharding(&array, path)?;
+        check_document(&array, path)?;
         ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
     })
 }
@@ -228,7 +228,7 @@ pub unsafe extern "C" fn zarrsCffiArrayFromMetadata(
             })?;
         let array = Array::new_with_metadata(storage.readable_writable().clone(), path, metadata)
             .map_err(|e| create_error(e, path))?;
-        check_sharding(&array, path)?;
+        check_document(&array, path)?;
         ZarrsCffiArray_T::new(array, storage)?.hand_out(pArray)
     })
 }

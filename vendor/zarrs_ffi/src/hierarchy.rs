@@ -304,7 +304,7 @@ fn documents_to_write(json: &str, path: &str) -> FfiResult<Vec<(&'static str, Ve
             Arc::new(zarrs::storage::store::MemoryStore::new());
         zarrs::array::Array::new_with_metadata(store, "/", metadata)
             .map_err(|e| crate::array_io::create_error(e, path))?;
-        check_sharding_shapes(&map).map_err(invalid)?;
+        check_array_document(&map).map_err(invalid)?;
     }
     if format == Some(3) {
         return Ok(vec![(V3_KEY, json.as_bytes().to_vec())]);
@@ -527,12 +527,41 @@ pub unsafe extern "C" fn zarrsCffiStoredBytes(
     })
 }
 
+/// What zarrs accepts in an array document and then panics or worse on when reading it.
+pub fn check_array_document(doc: &Map<String, Value>) -> Result<(), String> {
+    check_grid_extent(doc)?;
+    check_sharding_shapes(doc)
+}
+
+fn as_shape(value: Option<&Value>) -> Option<Vec<u64>> {
+    value?.as_array()?.iter().map(Value::as_u64).collect()
+}
+
+/// The chunks of a regular grid must end within 2^64 elements: zarrs' chunk arithmetic is u64,
+/// and the last chunk of a shape near 2^64 would end past it (wrapping: a crash on reads).
+fn check_grid_extent(doc: &Map<String, Value>) -> Result<(), String> {
+    let chunks = doc
+        .get("chunk_grid")
+        .and_then(|g| g.get("configuration"))
+        .and_then(|c| c.get("chunk_shape"))
+        .or_else(|| doc.get("chunks"));
+    let (Some(shape), Some(chunks)) = (as_shape(doc.get("shape")), as_shape(chunks)) else {
+        return Ok(()); // not a regular grid, or malformed: zarrs reports that
+    };
+    for (&size, &chunk) in shape.iter().zip(&chunks) {
+        if chunk > 0 && size.div_ceil(chunk).checked_mul(chunk).is_none() {
+            return Err(format!(
+                "shape {shape:?} with chunks {chunks:?}: the last chunk would end beyond 2^64 \
+                 elements"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The sharding codec's inner chunk shape must have the array's rank and divide the shard shape
 /// (Zarr spec); zarrs accepts other documents and then panics on reads.
-pub fn check_sharding_shapes(doc: &Map<String, Value>) -> Result<(), String> {
-    let as_shape = |v: Option<&Value>| -> Option<Vec<u64>> {
-        v?.as_array()?.iter().map(Value::as_u64).collect()
-    };
+fn check_sharding_shapes(doc: &Map<String, Value>) -> Result<(), String> {
     let Some(codec) = doc
         .get("codecs")
         .and_then(Value::as_array)

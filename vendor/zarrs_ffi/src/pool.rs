@@ -22,8 +22,11 @@ static POOL: ProcessSlot<ThreadPool> = ProcessSlot::new();
 /// Threads one call may use; 0 means the default (`default_threads()`).
 static THREADS_PER_CALL: AtomicUsize = AtomicUsize::new(0);
 
-/// `ZARRS_CFFI_NUM_THREADS`, else the number of cores; read once (asking the OS for the core
-/// count reads cgroup files: far too slow for every call).
+/// The most threads one call may be given (`zarrsCffiSetThreadCount`, `ZARRS_CFFI_NUM_THREADS`).
+const MAX_THREADS: usize = 4096;
+
+/// `ZARRS_CFFI_NUM_THREADS` (at most `MAX_THREADS`), else the number of cores; read once (asking
+/// the OS for the core count reads cgroup files: far too slow for every call).
 fn default_threads() -> usize {
     static DEFAULT: OnceLock<usize> = OnceLock::new();
     *DEFAULT.get_or_init(|| {
@@ -31,6 +34,7 @@ fn default_threads() -> usize {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
+            .map(|n| n.min(MAX_THREADS))
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     })
 }
@@ -536,11 +540,18 @@ pub extern "C" fn zarrsCffiThreadCount() -> usize {
     threads_per_call()
 }
 
-/// Let one call use `threads` threads from now on (0 restores the default). Calls from several
-/// threads at once each get their own share of the pool, which grows to at least `threads`.
+/// Let one call use `threads` threads from now on (0 restores the default; at most 4096). Calls
+/// from several threads at once each get their own share of the pool, which grows to at least
+/// `threads`.
 #[unsafe(no_mangle)]
 pub extern "C" fn zarrsCffiSetThreadCount(threads: usize) -> i32 {
     guard(|| {
+        // The pool starts that many threads: SIZE_MAX would never return.
+        if threads > MAX_THREADS {
+            return Err(FfiError::invalid(format!(
+                "thread count {threads} is above the limit of {MAX_THREADS}"
+            )));
+        }
         THREADS_PER_CALL.store(threads, Ordering::Relaxed);
         Ok(())
     })
