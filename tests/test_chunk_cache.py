@@ -218,6 +218,54 @@ def test_a_cache_does_not_follow_its_array_to_another_handle(multichunk_path: tu
         np.testing.assert_array_equal(cached[:8, :6], np.full((8, 6), 5, data.dtype))
 
 
+def test_disable_drops_a_cache_enabled_from_c(multichunk_path: tuple[str, np.ndarray]) -> None:
+    """The cache belongs to the handle: disable_chunk_cache() drops one C enabled on it (it used to
+    act only on a cache Python had enabled), and later reads stay uncached."""
+    from zarrs_cffi._native import lib
+
+    path, data = multichunk_path
+    with zarrs_cffi.open_array(path) as arr:
+        with arr.borrow_handle() as ptr:
+            assert lib.zarrsCffiArraySetChunkCache(ptr, 1 << 20) == 0
+        np.testing.assert_array_equal(arr[0:2, 0:2], data[0:2, 0:2])
+        assert arr.chunk_cache_usage()[0] == 1
+        arr.disable_chunk_cache()
+        assert arr.chunk_cache_usage() == (0, 0)
+        np.testing.assert_array_equal(arr[20:22, 20:22], data[20:22, 20:22])
+        assert arr.chunk_cache_usage() == (0, 0)
+        arr.disable_chunk_cache()  # no cache: nothing to do
+    with pytest.raises(zarrs_cffi.ClosedError):
+        arr.disable_chunk_cache()  # closed: like clear_chunk_cache and chunk_cache_usage
+
+
+@pytest.mark.parametrize("shards", [None, (8, 8)], ids=["unsharded", "sharded"])
+def test_uncompressed_chunks_skip_the_cache_only_unsharded(
+    tmp_path: pathlib.Path, shards: tuple[int, int] | None
+) -> None:
+    """As documented: uncompressed chunk files of an unsharded array in a local directory are read
+    from the files, never cached (so never stale); inner chunks of an uncompressed sharded array
+    are cached, and go stale like any cached unit until the cache is cleared."""
+    path = tmp_path / "raw.zarr"
+    with zarrs_cffi.create_array(
+        path, shape=(16, 16), dtype="int32", chunks=(4, 4), shards=shards, compressors=None
+    ) as arr:
+        arr[...] = 1
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20) as cached, zarrs_cffi.open_array(
+        path
+    ) as other:
+        assert cached.decodes_directly
+        assert cached[0, 0] == 1
+        other[0, 0] = 77
+        if shards is None:
+            assert cached.chunk_cache_usage() == (0, 0)
+            assert cached[0, 0] == 77
+        else:
+            assert cached.chunk_cache_usage() == (1, 4 * 4 * 4)
+            assert cached[0, 0] == 1  # stale, as for any cached unit
+            cached.clear_chunk_cache()
+            assert cached[0, 0] == 77
+
+
 def test_usage_without_a_cache_and_after_close(multichunk_path: tuple[str, np.ndarray]) -> None:
     path, _ = multichunk_path
     arr = zarrs_cffi.open_array(path)

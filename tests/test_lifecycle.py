@@ -4,6 +4,7 @@ location, and an Array keeps working in a forked child."""
 
 from __future__ import annotations
 
+import copy
 import gc
 import multiprocessing
 import os
@@ -121,6 +122,58 @@ def test_store_use_after_close_raises(arange_path: str, method: str) -> None:
     assert pathlib.Path(arange_path, "zarr.json").exists()
 
 
+def test_closed_store_cannot_open_or_create_through(tmp_path: pathlib.Path) -> None:
+    """A closed Store refuses to be used at all, not just through its own methods: opening or
+    creating through it (which used to work through a fresh handle, and create wrote to disk), or
+    making a new Store of it, raise ClosedError and write nothing."""
+    root = tmp_path / "root.zarr"
+    zarrs_cffi.create_group(root)
+    zarrs_cffi.create_array(root, "/x", shape=(4,), dtype="int8", chunks=(2,)).close()
+    store = zarrs_cffi.Store(root)
+    store.close()
+    uses: dict[str, Callable[[], object]] = {
+        "open_array": lambda: zarrs_cffi.open_array(store, "/x"),
+        "create_array": lambda: zarrs_cffi.create_array(store, "/y", shape=(2,), dtype="int8", chunks=(2,)),
+        "create_group": lambda: zarrs_cffi.create_group(store, "/g"),
+        "Store": lambda: zarrs_cffi.Store(store),
+        "copy": lambda: copy.copy(store),
+    }
+    for name, use in uses.items():
+        with pytest.raises(ClosedError, match="is closed"):
+            use()
+        assert not (root / "y").exists() and not (root / "g").exists(), name
+    with zarrs_cffi.open_array(root, "/x") as arr:  # the path itself still opens
+        assert arr.shape == (4,)
+
+
+def test_store_does_not_pickle_and_copies_as_a_new_handle(arange_path: str) -> None:
+    """Pickling a Store raises a TypeError saying what to send instead (not cffi's obscure
+    PicklingError about its Lib object); copy.copy opens an independent handle on the same store."""
+    store = zarrs_cffi.Store(arange_path)
+    with pytest.raises(TypeError, match=r"cannot be pickled.*store\.root.*store\.storage_options"):
+        pickle.dumps(store)
+    clone = copy.copy(store)
+    assert clone is not store and clone.root == store.root
+    clone.close()
+    assert not store.closed and store.node_exists("/")
+    with copy.deepcopy(store) as deep:
+        assert deep.node_exists("/")
+    store.close()
+
+
+def test_from_handle_without_root_says_why_it_cannot_pickle(arange_path: str) -> None:
+    with zarrs_cffi.open_array(arange_path) as arr, arr.borrow_handle() as ptr:
+        wrapped = zarrs_cffi.Array.from_handle(ptr)
+        with pytest.raises(TypeError, match=r"native handle from C \(Array\.from_handle\).*root="):
+            pickle.dumps(wrapped)
+        wrapped.close()
+        # With a location it pickles, reopening by path.
+        with zarrs_cffi.Array.from_handle(ptr, root=arange_path) as located:
+            clone = pickle.loads(pickle.dumps(located))
+            np.testing.assert_array_equal(clone.read(), ARANGE_8X8)
+            clone.close()
+
+
 @pytest.mark.skipif(
     sys.implementation.name != "cpython", reason="PyPy frees objects in its GC, not by reference counting"
 )
@@ -164,6 +217,39 @@ def test_lent_handle_defers_destroy(arange_path: str) -> None:
     assert arr.closed and calls == []
     arr.return_handle()
     assert len(calls) == 1
+
+
+def test_unmatched_return_handle_raises_and_keeps_calls_in_flight(arange_path: str) -> None:
+    """return_handle() without a lend raises InvalidArgumentError and changes nothing: it used to
+    raise a bare IndexError when idle and, with a call in flight on another thread, to take away that
+    call's hold, so that close() destroyed the handle under the running call."""
+    arr = zarrs_cffi.open_array(arange_path)
+    calls: list[object] = []
+    original = arr._handle._destroy
+    arr._handle._destroy = lambda ptr: (calls.append(ptr), original(ptr))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"return_handle\(\) without a matching"):
+        arr.return_handle()
+    arr.lend_handle()
+    arr.return_handle()
+    with pytest.raises(zarrs_cffi.InvalidArgumentError):
+        arr.return_handle()  # one lend, one return: the second is unmatched
+    arr._handle.acquire()  # a read in flight, as another thread inside a native call holds it
+    with pytest.raises(zarrs_cffi.InvalidArgumentError):
+        arr.return_handle()
+    arr.close()
+    assert calls == [], "the call in flight must keep its hold: close() defers destruction"
+    arr._handle.release()  # the call returns: now the handle goes, once
+    assert len(calls) == 1
+
+
+def test_unmatched_return_handle_on_a_wrapper_of_a_c_handle(arange_path: str) -> None:
+    with zarrs_cffi.open_array(arange_path) as arr, arr.borrow_handle() as ptr:
+        wrapped = zarrs_cffi.Array.from_handle(ptr)
+        with pytest.raises(zarrs_cffi.InvalidArgumentError):
+            wrapped.return_handle()
+        with wrapped.borrow_handle():
+            pass
+        wrapped.close()  # returns at once: no hold was lost or left behind
 
 
 def _rss_bytes() -> int:

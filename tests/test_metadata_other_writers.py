@@ -344,3 +344,43 @@ def test_names_starting_with_two_underscores(tmp_path: pathlib.Path, engine: str
     else:
         with pytest.raises(zarrs_cffi.NodePathError, match='name that starts with "__"'):
             crud.read_region(metadata, root, "__x", (slice(0, 2),), engine=engine)
+
+
+def _int16_doc(codecs: list[Any]) -> dict[str, Any]:
+    return {
+        "zarr_format": 3, "node_type": "array", "shape": [4, 6], "data_type": "int16",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 3]}},
+        "chunk_key_encoding": {"name": "default"}, "fill_value": 0, "codecs": codecs,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_codecs_out_of_the_spec_order_are_refused(tmp_path: pathlib.Path, engine: str) -> None:
+    """[crc32c, bytes]: zarrs sorted such a list and wrote chunks zarr-python then refused to read
+    ("Invalid codec order"). Refused when created and when opened, naming the codec."""
+    doc = _int16_doc([{"name": "crc32c"}, {"name": "bytes", "configuration": {"endian": "little"}}])
+    with pytest.raises(zarrs_cffi.InvalidMetadataError):
+        crud.create_new_array(doc, str(tmp_path), "a", engine=engine)
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "zarr.json").write_text(json.dumps(doc))
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match=r'codec "bytes" .* cannot follow "crc32c"'):
+        zarrs_cffi.open_array(str(tmp_path / "b"))
+
+
+def test_a_bytes_codec_without_endian_is_little_endian(tmp_path: pathlib.Path) -> None:
+    """zarr-python reads {"name": "bytes"} on a multi-byte type as the machine's (little) order; so
+    do reads, region writes and chunk writes here (a region write stored its directly encoded chunks
+    and then failed on the others: "endianness must be specified")."""
+    doc = _int16_doc([{"name": "bytes"}])
+    crud.create_new_array(doc, str(tmp_path), "a")
+    with zarrs_cffi.open_array(str(tmp_path), "/a") as arr:
+        arr[...] = np.arange(24, dtype="int16").reshape(4, 6)
+        arr.write_chunk((1, 1), np.full((2, 3), -7, "int16"))
+    expected = np.arange(24, dtype="int16").reshape(4, 6)
+    expected[2:, 3:] = -7
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a"))[...], expected)  # the oracle
+    np.testing.assert_array_equal(zarrs_cffi.read(str(tmp_path / "a")), expected)
+    assert json.loads((tmp_path / "a" / "zarr.json").read_text())["codecs"] == [
+        {"name": "bytes"}
+    ]  # as written

@@ -26,7 +26,7 @@ from .advanced_selection import (
     normalize_orthogonal,
     orthogonal_from_basic,
 )
-from .buffers import allocate_result, check_out_buffer, region_value
+from .buffers import allocate_result, check_out_buffer, chunk_value, region_value
 from .chunk_plan import OrthogonalPlan, point_groups
 from .dtypes import numpy_dtype
 from .errors import (
@@ -198,8 +198,9 @@ class Array:
         Many small reads of the same chunks then cost a copy instead of a decode. Reads that
         continue the previous one in C order (a chunk-by-chunk scan) also decode the next chunks
         in the background, about 1 MiB (at least one chunk) per thread a call may use (none with
-        ``set_num_threads(1)``). Uncompressed chunks of directly decoded arrays are never cached:
-        reads take them from the files (the OS page cache holds them). Off by default; enabling it
+        ``set_num_threads(1)``). Uncompressed chunks of directly decoded, unsharded arrays in a local
+        directory are never cached: reads take them from the files (the OS page cache holds them);
+        inner chunks of sharded arrays are cached, uncompressed or not. Off by default; enabling it
         again replaces the cache with an empty one.
 
         Staleness: writes through this Array clear the cache; writes by other handles or processes
@@ -219,10 +220,18 @@ class Array:
         self._chunk_cache_bytes = max_bytes
 
     def disable_chunk_cache(self) -> None:
-        """Drop the decoded-chunk cache (if any) and its memory."""
-        if self._chunk_cache_bytes and not self._handle.closed:
-            with self._handle.use() as ptr:
-                check(lib.zarrsCffiArraySetChunkCache(ptr, 0))
+        """Drop the decoded-chunk cache (if any) and its memory.
+
+        The cache belongs to the native handle, so this drops one enabled from C through
+        :meth:`borrow_handle` (``zarrsCffiArraySetChunkCache``) too.
+
+        Raises:
+            ClosedError: The array is closed.
+        """
+        self._check_open()
+        # Always asked of the handle (capacity 0: no cache), whoever enabled the cache.
+        with self._handle.use() as ptr:
+            check(lib.zarrsCffiArraySetChunkCache(ptr, 0))
         self._chunk_cache_bytes = 0
 
     def clear_chunk_cache(self) -> None:
@@ -272,8 +281,12 @@ class Array:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickles by location: unpickling reopens the array (e.g. in a dask worker).
-        if self.location is None:
-            raise TypeError("an Array made from a metadata document alone cannot be pickled")
+        if self.location is None:  # only from_handle() without root= has no location
+            raise TypeError(
+                f"{self!r} wraps a native handle from C (Array.from_handle) with no location, so it "
+                "cannot be pickled: pass root= (and node=) to from_handle, or pickle the store "
+                "path and node and reopen it with open_array"
+            )
         from .engine_array import _reopen_with_engine
 
         return (_reopen_with_engine, (self.location, self.node, self.read_only, "cffi"))
@@ -618,11 +631,13 @@ class Array:
         Args:
             coords: Chunk-grid coordinates of a stored chunk (a shard, if sharded), one int per
                 dimension.
-            data: The chunk's values, exactly :meth:`chunk_shape` (cast to the array's dtype).
+            data: The chunk's values, exactly :meth:`chunk_shape`, cast to the array's dtype as
+                :meth:`write` casts (a Python int out of the dtype's range is an error).
 
         Raises:
             ReadOnlyError: The array was opened with ``read_only=True`` (a PermissionError).
-            InvalidArgumentError: ``data`` does not have the chunk's shape (a ValueError).
+            InvalidArgumentError: ``data`` does not have the chunk's shape, or cannot be cast to the
+                array's dtype (a ValueError).
             ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
             ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
             InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
@@ -636,13 +651,9 @@ class Array:
             check(lib.zarrsCffiArrayStoreChunk(ptr, self._ndim_c, c_coords, value.nbytes, buf))
 
     def _whole_chunk(self, data: Any) -> np.ndarray:
-        """``data`` as one whole chunk: C-contiguous, of the array's dtype; else InvalidArgumentError."""
-        value = np.asarray(data)
-        if value.shape != self.chunk_shape():
-            raise InvalidArgumentError(
-                f"chunk data has shape {value.shape}, chunks of this array have shape {self.chunk_shape()}"
-            )
-        return np.ascontiguousarray(value, dtype=self.dtype)
+        """``data`` as one whole chunk: C-contiguous, of the array's dtype; else InvalidArgumentError.
+        Cast as region writes cast (a Python int out of range is refused, never wrapped around)."""
+        return chunk_value(data, self.dtype, self.chunk_shape())
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
         """Delete one stored chunk; it then reads as the fill value (no error if absent).
@@ -740,13 +751,15 @@ class Array:
 
         Args:
             coords: Chunk-grid coordinates of the chunk (a shard, if sharded), one int per dimension.
-            data: The chunk's values, exactly :meth:`chunk_shape` (cast to the array's dtype).
+            data: The chunk's values, exactly :meth:`chunk_shape`, cast to the array's dtype as
+                :meth:`write` casts (a Python int out of the dtype's range is an error).
 
         Returns:
             The encoded bytes, as the store would hold them.
 
         Raises:
-            InvalidArgumentError: ``data`` does not have the chunk's shape (a ValueError).
+            InvalidArgumentError: ``data`` does not have the chunk's shape, or cannot be cast to the
+                array's dtype (a ValueError).
             ChunkCoordsTypeError: ``coords`` is not a sequence of ints (a TypeError).
             ChunkCoordsLengthError: Wrong number of coordinates (an IndexError).
             InvalidIndicesError: A coordinate lies outside the chunk grid (an IndexError).
@@ -780,11 +793,16 @@ class Array:
         Raises:
             ClosedError: The array is closed.
         """
-        return self._handle.acquire()
+        return self._handle.lend()
 
     def return_handle(self) -> None:
-        """Return a handle lent by :meth:`lend_handle` (destroying it now if :meth:`close` was deferred)."""
-        self._handle.release()
+        """Return a handle lent by :meth:`lend_handle` (destroying it now if :meth:`close` was deferred).
+
+        Raises:
+            InvalidArgumentError: No lend is outstanding (more returns than lends); nothing is
+                changed, and calls in flight on other threads keep their hold on the handle.
+        """
+        self._handle.unlend()
 
     @contextmanager
     def borrow_handle(self) -> Iterator[Any]:

@@ -55,6 +55,26 @@ def _check_python_ints_in_range(value: Any, dtype: np.dtype[Any]) -> None:
         )
 
 
+def cast_value(value: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """``value`` as an array of ``dtype``, cast like numpy assignment (``a[...] = value``).
+
+    Failures, including a Python int out of the dtype's range (which numpy assignment rejects), raise
+    InvalidArgumentError (a ValueError). Region and chunk writes both cast through here, so one
+    value is accepted or refused alike by every write.
+
+    >>> cast_value([1, 2], np.dtype("u1")).dtype
+    dtype('uint8')
+    """
+    if _NUMPY_1 and dtype.kind in "iu":
+        _check_python_ints_in_range(value, dtype)
+    try:
+        # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
+        # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidArgumentError(f"data cannot be converted to {dtype}: {exc}") from None
+
+
 def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     """``value`` cast to ``dtype`` like numpy assignment and broadcast to ``shape`` (a read-only view).
 
@@ -64,20 +84,50 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np
     >>> region_value(3, np.dtype("u1"), (2, 2)).shape
     (2, 2)
     """
-    if _NUMPY_1 and dtype.kind in "iu":
-        _check_python_ints_in_range(value, dtype)
-    try:
-        # np.asarray(value, dtype) casts as ``a[...] = value`` does: a Python int out of range is an
-        # error (OverflowError in numpy), where asarray(value).astype(dtype) would wrap it around.
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidArgumentError(f"data cannot be converted to {dtype}: {exc}") from None
+    arr = cast_value(value, dtype)
     try:
         return np.broadcast_to(arr, shape)
     except ValueError:
         raise InvalidArgumentError(
             f"data of shape {arr.shape} cannot be broadcast to the region's shape {shape}"
         ) from None
+
+
+def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    """``value`` as one whole chunk: C-contiguous, of ``dtype`` and exactly ``chunk_shape`` (no
+    broadcasting), cast as :func:`cast_value` casts region writes.
+
+    A wrong shape or a value the dtype cannot hold raises InvalidArgumentError (a ValueError).
+
+    >>> chunk_value([[1, 2]], np.dtype("u1"), (1, 2)).tolist()
+    [[1, 2]]
+    """
+    chunk_shape = tuple(chunk_shape)
+    try:
+        arr = cast_value(value, dtype)
+    except InvalidArgumentError:
+        # Of a value both misshapen and uncastable (a str for a chunk), the shape is the likelier
+        # mistake: name it first.
+        _check_chunk_shape(_shape_or_none(value), chunk_shape)
+        raise
+    _check_chunk_shape(arr.shape, chunk_shape)
+    # Not np.ascontiguousarray: it turns a 0-d array (the chunk of a 0-d array) into shape (1,).
+    return np.asarray(arr, order="C")
+
+
+def _shape_or_none(value: Any) -> tuple[int, ...] | None:
+    """numpy's shape of ``value``, or None if numpy cannot make an array of it (a ragged list)."""
+    try:
+        return tuple(np.shape(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_chunk_shape(shape: tuple[int, ...] | None, chunk_shape: tuple[int, ...]) -> None:
+    if shape is not None and shape != chunk_shape:
+        raise InvalidArgumentError(
+            f"chunk data has shape {shape}, chunks of this array have shape {chunk_shape}"
+        )
 
 
 def allocate_result(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

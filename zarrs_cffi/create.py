@@ -62,6 +62,7 @@ def create_array(
         InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes), or a
             ``fill_value`` the dtype cannot hold exactly (70000 for int16, NaN for an integer type).
         ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
+        ClosedError: ``path`` is a closed :class:`Store`.
     """
     document = array_document(
         shape=shape,
@@ -111,6 +112,7 @@ def create_group(
         UnknownEngineError: ``engine`` names no registered engine (a ValueError).
         InvalidArgumentError: A malformed path or node (empty, ``..`` segments, NUL bytes).
         ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
+        ClosedError: ``path`` is a closed :class:`Store`.
     """
     backend = get_backend(engine)
     document = group_document(attributes)

@@ -10,6 +10,10 @@ lock. The ordering makes it safe: a caller registers its token *before* checking
 ``close()`` sets ``closed`` *before* looking at the tokens, so either the caller sees ``closed`` or
 ``close()`` sees the caller. The pointer sits in a one-element list whose ``pop()`` succeeds once,
 so it is destroyed exactly once even if two threads race to do it.
+
+Lends to code outside the package (:meth:`Handle.lend`) hold the pointer like a call, and are also
+counted on their own list: a return with no lend outstanding is refused instead of taking away the
+hold of some call in flight (whose pointer ``close()`` could then destroy under it).
 """
 
 from __future__ import annotations
@@ -19,19 +23,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import ClosedError
+from .errors import ClosedError, InvalidArgumentError
 
 
 class Handle:
     """Owns one native pointer. ``acquire()``/``release()`` lend it for one call."""
 
-    __slots__ = ("_destroy", "_owned", "_ptr", "_tokens", "closed", "what")
+    __slots__ = ("_destroy", "_lends", "_owned", "_ptr", "_tokens", "closed", "what")
 
     def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str) -> None:
         self._ptr = ptr
         self._owned = [ptr]
         self._destroy = destroy
         self._tokens: list[None] = []
+        self._lends: list[None] = []  # the lends among the holds in _tokens
         self.closed = False
         self.what = what
 
@@ -51,6 +56,26 @@ class Handle:
         self._tokens.pop()
         if self.closed and not self._tokens:
             self._free()
+
+    def lend(self) -> Any:
+        """Lend the pointer beyond one call (to C code); pair with :meth:`unlend`."""
+        ptr = self.acquire()
+        self._lends.append(None)
+        return ptr
+
+    def unlend(self) -> None:
+        """End a :meth:`lend`; the last return after :meth:`close` destroys the pointer.
+
+        Raises:
+            InvalidArgumentError: No lend is outstanding; nothing is changed.
+        """
+        try:
+            self._lends.pop()
+        except IndexError:
+            raise InvalidArgumentError(
+                f"{self.what}: return_handle() without a matching lend_handle() (nothing is lent)"
+            ) from None
+        self.release()
 
     @contextmanager
     def use(self) -> Iterator[Any]:

@@ -69,6 +69,7 @@ def open_array(
         UnsupportedStoreError: A store object with no native equivalent (a TypeError).
         AccessDeniedError: The object store refused the credentials (a PermissionError).
         StorageError: The store could not be reached (after the configured retries).
+        ClosedError: ``path`` is a closed :class:`Store`.
     """
     backend = get_backend(engine)
     with Store(path, **storage_kwargs(storage_options)) as store:

@@ -88,6 +88,7 @@ class Store:
         InvalidArgumentError: A malformed path or URL, an unknown scheme or option.
         UnsupportedStoreError: A store object with no native equivalent (a TypeError).
         NodeNotFoundError: A zip file that does not exist.
+        ClosedError: ``root`` is a closed :class:`Store`.
     """
 
     def __init__(self, root: object, *, consolidated: bool | None = None, **storage_options: Any) -> None:
@@ -130,7 +131,10 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the native store handle (idempotent; arrays opened from it stay usable)."""
+        """Release the native store handle (idempotent; arrays opened from it stay usable).
+
+        Afterwards its methods, and opening or creating arrays and groups through it (or a new
+        ``Store`` of it), raise :class:`ClosedError`."""
         self._handle.close()
 
     @property
@@ -146,6 +150,22 @@ class Store:
 
     def __repr__(self) -> str:
         return redact(f"Store({self.root!r}{', closed' if self.closed else ''})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A native handle cannot cross processes, and rebuilding it from the location would put the
+        # store's options (credentials, often) into the pickle unasked: say what to send instead.
+        raise TypeError(
+            f"{self!r} cannot be pickled (it holds a native store handle): pass its URL or path "
+            "(store.root) and options (store.storage_options) and make a Store of them where "
+            "needed, or pickle an Array, which pickles by location"
+        )
+
+    def __copy__(self) -> Store:
+        """A new handle on the same store (``Store(self)``): closing one leaves the other open."""
+        return Store(self, consolidated=self.consolidated)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Store:
+        return self.__copy__()
 
     # -- nodes -------------------------------------------------------------------------------------
     def node_exists(self, node: str) -> bool:

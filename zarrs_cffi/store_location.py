@@ -20,7 +20,7 @@ from typing import Any, Tuple
 from urllib.parse import quote, unquote, urlparse
 
 from ._native import encode_str
-from .errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
+from .errors import ClosedError, InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
 from .secrets import hide, redact
 from .selection import type_name
 
@@ -233,6 +233,7 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
     Raises:
         InvalidArgumentError: A malformed URL, an unknown scheme or bad options.
         UnsupportedStoreError: A store object with no native equivalent (names its type).
+        ClosedError: ``target`` is a closed :class:`~zarrs_cffi.Store`.
     """
     options = _options(storage_options)
     if isinstance(target, StoreLocation):
@@ -241,6 +242,7 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
         )
     own = getattr(target, "location", None)
     if isinstance(own, StoreLocation):  # a zarrs_cffi.Store
+        _check_not_closed(target, own)
         return locate(own, storage_options)
     if isinstance(target, str):
         return _from_text(target, options)
@@ -255,6 +257,13 @@ def locate(target: object, storage_options: Mapping[str, object] | None = None) 
     if options:
         raise InvalidArgumentError("storage_options apply to a path or URL, not to a store object")
     return _from_zarr_store(target)
+
+
+def _check_not_closed(store: Any, location: StoreLocation) -> None:
+    """ClosedError for a closed :class:`~zarrs_cffi.Store`: opening or creating nodes through it, or
+    a new ``Store`` of it, must fail like its own methods do, not work through a new handle."""
+    if getattr(store, "closed", False) is True:
+        raise ClosedError(f"store {location.url!r} is closed")
 
 
 def _from_zarr_store(store: Any) -> StoreLocation:

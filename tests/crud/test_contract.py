@@ -635,6 +635,31 @@ def test_write_chunk_shape_mismatch_raises(
     assert chunk_file(root, "a", arange_doc, (0, 0)).read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param([[2**20] * 4] * 4, id="int-overflow"),
+        pytest.param([[-1] * 4] * 4, id="negative-into-unsigned"),
+        pytest.param([["a"] * 4] * 4, id="strings"),
+        pytest.param([[None] * 4] * 4, id="None"),
+    ],
+)
+def test_write_chunk_converts_values_as_write_region_does(
+    engine: str, root: pathlib.Path, store: str, arange_doc: Doc, value: Any
+) -> None:
+    """One conversion for chunk and region writes: what ``write_region`` refuses (a Python int the
+    uint16 chunk cannot hold, a string) ``write_chunk`` refuses with the same typed error, instead
+    of wrapping the int around or raising a bare builtin; nothing is stored."""
+    before = chunk_file(root, "a", arange_doc, (0, 0)).read_bytes()
+    with pytest.raises(InvalidArgumentError) as by_region:
+        crud.write_region(arange_doc, store, "a", IX[0:4, 0:4], value, engine=engine)
+    with pytest.raises(InvalidArgumentError) as by_chunk:
+        crud.write_chunk(arange_doc, store, "a", (0, 0), value, engine=engine)
+    assert str(by_chunk.value) == str(by_region.value)
+    assert "cannot be converted to uint16" in str(by_chunk.value)
+    assert chunk_file(root, "a", arange_doc, (0, 0)).read_bytes() == before
+
+
 def test_all_fill_write_drops_the_key(engine: str, root: pathlib.Path, store: str) -> None:
     doc = make_array(root, "a", None, shape=(8, 8), dtype="uint16", fill_value=7)
     crud.write_chunk(doc, store, "a", (0, 0), np.full((4, 4), 7, "uint16"), engine=engine)

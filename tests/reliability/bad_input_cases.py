@@ -158,6 +158,13 @@ CASES = {
     "write_chunk shape": lambda: arr.write_chunk((0, 0), np.ones((3, 3))),
     "write_chunk str": lambda: arr.write_chunk((0, 0), "abc"),
     "write_chunk outside": lambda: arr.write_chunk((0, 9), np.ones((4, 4))),
+    # Chunk writes convert values as region writes do ("write int overflow" and the like above).
+    "write_chunk int overflow": lambda: arr.write_chunk((0, 0), [[2**20] * 4] * 4),
+    "write_chunk negative into unsigned": lambda: arr.write_chunk((0, 0), [[-1] * 4] * 4),
+    "write_chunk str values": lambda: arr.write_chunk((0, 0), [["a"] * 4] * 4),
+    "write_chunk None values": lambda: arr.write_chunk((0, 0), [[None] * 4] * 4),
+    "encode_chunk int overflow": lambda: arr.encode_chunk((0, 0), [[2**20] * 4] * 4),
+    "crud write_chunk int overflow": lambda: crud.write_chunk(arr.metadata, A, "", (0, 0), [[2**20] * 4] * 4),
     "erase_chunk outside": lambda: arr.erase_chunk((5, 5)),
     "read_encoded_chunk negative": lambda: arr.read_encoded_chunk((0, -1)),
     "decode_chunk out dtype": lambda: arr.decode_chunk((0, 0), encoded, out=np.empty((4, 4), "f8")),
@@ -208,6 +215,13 @@ CASES = {
     "closed empty region": lambda: closed[0:0],
     "closed lend": lambda: closed.lend_handle(),
     "closed store": lambda: closed_store.node_exists("/"),
+    "closed store open_array": lambda: zarrs_cffi.open_array(closed_store),
+    "closed store create_array": lambda: zarrs_cffi.create_array(
+        closed_store, "/y", shape=(2,), dtype="int8", chunks=(2,)
+    ),
+    "closed store Store": lambda: zarrs_cffi.Store(closed_store),
+    "closed disable_chunk_cache": lambda: closed.disable_chunk_cache(),
+    "return_handle unlent": lambda: arr.return_handle(),
 }
 only = sys.argv[2:] or list(CASES)
 for label in only:

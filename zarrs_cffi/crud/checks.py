@@ -1,6 +1,8 @@
 """Argument checks shared by every engine, so all of them reject bad input with the same error types.
 
 Pure numpy; no I/O. An engine calls these before it touches the store or the native library.
+``chunk_value`` and ``region_value`` come from :mod:`zarrs_cffi.buffers`, shared with ``Array``: a
+value is converted (or refused, with the same error) alike by every chunk and region write.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from zarrs_cffi._compat import zip_strict
-from zarrs_cffi.buffers import check_out_buffer, region_value
-from zarrs_cffi.errors import InvalidArgumentError, InvalidMetadataError
+from zarrs_cffi.buffers import check_out_buffer, chunk_value, region_value
+from zarrs_cffi.errors import InvalidMetadataError
 from zarrs_cffi.selection import check_chunk_coords, type_name
 
 __all__ = [
@@ -47,21 +49,6 @@ def check_metadata_doc(metadata: Any) -> dict[str, Any]:
     if not all(isinstance(k, str) for k in doc):
         raise InvalidMetadataError("metadata keys must be str")
     return doc
-
-
-def chunk_value(value: Any, dtype: np.dtype[Any], chunk_shape: tuple[int, ...]) -> NDArray[Any]:
-    """``value`` as a C-contiguous array of ``dtype`` with exactly ``chunk_shape`` (no broadcasting).
-
-    Values are cast like numpy assignment (``a[...] = value``). A different shape raises
-    InvalidArgumentError (a ValueError).
-    """
-    arr = np.asarray(value)
-    if arr.shape != tuple(chunk_shape):
-        raise InvalidArgumentError(
-            f"value has shape {arr.shape}, expected the chunk shape {tuple(chunk_shape)}"
-        )
-    # Not np.ascontiguousarray: it turns a 0-d array (the chunk of a 0-d array) into shape (1,).
-    return np.asarray(arr.astype(dtype, copy=False), order="C")
 
 
 def fill_beyond_edge(

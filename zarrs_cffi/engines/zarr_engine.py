@@ -244,6 +244,7 @@ def _validate_group_doc(doc: dict[str, Any]) -> None:
 
 def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
     from zarr.core.array import parse_array_metadata
+    from zarr.core.codec_pipeline import codecs_from_list
 
     fmt = doc.get("zarr_format")
     if (fmt == 3 and doc.get("node_type") == "group") or (
@@ -251,7 +252,13 @@ def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
     ):
         raise InvalidMetadataError("invalid array metadata: the node is a group, not an array")
     try:
-        return parse_array_metadata(copy.deepcopy(doc))
+        metadata = parse_array_metadata(copy.deepcopy(doc))
+        codecs = getattr(metadata, "codecs", None)  # v3 only
+        if codecs is not None:
+            # zarr checks the codec order only when an array's pipeline is built (a TypeError then,
+            # on every read): checked here, as the native engine checks it.
+            codecs_from_list(list(codecs))
+        return metadata
     except Exception as err:  # zarr raises several types (ValueError, KeyError, TypeError, ...)
         name = _unknown_data_type(doc)
         if name is not None:  # as the native engine reports a data type it lacks

@@ -530,6 +530,9 @@ pub unsafe extern "C" fn zarrsCffiStoredBytes(
 /// What zarrs accepts in an array document and then panics or worse on when reading it.
 pub fn check_array_document(doc: &Map<String, Value>) -> Result<(), String> {
     check_grid_extent(doc)?;
+    if let Some(codecs) = doc.get("codecs").and_then(Value::as_array) {
+        crate::codec_order::check(codecs)?;
+    }
     check_sharding_shapes(doc)
 }
 

@@ -289,6 +289,9 @@ fn kind_of(doc: &Value) -> Option<char> {
 fn for_zarrs(mut doc: Value) -> Value {
     let kind = kind_of(&doc);
     let v2 = doc.get("zarr_format") == Some(&Value::from(2));
+    if let Some(codecs) = doc.get_mut("codecs") {
+        default_bytes_endian(codecs);
+    }
     let Some(fill) = doc.get_mut("fill_value") else {
         return doc;
     };
@@ -317,6 +320,47 @@ fn for_zarrs(mut doc: Value) -> Value {
         *fill = value;
     }
     doc
+}
+
+/// A `bytes` codec without `endian` as zarr-python reads it: in the machine's order, little-endian
+/// here (the spec requires `endian` for multi-byte types; zarrs would refuse the array only when
+/// encoding a chunk, after the directly encoded chunks of the same write were stored). Inside
+/// sharding codecs too.
+fn default_bytes_endian(codecs: &mut Value) {
+    let Value::Array(codecs) = codecs else {
+        return;
+    };
+    for codec in codecs {
+        if codec.as_str() == Some("bytes") {
+            *codec = json!({"name": "bytes"});
+        }
+        let name = codec.get("name").and_then(Value::as_str).map(str::to_owned);
+        let Some(object) = codec.as_object_mut() else {
+            continue;
+        };
+        match name.as_deref() {
+            Some("bytes") => {
+                if let Value::Object(configuration) =
+                    object.entry("configuration").or_insert_with(|| json!({}))
+                {
+                    configuration
+                        .entry("endian")
+                        .or_insert_with(|| json!("little"));
+                }
+            }
+            Some("sharding_indexed") => {
+                for inner in ["codecs", "index_codecs"] {
+                    if let Some(list) = object
+                        .get_mut("configuration")
+                        .and_then(|c| c.get_mut(inner))
+                    {
+                        default_bytes_endian(list);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The spec's string for a non-finite float spelled in another case ("nan", "inf", "-Infinity").
@@ -515,6 +559,29 @@ mod tests {
         // v2 documents have no such rule (zarr-python writes extra members there).
         let v2 = r#"{"zarr_format": 2, "shape": [2], "extra": 1}"#;
         assert!(parse_for_zarrs::<Value>(v2.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_bytes_codec_without_endian_is_little_endian_as_zarr_python_reads_it() {
+        let doc = json!({"zarr_format": 3, "data_type": "int16", "codecs": ["bytes", {"name": "crc32c"}]});
+        let read = for_zarrs(doc);
+        assert_eq!(
+            read["codecs"],
+            json!([{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}])
+        );
+        let sharded = json!({"zarr_format": 3, "codecs": [{"name": "sharding_indexed", "configuration": {
+            "chunk_shape": [2], "codecs": [{"name": "bytes"}],
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "big"}}]}}]});
+        let read = for_zarrs(sharded);
+        let configuration = &read["codecs"][0]["configuration"];
+        assert_eq!(
+            configuration["codecs"][0]["configuration"]["endian"],
+            json!("little")
+        );
+        assert_eq!(
+            configuration["index_codecs"][0]["configuration"]["endian"],
+            json!("big")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod boxcopy;
 pub mod chunk_cache;
 mod chunk_codec;
 mod codec_fixes;
+mod codec_order;
 pub(crate) mod direct;
 pub(crate) mod encode;
 pub mod error;
