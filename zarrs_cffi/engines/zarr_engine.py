@@ -19,6 +19,7 @@ import copy
 import importlib.util
 import json
 import pathlib
+import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +241,17 @@ def _validate_group_doc(doc: dict[str, Any]) -> None:
         GroupMetadata.from_dict(copy.deepcopy(doc))
     except Exception as err:  # zarr raises several types (ValueError, TypeError, ...)
         raise InvalidMetadataError(f"invalid group metadata: {err}") from err
+
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(array: Any) -> threading.Lock:
+    """The lock of region writes to ``array`` (by its store and path) in this process."""
+    key = str(array.store_path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
@@ -610,6 +622,10 @@ class ZarrBackend(CrudBackend):
             index.append(slice(start, start + size, abs(step)))
         if flip:
             data = np.flip(data, axis=tuple(flip))
-        arr.array.set_basic_selection(tuple(index), np.array(data, order="C"))  # 0-d stays 0-d
-        if arr.array.async_array.config.write_empty_chunks:
-            _drop_fill_chunks(arr, touched_chunks(sel.start, sel.step, sel.count, arr.spec.shape))
+        # zarr-python reads, modifies and stores a partly written chunk without a lock: two threads
+        # writing their own parts of one chunk would lose one's update. One write per array at a
+        # time in this process, as the native engine's writes of one array run.
+        with _write_lock(arr.array):
+            arr.array.set_basic_selection(tuple(index), np.array(data, order="C"))  # 0-d stays 0-d
+            if arr.array.async_array.config.write_empty_chunks:
+                _drop_fill_chunks(arr, touched_chunks(sel.start, sel.step, sel.count, arr.spec.shape))
