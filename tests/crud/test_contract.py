@@ -416,6 +416,31 @@ def test_unknown_data_type_is_unsupported_on_every_engine(
         crud.read_region({**doc, "data_type": 5}, store, "a", IX[...], engine=engine)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [0]}}},
+        {"chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [-2]}}},
+        {"attributes": [1]},
+    ],
+    ids=["chunk 0", "chunk -2", "attributes list"],
+)
+def test_documents_zarr_python_would_fail_on_later_are_refused_alike(
+    engine: str, root: pathlib.Path, store: str, change: dict[str, Any]
+) -> None:
+    """zarr-python parses these (a chunk shape of 0 then raises ZeroDivisionError on every read and
+    write): every engine refuses them up front with InvalidMetadataError, and creates nothing."""
+    doc = {**_v3_doc(root, "a", shape=(4,), chunks=(2,), dtype="int8"), **change}
+    for call in (
+        lambda: crud.create_new_array(doc, store, "a", engine=engine),
+        lambda: crud.read_region(doc, store, "a", IX[...], engine=engine),
+        lambda: crud.write_region(doc, store, "a", IX[...], 1, engine=engine),
+    ):
+        with pytest.raises(InvalidMetadataError):
+            call()
+    assert not (root / "a").exists()
+
+
 @pytest.mark.parametrize("mode", ["w", "a"])
 def test_zipstore_opened_for_writing_is_read_only(engine: str, tmp_path: pathlib.Path, mode: str) -> None:
     """zarrs_cffi writes no zip files: a zarr-python ZipStore opened for writing (its file not created

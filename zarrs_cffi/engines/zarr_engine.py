@@ -243,6 +243,20 @@ def _validate_group_doc(doc: dict[str, Any]) -> None:
         raise InvalidMetadataError(f"invalid group metadata: {err}") from err
 
 
+def _refuse_what_zarr_fails_on_later(doc: dict[str, Any]) -> None:
+    """zarr-python parses a chunk shape holding 0 (then raises ZeroDivisionError on every read and
+    write) and attributes that are not an object; the native engine refuses both, and so does this one."""
+    grid = doc.get("chunk_grid")
+    configuration = grid.get("configuration") if isinstance(grid, dict) else None
+    chunks = configuration.get("chunk_shape") if isinstance(configuration, dict) else doc.get("chunks")
+    if isinstance(chunks, list) and not all(type(n) is int and n >= 1 for n in chunks):
+        raise InvalidMetadataError(
+            f"invalid array metadata: chunk shape {chunks} must hold integers of at least 1"
+        )
+    if "attributes" in doc and not isinstance(doc["attributes"], dict):
+        raise InvalidMetadataError("invalid array metadata: attributes must be an object")
+
+
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
@@ -259,6 +273,7 @@ def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
     from zarr.core.codec_pipeline import codecs_from_list
 
     fmt = doc.get("zarr_format")
+    _refuse_what_zarr_fails_on_later(doc)
     if (fmt == 3 and doc.get("node_type") == "group") or (
         fmt == 2 and "shape" not in doc and "dtype" not in doc
     ):
