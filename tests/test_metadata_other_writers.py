@@ -369,7 +369,7 @@ def test_codecs_out_of_the_spec_order_are_refused(tmp_path: pathlib.Path, engine
 
 
 def test_a_bytes_codec_without_endian_is_little_endian(tmp_path: pathlib.Path) -> None:
-    """zarr-python reads {"name": "bytes"} on a multi-byte type as the machine's (little) order; so
+    """zarr-python 3.1.6 reads {"name": "bytes"} on a multi-byte type as the machine's (little) order; so
     do reads, region writes and chunk writes here (a region write stored its directly encoded chunks
     and then failed on the others: "endianness must be specified")."""
     doc = _int16_doc([{"name": "bytes"}])
@@ -379,7 +379,10 @@ def test_a_bytes_codec_without_endian_is_little_endian(tmp_path: pathlib.Path) -
         arr.write_chunk((1, 1), np.full((2, 3), -7, "int16"))
     expected = np.arange(24, dtype="int16").reshape(4, 6)
     expected[2:, 3:] = -7
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a"))[...], expected)  # the oracle
+    try:  # the oracle: zarr-python 3.1.6 reads it so; newer releases refuse the document
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a"))[...], expected)
+    except ValueError as refused:
+        assert "endian" in str(refused) and zarr.__version__ != "3.1.6"
     np.testing.assert_array_equal(zarrs_cffi.read(str(tmp_path / "a")), expected)
     assert json.loads((tmp_path / "a" / "zarr.json").read_text())["codecs"] == [
         {"name": "bytes"}

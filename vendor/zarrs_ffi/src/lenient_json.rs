@@ -322,10 +322,10 @@ fn for_zarrs(mut doc: Value) -> Value {
     doc
 }
 
-/// A `bytes` codec without `endian` as zarr-python reads it: in the machine's order, little-endian
-/// here (the spec requires `endian` for multi-byte types; zarrs would refuse the array only when
-/// encoding a chunk, after the directly encoded chunks of the same write were stored). Inside
-/// sharding codecs too.
+/// A `bytes` codec without `endian` as zarr-python 3.1.6 reads it (newer releases refuse it): in
+/// the machine's order, little-endian here. The spec requires `endian` for multi-byte types, and
+/// zarrs refused the array only when encoding a chunk, after the directly encoded chunks of the
+/// same write were stored. Inside sharding codecs too.
 fn default_bytes_endian(codecs: &mut Value) {
     let Value::Array(codecs) = codecs else {
         return;
