@@ -60,14 +60,8 @@ pub(crate) fn encode(
             Ok((dtype, out))
         }
         (Elem::Int { .. }, Scalar::Int(o), Scalar::Int(s)) => {
-            for (name, value) in [("offset", o), ("scale", s)] {
-                if !dtype.holds(i128::from(value)) {
-                    return Err(format!(
-                        "{name} {value} is out of bounds for {}",
-                        dtype.v3_name()
-                    ));
-                }
-            }
+            check_holds(dtype, "offset", o)?;
+            check_holds(dtype, "scale", s)?;
             let mut out = vec![0u8; bytes.len()];
             for i in 0..count {
                 let value = dtype.int_at(bytes, i).wrapping_sub(o).wrapping_mul(s);
@@ -76,20 +70,17 @@ pub(crate) fn encode(
             Ok((dtype, out))
         }
         (Elem::Int { .. }, _, _) => {
+            if let Scalar::Int(o) = offset {
+                check_holds(dtype, "offset", o)?;
+            }
             let mut out = vec![0u8; count * 8];
             for i in 0..count {
                 let shifted = match offset {
                     // The subtraction stays in the integer type (wrapping) before the float scale.
-                    Scalar::Int(o) if dtype.holds(i128::from(o)) => {
+                    Scalar::Int(o) => {
                         let mut wrapped = [0u8; 8];
                         dtype.put_int(&mut wrapped, 0, dtype.int_at(bytes, i).wrapping_sub(o));
                         dtype.exact_f64(&wrapped, 0)
-                    }
-                    Scalar::Int(o) => {
-                        return Err(format!(
-                            "offset {o} is out of bounds for {}",
-                            dtype.v3_name()
-                        ));
                     }
                     Scalar::Float(o) => dtype.exact_f64(bytes, i) - o,
                 };
@@ -97,6 +88,19 @@ pub(crate) fn encode(
             }
             Ok((F64, out))
         }
+    }
+}
+
+/// numpy's OverflowError for a Python integer `value` (`offset` or `scale`) that an integer
+/// `dtype` cannot hold.
+fn check_holds(dtype: Elem, name: &str, value: i64) -> Result<(), String> {
+    if dtype.holds(i128::from(value)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} {value} is out of bounds for {}",
+            dtype.v3_name()
+        ))
     }
 }
 
