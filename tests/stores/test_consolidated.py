@@ -154,3 +154,23 @@ def test_listing_uses_consolidated_metadata_and_our_writes_keep_it_true(place: P
         store.set_key("x/zarr.json", b'{"zarr_format": 3, "node_type": "group", "attributes": {}}')
         assert [p for p, _ in store.list_children("/")] == ["c", "g"]
         assert [p for p, _ in store.list_children("/", consolidated=False)] == ["c", "g", "x"]
+
+
+def test_crud_engines_and_consolidated_metadata(place: Place) -> None:
+    """crud with engine="cffi" keeps consolidated metadata true, as zarrs_cffi's own calls do;
+    engine="zarr" does what zarr-python does: the node is there, listed after `consolidate`."""
+    from zarrs_cffi import crud
+
+    if place.kind == "memory":
+        pytest.skip("memory:// stores live in the native library: engine='zarr' cannot reach them")
+    _hierarchy(place)
+    zarrs_cffi.consolidate(place.url, storage_options=place.options)
+    group = {"zarr_format": 3, "node_type": "group"}
+    opts = {"storage_options": place.options}
+    crud.create_new_group(group, place.url, "native", engine="cffi", **opts)
+    crud.create_new_group(group, place.url, "by_zarr", engine="zarr", **opts)
+    crud.delete_node(place.url, "a", engine="cffi", **opts)
+    with place.store() as store:
+        assert [p for p, _ in store.list_children("/")] == ["g", "native"]
+        zarrs_cffi.consolidate(place.url, storage_options=place.options)
+        assert [p for p, _ in store.list_children("/")] == ["by_zarr", "g", "native"]
