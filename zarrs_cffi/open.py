@@ -84,6 +84,6 @@ def open_array(
 
         if chunk_cache_bytes:
             raise InvalidArgumentError(f"chunk_cache_bytes needs the native engine, not {backend.name!r}")
-        document = backend.read_metadata(store.root, node.strip("/"))
+        document = backend.read_metadata(store.location, node.strip("/"))
         handle = store.array_handle_from_metadata(node, document)
         return EngineArray(handle, backend, document, root=store.location, node=node, read_only=read_only)

@@ -16,12 +16,13 @@ zarr-python is imported lazily, so this module imports without it; using the eng
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import json
 import pathlib
 import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,6 +106,33 @@ def _typed_store_error(exc: Exception) -> Exception:
     if "PermissionDenied" in name or "Unauthenticated" in name:
         return AccessDeniedError(str(exc))
     return StorageError(f"{name}: {exc}")
+
+
+_Backend = TypeVar("_Backend", bound=type)
+
+
+def _typed_store_errors(cls: _Backend) -> _Backend:
+    """Make every public method of ``cls`` raise obstore's exceptions as this package's typed
+    errors: zarr-python's own calls (``get_basic_selection``, building an ``ObjectStore``) raise them
+    outside :func:`_sync` too."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(cls, name, _translating(method))
+    return cls
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            typed = _typed_store_error(exc)
+            if typed is exc:
+                raise
+            raise typed from None
+
+    return call
 
 
 def _to_buffer(data: bytes) -> Any:
@@ -426,6 +454,7 @@ def _drop_fill_chunks(arr: _OpenArray, coords_list: list[tuple[int, ...]]) -> No
             _sync(arr.store.delete(arr.chunk_key(coords)))
 
 
+@_typed_store_errors
 class ZarrBackend(CrudBackend):
     """The CRUD contract on zarr-python 3 (the ``"zarr"`` engine; the oracle for the native one).
 

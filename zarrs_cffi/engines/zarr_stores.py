@@ -58,7 +58,24 @@ def obstore_arguments(location: StoreLocation) -> tuple[dict[str, Any], dict[str
             client[key] = _seconds(value) if key.endswith(("timeout", "interval")) else value
         else:
             config[key] = value
+    _native_defaults(location, config, client, retry)
     return config, client, retry
+
+
+def _native_defaults(
+    location: StoreLocation, config: dict[str, Any], client: dict[str, Any], retry: dict[str, Any]
+) -> None:
+    """The defaults the native library gives (``url_store.rs``), so that both engines reach a store
+    alike: 3 retries within 30 s, 5 s to connect, 30 s a request, and plain HTTP allowed when the
+    URL or the endpoint names it."""
+    retry.setdefault("max_retries", 3)
+    retry.setdefault("retry_timeout", datetime.timedelta(seconds=30))
+    client.setdefault("connect_timeout", datetime.timedelta(seconds=5))
+    client.setdefault("timeout", datetime.timedelta(seconds=30))
+    endpoint = next((str(v) for k, v in config.items() if k.endswith("endpoint")), "")
+    chosen = any(k.endswith("allow_http") for k in (*config, *client))
+    if (location.scheme == "http" or endpoint.startswith("http://")) and not chosen:
+        client["allow_http"] = True
 
 
 def obstore_store(location: StoreLocation) -> Any:
