@@ -7,7 +7,7 @@ use zarrs::array::{ArrayShardedExt, ArraySubset};
 
 use crate::direct::Plan;
 use crate::handle::ArrayHandle;
-use crate::safety::has_checksum;
+use crate::safety::needs_whole_chunks;
 
 /// How one box is read.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,9 +20,9 @@ pub enum ReadStrategy {
         indices: Vec<u64>,
         chunk: ArraySubset,
     },
-    /// The box spans several chunks of an unsharded array, or lies in one checksummed chunk
-    /// (decoded whole: zarrs' partial decoders skip checksums): each chunk decoded into its
-    /// place (`region_io::read_chunkwise`).
+    /// The box spans several chunks of an unsharded array, or lies in one chunk that must be
+    /// decoded whole (`safety::needs_whole_chunks`: checksums, whole-chunk filters): each chunk
+    /// decoded into its place (`region_io::read_chunkwise`).
     ChunkByChunk {
         chunks: Vec<Vec<u64>>,
         whole_chunks: bool,
@@ -47,7 +47,7 @@ pub fn plan_read(array: &ArrayHandle, plan: Option<&Plan>, subset: &ArraySubset)
     let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) else {
         return ReadStrategy::Zarrs;
     };
-    let whole_chunks = has_checksum(array);
+    let whole_chunks = needs_whole_chunks(array);
     if chunks.num_elements() > 1 || whole_chunks {
         let chunks = chunks.indices().into_iter().map(|i| i.to_vec()).collect();
         return ReadStrategy::ChunkByChunk {
@@ -113,6 +113,9 @@ mod tests {
         {"name": "bytes", "configuration": {"endian": "little"}}]"#;
     const CHECKSUMMED: &str = r#"[{"name": "bytes", "configuration": {"endian": "little"}},
         {"name": "crc32c"}]"#;
+    /// numcodecs' delta decodes whole chunks only: a running sum over the chunk.
+    const DELTA: &str = r#"[{"name": "numcodecs.delta", "configuration": {"dtype": "<u2"}},
+        {"name": "bytes", "configuration": {"endian": "little"}}]"#;
 
     fn sharded(inner: &str) -> String {
         format!(
@@ -149,14 +152,16 @@ mod tests {
             plan(&array, [0, 0], [4, 5]),
             ReadStrategy::ChunkByChunk { chunks, whole_chunks: false } if chunks.len() == 2
         ));
-        let array = handle(CHECKSUMMED);
-        assert_eq!(
-            plan(&array, [0, 0], [1, 1]),
-            ReadStrategy::ChunkByChunk {
-                chunks: vec![vec![0, 0]],
-                whole_chunks: true
-            }
-        );
+        for codecs in [CHECKSUMMED, DELTA] {
+            let array = handle(codecs);
+            assert_eq!(
+                plan(&array, [0, 0], [1, 1]),
+                ReadStrategy::ChunkByChunk {
+                    chunks: vec![vec![0, 0]],
+                    whole_chunks: true
+                }
+            );
+        }
     }
 
     #[test]

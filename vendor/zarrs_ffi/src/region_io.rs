@@ -243,7 +243,7 @@ pub fn read_in_one_chunk(
 }
 
 /// Decode the region `[start, start + shape)` into `out` chunk by chunk: `chunks` are the chunks
-/// it touches (`ReadStrategy::ChunkByChunk`; `whole_chunks`: checksummed, decoded whole).
+/// it touches (`ReadStrategy::ChunkByChunk`; `whole_chunks`: decoded whole, never in part).
 pub fn read_chunkwise(
     array: &ArrayHandle,
     plan: Option<&direct::Plan>,
@@ -345,7 +345,7 @@ struct ChunkwiseRead<'a> {
     /// The region's output buffer; chunks are disjoint, so tasks write disjoint boxes of it.
     out: SharedPtr,
     elsize: usize,
-    /// Chunks are checksummed: decoded whole, never partially.
+    /// Chunks are decoded whole, never partially (`safety::needs_whole_chunks`).
     whole_chunks: bool,
     options: CodecOptions,
 }
@@ -409,7 +409,7 @@ impl ChunkwiseRead<'_> {
     }
 
     /// zarrs' codecs: a part of an interior chunk decoded whole into scratch (partial decoding of
-    /// an uncompressed chunk would read each row separately), a checksummed chunk decoded whole,
+    /// an uncompressed chunk would read each row separately), a chunk of `whole_chunks` decoded whole,
     /// anything else (edge chunks) through zarrs' partial decoder.
     fn chunk_through_zarrs(
         &self,

@@ -114,6 +114,22 @@ pub fn chunk_is_absent(array: &RwArray, indices: &[u64]) -> bool {
     )
 }
 
+/// True if parts of this array's chunks must be read by decoding the whole chunk: its codecs
+/// carry a checksum (see `has_checksum`), or an array-to-array codec decodes whole chunks only
+/// (numcodecs delta, fixedscaleoffset, quantize, astype). zarrs reads a part of such a chunk
+/// through a cache of the codec's input that reports every chunk as stored, so a missing chunk
+/// reads as the codec's decoding of fill values (delta: their running sum, not the fill value),
+/// and behind a transpose (Zarr v2 `order: "F"`) it sizes that cache with the transposed shape
+/// and fails. A whole chunk is read as zarrs reads chunks: missing is the fill value.
+pub fn needs_whole_chunks(array: &RwArray) -> bool {
+    has_checksum(array)
+        || array
+            .codecs()
+            .array_to_array_codecs()
+            .iter()
+            .any(|codec| !codec.partial_decoder_capability().partial_decode)
+}
+
 /// True if the array's codecs carry a checksum (crc32c, adler32, fletcher32), so chunks must be
 /// decoded whole for the checksum to be verified.
 pub fn has_checksum(array: &RwArray) -> bool {
