@@ -531,3 +531,27 @@ def test_parts_of_chunks_behind_whole_chunk_filters(
     np.testing.assert_array_equal(zarrs_cffi.read(path, (4, slice(None))), expected[4])
     with zarr.config.set({"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline"}):
         np.testing.assert_array_equal(zarr.open_array(path)[3:5, 1:3], expected[3:5, 1:3])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: numcodecs.FixedScaleOffset(offset=0, scale=10, dtype=">f8", astype=">i4"),
+        lambda: numcodecs.AsType(encode_dtype=">f4", decode_dtype=">f8"),
+        lambda: numcodecs.Quantize(digits=2, dtype=">f8"),
+        lambda: numcodecs.Delta(dtype=">f8"),
+    ],
+)
+def test_big_endian_filter_types_are_refused_and_the_pipeline_falls_back(
+    tmp_path: pathlib.Path, make: Any
+) -> None:
+    """As docs/guide/arrays.md says: InvalidMetadataError naming the type; zarr's pipeline reads them."""
+    path = tmp_path / "a.zarr"
+    z = zarr.create_array(
+        path, shape=(4,), chunks=(4,), dtype=">f8", zarr_format=2, filters=[make()], compressors=None
+    )
+    z[...] = [1.25, 2.5, 3.75, 5.0]
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match=r">f8|>f4|>i4"):
+        zarrs_cffi.open_array(path)
+    with zarr.config.set({"codec_pipeline.path": "zarrs_cffi.ZarrsCffiCodecPipeline"}):
+        np.testing.assert_array_equal(zarr.open_array(path)[...], z[...])

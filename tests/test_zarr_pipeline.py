@@ -188,6 +188,25 @@ def test_fill_value_chunks_are_not_stored(tmp_path: Path, ours: None) -> None:
     assert sorted(p.name for p in (tmp_path / "a.zarr" / "c").iterdir()) == ["1"]
 
 
+def test_nan_chunks_are_dropped_when_their_bits_are_the_fill_values(tmp_path: Path) -> None:
+    """What docs/zarr-pipeline.md says: chunks compare with the fill value bytewise here, by value
+    in zarr. NaNs with the fill value's bits are dropped by both; another NaN (0/0 on x86 sets the
+    sign bit) is stored by us, dropped by zarr; both read back NaN."""
+    with np.errstate(invalid="ignore"):
+        other_nan = np.zeros(4) / np.zeros(4)
+    assert other_nan.tobytes() != np.full(4, np.nan).tobytes()
+    stored = {}
+    for name, config in [("zarr", {}), ("ours", {"codec_pipeline.path": OURS})]:
+        with zarr.config.set(config):
+            path = tmp_path / f"{name}.zarr"
+            z = zarr.create_array(str(path), shape=(8,), chunks=(4,), dtype="f8", fill_value=np.nan)
+            z[0:4] = np.full(4, np.nan)
+            z[4:8] = other_nan
+            stored[name] = sorted(p.name for p in (path / "c").iterdir()) if (path / "c").exists() else []
+            assert np.isnan(z[:]).all()
+    assert stored == {"zarr": [], "ours": ["1"]}
+
+
 def test_write_empty_chunks_true_stores_every_chunk(tmp_path: Path, ours: None, caplog: Any) -> None:
     z = zarr.create_array(
         str(tmp_path / "a.zarr"), shape=(8,), chunks=(4,), dtype="i4", fill_value=0,
