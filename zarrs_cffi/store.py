@@ -352,7 +352,8 @@ class Store:
             node: The node path: ``"/"`` or ``""`` for the root, ``"/a/b"`` or ``"a/b"`` below it.
 
         Returns:
-            The total size in bytes of the node's files.
+            The total size in bytes of the values stored below the node (in a zip archive: the
+            members' uncompressed sizes).
 
         Raises:
             InvalidArgumentError: A malformed node path (empty or ``..`` segments, NUL bytes).

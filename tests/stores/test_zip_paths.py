@@ -118,3 +118,52 @@ def test_a_stored_member_that_fails_its_crc_is_a_storage_error(tmp_path: pathlib
     with pytest.raises(zarrs_cffi.StorageError, match="is corrupt"):
         zarrs_cffi.read(path, (slice(0, 2),))
     np.testing.assert_array_equal(zarrs_cffi.read(path, (slice(4, 8),)), np.full(4, 0x33333333, "int32"))
+
+
+def test_an_archive_replaced_while_open_is_read_as_it_was(tmp_path: pathlib.Path) -> None:
+    """An open array keeps reading the archive it was opened on, as zarr-python's ZipStore does.
+    It reopened the file by path for each read, and read the new archive at the old directory's
+    offsets: with the members in another order, each shard's part read the other shard's bytes."""
+    source = tmp_path / "src.zarr"
+    arr = zarrs_cffi.create_array(
+        source, shape=(16,), dtype="int64", chunks=(2,), shards=(8,), compressors=None
+    )
+    arr[...] = np.arange(16)
+
+    def archive(path: pathlib.Path, shards: list[str]) -> None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+            zf.write(source / "zarr.json", "zarr.json")
+            for shard in shards:
+                zf.write(source / "c" / shard, f"c/{shard}")
+
+    archive(tmp_path / "a.zip", ["0", "1"])
+    archive(tmp_path / "b.zip", ["1", "0"])
+    with zarrs_cffi.open_array(tmp_path / "a.zip") as opened:
+        np.testing.assert_array_equal(opened[8:10], [8, 9])
+        os.replace(tmp_path / "b.zip", tmp_path / "a.zip")
+        np.testing.assert_array_equal(opened[0:2], [0, 1])
+        np.testing.assert_array_equal(opened[8:10], [8, 9])
+        np.testing.assert_array_equal(opened[...], np.arange(16))
+
+
+def test_a_zip_url_naming_a_directory_says_so(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="is a directory, not a zip file"):
+        zarrs_cffi.Store(f"zip://{tmp_path / 'plain'}")
+
+
+def test_stored_bytes_of_an_archive_counts_the_values_not_the_compressed_members(
+    tmp_path: pathlib.Path,
+) -> None:
+    source = tmp_path / "src.zarr"
+    zarrs_cffi.create_group(source)
+    arr = zarrs_cffi.create_array(source, "/a", shape=(64,), dtype="int64", chunks=(16,), compressors=None)
+    arr[...] = 0  # compresses well: deflate shrinks every member
+    arr[0] = 1
+    with zipfile.ZipFile(tmp_path / "d.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(source.rglob("*")):
+            if file.is_file():
+                zf.write(file, file.relative_to(source).as_posix())
+    with zarrs_cffi.Store(source) as directory, zarrs_cffi.Store(tmp_path / "d.zip") as archive:
+        assert archive.stored_bytes("/") == directory.stored_bytes("/")
+        assert archive.stored_bytes("/a") == directory.stored_bytes("/a")

@@ -24,7 +24,6 @@ use object_store::http::HttpBuilder;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientConfigKey, RetryConfig};
-use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{ReadableWritableListableStorageTraits, StoreKey};
 use zarrs_storage::storage_adapter::async_to_sync::{
     AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
@@ -36,7 +35,7 @@ use crate::error::{FfiError, FfiResult, guard};
 use crate::handle::{ZarrsCffiStorage, ZarrsCffiStorage_T};
 use crate::process_slot::ProcessSlot;
 use crate::read_only::ReadOnly;
-use crate::zip_members::ZipMembers;
+use crate::zip_members::{HeldArchive, ZipMembers};
 
 /// Where a URL points.
 #[derive(Debug, PartialEq, Eq)]
@@ -570,28 +569,39 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
 }
 
 fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
+    if path.is_dir() {
+        return Err(FfiError::invalid(format!(
+            "{} is a directory, not a zip file",
+            path.display()
+        )));
+    }
     let not_found = || FfiError::not_found(format!("zip file {} does not exist", path.display()));
-    let parent = path.parent().ok_or_else(not_found)?;
     let name = path.file_name().ok_or_else(not_found)?.to_string_lossy();
     if !path.is_file() {
         return Err(not_found());
     }
-    let files = FilesystemStore::new(parent).map_err(|e| FfiError::invalid(e.to_string()))?;
     let key = StoreKey::new(name.as_ref()).map_err(|e| FfiError::invalid(e.to_string()))?;
+    let held = Arc::new(HeldArchive::open(path, key.clone()).map_err(|e| {
+        FfiError::upstream(
+            zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("cannot open zip file {}: {e}", path.display()),
+        )
+    })?);
     // Entry names below the prefix keep what follows "prefix/".
     let inner = if inner.is_empty() {
         String::new()
     } else {
         format!("{}/", inner.trim_matches('/'))
     };
-    let zip =
-        ZipStorageAdapter::new_with_path(Arc::new(files), key, inner.clone()).map_err(|e| {
-            FfiError::upstream(
-                zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
-                format!("{} is not a readable zip file: {e}", path.display()),
-            )
-        })?;
-    Ok(Arc::new(ReadOnly::new(ZipMembers::new(zip, path, &inner))))
+    let zip = ZipStorageAdapter::new_with_path(held.clone(), key, inner.clone()).map_err(|e| {
+        FfiError::upstream(
+            zarrs_ffi::ZarrsResult::ZARRS_ERROR_STORAGE,
+            format!("{} is not a readable zip file: {e}", path.display()),
+        )
+    })?;
+    Ok(Arc::new(ReadOnly::new(ZipMembers::new(
+        zip, held, path, &inner,
+    ))))
 }
 
 /// Create a storage handle for a store named by URL: a path or `file://` URL (a directory),

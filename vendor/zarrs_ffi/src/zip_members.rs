@@ -8,22 +8,75 @@
 //!
 //! Both need each member's method and CRC-32, which `zarrs_zip` keeps private: the archive's
 //! directory is parsed again, once, on the first read.
+//!
+//! The archive is read through the file opened when the store was (`HeldArchive`), not reopened
+//! by path for each read: a zip replaced after opening (written anew and renamed over the old
+//! one) is read as it was, as zarr-python's `ZipStore` reads it. Reopening read the new file at
+//! the offsets of the old directory: other members' bytes, silently.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rc_zip::fsm::{ArchiveFsm, FsmResult};
 use rc_zip::parse::Method;
-use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytes, MaybeBytesIterator, ReadableStorageTraits,
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix,
 };
 use zarrs_zip::ZipStorageAdapter;
+
+/// The archive file, opened once: the one store key `key`, read by position.
+pub struct HeldArchive {
+    file: File,
+    key: StoreKey,
+    size: u64,
+}
+
+impl HeldArchive {
+    pub fn open(path: &Path, key: StoreKey) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self { file, key, size })
+    }
+
+    fn read(&self, range: ByteRange) -> Result<Bytes, StorageError> {
+        let (start, end) = (range.start(self.size), range.end(self.size));
+        if start > end || end > self.size {
+            return Err(InvalidByteRangeError::new(range, self.size).into());
+        }
+        let length = usize::try_from(end - start)
+            .map_err(|_| StorageError::Other("a byte range too large for this machine".into()))?;
+        let mut bytes = vec![0; length];
+        // A file truncated since it was opened ends early: an error, not zeros.
+        self.file.read_exact_at(&mut bytes, start)?;
+        Ok(Bytes::from(bytes))
+    }
+}
+
+impl ReadableStorageTraits for HeldArchive {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        if key != &self.key {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(byte_ranges.map(|range| self.read(range)))))
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        Ok((key == &self.key).then_some(self.size))
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        true
+    }
+}
 
 /// The methods of the rc-zip features this crate enables (see Cargo.toml).
 const READABLE: [Method; 4] = [Method::Store, Method::Deflate, Method::Bzip2, Method::Zstd];
@@ -32,7 +85,9 @@ const READABLE: [Method; 4] = [Method::Store, Method::Deflate, Method::Bzip2, Me
 type Catalog = HashMap<String, (Method, u32)>;
 
 pub struct ZipMembers {
-    inner: ZipStorageAdapter<FilesystemStore>,
+    inner: ZipStorageAdapter<HeldArchive>,
+    /// The archive the store was opened on, for the catalog (the same file `inner` reads).
+    held: Arc<HeldArchive>,
     archive: PathBuf,
     /// What precedes a store key in a member's name ("" or "group/").
     prefix: String,
@@ -41,9 +96,15 @@ pub struct ZipMembers {
 }
 
 impl ZipMembers {
-    pub fn new(inner: ZipStorageAdapter<FilesystemStore>, archive: &Path, prefix: &str) -> Self {
+    pub fn new(
+        inner: ZipStorageAdapter<HeldArchive>,
+        held: Arc<HeldArchive>,
+        archive: &Path,
+        prefix: &str,
+    ) -> Self {
         Self {
             inner,
+            held,
             archive: archive.to_path_buf(),
             prefix: prefix.to_string(),
             catalog: OnceLock::new(),
@@ -52,7 +113,7 @@ impl ZipMembers {
 
     fn member(&self, key: &StoreKey) -> (String, Option<(Method, u32)>) {
         let name = format!("{}{}", self.prefix, key.as_str());
-        let catalog = self.catalog.get_or_init(|| catalog(&self.archive));
+        let catalog = self.catalog.get_or_init(|| catalog(&self.held));
         let found = catalog.as_ref().and_then(|c| c.get(&name)).copied();
         (name, found)
     }
@@ -105,13 +166,11 @@ fn method_name(method: Method) -> String {
 }
 
 /// Every member's method and CRC-32, if the archive parses.
-fn catalog(archive: &Path) -> Option<Catalog> {
-    let file = File::open(archive).ok()?;
-    let size = file.metadata().ok()?.len();
-    let mut fsm = ArchiveFsm::new(size);
+fn catalog(archive: &HeldArchive) -> Option<Catalog> {
+    let mut fsm = ArchiveFsm::new(archive.size);
     let parsed = loop {
         if let Some(offset) = fsm.wants_read() {
-            let read = file.read_at(fsm.space(), offset).ok()?;
+            let read = archive.file.read_at(fsm.space(), offset).ok()?;
             fsm.fill(read);
         }
         match fsm.process().ok()? {
@@ -177,8 +236,14 @@ impl ListableStorageTraits for ZipMembers {
         self.inner.list_dir(prefix)
     }
 
+    /// The values' sizes, as `size_key` and every other store give them (zarrs_zip's own
+    /// `size_prefix` sums the compressed sizes).
     fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
-        self.inner.size_prefix(prefix)
+        let mut total = 0;
+        for key in self.inner.list_prefix(prefix)? {
+            total += self.inner.size_key(&key)?.unwrap_or(0);
+        }
+        Ok(total)
     }
 }
 
@@ -237,11 +302,34 @@ mod tests {
     fn open(dir: &Path, bytes: &[u8], prefix: &str) -> ZipMembers {
         let path = dir.join("data.zip");
         std::fs::write(&path, bytes).unwrap();
-        let files = FilesystemStore::new(dir).unwrap();
         let key = StoreKey::new("data.zip").unwrap();
-        let adapter =
-            ZipStorageAdapter::new_with_path(std::sync::Arc::new(files), key, prefix).unwrap();
-        ZipMembers::new(adapter, &path, prefix)
+        let held = Arc::new(HeldArchive::open(&path, key.clone()).unwrap());
+        let adapter = ZipStorageAdapter::new_with_path(held.clone(), key, prefix).unwrap();
+        ZipMembers::new(adapter, held, &path, prefix)
+    }
+
+    #[test]
+    fn an_archive_replaced_after_opening_is_read_as_it_was() {
+        let dir = scratch("replaced");
+        let store = open(&dir, &archive("c/0", 0, b"first"), "");
+        let key = StoreKey::new("c/0").unwrap();
+        // Written anew and renamed over the old one, as tools replace files.
+        let next = dir.join("next.zip");
+        std::fs::write(&next, archive("c/0", 0, b"other bytes, longer")).unwrap();
+        std::fs::rename(&next, dir.join("data.zip")).unwrap();
+        assert_eq!(store.get(&key).unwrap().unwrap().as_ref(), b"first");
+        let part = store
+            .get_partial_many(
+                &key,
+                Box::new([ByteRange::FromStart(1, Some(3))].into_iter()),
+            )
+            .unwrap()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(part.as_ref(), b"irs");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -267,7 +355,7 @@ mod tests {
         let store = open(&dir, &archive("zarr.json", 0, b"{}"), "");
         let key = StoreKey::new("zarr.json").unwrap();
         assert_eq!(store.get(&key).unwrap().unwrap().as_ref(), b"{}");
-        let catalog = catalog(&dir.join("data.zip")).unwrap();
+        let catalog = catalog(&store.held).unwrap();
         assert_eq!(
             catalog.get("zarr.json"),
             Some(&(Method::Store, crc32fast::hash(b"{}")))
