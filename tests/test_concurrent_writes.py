@@ -233,3 +233,50 @@ def test_a_forked_child_writes_while_the_parent_was_writing(array_path: str) -> 
         stop.set()
         writer.join()
     assert (zarrs_cffi.read(array_path)[8:16, 1:60] == 2).all()
+
+
+INTERRUPTED_WHILE_WAITING = """
+import os, signal, sys, threading, time
+import zarrs_cffi
+arr = zarrs_cffi.open_array(sys.argv[1])
+held = threading.Event()
+
+def holder():
+    with arr.write_lock():
+        held.set()
+        time.sleep(1.0)
+
+thread = threading.Thread(target=holder)
+thread.start()
+held.wait()
+threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    arr.oindex[[0, 5], [0, 5]] = 1  # waits for the lock in zarrsCffiArrayBeginWrite
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+thread.join()
+done = threading.Event()
+
+def writer():
+    zarrs_cffi.open_array(sys.argv[1])[0:1, 0:1] = 7
+    done.set()
+
+threading.Thread(target=writer, daemon=True).start()
+print("later write done" if done.wait(20) else "later write hangs")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals")
+def test_ctrl_c_while_waiting_for_the_write_lock_releases_it(array_path: str) -> None:
+    """KeyboardInterrupt is raised as the lock wait returns, with the lock taken: the write lock
+    must still be released, or every later write of the array in the process waits forever."""
+    import subprocess
+
+    run = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_WHILE_WAITING, array_path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.stdout.split("\n")[:2] == ["interrupted", "later write done"], run.stdout + run.stderr

@@ -568,6 +568,8 @@ class Array:
 
         Strided, ``oindex`` and ``vindex`` writes take it themselves.
 
+        The block must end on the thread that entered it (the lock is this thread's).
+
         Yields:
             None, while the lock is held.
 
@@ -575,8 +577,12 @@ class Array:
             ClosedError: The array is closed.
         """
         with self._handle.use() as ptr:
-            check(lib.zarrsCffiArrayBeginWrite(ptr))
             try:
+                # Inside the try: a KeyboardInterrupt raised as the call returns (after the lock
+                # was taken while waiting for it) must still release it, or every later write of
+                # the array in this process waits forever. On a live handle the call cannot fail,
+                # so the finally always ends a write this call began.
+                check(lib.zarrsCffiArrayBeginWrite(ptr))
                 yield
             finally:
                 check(lib.zarrsCffiArrayEndWrite(ptr))
