@@ -163,3 +163,18 @@ def test_zarr_v2_arrays_read_and_write(tmp_path):
     assert int(x.sum().compute()) == int(data.sum())
     zarrs_cffi.store(x * 2, path)
     np.testing.assert_array_equal(zarr.open_array(path)[:], data * 2)
+
+
+def test_arrays_opened_for_tasks_are_bounded_and_cleared(tmp_path):
+    """A process reading many arrays in turn keeps at most 64 open for dask tasks (it kept every
+    one, with a memory:// store's data, for the life of the process); clear_cache drops them."""
+    from zarrs_cffi import dask as dask_io
+
+    zarrs_cffi.clear_cache()
+    for i in range(dask_io._OPEN_MAX + 6):
+        path = tmp_path / f"a{i}.zarr"
+        zarrs_cffi.create_array(path, shape=(4,), dtype="u1", chunks=(2,))[...] = i
+        assert int(zarrs_cffi.to_dask(path).sum().compute()) == 4 * i
+    assert len(dask_io._OPEN) == dask_io._OPEN_MAX
+    zarrs_cffi.clear_cache()
+    assert dask_io._OPEN == {}

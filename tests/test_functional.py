@@ -3,9 +3,11 @@ calls on one path reuse the open handle, and a recreated array is never read thr
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pathlib
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,11 +72,30 @@ def test_repeated_reads_open_once(arange_path: str, open_calls: list[str]) -> No
 
 def test_clear_cache_reopens(arange_path: str, open_calls: list[str]) -> None:
     zarrs_cffi.read(arange_path)
-    cached = functional.cached_array(arange_path)
+    cached = weakref.ref(functional.cached_array(arange_path))
     zarrs_cffi.clear_cache()
-    assert cached.closed, "clear_cache closes the cached handles"
+    gc.collect()
+    assert cached() is None, "clear_cache drops the cached handles (freed with the last reference)"
     zarrs_cffi.read(arange_path)
     assert len(open_calls) == 2
+
+
+def test_a_handle_taken_from_the_cache_outlives_its_eviction(tmp_path: pathlib.Path) -> None:
+    """Another thread's one-shot calls may evict the handle a call just took from the cache, or
+    clear the cache: the call goes on (it raised ClosedError)."""
+    paths = []
+    for i in range(functional._CACHE_SIZE + 1):
+        path = str(tmp_path / f"a{i}.zarr")
+        zarrs_cffi.create_array(path, shape=(2,), dtype="u1", chunks=(2,))[...] = i
+        paths.append(path)
+    taken = functional.cached_array(paths[0])
+    for path in paths[1:]:
+        zarrs_cffi.read(path)  # evicts paths[0]
+    assert paths[0] not in functional._cache
+    np.testing.assert_array_equal(taken.read(), [0, 0])
+    taken = functional.cached_array(paths[1])
+    zarrs_cffi.clear_cache()
+    np.testing.assert_array_equal(taken.read(), [1, 1])
 
 
 def test_closed_cached_handle_is_replaced(arange_path: str, open_calls: list[str]) -> None:

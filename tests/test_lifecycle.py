@@ -432,3 +432,37 @@ def test_array_survives_os_fork(multichunk_path: tuple[str, np.ndarray]) -> None
         pytest.fail("the forked child hung")
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0  # not waitstatus_to_exitcode: 3.8
     arr.close()
+
+
+def test_close_during_an_operation_of_several_calls_lets_it_finish(tmp_path: pathlib.Path) -> None:
+    """A strided write (chunks read, changed, stored: several native calls) and a read through the
+    chunk cache (box by box) finish whole when close() comes between their calls, as it does from
+    another thread; they raised ClosedError halfway, with part of the write stored."""
+    path = tmp_path / "a.zarr"
+    zarrs_cffi.create_array(path, shape=(8, 8), dtype="int32", chunks=(2, 2)).close()
+    arr = zarrs_cffi.open_array(path)
+    real_store = arr._store_box
+
+    def store_then_close(*args: Any) -> None:
+        real_store(*args)
+        arr.close()
+
+    arr._store_box = store_then_close  # type: ignore[method-assign]
+    arr.oindex[[0, 3, 5], [1, 4, 6]] = 7
+    expected = np.zeros((8, 8), dtype="int32")
+    expected[np.ix_([0, 3, 5], [1, 4, 6])] = 7
+    np.testing.assert_array_equal(zarrs_cffi.read(path), expected)
+    with pytest.raises(ClosedError):
+        arr.oindex[[0], [1]] = 1
+
+    cached = zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20)
+    real_retrieve = cached._retrieve_box
+
+    def retrieve_then_close(*args: Any) -> None:
+        real_retrieve(*args)
+        cached.close()
+
+    cached._retrieve_box = retrieve_then_close  # type: ignore[method-assign]
+    np.testing.assert_array_equal(cached[::3, 1::3], expected[::3, 1::3])
+    with pytest.raises(ClosedError):
+        cached[0, 0]

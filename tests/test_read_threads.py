@@ -140,3 +140,13 @@ def test_num_threads_environment_variable(value: str, threads: int | None, warns
     done = run({**unset, "ZARRS_CFFI_NUM_THREADS": value})
     assert int(done.stdout) == (threads if threads is not None else default), done
     assert ("ZARRS_CFFI_NUM_THREADS" in done.stderr and "RuntimeWarning" in done.stderr) == warns, done.stderr
+
+
+def test_a_call_in_flight_keeps_its_helper_pool_when_the_thread_count_changes() -> None:
+    """set_num_threads on another thread replaces the helper pool; a call that took the old pool
+    still submits to it (it raised "cannot schedule new futures after shutdown")."""
+    from zarrs_cffi import chunked_io
+
+    pool = chunked_io._executor(2)
+    assert chunked_io._executor(3) is not pool  # what a read after set_num_threads(3) does
+    assert pool.submit(lambda: 5).result(timeout=30) == 5

@@ -483,9 +483,10 @@ class Array:
             return
         if self._chunk_cache_bytes:  # box by box, through the cache
             plan = OrthogonalPlan(sel.axes, self.chunks)
-            chunked_io.read_orthogonal(
-                self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads()
-            )
+            with self._handle.operation():
+                chunked_io.read_orthogonal(
+                    self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads()
+                )
             return
         # Slices go as (start, step): no index list as long as the result.
         counts = np.array([len(ax) for ax in sel.axes], dtype=np.uintp)
@@ -529,7 +530,10 @@ class Array:
         flat = out.reshape(-1)
         if self._chunk_cache_bytes or not sel.coords:  # box by box, through the cache
             groups = point_groups(sel.coords, self.chunks)
-            chunked_io.read_points(self._retrieve_box, flat, groups, self._chunk_nbytes, get_num_threads())
+            with self._handle.operation():
+                chunked_io.read_points(
+                    self._retrieve_box, flat, groups, self._chunk_nbytes, get_num_threads()
+                )
             return
         coords = np.stack(sel.coords, axis=1).astype(np.uint64, copy=False)  # point by point, C order
         with self._handle.use() as ptr:
@@ -576,7 +580,7 @@ class Array:
         Raises:
             ClosedError: The array is closed.
         """
-        with self._handle.use() as ptr:
+        with self._handle.operation() as ptr:  # the writes inside finish whole after a close()
             try:
                 # Inside the try: a KeyboardInterrupt raised as the call returns (after the lock
                 # was taken while waiting for it) must still release it, or every later write of

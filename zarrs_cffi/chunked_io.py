@@ -158,9 +158,10 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_workers
     with _pool_lock:
         if _pool is None or _pool_workers != workers:
-            old, _pool, _pool_workers = _pool, ThreadPoolExecutor(workers, "zarrs-cffi-chunks"), workers
-            if old is not None:
-                old.shutdown(wait=False)
+            # The old pool is dropped, not shut down: a call in flight on another thread may still
+            # submit to it (a shut-down pool refuses: "cannot schedule new futures after
+            # shutdown"). Its threads end when the last call using it lets go of it.
+            _pool, _pool_workers = ThreadPoolExecutor(workers, "zarrs-cffi-chunks"), workers
         return _pool
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from .array import Array
 from .create import create_array
 from .errors import InvalidArgumentError
+from .forksafe import module_lock
 from .location import store_location
 from .open import open_array
 from .store import Store
@@ -240,6 +241,10 @@ class ArrayLocation:
                         handle = opened.array_handle_from_metadata(self.node, json.loads(self.document_json))
                     array = Array(handle, root=self.root, node=self.node, read_only=self.root.read_only)
                     _OPEN[key] = array
+                    while len(_OPEN) > _OPEN_MAX:
+                        # Dropped, not closed: a task on another thread may be reading through
+                        # it; the last reference going frees it (with a memory:// store's data).
+                        _OPEN.pop(next(iter(_OPEN)))
         return array
 
     def __getitem__(self, region: Any) -> np.ndarray:
@@ -255,10 +260,26 @@ class ArrayLocation:
         return (ArrayLocation, (self.root, self.node, self.document_json, self.writable))
 
 
-# Arrays opened by this process, by location. Few distinct arrays are used per process; entries
-# live as long as the process (a worker), like a file-handle cache.
+# Arrays opened by this process, by location, like a file-handle cache: few distinct arrays are
+# used per process (a worker). The oldest go beyond _OPEN_MAX, and zarrs_cffi.clear_cache()
+# drops them all, so a process that reads many arrays in turn does not keep every one.
 _OPEN: dict[tuple[StoreLocation, str, str], Array] = {}
-_OPEN_LOCK = threading.Lock()
+_OPEN_MAX = 64
+
+
+def forget_open_arrays() -> None:
+    """Drop the arrays this process opened for dask tasks (reopened on the next task)."""
+    with _OPEN_LOCK:
+        _OPEN.clear()
+
+
+def _forget_open_arrays() -> None:
+    # A forked child: the parent's threads may have held the lock; its handles stay usable.
+    global _OPEN_LOCK
+    _OPEN_LOCK = threading.Lock()
+
+
+_OPEN_LOCK = module_lock(_forget_open_arrays)
 
 
 def _region_box(region: Sequence[slice] | None, shape: tuple[int, ...]) -> list[tuple[int, int]]:

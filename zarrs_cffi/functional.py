@@ -12,6 +12,7 @@ dtype or shape) is never read through a stale handle:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -115,30 +116,34 @@ def cached_array(path: str | os.PathLike[str]) -> Array:
             return entry.array
     file = _metadata_file(key)
     validated = time.time_ns()
-    st = os.stat(file)
-    content = _read_bytes(file)
+    try:
+        st = os.stat(file)
+        content = _read_bytes(file)
+    except FileNotFoundError:  # deleted (or being replaced) since _metadata_file found it
+        raise NodeNotFoundError(f"no array at {key!r} (its metadata file is gone)") from None
     array = open_array(key, engine="cffi")
     with _lock:
-        old = _cache.pop(key, None)
+        _cache.pop(key, None)
         _cache[key] = _Entry(array, file, _signature(st), content, validated)
         while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)[1].array.close()
-    if old is not None and old.array is not array:
-        old.array.close()
+            _cache.popitem(last=False)
+    # Handles dropped from the cache are not closed here: another thread may have just taken one
+    # from it for a call (it raised ClosedError). The last reference going frees it (Handle.__del__).
     return array
 
 
 def clear_cache() -> None:
-    """Close every array handle the one-shot calls keep open.
+    """Drop every array handle the one-shot calls (and this process's dask tasks) keep open.
 
-    Call it before deleting or moving arrays by other means, or to release file handles and memory.
-    The next one-shot call reopens what it needs.
+    Call it before deleting or moving arrays by other means, or to release memory. The next
+    one-shot call (or task) reopens what it needs. A handle another thread is reading through right now is
+    freed when that call returns (CPython frees the others at once; PyPy at its next collection).
     """
     with _lock:
-        entries = list(_cache.values())
         _cache.clear()
-    for entry in entries:
-        entry.array.close()
+    dask_io = sys.modules.get("zarrs_cffi.dask")
+    if dask_io is not None:  # and the arrays dask tasks opened in this process
+        dask_io.forget_open_arrays()
 
 
 def read_into(

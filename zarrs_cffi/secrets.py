@@ -20,6 +20,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
+from .forksafe import module_lock
+
 _KEPT = 4096  # the oldest go first: a process naming many credentials must not grow without bound
 _SHORTEST = 8  # shorter texts ("test", "host", a region) are too common to mask everywhere
 _CREDENTIAL_WORDS = ("secret", "token", "password", "key", "sas", "credential", "signature")
@@ -29,7 +31,13 @@ _CREDENTIAL_WORDS = ("secret", "token", "password", "key", "sas", "credential", 
 # quadratic time, 18 s.
 _URL = re.compile(r"(?<![A-Za-z0-9+.\-])[0-9+.\-]*([A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"`<>]*)")
 
-_lock = threading.Lock()
+
+def _reset_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+_lock = module_lock(_reset_lock)
 # Replaced whole under the lock, never mutated: readers on other threads see consistent tuples.
 _secrets: tuple[str, ...] = ()  # oldest first
 _longest_first: tuple[str, ...] = ()  # the same texts, in the order they are masked

@@ -10,7 +10,6 @@ lazily in the process that unpickles them (a dask worker).
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from xarray.core import indexing
 from .array import Array
 from .dtypes import V3_NAME_BY_NUMPY
 from .errors import UnsupportedDataTypeError
+from .forksafe import object_lock
 from .store import Store
 from .store_location import StoreLocation
 
@@ -90,7 +90,7 @@ class NativeBackendArray(BackendArray):
         self, root: StoreLocation, node: str, document: dict[str, Any], view: np.dtype | None
     ) -> None:
         self.root, self.node, self.document, self.view = root, node, document, view
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)
         self._array: Array | None = None
         array = self.array  # open now: unreadable metadata fails at open_dataset, not at load
         self.shape: tuple[int, ...] = array.shape
@@ -116,7 +116,7 @@ class NativeBackendArray(BackendArray):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
@@ -146,7 +146,7 @@ class ZarrPythonBackendArray(BackendArray):
 
     def __init__(self, root: StoreLocation, node: str, name: str) -> None:
         self.root, self.node, self.name = root, node, name
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)
         self._zarr: Any = None
         zarr_array = self.zarr_array
         self.shape = tuple(zarr_array.shape)
@@ -175,7 +175,7 @@ class ZarrPythonBackendArray(BackendArray):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         value = indexing.explicit_indexing_adapter(

@@ -37,7 +37,6 @@ import asyncio
 import json
 import logging
 import re
-import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -51,6 +50,7 @@ from zarr.storage import FsspecStore, LocalStore, ObjectStore, StorePath, ZipSto
 
 from .array import Array
 from .errors import ZarrsError
+from .forksafe import object_lock
 from .pipeline_bytes import read_through_store, write_through_store
 from .pipeline_plan import (
     ChunkBox,
@@ -217,7 +217,7 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         self.store = store
         self.fallback = BatchedCodecPipeline.from_codecs(pipeline_codecs(metadata))
         self._arrays: dict[str, Array] = {}
-        self._lock = threading.Lock()
+        self._lock = object_lock(self)  # a forked child gets a fresh one
         #: Where the native library opens the array's store itself; None: chunk bytes go through
         #: zarr's store (``pipeline_bytes``).
         self._root: str | StoreLocation | None = None

@@ -51,6 +51,7 @@ from zarrs_cffi.errors import (
     StorageError,
     UnsupportedDataTypeError,
 )
+from zarrs_cffi.forksafe import module_lock
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store_location import StoreLocation
 
@@ -286,7 +287,15 @@ def _refuse_what_zarr_fails_on_later(doc: dict[str, Any]) -> None:
 
 
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _fresh_write_locks() -> None:
+    # A forked child: locks held by the parent's threads would stay held for ever here.
+    global _WRITE_LOCKS, _WRITE_LOCKS_GUARD
+    _WRITE_LOCKS, _WRITE_LOCKS_GUARD = {}, threading.Lock()
+
+
+_WRITE_LOCKS_GUARD = module_lock(_fresh_write_locks)
 
 
 def _write_lock(array: Any) -> threading.Lock:
