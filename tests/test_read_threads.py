@@ -150,3 +150,41 @@ def test_a_call_in_flight_keeps_its_helper_pool_when_the_thread_count_changes() 
     pool = chunked_io._executor(2)
     assert chunked_io._executor(3) is not pool  # what a read after set_num_threads(3) does
     assert pool.submit(lambda: 5).result(timeout=30) == 5
+
+
+POOL_SIZES = """
+import os, sys
+import numpy as np
+import zarrs_cffi
+
+def pool_threads():
+    names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+    return sum(name.startswith("zarrs-cffi-") for name in names)
+
+arr = zarrs_cffi.create_array(sys.argv[1], shape=(64, 64), dtype="u2", chunks=(8, 8))
+arr[...] = 1
+sizes = []
+for threads in (12, 2):
+    zarrs_cffi.set_num_threads(threads)
+    assert int(arr[...].sum()) == 64 * 64
+    sizes.append(pool_threads())
+print(*sizes)
+"""
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/task").is_dir(), reason="Linux /proc")
+def test_the_pool_keeps_the_threads_it_grew_to(tmp_path: pathlib.Path) -> None:
+    """What docs/guide/threads.md says: the pool grows to the largest count asked for and keeps
+    those threads when the count is lowered."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", POOL_SIZES, str(tmp_path / "a.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    grown, after_lowering = map(int, run.stdout.split())
+    assert grown >= 12 and after_lowering == grown, run.stdout
