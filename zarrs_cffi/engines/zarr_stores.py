@@ -66,12 +66,12 @@ def _native_defaults(
     location: StoreLocation, config: dict[str, Any], client: dict[str, Any], retry: dict[str, Any]
 ) -> None:
     """The defaults the native library gives (``url_store.rs``), so that both engines reach a store
-    alike: 3 retries within 30 s, 5 s to connect, 30 s a request, and plain HTTP allowed when the
-    URL or the endpoint names it."""
+    alike: 3 retries within 30 s, and plain HTTP allowed when the URL or the endpoint option names
+    it. (Its timeouts are object_store's defaults already. Client options are added only for
+    plain HTTP: any given replace those obstore reads from ``AWS_*``/... variables, such as
+    ``AWS_ALLOW_HTTP``.)"""
     retry.setdefault("max_retries", 3)
     retry.setdefault("retry_timeout", datetime.timedelta(seconds=30))
-    client.setdefault("connect_timeout", datetime.timedelta(seconds=5))
-    client.setdefault("timeout", datetime.timedelta(seconds=30))
     endpoint = next((str(v) for k, v in config.items() if k.endswith("endpoint")), "")
     chosen = any(k.endswith("allow_http") for k in (*config, *client))
     if (location.scheme == "http" or endpoint.startswith("http://")) and not chosen:
