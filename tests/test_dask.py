@@ -178,3 +178,25 @@ def test_arrays_opened_for_tasks_are_bounded_and_cleared(tmp_path):
     assert len(dask_io._OPEN) == dask_io._OPEN_MAX
     zarrs_cffi.clear_cache()
     assert dask_io._OPEN == {}
+
+
+def test_from_dask_refuses_misaligned_blocks_before_creating(tmp_path):
+    """Nothing created (a retry then works), and with overwrite=True the old array is kept."""
+    x = da.arange(20, chunks=5)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError):
+        zarrs_cffi.from_dask(x, tmp_path / "a.zarr", "/a", chunks=(10,))
+    assert not (tmp_path / "a.zarr").exists()
+    arr = zarrs_cffi.from_dask(x.rechunk(10), tmp_path / "a.zarr", "/a", chunks=(10,))
+    np.testing.assert_array_equal(arr[...], np.arange(20))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError):
+        zarrs_cffi.from_dask(x * 0, tmp_path / "a.zarr", "/a", chunks=(10,), overwrite=True)
+    np.testing.assert_array_equal(zarrs_cffi.read(tmp_path / "a.zarr" / "a"), np.arange(20))
+
+
+def test_to_dask_chunks_by_axis_take_negative_axes_and_refuse_others(tmp_path):
+    path = tmp_path / "a.zarr"
+    zarrs_cffi.create_array(path, shape=(10, 6), dtype="u1", chunks=(5, 3)).close()
+    assert zarrs_cffi.to_dask(path, chunks={-1: 2}).chunks == ((5, 5), (2, 2, 2))
+    for bad in ({2: 2}, {-3: 2}, {"x": 2}):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="names axes"):
+            zarrs_cffi.to_dask(path, chunks=bad)

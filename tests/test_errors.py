@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import threading
 import warnings
 
@@ -334,6 +335,31 @@ def test_v2_structured_dtype_is_unsupported_not_invalid(tmp_path: pathlib.Path, 
     document = crud.read_metadata(str(path), "")
     with pytest.raises(zarrs_cffi.UnsupportedDataTypeError, match="structured data type"):
         crud.read_region(document, str(path), "", ..., engine="cffi")  # the same from a document
+
+
+@pytest.mark.parametrize("dtype", ["<U2", "|S3", "<M8[s]"])
+def test_v2_types_zarrs_refuses_as_malformed_are_unsupported(tmp_path: pathlib.Path, dtype: str) -> None:
+    """A v2 string type with no fill value failed in zarrs' fill-value parser: InvalidMetadataError
+    for a valid document. It is the unsupported data type it is, named."""
+    path = tmp_path / "a.zarr"
+    path.mkdir()
+    document = {
+        "zarr_format": 2,
+        "shape": [2],
+        "chunks": [2],
+        "dtype": dtype,
+        "compressor": None,
+        "fill_value": None,
+        "filters": None,
+        "order": "C",
+    }
+    (path / ".zarray").write_text(json.dumps(document))
+    with pytest.raises(
+        zarrs_cffi.UnsupportedDataTypeError, match=f"data type {re.escape(dtype)} is not supported"
+    ):
+        zarrs_cffi.open_array(path)
+    with pytest.raises(zarrs_cffi.UnsupportedDataTypeError):
+        crud.read_region(document, str(path), "", ..., engine="cffi")
 
 
 def test_read_only_array_rejects_writes(arange_path: str) -> None:

@@ -228,3 +228,53 @@ def test_native_datetime_types_are_identical(tmp_path, fmt):
     xr.testing.assert_identical(expected, actual)
     xr.testing.assert_identical(expected.isel(t=[3, 1]), actual.isel(t=[3, 1]))
     assert actual.when.dtype == expected.when.dtype
+
+
+def test_v2_times_without_fill_value_read_chunks_never_written_as_nat(tmp_path):
+    """zarr-python reads them as NaT; read as int64 with no fill value they were the epoch / 0."""
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "times.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    for name, dtype in {"when": "M8[s]", "took": "m8[ms]"}.items():
+        arr = group.create_array(name, shape=(4,), dtype=dtype, chunks=(2,), fill_value=None)
+        arr[:2] = np.array([1, 2]).astype(dtype)  # chunk 1 never written
+        arr.attrs["_ARRAY_DIMENSIONS"] = ["t"]
+    expected, actual = _open_both(path)
+    xr.testing.assert_identical(expected, actual)
+    assert np.isnat(actual.when.values[2:]).all() and np.isnat(actual.took.values[2:]).all()
+
+
+def test_groups_spelled_with_extra_slashes_and_open_groups_keys(tmp_path):
+    path = str(tmp_path / "g.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xr.Dataset({"v": ("x", [1, 2])}).to_zarr(path, group="sub", zarr_format=3, consolidated=False)
+        xr.Dataset({"w": ("y", [3, 4])}).to_zarr(
+            path, group="sub/deep", zarr_format=3, mode="a", consolidated=False
+        )
+    for group in ("sub/deep/", "/sub/deep/", "sub//deep"):
+        expected, actual = _open_both(path, group=group)
+        xr.testing.assert_identical(expected, actual)
+    for group in (None, "sub", "/sub/deep"):
+        expected_groups = xr.open_groups(path, engine="zarr", group=group)
+        actual_groups = xr.open_groups(path, engine="zarrs_cffi", group=group)
+        assert sorted(actual_groups) == sorted(expected_groups)
+        for key, dataset in expected_groups.items():
+            xr.testing.assert_identical(dataset, actual_groups[key])
+
+
+def test_a_variable_with_a_codec_the_library_lacks_is_named_and_can_be_dropped(tmp_path):
+    """As docs/xarray-dask.md says: InvalidMetadataError naming the variable; drop_variables skips it."""
+    numcodecs = pytest.importorskip("numcodecs")
+    path = str(tmp_path / "l.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xr.Dataset({"packed": ("x", np.arange(4.0)), "plain": ("x", np.arange(4))}).to_zarr(
+            path, zarr_format=2, consolidated=False, encoding={"packed": {"compressors": [numcodecs.LZMA()]}}
+        )
+    import zarrs_cffi
+
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match="variable 'packed'"):
+        xr.open_dataset(path, engine="zarrs_cffi")
+    expected, actual = _open_both(path, drop_variables="packed")
+    xr.testing.assert_identical(expected, actual)

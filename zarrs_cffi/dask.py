@@ -74,7 +74,12 @@ def to_dask(
     array = source.open()
     stored = array.chunk_shape()
     if isinstance(chunks, dict):  # axes it does not name keep the stored chunks
-        chunks = tuple(chunks.get(axis, size) for axis, size in enumerate(stored))
+        ndim = len(stored)
+        wrong = [axis for axis in chunks if type(axis) is not int or not -ndim <= axis < ndim]
+        if wrong:
+            raise InvalidArgumentError(f"chunks names axes {wrong} of a {ndim}-dimensional array")
+        by_axis = {axis % ndim: size for axis, size in chunks.items()}  # -1: the last, as dask's
+        chunks = tuple(by_axis.get(axis, size) for axis, size in enumerate(stored))
     blocks = normalize_chunks(
         stored if chunks is None else chunks,
         array.shape,
@@ -182,6 +187,15 @@ def from_dask(
                 "x.rechunk(...) first so that blocks can map to Zarr chunks"
             )
         chunks = tuple(max(axis[0], 1) if axis else 1 for axis in x.chunks)
+    # Alignment before creating: a refused write must not leave an empty array (nor, with
+    # overwrite=True, erase the one that was there). Malformed shapes are create_array's to refuse.
+    stored = create_options.get("shards") or chunks
+    if (
+        isinstance(stored, Sequence)
+        and len(stored) == x.ndim
+        and all(type(c) is int and c > 0 for c in stored)
+    ):
+        _check_aligned(x.chunks, [(0, n) for n in x.shape], tuple(stored), x.shape)
     where = store_location(path, create_options.pop("storage_options", None))
     array = create_array(where, node, shape=x.shape, dtype=x.dtype, chunks=chunks, **create_options)
     written = store(x, array, compute=compute)

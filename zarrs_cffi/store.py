@@ -11,9 +11,11 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
 from ._native import check, encode_str, ffi, lib, take_string
 from .consolidated import children_from, read_consolidated, update_consolidated
-from .dtypes import SUPPORTED
+from .dtypes import SUPPORTED, V3_NAME_BY_NUMPY
 from .errors import (
     InvalidArgumentError,
     InvalidMetadataError,
@@ -428,16 +430,28 @@ class Store:
 
 
 def _check_not_structured(document: dict[str, Any], context: str) -> None:
-    """Raise UnsupportedDataTypeError if ``document`` is a Zarr v2 array with a structured dtype.
+    """Raise UnsupportedDataTypeError if ``document`` is a Zarr v2 array of a data type this
+    package does not read, whose metadata zarrs refused as malformed.
 
     zarrs has no structured (record) data types, and its v2 parser rejects a dtype given as a list
-    of fields as malformed metadata ("did not match any variant of untagged enum"), although the
-    document is valid Zarr: report it as the unsupported data type it is, like any other type
-    zarrs lacks."""
+    of fields as malformed metadata ("did not match any variant of untagged enum"); a string type
+    with no fill value (``"<U2"``, ``null``) fails on the fill value. The documents are valid Zarr:
+    report the unsupported data type they have, like any other type zarrs lacks."""
     dtype = document.get("dtype")
-    if document.get("zarr_format") == 2 and isinstance(dtype, list):
+    if document.get("zarr_format") != 2:
+        return
+    if isinstance(dtype, list):
         raise UnsupportedDataTypeError(
             f"{context}: structured data type {json.dumps(dtype)} is not supported (supported: {SUPPORTED})",
+            int(lib.ZARRS_ERROR_UNSUPPORTED_DATA_TYPE),
+        ) from None
+    try:
+        native = np.dtype(dtype).newbyteorder("=") if isinstance(dtype, str) else None
+    except (TypeError, ValueError):
+        return
+    if native is not None and native not in V3_NAME_BY_NUMPY:
+        raise UnsupportedDataTypeError(
+            f"{context}: data type {dtype} is not supported (supported: {SUPPORTED})",
             int(lib.ZARRS_ERROR_UNSUPPORTED_DATA_TYPE),
         ) from None
 

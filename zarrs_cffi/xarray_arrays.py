@@ -45,7 +45,11 @@ def native_plan(document: dict[str, Any]) -> tuple[dict[str, Any], np.dtype | No
         if dtype.kind in "Mm":
             unit, count = np.datetime_data(dtype)
             view = np.dtype(f"{dtype.kind}8[{count if count != 1 else ''}{unit}]")
-            return {**document, "dtype": f"{dtype.byteorder if dtype.byteorder != '=' else '<'}i8"}, view
+            stored = f"{dtype.byteorder if dtype.byteorder != '=' else '<'}i8"
+            # No fill value: zarr-python reads chunks never written as NaT (as int64, 0: the epoch).
+            fill = document.get("fill_value")
+            fill = _NAT if fill in (None, "NaT") else fill
+            return {**document, "dtype": stored, "fill_value": fill}, view
         native = dtype.newbyteorder("=") if dtype.kind in "biufc" else None
         if native not in V3_NAME_BY_NUMPY:
             return None

@@ -244,7 +244,8 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
     ) -> Dataset:
         """Open the group at ``filename_or_obj`` as an ``xarray.Dataset`` (see ``xarray.open_dataset``)."""
         options = {k: v for k, v in locals().items() if k not in ("self", "filename_or_obj")}
-        return self.open_groups_as_dict(filename_or_obj, recursive=False, **options)["/"]
+        (dataset,) = self.open_groups_as_dict(filename_or_obj, recursive=False, **options).values()
+        return dataset
 
     def open_groups_as_dict(
         self,
@@ -259,9 +260,12 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
         drop_variables: str | Iterable[str] | None = None,
         **decoders: Any,
     ) -> dict[str, Dataset]:
-        """Every group at or below ``group`` (only that group with ``recursive=False``), keyed by
-        path relative to it ("/" for itself); keywords as :meth:`open_dataset`."""
+        """Every group at or below ``group`` (only that group with ``recursive=False``), keyed as
+        xarray's zarr backend keys them: by path relative to ``group`` ("." for itself), or from
+        the root ("/", "/a") without one; keywords as :meth:`open_dataset`."""
         root = store_location(filename_or_obj, storage_options)
+        if isinstance(group, str):  # "a/b/", "/a//b": the group "a/b", as zarr-python reads them
+            group = "/".join(part for part in group.split("/") if part)
         groups = read_groups(root, group, consolidated, recursive=recursive)
         if zarr_format is not None and zarr_format != groups[0].zarr_format:
             raise InvalidMetadataError(
@@ -274,8 +278,9 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
             store = ZarrsCffiDataStore(
                 root, found, drop_variables=drop, use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask
             )
-            path = "/" + found.node[len(base) :].strip("/")
-            datasets[path] = StoreBackendEntrypoint().open_dataset(store, drop_variables=drop, **decoders)
+            path = found.node[len(base) :].strip("/")
+            key = (path or ".") if group else "/" + path
+            datasets[key] = StoreBackendEntrypoint().open_dataset(store, drop_variables=drop, **decoders)
         return datasets
 
     def open_datatree(self, filename_or_obj: Any, **kwargs: Any) -> Any:
