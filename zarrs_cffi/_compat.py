@@ -27,13 +27,27 @@ def zip_strict(*iterables: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
 
 
 async def to_thread(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    """``asyncio.to_thread`` (3.9+): run ``func`` in the loop's default executor, with the caller's
-    context variables, without blocking the event loop."""
-    if sys.version_info >= (3, 9):
-        return await asyncio.to_thread(func, *args, **kwargs)
+    """``asyncio.to_thread``: run ``func`` in the loop's default executor, with the caller's
+    context variables, without blocking the event loop.
+
+    Unlike ``asyncio.to_thread``, a cancelled call waits for ``func`` to return before raising
+    ``CancelledError``: a thread cannot be stopped, and once the call has ended its caller must be
+    able to rely on nothing more being written (into a buffer it reuses, or to the store, after
+    later calls changed it)."""
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await loop.run_in_executor(None, functools.partial(context.run, func, *args, **kwargs))
+    work = loop.run_in_executor(None, functools.partial(context.run, func, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:  # cancelled again while waiting: keep waiting
+                continue
+        if not work.cancelled():
+            work.exception()  # retrieved: its error, if any, gives way to the cancellation
+        raise
 
 
 ZARR_PYTHON_MINIMUM = (3, 11)

@@ -13,6 +13,20 @@ import numpy as np
 from .dtypes import V3_NAME_BY_NUMPY, normalize_dtype
 from .errors import InvalidArgumentError, InvalidMetadataError
 
+# A node cannot take a metadata document's name: "g/zarr.json" would be the key of g's own
+# document (and "zarr.json/zarr.json" a file's child), ".zarray" a v2 sibling's.
+METADATA_NAMES = frozenset({"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"})
+
+
+def numpy_to_json(value: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy scalars and arrays in a metadata document (a shape
+    from ``arr.shape`` arithmetic holds ``np.int64``) as the JSON values they stand for, as
+    zarr-python takes them."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 Json = Dict[str, Any]  # typing.Dict: evaluated at runtime, and dict[...] needs 3.9
 
 _BYTES_LITTLE: Json = {"name": "bytes", "configuration": {"endian": "little"}}

@@ -24,6 +24,7 @@ from .errors import (
     ZarrsError,
 )
 from .handles import Handle
+from .metadata import METADATA_NAMES, numpy_to_json
 from .secrets import redact
 from .store_location import StoreLocation, locate, storage_kwargs
 
@@ -42,6 +43,9 @@ def node_path(node: object) -> str:
         parts = stripped.split("/")
         if any(p in ("", ".", "..") for p in parts):
             raise InvalidArgumentError(f"node path {node!r} has an empty, '.' or '..' segment")
+        reserved = METADATA_NAMES.intersection(parts)
+        if reserved:
+            raise InvalidArgumentError(f"node path {node!r} names a node {min(reserved)!r}: a metadata key")
         if node.endswith("/") and node != "/":
             raise InvalidArgumentError(f"node path {node!r} must not end with '/'")
     return "/" + stripped
@@ -462,7 +466,7 @@ def _dump_json(document: object, *, allow_non_finite: bool = False) -> bytes:
     if not isinstance(document, dict):
         raise InvalidMetadataError(f"metadata must be a dict, got {type(document).__name__}")
     try:
-        text = json.dumps(document, allow_nan=allow_non_finite)
+        text = json.dumps(document, allow_nan=allow_non_finite, default=numpy_to_json)
     except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from None
     return encode_str(text, "metadata")

@@ -1,8 +1,13 @@
 """Async twins of the functional CRUD API (same names, same arguments).
 
-Each runs its synchronous counterpart in a worker thread with :func:`asyncio.to_thread`, so the
-event loop is never blocked by decoding or file I/O (the native engine releases the GIL while it
-works, so several calls proceed in parallel).
+Each runs its synchronous counterpart in a worker thread, as :func:`asyncio.to_thread` does, so
+the event loop is never blocked by decoding or file I/O (the native engine releases the GIL while
+it works, so several calls proceed in parallel).
+
+Cancelling a call (``task.cancel()``, the timeout of ``asyncio.wait_for``) cannot stop the work
+already running in its thread: the call waits for that work to finish, then raises
+``CancelledError``. So once a call has ended, whether cancelled or not, nothing more is written,
+neither to the store nor into ``out``; a write cancelled that way may have been stored whole.
 
 >>> import asyncio, zarrs_cffi.crud.aio as aio                            # doctest: +SKIP
 >>> asyncio.run(aio.read_metadata("data.zarr", "a", engine="zarr"))     # doctest: +SKIP

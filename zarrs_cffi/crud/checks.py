@@ -48,7 +48,21 @@ def check_metadata_doc(metadata: Any) -> dict[str, Any]:
     doc = dict(metadata)
     if not all(isinstance(k, str) for k in doc):
         raise InvalidMetadataError("metadata keys must be str")
-    return doc
+    return {key: _without_numpy(value) for key, value in doc.items()}
+
+
+def _without_numpy(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays (a shape from ``arr.shape`` arithmetic holds
+    ``np.int64``) as the plain values they stand for, so that both engines take the same documents
+    (zarr-python refused a ``np.uint16`` fill value the native engine took, and the other way
+    round for a ``np.int64`` in a shape)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: _without_numpy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_without_numpy(item) for item in value)
+    return value
 
 
 def fill_beyond_edge(

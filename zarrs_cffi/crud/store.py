@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
+from zarrs_cffi.metadata import METADATA_NAMES
 from zarrs_cffi.selection import type_name
 
 __all__ = [
@@ -177,6 +178,9 @@ def check_zarr_path(path: Any) -> str:
                 break
             if segment in (".", ".."):
                 problem = f'it has a "{segment}" segment'
+                break
+            if segment in METADATA_NAMES:
+                problem = f'a node cannot be named "{segment}" (a metadata key)'
                 break
     if problem is not None:
         raise InvalidArgumentError(f"invalid node path {path!r}: {problem}")

@@ -31,11 +31,13 @@ from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, Stor
 from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location, zarr_path_to_node
 from zarrs_cffi.errors import InvalidMetadataError, NodeNotFoundError
 from zarrs_cffi.forksafe import object_lock
+from zarrs_cffi.metadata import numpy_to_json
 from zarrs_cffi.selection import normalize_selection
 from zarrs_cffi.store import Store
 from zarrs_cffi.store_location import StoreLocation
 
 _MAX_CACHED_ARRAYS = 32
+_MAX_CACHED_STORES = 32
 
 
 class CffiBackend(CrudBackend):
@@ -49,7 +51,7 @@ class CffiBackend(CrudBackend):
 
     def __init__(self) -> None:
         self._lock = object_lock(self)
-        self._stores: dict[StoreLocation, Store] = {}
+        self._stores: OrderedDict[StoreLocation, Store] = OrderedDict()
         self._arrays: OrderedDict[tuple[str, str, str], Array] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -62,6 +64,10 @@ class CffiBackend(CrudBackend):
             cached = self._stores.get(location)
             if cached is None or cached.closed:
                 cached = self._stores[location] = Store(location)
+                while len(self._stores) > _MAX_CACHED_STORES:
+                    self._stores.popitem(last=False)  # dropped, not closed (see _array)
+            else:
+                self._stores.move_to_end(location)
             return cached
 
     def _array(self, metadata: Any, store: StoreLike, path: str, *, write: bool = False) -> Array:
@@ -73,7 +79,7 @@ class CffiBackend(CrudBackend):
         doc = check_metadata_doc(metadata)
         try:
             # NaN / Infinity: in attributes of documents zarr-python wrote (read back as stored).
-            doc_key = json.dumps(doc, sort_keys=True)
+            doc_key = json.dumps(doc, sort_keys=True, default=numpy_to_json)
         except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidMetadataError(f"metadata is not a JSON document: {exc}") from None
         key = (handle_store.root, path, doc_key)
@@ -89,8 +95,9 @@ class CffiBackend(CrudBackend):
         with self._lock:
             self._arrays[key] = array
             while len(self._arrays) > _MAX_CACHED_ARRAYS:
-                # Evicted arrays close once calls in flight on them finish.
-                self._arrays.popitem(last=False)[1].close()
+                # Dropped, not closed: another thread may have just taken it for a call (it would
+                # raise ClosedError); the last reference going frees it.
+                self._arrays.popitem(last=False)
         return array
 
     def _forget_arrays_under(self, root: str, path: str) -> None:
@@ -211,12 +218,17 @@ class CffiBackend(CrudBackend):
     ) -> None:
         """Implements :meth:`CrudBackend.write_region` through the native library."""
         array = self._array(metadata, store, path, write=True)
-        array.write(selection, value)
         fill = array.fill_value
-        if array.dtype.kind in "fc" and np.isnan(fill):
-            # zarrs drops a chunk only if it is bit-identical to the fill value, so a chunk of NaNs
-            # with another payload (or, for complex, NaN in the other part) would stay stored; the
-            # contract (and zarr-python) treats any NaN as equal to a NaN fill, so erase those.
+        if not (array.dtype.kind in "fc" and np.isnan(fill)):
+            array.write(selection, value)
+            return
+        # zarrs drops a chunk only if it is bit-identical to the fill value, so a chunk of NaNs
+        # with another payload (or, for complex, NaN in the other part) would stay stored; the
+        # contract (and zarr-python) treats any NaN as equal to a NaN fill, so erase those. All
+        # under the array's write lock: another thread's write landing between the check and the
+        # erase was erased with the chunk.
+        with array.write_lock():
+            array.write(selection, value)
             sel = normalize_selection(selection, array.shape)
             for coords in touched_chunks(sel.start, sel.step, sel.count, array.chunk_shape()):
                 if array.read_encoded_chunk(coords) is not None and is_fill_chunk(

@@ -50,6 +50,7 @@ from zarrs_cffi.errors import (
     NodeNotFoundError,
     StorageError,
     UnsupportedDataTypeError,
+    ZarrsError,
 )
 from zarrs_cffi.forksafe import module_lock
 from zarrs_cffi.selection import normalize_selection
@@ -100,7 +101,18 @@ def _sync(coro: Any) -> Any:
 
 
 def _typed_store_error(exc: Exception) -> Exception:
-    """obstore's exceptions (object stores) as this package's typed errors; others unchanged."""
+    """obstore's exceptions (object stores) and the OSErrors of zarr's LocalStore (a node path
+    through a file: NotADirectoryError, FileExistsError) as this package's typed errors; others
+    unchanged."""
+    if isinstance(exc, OSError) and not isinstance(exc, ZarrsError):
+        kind = (
+            NodeNotFoundError
+            if isinstance(exc, FileNotFoundError)
+            else AccessDeniedError
+            if isinstance(exc, PermissionError)
+            else StorageError
+        )
+        return kind(f"{type(exc).__name__}: {exc}")
     if not type(exc).__module__.startswith("obstore"):
         return exc
     name = type(exc).__name__

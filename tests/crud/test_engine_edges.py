@@ -1,0 +1,173 @@
+"""The CRUD layer where its two engines and its async twins met trouble: a write racing the NaN
+fill check, cancelled async calls, node names that are metadata keys, numpy values in documents,
+the OSErrors of zarr's LocalStore, the native backend's store cache, writers killed mid-write."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import zarrs_cffi
+import zarrs_cffi.crud as crud
+import zarrs_cffi.crud.aio as aio
+from zarrs_cffi._compat import to_thread
+from zarrs_cffi.array import Array
+
+ENGINES = ["cffi", "zarr"]
+
+
+def v3_doc(shape: list[Any], chunks: list[Any], dtype: str = "uint16", fill: Any = 0) -> dict[str, Any]:
+    return {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": shape,
+        "data_type": dtype,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunks}},
+        "chunk_key_encoding": {"name": "default"},
+        "fill_value": fill,
+        "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+    }
+
+
+def test_a_write_between_the_nan_fill_check_and_the_erase_is_kept(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The native engine erases a chunk of NaNs after a write (any NaN equals a NaN fill). Another
+    thread's write landing between that check and the erase was erased with the chunk."""
+    store = str(tmp_path / "s.zarr")
+    doc = v3_doc([4, 4], [4, 4], "float32", "NaN")
+    crud.create_new_array(doc, store, "a")
+    real_erase = Array.erase_chunk
+    other = threading.Thread(target=crud.write_region, args=(doc, store, "a", (3, 0), 5.0))
+
+    def erase_after_another_write(self: Array, coords: Any) -> None:
+        other.start()
+        other.join(timeout=1.0)  # it waits for this write's lock now; it did not before
+        real_erase(self, coords)
+
+    monkeypatch.setattr(Array, "erase_chunk", erase_after_another_write)
+    # A NaN with a payload: stored by zarrs (not bit-identical to the fill), then erased here.
+    payload_nan = np.array([0x7FC00001], dtype=np.uint32).view(np.float32)[0]
+    crud.write_region(doc, store, "a", (slice(0, 3), slice(None)), payload_nan)
+    assert other.ident is not None, "the erase was not reached"
+    monkeypatch.undo()
+    other.join(timeout=30)
+    assert crud.read_region(doc, store, "a", (3, 0)) == 5.0
+
+
+def test_a_cancelled_call_has_finished_its_work_when_it_ends() -> None:
+    """A thread cannot be stopped: a cancelled call waits for its work, so nothing is written
+    after the caller sees CancelledError (asyncio.to_thread returns at once and lets it run on)."""
+    finished: list[float] = []
+
+    def work() -> None:
+        time.sleep(0.3)
+        finished.append(time.monotonic())
+
+    async def main() -> None:
+        task = asyncio.ensure_future(to_thread(work))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(finished) == 1 and finished[0] <= time.monotonic()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_cancelled_read_into_no_longer_writes_out(
+    tmp_path: pathlib.Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("zarr") if engine == "zarr" else None
+    from zarrs_cffi.crud import _facade
+
+    store = str(tmp_path / "s.zarr")
+    doc = v3_doc([64, 64], [16, 16])
+    crud.create_new_array(doc, store, "a", engine=engine)
+    crud.write_region(doc, store, "a", ..., 7)
+    real = _facade.read_region_into
+
+    def slow_read_into(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # still running when the timeout cancels the call
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_facade, "read_region_into", slow_read_into)
+
+    async def main() -> None:
+        out = np.zeros((64, 64), "uint16")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(aio.read_region_into(out, doc, store, "a", ..., engine=engine), 0.05)
+        assert (out == 7).all()  # the read ended before the call did
+        out[...] = 0  # the caller reuses the buffer
+        await asyncio.sleep(0.5)
+        assert not out.any()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["zarr.json", ".zarray", "g/.zattrs", "zarr.json/x", ".zmetadata"])
+def test_nodes_cannot_take_a_metadata_key_name(tmp_path: pathlib.Path, engine: str, name: str) -> None:
+    """A v2 child named .zarray broke its parent's listing on the native engine; one named
+    zarr.json was half created before an error."""
+    pytest.importorskip("zarr") if engine == "zarr" else None
+    store = tmp_path / "s.zarr"
+    crud.create_new_group({"zarr_format": 2}, str(store), "", engine=engine)
+    crud.create_new_group({"zarr_format": 2}, str(store), "g", engine=engine)
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="metadata key"):
+        crud.create_new_array(v3_doc([2], [2]), str(store), name, engine=engine)
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+    with zarrs_cffi.Store(store) as opened, pytest.raises(
+        zarrs_cffi.InvalidArgumentError, match="metadata key"
+    ):
+        opened.create_node(name, {"zarr_format": 2})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_numpy_values_in_documents_are_taken_by_both_engines(tmp_path: pathlib.Path, engine: str) -> None:
+    pytest.importorskip("zarr") if engine == "zarr" else None
+    store = str(tmp_path / "s.zarr")
+    shape = np.array([4, 4]) // 2 * 2  # np.int64 values
+    doc = v3_doc([shape[0], shape[1]], list(np.array([2, 2])), fill=np.uint16(3))
+    crud.create_new_array(doc, store, "a", engine=engine)
+    np.testing.assert_array_equal(crud.read_region(doc, store, "a", ..., engine=engine), np.full((4, 4), 3))
+    assert crud.read_metadata(store, "a")["shape"] == [4, 4]
+
+
+def test_os_errors_of_zarr_python_stores_are_typed(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("zarr")
+    store = tmp_path / "s.zarr"
+    crud.create_new_group({"zarr_format": 3, "node_type": "group"}, str(store), "", engine="zarr")
+    (store / "plain").write_bytes(b"a file where a group would go")
+    with pytest.raises(zarrs_cffi.StorageError, match="NotADirectoryError"):
+        crud.create_new_array(v3_doc([2], [2]), str(store), "plain/a", engine="zarr")
+
+
+def test_the_native_backends_store_cache_is_bounded(tmp_path: pathlib.Path) -> None:
+    from zarrs_cffi.engines import cffi_engine
+
+    backend = cffi_engine.CffiBackend()
+    for i in range(cffi_engine._MAX_CACHED_STORES + 10):
+        with pytest.raises(zarrs_cffi.NodeNotFoundError):
+            backend.read_metadata(str(tmp_path / f"s{i}.zarr"), "")
+    assert len(backend._stores) == cffi_engine._MAX_CACHED_STORES
+
+
+def test_a_temporary_file_left_by_a_killed_writer_is_ignored(tmp_path: pathlib.Path) -> None:
+    """What docs/guide/stores.md says of a writer killed mid-write."""
+    store = tmp_path / "s.zarr"
+    zarrs_cffi.create_group(store)
+    arr = zarrs_cffi.create_array(store, "/a", shape=(4,), dtype="u1", chunks=(2,))
+    arr[...] = [1, 2, 3, 4]
+    (store / "a" / "c" / ".0.zarrs-cffi-tmp.4242.7").write_bytes(b"half a chunk")
+    np.testing.assert_array_equal(zarrs_cffi.open_array(store, "/a")[...], [1, 2, 3, 4])
+    assert [path for path, _ in zarrs_cffi.Store(store).list_children("/")] == ["a"]
+    assert [path for path, _ in crud.list_children(str(store), "")] == ["a"]
