@@ -169,6 +169,35 @@ def test_clear_chunk_cache_sees_other_writers(multichunk_path: tuple[str, np.nda
         np.testing.assert_array_equal(arr[:8, :6], np.full((8, 6), 99, data.dtype))
 
 
+@pytest.mark.parametrize("array", ["multichunk_path", "sharded_path"])
+def test_read_modify_writes_through_a_cached_handle_keep_other_writers_data(
+    array: str, request: pytest.FixtureRequest
+) -> None:
+    """Strided, oindex, vindex writes and write_lock() blocks read what is stored, not what the
+    handle cached before another handle's write (which they wrote away)."""
+    path, _ = request.getfixturevalue(array)
+    writes = {
+        "vindex": lambda a: a.vindex.__setitem__(([0], [0]), 9),
+        "strided": lambda a: a.__setitem__((0, slice(0, 3, 2)), 9),
+        "oindex": lambda a: a.oindex.__setitem__(([0], [0, 2]), 9),
+        "write_lock": None,
+    }
+    for name, write in writes.items():
+        zarrs_cffi.write(path, (slice(0, 4), slice(0, 3)), 1)
+        cached = zarrs_cffi.open_array(path, chunk_cache_bytes=2**20)
+        cached[0:4, 0:3]  # caches the chunk (inner chunk) holding (0, 0) and (1, 2)
+        with zarrs_cffi.open_array(path) as other:
+            other[1, 2] = 2
+        if name == "write_lock":
+            with cached.write_lock():
+                cached[0, 0] = cached[0, 0] + 8
+        else:
+            write(cached)
+        cached.close()
+        assert zarrs_cffi.read(path, (1, 2)) == 2, name
+        assert zarrs_cffi.read(path, (0, 0)) == 9, name
+
+
 def test_the_handle_owns_its_cache(multichunk_path: tuple[str, np.ndarray]) -> None:
     """The cache lives in the native array handle: C callers of the plain read get it, and the
     handle's own writes clear it, with no Python bookkeeping in between."""

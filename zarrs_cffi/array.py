@@ -587,6 +587,9 @@ class Array:
                 # the array in this process waits forever. On a live handle the call cannot fail,
                 # so the finally always ends a write this call began.
                 check(lib.zarrsCffiArrayBeginWrite(ptr))
+                # A read-modify-write under the lock reads what is stored now: chunks this handle
+                # cached before another handle's write would write that write away.
+                check(lib.zarrsCffiArrayClearChunkCache(ptr))
                 yield
             finally:
                 check(lib.zarrsCffiArrayEndWrite(ptr))
