@@ -153,7 +153,7 @@ def test_a_call_in_flight_keeps_its_helper_pool_when_the_thread_count_changes() 
 
 
 POOL_SIZES = """
-import os, sys
+import os, sys, time
 import numpy as np
 import zarrs_cffi
 
@@ -167,6 +167,10 @@ sizes = []
 for threads in (12, 2):
     zarrs_cffi.set_num_threads(threads)
     assert int(arr[...].sum()) == 64 * 64
+    # A new pool thread takes its name once it runs: on a busy machine, some time after the read.
+    deadline = time.monotonic() + 20
+    while pool_threads() < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
     sizes.append(pool_threads())
 print(*sizes)
 """
@@ -187,4 +191,4 @@ def test_the_pool_keeps_the_threads_it_grew_to(tmp_path: pathlib.Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     grown, after_lowering = map(int, run.stdout.split())
-    assert grown >= 12 and after_lowering == grown, run.stdout
+    assert grown >= 12 and after_lowering >= grown, run.stdout

@@ -131,6 +131,8 @@ struct Bound {
     /// For sharded arrays zarrs decodes: a readable view of the same array. Its shard indexes are
     /// read for every unit: a kept index cannot be checked against the shard now stored.
     sharded: Option<ReadableArray>,
+    /// Inner chunks with a checksum, decoded with it verified (`checked_inner`).
+    checked: Option<crate::checked_inner::CheckedInner>,
     /// Arrays with a common codec chain decode directly (`direct`); shard indexes are kept in
     /// `shards` until the cache is cleared.
     plan: Option<direct::Plan>,
@@ -270,7 +272,13 @@ impl Shared {
         let decoded = match &bound.sharded {
             Some(readable) => {
                 let index_cache = ArrayShardedReadableExtCache::new(readable);
-                readable.retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
+                crate::checked_inner::retrieve_inner_chunk(
+                    readable,
+                    &index_cache,
+                    bound.checked.as_ref(),
+                    indices,
+                    &options,
+                )
             }
             None => {
                 let chunk = array
@@ -532,6 +540,7 @@ impl Bound {
         .map_err(|e| create_error(e, array.path().as_str()))?;
         let unit_bytes = byte_count(&unit_shape, element_size(array)?)?;
         Ok(Some(Self {
+            checked: crate::checked_inner::CheckedInner::of(array),
             array: own,
             sharded,
             plan,

@@ -232,3 +232,24 @@ mod tests {
         assert_eq!(without_html_page(plain.to_string()), plain);
     }
 }
+
+/// Panics are not printed: every panic in this library is caught where it would leave it
+/// (`guard`, `safety::catch_codec_panic`, the pool's handler) and becomes an error that carries
+/// its message, redacted. The default hook also wrote it to the host program's stderr, with a
+/// backtrace under `RUST_BACKTRACE`, unredacted (a storage URL's credentials). The hook is this
+/// library's own: each Rust library in a process has its own. `ZARRS_CFFI_PRINT_PANICS=1`
+/// keeps the default, for debugging.
+#[cfg(not(test))]
+mod quiet_panics {
+    extern "C" fn install() {
+        let _ = std::panic::catch_unwind(|| {
+            if std::env::var_os("ZARRS_CFFI_PRINT_PANICS").is_none() {
+                std::panic::set_hook(Box::new(|_| {}));
+            }
+        });
+    }
+
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static INSTALL_AT_LOAD: extern "C" fn() = install;
+}

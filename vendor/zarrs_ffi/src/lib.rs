@@ -11,6 +11,7 @@ mod atomic_store;
 pub(crate) mod blosc_blocks;
 mod boxcopy;
 pub mod chunk_cache;
+mod checked_inner;
 mod chunk_codec;
 mod codec_fixes;
 mod codec_order;

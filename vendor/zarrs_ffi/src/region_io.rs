@@ -825,6 +825,7 @@ impl SubchunkwiseRead<'_> {
     fn units_through_zarrs(&self, units: &[Vec<u64>]) -> FfiResult {
         let readable = crate::array_io::readable_view(self.array)?;
         let index_cache = ArrayShardedReadableExtCache::new(&readable);
+        let checked = crate::checked_inner::CheckedInner::of(self.array);
         let options = codec_options().with_concurrent_target(1);
         run_tasks(
             Spread::InPool,
@@ -832,9 +833,14 @@ impl SubchunkwiseRead<'_> {
             |indices| self.label(indices),
             |indices| {
                 self.place_unit(indices, &|dest| {
-                    let decoded = readable
-                        .retrieve_subchunk_opt::<ArrayBytes>(&index_cache, indices, &options)
-                        .map_err(|e| array_error(e, &self.label(indices)))?
+                    let decoded = crate::checked_inner::retrieve_inner_chunk(
+                        &readable,
+                        &index_cache,
+                        checked.as_ref(),
+                        indices,
+                        &options,
+                    )
+                    .map_err(|e| array_error(e, &self.label(indices)))?
                         .into_fixed()
                         .map_err(|_| {
                             FfiError::invalid("variable-size data types are not supported")

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 use zarrs::array::ArrayMetadata;
+use zarrs::metadata::v3::MetadataV3;
 use zarrs_ffi::ZarrsResult;
 
 use crate::args::{RwArray, element_size};
@@ -130,19 +131,50 @@ pub fn needs_whole_chunks(array: &RwArray) -> bool {
             .any(|codec| !codec.partial_decoder_capability().partial_decode)
 }
 
-/// True if the array's codecs carry a checksum (crc32c, adler32, fletcher32), so chunks must be
-/// decoded whole for the checksum to be verified.
+/// Checksum codecs: under their Zarr v3 names, zarr-python's `numcodecs.*` names and the Zarr v2
+/// ids (numcodecs' `crc32` included).
+fn is_checksum(name: &str) -> bool {
+    matches!(
+        name.strip_prefix("numcodecs.").unwrap_or(name),
+        "crc32c" | "crc32" | "adler32" | "fletcher32"
+    )
+}
+
+/// True if the array's codecs carry a checksum (crc32c, crc32, adler32, fletcher32), so chunks
+/// must be decoded whole for the checksum to be verified.
 pub fn has_checksum(array: &RwArray) -> bool {
     match array.metadata() {
-        ArrayMetadata::V3(v3) => v3
-            .codecs
-            .iter()
-            .any(|codec| matches!(codec.name(), "crc32c" | "adler32" | "fletcher32")),
+        ArrayMetadata::V3(v3) => v3.codecs.iter().any(|codec| is_checksum(codec.name())),
         ArrayMetadata::V2(v2) => v2
             .filters
             .iter()
             .flatten()
             .chain(v2.compressor.iter())
-            .any(|codec| matches!(codec.id(), "crc32c" | "adler32" | "fletcher32")),
+            .any(|codec| is_checksum(codec.id())),
     }
+}
+
+/// The codecs of the inner chunks of a sharded array (the `codecs` of its `sharding_indexed`
+/// codec) if they carry a checksum, at any depth of nested sharding; else None. zarrs decodes
+/// inner chunks through partial decoders, which skip checksums: a flipped bit read silently.
+pub fn checksummed_inner_codecs(array: &RwArray) -> Option<Vec<MetadataV3>> {
+    let ArrayMetadata::V3(v3) = array.metadata() else {
+        return None;
+    };
+    let [sharding] = v3.codecs.as_slice() else {
+        return None;
+    };
+    let inner = inner_codecs(sharding)?;
+    inner.iter().any(holds_checksum).then_some(inner)
+}
+
+fn inner_codecs(codec: &MetadataV3) -> Option<Vec<MetadataV3>> {
+    if codec.name() != "sharding_indexed" {
+        return None;
+    }
+    serde_json::from_value(codec.configuration()?.get("codecs")?.clone()).ok()
+}
+
+fn holds_checksum(codec: &MetadataV3) -> bool {
+    is_checksum(codec.name()) || inner_codecs(codec).is_some_and(|inner| inner.iter().any(holds_checksum))
 }
