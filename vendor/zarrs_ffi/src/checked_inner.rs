@@ -43,11 +43,8 @@ impl CheckedInner {
     ) -> Result<ArrayBytes<'static>, ArrayError> {
         let Some(encoded) = readable.retrieve_encoded_subchunk(cache, indices)? else {
             let count = self.shape.iter().map(|n| n.get()).product();
-            return Ok(ArrayBytes::new_fill_value(
-                readable.data_type(),
-                count,
-                readable.fill_value(),
-            )?);
+            return ArrayBytes::new_fill_value(readable.data_type(), count, readable.fill_value())
+                .map_err(|e| ArrayError::Other(e.to_string()));
         };
         let decoded = self.chain.decode(
             Cow::Owned(encoded),

@@ -9,10 +9,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use lru::LruCache;
-use zarrs::array::{
-    Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
-    ArraySubset,
-};
+use zarrs::array::{Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExtCache, ArraySubset};
 use zarrs::storage::ReadableStorageTraits;
 
 use crate::args::{RwArray, byte_count, element_size, write_out};

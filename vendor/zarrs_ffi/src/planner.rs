@@ -181,6 +181,14 @@ mod tests {
         );
         let array = handle(&sharded(TRANSPOSED));
         assert_eq!(plan(&array, [2, 2], [2, 2]), ReadStrategy::Zarrs);
+        // Checksummed inner chunks: never zarrs' partial decoder, which skips the checksum.
+        let array = handle(&sharded(CHECKSUMMED));
+        assert_eq!(
+            plan(&array, [2, 2], [2, 2]),
+            ReadStrategy::InnerChunks {
+                units: vec![vec![1, 1]]
+            }
+        );
         assert!(matches!(
             plan(&array, [1, 1], [2, 2]),
             ReadStrategy::InnerChunks { units } if units.len() == 4

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use zarrs::array::{
-    ArrayBytes, ArrayBytesFixedDisjointView, ArrayError, ArrayShardedExt, ArrayShardedReadableExt,
+    ArrayBytes, ArrayBytesFixedDisjointView, ArrayError, ArrayShardedExt,
     ArrayShardedReadableExtCache, ArraySubset, CodecOptions,
 };
 
@@ -841,10 +841,8 @@ impl SubchunkwiseRead<'_> {
                         &options,
                     )
                     .map_err(|e| array_error(e, &self.label(indices)))?
-                        .into_fixed()
-                        .map_err(|_| {
-                            FfiError::invalid("variable-size data types are not supported")
-                        })?;
+                    .into_fixed()
+                    .map_err(|_| FfiError::invalid("variable-size data types are not supported"))?;
                     let what = format!("decoded {}", self.label(indices));
                     check_length(decoded.len(), dest.len(), &what)?;
                     dest.copy_from_slice(&decoded);

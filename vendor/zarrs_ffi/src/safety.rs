@@ -176,5 +176,6 @@ fn inner_codecs(codec: &MetadataV3) -> Option<Vec<MetadataV3>> {
 }
 
 fn holds_checksum(codec: &MetadataV3) -> bool {
-    is_checksum(codec.name()) || inner_codecs(codec).is_some_and(|inner| inner.iter().any(holds_checksum))
+    is_checksum(codec.name())
+        || inner_codecs(codec).is_some_and(|inner| inner.iter().any(holds_checksum))
 }
