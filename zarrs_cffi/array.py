@@ -942,6 +942,11 @@ class Array:
 
     def _check_writable(self) -> None:
         if self.read_only:
+            location = self.location
+            if location is not None and location.read_only:  # the store's kind, not the caller's choice
+                kinds = {"zip": "a zip file", "http": "an HTTP server", "https": "an HTTP server"}
+                kind = kinds.get(location.scheme, "a store opened read-only")
+                raise ReadOnlyError(f"{self!r} is in {kind}, which is read-only here")
             raise ReadOnlyError(f"{self!r} was opened read-only")
 
     def _chunk_coords(self, coords: Sequence[int]) -> Any:

@@ -28,12 +28,20 @@ def read_consolidated(store: Store) -> dict[str, Document] | None:
     if root is not None:
         inline = root.get("consolidated_metadata")
         if isinstance(inline, Mapping) and isinstance(inline.get("metadata"), Mapping):
-            return {str(path): _as_stored(doc) for path, doc in inline["metadata"].items()}
+            return {str(path): _as_stored(_document(doc, path)) for path, doc in inline["metadata"].items()}
         return None
     flat = _json(store.get_key(".zmetadata"), ".zmetadata")
     if flat is None or not isinstance(flat.get("metadata"), Mapping):
         return None
     return _v2_documents(flat["metadata"])
+
+
+def _document(doc: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(doc, Mapping):
+        raise InvalidMetadataError(
+            f"consolidated metadata of zarr.json holds no document for {path!r} (got {type(doc).__name__})"
+        )
+    return doc
 
 
 def _as_stored(doc: Mapping[str, Any]) -> Document:
@@ -141,9 +149,19 @@ def _parents_are_groups(inline: Mapping[str, Document], path: str) -> bool:
 
 def update_consolidated(store: Store, path: str, document: Document | None) -> None:
     """Keep the store's consolidated metadata (if it has any) true after this package created
-    (``document``) or deleted (None) the node at ``path`` and everything below it."""
-    raw = store.get_key("zarr.json")
-    root = _json(raw, "zarr.json")
+    (``document``) or deleted (None) the node at ``path`` and everything below it: the root's, and
+    that of every v3 group above ``path`` that has its own (``consolidate`` of a group's URL, or
+    zarr-python's ``consolidate_metadata(store, path=...)``, writes one there)."""
+    parts = path.split("/")
+    for depth in range(len(parts)):
+        _update_group(store, "/".join(parts[:depth]), "/".join(parts[depth:]), document)
+
+
+def _update_group(store: Store, group: str, path: str, document: Document | None) -> None:
+    """``update_consolidated`` for the consolidated metadata of ``group`` ("" the root), where the
+    node is at ``path`` relative to it."""
+    key = f"{group}/zarr.json" if group else "zarr.json"
+    root = _json(store.get_key(key), key)
     if root is not None:
         block = root.get("consolidated_metadata")
         if not isinstance(block, Mapping) or not isinstance(block.get("metadata"), Mapping):
@@ -159,6 +177,6 @@ def update_consolidated(store: Store, path: str, document: Document | None) -> N
                 doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}
             inline[path] = doc
         root["consolidated_metadata"] = {**block, "metadata": dict(sorted(inline.items()))}
-        store.set_key("zarr.json", json.dumps(root, indent=2).encode())
-    elif store.get_key(".zmetadata") is not None:
+        store.set_key(key, json.dumps(root, indent=2).encode())
+    elif not group and store.get_key(".zmetadata") is not None:
         consolidate(store)  # v2: rebuilt whole (its entries are files, not documents)

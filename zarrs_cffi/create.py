@@ -9,7 +9,7 @@ from .array import Array
 from .crud.registry import get_backend
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
-from .store import node_path, writable_store
+from .store import flag_arg, node_path, writable_store
 
 
 def create_array(
@@ -76,6 +76,7 @@ def create_array(
     )
     backend = get_backend(engine)
     node = node_path(node)
+    overwrite = flag_arg(overwrite, "overwrite")
     with writable_store(path, storage_options) as store:
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
@@ -116,6 +117,7 @@ def create_group(
     """
     backend = get_backend(engine)
     document = group_document(attributes)
+    overwrite = flag_arg(overwrite, "overwrite")
     with writable_store(path, storage_options) as store:
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)

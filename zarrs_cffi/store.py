@@ -20,6 +20,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidMetadataError,
     NodeNotFoundError,
+    StorageError,
     UnsupportedDataTypeError,
     ZarrsError,
 )
@@ -38,6 +39,8 @@ def node_path(node: object) -> str:
     if not isinstance(node, str):
         raise InvalidArgumentError(f"node must be str, got {type(node).__name__}")
     encode_str(node, "node")
+    if node.startswith("//"):
+        raise InvalidArgumentError(f"node path {node!r} has an empty segment")
     stripped = node.strip("/") if node not in ("", "/") else ""
     if stripped:
         parts = stripped.split("/")
@@ -100,9 +103,7 @@ class Store:
     def __init__(self, root: object, *, consolidated: bool | None = None, **storage_options: Any) -> None:
         self.location: StoreLocation = locate(root, storage_options or None)
         self.location.check_reachable()
-        if consolidated not in (None, True, False):
-            raise InvalidArgumentError(f"consolidated must be None, True or False, got {consolidated!r}")
-        self.consolidated = consolidated
+        self.consolidated = _consolidated_arg(consolidated)
         self.root = self.location.url
         out = ffi.new("ZarrsCffiStorage *")
         context = f"store {self.root!r}"
@@ -230,6 +231,8 @@ class Store:
             ClosedError: The store is closed.
         """
         path = node_path(node)
+        overwrite = flag_arg(overwrite, "overwrite")
+        _check_group_members(document)
         text = _dump_json(document)
         self.check_writable()
         with self._handle.use() as ptr:
@@ -288,10 +291,14 @@ class Store:
         out = ffi.new("char **")
         with self._handle.use() as ptr:
             check(lib.zarrsCffiListChildren(ptr, path.encode(), out), f"listing {path!r} in {self.root!r}")
-        return [(child, doc) for child, doc in json.loads(take_string(out[0]))]
+        children = [(child, doc) for child, doc in json.loads(take_string(out[0]))]
+        for child, doc in children:
+            if not isinstance(doc, dict):
+                raise InvalidMetadataError(f"the metadata of {child!r} in {self.root!r} is not a JSON object")
+        return children
 
     def _consolidated_documents(self, consolidated: bool | None) -> dict[str, dict[str, Any]] | None:
-        wanted = self.consolidated if consolidated is None else consolidated
+        wanted = self.consolidated if consolidated is None else _consolidated_arg(consolidated)
         if wanted is False:
             return None
         documents = read_consolidated(self)  # read per call: another writer may re-consolidate
@@ -315,11 +322,17 @@ class Store:
         """
         data = ffi.new("uint8_t **")
         length = ffi.new("size_t *")
-        with self._handle.use() as ptr:
-            check(
-                lib.zarrsCffiStorageGet(ptr, encode_str(key, "key"), data, length),
-                f"key {key!r} in {self.root!r}",
-            )
+        try:
+            with self._handle.use() as ptr:
+                check(
+                    lib.zarrsCffiStorageGet(ptr, encode_str(key, "key"), data, length),
+                    f"key {key!r} in {self.root!r}",
+                )
+        except StorageError:
+            # A directory holds no value (the filesystem store cannot size it; memory:// says None).
+            if self.location.local and os.path.isdir(os.path.join(self.root, key)):
+                return None
+            raise
         if data[0] == ffi.NULL:
             return None
         try:
@@ -479,6 +492,44 @@ def _json_object(text: str, path: str) -> dict[str, Any]:
     return value
 
 
+V3_GROUP_MEMBERS = frozenset({"zarr_format", "node_type", "attributes", "consolidated_metadata"})
+
+
+def _check_group_members(document: object) -> None:
+    """A v3 group document's members: the spec's, or extensions marked ``"must_understand": false``
+    (the rule the native library applies to arrays; an unknown member must fail a reader that does
+    not know it, and zarr-python cannot open such a group at all)."""
+    if (
+        not isinstance(document, dict)
+        or document.get("zarr_format") != 3
+        or document.get("node_type") != "group"
+    ):
+        return
+    for name, value in document.items():
+        optional = isinstance(value, dict) and value.get("must_understand") is False
+        if name not in V3_GROUP_MEMBERS and not optional:
+            raise InvalidMetadataError(
+                f"unsupported extension {name!r} in a group document: it does not say "
+                '"must_understand": false (Zarr v3 spec)'
+            )
+
+
+def flag_arg(value: object, name: str) -> bool:
+    """A True/False argument (numpy's bools too). Anything else is refused: ``overwrite="no"`` is
+    truthy, and deleted the node it was meant to keep."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InvalidArgumentError(f"{name} must be True or False, got {value!r}")
+
+
+def _consolidated_arg(value: object) -> bool | None:
+    """``consolidated=``: None, True or False (0, 1 or a numpy bool passed the old check and then
+    acted as None: a listing from stale consolidated metadata)."""
+    if value is None or type(value) is bool:
+        return value  # type: ignore[return-value]
+    raise InvalidArgumentError(f"consolidated must be None, True or False, got {value!r}")
+
+
 def forget_memory_store(url: str) -> None:
     """Forget the in-memory store ``memory://name`` (its data goes once no handle uses it).
 
@@ -486,8 +537,13 @@ def forget_memory_store(url: str) -> None:
         url: ``"memory://name"`` (a path after the name is ignored) or the bare name.
 
     Raises:
-        InvalidArgumentError: ``url`` is not a str or contains a NUL character.
+        InvalidArgumentError: ``url`` is not a str, contains a NUL character, or names another
+            kind of store (``s3://...``, a path).
     """
+    text = encode_str(url, "url").decode()
+    scheme, sep, _ = text.partition("://")
+    if (sep and scheme.lower() != "memory") or (not sep and ("/" in text or ":" in text)):
+        raise InvalidArgumentError(f"forget_memory_store takes memory://name or a bare name, not {url!r}")
     check(lib.zarrsCffiForgetMemoryStore(encode_str(url, "url")), f"memory store {url!r}")
 
 

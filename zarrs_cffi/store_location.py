@@ -171,6 +171,12 @@ def _from_text(text: str, options: Options) -> StoreLocation:
     if "://" not in text:
         head, colon, rest = text.partition(":")
         if colon and head.lower() == "file" and rest.startswith("/"):  # file:/abs/path (RFC 8089)
+            if (
+                "?" in rest or "#" in rest
+            ):  # as file:///abs/path refuses them (%23 and %3F name the characters)
+                raise InvalidArgumentError(
+                    f"store URL {text!r} has a query or fragment, which file: URLs do not take"
+                )
             return _from_text(unquote(rest), options)
         if colon and head.lower() in SCHEMES:  # "s3:bucket/x" is a mistyped URL, not a directory
             raise InvalidArgumentError(
@@ -193,7 +199,13 @@ def _from_text(text: str, options: Options) -> StoreLocation:
             )
         return _from_text(unquote(parsed.path), options)
     if scheme == "zip":
-        path = urlparse(text).path
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidArgumentError(
+                f"{text!r} names a host {parsed.netloc!r}; zip URLs look like zip:///absolute/path/data.zip "
+                "(or give the path itself, relative or absolute: data.zip/group)"
+            )
+        path = parsed.path
         if not path:
             raise InvalidArgumentError(f"store URL {text!r} names no zip file (zip:///abs/data.zip)")
         return _local(os.path.abspath(unquote(path)), options, zip_url=True)

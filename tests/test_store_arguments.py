@@ -1,0 +1,135 @@
+"""Arguments of Store and the module-level functions that were taken when they should have been
+refused (or refused with the wrong words), and consolidated metadata of groups below the root."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+
+import zarrs_cffi
+
+
+@pytest.fixture
+def tree(tmp_path: pathlib.Path) -> str:
+    root = str(tmp_path / "t.zarr")
+    zarrs_cffi.create_group(root)
+    zarrs_cffi.create_array(root, "/a", shape=(3,), dtype="u1", chunks=(3,))[...] = [1, 2, 3]
+    return root
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", np.False_])
+def test_consolidated_takes_none_true_or_false_only(tree: str, value: object) -> None:
+    """0 and 1 passed the check and then acted as None (a listing from stale metadata)."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="consolidated must be"):
+        zarrs_cffi.Store(tree, consolidated=value)
+    with zarrs_cffi.Store(tree) as store, pytest.raises(zarrs_cffi.InvalidArgumentError):
+        store.list_children("/", consolidated=value)
+
+
+def test_one_shot_calls_refuse_options_on_local_paths(tree: str) -> None:
+    for call in (
+        lambda: zarrs_cffi.read(tree + "/a", storage_options={"bogus": "x"}),
+        lambda: zarrs_cffi.read_into(np.empty(3, "u1"), tree + "/a", storage_options={"bogus": "x"}),
+        lambda: zarrs_cffi.write(tree + "/a", 0, 9, storage_options={"bogus": "x"}),
+    ):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="take no storage options"):
+            call()
+    np.testing.assert_array_equal(zarrs_cffi.read(tree + "/a"), [1, 2, 3])
+
+
+@pytest.mark.parametrize("value", ["no", [0], 1, None])
+def test_overwrite_takes_true_or_false_only(tree: str, value: object) -> None:
+    """overwrite="no" is truthy: it deleted the array it was meant to keep."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="overwrite must be"):
+        zarrs_cffi.create_array(tree, "/a", shape=(1,), dtype="u1", chunks=(1,), overwrite=value)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="overwrite must be"):
+        zarrs_cffi.create_group(tree, "/a", overwrite=value)
+    with zarrs_cffi.Store(tree) as store, pytest.raises(zarrs_cffi.InvalidArgumentError):
+        store.create_node("/a", {"zarr_format": 3, "node_type": "group"}, overwrite=value)
+    np.testing.assert_array_equal(zarrs_cffi.read(tree + "/a"), [1, 2, 3])
+    zarrs_cffi.create_group(tree, "/a", overwrite=np.True_)  # numpy's bool is a bool
+
+
+def test_forget_memory_store_refuses_other_stores() -> None:
+    for url in ("s3://bucket", "/tmp/x", "file:///q", "gs://b/p"):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="memory://name"):
+            zarrs_cffi.forget_memory_store(url)
+    zarrs_cffi.create_group("memory://forget-me")
+    zarrs_cffi.forget_memory_store("memory://forget-me")
+    zarrs_cffi.forget_memory_store("forget-me")  # a bare name: nothing left to forget
+
+
+@pytest.mark.parametrize("node", ["//a", "///", "//"])
+def test_leading_empty_segments_are_refused(tree: str, node: str) -> None:
+    with zarrs_cffi.Store(tree) as store, pytest.raises(
+        zarrs_cffi.InvalidArgumentError, match="empty segment"
+    ):
+        store.read_metadata(node)
+
+
+def test_malformed_documents_are_invalid_metadata(tree: str) -> None:
+    with zarrs_cffi.Store(tree) as store:
+        store.set_key("g/zarr.json", b"[1, 2]")
+        with pytest.raises(zarrs_cffi.InvalidMetadataError):
+            store.list_children("/")
+        with pytest.raises(zarrs_cffi.InvalidMetadataError):
+            zarrs_cffi.consolidate(tree)
+        store.set_key("g/zarr.json", b'{"zarr_format": 3, "node_type": "group"}')
+        block = {"kind": "inline", "must_understand": False, "metadata": {"h": 5}}
+        store.set_key(
+            "zarr.json",
+            json.dumps({"zarr_format": 3, "node_type": "group", "consolidated_metadata": block}).encode(),
+        )
+        with pytest.raises(zarrs_cffi.InvalidMetadataError, match="'h'"):
+            store.list_children("/")
+
+
+def test_group_extensions_must_say_they_may_be_ignored(tree: str) -> None:
+    """The rule arrays follow (zarr-python cannot open a group with an unknown member)."""
+    with zarrs_cffi.Store(tree) as store:
+        for extra in ({"foo": {"must_understand": True}}, {"foo": 1}):
+            with pytest.raises(zarrs_cffi.InvalidMetadataError, match="'foo'"):
+                store.create_node("/g", {"zarr_format": 3, "node_type": "group", **extra})
+        store.create_node("/g", {"zarr_format": 3, "node_type": "group", "foo": {"must_understand": False}})
+        assert store.node_exists("/g")
+
+
+def test_get_key_of_a_directory_is_none(tree: str) -> None:
+    with zarrs_cffi.Store(tree) as store:
+        assert store.get_key("a") is None
+        assert store.get_key("a/c") is None
+        assert store.get_key("a/zarr.json") is not None
+
+
+def test_file_and_zip_urls_say_what_is_wrong(
+    tree: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="query or fragment"):
+        zarrs_cffi.read(f"file:{tree}/a#x")  # as file:///...#x says (%23 names a '#')
+    archive = tmp_path / "d.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted(pathlib.Path(tree).rglob("*")):
+            if file.is_file():
+                zf.write(file, file.relative_to(tree).as_posix())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"names a host 'd\.zip'"):
+        zarrs_cffi.read("zip://d.zip/a")
+    np.testing.assert_array_equal(zarrs_cffi.read("d.zip/a"), [1, 2, 3])
+    with pytest.raises(zarrs_cffi.ReadOnlyError, match="is in a zip file, which is read-only"):
+        zarrs_cffi.write("d.zip/a", 0, 9)
+
+
+def test_consolidated_metadata_of_a_group_below_the_root_stays_true(tree: str) -> None:
+    zarrs_cffi.create_group(tree, "/g")
+    zarrs_cffi.create_array(tree, "/g/old", shape=(1,), dtype="u1", chunks=(1,)).close()
+    zarrs_cffi.consolidate(tree + "/g")
+    zarrs_cffi.create_array(tree, "/g/new", shape=(1,), dtype="u1", chunks=(1,)).close()
+    with zarrs_cffi.Store(tree) as store:
+        store.delete_node("/g/old")
+    with zarrs_cffi.Store(tree + "/g") as group:
+        assert group.list_children("/") == group.list_children("/", consolidated=False)
+        assert [path for path, _ in group.list_children("/", consolidated=True)] == ["new"]
