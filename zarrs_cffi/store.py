@@ -526,7 +526,7 @@ def _consolidated_arg(value: object) -> bool | None:
     """``consolidated=``: None, True or False (0, 1 or a numpy bool passed the old check and then
     acted as None: a listing from stale consolidated metadata)."""
     if value is None or type(value) is bool:
-        return value  # type: ignore[return-value]
+        return value
     raise InvalidArgumentError(f"consolidated must be None, True or False, got {value!r}")
 
 
