@@ -27,9 +27,10 @@ CHECKSUMS = {
 DATA = np.arange(24, dtype="int32").reshape(4, 6)
 
 
-def damaged(root: pathlib.Path, checksum: str, sharded: bool) -> str:
+def damaged(root: pathlib.Path, checksum: str, sharded: bool, transposed: bool = False) -> str:
     """A (4, 6) int32 array of (2, 3) chunks (or inner chunks of one shard) holding DATA, with one
-    bit of element (0, 1) flipped in its stored bytes."""
+    bit of element (0, 1) flipped in its stored bytes; ``transposed``: a transpose before the
+    sharding (a shard that is not the array's only codec)."""
     codec, prefix = CHECKSUMS[checksum]
     codecs: list[dict[str, Any]] = [BYTES, codec]
     if sharded:
@@ -37,14 +38,16 @@ def damaged(root: pathlib.Path, checksum: str, sharded: bool) -> str:
             {
                 "name": "sharding_indexed",
                 "configuration": {
-                    "chunk_shape": [2, 3],
+                    "chunk_shape": [3, 2] if transposed else [2, 3],
                     "codecs": codecs,
                     "index_codecs": [BYTES, {"name": "crc32c"}],
                     "index_location": "end",
                 },
             }
         ]
-    path = root / f"{checksum}-{sharded}.zarr"
+        if transposed:
+            codecs.insert(0, {"name": "transpose", "configuration": {"order": [1, 0]}})
+    path = root / f"{checksum}-{sharded}-{transposed}.zarr"
     path.mkdir()
     document = {
         "zarr_format": 3,
@@ -63,7 +66,8 @@ def damaged(root: pathlib.Path, checksum: str, sharded: bool) -> str:
     # The shard index (at the end: 4 inner chunks x (offset, length), then its crc32c) gives
     # inner chunk (0, 0)'s offset.
     offset = struct.unpack_from("<Q", stored, len(stored) - 4 * 16 - 4)[0] if sharded else 0
-    stored[offset + prefix + 4] ^= 1  # element (0, 1): 1 -> 0
+    element = 2 if transposed else 1  # (0, 1) is the transposed inner chunk's element (1, 0)
+    stored[offset + prefix + 4 * element] ^= 1  # 1 -> 0
     chunk.write_bytes(bytes(stored))
     return str(path)
 
@@ -90,6 +94,33 @@ def test_a_flipped_bit_fails_every_read(tmp_path: pathlib.Path, checksum: str, s
             pytest.fail(f"{name} read the damaged chunk")
     # The undamaged (inner) chunks still read.
     np.testing.assert_array_equal(zarrs_cffi.open_array(path)[2:4, 3:6], DATA[2:4, 3:6])
+
+
+def test_inner_checksums_behind_a_transpose_are_verified(tmp_path: pathlib.Path) -> None:
+    """A shard that is not the array's only codec is decoded whole when it holds checksums."""
+    path = damaged(tmp_path, "crc32c", True, transposed=True)
+    for name, read in READS.items():
+        with pytest.raises(zarrs_cffi.CodecError):
+            read(path)
+            pytest.fail(f"{name} read the damaged chunk")
+
+
+def test_a_checksum_over_the_whole_shard_is_verified(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "outer.zarr"
+    arr = zarrs_cffi.create_array(path, shape=(4, 6), dtype="int32", chunks=(2, 3), shards=(4, 6))
+    document = json.loads((path / "zarr.json").read_text())
+    document["codecs"].append({"name": "crc32c"})  # [sharding, crc32c]
+    (path / "zarr.json").write_text(json.dumps(document))
+    arr.close()
+    zarrs_cffi.open_array(path)[...] = DATA
+    chunk = path / "c" / "0" / "0"
+    stored = bytearray(chunk.read_bytes())
+    stored[4] ^= 1  # inner chunk (0, 0), index at the end
+    chunk.write_bytes(bytes(stored))
+    for name, read in READS.items():
+        with pytest.raises(zarrs_cffi.CodecError):
+            read(str(path))
+            pytest.fail(f"{name} read the damaged shard")
 
 
 def test_the_zarr_pipeline_fails_on_a_flipped_bit_in_an_inner_chunk(tmp_path: pathlib.Path) -> None:

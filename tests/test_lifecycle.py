@@ -437,32 +437,65 @@ def test_array_survives_os_fork(multichunk_path: tuple[str, np.ndarray]) -> None
 def test_close_during_an_operation_of_several_calls_lets_it_finish(tmp_path: pathlib.Path) -> None:
     """A strided write (chunks read, changed, stored: several native calls) and a read through the
     chunk cache (box by box) finish whole when close() comes between their calls, as it does from
-    another thread; they raised ClosedError halfway, with part of the write stored."""
+    another thread; they raised ClosedError halfway, with part of the write stored. Calls by anyone
+    else that start after the close() raise ClosedError, even while such an operation runs."""
     path = tmp_path / "a.zarr"
     zarrs_cffi.create_array(path, shape=(8, 8), dtype="int32", chunks=(2, 2)).close()
     arr = zarrs_cffi.open_array(path)
-    real_store = arr._store_box
+    real_store = arr._store_with
+    others: list[str] = []
 
     def store_then_close(*args: Any) -> None:
         real_store(*args)
         arr.close()
+        try:  # another call, started after the close(), while the write goes on
+            arr.write_chunk((3, 3), np.ones((2, 2), "int32"))
+            others.append("written")
+        except ClosedError:
+            others.append("refused")
 
-    arr._store_box = store_then_close  # type: ignore[method-assign]
+    arr._store_with = store_then_close  # type: ignore[method-assign]
     arr.oindex[[0, 3, 5], [1, 4, 6]] = 7
     expected = np.zeros((8, 8), dtype="int32")
     expected[np.ix_([0, 3, 5], [1, 4, 6])] = 7
     np.testing.assert_array_equal(zarrs_cffi.read(path), expected)
+    assert set(others) == {"refused"}
     with pytest.raises(ClosedError):
         arr.oindex[[0], [1]] = 1
 
     cached = zarrs_cffi.open_array(path, chunk_cache_bytes=1 << 20)
-    real_retrieve = cached._retrieve_box
+    real_retrieve = cached._retrieve_with
 
     def retrieve_then_close(*args: Any) -> None:
         real_retrieve(*args)
         cached.close()
 
-    cached._retrieve_box = retrieve_then_close  # type: ignore[method-assign]
+    cached._retrieve_with = retrieve_then_close  # type: ignore[method-assign]
     np.testing.assert_array_equal(cached[::3, 1::3], expected[::3, 1::3])
     with pytest.raises(ClosedError):
         cached[0, 0]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork")
+def test_fork_replaces_the_locks_of_equal_owners() -> None:
+    """Owners are kept by identity: equal objects (two codec pipelines of one array compare equal)
+    each get a fresh lock in a forked child; one of them kept its parent's (maybe held) lock."""
+    from zarrs_cffi import forksafe
+
+    class Equal:
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Equal)
+
+        def __hash__(self) -> int:
+            return 1
+
+    first, second = Equal(), Equal()
+    first._lock = forksafe.object_lock(first)  # type: ignore[attr-defined]
+    second._lock = forksafe.object_lock(second)  # type: ignore[attr-defined]
+    before = (first._lock, second._lock)  # type: ignore[attr-defined]
+    pid = os.fork()
+    if pid == 0:  # the child: both locks replaced
+        replaced = first._lock is not before[0] and second._lock is not before[1]  # type: ignore[attr-defined]
+        os._exit(0 if replaced else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

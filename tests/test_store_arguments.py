@@ -21,10 +21,10 @@ def tree(tmp_path: pathlib.Path) -> str:
     return root
 
 
-@pytest.mark.parametrize("value", [0, 1, "yes", np.False_])
+@pytest.mark.parametrize("value", [0, 1, "yes"])
 def test_consolidated_takes_none_true_or_false_only(tree: str, value: object) -> None:
     """0 and 1 passed the check and then acted as None (a listing from stale metadata)."""
-    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="consolidated must be"):
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="consolidated must be True or False"):
         zarrs_cffi.Store(tree, consolidated=value)
     with zarrs_cffi.Store(tree) as store, pytest.raises(zarrs_cffi.InvalidArgumentError):
         store.list_children("/", consolidated=value)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -483,9 +484,9 @@ class Array:
             return
         if self._chunk_cache_bytes:  # box by box, through the cache
             plan = OrthogonalPlan(sel.axes, self.chunks)
-            with self._handle.operation():
+            with self._handle.use() as ptr:  # one hold for every box: a close() meanwhile waits
                 chunked_io.read_orthogonal(
-                    self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads()
+                    partial(self._retrieve_with, ptr), keepdims, plan, self._chunk_nbytes, get_num_threads()
                 )
             return
         # Slices go as (start, step): no index list as long as the result.
@@ -519,9 +520,14 @@ class Array:
             self._store_box(box[0], box[1], keepdims)
             return
         plan = OrthogonalPlan(sel.axes, self.chunks)
-        with self.write_lock():
+        with self._locked_write() as ptr:
             chunked_io.write_orthogonal(
-                self._retrieve_box, self._store_box, keepdims, plan, self.chunks, self.shape
+                partial(self._retrieve_with, ptr),
+                partial(self._store_with, ptr),
+                keepdims,
+                plan,
+                self.chunks,
+                self.shape,
             )
 
     def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
@@ -530,9 +536,9 @@ class Array:
         flat = out.reshape(-1)
         if self._chunk_cache_bytes or not sel.coords:  # box by box, through the cache
             groups = point_groups(sel.coords, self.chunks)
-            with self._handle.operation():
+            with self._handle.use() as ptr:  # one hold for every box: a close() meanwhile waits
                 chunked_io.read_points(
-                    self._retrieve_box, flat, groups, self._chunk_nbytes, get_num_threads()
+                    partial(self._retrieve_with, ptr), flat, groups, self._chunk_nbytes, get_num_threads()
                 )
             return
         coords = np.stack(sel.coords, axis=1).astype(np.uint64, copy=False)  # point by point, C order
@@ -553,9 +559,14 @@ class Array:
             return
         groups = point_groups(sel.coords, self.chunks)
         flat = np.ascontiguousarray(value).reshape(-1)
-        with self.write_lock():
+        with self._locked_write() as ptr:
             chunked_io.write_points(
-                self._retrieve_box, self._store_box, flat, groups, self.chunks, self.shape
+                partial(self._retrieve_with, ptr),
+                partial(self._store_with, ptr),
+                flat,
+                groups,
+                self.chunks,
+                self.shape,
             )
 
     @contextmanager
@@ -580,7 +591,15 @@ class Array:
         Raises:
             ClosedError: The array is closed.
         """
-        with self._handle.operation() as ptr:  # the writes inside finish whole after a close()
+        with self._locked_write():
+            yield
+
+    @contextmanager
+    def _locked_write(self) -> Iterator[Any]:
+        """:meth:`write_lock`, yielding the pointer it holds: a read-modify-write made of several
+        calls passes it to each (``_retrieve_with``/``_store_with``) and so finishes whole after a
+        ``close()`` that comes meanwhile."""
+        with self._handle.use() as ptr:
             try:
                 # Inside the try: a KeyboardInterrupt raised as the call returns (after the lock
                 # was taken while waiting for it) must still release it, or every later write of
@@ -590,7 +609,7 @@ class Array:
                 # A read-modify-write under the lock reads what is stored now: chunks this handle
                 # cached before another handle's write would write that write away.
                 check(lib.zarrsCffiArrayClearChunkCache(ptr))
-                yield
+                yield ptr
             finally:
                 check(lib.zarrsCffiArrayEndWrite(ptr))
 
@@ -970,12 +989,30 @@ class Array:
         if rc:
             check(rc)
 
+    def _retrieve_with(self, ptr: Any, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
+        """:meth:`_retrieve_box` through ``ptr``, which the caller holds (one operation's call)."""
+        ndim = self._ndim_c
+        rc = _retrieve_into(
+            ptr,
+            ndim,
+            start if ndim else _NULL,
+            shape if ndim else _NULL,
+            out.nbytes,
+            _from_buffer(_BYTES, out, True),
+        )
+        if rc:
+            check(rc)
+
     def _store_box(self, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
+        with self._handle.use() as ptr:  # (the handle clears its chunk cache)
+            self._store_with(ptr, start, shape, data)
+
+    def _store_with(self, ptr: Any, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
+        """Store ``data`` at the box through ``ptr``, which the caller holds."""
         buf = ffi.from_buffer("uint8_t[]", data)
         c_start = ffi.new("uint64_t[]", start) if self._ndim_c else ffi.NULL
         c_shape = ffi.new("uint64_t[]", shape) if self._ndim_c else ffi.NULL
-        with self._handle.use() as ptr:  # (the handle clears its chunk cache)
-            check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
+        check(lib.zarrsCffiArrayStoreSubset(ptr, self._ndim_c, c_start, c_shape, data.nbytes, buf))
 
 
 def _check_subchunks(chunks: tuple[int, ...], shards: tuple[int, ...]) -> None:

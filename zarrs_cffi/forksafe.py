@@ -14,14 +14,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+# By identity: a WeakSet compares with __eq__, and two equal owners (two codec pipelines of one
+# array) were one entry, so the second's lock was not replaced in a child.
+_owners: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _module_locks: list[Callable[[], None]] = []
 
 
 def object_lock(owner: Any, after_fork: Callable[[Any], None] | None = None) -> threading.Lock:
     """A new lock for ``owner._lock``; in a forked child ``owner._lock`` is replaced by a fresh one
     and ``after_fork(owner)`` runs (to forget state other threads held)."""
-    _owners.add(owner)
+    _owners[id(owner)] = owner
     if after_fork is not None:
         _hooks[id(owner)] = after_fork
         weakref.finalize(owner, _hooks.pop, id(owner), None)
@@ -40,7 +42,7 @@ _hooks: dict[int, Callable[[Any], None]] = {}
 def _after_fork_in_child() -> None:
     for reset in _module_locks:
         reset()
-    for owner in list(_owners):
+    for owner in list(_owners.values()):
         owner._lock = threading.Lock()
         hook = _hooks.get(id(owner))
         if hook is not None:

@@ -16,9 +16,10 @@ counted on their own list: a return with no lend outstanding is refused instead 
 hold of some call in flight (whose pointer ``close()`` could then destroy under it).
 
 An operation made of several calls (a strided write: chunks read, changed and stored; reads
-through the chunk cache, box by box on helper threads) holds the pointer from start to end
-(:meth:`Handle.operation`), and while one is in flight the calls that make it up go ahead after a
-``close()``: the operation finishes whole instead of failing halfway with part of a write stored.
+through the chunk cache, box by box on helper threads) takes the pointer once (:meth:`use`) and
+hands it to each of its calls, which so go ahead after a ``close()`` that comes meanwhile: the
+operation finishes whole instead of failing halfway with part of a write stored. Calls of anyone
+else that start after the ``close()`` raise :class:`ClosedError`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .errors import ClosedError, InvalidArgumentError
 class Handle:
     """Owns one native pointer. ``acquire()``/``release()`` lend it for one call."""
 
-    __slots__ = ("_destroy", "_lends", "_operations", "_owned", "_ptr", "_tokens", "closed", "what")
+    __slots__ = ("_destroy", "_lends", "_owned", "_ptr", "_tokens", "closed", "what")
 
     def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str) -> None:
         self._ptr = ptr
@@ -42,14 +43,13 @@ class Handle:
         self._destroy = destroy
         self._tokens: list[None] = []
         self._lends: list[None] = []  # the lends among the holds in _tokens
-        self._operations: list[None] = []  # operations in flight (see operation())
         self.closed = False
         self.what = what
 
     def acquire(self) -> Any:
         """Borrow the pointer for one call; always pair with :meth:`release`."""
         self._tokens.append(None)
-        if self.closed and not self._operations:
+        if self.closed:
             # This class's own release, not a subclass's: a subclass undoes its own part of the
             # acquire itself when this raises (undone twice, _ForeignHandle's count of calls in
             # flight lost another thread's call, and close() returned during that call).
@@ -82,19 +82,6 @@ class Handle:
                 f"{self.what}: return_handle() without a matching lend_handle() (nothing is lent)"
             ) from None
         self.release()
-
-    @contextmanager
-    def operation(self) -> Iterator[Any]:
-        """Hold the pointer for an operation made of several calls, on any threads: it starts only
-        if the handle is open (else :class:`ClosedError`), and its calls go ahead after a
-        :meth:`close` that comes meanwhile, so it is never left half done."""
-        ptr = self.acquire()
-        self._operations.append(None)
-        try:
-            yield ptr
-        finally:
-            self._operations.pop()
-            self.release()
 
     @contextmanager
     def use(self) -> Iterator[Any]:

@@ -523,11 +523,11 @@ def flag_arg(value: object, name: str) -> bool:
 
 
 def _consolidated_arg(value: object) -> bool | None:
-    """``consolidated=``: None, True or False (0, 1 or a numpy bool passed the old check and then
-    acted as None: a listing from stale consolidated metadata)."""
-    if value is None or type(value) is bool:
-        return value
-    raise InvalidArgumentError(f"consolidated must be None, True or False, got {value!r}")
+    """``consolidated=``: None, True or False (0 and 1 passed the old check and then acted as None:
+    a listing from stale consolidated metadata)."""
+    if value is None:
+        return None
+    return flag_arg(value, "consolidated")
 
 
 def forget_memory_store(url: str) -> None:

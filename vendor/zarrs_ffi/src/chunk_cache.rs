@@ -517,6 +517,14 @@ impl Bound {
         let Some(unit_shape) = crate::args::read_unit_shape(array)? else {
             return Ok(None);
         };
+        if array.is_sharded()
+            && !array.is_exclusively_sharded()
+            && crate::safety::checksum_anywhere(array)
+        {
+            // Its inner chunks cannot be read with their checksums checked (`checked_inner`):
+            // reads go uncached, shard by shard (the planner's rule).
+            return Ok(None);
+        }
         let plan = array.decode_plan().cloned();
         // A sharded array without a direct plan: zarrs decodes its inner chunks.
         let sharded = match (array.subchunk_shape(), &plan) {

@@ -82,7 +82,9 @@ fn set_last_error(message: String) {
 /// Run `body`, turning an error or a panic into a result code and this thread's error message.
 /// Returns 0 (ZARRS_SUCCESS) on success; the message is cleared then.
 pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
+    GUARDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let result = catch_unwind(AssertUnwindSafe(body));
+    GUARDED.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     crate::pool::set_io_bound(false);
     let _ = catch_unwind(crate::scratch::trim_after_call);
     match result {
@@ -210,6 +212,38 @@ impl<E> FirstError<E> {
     }
 }
 
+/// Calls inside `guard` now, in any thread: a panic then is caught and reported (see `quiet_panics`).
+static GUARDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Panics inside this library's own entry points are not printed: `guard` catches each and turns
+/// it into an error carrying its message, redacted, and the default hook also wrote it to the host
+/// program's stderr (with a backtrace under `RUST_BACKTRACE`), unredacted (a storage URL's
+/// credentials). A panic while no guarded call runs (upstream `zarrs_ffi` functions, which do not
+/// catch them) still goes to the default hook. The hook is this library's own: each Rust library
+/// in a process has its own. `ZARRS_CFFI_PRINT_PANICS=1` keeps printing every panic.
+#[cfg(not(test))]
+mod quiet_panics {
+    use std::sync::atomic::Ordering;
+
+    extern "C" fn install() {
+        let _ = std::panic::catch_unwind(|| {
+            if std::env::var("ZARRS_CFFI_PRINT_PANICS").is_ok_and(|v| v == "1") {
+                return;
+            }
+            let default = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if super::GUARDED.load(Ordering::Relaxed) == 0 {
+                    default(info);
+                }
+            }));
+        });
+    }
+
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static INSTALL_AT_LOAD: extern "C" fn() = install;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,25 +265,4 @@ mod tests {
         let plain = "reading \"c/0\": 403 Forbidden: <Error><Code>AccessDenied</Code></Error>";
         assert_eq!(without_html_page(plain.to_string()), plain);
     }
-}
-
-/// Panics are not printed: every panic in this library is caught where it would leave it
-/// (`guard`, `safety::catch_codec_panic`, the pool's handler) and becomes an error that carries
-/// its message, redacted. The default hook also wrote it to the host program's stderr, with a
-/// backtrace under `RUST_BACKTRACE`, unredacted (a storage URL's credentials). The hook is this
-/// library's own: each Rust library in a process has its own. `ZARRS_CFFI_PRINT_PANICS=1`
-/// keeps the default, for debugging.
-#[cfg(not(test))]
-mod quiet_panics {
-    extern "C" fn install() {
-        let _ = std::panic::catch_unwind(|| {
-            if std::env::var_os("ZARRS_CFFI_PRINT_PANICS").is_none() {
-                std::panic::set_hook(Box::new(|_| {}));
-            }
-        });
-    }
-
-    #[used]
-    #[unsafe(link_section = ".init_array")]
-    static INSTALL_AT_LOAD: extern "C" fn() = install;
 }

@@ -147,6 +147,8 @@ pub struct ZarrsCffiArray_T {
     chunk_cache: ArcSwapOption<ChunkCache>,
     /// The array's name in this process, which its write lock goes by (`write_locks`).
     name: String,
+    /// Checksummed inner chunks, decoded with the checksum verified (`checked_inner`).
+    checked_inner: Option<crate::checked_inner::CheckedInner>,
 }
 
 // SAFETY: `upstream` points to a zarrs `Array` over a `Send + Sync` store, itself `Send + Sync`;
@@ -196,6 +198,7 @@ impl ZarrsCffiArray_T {
             io_bound: access.files.is_none(),
             shards: ShardReader::kept_across_reads(),
             chunk_cache: ArcSwapOption::empty(),
+            checked_inner: crate::checked_inner::CheckedInner::of(array),
             name: match &access.identity {
                 Some(store) => write_locks::array_name(store, array.path().as_str()),
                 // A store without a name: this handle's writes lock among themselves only.
@@ -205,6 +208,11 @@ impl ZarrsCffiArray_T {
     }
 
     /// The direct decoder's plan, unless direct decoding is turned off.
+    /// How inner chunks with a checksum are decoded, if the array has them (`checked_inner`).
+    pub fn checked_inner(&self) -> Option<&crate::checked_inner::CheckedInner> {
+        self.checked_inner.as_ref()
+    }
+
     pub fn decode_plan(&self) -> Option<&Plan> {
         self.decode.as_ref().filter(|_| crate::direct::enabled())
     }

@@ -7,7 +7,7 @@ use zarrs::array::{ArrayShardedExt, ArraySubset};
 
 use crate::direct::Plan;
 use crate::handle::ArrayHandle;
-use crate::safety::{checksummed_inner_codecs, needs_whole_chunks};
+use crate::safety::{checksum_anywhere, needs_whole_chunks};
 
 /// How one box is read.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,13 +41,17 @@ pub fn plan_read(array: &ArrayHandle, plan: Option<&Plan>, subset: &ArraySubset)
     if subset.num_elements() == 0 {
         return ReadStrategy::Nothing;
     }
-    if array.is_sharded() {
+    // Inner chunks are read one by one only where their checksums can be checked
+    // (`checked_inner`: arrays whose only codec is sharding); a shard behind another codec, or
+    // with a checksum of its own, is decoded whole when anything in it carries a checksum.
+    let checksummed = || !array.is_exclusively_sharded() && checksum_anywhere(array);
+    if array.is_sharded() && !checksummed() {
         return plan_sharded(array, plan, subset);
     }
     let Ok(Some(chunks)) = array.chunks_in_array_subset(subset) else {
         return ReadStrategy::Zarrs;
     };
-    let whole_chunks = needs_whole_chunks(array);
+    let whole_chunks = needs_whole_chunks(array) || checksummed();
     if chunks.num_elements() > 1 || whole_chunks {
         let chunks = chunks.indices().into_iter().map(|i| i.to_vec()).collect();
         return ReadStrategy::ChunkByChunk {
@@ -66,7 +70,7 @@ fn plan_sharded(array: &ArrayHandle, plan: Option<&Plan>, subset: &ArraySubset) 
     // One inner chunk too when planned: zarrs' partial shard decoder would read it into fresh
     // memory (a random 8^3 region of the benchmark's sharded array, uncached: 243 us a read);
     // and when the inner chunks carry a checksum, which zarrs' partial decoders skip.
-    let least = if plan.is_some() || checksummed_inner_codecs(array).is_some() {
+    let least = if plan.is_some() || array.checked_inner().is_some() {
         1
     } else {
         2
@@ -181,6 +185,18 @@ mod tests {
         );
         let array = handle(&sharded(TRANSPOSED));
         assert_eq!(plan(&array, [2, 2], [2, 2]), ReadStrategy::Zarrs);
+        // A checksum over the whole shard: the shard is decoded whole.
+        let outer = format!(
+            r#"[{}, {{"name": "crc32c"}}]"#,
+            sharded(ZSTD).trim_start_matches('[').trim_end_matches(']')
+        );
+        assert_eq!(
+            plan(&handle(&outer), [2, 2], [2, 2]),
+            ReadStrategy::ChunkByChunk {
+                chunks: vec![vec![0, 0]],
+                whole_chunks: true
+            }
+        );
         // Checksummed inner chunks: never zarrs' partial decoder, which skips the checksum.
         let array = handle(&sharded(CHECKSUMMED));
         assert_eq!(

@@ -825,7 +825,6 @@ impl SubchunkwiseRead<'_> {
     fn units_through_zarrs(&self, units: &[Vec<u64>]) -> FfiResult {
         let readable = crate::array_io::readable_view(self.array)?;
         let index_cache = ArrayShardedReadableExtCache::new(&readable);
-        let checked = crate::checked_inner::CheckedInner::of(self.array);
         let options = codec_options().with_concurrent_target(1);
         run_tasks(
             Spread::InPool,
@@ -836,7 +835,7 @@ impl SubchunkwiseRead<'_> {
                     let decoded = crate::checked_inner::retrieve_inner_chunk(
                         &readable,
                         &index_cache,
-                        checked.as_ref(),
+                        self.array.checked_inner(),
                         indices,
                         &options,
                     )

@@ -168,6 +168,14 @@ pub fn checksummed_inner_codecs(array: &RwArray) -> Option<Vec<MetadataV3>> {
     inner.iter().any(holds_checksum).then_some(inner)
 }
 
+/// True if a checksum is anywhere in the array's codecs, inside sharding too.
+pub fn checksum_anywhere(array: &RwArray) -> bool {
+    match array.metadata() {
+        ArrayMetadata::V3(v3) => v3.codecs.iter().any(holds_checksum),
+        ArrayMetadata::V2(_) => has_checksum(array),
+    }
+}
+
 fn inner_codecs(codec: &MetadataV3) -> Option<Vec<MetadataV3>> {
     if codec.name() != "sharding_indexed" {
         return None;
