@@ -60,8 +60,8 @@ def _without_numpy(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, dict):
         return {key: _without_numpy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_without_numpy(item) for item in value)
+    if isinstance(value, (list, tuple)):  # a plain list: what JSON makes of any sequence
+        return [_without_numpy(item) for item in value]
     return value
 
 
