@@ -519,16 +519,7 @@ class Array:
         if box is not None:
             self._store_box(box[0], box[1], keepdims)
             return
-        plan = OrthogonalPlan(sel.axes, self.chunks)
-        with self._locked_write() as ptr:
-            chunked_io.write_orthogonal(
-                partial(self._retrieve_with, ptr),
-                partial(self._store_with, ptr),
-                keepdims,
-                plan,
-                self.chunks,
-                self.shape,
-            )
+        self._read_modify_write(chunked_io.write_orthogonal, keepdims, OrthogonalPlan(sel.axes, self.chunks))
 
     def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
         if sel.is_empty:
@@ -557,14 +548,19 @@ class Array:
     def _write_points(self, sel: CoordinateSelection, value: np.ndarray) -> None:
         if sel.is_empty:
             return
-        groups = point_groups(sel.coords, self.chunks)
         flat = np.ascontiguousarray(value).reshape(-1)
+        self._read_modify_write(chunked_io.write_points, flat, point_groups(sel.coords, self.chunks))
+
+    def _read_modify_write(self, write: Callable[..., None], values: np.ndarray, layout: Any) -> None:
+        """Run a ``chunked_io`` write (``write_orthogonal`` over a plan, ``write_points`` over point
+        groups) under the array's write lock, its reads and stores through the pointer the lock
+        holds: it finishes whole after a ``close()`` that comes meanwhile."""
         with self._locked_write() as ptr:
-            chunked_io.write_points(
+            write(
                 partial(self._retrieve_with, ptr),
                 partial(self._store_with, ptr),
-                flat,
-                groups,
+                values,
+                layout,
                 self.chunks,
                 self.shape,
             )
