@@ -969,24 +969,19 @@ class Array:
         return ffi.new("uint64_t[]", values) if values else ffi.NULL
 
     def _retrieve_box(self, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
-        # The hot path of every read: plain acquire/release (no generator context managers) and
-        # module-level bindings of the cffi callables.
-        buf = _from_buffer(_BYTES, out, True)
-        ndim = self._ndim_c
-        # cffi turns a list passed for a uint64_t* argument into a temporary C array (read_into's
-        # remembered box passes prebuilt ones); a 0-d array passes NULL either way.
-        c_start = start if ndim else _NULL
-        c_shape = shape if ndim else _NULL
+        # The hot path of every read: plain acquire/release (no generator context manager).
         ptr = self._handle.acquire()
         try:
-            rc = _retrieve_into(ptr, ndim, c_start, c_shape, out.nbytes, buf)
+            self._retrieve_with(ptr, start, shape, out)
         finally:
             self._handle.release()
-        if rc:
-            check(rc)
 
     def _retrieve_with(self, ptr: Any, start: Sequence[int], shape: Sequence[int], out: np.ndarray) -> None:
-        """:meth:`_retrieve_box` through ``ptr``, which the caller holds (one operation's call)."""
+        """Read the box into ``out`` through ``ptr``, which the caller holds.
+
+        cffi turns a list passed for a uint64_t* argument into a temporary C array (read_into's
+        remembered box passes prebuilt ones); a 0-d array passes NULL either way. The cffi
+        callables are module-level bindings (no attribute lookups on the hot path)."""
         ndim = self._ndim_c
         rc = _retrieve_into(
             ptr,

@@ -161,7 +161,13 @@ def _update_group(store: Store, group: str, path: str, document: Document | None
     """``update_consolidated`` for the consolidated metadata of ``group`` ("" the root), where the
     node is at ``path`` relative to it."""
     key = f"{group}/zarr.json" if group else "zarr.json"
-    root = _json(store.get_key(key), key)
+    try:
+        root = _json(store.get_key(key), key)
+    except InvalidMetadataError:
+        # Nobody can read consolidated metadata from a broken document, so there is none to keep
+        # true; the node was created or deleted (as by zarr-python), which is not to be reported
+        # as failed.
+        return
     if root is not None:
         block = root.get("consolidated_metadata")
         if not isinstance(block, Mapping) or not isinstance(block.get("metadata"), Mapping):

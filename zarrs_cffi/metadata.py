@@ -92,7 +92,10 @@ def compressor_codecs(compressors: object, dtype: np.dtype) -> list[Json]:
 def _fill_number(value: object, dtype: np.dtype) -> Any:
     """``value`` as an exact Python bool, int, float or complex (a string parsed as ``dtype``'s kind
     of number), before any cast to ``dtype`` can wrap, truncate or overflow it."""
-    item = np.asarray(value).item()  # a numpy scalar or 0-d array -> its Python value, losslessly
+    array = np.asarray(value)
+    if array.ndim:  # [1] is a list, not the scalar 1 that .item() would make of it
+        raise TypeError(f"a {type(value).__name__} of shape {array.shape} is not a scalar")
+    item = array.item()  # a numpy scalar or 0-d array -> its Python value, losslessly
     if isinstance(item, bytes):
         item = item.decode("ascii")
     if isinstance(item, str):  # parsed as numpy parses it when casting: "5", "NaN", "Infinity"

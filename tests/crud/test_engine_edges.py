@@ -171,3 +171,21 @@ def test_a_temporary_file_left_by_a_killed_writer_is_ignored(tmp_path: pathlib.P
     np.testing.assert_array_equal(zarrs_cffi.open_array(store, "/a")[...], [1, 2, 3, 4])
     assert [path for path, _ in zarrs_cffi.Store(store).list_children("/")] == ["a"]
     assert [path for path, _ in crud.list_children(str(store), "")] == ["a"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nodes_below_a_broken_root_document_are_created_and_deleted(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    """The native engine keeps consolidated metadata true after creates and deletes; a root
+    ``zarr.json`` that is not JSON holds none, and the change it had made was reported as failed
+    (InvalidMetadataError after the node was created or deleted). zarr-python's engine goes on."""
+    store = str(tmp_path / "s.zarr")
+    group = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    crud.create_new_group(group, store, "")
+    crud.create_new_group(group, store, "old")
+    (tmp_path / "s.zarr" / "zarr.json").write_text("{not json")
+    crud.create_new_group(group, store, "new", engine=engine)
+    crud.delete_node(store, "old", engine=engine)
+    assert sorted(p.name for p in (tmp_path / "s.zarr").iterdir()) == ["new", "zarr.json"]
+    assert crud.read_metadata(store, "new", engine=engine)["node_type"] == "group"

@@ -99,6 +99,7 @@ CASES = {
     "create fill float16 overflow": lambda: C(dtype="float16", fill_value=1e10),
     "create fill complex into float": lambda: C(dtype="float32", fill_value=1 + 2j),
     "create fill 2 into bool": lambda: C(dtype="bool", fill_value=2),
+    "create fill list": lambda: C(dtype="uint8", fill_value=[1]),
     "create attributes list": lambda: C(attributes=[1]),
     "create attributes nan": lambda: C(attributes={"a": float("nan")}),
     "create attributes object": lambda: C(attributes={"a": object()}),

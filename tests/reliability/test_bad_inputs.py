@@ -86,6 +86,11 @@ EXPECT: dict[str, tuple[str | None, str | None, str]] = {
     ),
     "create fill complex into float": (*ARG, r"does not fit dtype float32: .*non-zero imaginary part"),
     "create fill 2 into bool": (*ARG, r"fill_value 2 does not fit dtype bool"),
+    # [1] is not the scalar 1 (zarr-python refuses it too)
+    "create fill list": (
+        *ARG,
+        r"fill_value \[1\] does not fit dtype uint8: a list of shape \(1,\) is not a scalar",
+    ),
     "create attributes list": (*ARG, r"attributes must be a dict, got list"),
     "create attributes nan": ("InvalidMetadataError", "ValueError", r"not JSON-serialisable"),
     "create attributes object": ("InvalidMetadataError", "ValueError", r"not JSON-serialisable"),
