@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from zarr_oracle import import_zarr_or_skip, stored_file_bytes
 
 import zarrs_cffi
@@ -127,14 +128,17 @@ def test_demo(tmp_path: pathlib.Path) -> None:
     assert dict(zarr.open_group(str(out_dir), mode="r").attrs) == {"title": "zarrs-cffi demo"}
 
 
-def test_demo_keeps_a_directory_it_did_not_write(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("spelling", ["path", "file:///", "file:/"])
+def test_demo_keeps_a_directory_it_did_not_write(tmp_path: pathlib.Path, spelling: str) -> None:
     """The demo replaces its directory's contents: a non-empty directory that holds no earlier demo
-    (a user's files, another store) is refused and left as it was; an earlier demo is replaced."""
+    (a user's files, another store) is refused and left as it was, however it is spelled (a file://
+    URL passed the check and was emptied); an earlier demo is replaced."""
     mine = tmp_path / "mine"
     (mine / "sub").mkdir(parents=True)
     (mine / "notes.txt").write_text("keep me")
     (mine / "sub" / "data.csv").write_text("1,2")
-    result = run_cli("demo", str(mine), "--size", "8")
+    target = str(mine) if spelling == "path" else spelling + str(mine).lstrip("/")
+    result = run_cli("demo", target, "--size", "8")
     assert result.returncode == 1, result.stdout
     assert "InvalidArgumentError" in result.stderr and "is not empty" in result.stderr
     assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
@@ -151,3 +155,28 @@ def test_demo_keeps_a_directory_it_did_not_write(tmp_path: pathlib.Path) -> None
     for _ in range(2):  # an earlier demo (and an empty directory) may be replaced
         result = run_cli("demo", str(demo), "--size", "8")
         assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["s3://bucket/demo"], "the demo writes a local directory, not 's3://bucket/demo'"),
+        (["memory://demo"], "the demo writes a local directory"),
+        (["--size", "0"], "--size must be between 1 and 2048, got 0"),
+        (["--size", "300000"], "--size must be between 1 and 2048, got 300000"),
+    ],
+)
+def test_demo_refuses_what_it_cannot_do(args: list[str], message: str) -> None:
+    """A remote store or a size that does not fit in memory is refused before anything is written
+    (--size 300000 raised numpy's MemoryError, as a traceback, after replacing the directory)."""
+    result = run_cli("demo", *args)
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_refuses_a_file(tmp_path: pathlib.Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    result = run_cli("demo", str(target), "--size", "8")
+    assert result.returncode == 1 and "is a file" in result.stderr, result.stderr
+    assert target.read_text() == "keep me"

@@ -15,6 +15,7 @@ import numpy as np
 from .create import create_array, create_group
 from .errors import InvalidArgumentError, ZarrsError
 from .functional import read_into
+from .location import store_location
 from .metadata import codec_names
 from .open import open_array
 from .store import Store
@@ -26,9 +27,16 @@ def _shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _stored(stored: int | None, nbytes: int) -> str:
+    if stored is None:
+        return "unknown (HTTP servers cannot list what is stored)"
+    return f"{stored:,} bytes ({nbytes / stored:.2f}x)" if stored else "0 bytes"
+
+
 def _info(path: str, node: str) -> int:
     with open_array(path, node, read_only=True) as arr, Store(path) as store:
-        stored = store.stored_bytes(node)
+        # An HTTP server cannot list a directory, so nothing can sum what is stored under it.
+        stored = None if store_location(path).scheme in ("http", "https") else store.stored_bytes(node)
         rows = [
             ("path", f"{arr.root} (node {arr.node})"),
             ("zarr_format", str(arr.zarr_format)),
@@ -40,7 +48,7 @@ def _info(path: str, node: str) -> int:
             ("codecs", ", ".join(codec_names(arr.metadata)) or "(none)"),
             ("fill value", _shown(arr.fill_value)),
             ("size", f"{arr.nbytes:,} bytes decoded"),
-            ("stored", f"{stored:,} bytes ({arr.nbytes / stored:.2f}x)" if stored else "0 bytes"),
+            ("stored", _stored(stored, arr.nbytes)),
         ]
         if arr.attrs:
             rows.append(("attributes", ", ".join(sorted(arr.attrs))))
@@ -51,11 +59,25 @@ def _info(path: str, node: str) -> int:
 
 
 _DEMO_TITLE = "zarrs-cffi demo"
+_DEMO_MAX_SIZE = 2048  # 128 MiB of data: the demo shows the API, it is not a load test
+
+
+def _demo_directory(target: str) -> str:
+    """The local directory the demo may write: ``target`` as a path (a ``file:`` URL names one)."""
+    location = store_location(target)
+    if not location.local:
+        raise InvalidArgumentError(
+            f"the demo writes a local directory, not {location.url!r}: give a path or a file:// URL"
+        )
+    _check_demo_target(location.url)
+    return location.url
 
 
 def _check_demo_target(directory: str) -> None:
     """The demo replaces what is at ``directory`` (overwrite=True): only a new or empty directory,
     or an earlier demo's store, may be replaced; anything else is the user's and is kept."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InvalidArgumentError(f"{directory!r} is a file: give the demo a new or empty directory")
     if not os.path.isdir(directory) or not os.listdir(directory):
         return
     try:
@@ -71,9 +93,11 @@ def _check_demo_target(directory: str) -> None:
 
 
 def _demo(directory: str | None, size: int) -> int:
-    if directory is not None:
-        _check_demo_target(directory)
-    root = directory or tempfile.mkdtemp(prefix="zarrs-cffi-demo-")
+    if not 1 <= size <= _DEMO_MAX_SIZE:  # (size x size x 16 uint16, held twice in memory)
+        raise InvalidArgumentError(f"--size must be between 1 and {_DEMO_MAX_SIZE}, got {size}")
+    root = (
+        _demo_directory(directory) if directory is not None else tempfile.mkdtemp(prefix="zarrs-cffi-demo-")
+    )
     shape = (size, size, 16)
     print(f"zarrs-cffi demo in {root}")
     create_group(root, attributes={"title": _DEMO_TITLE}, overwrite=True)

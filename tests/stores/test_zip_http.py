@@ -30,6 +30,7 @@ import pytest
 from loopback_server import PlainHandler, Served, serve
 
 import zarrs_cffi
+import zarrs_cffi.cli
 import zarrs_cffi.crud as crud
 
 zarr = pytest.importorskip("zarr")
@@ -792,6 +793,17 @@ def test_http_node_queries(ranged: Served, tree: Tree) -> None:
         assert store.read_metadata("nested/deeper")["attributes"] == GROUPS["nested/deeper"][1]
         for missing in ("/nope", "/plain/nope", "/plain/int16/c"):
             assert not store.node_exists(missing), missing
+
+
+def test_cli_info_of_an_http_array(ranged: Served, tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m zarrs_cffi info`` of an array on an HTTP server: it summed the stored bytes by
+    listing, which such a server cannot do, and failed (exit 1) on an array that opens fine."""
+    node = array_nodes()[0]
+    assert zarrs_cffi.cli.main(["info", ranged.url, node]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^stored\s+unknown \(HTTP servers cannot list", out, re.MULTILINE), out
+    assert re.search(rf"^shape\s+{re.escape(str(tree.oracle[node].shape))}$", out, re.MULTILINE), out
+    assert not [request for request in ranged.seen if request[0] == "PROPFIND"]
 
 
 def test_http_listing_is_a_typed_error(ranged: Served) -> None:
