@@ -133,3 +133,56 @@ def test_consolidated_metadata_of_a_group_below_the_root_stays_true(tree: str) -
     with zarrs_cffi.Store(tree + "/g") as group:
         assert group.list_children("/") == group.list_children("/", consolidated=False)
         assert [path for path, _ in group.list_children("/", consolidated=True)] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["s3://AKIAEX:pa55word9@bucket/x", "s3://user@bucket/x", "gs://u:pa55word9@b/x", "az://u:pa55word9@c/x"],
+)
+def test_credentials_in_a_cloud_url_are_refused_not_dropped(url: str) -> None:
+    """obstore and object_store ignore a cloud URL's user information: the request went out with
+    other credentials (or none). Refused by Store, the one-shot calls and both CRUD engines, in a
+    message that does not show the password; the CRUD API's error is both its contract's
+    UnsupportedStoreError and the InvalidArgumentError of the rest of the API."""
+    calls = [
+        lambda: zarrs_cffi.Store(url),
+        lambda: zarrs_cffi.read(url),
+        lambda: zarrs_cffi.crud.list_children(url, "", engine="cffi"),
+        lambda: zarrs_cffi.crud.list_children(url, "", engine="zarr"),
+    ]
+    for call in calls:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="has user information") as info:
+            call()
+        assert "pa55word9" not in str(info.value)
+    with pytest.raises(zarrs_cffi.UnsupportedStoreError):
+        zarrs_cffi.crud.read_metadata("s3:bucket/x", "")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("retry_timeout", 1e20), ("retry_timeout", "1e30s"), ("timeout", 1e17), ("connect_timeout", 1e30)],
+)
+def test_durations_no_clock_holds_are_invalid_arguments_naming_the_option(option: str, value: object) -> None:
+    """retry_timeout=1e20 was a caught panic (InternalPanicError); timeout=1e17 was refused by
+    object_store quoting a value the caller never gave, naming no option."""
+    with pytest.raises(
+        zarrs_cffi.InvalidArgumentError, match=f'storage option "{option}" must be a number of seconds'
+    ):
+        zarrs_cffi.Store("s3://bucket/x", **{option: value})
+
+
+@pytest.mark.parametrize("spelling", ["MEMORY://forget-me", "memory://forget-me/some/prefix", "forget-me"])
+def test_forget_memory_store_forgets_every_spelling(spelling: str) -> None:
+    """The store was looked up by the URL's text after a case-sensitive "memory://": "MEMORY://x"
+    reported success and forgot nothing."""
+    url = "memory://forget-me"
+    zarrs_cffi.create_array(url, shape=(2,), dtype="u1", chunks=(2,))[...] = 7
+    zarrs_cffi.forget_memory_store(spelling)
+    assert not zarrs_cffi.Store(url).node_exists("/")
+
+
+@pytest.mark.parametrize("url", ["memory://u:p@name", "memory://name:99"])
+def test_memory_urls_with_a_user_or_port_are_refused(url: str) -> None:
+    """memory://u:p@x and memory://x:99 both named the store "x"."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="has a user or a port"):
+        zarrs_cffi.Store(url)

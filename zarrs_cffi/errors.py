@@ -125,6 +125,12 @@ class UnsupportedStoreError(ZarrsError, TypeError):
     """The engine cannot use this kind of store."""
 
 
+class InvalidStoreError(UnsupportedStoreError, InvalidArgumentError):
+    """A store argument of the CRUD API that is malformed: a mistyped URL (``s3:bucket``), an
+    unknown scheme, credentials in a URL. Both the CRUD contract's UnsupportedStoreError (a
+    TypeError) and the InvalidArgumentError (a ValueError) the rest of the API raises for it."""
+
+
 class OutputBufferError(ZarrsError, ValueError):
     """``out`` is not writable, not C-contiguous, or not of the result's shape."""
 

@@ -212,7 +212,21 @@ def _from_text(text: str, options: Options) -> StoreLocation:
     rest = text.split("://", 1)[1].rstrip("/")
     if not (rest if scheme == "zip" else rest.split("/", 1)[0]):
         raise InvalidArgumentError(f"store URL {text!r} names no bucket, container, host or name")
+    _refuse_url_credentials(text, scheme)
     return StoreLocation(f"{scheme}://{rest}", options, scheme in READ_ONLY_SCHEMES)
+
+
+def _refuse_url_credentials(text: str, scheme: str) -> None:
+    """Cloud stores (obstore's and object_store's) drop a URL's user information without a word;
+    abfs:// names its container there (container@account), HTTP sends it as basic auth."""
+    if scheme in ("http", "https", "memory"):
+        return  # (the native library refuses a user or port in a memory:// name)
+    parsed = urlparse(text)
+    if parsed.password is not None or (parsed.username and scheme not in ("abfs", "abfss")):
+        raise InvalidArgumentError(
+            f"store URL {redact(text)!r} has user information, which {scheme}:// URLs do not take: "
+            "give credentials as storage options (access_key_id, secret_access_key, ...)"
+        )
 
 
 def _local(path: str, options: Options, zip_url: bool = False) -> StoreLocation:

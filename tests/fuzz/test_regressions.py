@@ -137,8 +137,12 @@ def test_read_of_chunk_larger_than_memory_is_refused(tmp_path: pathlib.Path) -> 
 
 HUGE_MISSING_CHUNK_READS = """
 import sys, numpy as np, zarrs_cffi
-path, cache, sharded = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "sharded"
-layout = {"chunks": (2**19, 2**19), "shards": (2**20, 2**20)} if sharded else {"chunks": (2**20, 2**20)}
+path, cache, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+layout = {
+    "sharded": {"chunks": (2**19, 2**19), "shards": (2**20, 2**20)},
+    "chunks": {"chunks": (2**20, 2**20)},
+    "uncountable": {"chunks": (2**32, 2**32)},  # 2**67 bytes: more than a size_t counts
+}[kind]
 with zarrs_cffi.create_array(path, shape=(2**40, 2**40), dtype="float64", fill_value=2.5, **layout):
     pass
 with zarrs_cffi.open_array(path, chunk_cache_bytes=cache) as arr:
@@ -150,12 +154,12 @@ print(across.tolist() == [[2.5] * 3] * 3, inside.tolist() == [2.5] * 3, out.toli
 """
 
 
-@pytest.mark.parametrize("layout", ["chunks", "sharded"])
+@pytest.mark.parametrize("layout", ["chunks", "sharded", "uncountable"])
 @pytest.mark.parametrize("cache", [0, 2**20], ids=["uncached", "cached"])
 def test_small_reads_of_huge_missing_chunks_are_fill(tmp_path: pathlib.Path, cache: int, layout: str) -> None:
     """Parts of chunks (or inner chunks of shards) too large to allocate that are absent read as
     the fill value, across chunks and inside one, cached or not (each aborted the process on
-    allocating a chunk)."""
+    allocating a chunk; chunks of more bytes than a size_t counts were "a region too large")."""
     result = run_python(HUGE_MISSING_CHUNK_READS, str(tmp_path / "huge.zarr"), str(cache), layout)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["True", "True", "True"]

@@ -17,7 +17,7 @@ import pathlib
 import sys
 from typing import Any
 
-from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
+from zarrs_cffi.errors import InvalidArgumentError, InvalidStoreError, ReadOnlyError, UnsupportedStoreError
 from zarrs_cffi.metadata import METADATA_NAMES
 from zarrs_cffi.selection import type_name
 
@@ -112,7 +112,7 @@ def resolve_location(store: object) -> Any:
     try:
         return locate(store)
     except InvalidArgumentError as exc:
-        raise UnsupportedStoreError(f"unsupported store {store!r}: {exc}") from None
+        raise InvalidStoreError(f"unsupported store {store!r}: {exc}") from None
 
 
 def is_read_only(store: object) -> bool:

@@ -570,11 +570,15 @@ pub unsafe extern "C" fn zarrsCffiArrayStoreChunk(
     })
 }
 
-/// Destroy an array handle and free all of it (NULL is ignored). Prefer this to upstream's
-/// `zarrsDestroyArray`, which runs the destructor but leaks the handle's own allocation.
+/// Destroy one of this library's array handles and free all of it (NULL is ignored).
+///
+/// Only for `ZarrsCffiArray` handles (`zarrsCffiOpenArray`, `zarrsCffiArrayFromMetadata`,
+/// `zarrsCffiArrayFromUpstream`): an upstream `ZarrsArray` passed here corrupts memory. Upstream's
+/// `zarrsDestroyArray` leaks its handle's own allocation; adopt such a handle with
+/// `zarrsCffiArrayFromUpstream(handle, 1, &ours)` and destroy `ours` with this function instead.
 ///
 /// # Safety
-/// `array` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
+/// `array` a `ZarrsCffiArray` from a zarrsCffi function, destroyed once, not in use elsewhere.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiDestroyArray(array: ZarrsCffiArray) -> i32 {
     guard(|| {

@@ -543,7 +543,8 @@ impl Bound {
             array.metadata().clone(),
         )
         .map_err(|e| create_error(e, array.path().as_str()))?;
-        let unit_bytes = byte_count(&unit_shape, element_size(array)?)?;
+        // Saturated: a unit too large to count is never cached (larger than any capacity).
+        let unit_bytes = byte_count(&unit_shape, element_size(array)?).unwrap_or(usize::MAX);
         Ok(Some(Self {
             checked: crate::checked_inner::CheckedInner::of(array),
             array: own,

@@ -5,6 +5,7 @@
 //! (`handle`) also holds the listable store.
 
 use std::ffi::{CString, c_char};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -49,20 +50,44 @@ pub fn filesystem_storage(path: &str) -> FfiResult<ZarrsCffiStorage_T> {
         .map_err(|e| FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, e.to_string()))?;
     let store = Arc::new(AtomicFilesystemStore::new(store.sorted()));
     // One name for the directory however it is spelled (write locks go by it).
-    let canonical = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
-    let identity = format!(
-        "file:{}",
-        canonical.as_deref().unwrap_or(path.as_ref()).display()
-    );
+    let identity = format!("file:{}", canonical_directory(Path::new(path)).display());
     Ok(ZarrsCffiStorage_T::new(store.clone(), Some(store)).with_identity(identity))
 }
 
-/// Destroy a storage handle and free all of it (NULL is ignored). Prefer this to upstream's
-/// `zarrsDestroyStorage`, which runs the destructor but leaks the handle's own allocation.
-/// Arrays opened from the storage keep their own reference and stay usable.
+/// `path` with symlinks and `.`/`..` resolved, also before the directory exists: its deepest
+/// existing ancestor resolved, the rest appended (a directory made later is no symlink). A handle
+/// made before `mkdir` and one made after then share one name, and so one write lock.
+fn canonical_directory(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let parts: Vec<Component> = absolute.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let head: PathBuf = parts[..split].iter().collect();
+        let Ok(mut resolved) = std::fs::canonicalize(&head) else {
+            continue;
+        };
+        for part in &parts[split..] {
+            match part {
+                Component::ParentDir => {
+                    resolved.pop();
+                }
+                Component::Normal(name) => resolved.push(name),
+                _ => {}
+            }
+        }
+        return resolved;
+    }
+    absolute
+}
+
+/// Destroy one of this library's storage handles and free all of it (NULL is ignored). Arrays
+/// opened from the storage keep their own reference and stay usable.
+///
+/// Only for `ZarrsCffiStorage` handles (`zarrsCffiCreateStorageFilesystem`,
+/// `zarrsCffiCreateStorageFromUrl`): an upstream `ZarrsStorage` passed here corrupts memory
+/// (upstream's own are destroyed with `zarrsDestroyStorage`, which leaks a few bytes).
 ///
 /// # Safety
-/// `storage` a handle from a zarrs or zarrsCffi function, destroyed once, not in use elsewhere.
+/// `storage` a `ZarrsCffiStorage` from a zarrsCffi function, destroyed once, not in use elsewhere.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiDestroyStorage(storage: ZarrsCffiStorage) -> i32 {
     guard(|| {
@@ -662,4 +687,33 @@ pub unsafe extern "C" fn zarrsCffiStorageSet(
             .set(&key, value.to_vec().into())
             .map_err(|e| storage_error(&key, e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_has_one_name_before_and_after_it_exists() {
+        let base = std::env::temp_dir().join(format!("hierarchy-names-{}", std::process::id()));
+        let real = base.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, base.join("link")).unwrap();
+        std::fs::create_dir_all(base.join("sub")).unwrap();
+        let spellings = [
+            real.join("n.zarr"),
+            base.join("link/n.zarr"),
+            base.join("sub/../real/n.zarr"),
+            base.join("link/./x/../n.zarr"),
+        ];
+        let before: Vec<PathBuf> = spellings.iter().map(|p| canonical_directory(p)).collect();
+        std::fs::create_dir(real.join("n.zarr")).unwrap();
+        let after: Vec<PathBuf> = spellings.iter().map(|p| canonical_directory(p)).collect();
+        let expected = std::fs::canonicalize(real.join("n.zarr")).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+        for (spelling, (b, a)) in spellings.iter().zip(before.iter().zip(&after)) {
+            assert_eq!(b, &expected, "{} before it existed", spelling.display());
+            assert_eq!(a, &expected, "{} after", spelling.display());
+        }
+    }
 }

@@ -283,7 +283,8 @@ pub fn read_chunkwise(
             let first = array
                 .chunk_subset(&chunks[0])
                 .map_err(|e| array_error(e, "chunk grid"))?;
-            let chunk_bytes = byte_count(first.shape(), read.elsize)?;
+            // (a sizing hint: a chunk too large to count is an absent one being filled)
+            let chunk_bytes = byte_count(first.shape(), read.elsize).unwrap_or(usize::MAX);
             return run_chunk_tasks(
                 array,
                 fetches_ahead(plan, chunks.len(), chunk_bytes),
@@ -492,7 +493,8 @@ fn read_by_row_groups(
             }
             plan.decode_chunk(array, indices, dest, &label)
         };
-    let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize)?;
+    // (a sizing hint: a chunk too large to count is an absent one being filled)
+    let chunk_bytes = byte_count(subset(&chunks[0])?.shape(), elsize).unwrap_or(usize::MAX);
     // Groups balance the threads that decode: with chunks fetched ahead, the decoding threads
     // alone (`prefetch`), else every thread of the call.
     let store = fetches_ahead(plan, chunks.len(), chunk_bytes);
@@ -748,15 +750,19 @@ impl SubchunkwiseRead<'_> {
             return Ok(());
         };
         let (out, region) = (self.out.get(), self.region);
-        let bytes = byte_count(unit.shape(), self.elsize)?;
-        if bytes >= direct::CHECK_ABSENT_FROM && shard_is_absent(self.array, unit.start()) {
+        let bytes = byte_count(unit.shape(), self.elsize);
+        if bytes
+            .as_ref()
+            .map_or(true, |&b| b >= direct::CHECK_ABSENT_FROM)
+            && shard_is_absent(self.array, unit.start())
+        {
             // A huge inner chunk of a missing shard is just fill: no buffer for it.
             let fill = self.array.fill_value().as_ne_bytes();
             // SAFETY: the box lies inside the region; no other task writes it (as below).
             unsafe { crate::boxcopy::fill_box(out, region, &lo, &hi, fill) };
             return Ok(());
         }
-        with_scratch(bytes, |scratch| -> FfiResult {
+        with_scratch(bytes?, |scratch| -> FfiResult {
             decode(scratch)?;
             // SAFETY: the box lies inside the decoded inner chunk and the region; inner chunks
             // are disjoint, so no other task writes this box of `out`.

@@ -104,6 +104,15 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
                     "memory store URL {url:?} has no name (memory://name)"
                 )));
             }
+            // A name, not a host: "memory://u:p@x" and "memory://x:99" would name the store "x".
+            if !parsed.username().is_empty()
+                || parsed.password().is_some()
+                || parsed.port().is_some()
+            {
+                return Err(FfiError::invalid(format!(
+                    "memory store URL {url:?} has a user or a port; memory://name names a store"
+                )));
+            }
             let prefix = parsed.path().trim_matches('/');
             Ok(Location::Memory(name.to_string(), prefix.to_string()))
         }
@@ -112,6 +121,20 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err(FfiError::invalid(format!(
                     "store URL {url:?} names no bucket, container or host"
+                )));
+            }
+            // object_store's cloud stores drop a URL's credentials without a word (abfs://
+            // names its container there: container@account). HTTP sends them (basic auth).
+            let user_names_container = matches!(scheme.as_str(), "abfs" | "abfss");
+            let cloud = !matches!(scheme.as_str(), "http" | "https");
+            if cloud
+                && (parsed.password().is_some()
+                    || (!parsed.username().is_empty() && !user_names_container))
+            {
+                return Err(FfiError::invalid(format!(
+                    "store URL {} has user information, which {scheme}:// URLs do not take: give \
+                     credentials as storage options (access_key_id, secret_access_key, ...)",
+                    redacted(&parsed)
                 )));
             }
             Ok(Location::Object(parsed))
@@ -222,23 +245,33 @@ const DURATION_KEYS: [&str; 6] = [
     "http2_keep_alive_timeout",
 ];
 
-/// `value` as object_store's duration text ("1.5" seconds → "1500ms"); other text unchanged.
-fn duration_text(value: &str) -> String {
-    match value.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            format!("{}ms", (seconds * 1000.0).round() as u64)
-        }
-        _ => value.to_string(),
+/// `value` as object_store's duration text ("1.5" seconds → "1500ms"); other text ("5min")
+/// unchanged, for object_store to parse. A number of seconds no duration holds is refused here,
+/// naming the option (it saturated to u64::MAX ms, which object_store then refused unnamed).
+fn duration_text(key: &str, value: &str) -> FfiResult<String> {
+    let Ok(seconds) = value.parse::<f64>() else {
+        return Ok(value.to_string());
+    };
+    let millis = (seconds * 1000.0).round();
+    if !(0.0..=1e15).contains(&millis) {
+        return Err(FfiError::invalid(format!(
+            "storage option {key:?} must be a number of seconds from 0 to 1e12, got {value:?}"
+        )));
     }
+    Ok(format!("{}ms", millis as u64))
 }
 
 fn seconds(key: &str, value: &str) -> FfiResult<Duration> {
     let text = value.trim_end_matches('s');
+    // try_: from_secs_f64 panics on values above u64::MAX seconds (1e20).
     text.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| FfiError::invalid(format!("storage option {key:?} must be seconds")))
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            FfiError::invalid(format!(
+                "storage option {key:?} must be a number of seconds from 0 to 1e19, got {value:?}"
+            ))
+        })
 }
 
 /// Retries: fewer and shorter than object_store's defaults (10 over 3 minutes), so that a dead
@@ -261,19 +294,19 @@ fn retry_config(options: &Options) -> FfiResult<RetryConfig> {
 }
 
 /// The option pairs handed to object_store, with default timeouts and durations in its syntax.
-fn client_options(options: &Options) -> Vec<(String, String)> {
+fn client_options(options: &Options) -> FfiResult<Vec<(String, String)>> {
     let mut pairs: Vec<(String, String)> = options
         .iter()
         .filter(|(key, _)| !RETRY_KEYS.contains(&key.as_str()))
         .map(|(key, value)| {
             let value = if DURATION_KEYS.iter().any(|d| key.ends_with(d)) {
-                duration_text(value)
+                duration_text(key, value)?
             } else {
                 value.clone()
             };
-            (key.clone(), value)
+            Ok((key.clone(), value))
         })
-        .collect();
+        .collect::<FfiResult<_>>()?;
     // An http:// URL or endpoint is a deliberate choice of plain HTTP (object_store refuses it
     // unless allowed).
     let plain_http = options
@@ -287,7 +320,7 @@ fn client_options(options: &Options) -> Vec<(String, String)> {
             pairs.push((key.to_string(), default.to_string()));
         }
     }
-    pairs
+    Ok(pairs)
 }
 
 fn unknown_option(scheme: &str, key: &str) -> FfiError {
@@ -336,7 +369,7 @@ fn configure<B, K: FromStr>(
     options: &Options,
     with: impl Fn(B, K, String) -> B,
 ) -> FfiResult<B> {
-    for (key, value) in client_options(options) {
+    for (key, value) in client_options(options)? {
         let parsed = K::from_str(&key).map_err(|_| unknown_option(scheme, &key))?;
         builder = with(builder, parsed, value);
     }
@@ -542,20 +575,25 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
         )),
         Location::Memory(name, prefix) => {
             let prefix = key_prefix(prefix)?;
+            let identity = format!("memory://{name}/{prefix}");
             let store: Arc<dyn ObjectStore> = memory_store(name);
             let (sync, versioned) = synchronous(store, prefix, true);
-            Ok(ZarrsCffiStorage_T::new(sync, None).with_versioned(versioned))
+            Ok(ZarrsCffiStorage_T::new(sync, None)
+                .with_versioned(versioned)
+                .with_identity(identity))
         }
         Location::Zip(path, inner) => {
             if !options.is_empty() {
                 return Err(FfiError::invalid("zip stores take no storage options"));
             }
-            Ok(ZarrsCffiStorage_T::new(open_zip(path, inner)?, None))
+            let identity = format!("zip://{}/{inner}", path.display());
+            Ok(ZarrsCffiStorage_T::new(open_zip(path, inner)?, None).with_identity(identity))
         }
         Location::Object(parsed) => {
             check_sizes(parsed, options)?;
             let (store, prefix) = object_store_for(parsed, options)?;
             let prefix = key_prefix(&prefix)?;
+            let identity = object_identity(parsed, &prefix);
             let read_only = matches!(parsed.scheme(), "http" | "https");
             let (sync, versioned) = synchronous(store, prefix, !read_only);
             let listable: Listable = if read_only {
@@ -563,9 +601,28 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
             } else {
                 sync
             };
-            Ok(ZarrsCffiStorage_T::new(listable, None).with_versioned(versioned))
+            Ok(ZarrsCffiStorage_T::new(listable, None)
+                .with_versioned(versioned)
+                .with_identity(identity))
         }
     }
+}
+
+/// The name of an object store prefix, the same however its URL is spelled (write locks go by
+/// it): `s3a://` is `s3://`, `gcs://` is `gs://`, and the prefix is the decoded key prefix
+/// (`d%C3%A4t%C3%A4.zarr` and `dätä.zarr` are one). The endpoint is left out: two stores that
+/// differ only in it share a lock, which costs at most some waiting.
+fn object_identity(url: &url::Url, prefix: &object_store::path::Path) -> String {
+    let scheme = match url.scheme() {
+        "s3a" => "s3",
+        "gcs" => "gs",
+        other => other,
+    };
+    let user = url.username(); // abfs://container@account...: the container
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let at = if user.is_empty() { "" } else { "@" };
+    format!("{scheme}://{user}{at}{host}{port}/{prefix}")
 }
 
 fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
@@ -643,7 +700,7 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
                 }
                 crate::hierarchy::filesystem_storage(&path.to_string_lossy())?
             }
-            _ => open_store(&location, &options)?.with_identity(url.to_string()),
+            _ => open_store(&location, &options)?,
         };
         handle.hand_out(pStorage)
     })
@@ -656,11 +713,21 @@ pub unsafe extern "C" fn zarrsCffiCreateStorageFromUrl(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zarrsCffiForgetMemoryStore(name: *const c_char) -> i32 {
     guard(|| {
-        let name = str_arg(name, "name")?;
-        let name = name.strip_prefix("memory://").unwrap_or(name);
-        let name = name.split('/').next().unwrap_or_default();
+        let text = str_arg(name, "name")?;
+        // Parsed as zarrsCffiCreateStorageFromUrl parses it, so that both find the same key
+        // ("MEMORY://x", "memory://%C3%A4x" and "memory://äx" name one store).
+        let url = if text.contains("://") {
+            text.to_string()
+        } else {
+            format!("memory://{text}")
+        };
+        let Ok(Location::Memory(name, _)) = parse_location(&url) else {
+            return Err(FfiError::invalid(format!(
+                "{text:?} is not memory://name or a bare name"
+            )));
+        };
         if let Some(stores) = lock_memory_stores().as_mut() {
-            stores.remove(name);
+            stores.remove(&name);
         }
         Ok(())
     })
@@ -775,7 +842,7 @@ mod tests {
         .unwrap();
         assert_eq!(parsed["allow_http"], "true");
         assert_eq!(parsed["region"], "x");
-        let pairs = client_options(&parsed);
+        let pairs = client_options(&parsed).unwrap();
         assert!(pairs.contains(&("timeout".to_string(), "1500ms".to_string())));
         assert!(pairs.contains(&("connect_timeout".to_string(), "5s".to_string())));
         assert!(parse_options(Some("[1]")).is_err());
@@ -816,5 +883,95 @@ mod tests {
     fn urls_are_redacted() {
         let url = url::Url::parse("https://user:secret@host/p?sig=abc").unwrap();
         assert_eq!(redacted(&url), "https://host/p");
+    }
+
+    #[test]
+    fn one_prefix_is_one_identity_however_spelled() {
+        let name = |text: &str| {
+            let url = url::Url::parse(text).unwrap();
+            let (_, prefix) = url.path().split_at(1);
+            object_identity(&url, &key_prefix(prefix.trim_matches('/')).unwrap())
+        };
+        let same = [
+            "s3://b/dätä.zarr",
+            "s3a://b/dätä.zarr",
+            "s3://b/d%C3%A4t%C3%A4.zarr",
+            "s3://b/e/../dätä.zarr",
+            "s3://b/./dätä.zarr/",
+        ];
+        for text in same {
+            assert_eq!(name(text), "s3://b/dätä.zarr", "{text}");
+        }
+        assert_eq!(name("gcs://b/x"), name("gs://b/x"));
+        assert_ne!(name("s3://b/x"), name("s3://c/x"));
+        assert_ne!(name("s3://b/x"), name("gs://b/x"));
+        assert_ne!(
+            name("abfs://c1@acct.dfs.core.windows.net/x"),
+            name("abfs://c2@acct.dfs.core.windows.net/x")
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_not_dropped() {
+        for bad in [
+            "s3://AKIA:pa55word@bucket/x",
+            "s3://user@bucket/x",
+            "gs://u:p@b/x",
+            "abfs://c:pa55word@acct.dfs.core.windows.net/x",
+        ] {
+            let err = parse_location(bad).unwrap_err();
+            assert_eq!(err.code, -102, "{bad}");
+            assert!(err.message.contains("user information"), "{}", err.message);
+            assert!(!err.message.contains("pa55word"), "{}", err.message);
+        }
+        // abfs names its container in the user part.
+        assert!(parse_location("abfs://c@acct.dfs.core.windows.net/x").is_ok());
+    }
+
+    #[test]
+    fn out_of_range_durations_are_invalid_arguments_naming_the_option() {
+        for (key, value) in [("retry_timeout", "1e20"), ("retry_timeout", "1e30s")] {
+            let mut options = Options::new();
+            options.insert(key.into(), value.into());
+            let err = retry_config(&options).unwrap_err();
+            assert_eq!(err.code, -102);
+            assert!(err.message.contains(key), "{}", err.message);
+        }
+        for value in ["1e17", "1e30", "-1", "NaN"] {
+            let mut options = Options::new();
+            options.insert("timeout".into(), value.into());
+            let err = client_options(&options).unwrap_err();
+            assert!(err.message.contains("\"timeout\""), "{}", err.message);
+        }
+        let mut options = Options::new();
+        options.insert("timeout".into(), "5min".into()); // object_store's own syntax, passed on
+        assert!(client_options(&options).is_ok());
+    }
+
+    #[test]
+    fn a_memory_store_is_forgotten_by_any_spelling_of_its_url() {
+        for (create, forget) in [
+            ("memory://forget-äx", "memory://forget-äx"),
+            ("memory://forget-up", "MEMORY://forget-up"),
+            ("memory://forget-pct", "memory://forget-pct/some/prefix"),
+            ("memory://forget-bare", "forget-bare"),
+            ("memory://forget-%C3%A4", "memory://forget-ä"),
+        ] {
+            let Ok(Location::Memory(name, _)) = parse_location(create) else {
+                panic!("{create}");
+            };
+            drop(memory_store(&name));
+            let text = std::ffi::CString::new(forget).unwrap();
+            // SAFETY: a NUL-terminated string.
+            assert_eq!(unsafe { zarrsCffiForgetMemoryStore(text.as_ptr()) }, 0);
+            let known = lock_memory_stores()
+                .as_ref()
+                .is_some_and(|stores| stores.contains_key(&name));
+            assert!(!known, "{create} was not forgotten by {forget}");
+        }
+        for bad in ["memory://u:p@host", "memory://host:99", "memory://u@host"] {
+            let err = parse_location(bad).unwrap_err();
+            assert!(err.message.contains("user or a port"), "{}", err.message);
+        }
     }
 }

@@ -633,12 +633,16 @@ impl Plan {
         label: &dyn Fn() -> String,
     ) -> FfiResult {
         let elsize = self.layout.fill.len();
-        let bytes = crate::args::byte_count(chunk.shape, elsize)?;
-        if bytes >= CHECK_ABSENT_FROM && crate::safety::chunk_is_absent(array, indices) {
+        // (a chunk of more bytes than usize counts is huge too: if absent, it is just fill)
+        let bytes = crate::args::byte_count(chunk.shape, elsize);
+        if bytes.as_ref().map_or(true, |&b| b >= CHECK_ABSENT_FROM)
+            && crate::safety::chunk_is_absent(array, indices)
+        {
             // SAFETY: per the contract.
             unsafe { fill_box(dst, dst_place, lo, hi, &self.layout.fill) };
             return Ok(());
         }
+        let bytes = bytes?;
         crate::region_io::with_scratch(bytes, |decoded| {
             self.decode_chunk(array, indices, decoded, label)?;
             // SAFETY: per the contract; `decoded` holds the whole chunk.
