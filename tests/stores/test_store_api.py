@@ -757,3 +757,19 @@ def test_children_are_listed_in_path_order_by_every_engine_and_from_consolidated
         target = place.zarr_store() if engine == "zarr" else place.store()
         listed = crud.list_children(target, "", engine=engine)
         assert [path for path, _ in listed] == sorted(names), engine
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_crud_calls_use_their_own_storage_options(s3: tuple[str, dict[str, Any]], engine: str) -> None:
+    """The native engine cached array handles by URL alone: after one call, a call with another
+    endpoint or other credentials was answered (and written) through the first call's store."""
+    url, options = s3
+    zarrs_cffi.create_array(url, shape=(4,), chunks=(4,), dtype="u1", storage_options=options)[...] = 5
+    doc = crud.read_metadata(url, "", storage_options=options)
+    assert crud.read_region(doc, url, "", ..., engine=engine, storage_options=options).tolist() == [5] * 4
+    dead = {**options, "endpoint": "http://127.0.0.1:1", "max_retries": 0}
+    with pytest.raises(zarrs_cffi.StorageError):
+        crud.read_region(doc, url, "", ..., engine=engine, storage_options=dead)
+    with pytest.raises(zarrs_cffi.StorageError):
+        crud.write_region(doc, url, "", ..., 9, engine=engine, storage_options=dead)
+    assert zarrs_cffi.read(url, storage_options=options).tolist() == [5] * 4

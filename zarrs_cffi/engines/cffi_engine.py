@@ -4,7 +4,7 @@ Node listing, deletion, existence checks and metadata documents go through ``zar
 hierarchy functions; chunk and region I/O through array handles built from the given metadata
 document (authoritative: nothing is re-read from the store, so views work).
 
-Handles are cached per (store root, path, metadata document): a different document gets a
+Handles are cached per (store location with its options, path, metadata document): a different document gets a
 different handle, so a cached handle can never disagree with the metadata it is asked to use.
 """
 
@@ -52,7 +52,7 @@ class CffiBackend(CrudBackend):
     def __init__(self) -> None:
         self._lock = object_lock(self)
         self._stores: OrderedDict[StoreLocation, Store] = OrderedDict()
-        self._arrays: OrderedDict[tuple[str, str, str], Array] = OrderedDict()
+        self._arrays: OrderedDict[tuple[StoreLocation, str, str], Array] = OrderedDict()
 
     def __repr__(self) -> str:
         return "CffiBackend()"
@@ -82,7 +82,9 @@ class CffiBackend(CrudBackend):
             doc_key = json.dumps(doc, sort_keys=True, default=numpy_to_json)
         except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise InvalidMetadataError(f"metadata is not a JSON document: {exc}") from None
-        key = (handle_store.root, path, doc_key)
+        # By location, options included: a call with other options (another endpoint, other
+        # credentials) must not be answered by a handle opened with these.
+        key = (location, path, doc_key)
         with self._lock:
             cached = self._arrays.get(key)
             if cached is not None and not cached.closed:
@@ -105,7 +107,7 @@ class CffiBackend(CrudBackend):
         prefix = f"{path}/" if path else ""
         with self._lock:
             for key in [
-                k for k in self._arrays if k[0] == root and (k[1] == path or k[1].startswith(prefix))
+                k for k in self._arrays if k[0].url == root and (k[1] == path or k[1].startswith(prefix))
             ]:
                 self._arrays.pop(key).close()
 
