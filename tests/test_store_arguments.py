@@ -186,3 +186,36 @@ def test_memory_urls_with_a_user_or_port_are_refused(url: str) -> None:
     """memory://u:p@x and memory://x:99 both named the store "x"."""
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="has a user or a port"):
         zarrs_cffi.Store(url)
+
+
+def test_nodes_created_at_once_all_stay_in_consolidated_metadata(tree: str) -> None:
+    """Each create read the root's consolidated metadata, added its node and wrote it back: eight
+    threads at once left two listed (the others hidden from default listings)."""
+    import threading
+
+    zarrs_cffi.consolidate(tree)
+    barrier = threading.Barrier(8)
+
+    def create(i: int) -> None:
+        barrier.wait()
+        zarrs_cffi.create_group(tree, f"/n{i}")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with zarrs_cffi.Store(tree) as store:
+        listed = [path for path, _ in store.list_children("/", consolidated=True)]
+        assert listed == [path for path, _ in store.list_children("/", consolidated=False)]
+    assert listed == ["a", *(f"n{i}" for i in range(8))]
+
+
+def test_numpy_attributes_on_a_consolidated_store(tree: str) -> None:
+    """The node was written, then updating consolidated metadata raised a bare TypeError (numpy
+    values are not JSON) and left it stale."""
+    zarrs_cffi.consolidate(tree)
+    zarrs_cffi.create_group(tree, "/g", attributes={"v": np.int32(3), "f": np.float32(0.5)})
+    with zarrs_cffi.Store(tree) as store:
+        documents = dict(store.list_children("/", consolidated=True))
+    assert documents["g"]["attributes"] == {"v": 3, "f": 0.5}

@@ -8,10 +8,13 @@ root ``zarr.json`` (zarr-python's form) and Zarr v2's ``.zmetadata`` beside the 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Dict
 
 from .errors import InvalidArgumentError, InvalidMetadataError
+from .forksafe import module_lock
+from .metadata import numpy_to_json
 
 if TYPE_CHECKING:
     from .store import Store
@@ -89,6 +92,23 @@ def children_from(documents: Mapping[str, Document], node: str) -> list[tuple[st
     return sorted(children)
 
 
+def _reset_locks() -> None:
+    global _locks_lock, _locks
+    _locks_lock, _locks = threading.Lock(), {}
+
+
+_locks_lock = module_lock(_reset_locks)
+_locks: dict[str, threading.Lock] = {}
+
+
+def _store_lock(store: Store) -> threading.Lock:
+    """The lock of this process's read-modify-writes of ``store``'s consolidated metadata: two
+    threads creating nodes at once each read the document, added their node and wrote it back,
+    one of them losing the other's (then hidden from listings)."""
+    with _locks_lock:
+        return _locks.setdefault(store.root, threading.Lock())
+
+
 def consolidate(store: Store) -> dict[str, Document]:
     """Write consolidated metadata for the whole hierarchy of ``store`` (whose root must be a group):
     v3 roots get ``consolidated_metadata`` in their ``zarr.json``, v2 roots a ``.zmetadata``.
@@ -96,6 +116,11 @@ def consolidate(store: Store) -> dict[str, Document]:
     Returns:
         The consolidated documents by node path.
     """
+    with _store_lock(store):
+        return _consolidate(store)
+
+
+def _consolidate(store: Store) -> dict[str, Document]:
     store.check_writable()  # before the listing (which an HTTP server cannot answer)
     root = store.read_metadata("/")
     if root.get("node_type", "group" if "shape" not in root else "array") != "group":
@@ -153,8 +178,9 @@ def update_consolidated(store: Store, path: str, document: Document | None) -> N
     that of every v3 group above ``path`` that has its own (``consolidate`` of a group's URL, or
     zarr-python's ``consolidate_metadata(store, path=...)``, writes one there)."""
     parts = path.split("/")
-    for depth in range(len(parts)):
-        _update_group(store, "/".join(parts[:depth]), "/".join(parts[depth:]), document)
+    with _store_lock(store):
+        for depth in range(len(parts)):
+            _update_group(store, "/".join(parts[:depth]), "/".join(parts[depth:]), document)
 
 
 def _update_group(store: Store, group: str, path: str, document: Document | None) -> None:
@@ -183,6 +209,7 @@ def _update_group(store: Store, group: str, path: str, document: Document | None
                 doc["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}
             inline[path] = doc
         root["consolidated_metadata"] = {**block, "metadata": dict(sorted(inline.items()))}
-        store.set_key(key, json.dumps(root, indent=2).encode())
+        # (numpy values in the caller's document: stored as the node's own document stores them)
+        store.set_key(key, json.dumps(root, indent=2, default=numpy_to_json).encode())
     elif not group and store.get_key(".zmetadata") is not None:
-        consolidate(store)  # v2: rebuilt whole (its entries are files, not documents)
+        _consolidate(store)  # v2: rebuilt whole (its entries are files, not documents)
