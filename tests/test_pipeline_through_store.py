@@ -155,6 +155,16 @@ def test_negative_zero_is_not_the_fill_value(ours: None, counted: dict[str, int]
     assert np.signbit(z[:]).tolist() == [not np.signbit(fill)] * 2
 
 
+
+@pytest.mark.parametrize("fill", [0.0, -0.0])
+def test_zarr_keeps_negative_zero_chunks_too(fill: float) -> None:
+    """docs/zarr-pipeline.md: zarr's own pipeline stores them as well (it compares a zero fill
+    value's bits)."""
+    theirs = zarr.create_array(MemoryStore(), shape=(2,), chunks=(1,), dtype="float32", fill_value=fill)
+    theirs[:] = -fill
+    assert sorted(_keys(theirs)) == ["c/0", "c/1"]
+
+
 def test_resized_arrays_keep_decoding(ours: None, counted: dict[str, int]) -> None:
     z = zarr.create_array(MemoryStore(), shape=(4,), chunks=(2,), dtype="int16")
     z[:] = [1, 2, 3, 4]

@@ -571,3 +571,93 @@ def test_pipeline_answers_codec_questions_like_zarrs(tmp_path: Path, ours: None)
     )
     assert ours_pipeline.compute_encoded_size(8, spec) == theirs.compute_encoded_size(8, spec) == 8
     assert "native" in repr(ours_pipeline)
+
+
+DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
+
+
+def _shrink_write_grow(
+    store: Any, zarr_format: int, reopen: bool, pipeline: str
+) -> tuple[list[int], list[str]]:
+    with zarr.config.set({"codec_pipeline.path": pipeline}):
+        z = zarr.create_array(
+            store, shape=(10,), chunks=(4,), dtype="i4", fill_value=0, zarr_format=zarr_format
+        )
+        z[:] = 1
+        z.resize((6,))
+        if reopen:
+            z = zarr.open_array(store, mode="r+")
+        z[4:6] = 2  # all of the edge chunk's elements inside the array: zarr writes it fresh
+        z.resize((10,))
+        values = z[:].tolist()
+    if isinstance(store, MemoryStore):
+        keys = sorted(store._store_dict)
+    else:
+        keys = sorted(
+            p.relative_to(store.root).as_posix() for p in Path(store.root).rglob("*") if p.is_file()
+        )
+    return values, [k for k in keys if not k.endswith((".json", ".zarray", ".zattrs", ".zgroup"))]
+
+
+@pytest.mark.parametrize("reopen", [False, True])
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_an_edge_chunk_written_whole_after_shrinking_is_fresh(
+    tmp_path: Path, kind: str, zarr_format: int, reopen: bool
+) -> None:
+    """Shrink, write an edge chunk's elements, grow: zarr's pipeline wrote the chunk fresh (fill
+    past the edge); ours read-modify-wrote it natively, and the old 1s past the edge came back."""
+    results = []
+    for pipeline in (DEFAULT, OURS):
+        store = LocalStore(str(tmp_path / pipeline)) if kind == "local" else MemoryStore()
+        results.append(_shrink_write_grow(store, zarr_format, reopen, pipeline))
+    assert results[0][0] == [1, 1, 1, 1, 2, 2, 0, 0, 0, 0]
+    assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (5, 0)])
+def test_arrays_created_empty_grow_in_stores_without_a_native_counterpart(
+    ours: None, shape: tuple[int, ...]
+) -> None:
+    """The pipeline decodes and encodes every chunk of a MemoryStore array as its chunk 0, which an
+    array with an axis of length 0 had not: append raised InvalidIndicesError."""
+    chunks = tuple(max(n, 1) if n else 2 for n in shape)
+    z = zarr.create_array(MemoryStore(), shape=shape, chunks=chunks, dtype="i2", fill_value=5)
+    assert pipeline_of(z).fallback_reason is None
+    axis = shape.index(0)
+    more = list(shape)
+    more[axis] = 3
+    data = np.arange(int(np.prod(more)), dtype="i2").reshape(more)
+    z.append(data, axis=axis)
+    np.testing.assert_array_equal(z[...], data)
+    z.resize(tuple(n + 1 for n in more))
+    assert z[...][tuple(slice(n, None) for n in more)].tolist() in ([[5]], [5])
+
+
+def test_a_relative_local_root_that_looks_like_a_url(
+    ours: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LocalStore("file:/abs") is the directory "file:" below the working directory; the pipeline
+    parsed the text as the URL of /abs, and wrote the chunks there."""
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"  # where the misread URL points (kept inside tmp_path)
+    z = zarr.create_array(LocalStore(f"file:{elsewhere}"), shape=(4,), chunks=(2,), dtype="i4")
+    z[:] = [1, 2, 3, 4]
+    inside = tmp_path / "file:" / elsewhere.relative_to("/")
+    assert sorted(p.name for p in (inside / "c").iterdir()) == ["0", "1"]
+    assert not elsewhere.exists()
+
+
+def test_zip_members_the_native_reader_cannot_decompress(ours: None, tmp_path: Path) -> None:
+    """A ZipStore written with zipfile.ZIP_LZMA: its members go through zarr's store (the native
+    zip reader raised StorageError), their chunks are still decoded natively."""
+    import zipfile
+
+    path = str(tmp_path / "a.zip")
+    writer = zarr.storage.ZipStore(path, mode="w", compression=zipfile.ZIP_LZMA)
+    with zarr.config.set({"codec_pipeline.path": DEFAULT}):
+        zarr.create_array(writer, shape=(4,), chunks=(2,), dtype="i4")[:] = [1, 2, 3, 4]
+    writer.close()
+    z = zarr.open_array(zarr.storage.ZipStore(path, mode="r", read_only=True), mode="r")
+    assert pipeline_of(z).fallback_reason is None
+    assert z[:].tolist() == [1, 2, 3, 4]

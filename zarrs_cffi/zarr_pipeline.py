@@ -36,7 +36,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import os
 import re
+import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -51,7 +54,7 @@ from zarr.storage import FsspecStore, LocalStore, ObjectStore, StorePath, ZipSto
 from .array import Array
 from .errors import ZarrsError
 from .forksafe import object_lock
-from .pipeline_bytes import read_through_store, write_through_store
+from .pipeline_bytes import fill_value_of, read_through_store, write_through_store
 from .pipeline_plan import (
     ChunkBox,
     UnsupportedSelection,
@@ -152,13 +155,37 @@ def native_root(store: ZarrStore) -> str | StoreLocation | None:
     (the native zip store is read-only).
     """
     if type(store) is LocalStore:
-        return str(store.root)
+        # A location, not text to parse: a relative root such as "file:/x" (a directory named
+        # "file:") was read as the URL of /x, and chunks went there.
+        return StoreLocation(os.path.abspath(os.fspath(store.root)))
+    if type(store) is ZipStore and store.read_only and not _native_zip_methods(store):
+        return None  # zarr reads the members; their chunks are still decoded natively
     if type(store) in (ObjectStore, FsspecStore) or (type(store) is ZipStore and store.read_only):
         try:
             return locate(store)
         except ZarrsError:  # e.g. obstore's MemoryStore, fsspec's gcs: no native counterpart
             return None
     return None
+
+
+# Compression methods of zip members the native zip reader decompresses: stored, deflate, bzip2,
+# zstd (not LZMA, which zipfile.ZIP_LZMA writes).
+_NATIVE_ZIP_METHODS = frozenset({0, 8, 12, 93})
+
+
+def _native_zip_methods(store: ZipStore) -> bool:
+    """Whether every member of ``store``'s archive is compressed in a way the native reader
+    decompresses (an unknown answer is no: zarr's ZipStore reads what zipfile reads)."""
+    archive = getattr(store, "_zf", None)
+    try:
+        if archive is None:  # not opened by zarr yet: its central directory read here
+            with zipfile.ZipFile(store.path) as opened:
+                members = opened.infolist()
+        else:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile):
+        return True  # the native store reports what is wrong with the file
+    return all(member.compress_type in _NATIVE_ZIP_METHODS for member in members)
 
 
 def _is_sharded(metadata: ArrayMetadata) -> bool:
@@ -235,8 +262,14 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
     def _prepare(self) -> None:
         strict = _strict()
         root = native_root(self.store)
+        chunk_shape = stored_chunk_shape(self.metadata)
         try:
             document = native_document(self.metadata)
+            if root is None and chunk_shape is not None:
+                # The probe decodes and encodes every chunk as its chunk 0, which an array with an
+                # axis of length 0 (created empty, to be appended to) does not have.
+                grown = [max(n, c) for n, c in zip(document["shape"], chunk_shape)]
+                document = {**document, "shape": grown}
             probe = _open_native(root or "/", "", document)  # parses metadata, codecs, data type
         except ZarrsError as exc:
             if strict:
@@ -244,7 +277,6 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
                     f"codec_pipeline.strict is set and zarrs_cffi cannot handle this array: {exc}", exc.code
                 ) from exc
             raise _Fallback(f"the native library cannot handle this array: {exc}") from None
-        chunk_shape = stored_chunk_shape(self.metadata)
         if chunk_shape is None:
             probe.close()
             raise _Fallback("the chunk grid is not regular")
@@ -475,16 +507,72 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if not isinstance(data, np.ndarray):
             raise _Fallback(f"value of type {type(data).__name__} is not in host memory")
         array, origins = self._native_array(batch)
+        fresh, batch, origins = self._split_fresh(array, batch, origins)
         planned = self._plan(batch, origins)
         nbytes = sum(box.size for box, _ in planned) * array.dtype.itemsize
         boxes, outs = [b for b, _ in planned], [o for _, o in planned]
         region = None
-        if not drop_axes:
+        if not drop_axes and not fresh:
             # A scalar is broadcast over the region; an array must be laid out as the region is.
             region = bounding_region(boxes) if data.ndim == 0 else whole_region(boxes, outs, data.shape)
         if region is not None:
             return (lambda: array.write(region, data)), nbytes
-        return (lambda: _write_chunks(array, planned, data, drop_axes, nbytes)), nbytes
+        if not fresh:
+            return (lambda: _write_chunks(array, planned, data, drop_axes, nbytes)), nbytes
+
+        def write_both() -> None:
+            _write_fresh_chunks(array, fresh, data, drop_axes)
+            _write_chunks(array, planned, data, drop_axes, nbytes)
+
+        return write_both, nbytes + len(fresh) * math.prod(self._chunk_shape) * array.dtype.itemsize
+
+
+    def _split_fresh(
+        self, array: Array, batch: list[Any], origins: list[tuple[int, ...]]
+    ) -> tuple[list[Any], list[Any], list[tuple[int, ...]]]:
+        """The edge chunks zarr calls complete (their elements inside the array all selected), as
+        fresh-chunk writes, and the rest of the batch with its origins.
+
+        zarr writes such a chunk from the fill value, so its elements past the array's edge are
+        fill; a native region write keeps what was stored there. After the array shrank
+        (``resize``) those elements held the old values, which came back when it grew again."""
+        fresh: list[Any] = []
+        rest: list[Any] = []
+        rest_origins: list[tuple[int, ...]] = []
+        chunk_shape = self._chunk_shape
+        for origin, item in zip(origins, batch):
+            _, spec, chunk_selection, out_selection, complete = item
+            if complete and not _selects_whole(chunk_selection, chunk_shape):
+                coords = tuple(o // c for o, c in zip(origin, chunk_shape))
+                fresh.append((coords, chunk_selection, out_selection, fill_value_of(spec)))
+            else:
+                rest.append(item)
+                rest_origins.append(origin)
+        return fresh, rest, rest_origins
+
+
+def _selects_whole(selection: Any, chunk_shape: tuple[int, ...]) -> bool:
+    """Whether ``selection`` is all of a chunk of ``chunk_shape``."""
+    items = selection if isinstance(selection, tuple) else (selection,)
+    for item, n in zip(items, chunk_shape):
+        if isinstance(item, slice):
+            if item.indices(n) != (0, n, 1) or (item.stop is not None and item.stop < n):
+                return False
+        elif n != 1:
+            return False
+    return True
+
+
+def _write_fresh_chunks(array: Array, fresh: list[Any], data: np.ndarray, drop_axes: tuple[int, ...]) -> None:
+    """Each edge chunk as zarr's pipeline writes a complete one: the fill value, the selection
+    set, stored whole (a chunk all fill value is erased)."""
+    for coords, chunk_selection, out_selection, fill in fresh:
+        chunk = np.full(array.chunk_shape(), fill, dtype=array.dtype)
+        value = data if data.ndim == 0 else data[out_selection]
+        if drop_axes and data.ndim:
+            value = value[tuple(None if axis in drop_axes else slice(None) for axis in range(chunk.ndim))]
+        chunk[chunk_selection] = value
+        array.write_chunk(coords, chunk)
 
 
 def _reaches(shape: tuple[int, ...], chunk_shape: tuple[int, ...], extent: tuple[int, ...]) -> bool:
