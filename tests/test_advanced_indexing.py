@@ -411,6 +411,50 @@ def test_the_zarr_engine_array_indexes_too(tmp_path: pathlib.Path) -> None:
     assert_same(z[...], expected)
 
 
+def test_the_zarr_engine_array_indexes_through_the_engine_only(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """oindex/vindex reads of several boxes, orthogonal read_into and read-modify-writes of an
+    engine="zarr" array ran on the native library (its one-call reads, its write lock), which
+    reads the store natively: what only zarr-python can read (a zip of LZMA members) failed."""
+    import zarrs_cffi.array as array_module
+
+    z, data = write_with_zarr(tmp_path / "e", LAYOUTS[1])
+    a = zarrs_cffi.open_array(str(tmp_path / "e"), engine="zarr")
+    real = array_module.lib
+    data_calls = {
+        "zarrsCffiArrayRetrieveOrthogonalInto",
+        "zarrsCffiArrayRetrievePointsInto",
+        "zarrsCffiArrayStoreSubset",
+        "zarrsCffiArrayBeginWrite",
+    }
+
+    class NoNativeData:
+        def __getattr__(self, name: str) -> Any:
+            assert name not in data_calls, f"{name} called on an engine='zarr' array"
+            return getattr(real, name)
+
+    def no_box(*args: Any) -> int:
+        raise AssertionError("a native box read on an engine='zarr' array")
+
+    monkeypatch.setattr(array_module, "lib", NoNativeData())
+    monkeypatch.setattr(array_module, "_retrieve_into", no_box)
+    rows, cols = [9, 0, 3], [12, 0, 5]
+    assert_same(a.oindex[rows, cols], data[np.ix_(rows, cols)])
+    assert_same(a.vindex[rows, cols], data[rows, cols])
+    out = np.empty((2, 13), a.dtype)
+    assert_same(a.read_into(out, ([9, 0],)), data[[9, 0]])
+    a.oindex[[9, 0], [12, 1]] = -7
+    a.vindex[[3, 1], [5, 2]] = -8
+    expected = data.copy()
+    expected[np.ix_([9, 0], [12, 1])] = -7
+    expected[[3, 1], [5, 2]] = -8
+    with a.write_lock():
+        pass
+    monkeypatch.undo()
+    assert_same(z[...], expected)
+
+
 def test_accessors_follow_the_array_lifecycle(tmp_path: pathlib.Path) -> None:
     write_with_zarr(tmp_path / "l", LAYOUTS[1])
     ro = zarrs_cffi.open_array(str(tmp_path / "l"), read_only=True)

@@ -175,3 +175,32 @@ def test_caught_panics_are_not_printed(tmp_path: pathlib.Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["CodecError"]
     assert "panicked" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("read", sorted(READS))
+@pytest.mark.parametrize("checksum", CHECKSUMS)
+def test_unwritten_inner_chunks_of_a_stored_shard_read_as_fill(
+    tmp_path: pathlib.Path, checksum: str, read: str
+) -> None:
+    """A shard with one inner chunk written: zarrs turned the index's "absent" entry of the others
+    into a wrapped byte range, and every read of the shard failed (CodecError "invalid byte range"),
+    even of arrays this package wrote itself; zarr-python reads the fill value."""
+    codec, _ = CHECKSUMS[checksum]
+    path = tmp_path / "partial.zarr"
+    arr = zarrs_cffi.create_array(
+        path, shape=(4, 6), dtype="int32", chunks=(2, 3), shards=(4, 6), fill_value=-1, compressors=[codec]
+    )
+    arr[0, 0] = 7
+    expected = np.full((4, 6), -1, dtype="int32")
+    expected[0, 0] = 7
+    want = {
+        "whole": expected,
+        "region": expected[0, 0:3],
+        "element": expected[0, 1],
+        "oindex": expected[np.ix_([0], [1, 2])],
+        "vindex": expected[[0], [1]],
+        "read_chunk": expected,
+        "cached": expected[0, 0:2],
+        "one-shot": expected[0, 1],
+    }[read]
+    np.testing.assert_array_equal(READS[read](str(path)), want)

@@ -155,7 +155,6 @@ def test_negative_zero_is_not_the_fill_value(ours: None, counted: dict[str, int]
     assert np.signbit(z[:]).tolist() == [not np.signbit(fill)] * 2
 
 
-
 @pytest.mark.parametrize("fill", [0.0, -0.0])
 def test_zarr_keeps_negative_zero_chunks_too(fill: float) -> None:
     """docs/zarr-pipeline.md: zarr's own pipeline stores them as well (it compares a zero fill

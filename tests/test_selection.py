@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import zarrs_cffi
 from zarrs_cffi.errors import InvalidSelectionError
 from zarrs_cffi.selection import Selection, normalize_selection
 
@@ -366,3 +368,17 @@ def test_valid_ints_match_numpy(case: tuple[tuple[int, ...], tuple[int, ...]]) -
     # In-range ints (never an error) mixed across all axes, to exercise the all-dropped path well.
     shape, selection = case
     check_against_numpy(shape, selection)
+
+
+def test_steps_too_large_for_int64_select_one_element(tmp_path: pathlib.Path) -> None:
+    """A step of 2**63 or more selects one element per axis; building the native call's int64
+    steps raised a bare OverflowError (numpy's answer: the first element)."""
+    data = np.arange(42, dtype="int16").reshape(6, 7)
+    arr = zarrs_cffi.create_array(tmp_path / "s.zarr", shape=data.shape, chunks=(4, 4), dtype="int16")
+    arr[...] = data
+    for sel in [np.s_[:: 2**63, ::2], np.s_[:: -(2**64), ::2]]:
+        np.testing.assert_array_equal(arr[sel], data[sel])
+    np.testing.assert_array_equal(arr.oindex[:: 2**64, [1, 0]], data[:: 2**64][:, [1, 0]])
+    out = np.empty((1, 4), dtype="int16")
+    arr.read_into(out, (slice(None, None, 2**64), slice(None, None, 2)))
+    np.testing.assert_array_equal(out, data[:: 2**64, ::2])

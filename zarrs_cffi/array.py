@@ -492,7 +492,11 @@ class Array:
         # Slices go as (start, step): no index list as long as the result.
         counts = np.array([len(ax) for ax in sel.axes], dtype=np.uintp)
         starts = np.array([ax.start if isinstance(ax, range) else 0 for ax in sel.axes], dtype=np.uint64)
-        steps = np.array([ax.step if isinstance(ax, range) else 0 for ax in sel.axes], dtype=np.int64)
+        # (a one-element range's step is any int, 2**64 included: it does not matter, 1 goes)
+        steps = np.array(
+            [(ax.step if len(ax) > 1 else 1) if isinstance(ax, range) else 0 for ax in sel.axes],
+            dtype=np.int64,
+        )
         lists = [_as_uint64(ax) for ax in sel.axes if not isinstance(ax, range)]
         indices = lists[0] if len(lists) == 1 else np.concatenate(lists) if lists else np.empty(0, np.uint64)
         with self._handle.use() as ptr:

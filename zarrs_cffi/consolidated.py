@@ -92,13 +92,15 @@ def children_from(documents: Mapping[str, Document], node: str) -> list[tuple[st
     return sorted(children)
 
 
+_locks: dict[str, threading.Lock] = {}  # (declared before _reset_locks: PyPy refuses it after)
+
+
 def _reset_locks() -> None:
     global _locks_lock, _locks
     _locks_lock, _locks = threading.Lock(), {}
 
 
 _locks_lock = module_lock(_reset_locks)
-_locks: dict[str, threading.Lock] = {}
 
 
 def _store_lock(store: Store) -> threading.Lock:

@@ -9,17 +9,21 @@ the native path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .advanced_selection import is_advanced
+from . import chunked_io
+from .advanced_selection import CoordinateSelection, OrthogonalSelection, is_advanced
 from .array import Array, Region
 from .buffers import check_out_buffer
+from .chunk_plan import OrthogonalPlan, point_groups
 from .crud.protocol import CrudBackend
 from .handles import Handle
 from .store_location import StoreLocation
+from .threads import get_num_threads
 
 
 class EngineArray(Array):
@@ -94,6 +98,46 @@ class EngineArray(Array):
     def _store_box(self, start: Sequence[int], shape: Sequence[int], data: np.ndarray) -> None:
         region = tuple(slice(b, b + n) for b, n in zip(start, shape, strict=True))
         self._backend.write_region(*self._args(), region, data)
+
+    # Selections of several boxes (oindex, vindex, orthogonal read_into): box by box through the
+    # engine. The native array's one-call reads and its write lock would reach the store natively.
+    def _read_orthogonal_into(self, out: np.ndarray, sel: OrthogonalSelection) -> None:
+        if sel.is_empty:
+            return
+        keepdims = out.reshape(sel.keepdims_shape)
+        box = sel.box()
+        if box is not None:
+            self._retrieve_box(box[0], box[1], keepdims)
+            return
+        plan = OrthogonalPlan(sel.axes, self.chunks)
+        chunked_io.read_orthogonal(self._retrieve_box, keepdims, plan, self._chunk_nbytes, get_num_threads())
+
+    def _read_points_into(self, out: np.ndarray, sel: CoordinateSelection) -> None:
+        if sel.is_empty:
+            return
+        groups = point_groups(sel.coords, self.chunks)
+        chunked_io.read_points(
+            self._retrieve_box, out.reshape(-1), groups, self._chunk_nbytes, get_num_threads()
+        )
+
+    def _read_modify_write(self, write: Callable[..., None], values: np.ndarray, layout: Any) -> None:
+        with self.write_lock():
+            write(self._retrieve_box, self._store_box, values, layout, self.chunks, self.shape)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """As :meth:`Array.write_lock`, with the engine's lock: the one its region writes of this
+        array take (an engine without one cannot keep other threads' writes out: then None is held).
+
+        Yields:
+            None, while the lock is held.
+        """
+        lock = getattr(self._backend, "write_lock", None)
+        if lock is None:
+            yield
+            return
+        with lock(*self._args()):
+            yield
 
     def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         """As :meth:`Array.read_chunk`, through the engine's backend."""

@@ -294,7 +294,9 @@ def _check_not_closed(store: Any, location: StoreLocation) -> None:
 
 def _from_zarr_store(store: Any) -> StoreLocation:
     """The native location of a store object (zarr's, or anything else: UnsupportedStoreError)."""
-    kind = type(store).__name__
+    # zarr's own classes only (by module, not by name: any class called LocalStore with a root
+    # was taken for one, and written through natively).
+    kind = type(store).__name__ if type(store).__module__.split(".")[0] == "zarr" else ""
     read_only = bool(getattr(store, "read_only", False))
     if kind == "LocalStore" and hasattr(store, "root"):
         return StoreLocation(os.path.abspath(os.fspath(store.root)), (), read_only)

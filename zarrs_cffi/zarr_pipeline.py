@@ -526,7 +526,6 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
 
         return write_both, nbytes + len(fresh) * math.prod(self._chunk_shape) * array.dtype.itemsize
 
-
     def _split_fresh(
         self, array: Array, batch: list[Any], origins: list[tuple[int, ...]]
     ) -> tuple[list[Any], list[Any], list[tuple[int, ...]]]:

@@ -180,6 +180,7 @@ def test_nodes_below_a_broken_root_document_are_created_and_deleted(
     """The native engine keeps consolidated metadata true after creates and deletes; a root
     ``zarr.json`` that is not JSON holds none, and the change it had made was reported as failed
     (InvalidMetadataError after the node was created or deleted). zarr-python's engine goes on."""
+    pytest.importorskip("zarr") if engine == "zarr" else None
     store = str(tmp_path / "s.zarr")
     group = {"zarr_format": 3, "node_type": "group", "attributes": {}}
     crud.create_new_group(group, store, "")

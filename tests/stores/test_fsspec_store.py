@@ -77,7 +77,7 @@ def test_fsspec_s3_options_are_translated() -> None:
             "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
         },
     )
-    FsspecStore = type("FsspecStore", (), {})
+    FsspecStore = type("FsspecStore", (), {"__module__": "zarr.storage._fsspec"})  # as zarr's
     store = FsspecStore()
     store.fs, store.path, store.read_only = fs, "bucket/data.zarr", False
     location = locate(store)
@@ -95,7 +95,7 @@ def test_fsspec_s3_options_are_translated() -> None:
 def _fsspec_store(protocol: Any, path: str, options: dict[str, Any]) -> Any:
     """A stand-in with the attributes zarr's FsspecStore has (fsspec's filesystems need not be
     installed to check the mapping)."""
-    FsspecStore = type("FsspecStore", (), {})
+    FsspecStore = type("FsspecStore", (), {"__module__": "zarr.storage._fsspec"})  # as zarr's
     store = FsspecStore()
     store.fs = SimpleNamespace(protocol=protocol, storage_options=options)
     store.path, store.read_only = path, False

@@ -298,7 +298,7 @@ def _refuse_what_zarr_fails_on_later(doc: dict[str, Any]) -> None:
         raise InvalidMetadataError("invalid array metadata: attributes must be an object")
 
 
-_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
 
 
 def _fresh_write_locks() -> None:
@@ -310,11 +310,12 @@ def _fresh_write_locks() -> None:
 _WRITE_LOCKS_GUARD = module_lock(_fresh_write_locks)
 
 
-def _write_lock(array: Any) -> threading.Lock:
-    """The lock of region writes to ``array`` (by its store and path) in this process."""
+def _write_lock(array: Any) -> threading.RLock:
+    """The lock of region writes to ``array`` (by its store and path) in this process; reentrant,
+    so that a read-modify-write holding it (``ZarrBackend.write_lock``) writes regions under it."""
     key = str(array.store_path)
     with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 def _parse_array_doc(doc: dict[str, Any]) -> ArrayMetadata:
@@ -664,6 +665,11 @@ class ZarrBackend(CrudBackend):
         box = np.asarray(arr.array.get_basic_selection(box_selection)).reshape(sel.shape)
         np.copyto(result, sel.from_box(box))
         return result
+
+    def write_lock(self, metadata: MetadataDoc, store: StoreLike, path: str) -> threading.RLock:
+        """The lock this engine's region writes of the array take: held, several reads and writes
+        (a read-modify-write) run with no other thread's write of the array in between."""
+        return _write_lock(_open_array(metadata, store, path, write=True).array)
 
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any

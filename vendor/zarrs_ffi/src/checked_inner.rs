@@ -14,6 +14,7 @@ use zarrs::array::{
     ArrayShardedReadableExtCache, ArrayToBytesCodecTraits, CodecOptions,
 };
 use zarrs::storage::ReadableStorageTraits;
+use zarrs::storage::byte_range::ByteRange;
 
 use crate::args::RwArray;
 use crate::safety::checksummed_inner_codecs;
@@ -41,10 +42,21 @@ impl CheckedInner {
         indices: &[u64],
         options: &CodecOptions,
     ) -> Result<ArrayBytes<'static>, ArrayError> {
-        let Some(encoded) = readable.retrieve_encoded_subchunk(cache, indices)? else {
+        let fill = || {
             let count = self.shape.iter().map(|n| n.get()).product();
-            return ArrayBytes::new_fill_value(readable.data_type(), count, readable.fill_value())
-                .map_err(|e| ArrayError::Other(e.to_string()));
+            ArrayBytes::new_fill_value(readable.data_type(), count, readable.fill_value())
+                .map_err(|e| ArrayError::Other(e.to_string()))
+        };
+        // zarrs 0.23 turns the shard index's "absent" entry (u64::MAX, u64::MAX) into a byte range
+        // without checking it (offset + size wraps), so an unwritten inner chunk of a stored
+        // shard failed as "invalid byte range" here: that entry means fill value.
+        if let Some(ByteRange::FromStart(u64::MAX, _)) =
+            readable.subchunk_byte_range(cache, indices)?
+        {
+            return fill();
+        }
+        let Some(encoded) = readable.retrieve_encoded_subchunk(cache, indices)? else {
+            return fill();
         };
         let decoded = self.chain.decode(
             Cow::Owned(encoded),

@@ -252,10 +252,11 @@ fn duration_text(key: &str, value: &str) -> FfiResult<String> {
     let Ok(seconds) = value.parse::<f64>() else {
         return Ok(value.to_string());
     };
+    // (object_store holds durations in nanoseconds of a u64: up to 1.8e10 s)
     let millis = (seconds * 1000.0).round();
-    if !(0.0..=1e15).contains(&millis) {
+    if !(0.0..=1e13).contains(&millis) {
         return Err(FfiError::invalid(format!(
-            "storage option {key:?} must be a number of seconds from 0 to 1e12, got {value:?}"
+            "storage option {key:?} must be a number of seconds from 0 to 1e10, got {value:?}"
         )));
     }
     Ok(format!("{}ms", millis as u64))
@@ -937,7 +938,7 @@ mod tests {
             assert_eq!(err.code, -102);
             assert!(err.message.contains(key), "{}", err.message);
         }
-        for value in ["1e17", "1e30", "-1", "NaN"] {
+        for value in ["1e11", "1e17", "1e30", "-1", "NaN"] {
             let mut options = Options::new();
             options.insert("timeout".into(), value.into());
             let err = client_options(&options).unwrap_err();
