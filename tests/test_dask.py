@@ -200,3 +200,34 @@ def test_to_dask_chunks_by_axis_take_negative_axes_and_refuse_others(tmp_path):
     for bad in ({2: 2}, {-3: 2}, {"x": 2}):
         with pytest.raises(zarrs_cffi.InvalidArgumentError, match="names axes"):
             zarrs_cffi.to_dask(path, chunks=bad)
+
+
+def test_numpy_int_chunks_are_checked_before_anything_is_written(tmp_path):
+    """chunks=/shards= of numpy ints skipped the alignment check: with overwrite=True the old
+    array was erased, then the write refused."""
+    x = da.arange(20, chunks=5)
+    arr = zarrs_cffi.from_dask(x.rechunk(10), tmp_path / "a.zarr", "/a", chunks=(10,))
+    for options in ({"chunks": (np.int64(10),)}, {"chunks": (np.int64(5),), "shards": (np.int64(10),)}):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"chunk"):
+            zarrs_cffi.from_dask(x * 0, tmp_path / "a.zarr", "/a", overwrite=True, **options)
+        np.testing.assert_array_equal(zarrs_cffi.read(tmp_path / "a.zarr" / "a"), np.arange(20))
+    arr.close()
+
+
+def test_store_clears_the_targets_chunk_cache(tmp_path):
+    """The blocks go through handles of their own: the target Array's cache kept the old chunk."""
+    arr = zarrs_cffi.create_array(tmp_path / "c.zarr", shape=(8, 8), chunks=(4, 4), dtype="i4")
+    arr.enable_chunk_cache(1 << 20)
+    arr[...] = 0
+    assert int(arr[0:4, 0:4].sum()) == 0  # one chunk cached
+    zarrs_cffi.store(da.ones((8, 8), dtype="i4", chunks=(4, 4)), arr)
+    assert int(arr[...].sum()) == 64
+
+
+def test_a_closed_array_is_refused(tmp_path):
+    arr = zarrs_cffi.create_array(tmp_path / "d.zarr", shape=(4,), chunks=(2,), dtype="i4")
+    arr.close()
+    with pytest.raises(zarrs_cffi.ClosedError):
+        zarrs_cffi.store(da.ones(4, dtype="i4", chunks=2), arr)
+    with pytest.raises(zarrs_cffi.ClosedError):
+        zarrs_cffi.to_dask(arr)

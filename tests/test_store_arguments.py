@@ -248,3 +248,30 @@ def test_a_class_merely_called_localstore_is_no_store(
     assert not (tmp_path / "x").exists()
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"path must be str or os\.PathLike, got dict"):
         zarrs_cffi.open_array({"a": 1})
+
+
+def test_creates_through_a_group_store_and_its_parent_at_once_stay_consolidated(tree: str) -> None:
+    """A Store rooted at a group and one at its parent rewrite the group's consolidated document;
+    locked per store root, one's update could be lost. (The parent's own consolidated metadata is
+    not updated by the Store rooted below it, which does not know it: docs/guide/stores.md.)"""
+    import threading
+
+    zarrs_cffi.create_group(tree, "/g")
+    zarrs_cffi.consolidate(tree)
+    zarrs_cffi.consolidate(tree + "/g")
+    barrier = threading.Barrier(8)
+
+    def create(i: int) -> None:
+        barrier.wait()
+        if i % 2:
+            zarrs_cffi.Store(tree).create_node(f"/g/n{i}", {"zarr_format": 3, "node_type": "group"})
+        else:
+            zarrs_cffi.Store(tree + "/g").create_node(f"/n{i}", {"zarr_format": 3, "node_type": "group"})
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with zarrs_cffi.Store(tree + "/g") as store:
+        assert [p for p, _ in store.list_children("/", consolidated=True)] == [f"n{i}" for i in range(8)]

@@ -577,12 +577,11 @@ DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
 
 def _shrink_write_grow(
-    store: Any, zarr_format: int, reopen: bool, pipeline: str
+    store: Any, zarr_format: int, reopen: bool, pipeline: str, sharded: bool = False
 ) -> tuple[list[int], list[str]]:
+    layout: dict[str, Any] = {"chunks": (2,), "shards": (4,)} if sharded else {"chunks": (4,)}
     with zarr.config.set({"codec_pipeline.path": pipeline}):
-        z = zarr.create_array(
-            store, shape=(10,), chunks=(4,), dtype="i4", fill_value=0, zarr_format=zarr_format
-        )
+        z = zarr.create_array(store, shape=(10,), dtype="i4", fill_value=0, zarr_format=zarr_format, **layout)
         z[:] = 1
         z.resize((6,))
         if reopen:
@@ -613,6 +612,38 @@ def test_an_edge_chunk_written_whole_after_shrinking_is_fresh(
         results.append(_shrink_write_grow(store, zarr_format, reopen, pipeline))
     assert results[0][0] == [1, 1, 1, 1, 2, 2, 0, 0, 0, 0]
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("reopen", [False, True])
+def test_an_edge_shard_keeps_its_unwritten_inner_chunks_as_zarr_does(tmp_path: Path, reopen: bool) -> None:
+    """Sharded: zarr encodes only the inner chunks written, so the shard's other inner chunks
+    (past the edge too) keep what is stored; writing the edge shard fresh lost them."""
+    results = [
+        _shrink_write_grow(LocalStore(str(tmp_path / p)), 3, reopen, p, sharded=True) for p in (DEFAULT, OURS)
+    ]
+    assert results[0][0] == [1, 1, 1, 1, 2, 2, 1, 1, 0, 0]
+    assert results[1] == results[0]
+
+
+def test_a_whole_write_of_an_array_with_edge_chunks_stays_one_region_write(
+    ours: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edge chunks are written fresh, the rest of the batch stays one native region write
+    (it went chunk by chunk, twice as slow)."""
+    z = zarr.create_array(LocalStore(str(tmp_path / "e")), shape=(21, 21), chunks=(4, 4), dtype="i4")
+    data = np.arange(21 * 21, dtype="i4").reshape(21, 21)
+    writes: list[Any] = []
+    real = zarrs_cffi.Array.write
+
+    def spy(self: Any, region: Any, value: Any) -> None:
+        writes.append(region)
+        real(self, region, value)
+
+    monkeypatch.setattr(zarrs_cffi.Array, "write", spy)
+    z[:] = data
+    monkeypatch.undo()
+    assert writes == [(slice(0, 20), slice(0, 20))]
+    np.testing.assert_array_equal(z[:], data)
 
 
 @pytest.mark.parametrize("shape", [(0,), (0, 5), (5, 0)])

@@ -92,23 +92,17 @@ def children_from(documents: Mapping[str, Document], node: str) -> list[tuple[st
     return sorted(children)
 
 
-_locks: dict[str, threading.Lock] = {}  # (declared before _reset_locks: PyPy refuses it after)
+def _reset_lock() -> None:
+    global changing
+    changing = threading.RLock()
 
 
-def _reset_locks() -> None:
-    global _locks_lock, _locks
-    _locks_lock, _locks = threading.Lock(), {}
-
-
-_locks_lock = module_lock(_reset_locks)
-
-
-def _store_lock(store: Store) -> threading.Lock:
-    """The lock of this process's read-modify-writes of ``store``'s consolidated metadata: two
-    threads creating nodes at once each read the document, added their node and wrote it back,
-    one of them losing the other's (then hidden from listings)."""
-    with _locks_lock:
-        return _locks.setdefault(store.root, threading.Lock())
+# Held around a node's create or delete and the update of the consolidated metadata above it, and
+# around consolidate(): two threads creating nodes at once each read the document, added their
+# node and wrote it back, one of them losing the other's (then hidden from listings). One lock for
+# every store: Stores rooted at a group and at its parent rewrite the same document.
+module_lock(_reset_lock)  # (registers the reset in forked children; its plain Lock is unused)
+changing = threading.RLock()  # reentrant: an update inside a create holds it already
 
 
 def consolidate(store: Store) -> dict[str, Document]:
@@ -118,7 +112,7 @@ def consolidate(store: Store) -> dict[str, Document]:
     Returns:
         The consolidated documents by node path.
     """
-    with _store_lock(store):
+    with changing:
         return _consolidate(store)
 
 
@@ -180,7 +174,7 @@ def update_consolidated(store: Store, path: str, document: Document | None) -> N
     that of every v3 group above ``path`` that has its own (``consolidate`` of a group's URL, or
     zarr-python's ``consolidate_metadata(store, path=...)``, writes one there)."""
     parts = path.split("/")
-    with _store_lock(store):
+    with changing:
         for depth in range(len(parts)):
             _update_group(store, "/".join(parts[:depth]), "/".join(parts[depth:]), document)
 

@@ -13,6 +13,7 @@ keeps it. dask itself is imported when these functions are called, not by ``impo
 from __future__ import annotations
 
 import json
+import operator
 import os
 import threading
 import typing
@@ -23,7 +24,7 @@ import numpy as np
 
 from .array import Array
 from .create import create_array
-from .errors import InvalidArgumentError
+from .errors import ClosedError, InvalidArgumentError
 from .forksafe import module_lock
 from .location import store_location
 from .open import open_array
@@ -115,7 +116,8 @@ def store(
         storage_options: Options of a store URL (see :class:`Store`).
 
     Returns:
-        None, or with ``compute=False`` the lazy dask object (``dask.compute(it)`` writes).
+        None, or with ``compute=False`` the lazy dask object (``dask.compute(it)`` writes; then
+        call ``target.clear_chunk_cache()`` if ``target`` is an Array with a chunk cache).
 
     Raises:
         InvalidArgumentError: Misaligned blocks, a shape or dtype that does not fit; raised before
@@ -140,6 +142,9 @@ def store(
     _check_aligned(x.chunks, box, array.chunk_shape(), array.shape)
     slices = tuple(slice(start, stop) for start, stop in box)
     result = da.store(x, location, regions=slices if box else None, lock=False, compute=compute)  # type: ignore[arg-type]
+    if compute and isinstance(target, Array):
+        # The blocks went through handles of their own: the target's chunk cache held the old data.
+        target.clear_chunk_cache()
     return None if compute else result
 
 
@@ -190,16 +195,22 @@ def from_dask(
     # Alignment before creating: a refused write must not leave an empty array (nor, with
     # overwrite=True, erase the one that was there). Malformed shapes are create_array's to refuse.
     stored = create_options.get("shards") or chunks
-    if (
-        isinstance(stored, Sequence)
-        and len(stored) == x.ndim
-        and all(type(c) is int and c > 0 for c in stored)
-    ):
+    if isinstance(stored, Sequence) and len(stored) == x.ndim and all(_positive_int(c) for c in stored):
         _check_aligned(x.chunks, [(0, n) for n in x.shape], tuple(stored), x.shape)
     where = store_location(path, create_options.pop("storage_options", None))
     array = create_array(where, node, shape=x.shape, dtype=x.dtype, chunks=chunks, **create_options)
     written = store(x, array, compute=compute)
     return array if compute else written
+
+
+def _positive_int(value: object) -> bool:
+    """An int (numpy's too, not a bool) of at least 1: a stored chunk length create_array takes."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return operator.index(value) > 0  # type: ignore[arg-type]
+    except TypeError:
+        return False
 
 
 class ArrayLocation:
@@ -230,6 +241,8 @@ class ArrayLocation:
                 raise InvalidArgumentError(
                     f"dask I/O runs on the native engine; {array!r} uses {array.engine!r}"
                 )
+            if array.closed:  # (its location would still open: the close must mean something)
+                raise ClosedError(f"{array!r} is closed")
             if array.location is None:
                 raise InvalidArgumentError(
                     f"{array!r} has no location (made from a handle): it cannot be reopened"

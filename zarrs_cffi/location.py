@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from .errors import InvalidArgumentError, UnsupportedStoreError
+from .errors import InvalidArgumentError, InvalidStoreError, UnsupportedStoreError
 from .store_location import StoreLocation, locate
 
 
@@ -33,4 +33,6 @@ def store_location(path_or_url: object, storage_options: Mapping[str, object] | 
     try:
         return locate(path_or_url, storage_options or None)
     except InvalidArgumentError as exc:
-        raise UnsupportedStoreError(f"cannot open {path_or_url!r}: {exc}") from None
+        # Both: the UnsupportedStoreError callers here have always raised, and the
+        # InvalidArgumentError a malformed URL or option is everywhere else.
+        raise InvalidStoreError(f"cannot open {path_or_url!r}: {exc}") from None

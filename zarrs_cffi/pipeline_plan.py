@@ -177,18 +177,41 @@ def whole_region(
     dimensions are ``out_shape`` and each chunk's output selection is where its box lies in it.
     Else None.
     """
+    found = region_in_out(boxes, out_selections)
+    if found is None:
+        return None
+    region, where = found
+    if any(w.start != 0 or w.stop != n for w, n in zip(where, out_shape)) or len(where) != len(out_shape):
+        return None
+    return region
+
+
+def region_in_out(
+    boxes: Sequence[ChunkBox], out_selections: Sequence[Any]
+) -> tuple[tuple[RegionItem, ...], tuple[slice, ...]] | None:
+    """The region the boxes tile (:func:`bounding_region`) and the box of ``out`` their output
+    selections tile in the same arrangement (each chunk's box at the same offset from it), or
+    None: then the region is read or written in one call from that part of ``out``.
+
+    >>> region_in_out([plan_chunk((4,), (slice(0, 4),))], [(slice(0, 4),)])
+    ((slice(4, 8, None),), (slice(0, 4, None),))
+    """
     region = bounding_region(boxes)
     if region is None:
         return None
     kept = [r for r in region if isinstance(r, slice)]
-    if tuple(r.stop - r.start for r in kept) != tuple(out_shape):
-        return None
+    offset: tuple[int, ...] | None = None
     for box, out_selection in zip(boxes, out_selections):
         pairs = _basic_out(out_selection)
-        where = [
-            (r.start - k.start, r.stop - k.start)
-            for r, k in zip((r for r in box.region if isinstance(r, slice)), kept)
-        ]
-        if pairs is None or list(pairs) != where:
+        spans = [r for r in box.region if isinstance(r, slice)]
+        if pairs is None or len(pairs) != len(spans):
             return None
-    return region
+        if any(stop - start != r.stop - r.start for (start, stop), r in zip(pairs, spans)):
+            return None
+        shift = tuple(start - r.start for (start, _), r in zip(pairs, spans))
+        if offset is None:
+            offset = shift
+        elif shift != offset:
+            return None
+    assert offset is not None
+    return region, tuple(slice(k.start + o, k.stop + o) for k, o in zip(kept, offset))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import consolidated
 from ._native import check, encode_str, ffi, lib, take_string
 from .consolidated import children_from, read_consolidated, update_consolidated
 from .dtypes import SUPPORTED, V3_NAME_BY_NUMPY
@@ -235,13 +236,13 @@ class Store:
         _check_group_members(document)
         text = _dump_json(document)
         self.check_writable()
-        with self._handle.use() as ptr:
+        with consolidated.changing, self._handle.use() as ptr:  # (see consolidated.changing)
             check(
                 lib.zarrsCffiCreateNode(ptr, path.encode(), text, bool(overwrite)),
                 f"creating {path!r} in {self.root!r}",
             )
-        if path != "/" and not self.read_only:
-            update_consolidated(self, path.strip("/"), document)
+            if path != "/" and not self.read_only:
+                update_consolidated(self, path.strip("/"), document)
 
     def delete_node(self, node: str) -> None:
         """Delete the node and everything below it.
@@ -257,10 +258,10 @@ class Store:
         """
         path = node_path(node)
         self.check_writable()
-        with self._handle.use() as ptr:
+        with consolidated.changing, self._handle.use() as ptr:  # (see consolidated.changing)
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
-        if path != "/":
-            update_consolidated(self, path.strip("/"), None)
+            if path != "/":
+                update_consolidated(self, path.strip("/"), None)
 
     def list_children(
         self, node: str, *, consolidated: bool | None = None

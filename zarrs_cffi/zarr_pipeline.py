@@ -34,6 +34,7 @@ Native threads follow :func:`zarrs_cffi.set_num_threads` / ``ZARRS_CFFI_NUM_THRE
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -61,6 +62,7 @@ from .pipeline_plan import (
     bounding_region,
     is_basic,
     plan_chunk,
+    region_in_out,
     whole_region,
 )
 from .store import Store
@@ -511,20 +513,28 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         planned = self._plan(batch, origins)
         nbytes = sum(box.size for box, _ in planned) * array.dtype.itemsize
         boxes, outs = [b for b, _ in planned], [o for _, o in planned]
-        region = None
-        if not drop_axes and not fresh:
+        rest: Callable[[], None] | None = None
+        if not drop_axes and planned:
             # A scalar is broadcast over the region; an array must be laid out as the region is.
-            region = bounding_region(boxes) if data.ndim == 0 else whole_region(boxes, outs, data.shape)
-        if region is not None:
-            return (lambda: array.write(region, data)), nbytes
+            if data.ndim == 0:
+                region = bounding_region(boxes)
+                if region is not None:
+                    rest = functools.partial(array.write, region, data)
+            else:
+                found = region_in_out(boxes, outs)
+                if found is not None:
+                    rest = functools.partial(array.write, found[0], data[found[1]])
+        if rest is None:
+            rest = functools.partial(_write_chunks, array, planned, data, drop_axes, nbytes)
         if not fresh:
-            return (lambda: _write_chunks(array, planned, data, drop_axes, nbytes)), nbytes
+            return rest, nbytes
+        fresh_bytes = len(fresh) * math.prod(self._chunk_shape) * array.dtype.itemsize
 
         def write_both() -> None:
-            _write_fresh_chunks(array, fresh, data, drop_axes)
-            _write_chunks(array, planned, data, drop_axes, nbytes)
+            _write_fresh_chunks(array, fresh, data, drop_axes, fresh_bytes)
+            rest()
 
-        return write_both, nbytes + len(fresh) * math.prod(self._chunk_shape) * array.dtype.itemsize
+        return write_both, nbytes + fresh_bytes
 
     def _split_fresh(
         self, array: Array, batch: list[Any], origins: list[tuple[int, ...]]
@@ -538,6 +548,10 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         fresh: list[Any] = []
         rest: list[Any] = []
         rest_origins: list[tuple[int, ...]] = []
+        if self.fallback.supports_partial_encode:
+            # Sharded (and nothing around the shards): zarr encodes only the inner chunks written,
+            # the shard's others (past the edge too) keep what is stored; so does the native write.
+            return fresh, batch, origins
         chunk_shape = self._chunk_shape
         for origin, item in zip(origins, batch):
             _, spec, chunk_selection, out_selection, complete = item
@@ -562,16 +576,22 @@ def _selects_whole(selection: Any, chunk_shape: tuple[int, ...]) -> bool:
     return True
 
 
-def _write_fresh_chunks(array: Array, fresh: list[Any], data: np.ndarray, drop_axes: tuple[int, ...]) -> None:
+def _write_fresh_chunks(
+    array: Array, fresh: list[Any], data: np.ndarray, drop_axes: tuple[int, ...], nbytes: int
+) -> None:
     """Each edge chunk as zarr's pipeline writes a complete one: the fill value, the selection
     set, stored whole (a chunk all fill value is erased)."""
-    for coords, chunk_selection, out_selection, fill in fresh:
+
+    def write_one(item: Any) -> None:
+        coords, chunk_selection, out_selection, fill = item
         chunk = np.full(array.chunk_shape(), fill, dtype=array.dtype)
         value = data if data.ndim == 0 else data[out_selection]
         if drop_axes and data.ndim:
             value = value[tuple(None if axis in drop_axes else slice(None) for axis in range(chunk.ndim))]
         chunk[chunk_selection] = value
         array.write_chunk(coords, chunk)
+
+    _each_chunk(write_one, fresh, nbytes)
 
 
 def _reaches(shape: tuple[int, ...], chunk_shape: tuple[int, ...], extent: tuple[int, ...]) -> bool:
@@ -587,9 +607,7 @@ def _read_region(array: Array, region: tuple[Any, ...], target: np.ndarray) -> N
         target[...] = array.read(region)
 
 
-def _each_chunk(
-    work: Callable[[tuple[ChunkBox, Any]], None], planned: list[tuple[ChunkBox, Any]], nbytes: int
-) -> None:
+def _each_chunk(work: Callable[[Any], None], planned: list[Any], nbytes: int) -> None:
     """Run ``work`` on every planned chunk: on up to ``get_num_threads()`` threads when the request
     is large (the native calls release the GIL, and chunks are disjoint), else one after another."""
     threads = min(get_num_threads(), len(planned))

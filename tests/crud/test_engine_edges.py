@@ -190,3 +190,46 @@ def test_nodes_below_a_broken_root_document_are_created_and_deleted(
     crud.delete_node(store, "old", engine=engine)
     assert sorted(p.name for p in (tmp_path / "s.zarr").iterdir()) == ["new", "zarr.json"]
     assert crud.read_metadata(store, "new", engine=engine)["node_type"] == "group"
+
+
+def _waits_for(lock_holder: Any, call: Any) -> bool:
+    """Whether ``call`` (on another thread) waits while ``lock_holder`` (a context manager) is held."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (call(), done.set()))
+    with lock_holder:
+        thread.start()
+        waited = not done.wait(0.5)
+    thread.join(timeout=30)
+    assert done.is_set()
+    return waited
+
+
+def test_the_zarr_engines_write_lock_keeps_out_chunk_writes_and_symlinked_spellings(
+    tmp_path: pathlib.Path,
+) -> None:
+    """write_lock() of an engine="zarr" array took the lock only region writes take: another
+    thread's write_chunk/delete_chunk landed inside a read-modify-write. And the lock went by the
+    path's text: through a symlink, another lock."""
+    pytest.importorskip("zarr")
+    store = str(tmp_path / "s.zarr")
+    doc = v3_doc([4, 4], [2, 2])
+    crud.create_new_array(doc, store, "a", engine="zarr")
+    arr = zarrs_cffi.open_array(store, "/a", engine="zarr")
+    (tmp_path / "link").symlink_to(tmp_path)
+    linked = str(tmp_path / "link" / "s.zarr")
+    for call in [
+        lambda: crud.write_chunk(doc, store, "a", (0, 0), np.ones((2, 2), "uint16"), engine="zarr"),
+        lambda: crud.delete_chunk(doc, store, "a", (0, 0), engine="zarr"),
+        lambda: crud.write_region(doc, linked, "a", (0, 0), 5, engine="zarr"),
+    ]:
+        assert _waits_for(arr.write_lock(), call)
+    arr.close()
+
+
+def test_dask_and_xarray_store_errors_are_also_invalid_arguments() -> None:
+    """to_dask turned a malformed URL's InvalidArgumentError into UnsupportedStoreError only."""
+    pytest.importorskip("dask")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="user information") as info:
+        zarrs_cffi.to_dask("s3://AKIA:pa55word9@bucket/x")
+    assert isinstance(info.value, zarrs_cffi.UnsupportedStoreError)
+    assert "pa55word9" not in str(info.value)

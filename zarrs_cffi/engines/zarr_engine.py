@@ -19,6 +19,7 @@ import copy
 import functools
 import importlib.util
 import json
+import os
 import pathlib
 import threading
 from dataclasses import dataclass, replace
@@ -313,7 +314,13 @@ _WRITE_LOCKS_GUARD = module_lock(_fresh_write_locks)
 def _write_lock(array: Any) -> threading.RLock:
     """The lock of region writes to ``array`` (by its store and path) in this process; reentrant,
     so that a read-modify-write holding it (``ZarrBackend.write_lock``) writes regions under it."""
-    key = str(array.store_path)
+    from zarr.storage import LocalStore
+
+    store = array.store_path.store
+    if type(store) is LocalStore:  # one directory, one lock, however its path is spelled
+        key = "file://" + os.path.join(os.path.realpath(store.root), array.store_path.path)
+    else:
+        key = str(array.store_path)
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
@@ -622,15 +629,18 @@ class ZarrBackend(CrudBackend):
             chunk_value(value, arr.dtype, tuple(arr.spec.shape)), coords, arr.shape, arr.fill
         )
         key = arr.chunk_key(coords)
-        if is_fill_chunk(chunk, arr.fill):
-            _sync(arr.store.delete(key))
-            return
-        nd = default_buffer_prototype().nd_buffer.from_numpy_array(chunk)
-        (encoded,) = _sync(arr.array.async_array.codec_pipeline.encode([(nd, arr.spec)]))
-        if encoded is None:
-            _sync(arr.store.delete(key))
-        else:
-            _sync(arr.store.set(key, encoded))
+        # Under the array's write lock: a read-modify-write holding it (write_lock()) must not have
+        # this chunk replaced between its read and its write.
+        with _write_lock(arr.array):
+            if is_fill_chunk(chunk, arr.fill):
+                _sync(arr.store.delete(key))
+                return
+            nd = default_buffer_prototype().nd_buffer.from_numpy_array(chunk)
+            (encoded,) = _sync(arr.array.async_array.codec_pipeline.encode([(nd, arr.spec)]))
+            if encoded is None:
+                _sync(arr.store.delete(key))
+            else:
+                _sync(arr.store.set(key, encoded))
 
     def delete_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
@@ -640,7 +650,8 @@ class ZarrBackend(CrudBackend):
         arr = _open_array(metadata, store, path, write=True)
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
         if root.exists():  # nothing stored otherwise; don't create the directory
-            _sync(arr.store.delete(arr.chunk_key(coords)))
+            with _write_lock(arr.array):  # (as write_chunk)
+                _sync(arr.store.delete(arr.chunk_key(coords)))
 
     # --- region I/O -------------------------------------------------------------------------------
     def read_region(

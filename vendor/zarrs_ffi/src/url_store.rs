@@ -614,16 +614,20 @@ fn open_store(location: &Location, options: &Options) -> FfiResult<ZarrsCffiStor
 /// (`d%C3%A4t%C3%A4.zarr` and `dätä.zarr` are one). The endpoint is left out: two stores that
 /// differ only in it share a lock, which costs at most some waiting.
 fn object_identity(url: &url::Url, prefix: &object_store::path::Path) -> String {
-    let scheme = match url.scheme() {
-        "s3a" => "s3",
-        "gcs" => "gs",
-        other => other,
-    };
-    let user = url.username(); // abfs://container@account...: the container
     let host = url.host_str().unwrap_or_default();
+    let (scheme, bucket) = match url.scheme() {
+        "s3a" => ("s3", host),
+        "gcs" => ("gs", host),
+        // Azure: az://c, azure://c, adl://c, abfs://c and abfs://c@account.dfs... all name the
+        // container c (its account comes from the options or the URL's host).
+        "az" | "azure" | "adl" | "abfs" | "abfss" => {
+            let user = url.username();
+            ("az", if user.is_empty() { host } else { user })
+        }
+        other => (other, host),
+    };
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let at = if user.is_empty() { "" } else { "@" };
-    format!("{scheme}://{user}{at}{host}{port}/{prefix}")
+    format!("{scheme}://{bucket}{port}/{prefix}")
 }
 
 fn open_zip(path: &Path, inner: &str) -> FfiResult<Listable> {
@@ -906,6 +910,14 @@ mod tests {
         assert_eq!(name("gcs://b/x"), name("gs://b/x"));
         assert_ne!(name("s3://b/x"), name("s3://c/x"));
         assert_ne!(name("s3://b/x"), name("gs://b/x"));
+        for azure in [
+            "azure://c/x",
+            "adl://c/x",
+            "abfs://c/x",
+            "abfss://c@acct.dfs.core.windows.net/x",
+        ] {
+            assert_eq!(name(azure), name("az://c/x"), "{azure}");
+        }
         assert_ne!(
             name("abfs://c1@acct.dfs.core.windows.net/x"),
             name("abfs://c2@acct.dfs.core.windows.net/x")
