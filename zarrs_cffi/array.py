@@ -38,7 +38,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .forksafe import object_lock
-from .handles import Handle
+from .handles import Handle, address, owner_of
 from .indexers import BlockIndex, OrthogonalIndex, VectorizedIndex
 from .metadata import chunks_and_shards, parse_fill_value
 from .secrets import redact
@@ -932,7 +932,9 @@ class Array:
 
         Raises:
             NullPointerError: ``handle`` is NULL.
-            InvalidArgumentError: A malformed handle, or a wrongly typed argument.
+            InvalidArgumentError: A malformed handle, or a wrongly typed argument; with
+                ``owned=True``, a handle an Array of this process owns already (adopted before, or
+                one an Array lent): two owners would destroy it twice.
         """
         ptr, is_upstream = _array_pointer(handle)
         if not isinstance(owned, bool):
@@ -946,6 +948,11 @@ class Array:
         what = f"array {node!r} (handle from C)"
         if upstream is not None:
             is_upstream = upstream
+        if owned and owner_of(address(ptr)) is not None:
+            raise InvalidArgumentError(
+                f"{what}: this handle is already owned by an Array of this process (owned=True "
+                "given twice, or a handle an Array lent): wrap it with owned=False"
+            )
         if is_upstream:
             return cls(_wrap_upstream(ptr, owned, what), root=root, node=node, read_only=read_only)
         ptr = ffi.cast("ZarrsCffiArray", ptr)
@@ -1034,7 +1041,9 @@ def _wrap_upstream(ptr: Any, owned: bool, what: str) -> Handle:
     out = ffi.new("ZarrsCffiArray *")
     check(lib.zarrsCffiArrayFromUpstream(ffi.cast("ZarrsArray", ptr), int(owned), out), what)
     if owned:
-        return Handle(out[0], _destroy_array, what)
+        handle = Handle(out[0], _destroy_array, what)
+        handle.claim(address(ptr))  # destroying ours destroys the adopted upstream handle too
+        return handle
     # Python owns the wrapper (destroying it leaves upstream's handle alone), the caller the rest.
     return _ForeignHandle(out[0], what, destroy=_destroy_array)
 
@@ -1078,11 +1087,11 @@ class _ForeignHandle(Handle):
     that closes are not waited for (that would deadlock); the owner must wait for those itself.
     """
 
-    __slots__ = ("__weakref__", "_holders", "_lock")
+    __slots__ = ("_holders", "_lock")
 
     def __init__(self, ptr: Any, what: str, destroy: Callable[[Any], None] | None = None) -> None:
         # `destroy`: for the wrapper Python made around a caller's upstream handle.
-        super().__init__(ptr, destroy or _forget, what)
+        super().__init__(ptr, destroy or _forget, what, owns=destroy is not None)
         self._lock = object_lock(self, _ForeignHandle._keep_own_holds)
         self._holders: dict[int, int] = {}
 

@@ -25,19 +25,59 @@ else that start after the ``close()`` raise :class:`ClosedError`.
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ._native import ffi
 from .errors import ClosedError, InvalidArgumentError
+from .forksafe import module_lock
+
+
+def address(ptr: Any) -> int:
+    """The address a cffi pointer holds."""
+    return int(ffi.cast("uintptr_t", ptr))
+
+
+# Which live Handle owns (will destroy) which native address: a second owner of one pointer
+# (Array.from_handle(..., owned=True) twice, or of a handle an Array lent to C) destroyed it twice.
+_owners: dict[int, weakref.ref[Handle]] = {}
+
+
+def _reset_owners_lock() -> None:
+    global _owners_lock
+    _owners_lock = threading.Lock()
+
+
+_owners_lock = module_lock(_reset_owners_lock)
+
+
+def owner_of(addr: int) -> Handle | None:
+    """The live :class:`Handle` that will destroy the native object at ``addr``, if any."""
+    with _owners_lock:
+        ref = _owners.get(addr)
+    handle = ref() if ref is not None else None
+    return handle if handle is not None and handle._owned else None
 
 
 class Handle:
     """Owns one native pointer. ``acquire()``/``release()`` lend it for one call."""
 
-    __slots__ = ("_destroy", "_lends", "_owned", "_ptr", "_tokens", "closed", "what")
+    __slots__ = (
+        "__weakref__",
+        "_addresses",
+        "_destroy",
+        "_lends",
+        "_owned",
+        "_ptr",
+        "_tokens",
+        "closed",
+        "what",
+    )
 
-    def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str) -> None:
+    def __init__(self, ptr: Any, destroy: Callable[[Any], object], what: str, *, owns: bool = True) -> None:
         self._ptr = ptr
         self._owned = [ptr]
         self._destroy = destroy
@@ -45,6 +85,15 @@ class Handle:
         self._lends: list[None] = []  # the lends among the holds in _tokens
         self.closed = False
         self.what = what
+        self._addresses: list[int] = []
+        if owns:
+            self.claim(address(ptr))
+
+    def claim(self, addr: int) -> None:
+        """Record that destroying this handle destroys the native object at ``addr`` too."""
+        self._addresses.append(addr)
+        with _owners_lock:
+            _owners[addr] = weakref.ref(self)
 
     def acquire(self) -> Any:
         """Borrow the pointer for one call; always pair with :meth:`release`."""
@@ -103,6 +152,11 @@ class Handle:
             ptr = self._owned.pop()
         except IndexError:
             return  # already destroyed
+        with _owners_lock:
+            for addr in self._addresses:
+                ref = _owners.get(addr)
+                if ref is not None and ref() in (self, None):
+                    del _owners[addr]
         self._destroy(ptr)
 
     def __del__(self) -> None:

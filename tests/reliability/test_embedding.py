@@ -147,6 +147,32 @@ def test_owned_wrapper_destroyed_once_by_garbage_collection(
     assert destroys == [address]
 
 
+def test_a_second_owner_of_one_handle_is_refused(
+    cside: CSide, arange_zarr: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """owned=True twice on one handle (or on a handle an Array lent) made two owners: both
+    destroyed it, and the process aborted with a double free. The second is refused; the
+    handle is destroyed once."""
+    destroys = _counting_destroy(monkeypatch)
+    address = cside.open_array(arange_zarr)
+    arr = zarrs_cffi.Array.from_handle(address, owned=True)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="already owned by an Array"):
+        zarrs_cffi.Array.from_handle(address, owned=True)
+    with zarrs_cffi.Array.from_handle(address) as borrowed:  # owned=False stays allowed
+        assert int(borrowed[1, 1]) == 9
+    arr.close()
+    assert destroys == [address]
+    refused = pytest.raises(zarrs_cffi.InvalidArgumentError, match="already owned by an Array")
+    with zarrs_cffi.open_array(arange_zarr) as ours, ours.borrow_handle() as lent, refused:
+        zarrs_cffi.Array.from_handle(lent, owned=True)
+    upstream = _open_with_upstream(arange_zarr)
+    adopted = zarrs_cffi.Array.from_handle(upstream[0], owned=True)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="already owned by an Array"):
+        zarrs_cffi.Array.from_handle(upstream[0], owned=True)
+    np.testing.assert_array_equal(adopted.read(), ARANGE)
+    adopted.close()
+
+
 @pytest.mark.parametrize(
     ("handle", "error", "text"),
     [
