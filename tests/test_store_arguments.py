@@ -275,3 +275,72 @@ def test_creates_through_a_group_store_and_its_parent_at_once_stay_consolidated(
         thread.join()
     with zarrs_cffi.Store(tree + "/g") as store:
         assert [p for p, _ in store.list_children("/", consolidated=True)] == [f"n{i}" for i in range(8)]
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_an_array_at_a_reserved_name_is_refused_before_anything_is_written(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    """create_array wrote "/__x" and then failed to open it (NodePathError), and a retry met
+    NodeExistsError; its hint (engine="zarr") did not work with open_array either."""
+    if engine == "zarr" and not zarr_available():
+        pytest.skip("zarr-python is not installed")
+    root = tmp_path / "r.zarr"
+    for node in ("/__x", "/g/__y", "/__g/y"):
+        with pytest.raises(zarrs_cffi.NodePathError, match=r"CRUD functions with engine=.zarr."):
+            zarrs_cffi.create_array(root, node, shape=(2,), dtype="i4", chunks=(2,), engine=engine)
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_names_of_dots_only_are_invalid_arguments_on_both_engines(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    """ "..." raised NodePathError on the native engine (not the documented InvalidArgumentError)
+    and was written by the zarr engine."""
+    if engine == "zarr" and not zarr_available():
+        pytest.skip("zarr-python is not installed")
+    group = {"zarr_format": 3, "node_type": "group"}
+    for path in ("...", ".../x", "a/...."):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="dots only"):
+            zarrs_cffi.crud.create_new_group(group, str(tmp_path / "d.zarr"), path, engine=engine)
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="dots only"):
+        zarrs_cffi.create_group(tmp_path / "d.zarr", "/...")
+    assert not (tmp_path / "d.zarr").exists()
+
+
+def test_group_attributes_must_be_an_object(tree: str) -> None:
+    """A v3 group document with "attributes": ["x"] was written, then broke zarr-python and this
+    package's group listings with untyped errors; another writer's such .zattrs is typed now."""
+    from zarrs_cffi.groups import read_groups
+
+    with zarrs_cffi.Store(tree) as store:
+        for attributes in (["x"], "xx"):
+            with pytest.raises(zarrs_cffi.InvalidMetadataError, match="attributes must be a JSON object"):
+                store.create_node("/g", {"zarr_format": 3, "node_type": "group", "attributes": attributes})
+        assert not store.node_exists("/g")
+    v2 = pathlib.Path(tree).parent / "v2.zarr"
+    v2.mkdir()
+    (v2 / ".zgroup").write_text('{"zarr_format": 2}')
+    (v2 / ".zattrs").write_text("[1, 2]")
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match="attributes are not a JSON object"):
+        read_groups(str(v2), None, None, recursive=True)
+
+
+def test_parents_are_written_as_zarr_python_writes_them(tmp_path: pathlib.Path) -> None:
+    """Zarr v3 has no implied groups: an array at /g/h/a with no documents above it could be
+    listed neither by zarr-python nor by this package, and an array could later be created at /g
+    on top of it."""
+    root = tmp_path / "p.zarr"
+    zarrs_cffi.create_array(root, "/g/h/a", shape=(2,), dtype="i4", chunks=(2,)).close()
+    zarrs_cffi.create_group(root, "/k/l")
+    for node in ("", "g", "g/h", "k"):
+        assert json.loads((root / node / "zarr.json").read_text())["node_type"] == "group", node
+    with zarrs_cffi.Store(root) as store:
+        assert [p for p, _ in store.list_children("/")] == ["g", "k"]
+    with pytest.raises(zarrs_cffi.NodeExistsError):
+        zarrs_cffi.create_array(root, "/g", shape=(2,), dtype="i4", chunks=(2,))
+    if zarr_available():
+        import zarr
+
+        assert sorted(zarr.open_group(str(root), mode="r").keys()) == ["g", "k"]

@@ -7,9 +7,10 @@ from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
+from .errors import NodePathError
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
-from .store import flag_arg, node_path, writable_store
+from .store import Store, flag_arg, node_path, writable_store
 
 
 def create_array(
@@ -28,7 +29,8 @@ def create_array(
     engine: Engine = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Array:
-    """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it.
+    """Create a Zarr v3 array at ``node`` of the store rooted at ``path`` and open it; groups above
+    it that are missing are written first (as zarr-python does).
 
     >>> arr = zarrs_cffi.create_array("data.zarr", "/t", shape=(100, 100), dtype="f4", chunks=(10, 10))
 
@@ -63,6 +65,8 @@ def create_array(
             ``fill_value`` the dtype cannot hold exactly (70000 for int16, NaN for an integer type).
         ReadOnlyError: The store is read-only (a zip file, an HTTP server; a PermissionError).
         ClosedError: ``path`` is a closed :class:`Store`.
+        NodePathError: A node name starts with ``__`` (reserved by the Zarr v3 spec; an Array
+            cannot be opened there: use the CRUD functions with ``engine="zarr"``); nothing is written.
     """
     document = array_document(
         shape=shape,
@@ -77,7 +81,16 @@ def create_array(
     backend = get_backend(engine)
     node = node_path(node)
     overwrite = flag_arg(overwrite, "overwrite")
+    if any(name.startswith("__") for name in node.split("/")):
+        # Checked before writing: the Array returned below could not open it (it was created,
+        # then the open raised, and a retry met NodeExistsError).
+        raise NodePathError(
+            f'{node!r}: an Array cannot be opened at a name that starts with "__" (the Zarr v3 '
+            "spec reserves such names, and zarrs refuses them); the CRUD functions with "
+            'engine="zarr" create and use such arrays'
+        )
     with writable_store(path, storage_options) as store:
+        _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
@@ -95,14 +108,14 @@ def create_group(
     engine: Engine = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create a Zarr v3 group at ``node`` (parents are implied, as in Zarr v3).
+    """Create a Zarr v3 group at ``node``, and groups above it that are missing (as zarr-python does).
 
-    >>> zarrs_cffi.create_group("data.zarr", attributes={"title": "example"})
+    >>> zarrs_cffi.create_group("survey.zarr", attributes={"title": "example"})
 
     Args:
         path: The store: a directory, a URL or a store object (see :func:`open_array`).
-        node: The node inside the store: ``"/"`` (the default) when ``path`` is the array itself,
-            else ``"/group/array"`` (``"group/array"`` works too).
+        node: The node inside the store: ``"/"`` (the default) when ``path`` is the group itself,
+            else ``"/parent/group"`` (``"parent/group"`` works too).
         attributes: User attributes stored in the group's metadata.
         overwrite: Delete any node at ``node`` (and everything below it) first.
         engine: The engine that writes the group (see :func:`open_array`).
@@ -118,8 +131,22 @@ def create_group(
     backend = get_backend(engine)
     document = group_document(attributes)
     overwrite = flag_arg(overwrite, "overwrite")
+    node = node_path(node)
     with writable_store(path, storage_options) as store:
+        _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
-            backend.create_group(document, store.location, node_path(node).strip("/"), overwrite=overwrite)
+            backend.create_group(document, store.location, node.strip("/"), overwrite=overwrite)
+
+
+def _write_missing_parents(store: Store, node: str) -> None:
+    """Write a group document for each missing group above ``node``, the root included, as
+    zarr-python does: Zarr v3 has no implied groups, and zarr-python (and this package's listings)
+    could not open a hierarchy whose parents have no document. The CRUD API keeps its contract's
+    implied parents."""
+    names = node.strip("/").split("/")[:-1] if node != "/" else []
+    for depth in range(len(names) + (node != "/")):
+        parent = "/" + "/".join(names[:depth])
+        if not store.node_exists(parent):
+            store.create_node(parent, group_document())

@@ -63,7 +63,10 @@ def read_groups(
 
 
 def _attributes(document: Document) -> dict[str, Any]:
-    return dict(document.get("attributes") or {})
+    attributes = document.get("attributes") or {}
+    if not isinstance(attributes, dict):  # another writer's .zattrs holding [1, 2]
+        raise InvalidMetadataError(f"attributes are not a JSON object: {type(attributes).__name__}")
+    return dict(attributes)
 
 
 def _listed_groups(store: Store, node: str, document: Document, fmt: int, recursive: bool) -> list[Group]:

@@ -47,6 +47,8 @@ def node_path(node: object) -> str:
         parts = stripped.split("/")
         if any(p in ("", ".", "..") for p in parts):
             raise InvalidArgumentError(f"node path {node!r} has an empty, '.' or '..' segment")
+        if any(set(p) == {"."} for p in parts):  # ("..." too: zarrs refuses names of dots only)
+            raise InvalidArgumentError(f"node path {node!r} has a segment of dots only")
         reserved = METADATA_NAMES.intersection(parts)
         if reserved:
             raise InvalidArgumentError(f"node path {node!r} names a node {min(reserved)!r}: a metadata key")
@@ -506,6 +508,9 @@ def _check_group_members(document: object) -> None:
         or document.get("node_type") != "group"
     ):
         return
+    if not isinstance(document.get("attributes", {}), dict):
+        # (readers fail on it: zarr-python with a TypeError; as for arrays and v2 groups)
+        raise InvalidMetadataError("a group document's attributes must be a JSON object")
     for name, value in document.items():
         optional = isinstance(value, dict) and value.get("must_understand") is False
         if name not in V3_GROUP_MEMBERS and not optional:

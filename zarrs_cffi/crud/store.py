@@ -179,6 +179,9 @@ def check_zarr_path(path: Any) -> str:
             if segment in (".", ".."):
                 problem = f'it has a "{segment}" segment'
                 break
+            if set(segment) == {"."}:  # zarrs refuses names of dots only: both engines do
+                problem = f'a node cannot be named "{segment}" (dots only)'
+                break
             if segment in METADATA_NAMES:
                 problem = f'a node cannot be named "{segment}" (a metadata key)'
                 break

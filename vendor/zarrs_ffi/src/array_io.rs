@@ -72,7 +72,8 @@ pub fn create_error(err: ArrayCreateError, path: &str) -> FfiError {
             let reserved = path.split('/').any(|name| name.starts_with("__"));
             let why = if reserved {
                 ": zarrs cannot open an array with a name that starts with \"__\" (the Zarr v3 \
-                 spec reserves such names); zarr-python can (engine=\"zarr\")"
+                 spec reserves such names); zarr-python can (the CRUD functions with \
+                 engine=\"zarr\")"
             } else {
                 ""
             };
