@@ -217,15 +217,19 @@ def _from_text(text: str, options: Options) -> StoreLocation:
 
 
 def _refuse_url_credentials(text: str, scheme: str) -> None:
-    """Cloud stores (obstore's and object_store's) drop a URL's user information without a word;
-    abfs:// names its container there (container@account), HTTP sends it as basic auth."""
-    if scheme in ("http", "https", "memory"):
+    """object_store (and obstore) drop a URL's user information without a word, an HTTP URL's too
+    (no basic authentication); abfs:// names its container there (container@account)."""
+    if scheme == "memory":
         return  # (the native library refuses a user or port in a memory:// name)
     parsed = urlparse(text)
     if parsed.password is not None or (parsed.username and scheme not in ("abfs", "abfss")):
+        instead = (
+            "the HTTP client sends no basic authentication (a signed URL's query works)"
+            if scheme in ("http", "https")
+            else "give credentials as storage options (access_key_id, secret_access_key, ...)"
+        )
         raise InvalidArgumentError(
-            f"store URL {redact(text)!r} has user information, which {scheme}:// URLs do not take: "
-            "give credentials as storage options (access_key_id, secret_access_key, ...)"
+            f"store URL {redact(text)!r} has user information, which {scheme}:// URLs do not take: {instead}"
         )
 
 
@@ -337,8 +341,16 @@ def _obstore_config(inner: Any, kind: str) -> dict[str, Any]:
 
 def _from_obstore(inner: Any) -> StoreLocation:
     kind = type(inner).__name__
+    if getattr(inner, "credential_provider", None) is not None:
+        # (dropped, the native store looked for credentials elsewhere: the cloud's metadata server)
+        raise UnsupportedStoreError(
+            f"obstore {kind} with a credential_provider: the native store cannot call Python for "
+            "credentials (give them as options, or let zarr-python read this store)"
+        )
     options: dict[str, object] = {}
     for key, value in (getattr(inner, "client_options", None) or {}).items():
+        if isinstance(value, Mapping):  # default_headers: no native option carries them
+            raise UnsupportedStoreError(f"obstore {kind}'s client option {key!r} has no native equivalent")
         options[key] = value
     retry = getattr(inner, "retry_config", None) or {}
     if "max_retries" in retry:
@@ -409,6 +421,12 @@ def _from_fsspec(store: Any, read_only: bool) -> StoreLocation:
     if protocol in ("http", "https"):
         _refuse_fsspec_options(protocol, [key for key in given if key not in _FSSPEC_LOCAL_OPTIONS])
         url = path if "://" in path else f"{protocol}://{path}"
+        parsed = urlparse(url)
+        if parsed.username or parsed.password is not None:
+            raise UnsupportedStoreError(
+                f"an FsspecStore over {redact(url)!r}: fsspec sends the URL's user information "
+                "(basic authentication), the native HTTP client cannot"
+            )
         return StoreLocation(url.rstrip("/"), (), True)
     if protocol in ("s3", "s3a"):
         options: dict[str, object] = {}

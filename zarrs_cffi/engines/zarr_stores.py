@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from zarrs_cffi.errors import ReadOnlyError, UnsupportedStoreError
+from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
 from zarrs_cffi.store_location import StoreLocation
 
 # object_store's client option names (obstore takes them as ``client_options``).
@@ -37,11 +37,17 @@ CLIENT_KEYS = frozenset(
 )
 
 
-def _seconds(text: str) -> datetime.timedelta | str:
+def _seconds(text: str, key: str) -> datetime.timedelta | str:
     try:
-        return datetime.timedelta(seconds=float(text))
+        seconds = float(text)
     except ValueError:
-        return text
+        return text  # obstore's own syntax ("500ms")
+    try:
+        return datetime.timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # 1e19, NaN: the native engine's words
+        raise InvalidArgumentError(
+            f"storage option {key!r} must be a number of seconds from 0 to 1e10, got {text!r}"
+        ) from None
 
 
 def obstore_arguments(location: StoreLocation) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -51,11 +57,13 @@ def obstore_arguments(location: StoreLocation) -> tuple[dict[str, Any], dict[str
     retry: dict[str, Any] = {}
     for key, value in location.options:
         if key == "max_retries":
+            if not value.isdigit():
+                raise InvalidArgumentError('storage option "max_retries" must be a non-negative integer')
             retry[key] = int(value)
         elif key == "retry_timeout":
-            retry[key] = _seconds(value)
+            retry[key] = _seconds(value, key)
         elif key in CLIENT_KEYS:
-            client[key] = _seconds(value) if key.endswith(("timeout", "interval")) else value
+            client[key] = _seconds(value, key) if key.endswith(("timeout", "interval")) else value
         else:
             config[key] = value
     _native_defaults(location, config, client, retry)
@@ -90,6 +98,12 @@ def obstore_store(location: StoreLocation) -> Any:
     container, _, prefix = location.url.split("://", 1)[1].partition("/")
     kinds = {"s3": S3Store, "s3a": S3Store, "gs": GCSStore, "gcs": GCSStore}
     kind = kinds.get(scheme, AzureStore)
+    if kind is AzureStore and "@" in container:
+        # abfs[s]://container@account.dfs.core.windows.net/...: the container, and the account
+        # (unless the options name one); the whole authority is no container name.
+        container, _, host = container.partition("@")
+        if not any(key.endswith("account_name") for key in config):
+            config = {**config, "account_name": host.split(".", 1)[0]}
     return kind(container, prefix=prefix or None, config=config or None, **extra)
 
 

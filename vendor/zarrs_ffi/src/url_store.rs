@@ -123,17 +123,20 @@ pub fn parse_location(url: &str) -> FfiResult<Location> {
                     "store URL {url:?} names no bucket, container or host"
                 )));
             }
-            // object_store's cloud stores drop a URL's credentials without a word (abfs://
-            // names its container there: container@account). HTTP sends them (basic auth).
+            // object_store drops a URL's credentials without a word, HTTP's too (no basic
+            // authentication); abfs:// names its container there (container@account).
             let user_names_container = matches!(scheme.as_str(), "abfs" | "abfss");
-            let cloud = !matches!(scheme.as_str(), "http" | "https");
-            if cloud
-                && (parsed.password().is_some()
-                    || (!parsed.username().is_empty() && !user_names_container))
+            if parsed.password().is_some()
+                || (!parsed.username().is_empty() && !user_names_container)
             {
+                let instead = if matches!(scheme.as_str(), "http" | "https") {
+                    "the HTTP client sends no basic authentication (a signed URL's query works)"
+                } else {
+                    "give credentials as storage options (access_key_id, secret_access_key, ...)"
+                };
                 return Err(FfiError::invalid(format!(
-                    "store URL {} has user information, which {scheme}:// URLs do not take: give \
-                     credentials as storage options (access_key_id, secret_access_key, ...)",
+                    "store URL {} has user information, which {scheme}:// URLs do not take: \
+                     {instead}",
                     redacted(&parsed)
                 )));
             }
@@ -221,7 +224,11 @@ fn check_option_value(key: &str, value: &str) -> FfiResult<()> {
             "storage option {key:?} holds a control character (such as a line break)"
         )));
     }
-    if key.ends_with("endpoint") || key.ends_with("endpoint_url") {
+    // (URL-valued options: object_store panics on a malformed one at the first request)
+    if ["endpoint", "endpoint_url", "base_url", "authority_host"]
+        .iter()
+        .any(|end| key.ends_with(end))
+    {
         let parsed = url::Url::parse(value).ok();
         let uri_ok = value.parse::<http::Uri>().is_ok();
         if !uri_ok || !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
@@ -394,6 +401,8 @@ fn object_store_for(
             Arc::new(builder.build().map_err(|e| build_error(url, options, e))?)
         }
         "gs" | "gcs" => {
+            // object_store parses gs:// only; gcs:// names the same bucket.
+            let text = format!("gs{}", &text[scheme.len()..]);
             let builder = GoogleCloudStorageBuilder::from_env()
                 .with_url(text)
                 .with_retry(retry);
@@ -930,6 +939,8 @@ mod tests {
             "s3://AKIA:pa55word@bucket/x",
             "s3://user@bucket/x",
             "gs://u:p@b/x",
+            "https://u:pa55word@host/x",
+            "http://token@host/x",
             "abfs://c:pa55word@acct.dfs.core.windows.net/x",
         ] {
             let err = parse_location(bad).unwrap_err();
@@ -959,6 +970,21 @@ mod tests {
         let mut options = Options::new();
         options.insert("timeout".into(), "5min".into()); // object_store's own syntax, passed on
         assert!(client_options(&options).is_ok());
+    }
+
+    #[test]
+    fn url_valued_options_are_checked_before_object_store_panics_on_them() {
+        for key in [
+            "google_base_url",
+            "azure_storage_authority_host",
+            "endpoint",
+        ] {
+            for bad in ["not a url", "http://[::1", "127.0.0.1:80", "ftp://h/x"] {
+                let err = check_option_value(key, bad).unwrap_err();
+                assert!(err.message.contains(key), "{}", err.message);
+            }
+            assert!(check_option_value(key, "https://host:8443/x").is_ok());
+        }
     }
 
     #[test]
