@@ -307,6 +307,14 @@ def test_names_of_dots_only_are_invalid_arguments_on_both_engines(
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="dots only"):
         zarrs_cffi.create_group(tmp_path / "d.zarr", "/...")
     assert not (tmp_path / "d.zarr").exists()
+    if engine == "zarr":  # another writer's such node: still listed, read and deleted
+        import zarr
+
+        zarr.create_group(str(tmp_path / "z.zarr")).create_group("...")
+        store = str(tmp_path / "z.zarr")
+        assert [p for p, _ in zarrs_cffi.crud.list_children(store, "", engine="zarr")] == ["..."]
+        assert zarrs_cffi.crud.read_metadata(store, "...", engine="zarr")["node_type"] == "group"
+        zarrs_cffi.crud.delete_node(store, "...", engine="zarr")
 
 
 def test_group_attributes_must_be_an_object(tree: str) -> None:
@@ -325,6 +333,49 @@ def test_group_attributes_must_be_an_object(tree: str) -> None:
     (v2 / ".zattrs").write_text("[1, 2]")
     with pytest.raises(zarrs_cffi.InvalidMetadataError, match="attributes are not a JSON object"):
         read_groups(str(v2), None, None, recursive=True)
+
+
+def test_parents_of_nodes_created_at_once_are_written_once_without_errors(tmp_path: pathlib.Path) -> None:
+    """Siblings created at once each saw their parent missing; the loser's parent write raised
+    NodeExistsError (5 of 90 calls)."""
+    import threading
+
+    errors: list[BaseException] = []
+    for trial in range(10):
+        root = tmp_path / f"s{trial}.zarr"
+        barrier = threading.Barrier(6)
+
+        def create(i: int, root: pathlib.Path = root, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                zarrs_cffi.create_group(root, f"/g/h{i}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with zarrs_cffi.Store(root) as store:
+            assert [p for p, _ in store.list_children("/g")] == [f"g/h{i}" for i in range(6)]
+    assert not errors, errors
+
+
+def test_a_refused_create_writes_no_parents(tmp_path: pathlib.Path) -> None:
+    root = tmp_path / "r.zarr"
+    with pytest.raises(zarrs_cffi.InvalidMetadataError):
+        zarrs_cffi.create_array(
+            root, "/a/b", shape=(2,), dtype="i4", chunks=(2,), compressors=[{"name": "bogus"}]
+        )
+    assert not root.exists()
+    zarrs_cffi.create_array(root, "/x", shape=(2,), dtype="i4", chunks=(2,)).close()
+    (root / "zarr.json").unlink()  # a root with no document, and a node that exists
+    with pytest.raises(zarrs_cffi.NodeExistsError):
+        zarrs_cffi.create_array(root, "/x", shape=(2,), dtype="i4", chunks=(2,))
+    with pytest.raises(zarrs_cffi.NodeExistsError):
+        zarrs_cffi.create_group(root, "/x")
+    assert not (root / "zarr.json").exists()
 
 
 def test_parents_are_written_as_zarr_python_writes_them(tmp_path: pathlib.Path) -> None:

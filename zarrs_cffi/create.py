@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
-from .errors import NodePathError
+from .errors import NodeExistsError, NodePathError
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
 from .store import Store, flag_arg, node_path, writable_store
@@ -90,6 +91,10 @@ def create_array(
             'engine="zarr" create and use such arrays'
         )
     with writable_store(path, storage_options) as store:
+        # What the create would refuse is refused before any parent is written.
+        store.array_handle_from_metadata(node, document).close()  # the document, checked natively
+        if not overwrite and store.node_exists(node):
+            raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
         _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
@@ -133,6 +138,8 @@ def create_group(
     overwrite = flag_arg(overwrite, "overwrite")
     node = node_path(node)
     with writable_store(path, storage_options) as store:
+        if not overwrite and store.node_exists(node):  # (before any parent is written)
+            raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
         _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
@@ -149,4 +156,6 @@ def _write_missing_parents(store: Store, node: str) -> None:
     for depth in range(len(names) + (node != "/")):
         parent = "/" + "/".join(names[:depth])
         if not store.node_exists(parent):
-            store.create_node(parent, group_document())
+            # Another writer may create it meanwhile (siblings created at once): then it is there.
+            with contextlib.suppress(NodeExistsError):
+                store.create_node(parent, group_document())

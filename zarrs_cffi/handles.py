@@ -25,7 +25,6 @@ else that start after the ``close()`` raise :class:`ClosedError`.
 from __future__ import annotations
 
 import contextlib
-import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,6 @@ from typing import Any
 
 from ._native import ffi
 from .errors import ClosedError, InvalidArgumentError
-from .forksafe import module_lock
 
 
 def address(ptr: Any) -> int:
@@ -43,21 +41,14 @@ def address(ptr: Any) -> int:
 
 # Which live Handle owns (will destroy) which native address: a second owner of one pointer
 # (Array.from_handle(..., owned=True) twice, or of a handle an Array lent to C) destroyed it twice.
+# No lock: single dict operations are atomic, and _free runs in __del__, where a lock this thread
+# holds (garbage collected inside the locked block) would never be released.
 _owners: dict[int, weakref.ref[Handle]] = {}
-
-
-def _reset_owners_lock() -> None:
-    global _owners_lock
-    _owners_lock = threading.Lock()
-
-
-_owners_lock = module_lock(_reset_owners_lock)
 
 
 def owner_of(addr: int) -> Handle | None:
     """The live :class:`Handle` that will destroy the native object at ``addr``, if any."""
-    with _owners_lock:
-        ref = _owners.get(addr)
+    ref = _owners.get(addr)
     handle = ref() if ref is not None else None
     return handle if handle is not None and handle._owned else None
 
@@ -67,7 +58,7 @@ class Handle:
 
     __slots__ = (
         "__weakref__",
-        "_addresses",
+        "_claims",
         "_destroy",
         "_lends",
         "_owned",
@@ -85,15 +76,15 @@ class Handle:
         self._lends: list[None] = []  # the lends among the holds in _tokens
         self.closed = False
         self.what = what
-        self._addresses: list[int] = []
+        self._claims: list[tuple[int, weakref.ref[Handle]]] = []
         if owns:
             self.claim(address(ptr))
 
     def claim(self, addr: int) -> None:
         """Record that destroying this handle destroys the native object at ``addr`` too."""
-        self._addresses.append(addr)
-        with _owners_lock:
-            _owners[addr] = weakref.ref(self)
+        ref = weakref.ref(self)
+        self._claims.append((addr, ref))
+        _owners[addr] = ref
 
     def acquire(self) -> Any:
         """Borrow the pointer for one call; always pair with :meth:`release`."""
@@ -152,11 +143,9 @@ class Handle:
             ptr = self._owned.pop()
         except IndexError:
             return  # already destroyed
-        with _owners_lock:
-            for addr in self._addresses:
-                ref = _owners.get(addr)
-                if ref is not None and ref() in (self, None):
-                    del _owners[addr]
+        for addr, ref in self._claims:
+            if _owners.get(addr) is ref:  # (not a later owner of a reused address)
+                _owners.pop(addr, None)
         self._destroy(ptr)
 
     def __del__(self) -> None:

@@ -179,14 +179,24 @@ def check_zarr_path(path: Any) -> str:
             if segment in (".", ".."):
                 problem = f'it has a "{segment}" segment'
                 break
-            if set(segment) == {"."}:  # zarrs refuses names of dots only: both engines do
-                problem = f'a node cannot be named "{segment}" (dots only)'
-                break
             if segment in METADATA_NAMES:
                 problem = f'a node cannot be named "{segment}" (a metadata key)'
                 break
     if problem is not None:
         raise InvalidArgumentError(f"invalid node path {path!r}: {problem}")
+    return path
+
+
+def check_new_node_path(path: Any) -> str:
+    """:func:`check_zarr_path` for a node to be created: also no name of dots only ("...", which
+    the Zarr v3 spec forbids and zarrs refuses). Such nodes another writer made are still listed,
+    read and deleted by the zarr engine."""
+    path = check_zarr_path(path)
+    dots = [segment for segment in path.split("/") if segment and set(segment) == {"."}]
+    if dots:
+        raise InvalidArgumentError(
+            f'invalid node path {path!r}: a node cannot be named "{dots[0]}" (dots only)'
+        )
     return path
 
 

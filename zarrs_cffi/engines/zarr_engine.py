@@ -41,7 +41,7 @@ from zarrs_cffi.crud.checks import (
     touched_chunks,
 )
 from zarrs_cffi.crud.protocol import ChunkCoords, CrudBackend, MetadataDoc, StoreLike
-from zarrs_cffi.crud.store import check_zarr_path, require_writable, resolve_location
+from zarrs_cffi.crud.store import check_new_node_path, check_zarr_path, require_writable, resolve_location
 from zarrs_cffi.engines.zarr_stores import zarr_store as _zarr_store
 from zarrs_cffi.errors import (
     AccessDeniedError,
@@ -499,7 +499,7 @@ class ZarrBackend(CrudBackend):
     # --- node lifecycle ---------------------------------------------------------------------------
     def _create(self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool) -> None:
         root = _resolve(store)
-        path = check_zarr_path(path)
+        path = check_new_node_path(path)
         require_writable(store)
         doc = check_metadata_doc(metadata)
         if group:

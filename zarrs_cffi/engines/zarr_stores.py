@@ -43,8 +43,10 @@ def _seconds(text: str, key: str) -> datetime.timedelta | str:
     except ValueError:
         return text  # obstore's own syntax ("500ms")
     try:
+        if not seconds >= 0:  # (NaN too)
+            raise ValueError(seconds)
         return datetime.timedelta(seconds=seconds)
-    except (OverflowError, ValueError):  # 1e19, NaN: the native engine's words
+    except (OverflowError, ValueError):  # 1e19, NaN, -1: the native engine's words
         raise InvalidArgumentError(
             f"storage option {key!r} must be a number of seconds from 0 to 1e10, got {text!r}"
         ) from None
@@ -57,9 +59,12 @@ def obstore_arguments(location: StoreLocation) -> tuple[dict[str, Any], dict[str
     retry: dict[str, Any] = {}
     for key, value in location.options:
         if key == "max_retries":
-            if not value.isdigit():
+            try:
+                retry[key] = int(value)
+            except ValueError:
+                retry[key] = -1
+            if retry[key] < 0:
                 raise InvalidArgumentError('storage option "max_retries" must be a non-negative integer')
-            retry[key] = int(value)
         elif key == "retry_timeout":
             retry[key] = _seconds(value, key)
         elif key in CLIENT_KEYS:

@@ -225,10 +225,11 @@ fn check_option_value(key: &str, value: &str) -> FfiResult<()> {
         )));
     }
     // (URL-valued options: object_store panics on a malformed one at the first request)
-    if ["endpoint", "endpoint_url", "base_url", "authority_host"]
+    let url_valued = ["endpoint", "endpoint_url", "base_url", "authority_host"]
         .iter()
-        .any(|end| key.ends_with(end))
-    {
+        .any(|end| key.ends_with(end));
+    if url_valued && !key.contains("use_") {
+        // (use_fabric_endpoint: a flag)
         let parsed = url::Url::parse(value).ok();
         let uri_ok = value.parse::<http::Uri>().is_ok();
         if !uri_ok || !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
@@ -985,6 +986,7 @@ mod tests {
             }
             assert!(check_option_value(key, "https://host:8443/x").is_ok());
         }
+        assert!(check_option_value("azure_use_fabric_endpoint", "true").is_ok());
     }
 
     #[test]
