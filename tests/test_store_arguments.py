@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,6 +20,28 @@ def zarr_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def at_once(count: int, call: Callable[[int], object]) -> list[BaseException]:
+    """``call(i)`` for i in range(count) on as many threads, released together; their errors."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            call(i)
+        except BaseException as exc:  # returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 @pytest.fixture
@@ -206,20 +229,8 @@ def test_memory_urls_with_a_user_or_port_are_refused(url: str) -> None:
 def test_nodes_created_at_once_all_stay_in_consolidated_metadata(tree: str) -> None:
     """Each create read the root's consolidated metadata, added its node and wrote it back: eight
     threads at once left two listed (the others hidden from default listings)."""
-    import threading
-
     zarrs_cffi.consolidate(tree)
-    barrier = threading.Barrier(8)
-
-    def create(i: int) -> None:
-        barrier.wait()
-        zarrs_cffi.create_group(tree, f"/n{i}")
-
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not at_once(8, lambda i: zarrs_cffi.create_group(tree, f"/n{i}"))
     with zarrs_cffi.Store(tree) as store:
         listed = [path for path, _ in store.list_children("/", consolidated=True)]
         assert listed == [path for path, _ in store.list_children("/", consolidated=False)]
@@ -254,25 +265,17 @@ def test_creates_through_a_group_store_and_its_parent_at_once_stay_consolidated(
     """A Store rooted at a group and one at its parent rewrite the group's consolidated document;
     locked per store root, one's update could be lost. (The parent's own consolidated metadata is
     not updated by the Store rooted below it, which does not know it: docs/guide/stores.md.)"""
-    import threading
-
     zarrs_cffi.create_group(tree, "/g")
     zarrs_cffi.consolidate(tree)
     zarrs_cffi.consolidate(tree + "/g")
-    barrier = threading.Barrier(8)
 
     def create(i: int) -> None:
-        barrier.wait()
         if i % 2:
             zarrs_cffi.Store(tree).create_node(f"/g/n{i}", {"zarr_format": 3, "node_type": "group"})
         else:
             zarrs_cffi.Store(tree + "/g").create_node(f"/n{i}", {"zarr_format": 3, "node_type": "group"})
 
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not at_once(8, create)
     with zarrs_cffi.Store(tree + "/g") as store:
         assert [p for p, _ in store.list_children("/", consolidated=True)] == [f"n{i}" for i in range(8)]
 
@@ -338,25 +341,10 @@ def test_group_attributes_must_be_an_object(tree: str) -> None:
 def test_parents_of_nodes_created_at_once_are_written_once_without_errors(tmp_path: pathlib.Path) -> None:
     """Siblings created at once each saw their parent missing; the loser's parent write raised
     NodeExistsError (5 of 90 calls)."""
-    import threading
-
     errors: list[BaseException] = []
     for trial in range(10):
         root = tmp_path / f"s{trial}.zarr"
-        barrier = threading.Barrier(6)
-
-        def create(i: int, root: pathlib.Path = root, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                zarrs_cffi.create_group(root, f"/g/h{i}")
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors += at_once(6, lambda i, root=root: zarrs_cffi.create_group(root, f"/g/h{i}"))
         with zarrs_cffi.Store(root) as store:
             assert [p for p, _ in store.list_children("/g")] == [f"g/h{i}" for i in range(6)]
     assert not errors, errors
