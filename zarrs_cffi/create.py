@@ -8,7 +8,7 @@ from typing import Any
 
 from .array import Array
 from .crud.registry import get_backend
-from .errors import NodeExistsError, NodePathError
+from .errors import InvalidMetadataError, NodeExistsError, NodePathError
 from .metadata import array_document, group_document
 from .open import Engine, StoreTarget, open_array
 from .store import Store, flag_arg, node_path, writable_store
@@ -91,15 +91,23 @@ def create_array(
             'engine="zarr" create and use such arrays'
         )
     with writable_store(path, storage_options) as store:
-        # What the create would refuse is refused before any parent is written.
-        store.array_handle_from_metadata(node, document).close()  # the document, checked natively
-        if not overwrite and store.node_exists(node):
-            raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
-        _write_missing_parents(store, node)
+        # What the create would refuse is refused before any parent is written: a document the
+        # native library does not take goes straight to the create, to be refused in its words.
+        try:
+            store.array_handle_from_metadata(node, document).close()
+            valid = True
+        except InvalidMetadataError:
+            valid = False
+        if valid:
+            if not overwrite and store.node_exists(node):
+                raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
+            _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
             backend.create_array(document, store.location, node.strip("/"), overwrite=overwrite)
+        if not valid:  # (taken by the create after all)
+            _write_missing_parents(store, node)
         location = store.location
     return open_array(location, node, engine=backend)
 
