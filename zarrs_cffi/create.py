@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._native import lib
 from .array import Array
 from .crud.registry import get_backend
 from .errors import InvalidMetadataError, NodeExistsError, NodePathError
@@ -99,8 +100,7 @@ def create_array(
         except InvalidMetadataError:
             valid = False
         if valid:
-            if not overwrite and store.node_exists(node):
-                raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
+            _refuse_existing(store, node, overwrite)
             _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
@@ -146,13 +146,21 @@ def create_group(
     overwrite = flag_arg(overwrite, "overwrite")
     node = node_path(node)
     with writable_store(path, storage_options) as store:
-        if not overwrite and store.node_exists(node):  # (before any parent is written)
-            raise NodeExistsError(f"a node already exists at {node!r} in {store.root!r}")
+        _refuse_existing(store, node, overwrite)  # (before any parent is written)
         _write_missing_parents(store, node)
         if backend.name == "cffi":
             store.create_node(node, document, overwrite=overwrite)
         else:
             backend.create_group(document, store.location, node.strip("/"), overwrite=overwrite)
+
+
+def _refuse_existing(store: Store, node: str, overwrite: bool) -> None:
+    """NodeExistsError (with the native library's code) if a node exists at ``node`` and
+    ``overwrite`` is False."""
+    if not overwrite and store.node_exists(node):
+        raise NodeExistsError(
+            f"a node already exists at {node!r} in {store.root!r}", int(lib.ZARRS_CFFI_ERROR_NODE_EXISTS)
+        )
 
 
 def _write_missing_parents(store: Store, node: str) -> None:

@@ -108,14 +108,16 @@ def test_consolidate_refuses_an_array_root(place: Place) -> None:
 
 
 def test_a_node_under_an_implied_group_is_not_consolidated(place: Place) -> None:
-    """Parents are implied: creating /x/y leaves /x without a document. Consolidated metadata keeps
-    to what listing reaches (consolidate() does not reach x/y either), so zarr-python still opens
-    the store: it refuses consolidated metadata that holds x/y but no x."""
+    """Parents are implied at the store level (and in the CRUD API): creating /x/y there leaves /x
+    without a document. Consolidated metadata keeps to what listing reaches (consolidate() does not
+    reach x/y either), so zarr-python still opens the store: it refuses consolidated metadata that
+    holds x/y but no x."""
+    from zarrs_cffi.metadata import array_document
+
     _hierarchy(place)
     zarrs_cffi.consolidate(place.url, storage_options=place.options)
-    zarrs_cffi.create_array(
-        place.url, "/x/y", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
-    )
+    with place.store() as store:
+        store.create_node("/x/y", array_document(shape=(2,), dtype="u1", chunks=(2,)))
     zarrs_cffi.create_array(
         place.url, "/g/z", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
     )
@@ -134,6 +136,31 @@ def test_a_node_under_an_implied_group_is_not_consolidated(place: Place) -> None
     if zstore is not None:
         group = zarr.open_consolidated(zstore, mode="r")
         assert sorted(name for name, _ in group.members(max_depth=None)) == ["a", "g", "g/b", "g/z"]
+
+
+def test_create_array_writes_the_parents_into_consolidated_metadata(place: Place) -> None:
+    """create_array writes missing parent groups (as zarr-python does), each kept in the
+    consolidated metadata, which zarr-python then opens with the whole new branch."""
+    _hierarchy(place)
+    zarrs_cffi.consolidate(place.url, storage_options=place.options)
+    zarrs_cffi.create_array(
+        place.url, "/x/y/z", shape=(2,), dtype="u1", chunks=(2,), storage_options=place.options
+    )
+    with place.store() as store:
+        root = json.loads(store.get_key("zarr.json") or b"")
+        assert sorted(root["consolidated_metadata"]["metadata"]) == ["a", "g", "g/b", "x", "x/y", "x/y/z"]
+        assert store.list_children("/x", consolidated=True) == store.list_children("/x", consolidated=False)
+    zstore = place.zarr_store()
+    if zstore is not None:
+        group = zarr.open_consolidated(zstore, mode="r")
+        assert sorted(name for name, _ in group.members(max_depth=None)) == [
+            "a",
+            "g",
+            "g/b",
+            "x",
+            "x/y",
+            "x/y/z",
+        ]
 
 
 def test_listing_uses_consolidated_metadata_and_our_writes_keep_it_true(place: Place) -> None:
