@@ -191,4 +191,6 @@ def test_the_pool_keeps_the_threads_it_grew_to(tmp_path: pathlib.Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     grown, after_lowering = map(int, run.stdout.split())
-    assert grown >= 12 and after_lowering >= grown, run.stdout
+    # (>= 12, not >= grown: a short-lived thread of the library, named like the pool's, may be
+    # counted in the first sample)
+    assert grown >= 12 and after_lowering >= 12, run.stdout
