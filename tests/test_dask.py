@@ -207,7 +207,12 @@ def test_numpy_int_chunks_are_checked_before_anything_is_written(tmp_path):
     array was erased, then the write refused."""
     x = da.arange(20, chunks=5)
     arr = zarrs_cffi.from_dask(x.rechunk(10), tmp_path / "a.zarr", "/a", chunks=(10,))
-    for options in ({"chunks": (np.int64(10),)}, {"chunks": (np.int64(5),), "shards": (np.int64(10),)}):
+    for options in (
+        {"chunks": (np.int64(10),)},
+        {"chunks": (np.int64(5),), "shards": (np.int64(10),)},
+        {"chunks": 10},  # one int for every axis: the check was skipped
+        {"chunks": 5, "shards": np.int64(10)},
+    ):
         with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"chunk"):
             zarrs_cffi.from_dask(x * 0, tmp_path / "a.zarr", "/a", overwrite=True, **options)
         np.testing.assert_array_equal(zarrs_cffi.read(tmp_path / "a.zarr" / "a"), np.arange(20))

@@ -255,7 +255,7 @@ def test_groups_spelled_with_extra_slashes_and_open_groups_keys(tmp_path):
     for group in ("sub/deep/", "/sub/deep/", "sub//deep"):
         expected, actual = _open_both(path, group=group)
         xr.testing.assert_identical(expected, actual)
-    for group in (None, "sub", "/sub/deep"):
+    for group in (None, "sub", "/sub/deep", "/", ""):  # "/": keys "." and "sub", as xarray's
         expected_groups = xr.open_groups(path, engine="zarr", group=group)
         actual_groups = xr.open_groups(path, engine="zarrs_cffi", group=group)
         assert sorted(actual_groups) == sorted(expected_groups)
@@ -278,3 +278,42 @@ def test_a_variable_with_a_codec_the_library_lacks_is_named_and_can_be_dropped(t
         xr.open_dataset(path, engine="zarrs_cffi")
     expected, actual = _open_both(path, drop_variables="packed")
     xr.testing.assert_identical(expected, actual)
+
+
+def test_v2_netcdf_bookkeeping_attributes_are_hidden_and_nczarr_dimensions_read(tmp_path):
+    """As xarray's zarr engine: v2 variable attributes named ``_nc*`` (NCZarr, netCDF-C) are
+    hidden, and a v2 array without ``_ARRAY_DIMENSIONS`` takes NCZarr's ``dimrefs``."""
+    zarr = pytest.importorskip("zarr")
+    import json
+    import pathlib
+
+    path = str(tmp_path / "nc.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    named = group.create_array("v", shape=(3,), dtype="f4", chunks=(3,))
+    named[:] = [1, 2, 3]
+    named.attrs.update(
+        {"_ARRAY_DIMENSIONS": ["x"], "_nczarr_attr": {"types": {}}, "_NCProperties": "v=2", "units": "m"}
+    )
+    by_nczarr = group.create_array("w", shape=(3, 2), dtype="i2", chunks=(3, 2))
+    by_nczarr[:] = 5
+    zarray = pathlib.Path(path, "w", ".zarray")
+    doc = json.loads(zarray.read_text())
+    doc["_NCZARR_ARRAY"] = {"dimrefs": ["/x", "/y"], "storage": "chunked"}
+    zarray.write_text(json.dumps(doc))
+    expected, actual = _open_both(path, consolidated=False)
+    xr.testing.assert_identical(expected, actual)
+    assert actual.v.attrs == {"units": "m"} and actual.w.dims == ("x", "y")
+
+
+def test_load_async_reads_string_variables_too(tmp_path):
+    import asyncio
+
+    path = str(tmp_path / "s.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        xr.Dataset({"s": ("x", np.array(["a", "bb"], dtype=object)), "n": ("x", [1.0, 2.0])}).to_zarr(
+            path, zarr_format=3, consolidated=False
+        )
+    expected = xr.open_dataset(path, engine="zarr").load()
+    loaded = asyncio.run(xr.open_dataset(path, engine="zarrs_cffi").load_async())
+    xr.testing.assert_identical(expected, loaded)

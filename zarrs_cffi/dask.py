@@ -195,6 +195,8 @@ def from_dask(
     # Alignment before creating: a refused write must not leave an empty array (nor, with
     # overwrite=True, erase the one that was there). Malformed shapes are create_array's to refuse.
     stored = create_options.get("shards") or chunks
+    if _positive_int(stored):  # one length for every axis, as create_array takes it
+        stored = (operator.index(stored),) * x.ndim  # type: ignore[arg-type]
     if isinstance(stored, Sequence) and len(stored) == x.ndim and all(_positive_int(c) for c in stored):
         _check_aligned(x.chunks, [(0, n) for n in x.shape], tuple(stored), x.shape)
     where = store_location(path, create_options.pop("storage_options", None))

@@ -87,8 +87,20 @@ def describe_data_type(document: dict[str, Any]) -> str:
     return str(document.get("dtype") if document.get("zarr_format") == 2 else document.get("data_type"))
 
 
-class NativeBackendArray(BackendArray):
-    """A variable's data, read through the native library on demand."""
+class _ThreadedBackendArray(BackendArray):
+    """A backend array whose asynchronous reads (xarray's ``load_async``) run ``__getitem__`` in
+    a worker thread, letting other coroutines run meanwhile."""
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> Any:
+        raise NotImplementedError  # each subclass reads its own way
+
+    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        """As ``__getitem__``, for xarray's asynchronous loading (the read runs in a worker thread)."""
+        return await asyncio.to_thread(self.__getitem__, key)
+
+
+class NativeBackendArray(_ThreadedBackendArray):
+    """A variable's data, read through the native library on demand (it releases the GIL)."""
 
     def __init__(
         self, root: StoreLocation, node: str, document: dict[str, Any], view: np.dtype | None
@@ -125,11 +137,6 @@ class NativeBackendArray(BackendArray):
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
 
-    async def async_getitem(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        """As ``__getitem__``, for xarray's asynchronous loading (the read runs in a worker thread)."""
-        # The native read releases the GIL: a worker thread lets other coroutines run meanwhile.
-        return await asyncio.to_thread(self.__getitem__, key)
-
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:
         data = read_outer(self.array, key)
         return data if self.view is None else data.view(self.view)
@@ -145,7 +152,7 @@ def read_outer(array: Array, key: tuple[Any, ...]) -> np.ndarray:
     return array.oindex[key]
 
 
-class ZarrPythonBackendArray(BackendArray):
+class ZarrPythonBackendArray(_ThreadedBackendArray):
     """A string variable's data, read through zarr-python (the C API returns numbers only)."""
 
     def __init__(self, root: StoreLocation, node: str, name: str) -> None:

@@ -124,9 +124,16 @@ class ZarrsCffiDataStore(AbstractDataStore):
 def _dimension_names(
     name: str, document: dict[str, Any], attributes: dict[str, Any], ndim: int
 ) -> tuple[str, ...]:
-    """v3 ``dimension_names``; v2 the ``_ARRAY_DIMENSIONS`` attribute (removed from the attrs)."""
+    """v3 ``dimension_names``; v2 the ``_ARRAY_DIMENSIONS`` attribute, else NCZarr's ``dimrefs``
+    (as xarray's zarr backend, which also hides v2 netCDF bookkeeping attributes, ``_nc*``)."""
     if document.get("zarr_format") == 2:
         dims = attributes.pop(DIMENSION_KEY, None)
+        nczarr = document.get("_NCZARR_ARRAY")
+        if dims is None and isinstance(nczarr, dict) and isinstance(nczarr.get("dimrefs"), list):
+            # NCZarr names dimensions by full path ("/group/x"): the last part is the name.
+            dims = [ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ref for ref in nczarr["dimrefs"]]
+        for key in [key for key in attributes if key.lower().startswith("_nc")]:
+            del attributes[key]
         where = f"the attribute {DIMENSION_KEY!r}"
     else:
         dims = document.get("dimension_names") or ()
@@ -220,7 +227,8 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
     )
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
-        """True for paths and URLs ending in ``.zarr`` (or a directory holding Zarr metadata)."""
+        """True for paths and URLs ending in ``.zarr``, as xarray's zarr backend guesses (other
+        stores open with ``engine="zarrs_cffi"`` named)."""
         if isinstance(filename_or_obj, (str, os.PathLike)):
             return os.path.splitext(str(filename_or_obj).rstrip("/"))[1] == ".zarr"
         return False
@@ -264,6 +272,7 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
         xarray's zarr backend keys them: by path relative to ``group`` ("." for itself), or from
         the root ("/", "/a") without one; keywords as :meth:`open_dataset`."""
         root = store_location(filename_or_obj, storage_options)
+        relative_keys = bool(group)  # as xarray's: group="/" keys "." and "sub", not "/" and "/sub"
         if isinstance(group, str):  # "a/b/", "/a//b": the group "a/b", as zarr-python reads them
             group = "/".join(part for part in group.split("/") if part)
         groups = read_groups(root, group, consolidated, recursive=recursive)
@@ -279,7 +288,7 @@ class ZarrsCffiBackendEntrypoint(BackendEntrypoint):
                 root, found, drop_variables=drop, use_zarr_fill_value_as_mask=use_zarr_fill_value_as_mask
             )
             path = found.node[len(base) :].strip("/")
-            key = (path or ".") if group else "/" + path
+            key = (path or ".") if relative_keys else "/" + path
             datasets[key] = StoreBackendEntrypoint().open_dataset(store, drop_variables=drop, **decoders)
         return datasets
 

@@ -177,7 +177,8 @@ _NATIVE_ZIP_METHODS = frozenset({0, 8, 12, 93})
 
 def _native_zip_methods(store: ZipStore) -> bool:
     """Whether every member of ``store``'s archive is compressed in a way the native reader
-    decompresses (an unknown answer is no: zarr's ZipStore reads what zipfile reads)."""
+    decompresses. An archive that cannot be read here counts as yes: the native store then
+    reports what is wrong with the file, with a typed error."""
     archive = getattr(store, "_zf", None)
     try:
         if archive is None:  # not opened by zarr yet: its central directory read here
