@@ -475,3 +475,20 @@ def test_damaged_unit_among_missing_ones_raises(tmp_path: pathlib.Path, two_thre
             assert arr.chunk_cache_usage()[0] <= 11
         np.testing.assert_array_equal(arr[0:8, 0:32], data[0:8, 0:32])
         np.testing.assert_array_equal(arr[16:32, 4:28], data[16:32, 4:28])
+
+
+def test_cache_sizes_take_numpy_ints_and_errors_name_the_argument(
+    multichunk_path: tuple[str, np.ndarray],
+) -> None:
+    path, data = multichunk_path
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=np.int64(2**20)) as arr:
+        np.testing.assert_array_equal(arr[0:3, 0:3], data[0:3, 0:3])
+        assert arr.chunk_cache_usage()[0] > 0  # the cache is on
+        arr.enable_chunk_cache(np.uint32(4096))
+        assert arr.chunk_cache_usage() == (0, 0)  # a new, empty cache
+    with zarrs_cffi.open_array(path, chunk_cache_bytes=np.int64(0)) as arr:
+        arr[0:3, 0:3]
+        assert arr.chunk_cache_usage() == (0, 0)
+    for bad in (-1, np.int64(-1), 2.0, True):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match=r"^chunk_cache_bytes must be"):
+            zarrs_cffi.open_array(path, chunk_cache_bytes=bad)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,6 +58,22 @@ Region = Any  # numpy basic indexing (int, slice, Ellipsis, a tuple of those); r
 
 
 check_out = check_out_buffer
+
+
+def cache_capacity(value: object, name: str, *, zero_ok: bool = False) -> int:
+    """``value`` as a chunk cache's capacity in bytes: an int (numpy's too, not a bool) from 1 (or
+    0 with ``zero_ok``: no cache) to 2**64 - 1, else InvalidArgumentError naming the argument."""
+    least = 0 if zero_ok else 1
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            capacity = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            if least <= capacity < 2**64:
+                return capacity
+    kind = "a non-negative" if zero_ok else "a positive"
+    raise InvalidArgumentError(f"{name} must be {kind} int below 2**64, got {value!r}")
 
 
 class Array:
@@ -214,8 +231,7 @@ class Array:
         Raises:
             InvalidArgumentError: ``max_bytes`` is not a positive int below 2**64.
         """
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 0 < max_bytes < 2**64:
-            raise InvalidArgumentError(f"max_bytes must be a positive int below 2**64, got {max_bytes!r}")
+        max_bytes = cache_capacity(max_bytes, "max_bytes")
         with self._handle.use() as ptr:
             check(lib.zarrsCffiArraySetChunkCache(ptr, max_bytes))
         self._chunk_cache_bytes = max_bytes

@@ -64,7 +64,8 @@ def _v2_documents(flat: Mapping[str, Any]) -> dict[str, Document]:
     for key, doc in flat.items():
         path, _, name = key.rpartition("/")
         if name in V2_SUFFIXES and path and isinstance(doc, Mapping):
-            documents[path] = {**doc, "attributes": dict(flat.get(f"{path}/.zattrs") or {})}
+            attributes = dict(flat.get(f"{path}/.zattrs") or {})
+            documents[path] = {**_as_stored(doc), "attributes": attributes}
     return documents
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Union
 
-from .array import Array
+from .array import Array, cache_capacity
 from .crud.protocol import CrudBackend
 from .crud.registry import get_backend, list_backends
 from .errors import InvalidArgumentError
@@ -37,7 +37,7 @@ def open_array(
     *,
     read_only: bool = False,
     engine: Engine = None,
-    chunk_cache_bytes: int = 0,
+    chunk_cache_bytes: int | None = 0,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Array:
     """Open the array at ``node`` of the store rooted at ``path`` (Zarr v3, else v2).
@@ -72,17 +72,23 @@ def open_array(
         ClosedError: ``path`` is a closed :class:`Store`.
     """
     backend = get_backend(engine)
+    # Checked before opening: a refused size must not leave an opened array behind.
+    cache_bytes = (
+        0
+        if chunk_cache_bytes is None
+        else cache_capacity(chunk_cache_bytes, "chunk_cache_bytes", zero_ok=True)
+    )
     with Store(path, **storage_kwargs(storage_options)) as store:
         node = node_path(node)
         read_only = read_only or store.read_only
         if backend.name == "cffi":
             array = Array(store.open_array_handle(node), root=store.location, node=node, read_only=read_only)
-            if chunk_cache_bytes:
-                array.enable_chunk_cache(chunk_cache_bytes)
+            if cache_bytes:
+                array.enable_chunk_cache(cache_bytes)
             return array
         from .engine_array import EngineArray
 
-        if chunk_cache_bytes:
+        if cache_bytes:
             raise InvalidArgumentError(f"chunk_cache_bytes needs the native engine, not {backend.name!r}")
         document = backend.read_metadata(store.location, node.strip("/"))
         handle = store.array_handle_from_metadata(node, document)

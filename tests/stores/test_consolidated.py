@@ -84,6 +84,24 @@ def test_v2_consolidated(tmp_path: pathlib.Path) -> None:
         assert children["a"]["shape"] == [4]
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_consolidated_listing_gives_the_documents_a_plain_listing_gives(
+    tmp_path: pathlib.Path, zarr_format: int
+) -> None:
+    """zarr-python's consolidated entries of nested groups carry an empty ``consolidated_metadata``
+    block that the groups' own documents lack: listings show the documents as stored."""
+    root = tmp_path / "c.zarr"
+    group = zarr.open_group(root, mode="w", zarr_format=zarr_format)
+    group.create_group("sub").create_group("deep")
+    group["sub"].create_array("a", shape=(2,), dtype="i1")
+    zarr.consolidate_metadata(root)
+    for node in ("/", "/sub"):
+        with zarrs_cffi.Store(root, consolidated=True) as consolidated, zarrs_cffi.Store(root) as plain:
+            plain_children = dict(plain.list_children(node, consolidated=False))
+            assert dict(consolidated.list_children(node)) == plain_children
+            assert all("consolidated_metadata" not in doc for doc in plain_children.values())
+
+
 def test_consolidated_true_without_metadata_raises(place: Place) -> None:
     _hierarchy(place)
     store = zarrs_cffi.Store(place.url, consolidated=True, **place.options)

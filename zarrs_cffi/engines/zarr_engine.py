@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import threading
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -118,8 +119,19 @@ def _typed_store_error(exc: Exception) -> Exception:
         return exc
     name = type(exc).__name__
     if "PermissionDenied" in name or "Unauthenticated" in name:
-        return AccessDeniedError(str(exc))
-    return StorageError(f"{name}: {exc}")
+        return AccessDeniedError(_obstore_message(exc))
+    return StorageError(f"{name}: {_obstore_message(exc)}")
+
+
+# A server's HTML error page quoted in a message (to its end, or to the message's end if cut).
+_HTML_PAGE = re.compile(r"<(?:!doctype html|html)\b.*?(?:</html>|\Z)", re.IGNORECASE | re.DOTALL)
+
+
+def _obstore_message(exc: Exception) -> str:
+    """obstore's message without what only repeats it, as the native engine words it: the
+    server's HTML error page and the debug dump of the Rust error after it."""
+    text = str(exc).split("\n\nDebug source:", 1)[0]
+    return _HTML_PAGE.sub("(the server's HTML page left out)", text).strip()
 
 
 _Backend = TypeVar("_Backend", bound=type)
