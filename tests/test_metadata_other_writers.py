@@ -216,7 +216,17 @@ def test_v3_extensions_a_reader_must_understand_are_refused(
 @pytest.mark.parametrize("zarr_format_", [2, 3], ids=["v2", "v3"])
 @pytest.mark.parametrize(
     ("dtype", "fill"),
-    [("i4", 3.0), ("i4", -0.0), ("u1", 255.0), ("f4", "nan"), ("f8", "-inf"), ("f4", "INF"), ("bool", 1)],
+    [
+        ("i4", 3.0),
+        ("i4", -0.0),
+        ("u1", 255.0),
+        ("f4", "nan"),
+        ("f8", "-inf"),
+        ("f4", "INF"),
+        ("bool", 1),
+        ("f8", 2**64),  # an integer beyond 64 bits: the nearest float to zarr-python
+        ("f4", -(10**20)),
+    ],
 )
 def test_fill_values_spelled_as_zarr_python_reads_them(
     tmp_path: pathlib.Path, zarr_format_: int, dtype: str, fill: Any
@@ -234,6 +244,17 @@ def test_fill_values_spelled_as_zarr_python_reads_them(
         np.testing.assert_array_equal(arr.read(), expected)
         assert canonical(arr.fill_value.item()) == canonical(expected[-1].item())
     assert crud.read_metadata(str(path), "", engine="cffi")["fill_value"] == fill  # as stored
+
+
+def test_an_integer_fill_value_beyond_64_bits_is_refused_naming_it(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "f.zarr"
+    zarr.create_array(path, shape=(4,), chunks=(2,), dtype="i8")
+    doc = json.loads((path / "zarr.json").read_text())
+    doc["fill_value"] = 2**64
+    (path / "zarr.json").write_text(json.dumps(doc))
+    with pytest.raises(zarrs_cffi.InvalidMetadataError, match='"18446744073709551616"') as caught:
+        zarrs_cffi.open_array(path)
+    assert "\\u0000" not in str(caught.value) and "\0" not in str(caught.value)
 
 
 def test_xarray_reads_non_finite_attributes_like_its_zarr_engine(

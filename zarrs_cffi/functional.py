@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .array import Array, Region
-from .errors import InvalidArgumentError, NodeNotFoundError
+from .errors import NodeNotFoundError
 from .forksafe import module_lock
 from .open import open_array
 from .store import root_path
@@ -40,9 +40,7 @@ def _array_at(
     for changes more cheaply than it is read), and for writes to a store opened read-only (a
     ``LocalStore(root, read_only=True)``): its handle refuses them."""
     location = locate(path, storage_options)
-    if location.local and location.options:  # as Store() refuses them
-        names = [key for key, _ in location.options]
-        raise InvalidArgumentError(f"local directories take no storage options (got {names})")
+    location.check_options_apply()  # as Store() does
     if location.local and not (writing and location.read_only):
         yield cached_array(location.url)
         return

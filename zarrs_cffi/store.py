@@ -110,10 +110,8 @@ class Store:
         self.root = self.location.url
         out = ffi.new("ZarrsCffiStorage *")
         context = f"store {self.root!r}"
+        self.location.check_options_apply()
         if self.location.local:
-            if self.location.options:
-                names = [key for key, _ in self.location.options]
-                raise InvalidArgumentError(f"local directories take no storage options (got {names})")
             check(lib.zarrsCffiCreateStorageFilesystem(encode_str(self.root, "path"), out), context)
         else:
             options = json.dumps(dict(self.location.options)).encode()

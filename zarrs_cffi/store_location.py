@@ -72,6 +72,13 @@ class StoreLocation:
         """True for a local directory (opened as a filesystem store)."""
         return "://" not in self.url
 
+    def check_options_apply(self) -> None:
+        """Raise InvalidArgumentError for options given with a local directory (they would be
+        ignored: a mistyped URL, or options meant for another store)."""
+        if self.local and self.options:
+            names = [key for key, _ in self.options]
+            raise InvalidArgumentError(f"local directories take no storage options (got {names})")
+
     @property
     def is_zip(self) -> bool:
         """True for a zip file (read-only); its URL is ``zip:///abs/archive.zip[/inner/prefix]``."""

@@ -233,3 +233,101 @@ def test_dask_and_xarray_store_errors_are_also_invalid_arguments() -> None:
         zarrs_cffi.to_dask("s3://AKIA:pa55word9@bucket/x")
     assert isinstance(info.value, zarrs_cffi.UnsupportedStoreError)
     assert "pa55word9" not in str(info.value)
+
+
+def _zstd_doc(shape: list[int], chunks: list[int]) -> dict[str, Any]:
+    doc = v3_doc(shape, chunks)
+    doc["codecs"].append({"name": "zstd", "configuration": {"level": 1, "checksum": False}})
+    return doc
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("damage", ["not zstd", "gzip", "crc32c"])
+def test_a_damaged_chunk_is_a_codec_error_in_region_reads_and_writes(
+    tmp_path: pathlib.Path, engine: str, damage: str
+) -> None:
+    """zarr-python raised RuntimeError (zstd), OSError (gzip: then StorageError) or ValueError
+    (a checksum) from region calls; the native engine and read_chunk raise CodecError."""
+    store = str(tmp_path / "s.zarr")
+    doc = _zstd_doc([4, 4], [2, 2])
+    if damage == "gzip":
+        doc["codecs"][-1] = {"name": "gzip", "configuration": {"level": 1}}
+    elif damage == "crc32c":
+        doc["codecs"][-1] = {"name": "crc32c"}
+    crud.create_new_array(doc, store, "a", engine=engine)
+    crud.write_region(doc, store, "a", ..., np.arange(16, dtype="uint16").reshape(4, 4), engine=engine)
+    chunk = tmp_path / "s.zarr" / "a" / "c" / "0" / "0"
+    stored = chunk.read_bytes()
+    chunk.write_bytes(stored[:-1] + bytes([stored[-1] ^ 0xFF]) if damage == "crc32c" else b"not a chunk")
+    for call in (
+        lambda: crud.read_region(doc, store, "a", ..., engine=engine),
+        lambda: crud.write_region(doc, store, "a", (0, 0), 5, engine=engine),  # reads the chunk first
+    ):
+        with pytest.raises(zarrs_cffi.CodecError):
+            call()
+    assert crud.read_region(doc, store, "a", (slice(2, 4), slice(2, 4)), engine=engine).tolist() == [
+        [10, 11],
+        [14, 15],
+    ]
+
+
+def test_the_zarr_engine_refuses_backslashes_it_would_read_as_slashes(tmp_path: pathlib.Path) -> None:
+    """zarr-python reads "a\\b" as "a/b": the zarr engine wrote the node's data into another
+    node's chunks. The native engine keeps such names as they are."""
+    store = str(tmp_path / "s.zarr")
+    doc = v3_doc([4], [4])
+    for path in ("a/b", "a\\b"):
+        crud.create_new_array(doc, store, path, engine="cffi")
+    crud.write_region(doc, store, "a/b", ..., [1, 2, 3, 4], engine="cffi")
+    crud.write_region(doc, store, "a\\b", ..., [9, 9, 9, 9], engine="cffi")
+    assert crud.read_region(doc, store, "a/b", ..., engine="cffi").tolist() == [1, 2, 3, 4]
+    assert crud.read_region(doc, store, "a\\b", ..., engine="cffi").tolist() == [9, 9, 9, 9]
+    for call in (
+        lambda: crud.create_new_array(doc, store, "x\\y", engine="zarr"),
+        lambda: crud.write_region(doc, store, "a\\b", ..., 7, engine="zarr"),
+        lambda: crud.read_region(doc, store, "a\\b", ..., engine="zarr"),
+        lambda: crud.write_chunk(doc, store, "a\\b", (0,), [7, 7, 7, 7], engine="zarr"),
+        lambda: crud.read_metadata(store, "a\\b", engine="zarr"),
+        lambda: crud.delete_node(store, "a\\b", engine="zarr"),
+    ):
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="zarr-python reads it as '/'"):
+            call()
+    assert crud.read_region(doc, store, "a/b", ..., engine="cffi").tolist() == [1, 2, 3, 4]
+    assert not (tmp_path / "s.zarr" / "x").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_storage_options_with_a_local_directory_are_refused_by_both_engines(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    store = str(tmp_path / "s.zarr")
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="local directories take no storage options"):
+        crud.create_new_group(
+            {"zarr_format": 3, "node_type": "group"},
+            store,
+            "",
+            engine=engine,
+            storage_options={"region": "x"},
+        )
+    assert not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"zarr_format": 2, "attributes": None},
+        {"zarr_format": 3, "node_type": "group", "attributes": [1]},
+        {"node_type": "group"},
+        {"zarr_format": 3.0, "node_type": "group"},
+    ],
+    ids=["v2-null-attributes", "v3-list-attributes", "no-format", "float-format"],
+)
+def test_group_documents_neither_engine_could_read_back_are_refused(
+    tmp_path: pathlib.Path, engine: str, doc: dict[str, Any]
+) -> None:
+    store = str(tmp_path / "s.zarr")
+    crud.create_new_group({"zarr_format": 3, "node_type": "group"}, store, "", engine="cffi")
+    with pytest.raises(zarrs_cffi.InvalidMetadataError):
+        crud.create_new_group(doc, store, "g", engine=engine)
+    assert [name for name, _ in crud.list_children(store, "", engine=engine)] == []

@@ -63,7 +63,9 @@ def s3_error_body(status: int, resource: str) -> bytes:
 class Fault:
     """One entry of the fault plan."""
 
-    kind: str  # "status", "deny", "reset", "truncate", "hang", "delay" (hang_seconds, then forward)
+    # "status", "deny", "reset", "truncate", "hang", "delay" (hang_seconds, then forward),
+    # "ignore_if_match" (forwarded without If-Match, as servers that do not honour it answer)
+    kind: str
     method: str | None = None  # None: any method
     path_contains: str | None = None  # None: any path
     times: int | None = 1  # None: every matching request
@@ -204,12 +206,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-    def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    def _forward(
+        self, body: bytes, drop: tuple[str, ...] = ()
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(self.proxy.upstream_host, self.proxy.upstream_port, timeout=30)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             for name, value in self.headers.items():
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                if (
+                    name.lower() not in HOP_BY_HOP
+                    and name.lower() not in drop
+                    and name.lower() != "content-length"
+                ):
                     conn.putheader(name, value)
             if body or self.command in ("PUT", "POST"):
                 conn.putheader("Content-Length", str(len(body)))
@@ -276,6 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "hang":
             self.proxy.stopping.wait(fault.hang_seconds)
             self._close()
+        elif kind == "ignore_if_match":
+            status, _, headers, data = self._forward(body, drop=("if-match",))
+            self._send(status, headers, data)
         elif kind == "delay":
             self.proxy.stopping.wait(fault.hang_seconds)
             status, _, headers, data = self._forward(body)

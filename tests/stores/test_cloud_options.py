@@ -110,3 +110,28 @@ def test_malformed_url_options_are_invalid_arguments(option: str) -> None:
     url = "gs://bucket/x" if option.startswith("google") else "az://container/x"
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match=option):
         zarrs_cffi.Store(url, **{option: "not a url"})
+
+
+@pytest.mark.parametrize(
+    ("url", "first", "second"),
+    [
+        ("s3://bucket/x", "aws_endpoint", "endpoint"),
+        ("s3://bucket/x", "aws_region", "region"),
+        ("gs://bucket/x", "google_service_account", "service_account"),
+        ("az://container/x", "account_name", "azure_storage_account_name"),
+    ],
+)
+def test_two_spellings_of_one_option_are_refused(url: str, first: str, second: str) -> None:
+    """object_store kept whichever spelling came last in key order, silently."""
+    value = "http://127.0.0.1:9" if "endpoint" in first else "/nonexistent"
+    with pytest.raises(
+        zarrs_cffi.InvalidArgumentError, match=f'"{first}" and "{second}" name the same setting'
+    ):
+        zarrs_cffi.Store(url, **{first: value, second: value})
+
+
+@pytest.mark.parametrize("option", ["timeout", "connect_timeout"])
+def test_a_zero_request_timeout_is_refused(option: str) -> None:
+    """Every request would fail (after the retries): a mistake, refused naming the option."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f'"{option}" must be more than 0'):
+        zarrs_cffi.Store("s3://bucket/x", **{option: 0})

@@ -196,6 +196,20 @@ def test_a_kept_index_of_a_rewritten_shard_is_read_again(proxy: FaultProxy, moto
     assert proxy.statuses.count(412) == 1, proxy.statuses
 
 
+def test_a_server_ignoring_if_match_cannot_serve_a_kept_index_other_bytes(
+    proxy: FaultProxy, moto_endpoint: str
+) -> None:
+    """A server that ignores If-Match answers a range of the kept index's plan with the new shard's
+    bytes (another inner chunk's, or the middle of one): its ETag tells them apart, and the inner
+    chunks come from the new shard."""
+    with _stale_index(proxy, moto_endpoint) as (reader, new):
+        proxy.add("ignore_if_match", method="GET", path_contains="/c/0/0", times=None)
+        for i in (8, 16, 24):
+            np.testing.assert_array_equal(reader[i : i + 8, 0:8], new[i : i + 8, 0:8])
+        np.testing.assert_array_equal(reader[0:32, 0:32], new)
+        assert proxy.count("GET", "/c/0/0", kind="ignore_if_match") >= 2, proxy.log
+
+
 def test_inner_chunks_fetched_together_from_a_rewritten_shard(proxy: FaultProxy, moto_endpoint: str) -> None:
     """A read of several inner chunks with a stale kept index: the merged request is refused (412)
     and each inner chunk comes from the new shard, never bytes of the old one."""

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import gzip
 import importlib.util
 import json
 import os
 import pathlib
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -47,6 +50,7 @@ from zarrs_cffi.engines.zarr_stores import zarr_store as _zarr_store
 from zarrs_cffi.errors import (
     AccessDeniedError,
     CodecError,
+    InvalidArgumentError,
     InvalidMetadataError,
     NodeExistsError,
     NodeNotFoundError,
@@ -86,6 +90,19 @@ ZARRAY = ".zarray"
 ZGROUP = ".zgroup"
 ZATTRS = ".zattrs"
 _NODE_KEYS = (ZARR_JSON, ZARRAY, ZGROUP)
+
+
+def _zarr_path(path: Any, *, new: bool = False) -> str:
+    """A node path this engine can address: checked as the native engine checks it, and without
+    ``\\``, which zarr-python reads as ``/`` (the node ``a\\b`` would be read and written as
+    ``a/b``, another node, while its own files keep the name as given)."""
+    path = check_new_node_path(path) if new else check_zarr_path(path)
+    if "\\" in path:
+        raise InvalidArgumentError(
+            f"invalid node path {path!r}: the zarr engine cannot address a name with '\\' "
+            "(zarr-python reads it as '/'); the cffi engine stores such names as they are"
+        )
+    return path
 
 
 def _key(path: str, name: str) -> str:
@@ -196,7 +213,9 @@ class _Root:
 
 
 def _resolve(store: StoreLike) -> _Root:
-    return _Root(resolve_location(store))
+    location = resolve_location(store)
+    location.check_options_apply()  # as the native engine: ignored options would hide a mistake
+    return _Root(location)
 
 
 def _read_store(root: _Root) -> Store:
@@ -285,6 +304,12 @@ def _validate_group_doc(doc: dict[str, Any]) -> None:
     from zarr.core.group import GroupMetadata
 
     fmt = doc.get("zarr_format")
+    if type(fmt) is not int or fmt not in (2, 3):  # (zarr-python would write 3.0, or none at all)
+        raise InvalidMetadataError(f"a group document needs zarr_format 2 or 3, got {fmt!r}")
+    if not isinstance(doc.get("attributes", {}), dict):  # (zarr-python writes them, then cannot read them)
+        raise InvalidMetadataError(
+            f"group attributes must be a JSON object, got {type(doc['attributes']).__name__}"
+        )
     if fmt == 3 and doc.get("node_type") != "group":
         raise InvalidMetadataError(
             f"a v3 group document needs node_type 'group', got {doc.get('node_type')!r}"
@@ -436,7 +461,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     from zarrs_cffi.zarr_compat import chunk_spec as chunk_spec_of
 
     root = _resolve(store)
-    path = check_zarr_path(path)
+    path = _zarr_path(path)
     if write:
         require_writable(store)
     md = _parse_array_doc(check_metadata_doc(metadata))
@@ -487,6 +512,25 @@ def _decode_chunk(arr: _OpenArray, coords: tuple[int, ...]) -> NDArray[Any] | No
     return result
 
 
+@contextmanager
+def _codec_errors(arr: _OpenArray) -> Iterator[None]:
+    """zarr-python's codec failures inside a region read or write (zstd's RuntimeError, a
+    checksum's ValueError, gzip's BadGzipFile, an OSError) as CodecError, as the native engine
+    raises them; the store's own errors (obstore's, the OSErrors of files) are left to
+    :func:`_typed_store_error`."""
+    try:
+        yield
+    except (ZarrsError, MemoryError):
+        raise
+    except Exception as err:
+        from_store = type(err).__module__.startswith("obstore") or (
+            isinstance(err, OSError) and not isinstance(err, gzip.BadGzipFile)
+        )
+        if from_store:
+            raise
+        raise CodecError(f"a chunk of {arr.path!r} cannot be decoded or encoded: {err}") from err
+
+
 def _drop_fill_chunks(arr: _OpenArray, coords_list: list[tuple[int, ...]]) -> None:
     """Delete the chunks among ``coords_list`` that equal the fill value (by the contract's rule)."""
     for coords in coords_list:
@@ -511,7 +555,7 @@ class ZarrBackend(CrudBackend):
     # --- node lifecycle ---------------------------------------------------------------------------
     def _create(self, metadata: Any, store: StoreLike, path: str, *, overwrite: bool, group: bool) -> None:
         root = _resolve(store)
-        path = check_new_node_path(path)
+        path = _zarr_path(path, new=True)
         require_writable(store)
         doc = check_metadata_doc(metadata)
         if group:
@@ -566,7 +610,7 @@ class ZarrBackend(CrudBackend):
     def read_metadata(self, store: StoreLike, path: str) -> MetadataDoc:
         """Implements :meth:`CrudBackend.read_metadata` with zarr-python."""
         root = _resolve(store)
-        path = check_zarr_path(path)
+        path = _zarr_path(path)
         doc = _read_node_doc(_read_store(root), path)
         if doc is None:
             raise NodeNotFoundError(f"no array or group at {path!r} in {root}")
@@ -575,7 +619,7 @@ class ZarrBackend(CrudBackend):
     def delete_node(self, store: StoreLike, path: str) -> None:
         """Implements :meth:`CrudBackend.delete_node` with zarr-python."""
         root = _resolve(store)
-        path = check_zarr_path(path)
+        path = _zarr_path(path)
         require_writable(store)
         if _existing_node_key(_read_store(root), path) is None:
             raise NodeNotFoundError(f"no array or group at {path!r} in {root}")
@@ -584,7 +628,7 @@ class ZarrBackend(CrudBackend):
     def list_children(self, store: StoreLike, path: str) -> list[tuple[str, MetadataDoc]]:
         """Implements :meth:`CrudBackend.list_children` with zarr-python."""
         root = _resolve(store)
-        path = check_zarr_path(path)
+        path = _zarr_path(path)
         zstore = _read_store(root)
         doc = _read_node_doc(zstore, path)
         if doc is None:
@@ -685,7 +729,8 @@ class ZarrBackend(CrudBackend):
             return result
         # Read the step-1 bounding box with zarr, then stride/reverse/drop axes as a numpy view.
         box_selection = tuple(slice(b, b + n) for b, n in zip(sel.start, sel.shape, strict=True))
-        box = np.asarray(arr.array.get_basic_selection(box_selection)).reshape(sel.shape)
+        with _codec_errors(arr):
+            box = np.asarray(arr.array.get_basic_selection(box_selection)).reshape(sel.shape)
         np.copyto(result, sel.from_box(box))
         return result
 
@@ -719,7 +764,7 @@ class ZarrBackend(CrudBackend):
         # zarr-python reads, modifies and stores a partly written chunk without a lock: two threads
         # writing their own parts of one chunk would lose one's update. One write per array at a
         # time in this process, as the native engine's writes of one array run.
-        with _write_lock(arr.array):
+        with _write_lock(arr.array), _codec_errors(arr):
             arr.array.set_basic_selection(tuple(index), np.array(data, order="C"))  # 0-d stays 0-d
             if arr.array.async_array.config.write_empty_chunks:
                 _drop_fill_chunks(arr, touched_chunks(sel.start, sel.step, sel.count, arr.spec.shape))

@@ -296,10 +296,20 @@ fn for_zarrs(mut doc: Value) -> Value {
         return doc;
     };
     let spelled = match (&*fill, kind) {
-        (Value::String(text), _) => literal_of(text)
-            .filter(|literal| TOKENS.contains(literal))
-            .or_else(|| non_finite_spelling(text))
-            .map(Value::from),
+        (Value::String(text), _) => match literal_of(text) {
+            Some(token) if TOKENS.contains(&token) => Some(Value::from(token)),
+            // An integer beyond 64 bits: a float's fill value as zarr-python reads it (the
+            // nearest float), else its digits for zarrs to refuse by name (not the marker).
+            Some(integer) => Some(
+                integer
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|_| matches!(kind, Some('f')))
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or_else(|| Value::from(integer), Value::Number),
+            ),
+            None => non_finite_spelling(text).map(Value::from),
+        },
         (Value::Number(number), Some('i' | 'u')) => number
             .as_f64()
             .filter(|value| value.fract() == 0.0 && !number.is_i64() && !number.is_u64())
@@ -623,6 +633,19 @@ mod tests {
             );
         }
         assert_eq!(fill(3, "float64", "1e300"), json!(1e300));
+        // Integers beyond 64 bits: a float's fill value becomes the nearest float (zarr-python
+        // reads 2**64 so); other types get the digits, which zarrs refuses naming them.
+        assert_eq!(
+            fill(3, "float64", "18446744073709551616"),
+            json!(2f64.powi(64))
+        );
+        assert_eq!(fill(2, "<f4", "-100000000000000000000"), json!(-1e20));
+        assert_eq!(
+            fill(3, "int64", "18446744073709551616"),
+            json!("18446744073709551616")
+        );
+        let huge = format!("1{}", "0".repeat(400)); // no float holds it
+        assert_eq!(fill(3, "float64", &huge), json!(huge));
     }
 
     #[test]

@@ -370,6 +370,11 @@ impl Versioned {
             .get_opts(&Path::from(key.as_str()), options)
             .await
         {
+            // A server that ignores If-Match answers with the bytes of the object as it is now:
+            // another ETag says they are not the version `range` was planned on.
+            Ok(result) if result.meta.e_tag.as_deref().is_some_and(|now| now != etag) => {
+                Ok(Conditional::Changed)
+            }
             Ok(result) => {
                 let bytes = result.bytes().await.map_err(other)?;
                 Ok(Conditional::Bytes(check_length(

@@ -267,6 +267,16 @@ fn duration_text(key: &str, value: &str) -> FfiResult<String> {
             "storage option {key:?} must be a number of seconds from 0 to 1e10, got {value:?}"
         )));
     }
+    // A zero request timeout fails every request (after the retries): a mistake, not a setting.
+    if millis == 0.0
+        && (key.ends_with("_timeout") || key == "timeout")
+        && !key.contains("idle")
+        && !key.contains("keep_alive")
+    {
+        return Err(FfiError::invalid(format!(
+            "storage option {key:?} must be more than 0 seconds, got {value:?}"
+        )));
+    }
     Ok(format!("{}ms", millis as u64))
 }
 
@@ -371,15 +381,24 @@ pub fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
-/// Apply `options` to a builder through its configuration key type.
-fn configure<B, K: FromStr>(
+/// Apply `options` to a builder through its configuration key type. Two spellings of one
+/// setting (`endpoint` and `aws_endpoint`) are refused: object_store would keep whichever came
+/// last in key order, silently.
+fn configure<B, K: FromStr + PartialEq + Clone>(
     mut builder: B,
     scheme: &str,
     options: &Options,
     with: impl Fn(B, K, String) -> B,
 ) -> FfiResult<B> {
+    let mut applied: Vec<(K, String)> = Vec::new();
     for (key, value) in client_options(options)? {
         let parsed = K::from_str(&key).map_err(|_| unknown_option(scheme, &key))?;
+        if let Some((_, first)) = applied.iter().find(|(setting, _)| *setting == parsed) {
+            return Err(FfiError::invalid(format!(
+                "storage options {first:?} and {key:?} name the same setting; pass one of them"
+            )));
+        }
+        applied.push((parsed.clone(), key));
         builder = with(builder, parsed, value);
     }
     Ok(builder)
@@ -872,6 +891,47 @@ mod tests {
         options.insert("endpiont".into(), "http://x".into());
         let err = object_store_for(&url, &options).err().unwrap();
         assert!(err.message.contains("endpiont"), "{}", err.message);
+    }
+
+    #[test]
+    fn two_spellings_of_one_option_are_refused_not_one_dropped() {
+        let url = url::Url::parse("s3://bucket/prefix").unwrap();
+        for (first, second) in [("aws_endpoint", "endpoint"), ("region", "aws_region")] {
+            let mut options = Options::new();
+            options.insert(first.into(), "http://127.0.0.1:9".into());
+            options.insert(second.into(), "http://127.0.0.1:9".into());
+            let err = object_store_for(&url, &options).err().unwrap();
+            assert_eq!(err.code, -102);
+            assert!(
+                err.message.contains(first) && err.message.contains(second),
+                "{}",
+                err.message
+            );
+        }
+        let gs = url::Url::parse("gs://bucket/prefix").unwrap();
+        let mut options = Options::new();
+        options.insert("timeout".into(), "5".into());
+        options.insert("google_service_account".into(), "/nonexistent".into());
+        options.insert("service_account".into(), "/nonexistent".into());
+        let err = object_store_for(&gs, &options).err().unwrap();
+        assert!(
+            err.message.contains("name the same setting"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_zero_request_timeout_is_refused() {
+        for key in ["timeout", "connect_timeout"] {
+            let mut options = Options::new();
+            options.insert(key.into(), "0".into());
+            let err = client_options(&options).unwrap_err();
+            assert!(err.message.contains("more than 0"), "{}", err.message);
+        }
+        let mut options = Options::new();
+        options.insert("pool_idle_timeout".into(), "0".into()); // no idle connections kept
+        assert!(client_options(&options).is_ok());
     }
 
     #[test]
