@@ -179,3 +179,32 @@ def test_bitround_filter_v2(tmp_path: pathlib.Path, direct: bool) -> None:
     np.testing.assert_array_equal(expected, rounded)
     with zarrs_cffi.open_array(str(path)) as arr:
         np.testing.assert_array_equal(arr[...], expected)
+
+
+@pytest.mark.parametrize("compressors", [None, "zstd"], ids=["raw", "zstd"])
+@pytest.mark.parametrize("sharded", [False, True], ids=["chunks", "shards"])
+def test_a_directory_at_a_chunk_key_holds_no_chunk(
+    tmp_path: pathlib.Path, direct: bool, compressors: str | None, sharded: bool
+) -> None:
+    """zarr-python's LocalStore reads a directory at a chunk key (or a file where the key needs a
+    directory) as a missing chunk: the fill value. zarrs-cffi read the directory's size (4096) as
+    a corrupt chunk's, or failed with 'Is a directory' / 'Not a directory'."""
+    path = tmp_path / "a.zarr"
+    shards = {"shards": (4, 4)} if sharded else {}
+    codecs = [zarr.codecs.ZstdCodec()] if compressors else None
+    written = zarr.create_array(
+        path, shape=(12, 12), chunks=(2, 2), dtype="i4", fill_value=-1, compressors=codecs, **shards
+    )
+    written[4:8, 4:8] = 7
+    (path / "c" / "0" / "0").mkdir(parents=True)  # a directory where chunk (0, 0) would be
+    last_row = path / "c" / ("2" if sharded else "5")  # (no chunk of that row is stored)
+    last_row.write_bytes(b"a file where the keys of a row of chunks need a directory")
+    expected = zarr.open_array(path, mode="r")[...]
+    assert (expected[:4, :4] == -1).all() and (expected[4:8, 4:8] == 7).all()
+    with zarrs_cffi.open_array(path) as arr:
+        np.testing.assert_array_equal(arr[...], expected)
+        np.testing.assert_array_equal(arr[0:1, 0:1], expected[0:1, 0:1])
+        out = np.empty((4, 4), dtype="i4")
+        arr.read_into(out, (slice(0, 4), slice(0, 4)))
+        assert (out == -1).all()
+        assert (arr.read_chunk((0, 0)) == -1).all()

@@ -15,6 +15,16 @@ use zarrs::storage::{
     StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
 
+/// Whether an error opening a key's file means the key holds no value: no such file, or a file
+/// where the path needs a directory (`a/b` where `a` is a file). A directory at a key holds none
+/// either. zarr-python's LocalStore reads all three as missing: chunks there read as the fill value.
+fn no_value(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
 pub struct AtomicFilesystemStore {
     inner: FilesystemStore,
 }
@@ -40,20 +50,19 @@ impl AtomicFilesystemStore {
     ) -> Result<Option<(std::fs::File, std::fs::Metadata)>, StorageError> {
         let file = match std::fs::File::open(self.inner.key_to_fspath(key)) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if no_value(&e) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let metadata = file.metadata()?;
-        Ok(Some((file, metadata)))
+        Ok((!metadata.is_dir()).then_some((file, metadata)))
     }
 
     /// The identity of the value at `key` now (`direct::Identity`): one `stat`.
     pub fn identity(&self, key: &StoreKey) -> Result<crate::direct::Identity, StorageError> {
         match std::fs::metadata(self.inner.key_to_fspath(key)) {
-            Ok(metadata) => Ok(crate::direct::Identity::of(&metadata)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(crate::direct::Identity::Absent)
-            }
+            Ok(metadata) if !metadata.is_dir() => Ok(crate::direct::Identity::of(&metadata)),
+            Ok(_) => Ok(crate::direct::Identity::Absent),
+            Err(e) if no_value(&e) => Ok(crate::direct::Identity::Absent),
             Err(e) => Err(e.into()),
         }
     }
@@ -104,7 +113,7 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
     ) -> Result<MaybeBytesIterator<'a>, StorageError> {
         // The filesystem store allocates a range's length before reading: a corrupt shard index
         // claiming terabytes would abort the process. Ranges past the end are errors here.
-        let Some(size) = self.inner.size_key(key)? else {
+        let Some(size) = self.size_key(key)? else {
             return Ok(None);
         };
         let ranges: Vec<ByteRange> = byte_ranges.collect();
@@ -136,7 +145,12 @@ impl ReadableStorageTraits for AtomicFilesystemStore {
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
-        self.inner.size_key(key)
+        // (zarrs' FilesystemStore answered a directory's size: reads of it then failed as a
+        // corrupt chunk of 4096 bytes)
+        match std::fs::metadata(self.inner.key_to_fspath(key)) {
+            Ok(metadata) if !metadata.is_dir() => Ok(Some(metadata.len())),
+            _ => Ok(None), // as zarrs' FilesystemStore: no value where there is no file
+        }
     }
 
     fn supports_get_partial(&self) -> bool {
