@@ -4,6 +4,7 @@ test is tests/test_dask_distributed.py)."""
 from __future__ import annotations
 
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -227,6 +228,27 @@ def test_store_clears_the_targets_chunk_cache(tmp_path):
     assert int(arr[0:4, 0:4].sum()) == 0  # one chunk cached
     zarrs_cffi.store(da.ones((8, 8), dtype="i4", chunks=(4, 4)), arr)
     assert int(arr[...].sum()) == 64
+
+
+def test_a_failed_store_clears_the_targets_chunk_cache_too(tmp_path):
+    """A block failed, others were stored: the target's cache must not keep their old values."""
+    arr = zarrs_cffi.create_array(tmp_path / "c.zarr", shape=(8, 8), chunks=(4, 4), dtype="i4")
+    arr[...] = 0
+    arr.enable_chunk_cache(1 << 20)
+    assert int(arr[...].sum()) == 0  # every chunk cached
+
+    def fail_on_the_last_block(block, block_info=None):
+        if block_info[0]["chunk-location"] == (1, 1):
+            time.sleep(0.5)  # the other blocks are stored meanwhile
+            raise RuntimeError("this block cannot be computed")
+        return block
+
+    x = da.ones((8, 8), dtype="i4", chunks=(4, 4)).map_blocks(fail_on_the_last_block, dtype="i4")
+    with dask.config.set(scheduler="threads", num_workers=4), pytest.raises(RuntimeError, match="cannot be"):
+        zarrs_cffi.store(x, arr, compute=True)
+    stored = zarrs_cffi.read(tmp_path / "c.zarr")
+    assert stored.sum() > 0  # some blocks were stored before the failure
+    np.testing.assert_array_equal(arr[...], stored)  # not the cached zeros
 
 
 def test_a_closed_array_is_refused(tmp_path):

@@ -303,6 +303,10 @@ def test_v2_netcdf_bookkeeping_attributes_are_hidden_and_nczarr_dimensions_read(
     expected, actual = _open_both(path, consolidated=False)
     xr.testing.assert_identical(expected, actual)
     assert actual.v.attrs == {"units": "m"} and actual.w.dims == ("x", "y")
+    zarr.consolidate_metadata(path)  # (zarr-python's .zmetadata leaves _NCZARR_ARRAY out)
+    for consolidated in (None, True):
+        expected, actual = _open_both(path, consolidated=consolidated)
+        xr.testing.assert_identical(expected, actual)
 
 
 def test_load_async_reads_string_variables_too(tmp_path):

@@ -123,6 +123,9 @@ def store(
         InvalidArgumentError: Misaligned blocks, a shape or dtype that does not fit; raised before
             anything is written.
         ReadOnlyError: The array is open read-only.
+        StorageError: A block could not be stored. dask raises the first task's error at once:
+            blocks already being written by other threads may still land afterwards, and blocks
+            stored before stay stored (a write of many blocks is not one transaction).
 
     >>> import dask.array as da
     >>> arr = zarrs_cffi.create_array("twice.zarr", shape=(512, 512, 8), dtype="uint16", chunks=(256, 256, 8))
@@ -141,10 +144,13 @@ def store(
         raise InvalidArgumentError(f"cannot store {x.dtype} data into a {array.dtype} array")
     _check_aligned(x.chunks, box, array.chunk_shape(), array.shape)
     slices = tuple(slice(start, stop) for start, stop in box)
-    result = da.store(x, location, regions=slices if box else None, lock=False, compute=compute)  # type: ignore[arg-type]
-    if compute and isinstance(target, Array):
-        # The blocks went through handles of their own: the target's chunk cache held the old data.
-        target.clear_chunk_cache()
+    try:
+        result = da.store(x, location, regions=slices if box else None, lock=False, compute=compute)  # type: ignore[arg-type]
+    finally:
+        if compute and isinstance(target, Array):
+            # The blocks went through handles of their own: the target's chunk cache held the old
+            # data (also when a block failed: the others may have been stored).
+            target.clear_chunk_cache()
     return None if compute else result
 
 

@@ -54,7 +54,7 @@ def open_array(
         engine: The engine the array's I/O runs through: a name from :func:`list_engines`,
             a backend object, or None for ``ZARRS_CFFI_ENGINE``, else ``"cffi"`` (native).
         chunk_cache_bytes: When > 0, turn on a decoded-chunk cache of that many bytes for many small
-            reads (native engine only; see :meth:`Array.enable_chunk_cache`).
+            reads (native engine only; see :meth:`Array.enable_chunk_cache`); 0 or None: none.
         storage_options: Options of an object store URL (see :class:`Store`).
 
     Returns:

@@ -242,7 +242,7 @@ class Store:
                 f"creating {path!r} in {self.root!r}",
             )
             if path != "/" and not self.read_only:
-                update_consolidated(self, path.strip("/"), document)
+                self._keep_consolidated_true(f"{path!r} was created", path, document)
 
     def delete_node(self, node: str) -> None:
         """Delete the node and everything below it.
@@ -261,7 +261,19 @@ class Store:
         with consolidated.changing, self._handle.use() as ptr:  # (see consolidated.changing)
             check(lib.zarrsCffiDeleteNode(ptr, path.encode()), f"deleting {path!r} in {self.root!r}")
             if path != "/":
-                update_consolidated(self, path.strip("/"), None)
+                self._keep_consolidated_true(f"{path!r} was deleted", path, None)
+
+    def _keep_consolidated_true(self, done: str, path: str, document: dict[str, Any] | None) -> None:
+        """Update the consolidated metadata after a node was created or deleted; a failure says
+        the change itself was made (a retry of it would fail: NodeExistsError, NodeNotFoundError)."""
+        try:
+            update_consolidated(self, path.strip("/"), document)
+        except ZarrsError as exc:
+            raise type(exc)(
+                f"{done} in {self.root!r}, but updating the store's consolidated metadata failed, "
+                f"so listings through it miss the change (zarrs_cffi.consolidate rewrites it): {exc}",
+                exc.code,
+            ) from exc
 
     def list_children(
         self, node: str, *, consolidated: bool | None = None

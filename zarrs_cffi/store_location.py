@@ -158,10 +158,16 @@ def storage_kwargs(storage_options: object) -> dict[str, Any]:
 
 def _options(storage_options: Mapping[str, object] | None) -> Options:
     pairs = []
+    spelled: dict[str, str] = {}  # lower-case name -> as given
     for key, value in storage_kwargs(storage_options).items():
         encode_str(key, "storage option name")
         text = _option_text(key, value)
         encode_str(text, f"storage option {key!r}", quote=False)  # its value may be a credential
+        first = spelled.setdefault(key.lower(), key)
+        if first != key:  # ("Endpoint" and "endpoint": one of them would be dropped)
+            raise InvalidArgumentError(
+                f"storage options {first!r} and {key!r} name the same setting; pass one of them"
+            )
         pairs.append((key.lower(), text))
     return tuple(sorted(pairs))
 

@@ -16,6 +16,7 @@ Writing stays xarray's ``to_zarr``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,7 @@ from .errors import InvalidMetadataError, UnsupportedDataTypeError, ZarrsError
 from .groups import Group, read_groups
 from .location import store_location
 from .metadata import chunks_and_shards, parse_fill_value
+from .store import Store
 from .store_location import StoreLocation
 from .xarray_arrays import (
     NativeBackendArray,
@@ -41,6 +43,7 @@ from .xarray_arrays import (
 )
 
 DIMENSION_KEY = "_ARRAY_DIMENSIONS"  # xarray's v2 convention for dimension names
+NCZARR_KEY = "_NCZARR_ARRAY"  # NCZarr's member of .zarray (dimension names by path: "dimrefs")
 
 
 class ZarrsCffiDataStore(AbstractDataStore):
@@ -105,6 +108,13 @@ class ZarrsCffiDataStore(AbstractDataStore):
         except ZarrsError as exc:
             raise type(exc)(f"variable {name!r}: {exc}", exc.code) from exc
         attributes = dict(document.get("attributes") or {})
+        if (
+            document.get("zarr_format") == 2
+            and DIMENSION_KEY not in attributes
+            and NCZARR_KEY not in document
+        ):
+            # Consolidated metadata (zarr-python's) leaves NCZarr's member out: read .zarray itself.
+            document = {**document, NCZARR_KEY: _stored_nczarr_member(self.root, node)}
         dims = _dimension_names(name, document, attributes, len(array.shape))
         encoding = _encoding(document, dims)
         if array.dtype.kind == "T":  # xarray keeps a native StringDType only if the encoding says so
@@ -121,6 +131,16 @@ class ZarrsCffiDataStore(AbstractDataStore):
         return Variable(dims, indexing.LazilyIndexedArray(array), attributes, encoding)
 
 
+def _stored_nczarr_member(root: StoreLocation, node: str) -> Any:
+    """The ``_NCZARR_ARRAY`` member of the array's stored ``.zarray``, if any."""
+    with Store(root) as store:
+        raw = store.get_key(f"{node.strip('/')}/.zarray")
+    try:
+        return json.loads(raw or b"{}").get(NCZARR_KEY)
+    except (ValueError, AttributeError):  # not a JSON object: the document read before says why
+        return None
+
+
 def _dimension_names(
     name: str, document: dict[str, Any], attributes: dict[str, Any], ndim: int
 ) -> tuple[str, ...]:
@@ -128,13 +148,13 @@ def _dimension_names(
     (as xarray's zarr backend, which also hides v2 netCDF bookkeeping attributes, ``_nc*``)."""
     if document.get("zarr_format") == 2:
         dims = attributes.pop(DIMENSION_KEY, None)
-        nczarr = document.get("_NCZARR_ARRAY")
+        nczarr = document.get(NCZARR_KEY)
         if dims is None and isinstance(nczarr, dict) and isinstance(nczarr.get("dimrefs"), list):
             # NCZarr names dimensions by full path ("/group/x"): the last part is the name.
             dims = [ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ref for ref in nczarr["dimrefs"]]
         for key in [key for key in attributes if key.lower().startswith("_nc")]:
             del attributes[key]
-        where = f"the attribute {DIMENSION_KEY!r}"
+        where = f"the attribute {DIMENSION_KEY!r} (or NCZarr's {NCZARR_KEY!r} dimrefs)"
     else:
         dims = document.get("dimension_names") or ()
         where = "'dimension_names' metadata"

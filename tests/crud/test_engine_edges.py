@@ -331,3 +331,49 @@ def test_group_documents_neither_engine_could_read_back_are_refused(
     with pytest.raises(zarrs_cffi.InvalidMetadataError):
         crud.create_new_group(doc, store, "g", engine=engine)
     assert [name for name, _ in crud.list_children(store, "", engine=engine)] == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_damaged_bz2_chunks_are_codec_errors_and_damaged_zip_members_storage_errors(
+    tmp_path: pathlib.Path, engine: str
+) -> None:
+    """Told apart by where they fail, not by type: bz2 raises an OSError for damaged data (was a
+    StorageError from the zarr engine), a zip member's damaged deflate stream is the store's
+    failure (zlib.error: was a CodecError, or untyped from read_chunk)."""
+    import zipfile
+
+    store = str(tmp_path / "s.zarr")
+    v2 = {"zarr_format": 2, "shape": [4], "chunks": [2], "dtype": "<u2", "fill_value": 0, "order": "C"}
+    bz2_doc = {**v2, "compressor": {"id": "bz2", "level": 1}, "filters": None}
+    crud.create_new_array(bz2_doc, store, "b", engine=engine)
+    crud.write_region(bz2_doc, store, "b", ..., np.arange(1, 5, dtype="u2"), engine=engine)
+    (tmp_path / "s.zarr" / "b" / "0").write_bytes(b"not bzip2 data at all")
+    for call in (
+        lambda: crud.read_region(bz2_doc, store, "b", ..., engine=engine),
+        lambda: crud.write_region(bz2_doc, store, "b", (0,), 5, engine=engine),
+        lambda: crud.read_chunk(bz2_doc, store, "b", (0,), engine=engine),
+    ):
+        with pytest.raises(zarrs_cffi.CodecError):
+            call()
+
+    raw = v3_doc([64], [64])
+    crud.create_new_array(raw, store, "r", engine=engine)
+    crud.write_region(raw, store, "r", ..., np.arange(64, dtype="uint16"), engine=engine)
+    archive = tmp_path / "s.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted((tmp_path / "s.zarr").rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(tmp_path / "s.zarr").as_posix())
+    with zipfile.ZipFile(archive) as zf:
+        member = zf.getinfo("r/c/0")
+    data = bytearray(archive.read_bytes())
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    for i in range(start, start + member.compress_size):
+        data[i] ^= 0x55  # the member's deflate stream, damaged
+    archive.write_bytes(bytes(data))
+    for call in (
+        lambda: crud.read_region(raw, str(archive), "r", ..., engine=engine),
+        lambda: crud.read_chunk(raw, str(archive), "r", (0,), engine=engine),
+    ):
+        with pytest.raises(zarrs_cffi.StorageError):
+            call()

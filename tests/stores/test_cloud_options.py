@@ -130,8 +130,25 @@ def test_two_spellings_of_one_option_are_refused(url: str, first: str, second: s
         zarrs_cffi.Store(url, **{first: value, second: value})
 
 
+@pytest.mark.parametrize("value", [0, "0s", "0 ms", 0.0])
 @pytest.mark.parametrize("option", ["timeout", "connect_timeout"])
-def test_a_zero_request_timeout_is_refused(option: str) -> None:
+def test_a_zero_request_timeout_is_refused_by_both_engines(option: str, value: Any) -> None:
     """Every request would fail (after the retries): a mistake, refused naming the option."""
-    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f'"{option}" must be more than 0'):
-        zarrs_cffi.Store("s3://bucket/x", **{option: 0})
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f"{option}.* must be more than 0"):
+        zarrs_cffi.Store("s3://bucket/x", **{option: value})
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match=f"{option}.* must be more than 0"):
+        crud.read_metadata("s3://bucket/x", "", engine="zarr", storage_options={option: value})
+
+
+def test_the_zarr_engine_refuses_two_spellings_of_one_option() -> None:
+    options = {"aws_endpoint": "http://127.0.0.1:9", "endpoint": "http://127.0.0.1:9"}
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="name the same setting"):
+        crud.read_metadata("s3://bucket/x", "", engine="zarr", storage_options=options)
+
+
+@pytest.mark.parametrize("engine", ["cffi", "zarr"])
+def test_option_names_differing_in_case_only_are_refused(engine: str) -> None:
+    """Names are case-insensitive: one of "Region" and "region" was silently dropped."""
+    options = {"Region": "eu-west-1", "region": "us-east-1"}
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="'Region' and 'region' name the same setting"):
+        crud.read_metadata("s3://bucket/x", "", engine=engine, storage_options=options)

@@ -15,9 +15,9 @@ zarr-python is imported lazily, so this module imports without it; using the eng
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
-import gzip
 import importlib.util
 import json
 import os
@@ -117,6 +117,36 @@ def _sync(coro: Any) -> Any:
         return sync(coro)
     except Exception as exc:
         raise _typed_store_error(exc) from None
+
+
+def _settled(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A write that fails has ended all its requests when it raises. zarr-python stores (and
+    deletes) a write's chunks side by side (``asyncio.gather``): when one failed, the call raised
+    while the others went on, and landed after the error, over what the caller wrote next (a
+    delete reported failed went on deleting). The native engine waits for its uploads alike."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        before = _sync(_loop_tasks())
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            _sync(_tasks_ended(before))
+            raise
+
+    return call
+
+
+async def _loop_tasks() -> set[asyncio.Task[Any]]:
+    """The other tasks on zarr-python's event loop (run there)."""
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+async def _tasks_ended(before: set[asyncio.Task[Any]]) -> None:
+    """Wait (on zarr-python's event loop) for the tasks started since ``before`` was taken."""
+    started = await _loop_tasks() - before
+    if started:
+        await asyncio.wait(started)
 
 
 def _typed_store_error(exc: Exception) -> Exception:
@@ -241,7 +271,12 @@ def _write_store(root: _Root) -> Store:
 def _get(store: Store, key: str) -> bytes | None:
     from zarr.core.buffer import default_buffer_prototype
 
-    buf = _sync(store.get(key, prototype=default_buffer_prototype()))
+    try:
+        buf = _sync(store.get(key, prototype=default_buffer_prototype()))
+    except ZarrsError:
+        raise
+    except Exception as exc:  # e.g. a ZipStore's zlib.error for a damaged member
+        raise _store_error(exc) from None
     return None if buf is None else bytes(buf.to_bytes())
 
 
@@ -354,10 +389,11 @@ def _write_lock(array: Any) -> threading.RLock:
     from zarr.storage import LocalStore
 
     store = array.store_path.store
+    store = getattr(store, "_store", store)  # (wrapped by _typed_store_reads)
     if type(store) is LocalStore:  # one directory, one lock, however its path is spelled
         key = "file://" + os.path.join(os.path.realpath(store.root), array.store_path.path)
     else:
-        key = str(array.store_path)
+        key = f"{store}/{array.store_path.path}"
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
@@ -467,7 +503,7 @@ def _open_array(metadata: Any, store: StoreLike, path: str, *, write: bool) -> _
     md = _parse_array_doc(check_metadata_doc(metadata))
     zstore = _write_store(root) if write else _read_store(root)
     dtype = native_dtype(np.dtype(md.dtype.to_native_dtype()))
-    store_path = StorePath(zstore, path)
+    store_path = StorePath(_typed_store_reads(zstore), path)
     # All-fill chunks are never stored (the contract; zarrs does the same).
     config_in: ArrayConfigParams = {"write_empty_chunks": False}
     async_array: AsyncArray[Any]
@@ -514,21 +550,65 @@ def _decode_chunk(arr: _OpenArray, coords: tuple[int, ...]) -> NDArray[Any] | No
 
 @contextmanager
 def _codec_errors(arr: _OpenArray) -> Iterator[None]:
-    """zarr-python's codec failures inside a region read or write (zstd's RuntimeError, a
-    checksum's ValueError, gzip's BadGzipFile, an OSError) as CodecError, as the native engine
-    raises them; the store's own errors (obstore's, the OSErrors of files) are left to
-    :func:`_typed_store_error`."""
+    """What a region read or write through zarr-python raises besides the store's errors (typed
+    by :func:`_typed_store_reads`) as CodecError, as the native engine raises it: codecs raise
+    many types for damaged data (zstd's RuntimeError, a checksum's ValueError, gzip's and bz2's
+    OSError without an errno)."""
     try:
         yield
     except (ZarrsError, MemoryError):
         raise
     except Exception as err:
-        from_store = type(err).__module__.startswith("obstore") or (
-            isinstance(err, OSError) and not isinstance(err, gzip.BadGzipFile)
-        )
-        if from_store:
-            raise
         raise CodecError(f"a chunk of {arr.path!r} cannot be decoded or encoded: {err}") from err
+
+
+def _store_error(exc: Exception) -> Exception:
+    """Any failure of a zarr store's request as this package's typed store error."""
+    typed = _typed_store_error(exc)
+    if isinstance(typed, ZarrsError):
+        return typed
+    # (e.g. ZipStore's zlib.error or BadZipFile for a damaged member: the native engine's
+    # StorageError too)
+    return StorageError(f"{type(exc).__name__}: {exc}")
+
+
+def _typed_store_reads(store: Store) -> Store:
+    """``store`` raising typed store errors from its requests, so that :func:`_codec_errors`
+    tells them from the codecs' failures by type."""
+    return _typed_store_class()(store)
+
+
+@functools.cache
+def _typed_store_class() -> Callable[[Store], Store]:
+    from zarr.abc.store import Store as ZarrStore
+    from zarr.storage import WrapperStore
+
+    class TypedStoreErrors(WrapperStore[ZarrStore]):
+        async def get(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await self._store.get(*args, **kwargs)
+            except Exception as exc:
+                raise _store_error(exc) from exc
+
+        async def get_partial_values(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await self._store.get_partial_values(*args, **kwargs)
+            except Exception as exc:
+                raise _store_error(exc) from exc
+
+        async def set(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                await self._store.set(*args, **kwargs)
+            except Exception as exc:
+                raise _store_error(exc) from exc
+
+        async def delete(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                await self._store.delete(*args, **kwargs)
+            except Exception as exc:
+                raise _store_error(exc) from exc
+
+    return TypedStoreErrors
 
 
 def _drop_fill_chunks(arr: _OpenArray, coords_list: list[tuple[int, ...]]) -> None:
@@ -599,10 +679,12 @@ class ZarrBackend(CrudBackend):
             if root.path is None:
                 _sync(zstore.delete_dir(name))  # object stores: a "directory" is a key prefix
 
+    @_settled
     def create_group(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         """Implements :meth:`CrudBackend.create_group` with zarr-python."""
         self._create(metadata, store, path, overwrite=overwrite, group=True)
 
+    @_settled
     def create_array(self, metadata: MetadataDoc, store: StoreLike, path: str, *, overwrite: bool) -> None:
         """Implements :meth:`CrudBackend.create_array` with zarr-python."""
         self._create(metadata, store, path, overwrite=overwrite, group=False)
@@ -616,6 +698,7 @@ class ZarrBackend(CrudBackend):
             raise NodeNotFoundError(f"no array or group at {path!r} in {root}")
         return doc
 
+    @_settled
     def delete_node(self, store: StoreLike, path: str) -> None:
         """Implements :meth:`CrudBackend.delete_node` with zarr-python."""
         root = _resolve(store)
@@ -668,6 +751,7 @@ class ZarrBackend(CrudBackend):
         coords = check_chunk_coords(chunk_coords, arr.grid_shape)
         return _get(arr.store, arr.chunk_key(coords))
 
+    @_settled
     def write_chunk(
         self,
         metadata: MetadataDoc,
@@ -698,6 +782,7 @@ class ZarrBackend(CrudBackend):
             else:
                 _sync(arr.store.set(key, encoded))
 
+    @_settled
     def delete_chunk(
         self, metadata: MetadataDoc, store: StoreLike, path: str, chunk_coords: ChunkCoords
     ) -> None:
@@ -739,6 +824,7 @@ class ZarrBackend(CrudBackend):
         (a read-modify-write) run with no other thread's write of the array in between."""
         return _write_lock(_open_array(metadata, store, path, write=True).array)
 
+    @_settled
     def write_region(
         self, metadata: MetadataDoc, store: StoreLike, path: str, selection: Any, value: Any
     ) -> None:

@@ -7,6 +7,7 @@ of zarr-python's reach.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from zarrs_cffi.errors import InvalidArgumentError, ReadOnlyError, UnsupportedStoreError
@@ -37,7 +38,15 @@ CLIENT_KEYS = frozenset(
 )
 
 
+# Zero, in object_store's duration syntax ("0", "0s", "0.0 ms").
+_ZERO_DURATION = re.compile(r"\s*0*\.?0*\s*[a-z]*\s*")
+_REQUEST_TIMEOUTS = ("timeout", "connect_timeout", "read_timeout")
+
+
 def _seconds(text: str, key: str) -> datetime.timedelta | str:
+    if key in _REQUEST_TIMEOUTS and "0" in text and re.fullmatch(_ZERO_DURATION, text):
+        # (the native engine's words: every request would fail)
+        raise InvalidArgumentError(f"storage option {key!r} must be more than 0 seconds, got {text!r}")
     try:
         seconds = float(text)
     except ValueError:
@@ -109,7 +118,16 @@ def obstore_store(location: StoreLocation) -> Any:
         container, _, host = container.partition("@")
         if not any(key.endswith("account_name") for key in config):
             config = {**config, "account_name": host.split(".", 1)[0]}
-    return kind(container, prefix=prefix or None, config=config or None, **extra)
+    try:
+        return kind(container, prefix=prefix or None, config=config or None, **extra)
+    except Exception as exc:
+        duplicate = re.search(r"Duplicate key (\w+)", str(exc))
+        if duplicate is None:
+            raise
+        # Two spellings of one setting (endpoint, aws_endpoint): the native engine's refusal.
+        raise InvalidArgumentError(
+            f"storage options name the same setting twice ({duplicate.group(1)!r}); pass one of them"
+        ) from None
 
 
 def zarr_store(location: StoreLocation, *, read_only: bool) -> Any:

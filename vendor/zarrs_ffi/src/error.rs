@@ -121,6 +121,8 @@ fn refined_code(err: &FfiError) -> i32 {
         "lacked valid authentication credentials",
         "403 Forbidden",
         "401 Unauthorized",
+        // A key refused inside a 200 answer to S3's DeleteObjects (a policy denying deletes)
+        "(code: AccessDenied)",
     ];
     if message.contains(read_only) {
         ZarrsCffiResult::ZARRS_CFFI_ERROR_READ_ONLY as i32
@@ -247,6 +249,24 @@ mod quiet_panics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_permission_errors_wherever_the_server_says_them() {
+        let storage = ZarrsResult::ZARRS_ERROR_STORAGE as i32;
+        for message in [
+            "Error performing PUT http://h/b/k: 403 Forbidden",
+            "DeleteObjects request failed for key a/c/0: Access Denied (code: AccessDenied)",
+        ] {
+            let err = FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, message);
+            assert_eq!(
+                refined_code(&err),
+                ZarrsCffiResult::ZARRS_CFFI_ERROR_PERMISSION as i32,
+                "{message}"
+            );
+        }
+        let other = FfiError::upstream(ZarrsResult::ZARRS_ERROR_STORAGE, "503 Slow Down");
+        assert_eq!(refined_code(&other), storage);
+    }
 
     #[test]
     fn html_pages_quoted_from_servers_are_cut() {

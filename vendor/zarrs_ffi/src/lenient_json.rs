@@ -300,7 +300,7 @@ fn for_zarrs(mut doc: Value) -> Value {
             Some(token) if TOKENS.contains(&token) => Some(Value::from(token)),
             // An integer beyond 64 bits: a float's fill value as zarr-python reads it (the
             // nearest float), else its digits for zarrs to refuse by name (not the marker).
-            Some(integer) => Some(
+            Some(integer) if matches!(kind, Some('b' | 'i' | 'u' | 'f' | 'c')) => Some(
                 integer
                     .parse::<f64>()
                     .ok()
@@ -308,6 +308,7 @@ fn for_zarrs(mut doc: Value) -> Value {
                     .and_then(serde_json::Number::from_f64)
                     .map_or_else(|| Value::from(integer), Value::Number),
             ),
+            Some(_) => None, // (a string type's fill that starts with NUL: as stored)
             None => non_finite_spelling(text).map(Value::from),
         },
         (Value::Number(number), Some('i' | 'u')) => number

@@ -257,6 +257,15 @@ const DURATION_KEYS: [&str; 6] = [
 /// unchanged, for object_store to parse. A number of seconds no duration holds is refused here,
 /// naming the option (it saturated to u64::MAX ms, which object_store then refused unnamed).
 fn duration_text(key: &str, value: &str) -> FfiResult<String> {
+    let request_timeout = (key.ends_with("_timeout") || key == "timeout")
+        && !key.contains("idle")
+        && !key.contains("keep_alive");
+    // A zero request timeout fails every request (after the retries): a mistake, not a setting.
+    if request_timeout && is_zero_duration(value) {
+        return Err(FfiError::invalid(format!(
+            "storage option {key:?} must be more than 0 seconds, got {value:?}"
+        )));
+    }
     let Ok(seconds) = value.parse::<f64>() else {
         return Ok(value.to_string());
     };
@@ -267,17 +276,23 @@ fn duration_text(key: &str, value: &str) -> FfiResult<String> {
             "storage option {key:?} must be a number of seconds from 0 to 1e10, got {value:?}"
         )));
     }
-    // A zero request timeout fails every request (after the retries): a mistake, not a setting.
-    if millis == 0.0
-        && (key.ends_with("_timeout") || key == "timeout")
-        && !key.contains("idle")
-        && !key.contains("keep_alive")
-    {
-        return Err(FfiError::invalid(format!(
-            "storage option {key:?} must be more than 0 seconds, got {value:?}"
-        )));
-    }
+    // (a positive duration below half a millisecond stays positive)
+    let millis = if seconds > 0.0 {
+        millis.max(1.0)
+    } else {
+        millis
+    };
     Ok(format!("{}ms", millis as u64))
+}
+
+/// Whether `value` spells a duration of zero: a number ("0", "0.0") or object_store's syntax
+/// ("0s", "0 ms").
+fn is_zero_duration(value: &str) -> bool {
+    let text = value.trim();
+    let number = text
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .trim_end();
+    number.parse::<f64>().is_ok_and(|n| n == 0.0)
 }
 
 fn seconds(key: &str, value: &str) -> FfiResult<Duration> {
@@ -929,6 +944,20 @@ mod tests {
             let err = client_options(&options).unwrap_err();
             assert!(err.message.contains("more than 0"), "{}", err.message);
         }
+        for value in ["0s", "0 ms", "0.0"] {
+            let mut options = Options::new();
+            options.insert("timeout".into(), value.into());
+            let err = client_options(&options).unwrap_err();
+            assert!(
+                err.message.contains("more than 0"),
+                "{value}: {}",
+                err.message
+            );
+        }
+        let mut options = Options::new();
+        options.insert("timeout".into(), "0.0004".into()); // below a millisecond: kept positive
+        let pairs = client_options(&options).unwrap();
+        assert!(pairs.contains(&("timeout".to_string(), "1ms".to_string())));
         let mut options = Options::new();
         options.insert("pool_idle_timeout".into(), "0".into()); // no idle connections kept
         assert!(client_options(&options).is_ok());
