@@ -345,14 +345,19 @@ def test_unreachable_endpoint(url: str, cloud: Cloud) -> None:
 
 
 @pytest.mark.parametrize("cloud", ["s3"], indirect=True)
-def test_a_failed_consolidated_update_says_the_node_was_made(proxy: FaultProxy, cloud: Cloud, via: Any) -> None:
+def test_a_failed_consolidated_update_says_the_node_was_made(
+    proxy: FaultProxy, cloud: Cloud, via: Any
+) -> None:
     """The node is written first, then the root's consolidated metadata: when that fails, the
     error says the node exists (a retried create would raise NodeExistsError) and how to mend."""
     root = cloud.new_root()
     zarrs_cffi.create_group(root, storage_options=cloud.options())
     zarrs_cffi.consolidate(root, storage_options=cloud.options())
     proxy.add("status", status=503, method="PUT", path_contains="data.zarr/zarr.json", times=None)
-    with pytest.raises(zarrs_cffi.StorageError, match=r"'/y' was created .*consolidated metadata failed.*zarrs_cffi\.consolidate"):
+    with pytest.raises(
+        zarrs_cffi.StorageError,
+        match=r"'/y' was created .*consolidated metadata failed.*zarrs_cffi\.consolidate",
+    ):
         zarrs_cffi.create_group(root, "/y", storage_options=via(proxy, max_retries=0))
     with zarrs_cffi.Store(root, **cloud.options()) as store:
         assert store.node_exists("/y")
@@ -381,3 +386,26 @@ def test_a_failed_write_has_ended_its_uploads_when_it_raises(
     zarrs_cffi.crud.write_region(doc, root, "a", ..., DATA + 2, storage_options=cloud.options())
     time.sleep(2.0)  # longer than the slow uploads took
     np.testing.assert_array_equal(read(root + "/a", cloud.options()), DATA + 2)
+
+
+@pytest.mark.parametrize("cloud", ["s3"], indirect=True)
+@pytest.mark.parametrize("fault", ["truncate", "reset"])
+def test_a_listing_whose_answer_broke_off_is_asked_again(
+    proxy: FaultProxy, cloud: Cloud, via: Any, fault: str
+) -> None:
+    """object_store retries a listing on its status, not on a body that breaks off: one reset
+    failed listings, node deletes and overwrites at once."""
+    root = cloud.new_root()
+    zarrs_cffi.create_group(root, storage_options=cloud.options())
+    for name in ("a", "b"):
+        zarrs_cffi.create_array(
+            root, f"/{name}", shape=(4,), chunks=(2,), dtype="i4", storage_options=cloud.options()
+        )[...] = 1
+    options = via(proxy)
+    proxy.add(fault, method="GET", path_contains="list-type", times=1)
+    with zarrs_cffi.Store(root, **options) as store:
+        assert [name for name, _ in store.list_children("/", consolidated=False)] == ["a", "b"]
+        proxy.add(fault, method="GET", path_contains="list-type", times=1)
+        store.delete_node("/a")
+        assert [name for name, _ in store.list_children("/", consolidated=False)] == ["b"]
+    assert proxy.count("GET", "list-type", kind=fault) == 2

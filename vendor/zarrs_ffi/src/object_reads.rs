@@ -215,7 +215,8 @@ impl AsyncWritableStorageTraits for RangedReads {
     }
 
     async fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
-        self.inner.erase_prefix(prefix).await
+        // (a listing, then deletes: asked again, it deletes what is left)
+        listing_again(|| self.inner.erase_prefix(prefix)).await
     }
 
     fn supports_set_partial(&self) -> bool {
@@ -226,15 +227,15 @@ impl AsyncWritableStorageTraits for RangedReads {
 #[async_trait::async_trait]
 impl AsyncListableStorageTraits for RangedReads {
     async fn list(&self) -> Result<StoreKeys, StorageError> {
-        raw_keys(self.inner.list().await?)
+        raw_keys(listing_again(|| self.inner.list()).await?)
     }
 
     async fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
-        raw_keys(self.inner.list_prefix(prefix).await?)
+        raw_keys(listing_again(|| self.inner.list_prefix(prefix)).await?)
     }
 
     async fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
-        let listed = self.inner.list_dir(prefix).await?;
+        let listed = listing_again(|| self.inner.list_dir(prefix)).await?;
         let mut prefixes = listed
             .prefixes()
             .iter()
@@ -249,6 +250,28 @@ impl AsyncListableStorageTraits for RangedReads {
 
     async fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
         self.inner.size_prefix(prefix).await
+    }
+}
+
+/// How many times a listing whose answer broke off is asked again.
+const LISTING_RETRIES: usize = 2;
+
+/// `list()`, asked again (twice at most) when the answer's body broke off: a reset connection or
+/// a truncated answer. object_store retries a listing's request on the status it gets, but not a
+/// body that fails after it (it does for GETs), so one reset failed a listing at once.
+async fn listing_again<T, F, Fut>(mut list: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StorageError>>,
+{
+    let mut retries = 0;
+    loop {
+        match list().await {
+            Err(e) if retries < LISTING_RETRIES && e.to_string().contains("response body") => {
+                retries += 1;
+            }
+            done => return done,
+        }
     }
 }
 
@@ -400,6 +423,34 @@ mod tests {
             .build()
             .unwrap()
             .block_on(future)
+    }
+
+    #[test]
+    fn a_listing_whose_body_broke_off_is_asked_again_twice_at_most() {
+        let broken = || StorageError::Other("Error getting list response body: reset".into());
+        for (failures, ok) in [(0, true), (2, true), (3, false)] {
+            let mut calls = 0;
+            let result = block_on(listing_again(|| {
+                calls += 1;
+                let fail = calls <= failures;
+                async move { if fail { Err(broken()) } else { Ok(calls) } }
+            }));
+            assert_eq!(result.is_ok(), ok, "{failures} failures");
+            let expected_calls = if ok {
+                failures + 1
+            } else {
+                LISTING_RETRIES + 1
+            };
+            assert_eq!(calls, expected_calls, "{failures} failures");
+        }
+        // Other failures (a 503 that object_store retried already, a refusal) are not asked again.
+        let mut calls = 0;
+        let result: Result<(), _> = block_on(listing_again(|| {
+            calls += 1;
+            async { Err(StorageError::Other("503 Service Unavailable".into())) }
+        }));
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
     }
 
     #[test]
