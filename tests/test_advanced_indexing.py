@@ -495,3 +495,24 @@ def test_concurrent_callers_share_the_helper_threads(
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(work, range(8)))
+
+
+def test_what_only_the_native_engine_does_is_refused_on_the_zarr_engine(tmp_path: pathlib.Path) -> None:
+    """decode_chunk / encode_chunk ran zarrs' codecs and enable_chunk_cache succeeded doing nothing
+    on an engine="zarr" array (docs: nothing silently falls back to another engine)."""
+    write_with_zarr(tmp_path / "e", LAYOUTS[1])
+    with zarrs_cffi.open_array(str(tmp_path / "e"), engine="zarr") as a:
+        raw = a.read_encoded_chunk((0, 0))
+        for call in (
+            lambda: a.decode_chunk((0, 0), raw),
+            lambda: a.encode_chunk((0, 0), np.zeros(a.chunk_shape(), a.dtype)),
+            lambda: a.enable_chunk_cache(1 << 20),
+            a.lend_handle,
+            a.handle_address,
+        ):
+            with pytest.raises(zarrs_cffi.InvalidEngineError, match="needs the native engine"):
+                call()
+        a.clear_chunk_cache()  # no cache: nothing to do, as on a native array without one
+        assert a.chunk_cache_usage() == (0, 0)
+    with pytest.raises(zarrs_cffi.ClosedError):
+        a.decode_chunk((0, 0), raw)

@@ -459,13 +459,16 @@ def test_chunk_coords_errors_same_in_every_api(
     doc = json.loads((root / "a" / "zarr.json").read_text())
     chunk = np.zeros((4, 4), "uint16")
     calls = []
-    with zarrs_cffi.open_array(root, "/a") as arr:
-        calls += [
-            arr.read_chunk,
-            arr.read_encoded_chunk,
-            arr.erase_chunk,
-            lambda c: arr.write_chunk(c, chunk),
-        ]
+    with zarrs_cffi.open_array(root, "/a") as arr, zarrs_cffi.open_array(
+        root, "/a", engine="zarr"
+    ) as on_zarr:
+        for array in (arr, on_zarr):  # (engine="zarr" arrays raised a plain TypeError for an int)
+            calls += [
+                array.read_chunk,
+                array.read_encoded_chunk,
+                array.erase_chunk,
+                lambda c, a=array: a.write_chunk(c, chunk),
+            ]
         for engine in ("cffi", "zarr"):
             calls += [
                 lambda c, e=engine: crud.read_chunk(doc, str(root), "a", c, engine=e),

@@ -499,3 +499,30 @@ def test_fork_replaces_the_locks_of_equal_owners() -> None:
         os._exit(0 if replaced else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_asarray_with_copy_false_is_refused_as_zarr_python_refuses_it(arange_path: str) -> None:
+    """numpy 2's copy=False means "never copy": a read always makes a new array."""
+    if int(np.__version__.split(".")[0]) < 2:
+        pytest.skip("numpy < 2 has no copy= for asarray")
+    with zarrs_cffi.open_array(arange_path) as arr:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="copy=False"):
+            np.asarray(arr, copy=False)
+        assert np.asarray(arr).shape == (8, 8) and np.asarray(arr, dtype="int64").dtype == np.int64
+
+
+def test_read_only_must_be_a_bool(arange_path: str) -> None:
+    """read_only="False" is truthy: it opened the array read-only (overwrite= refuses non-bools)."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="read_only must be True or False"):
+        zarrs_cffi.open_array(arange_path, read_only="False")  # type: ignore[arg-type]
+    with zarrs_cffi.open_array(arange_path, read_only=np.bool_(False)) as arr:
+        assert not arr.read_only
+
+
+def test_attrs_is_a_deep_copy(tmp_path: pathlib.Path) -> None:
+    with zarrs_cffi.create_array(
+        tmp_path / "a.zarr", shape=(2,), dtype="i1", chunks=(2,), attributes={"units": {"name": "m"}}
+    ) as arr:
+        arr.attrs["units"]["name"] = "changed"
+        assert arr.metadata["attributes"] == {"units": {"name": "m"}}
+        assert arr.attrs == {"units": {"name": "m"}}

@@ -281,6 +281,21 @@ def test_non_integer_slice_bounds(key: slice) -> None:
     assert normalize_selection(IX[np.int64(1) : np.uint8(3)], (8,)).out_shape == (2,)
 
 
+@pytest.mark.parametrize("step", [1.0, np.float64(1)], ids=repr)
+def test_a_non_integer_step_is_refused_by_every_read(arange_path: str, step: Any) -> None:
+    """read_into's fast path for one step-1 slice per axis took a step of 1.0 (arr[...] refused it)."""
+    import zarrs_cffi
+
+    key = (slice(0, 2, step), slice(0, 5))
+    with zarrs_cffi.open_array(arange_path) as arr:
+        out = np.empty((2, 5), arr.dtype)
+        for call in (lambda: arr.read_into(out, key), lambda: arr[key]):
+            with pytest.raises(InvalidSelectionError, match="slice"):
+                call()
+    with pytest.raises(InvalidSelectionError, match="slice"):
+        zarrs_cffi.read_into(out, arange_path, key)
+
+
 def test_unsupported_message() -> None:
     with pytest.raises(TypeError, match=r"only integers, slices .* and Ellipsis .*basic indexing.*list"):
         normalize_selection([0, 1], (8, 8))

@@ -6,6 +6,7 @@ the caller's buffer (``zarrsCffiArrayRetrieveSubsetInto``): no intermediate full
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import json
 import math
@@ -159,8 +160,9 @@ class Array:
 
     @property
     def attrs(self) -> dict[str, Any]:
-        """A copy of the user attributes stored in the metadata."""
-        return dict(self.metadata.get("attributes") or {})
+        """A copy of the user attributes stored in the metadata (changing it changes nothing
+        stored; nested values are copied too, so ``metadata`` stays as stored)."""
+        return copy.deepcopy(dict(self.metadata.get("attributes") or {}))
 
     @property
     def size(self) -> int:
@@ -420,8 +422,12 @@ class Array:
     __getitem__ = read
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy is False:  # numpy 2: "never copy", and reading stored data is one (as zarr-python)
+            raise InvalidArgumentError(
+                "a Zarr array's data is read into a new numpy array: copy=False cannot be met"
+            )
         data = self.read()
-        return data if dtype is None else data.astype(dtype)
+        return data if dtype is None else data.astype(dtype, copy=False)
 
     def write(self, region: Region, data: object) -> None:
         """Store ``data`` into ``region`` (also ``arr[region] = data``).

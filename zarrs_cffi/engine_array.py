@@ -21,7 +21,9 @@ from .array import Array, Region
 from .buffers import check_out_buffer
 from .chunk_plan import OrthogonalPlan, point_groups
 from .crud.protocol import CrudBackend
+from .errors import InvalidEngineError
 from .handles import Handle
+from .selection import check_chunk_coords
 from .store_location import StoreLocation
 from .threads import get_num_threads
 
@@ -139,9 +141,14 @@ class EngineArray(Array):
         with lock(*self._args()):
             yield
 
+    def _coords(self, coords: Sequence[int]) -> tuple[int, ...]:
+        """Chunk coordinates checked as the native array checks them (ChunkCoordsTypeError, ...)."""
+        self._args()  # ClosedError first, as the native array
+        return tuple(check_chunk_coords(coords, self.chunk_grid_shape))
+
     def read_chunk(self, coords: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
         """As :meth:`Array.read_chunk`, through the engine's backend."""
-        chunk = self._backend.read_chunk(*self._args(), tuple(coords))
+        chunk = self._backend.read_chunk(*self._args(), self._coords(coords))
         if out is None:
             return chunk
         np.copyto(check_out_buffer(out, self.dtype, self.chunk_shape()), chunk)
@@ -150,20 +157,45 @@ class EngineArray(Array):
     def write_chunk(self, coords: Sequence[int], data: object) -> None:
         """As :meth:`Array.write_chunk`, through the engine's backend."""
         self._check_writable()
-        self._backend.write_chunk(*self._args(), tuple(coords), data)
+        self._backend.write_chunk(*self._args(), self._coords(coords), data)
 
     def erase_chunk(self, coords: Sequence[int]) -> None:
         """As :meth:`Array.erase_chunk`, through the engine's backend."""
         self._check_writable()
-        self._backend.delete_chunk(*self._args(), tuple(coords))
+        self._backend.delete_chunk(*self._args(), self._coords(coords))
 
     def read_encoded_chunk(self, coords: Sequence[int]) -> bytes | None:
         """As :meth:`Array.read_encoded_chunk`, through the engine's backend."""
-        return self._backend.read_encoded_chunk(*self._args(), tuple(coords))
+        return self._backend.read_encoded_chunk(*self._args(), self._coords(coords))
+
+    # What only the native engine does: refused, not run natively on the metadata-only handle.
+    def _native_only(self, what: str) -> InvalidEngineError:
+        self._args()  # ClosedError first, as the native array
+        return InvalidEngineError(
+            f"{what} needs the native engine; this array's I/O runs on the {self.engine!r} engine "
+            "(open it with engine='cffi')"
+        )
+
+    def decode_chunk(self, coords: Sequence[int], encoded: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Refused (:class:`~zarrs_cffi.InvalidEngineError`): the native codecs would decode it."""
+        raise self._native_only("decode_chunk")
+
+    def encode_chunk(self, coords: Sequence[int], data: Any) -> bytes:
+        """Refused (:class:`~zarrs_cffi.InvalidEngineError`): the native codecs would encode it."""
+        raise self._native_only("encode_chunk")
+
+    def enable_chunk_cache(self, max_bytes: int = 256 * 2**20) -> None:
+        """Refused (:class:`~zarrs_cffi.InvalidEngineError`): the cache is the native engine's."""
+        raise self._native_only("a chunk cache")
 
     def lend_handle(self) -> Any:
-        """Refuse: an array on another engine has no native handle to lend (TypeError)."""
-        raise TypeError(f"an array on the {self.engine!r} engine has no native handle to lend")
+        """Refuse: an array on another engine has no native handle to lend
+        (:class:`~zarrs_cffi.InvalidEngineError`, a TypeError)."""
+        self._args()  # ClosedError first, as the native array
+        raise InvalidEngineError(
+            f"an array on the {self.engine!r} engine has no native handle to lend: that needs the "
+            "native engine (open it with engine='cffi')"
+        )
 
 
 def _reopen_with_engine(root: str | StoreLocation, node: str, read_only: bool, engine: str) -> Array:

@@ -10,7 +10,7 @@ from .array import Array, cache_capacity
 from .crud.protocol import CrudBackend
 from .crud.registry import get_backend, list_backends
 from .errors import InvalidArgumentError
-from .store import Store, node_path
+from .store import Store, flag_arg, node_path
 from .store_location import storage_kwargs
 
 Engine = Union[str, CrudBackend, None]  # typing.Union: evaluated at runtime (3.8)
@@ -71,6 +71,7 @@ def open_array(
         StorageError: The store could not be reached (after the configured retries).
         ClosedError: ``path`` is a closed :class:`Store`.
     """
+    read_only = flag_arg(read_only, "read_only")  # ("False" is truthy: it opened read-only)
     backend = get_backend(engine)
     # Checked before opening: a refused size must not leave an opened array behind.
     cache_bytes = (

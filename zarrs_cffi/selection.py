@@ -286,7 +286,7 @@ def simple_box(selection: Any, shape: tuple[int, ...]) -> tuple[list[int], list[
         if type(key) is not slice:
             return None
         start, stop, step = key.start, key.stop, key.step
-        if step is not None and step != 1:
+        if step is not None and (type(step) is not int or step != 1):  # (1.0: refused by the general path)
             return None
         if start is None:
             start = 0

@@ -1042,3 +1042,26 @@ def test_http_special_node_names_and_paths_are_requested_as_they_are(tmp_path: p
         for i, name in enumerate(names):
             with zarrs_cffi.open_array(url, name) as arr:
                 np.testing.assert_array_equal(arr[...], np.arange(5) + i, err_msg=name)
+
+
+def test_a_huge_error_body_is_shortened_in_the_message(tree: Tree) -> None:
+    """object_store quotes a server's whole error body: 2 MB of it made a 2 MB exception message.
+    Its start (what failed) and its end (this library's hints) are kept."""
+
+    class HugeErrors(PlainHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("/c/0/0"):
+                body = b"x" * 2_000_000
+                self.send_response(500)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                super().do_GET()
+
+    once = {"max_retries": 0}
+    with serve(tree.directory, HugeErrors) as served, pytest.raises(zarrs_cffi.StorageError) as raised:
+        zarrs_cffi.open_array(served.url, "plain/int16", storage_options=once)[0:1, 0:1]
+    message = str(raised.value)
+    assert len(message) < 10_000 and "bytes left out" in message, len(message)
+    assert "500" in message and "c/0/0" in message, message[:300]

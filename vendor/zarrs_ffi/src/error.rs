@@ -94,7 +94,8 @@ pub fn guard(body: impl FnOnce() -> FfiResult) -> i32 {
         }
         Ok(Err(err)) => {
             let code = refined_code(&err);
-            set_last_error(crate::secrets::redact(without_html_page(err.message)));
+            let message = crate::secrets::redact(without_html_page(err.message));
+            set_last_error(shortened(message));
             code
         }
         Err(panic) => {
@@ -133,6 +134,32 @@ fn refined_code(err: &FfiError) -> i32 {
     } else {
         err.code
     }
+}
+
+/// The longest error message handed out whole: a server's error body is quoted in full by
+/// object_store (megabytes, from some servers), which no reader of an exception wants.
+const LONGEST_MESSAGE: usize = 8192;
+
+/// `message`, its middle left out if it is longer than `LONGEST_MESSAGE` bytes (its start names
+/// the failure, its end carries the hints this library appends).
+fn shortened(message: String) -> String {
+    if message.len() <= LONGEST_MESSAGE {
+        return message;
+    }
+    let mut head = LONGEST_MESSAGE / 2;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - LONGEST_MESSAGE / 4;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} ... ({} bytes left out) ... {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
 }
 
 /// Servers answer errors with an HTML page, which object_store quotes whole after the status line
@@ -249,6 +276,17 @@ mod quiet_panics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_keep_their_start_and_end() {
+        let short = "404 Not Found".to_string();
+        assert_eq!(shortened(short.clone()), short);
+        let long = format!("GET k: 500: {} (a hint)", "ä".repeat(1_000_000));
+        let cut = shortened(long.clone());
+        assert!(cut.len() < LONGEST_MESSAGE + 100, "{}", cut.len());
+        assert!(cut.starts_with("GET k: 500: ") && cut.ends_with(" (a hint)"));
+        assert!(cut.contains("bytes left out"));
+    }
 
     #[test]
     fn refusals_are_permission_errors_wherever_the_server_says_them() {
