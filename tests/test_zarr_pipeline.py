@@ -271,6 +271,57 @@ def test_arrays_grown_by_resize_and_append_are_read_and_written_whole(
 
 
 @pytest.mark.parametrize(
+    ("zarr_format", "shards"), [(3, None), (3, (6,)), (2, None)], ids=["v3", "v3-sharded", "v2"]
+)
+def test_an_array_grown_inside_its_last_chunk_is_written_and_read_whole(
+    tmp_path: Path, zarr_format: int, shards: Any
+) -> None:
+    """Grown from 10 to 12 elements with chunks of 6: the chunk grid is the same, and the native
+    array opened for 10 elements was kept, so writes of elements 10 and 11 were dropped and reads
+    of them refused. zarr's own pipeline is the oracle, step by step."""
+    arrays = {}
+    for name in (OURS, "zarr.core.codec_pipeline.BatchedCodecPipeline"):
+        with zarr.config.set({"codec_pipeline.path": name}):
+            chunks = (3,) if shards else (6,)
+            arrays[name] = zarr.create_array(
+                str(tmp_path / f"{name}.zarr"), shape=(10,), chunks=chunks, shards=shards, dtype="i4",
+                fill_value=0, zarr_format=zarr_format,
+            )  # fmt: skip
+    steps: list[Callable[[zarr.Array], Any]] = [
+        lambda z: z.__setitem__(slice(None), np.arange(10, dtype="i4")),
+        lambda z: z.resize((12,)),
+        lambda z: z.__setitem__(slice(6, 12), 3),
+        lambda z: z[11],
+        lambda z: z.__setitem__(11, 4),
+        lambda z: z.append(np.array([20, 21], dtype="i4")),
+        lambda z: z.resize((13,)),
+        lambda z: z.__setitem__(slice(8, 13), np.arange(5, dtype="i4")),
+    ]
+    for number, step in enumerate(steps):
+        results = []
+        for name, z in arrays.items():
+            with zarr.config.set({"codec_pipeline.path": name}):
+                step(z)
+                results.append(z[:])
+        np.testing.assert_array_equal(results[0], results[1], err_msg=f"after step {number}")
+    assert results[0].tolist() == [0, 1, 2, 3, 4, 5, 3, 3, 0, 1, 2, 3, 4]
+
+
+def test_values_with_leading_length_one_axes_are_written_as_numpy_assigns_them(tmp_path: Path) -> None:
+    """z[0:4] = np.ones((1, 1, 4)): numpy assignment (and zarr's own pipeline) drops the leading
+    length-1 axes; the native write refused it ("cannot be broadcast")."""
+    results = []
+    for name in (OURS, "zarr.core.codec_pipeline.BatchedCodecPipeline"):
+        with zarr.config.set({"codec_pipeline.path": name}):
+            z = zarr.create_array(str(tmp_path / f"{name}.zarr"), shape=(8, 3), chunks=(4, 3), dtype="i4")
+            z[0:4] = np.ones((1, 1, 4, 3), "i4")
+            z[5:6, 1:3] = np.array([[[7, 8]]], "i4")
+            results.append(z[:])
+    np.testing.assert_array_equal(results[0], results[1])
+    assert results[0][5].tolist() == [0, 7, 8] and (results[0][:4] == 1).all()
+
+
+@pytest.mark.parametrize(
     ("data_type", "fill_value"),
     [("float32", "0xffc00000"), ("float64", "0x7ff8000000000001"), ("float16", "0xfe01"),
      ("complex64", ["0x7fc00001", 1.5])],

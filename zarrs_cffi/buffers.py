@@ -83,8 +83,13 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np
 
     >>> region_value(3, np.dtype("u1"), (2, 2)).shape
     (2, 2)
+    >>> region_value([[[1, 2]]], np.dtype("u1"), (2,)).tolist()
+    [1, 2]
     """
     arr = cast_value(value, dtype)
+    extra = arr.ndim - len(shape)
+    if extra > 0 and all(n == 1 for n in arr.shape[:extra]):
+        arr = arr.reshape(arr.shape[extra:])  # leading length-1 axes, as numpy assignment drops them
     try:
         return np.broadcast_to(arr, shape)
     except ValueError:

@@ -454,16 +454,20 @@ class ZarrsCffiCodecPipeline(CodecPipeline):
         if self._root is None:
             return self._arrays[""]  # codecs only: chunk I/O through zarr's store is shape-free
         array = self._arrays.get(path)
-        if array is None or not _reaches(array.shape, self._chunk_shape, extent):
+        if array is None or not _reaches(array.shape, extent):
             with self._lock:
                 array = self._arrays.get(path)
-                if array is None or not _reaches(array.shape, self._chunk_shape, extent):
+                if array is None or not _reaches(array.shape, extent):
                     assert self._root is not None and self._document is not None
-                    if array is not None:
-                        # Grown: the chunks that now exist are addressed; elements past the real
-                        # shape in an edge chunk are never selected by zarr.
-                        grown = [max(n, e) for n, e in zip(array.shape, extent)]
-                        self._document = {**self._document, "shape": grown}
+                    # The native array spans whole chunks: zarr keeps an array's pipeline through
+                    # resize() and append(), so the array may have grown past the document's
+                    # shape, inside its last chunk too (elements past the real edge of a chunk are
+                    # never selected by zarr). A batch reaching further reopens it larger.
+                    shape = self._document["shape"] if array is None else array.shape
+                    whole = [
+                        max(-(-n // max(c, 1)) * c, e) for n, c, e in zip(shape, self._chunk_shape, extent)
+                    ]
+                    self._document = {**self._document, "shape": whole}
                     # The array a running task holds stays open until that task drops it.
                     array = _open_native(self._root, path, self._document)
                     self._arrays[path] = array
@@ -595,9 +599,9 @@ def _write_fresh_chunks(
     _each_chunk(write_one, fresh, nbytes)
 
 
-def _reaches(shape: tuple[int, ...], chunk_shape: tuple[int, ...], extent: tuple[int, ...]) -> bool:
-    """Whether the chunks of an array of ``shape`` cover ``extent`` (a multiple of the chunk shape)."""
-    return all(-(-n // max(c, 1)) * max(c, 1) >= e for n, c, e in zip(shape, chunk_shape, extent))
+def _reaches(shape: tuple[int, ...], extent: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` covers ``extent`` (a multiple of the chunk shape)."""
+    return all(n >= e for n, e in zip(shape, extent))
 
 
 def _read_region(array: Array, region: tuple[Any, ...], target: np.ndarray) -> None:
