@@ -231,6 +231,23 @@ def test_sharded_and_edge_chunks(tmp_path: Path, ours: None, no_batched: None, s
     np.testing.assert_array_equal(z[1:18:3, 20], data[1:18:3, 20])
 
 
+def _same_after_each_step(
+    arrays: dict[str, zarr.Array], steps: list[Callable[[zarr.Array], Any]]
+) -> list[np.ndarray]:
+    """Run each step on every array under its pipeline (``arrays`` by pipeline path), checking
+    after each that all read the same; the last results."""
+    results: list[np.ndarray] = []
+    for number, step in enumerate(steps):
+        results = []
+        for name, z in arrays.items():
+            with zarr.config.set({"codec_pipeline.path": name}):
+                step(z)
+                results.append(z[:])
+        for other in results[1:]:
+            np.testing.assert_array_equal(results[0], other, err_msg=f"after step {number}")
+    return results
+
+
 @pytest.mark.parametrize(
     ("zarr_format", "shards"), [(3, None), (3, (4, 6)), (2, None)], ids=["v3", "v3-sharded", "v2"]
 )
@@ -258,13 +275,7 @@ def test_arrays_grown_by_resize_and_append_are_read_and_written_whole(
         lambda z: z.resize((6, 9)),
         lambda z: z.__setitem__((slice(2, 6), slice(3, 9)), 5),
     ]
-    for number, step in enumerate(steps):
-        results = []
-        for name, z in arrays.items():
-            with zarr.config.set({"codec_pipeline.path": name}):
-                step(z)
-                results.append(z[:])
-        np.testing.assert_array_equal(results[0], results[1], err_msg=f"after step {number}")
+    results = _same_after_each_step(arrays, steps)
     assert results[0].shape == (6, 9) and (results[0] == 7).any() and (results[0] == 5).any()
     with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.BatchedCodecPipeline"}):
         np.testing.assert_array_equal(zarr.open_array(str(tmp_path / f"{OURS}.zarr"))[:], results[1])
@@ -297,13 +308,7 @@ def test_an_array_grown_inside_its_last_chunk_is_written_and_read_whole(
         lambda z: z.resize((13,)),
         lambda z: z.__setitem__(slice(8, 13), np.arange(5, dtype="i4")),
     ]
-    for number, step in enumerate(steps):
-        results = []
-        for name, z in arrays.items():
-            with zarr.config.set({"codec_pipeline.path": name}):
-                step(z)
-                results.append(z[:])
-        np.testing.assert_array_equal(results[0], results[1], err_msg=f"after step {number}")
+    results = _same_after_each_step(arrays, steps)
     assert results[0].tolist() == [0, 1, 2, 3, 4, 5, 3, 3, 0, 1, 2, 3, 4]
 
 
