@@ -204,3 +204,65 @@ def test_unwritten_inner_chunks_of_a_stored_shard_read_as_fill(
         "one-shot": expected[0, 1],
     }[read]
     np.testing.assert_array_equal(READS[read](str(path)), want)
+
+
+ZSTD_CLAIMING_TOO_MUCH = """
+import struct, sys
+import zarrs_cffi
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+# A 16-byte zstd frame whose header declares 2**62 decoded bytes.
+frame = bytes([0x28, 0xB5, 0x2F, 0xFD, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x01, 0, 0])
+zstd = {"name": "zstd", "configuration": {"level": 1, "checksum": False}}
+for direct in (True, False):
+    zarrs_cffi.set_direct_decoding(direct)
+    for checksummed in (False, True):
+        store = zarrs_cffi.Store(f"memory://z{direct}{checksummed}")
+        codecs = [{"name": "bytes", "configuration": {"endian": "little"}}, zstd]
+        stored = frame
+        if checksummed:  # decoded by zarrs' codecs even with direct decoding
+            codecs.append({"name": "crc32c"})
+            stored = frame + struct.pack("<I", crc32c(frame))
+        store.create_node("/a", {
+            "zarr_format": 3, "node_type": "array", "shape": [8], "data_type": "int32",
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [8]}},
+            "chunk_key_encoding": {"name": "default"}, "fill_value": 0, "codecs": codecs,
+        })
+        store.set_key("a/c/0", stored)
+        arr = zarrs_cffi.open_array(store, "/a")
+        for call in (lambda: arr[...], lambda: arr.read_chunk((0,)), lambda: arr.decode_chunk((0,), stored)):
+            try:
+                call()
+            except zarrs_cffi.CodecError:
+                print("CodecError")
+    store = zarrs_cffi.Store(f"memory://z{direct}v2")  # Zarr v2's zstd compressor
+    store.create_node("/a", {
+        "zarr_format": 2, "shape": [8], "chunks": [8], "dtype": "<i4", "fill_value": 0,
+        "order": "C", "filters": None, "compressor": {"id": "zstd", "level": 1},
+    })
+    store.set_key("a/0", frame)
+    arr = zarrs_cffi.open_array(store, "/a")
+    for call in (lambda: arr[...], lambda: arr.decode_chunk((0,), frame)):
+        try:
+            call()
+        except zarrs_cffi.CodecError:
+            print("CodecError")
+"""
+
+
+def test_a_zstd_frame_claiming_a_huge_size_is_a_codec_error_not_an_abort() -> None:
+    """zarrs' zstd codec allocated the decoded size a frame declares: 16 stored bytes claiming 2**62
+    aborted the process (an allocation failure, which no panic handler catches) through the
+    checksummed path, decode_chunk, and every read without direct decoding."""
+    run = subprocess.run(
+        [sys.executable, "-c", ZSTD_CLAIMING_TOO_MUCH], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["CodecError"] * 16, run.stdout

@@ -152,3 +152,10 @@ def test_option_names_differing_in_case_only_are_refused(engine: str) -> None:
     options = {"Region": "eu-west-1", "region": "us-east-1"}
     with pytest.raises(zarrs_cffi.InvalidArgumentError, match="'Region' and 'region' name the same setting"):
         crud.read_metadata("s3://bucket/x", "", engine=engine, storage_options=options)
+
+
+@pytest.mark.parametrize("value", [-0.0004, "-0.0004", "-1e-300"])
+def test_a_tiny_negative_timeout_is_refused(value: Any) -> None:
+    """It rounded to -0 ms, which passed the range check: every request then timed out."""
+    with pytest.raises(zarrs_cffi.InvalidArgumentError, match="timeout"):
+        zarrs_cffi.Store("s3://bucket/x", timeout=value)

@@ -24,7 +24,7 @@ use zarrs::array::codec::api::{
     PartialDecoderCapability, PartialEncoderCapability, RecommendedConcurrency, register_codec_v2,
     register_codec_v3,
 };
-use zarrs::array::codec::{BitroundCodec, BloscCodec, GzipCodec};
+use zarrs::array::codec::{BitroundCodec, BloscCodec, GzipCodec, ZstdCodec};
 use zarrs::array::{ArrayBytesRaw, BytesRepresentation};
 use zarrs::metadata::Configuration;
 use zarrs::plugin::{ExtensionName, PluginCreateError, ZarrVersion};
@@ -36,6 +36,8 @@ pub(crate) enum Repair {
     GzipMembers,
     /// Drop bytes after the blosc frame.
     BloscPadding,
+    /// Decode zstd into the chunk's size, not into what the frame claims.
+    ZstdBounded,
 }
 
 /// zarrs' codec with a decode that reads other writers' data; everything else is the codec's.
@@ -127,6 +129,9 @@ impl BytesToBytesCodecTraits for Repaired {
                     }
                 }
             }
+            Repair::ZstdBounded => {
+                zstd_bounded(&encoded_value, decoded_representation).map(Cow::Owned)
+            }
             Repair::BloscPadding => {
                 let frame = blosc_frame_len(&encoded_value).unwrap_or(encoded_value.len());
                 let trimmed = match encoded_value {
@@ -138,6 +143,53 @@ impl BytesToBytesCodecTraits for Repaired {
                 };
                 self.inner.decode(trimmed, decoded_representation, options)
             }
+        }
+    }
+}
+
+/// zstd frames decoded into at most the size the chunk can have. zarrs' zstd codec allocates the
+/// decompressed size the frames declare before decoding: a corrupt 16-byte chunk declaring 2^62
+/// bytes aborted the process (an allocation failure is no panic, which `guard` would catch).
+fn zstd_bounded(encoded: &[u8], decoded: &BytesRepresentation) -> Result<Vec<u8>, CodecError> {
+    use std::io::Read;
+    let fits = |bytes: u64| {
+        usize::try_from(bytes)
+            .ok()
+            .filter(|_| crate::safety::fits_in_memory(bytes))
+    };
+    match decoded {
+        BytesRepresentation::FixedSize(size) => {
+            let size = fits(*size).ok_or_else(|| {
+                CodecError::Other(format!(
+                    "zstd: a chunk of {size} bytes does not fit in memory"
+                ))
+            })?;
+            let mut out = vec![0u8; size];
+            let written = zstd::bulk::decompress_to_buffer(encoded, &mut out)
+                .map_err(|e| CodecError::Other(format!("zstd: {e}")))?;
+            if written != size {
+                return Err(CodecError::Other(format!(
+                    "zstd: decoded to {written} bytes, expected {size}"
+                )));
+            }
+            Ok(out)
+        }
+        // (a size known only as a bound, or not at all: what is decoded, up to the bound)
+        other => {
+            let limit = match other {
+                BytesRepresentation::BoundedSize(max) => *max,
+                _ => crate::safety::physical_memory(),
+            };
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::new(encoded)?
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut out)?;
+            if out.len() as u64 > limit {
+                return Err(CodecError::Other(format!(
+                    "zstd: decodes to more than the {limit} bytes the chunk can have"
+                )));
+            }
+            Ok(out)
         }
     }
 }
@@ -195,6 +247,24 @@ fn register() {
             ))
         },
     ));
+    register_codec_v3(CodecRuntimePluginV3::new(
+        |name| name == "zstd",
+        |metadata| {
+            Ok(repaired(
+                <ZstdCodec as CodecTraitsV3>::create(metadata)?,
+                Repair::ZstdBounded,
+            ))
+        },
+    ));
+    register_codec_v2(CodecRuntimePluginV2::new(
+        |id| id == "zstd",
+        |metadata| {
+            Ok(repaired(
+                <ZstdCodec as CodecTraitsV2>::create(metadata)?,
+                Repair::ZstdBounded,
+            ))
+        },
+    ));
     register_codec_v2(CodecRuntimePluginV2::new(
         |id| id == "bitround",
         |metadata| {
@@ -233,6 +303,40 @@ mod tests {
             None,
             "a frame shorter than its header"
         );
+    }
+
+    #[test]
+    fn zstd_frames_decode_into_the_chunks_size_not_the_size_they_claim() {
+        // A frame header declaring 2^62 decoded bytes (zarrs allocated them: the process aborted)
+        let claims_too_much = [
+            0x28, 0xb5, 0x2f, 0xfd, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x01, 0, 0,
+        ];
+        for decoded in [
+            BytesRepresentation::FixedSize(32),
+            BytesRepresentation::BoundedSize(32),
+            BytesRepresentation::UnboundedSize,
+        ] {
+            assert!(
+                zstd_bounded(&claims_too_much, &decoded).is_err(),
+                "{decoded:?}"
+            );
+        }
+        let data: Vec<u8> = (0..64u8).collect();
+        let frame = zstd::bulk::compress(&data, 1).unwrap();
+        for decoded in [
+            BytesRepresentation::FixedSize(64),
+            BytesRepresentation::BoundedSize(100),
+            BytesRepresentation::UnboundedSize,
+        ] {
+            assert_eq!(zstd_bounded(&frame, &decoded).unwrap(), data, "{decoded:?}");
+        }
+        for decoded in [
+            BytesRepresentation::FixedSize(63),
+            BytesRepresentation::FixedSize(65),
+            BytesRepresentation::BoundedSize(63),
+        ] {
+            assert!(zstd_bounded(&frame, &decoded).is_err(), "{decoded:?}");
+        }
     }
 
     #[test]

@@ -157,7 +157,8 @@ fn create_v3(metadata: &MetadataV3) -> Result<Codec, PluginCreateError> {
 /// name the codec.
 fn create(id: &str, v2: &MetadataV2) -> Result<Codec, PluginCreateError> {
     let codec = match id {
-        "zstd" => <ZstdCodec as CodecTraitsV2>::create(v2),
+        "zstd" => <ZstdCodec as CodecTraitsV2>::create(v2)
+            .map(|codec| repaired(codec, Repair::ZstdBounded)),
         "gzip" => <GzipCodec as CodecTraitsV2>::create(v2)
             .map(|codec| repaired(codec, Repair::GzipMembers)),
         "blosc" => blosc_from_numcodecs(v2),

@@ -38,7 +38,7 @@ pub fn catch_codec_panic<T>(
     }
 }
 
-fn physical_memory() -> u64 {
+pub fn physical_memory() -> u64 {
     static MEMORY: OnceLock<u64> = OnceLock::new();
     *MEMORY.get_or_init(|| {
         std::fs::read_to_string("/proc/meminfo")

@@ -271,7 +271,8 @@ fn duration_text(key: &str, value: &str) -> FfiResult<String> {
     };
     // (object_store holds durations in nanoseconds of a u64: up to 1.8e10 s)
     let millis = (seconds * 1000.0).round();
-    if !(0.0..=1e13).contains(&millis) {
+    // (the seconds' sign too: -0.0004 rounds to -0 ms, which the range holds)
+    if !(0.0..=1e13).contains(&millis) || seconds.is_sign_negative() && seconds != 0.0 {
         return Err(FfiError::invalid(format!(
             "storage option {key:?} must be a number of seconds from 0 to 1e10, got {value:?}"
         )));
@@ -1051,7 +1052,7 @@ mod tests {
             assert_eq!(err.code, -102);
             assert!(err.message.contains(key), "{}", err.message);
         }
-        for value in ["1e11", "1e17", "1e30", "-1", "NaN"] {
+        for value in ["1e11", "1e17", "1e30", "-1", "NaN", "-0.0004", "-1e-300"] {
             let mut options = Options::new();
             options.insert("timeout".into(), value.into());
             let err = client_options(&options).unwrap_err();
