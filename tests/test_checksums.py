@@ -132,14 +132,8 @@ def test_the_zarr_pipeline_fails_on_a_flipped_bit_in_an_inner_chunk(tmp_path: pa
         zarr.open_array(path)[0, 0:3]
 
 
-CAUGHT_PANIC = """
-import json, os, struct, sys
-import numpy as np
-import zarrs_cffi
-arr = zarrs_cffi.create_array(sys.argv[1], shape=(4, 6), dtype="int32", chunks=(2, 3), shards=(4, 6))
-arr[...] = 1
-encoded = bytearray(arr.read_encoded_chunk((0, 0)))
-
+# crc32c (Castagnoli) for the scripts run in a child process, which make checksums right again.
+CRC32C_SOURCE = """
 def crc32c(data):
     crc = 0xFFFFFFFF
     for byte in data:
@@ -147,6 +141,17 @@ def crc32c(data):
         for _ in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
     return crc ^ 0xFFFFFFFF
+"""
+
+CAUGHT_PANIC = (
+    CRC32C_SOURCE
+    + """
+import json, os, struct, sys
+import numpy as np
+import zarrs_cffi
+arr = zarrs_cffi.create_array(sys.argv[1], shape=(4, 6), dtype="int32", chunks=(2, 3), shards=(4, 6))
+arr[...] = 1
+encoded = bytearray(arr.read_encoded_chunk((0, 0)))
 
 # Inner chunk (0, 0)'s index entry: an offset near 2**64 (zarrs panics on the range); the
 # index's own crc32c made right again.
@@ -158,6 +163,7 @@ try:
 except zarrs_cffi.ZarrsError as exc:
     print(type(exc).__name__)
 """
+)
 
 
 def test_caught_panics_are_not_printed(tmp_path: pathlib.Path) -> None:
@@ -206,17 +212,11 @@ def test_unwritten_inner_chunks_of_a_stored_shard_read_as_fill(
     np.testing.assert_array_equal(READS[read](str(path)), want)
 
 
-ZSTD_CLAIMING_TOO_MUCH = """
+ZSTD_CLAIMING_TOO_MUCH = (
+    CRC32C_SOURCE
+    + """
 import struct, sys
 import zarrs_cffi
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 # A 16-byte zstd frame whose header declares 2**62 decoded bytes.
 frame = bytes([0x28, 0xB5, 0x2F, 0xFD, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x01, 0, 0])
@@ -255,6 +255,7 @@ for direct in (True, False):
         except zarrs_cffi.CodecError:
             print("CodecError")
 """
+)
 
 
 def test_a_zstd_frame_claiming_a_huge_size_is_a_codec_error_not_an_abort() -> None:
