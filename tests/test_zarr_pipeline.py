@@ -324,6 +324,10 @@ def test_values_with_leading_length_one_axes_are_written_as_numpy_assigns_them(t
             results.append(z[:])
     np.testing.assert_array_equal(results[0], results[1])
     assert results[0][5].tolist() == [0, 7, 8] and (results[0][:4] == 1).all()
+    # Not into one element: numpy refuses "an array element with a sequence" there, as zarr does.
+    with zarrs_cffi.open_array(str(tmp_path / f"{OURS}.zarr")) as arr:
+        with pytest.raises(zarrs_cffi.InvalidArgumentError, match="cannot be broadcast"):
+            arr[0, 0] = np.ones((1, 1), "i4")
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,8 @@ def region_value(value: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np
     """
     arr = cast_value(value, dtype)
     extra = arr.ndim - len(shape)
-    if extra > 0 and all(n == 1 for n in arr.shape[:extra]):
+    # (not into one element, shape (): numpy refuses "an array element with a sequence" there)
+    if extra > 0 and shape and all(n == 1 for n in arr.shape[:extra]):
         arr = arr.reshape(arr.shape[extra:])  # leading length-1 axes, as numpy assignment drops them
     try:
         return np.broadcast_to(arr, shape)

@@ -130,7 +130,7 @@ def test_two_spellings_of_one_option_are_refused(url: str, first: str, second: s
         zarrs_cffi.Store(url, **{first: value, second: value})
 
 
-@pytest.mark.parametrize("value", [0, "0s", "0 ms", 0.0])
+@pytest.mark.parametrize("value", [0, "0s", "0 ms", 0.0, "0e0", "-0"])
 @pytest.mark.parametrize("option", ["timeout", "connect_timeout"])
 def test_a_zero_request_timeout_is_refused_by_both_engines(option: str, value: Any) -> None:
     """Every request would fail (after the retries): a mistake, refused naming the option."""

@@ -142,11 +142,16 @@ async def _loop_tasks() -> set[asyncio.Task[Any]]:
     return asyncio.all_tasks() - {asyncio.current_task()}
 
 
+# The longest a failed write waits for the tasks started meanwhile: zarr-python's loop is shared,
+# so they may include another thread's work (never a hang on one that does not end).
+_SETTLE_SECONDS = 60.0
+
+
 async def _tasks_ended(before: set[asyncio.Task[Any]]) -> None:
     """Wait (on zarr-python's event loop) for the tasks started since ``before`` was taken."""
     started = await _loop_tasks() - before
     if started:
-        await asyncio.wait(started)
+        await asyncio.wait(started, timeout=_SETTLE_SECONDS)
 
 
 def _typed_store_error(exc: Exception) -> Exception:
@@ -554,9 +559,11 @@ def _codec_errors(arr: _OpenArray) -> Iterator[None]:
     by :func:`_typed_store_reads`) as CodecError, as the native engine raises it: codecs raise
     many types for damaged data (zstd's RuntimeError, a checksum's ValueError, gzip's and bz2's
     OSError without an errno)."""
+    from zarr.core.sync import SyncError
+
     try:
         yield
-    except (ZarrsError, MemoryError):
+    except (ZarrsError, MemoryError, SyncError):  # (SyncError: sync() called from zarr's own loop)
         raise
     except Exception as err:
         raise CodecError(f"a chunk of {arr.path!r} cannot be decoded or encoded: {err}") from err

@@ -38,8 +38,8 @@ CLIENT_KEYS = frozenset(
 )
 
 
-# Zero, in object_store's duration syntax ("0", "0s", "0.0 ms").
-_ZERO_DURATION = re.compile(r"\s*0*\.?0*\s*[a-z]*\s*")
+# Zero, in object_store's duration syntax ("0s", "0.0 ms").
+_ZERO_DURATION = re.compile(r"\s*[+-]?0*\.?0*\s*[a-z]*\s*", re.IGNORECASE)
 _REQUEST_TIMEOUTS = ("timeout", "connect_timeout", "read_timeout")
 
 
@@ -51,10 +51,13 @@ def _seconds(text: str, key: str) -> datetime.timedelta | str:
         seconds = float(text)
     except ValueError:
         return text  # obstore's own syntax ("500ms")
+    if key in _REQUEST_TIMEOUTS and seconds == 0:  # ("0e0", "-0")
+        raise InvalidArgumentError(f"storage option {key!r} must be more than 0 seconds, got {text!r}")
     try:
         if not seconds >= 0:  # (NaN too)
             raise ValueError(seconds)
-        return datetime.timedelta(seconds=seconds)
+        # (as the native engine: a positive duration stays positive, at least a millisecond)
+        return datetime.timedelta(seconds=max(seconds, 1e-3) if seconds > 0 else seconds)
     except (OverflowError, ValueError):  # 1e19, NaN, -1: the native engine's words
         raise InvalidArgumentError(
             f"storage option {key!r} must be a number of seconds from 0 to 1e10, got {text!r}"
