@@ -579,6 +579,14 @@ def _store_error(exc: Exception) -> Exception:
     return StorageError(f"{type(exc).__name__}: {exc}")
 
 
+async def _typed_request(request: Any) -> Any:
+    """The store request's result, or its failure as a typed store error (:func:`_store_error`)."""
+    try:
+        return await request
+    except Exception as exc:
+        raise _store_error(exc) from exc
+
+
 def _typed_store_reads(store: Store) -> Store:
     """``store`` raising typed store errors from its requests, so that :func:`_codec_errors`
     tells them from the codecs' failures by type."""
@@ -592,28 +600,16 @@ def _typed_store_class() -> Callable[[Store], Store]:
 
     class TypedStoreErrors(WrapperStore[ZarrStore]):
         async def get(self, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return await self._store.get(*args, **kwargs)
-            except Exception as exc:
-                raise _store_error(exc) from exc
+            return await _typed_request(self._store.get(*args, **kwargs))
 
         async def get_partial_values(self, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return await self._store.get_partial_values(*args, **kwargs)
-            except Exception as exc:
-                raise _store_error(exc) from exc
+            return await _typed_request(self._store.get_partial_values(*args, **kwargs))
 
         async def set(self, *args: Any, **kwargs: Any) -> None:
-            try:
-                await self._store.set(*args, **kwargs)
-            except Exception as exc:
-                raise _store_error(exc) from exc
+            await _typed_request(self._store.set(*args, **kwargs))
 
         async def delete(self, *args: Any, **kwargs: Any) -> None:
-            try:
-                await self._store.delete(*args, **kwargs)
-            except Exception as exc:
-                raise _store_error(exc) from exc
+            await _typed_request(self._store.delete(*args, **kwargs))
 
     return TypedStoreErrors
 

@@ -44,15 +44,16 @@ _REQUEST_TIMEOUTS = ("timeout", "connect_timeout", "read_timeout")
 
 
 def _seconds(text: str, key: str) -> datetime.timedelta | str:
-    if key in _REQUEST_TIMEOUTS and "0" in text and re.fullmatch(_ZERO_DURATION, text):
+    try:
+        seconds: float | None = float(text)
+    except ValueError:
+        seconds = None  # obstore's own syntax ("500ms")
+    zero = seconds == 0 if seconds is not None else "0" in text and re.fullmatch(_ZERO_DURATION, text)
+    if key in _REQUEST_TIMEOUTS and zero:
         # (the native engine's words: every request would fail)
         raise InvalidArgumentError(f"storage option {key!r} must be more than 0 seconds, got {text!r}")
-    try:
-        seconds = float(text)
-    except ValueError:
-        return text  # obstore's own syntax ("500ms")
-    if key in _REQUEST_TIMEOUTS and seconds == 0:  # ("0e0", "-0")
-        raise InvalidArgumentError(f"storage option {key!r} must be more than 0 seconds, got {text!r}")
+    if seconds is None:
+        return text
     try:
         if not seconds >= 0:  # (NaN too)
             raise ValueError(seconds)
